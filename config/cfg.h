@@ -1,0 +1,131 @@
+/*
+ * Configuration snapshot: loaded and validated once per generation, immutable afterwards,
+ * shared read-only by every worker and released when the last reference goes.
+ */
+#ifndef GW_CFG_H
+#define GW_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum gw_api {
+    GW_API_OPENAI = 0, /* OpenAI-style errors: {"error":{"message","type","param","code"}} */
+    GW_API_ANTHROPIC,  /* Anthropic-style errors: {"type":"error","error":{"type","message"}} */
+};
+
+enum gw_auth_style {
+    GW_AUTH_BEARER = 0, /* Authorization: Bearer KEY */
+    GW_AUTH_X_API_KEY,  /* x-api-key: KEY (Anthropic) */
+    GW_AUTH_API_KEY,    /* api-key: KEY (Azure OpenAI) */
+    GW_AUTH_NONE,       /* nothing added; the client's credentials are not forwarded either */
+};
+
+struct gw_provider_cfg {
+    char *name;
+    enum gw_api api;
+    char *base_url;    /* as written */
+    int tls;           /* 1 for https:// */
+    char *host;        /* host name or address, IPv6 without brackets */
+    uint16_t port;     /* explicit or 80/443 */
+    char *base_path;   /* "" or "/v1": no trailing slash */
+    char *host_header; /* value of Host: "host" or "host:port" (port only when not default) */
+    enum gw_auth_style auth;
+    char *key_env;    /* environment variable holding the key, or NULL */
+    char *key_file;   /* file holding the key (trailing whitespace trimmed), or NULL */
+    char *key;        /* resolved at load time: NULL when neither source gave a key */
+    char *fallback;   /* provider name used by routes when this one has no key, or NULL */
+    char *ca_file;    /* CA bundle for verifying this upstream, NULL = system trust store */
+    int line;         /* line of the definition in the config file */
+    int key_from_env; /* 1: key came from key_env, 0: from key_file (or there is no key) */
+};
+/* key_file and ca_file are stored resolved: a relative path in the file is taken relative to the
+ * directory of the config file (relative to the working directory for gw_config_load_string). */
+
+struct gw_route_cfg {
+    char *prefix; /* path prefix, starts with '/' */
+    size_t prefix_len;
+    char *provider_name;              /* as written */
+    struct gw_provider_cfg *provider; /* effective provider (after fallback) */
+    int via_fallback;                 /* 1 when provider is the configured one's fallback */
+    int strip_prefix;                 /* remove prefix before appending to base_path */
+    int line;
+};
+
+struct gw_listen_cfg {
+    char *addr;    /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
+    char *host;    /* NULL or "" = any address */
+    uint16_t port; /* 0 = pick a free port (tests) */
+};
+
+struct gw_limits_cfg {
+    size_t max_header_bytes;   /* request line + headers; over → 431 */
+    size_t max_headers;        /* header count; over → 431 */
+    size_t max_body_bytes;     /* request body; over → 413 */
+    size_t max_response_bytes; /* buffered (non-streamed) response bodies */
+    size_t client_buffer_high; /* pending output to a client before upstream reads pause */
+};
+
+struct gw_timeouts_cfg {          /* all in milliseconds */
+    uint32_t client_header;       /* first byte of a request → end of its headers */
+    uint32_t client_body;         /* idle gap while reading a request body */
+    uint32_t keepalive;           /* idle keep-alive connection between requests */
+    uint32_t request;             /* whole exchange, first byte → last byte of response */
+    uint32_t upstream_connect;    /* TCP + TLS handshake to the provider */
+    uint32_t upstream_first_byte; /* request sent → first response byte */
+    uint32_t upstream_idle;       /* gap between response bytes */
+    uint32_t upstream_pool_idle;  /* how long an idle pooled upstream connection is kept */
+};
+
+struct gw_config {
+    char *path;  /* file it was loaded from */
+    int workers; /* resolved: "auto" → number of online CPUs */
+    struct gw_listen_cfg *listen;
+    size_t nlisten;
+    struct gw_limits_cfg limits;
+    struct gw_timeouts_cfg timeouts;
+    size_t upstream_pool_max_idle; /* idle connections kept per provider per worker */
+    char *access_log;              /* "stderr", "stdout", "off" or a file path */
+    char *log_level;               /* "debug", "info", "warn", "error" */
+    struct gw_provider_cfg *providers;
+    size_t nproviders;
+    struct gw_route_cfg *routes; /* sorted by descending prefix length */
+    size_t nroutes;
+    int refcnt; /* atomic; see gw_config_ref */
+};
+
+/*
+ * Loads and validates the YAML (or JSON) file at path. On success returns 0 and stores a new
+ * snapshot with one reference in *out (caller owns it; release with gw_config_unref). On failure
+ * returns -1 and writes "file:line:col: message" (or "file: message" when there is no position)
+ * into err. Unknown keys, wrong types, out-of-range values, unknown provider references and
+ * unreadable key files are errors. Environment variables are read here, never later.
+ */
+int gw_config_load(const char *path, struct gw_config **out, char *err, size_t errlen);
+
+/* Same as gw_config_load but from a string; name is used in error messages. */
+int gw_config_load_string(const char *name, const char *text, size_t len, struct gw_config **out,
+                          char *err, size_t errlen);
+
+/* Reference counting (atomic, any thread). unref frees the snapshot at zero. NULL is ignored. */
+struct gw_config *gw_config_ref(struct gw_config *cfg);
+void gw_config_unref(struct gw_config *cfg);
+
+/* Longest-prefix route for a request path (path need not be NUL-terminated); NULL when none. */
+const struct gw_route_cfg *gw_config_route(const struct gw_config *cfg, const char *path,
+                                           size_t len);
+
+/* Finds a provider by name; NULL when none. */
+const struct gw_provider_cfg *gw_config_provider(const struct gw_config *cfg, const char *name);
+
+/* Writes a human-readable summary (listeners, workers, providers with key source but never the
+ * key, routes with fallbacks spelled out) to out, as `portcullis check` prints it. */
+void gw_config_summary(const struct gw_config *cfg, FILE *out);
+
+/* Parses "250ms", "10s", "5m", "1h" or a bare integer (milliseconds). 0 on success. */
+int gw_parse_duration_ms(const char *s, uint32_t *out);
+
+/* Parses "512", "32k", "8m", "1g" (binary multiples) or a bare integer (bytes). 0 on success. */
+int gw_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * Client connections. One exchange at a time per connection: pipelined requests stay in the
+ * input buffer, unparsed, until the current response is queued, so responses go out in order
+ * and a pipelining client cannot make us buffer more than one request's worth of parsed state.
+ */
+#include "gateway/conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "gateway/log.h"
+#include "gateway/tx.h"
+#include "gateway/upstream.h"
+#include "gateway/worker.h"
+#include "providers/provider.h"
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short events, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void process_input(struct gw_conn *c);
+
+static void
+arm(struct gw_conn *c, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&c->timer, &tv);
+}
+
+static void
+arm_idle(struct gw_conn *c)
+{
+    arm(c, c->w->cfg->timeouts.keepalive);
+}
+
+void
+gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+    (void)salen;
+    struct gw_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->w = w;
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client_ip,
+                  sizeof(c->client_ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client_ip,
+                  sizeof(c->client_ip));
+
+    const struct gw_limits_cfg *l = &w->cfg->limits;
+    struct gw_h1_limits lim = {l->max_header_bytes, l->max_headers, l->max_body_bytes};
+    gw_h1_init(&c->parser, &lim);
+    event_assign(&c->timer, w->base, -1, 0, on_timer, c);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    /* Bound what a client can make us hold while its request waits (pipelined bytes). */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, l->max_header_bytes + 65536);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&w->conns, c, link);
+    w->nconns++;
+    c->state = GW_C_IDLE;
+    arm(c, w->cfg->timeouts.client_header);
+}
+
+void
+gw_conn_close(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+    if (c->tx) {
+        struct gw_tx *tx = c->tx;
+        c->tx = NULL;
+        gw_tx_abort(tx);
+    }
+    event_del(&c->timer);
+    bufferevent_free(c->bev);
+    gw_h1_free(&c->parser);
+    TAILQ_REMOVE(&w->conns, c, link);
+    w->nconns--;
+    free(c);
+    gw_worker_conn_gone(w);
+}
+
+void
+gw_conn_close_after_flush(struct gw_conn *c)
+{
+    c->state = GW_C_CLOSING;
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        gw_conn_close(c);
+        return;
+    }
+    /* A client that never reads does not keep the connection forever. */
+    arm(c, c->w->cfg->timeouts.client_body);
+}
+
+void
+gw_conn_drain(struct gw_conn *c)
+{
+    if (c->state == GW_C_IDLE)
+        gw_conn_close(c);
+    /* Otherwise the exchange in flight finishes and the connection then closes: see
+     * gw_conn_tx_done, which checks w->draining. */
+}
+
+void
+gw_conn_watch_drain(struct gw_conn *c)
+{
+    size_t high = c->w->cfg->limits.client_buffer_high;
+    c->paused_upstream = 1;
+    bufferevent_setwatermark(c->bev, EV_WRITE, high / 2, 0);
+}
+
+void
+gw_conn_tx_done(struct gw_conn *c)
+{
+    struct gw_tx *tx = c->tx;
+    int keep = tx ? tx->client_keep_alive : 0;
+    if (tx) {
+        c->tx = NULL;
+        gw_tx_free(tx);
+    }
+    if (c->paused_upstream) {
+        c->paused_upstream = 0;
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    }
+    if (!keep || c->w->draining) {
+        gw_conn_close_after_flush(c);
+        return;
+    }
+    gw_h1_next(&c->parser);
+    c->state = GW_C_IDLE;
+    arm_idle(c);
+    /* Pipelined bytes may be waiting; parse them from the loop, not from inside this call
+     * chain, so a burst of pipelined requests cannot grow the stack. */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* A request that could not be parsed or was refused at its head: answer and close. */
+static void
+refuse(struct gw_conn *c, int status, const char *message)
+{
+    enum gw_api api = GW_API_OPENAI;
+    const char *rid = NULL;
+    if (c->tx) {
+        api = c->tx->api;
+        rid = c->tx->id;
+    } else if (c->parser.url_len && c->parser.len > c->parser.url) {
+        api = gw_api_for_path(gw_h1_url(&c->parser), c->parser.url_len);
+    }
+    gw_debug("client %s: %d %s", c->client_ip, status, message);
+    if (c->tx) {
+        c->tx->client_keep_alive = 0;
+        gw_tx_fail(c->tx, status, message); /* logs and ends via gw_conn_tx_done */
+        return;
+    }
+    char id[33];
+    gw_worker_request_id(c->w, id);
+    struct evbuffer *o = bufferevent_get_output(c->bev);
+    size_t len0 = evbuffer_get_length(o);
+    gw_conn_send_error(c, api, status, message, rid ? rid : id, 1);
+    const struct gw_h1_parser *p = &c->parser;
+    int have_url = p->url_len && p->len > p->url + p->url_len;
+    struct gw_access_rec r = {
+        .request_id = id,
+        .client = c->client_ip,
+        .method = p->head_done ? llhttp_method_name((llhttp_method_t)p->method) : NULL,
+        .path = have_url ? gw_h1_url(p) : NULL,
+        .status = status,
+        .bytes_in = p->head_bytes + p->body_len,
+        .bytes_out = evbuffer_get_length(o) - len0,
+        .duration_ms = c->t_first_byte ? (double)(gw_now_us() - c->t_first_byte) / 1000.0 : -1,
+        .connect_ms = -1,
+        .ttfb_ms = -1,
+        .error = message,
+    };
+    gw_access_log(c->w, &r);
+    gw_conn_close_after_flush(c);
+}
+
+static void
+on_head_complete(struct gw_conn *c)
+{
+    struct gw_h1_parser *p = &c->parser;
+    c->tx = gw_tx_new(c, c->t_first_byte);
+    if (!c->tx) {
+        refuse(c, 500, "out of memory");
+        return;
+    }
+    if (p->expect_continue) {
+        /* The body size was checked against the limit already (413 instead of 100). */
+        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    c->state = GW_C_BODY;
+    arm(c, c->w->cfg->timeouts.client_body);
+}
+
+static void
+process_input(struct gw_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->state == GW_C_IDLE || c->state == GW_C_HEAD || c->state == GW_C_BODY) {
+        struct evbuffer_iovec v = {NULL, 0};
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            /* Right after the head, a zero-length feed completes a message without body. */
+            if (!(c->state == GW_C_BODY && c->parser.body_len == 0 && !c->parser.msg_done &&
+                  llhttp_get_errno(&c->parser.llh) == HPE_PAUSED))
+                return;
+            v.iov_len = 0;
+        }
+        size_t used = 0;
+        enum gw_h1_status st = gw_h1_feed(&c->parser, v.iov_base, v.iov_len, &used);
+        evbuffer_drain(in, used);
+        if (c->state == GW_C_IDLE && gw_h1_started(&c->parser)) {
+            c->state = GW_C_HEAD;
+            c->t_first_byte = gw_now_us();
+            arm(c, c->w->cfg->timeouts.client_header);
+        }
+        switch (st) {
+        case GW_H1_MORE:
+            if (c->state == GW_C_BODY)
+                arm(c, c->w->cfg->timeouts.client_body);
+            break;
+        case GW_H1_HEADERS:
+            on_head_complete(c);
+            break;
+        case GW_H1_DONE: {
+            c->state = GW_C_UPSTREAM;
+            uint32_t total = c->w->cfg->timeouts.request;
+            uint64_t spent = (gw_now_us() - c->t_first_byte) / 1000;
+            arm(c, spent >= total ? 1 : (uint32_t)(total - spent));
+            c->tx->bytes_in = c->parser.head_bytes + c->parser.body_len;
+            gw_tx_dispatch(c->tx);
+            return;
+        }
+        case GW_H1_ERROR:
+            refuse(c, c->parser.err_status, c->parser.err_msg);
+            return;
+        }
+    }
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process_input(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+    struct gw_conn *c = arg;
+    if (c->state == GW_C_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            gw_conn_close(c);
+        return;
+    }
+    if (c->paused_upstream && c->tx) {
+        c->paused_upstream = 0;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        gw_upstream_resume(c->tx);
+    }
+}
+
+static void
+on_event(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    struct gw_conn *c = arg;
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        /* The client went away (or half-closed): whatever is in flight is abandoned, and the
+         * upstream request with it, so the provider stops generating tokens nobody reads. */
+        gw_conn_close(c);
+    }
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_conn *c = arg;
+    switch (c->state) {
+    case GW_C_IDLE:
+        gw_conn_close(c);
+        break;
+    case GW_C_HEAD:
+        refuse(c, 408, "timed out reading the request headers");
+        break;
+    case GW_C_BODY:
+        refuse(c, 408, "timed out reading the request body");
+        break;
+    case GW_C_UPSTREAM:
+        if (c->tx) {
+            c->tx->client_keep_alive = 0;
+            gw_tx_fail(c->tx, 504, "request timed out");
+        }
+        break;
+    case GW_C_CLOSING:
+        gw_conn_close(c);
+        break;
+    }
+}

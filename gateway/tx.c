@@ -1,0 +1,365 @@
+/*
+ * The exchange: routing, the response towards the client (framing, hop-by-hop headers,
+ * X-Request-Id, SSE event boundaries, backpressure), gateway-made errors and the access log.
+ */
+#include "gateway/tx.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "gateway/conn.h"
+#include "gateway/http1.h"
+#include "gateway/log.h"
+#include "gateway/upstream.h"
+#include "gateway/worker.h"
+#include "providers/provider.h"
+
+/* A client-supplied request id is kept when it is short and plainly printable. */
+static int
+valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char ch = (unsigned char)s[n];
+        if (!(isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return 0;
+    }
+    return n > 0 && n <= 64;
+}
+
+struct gw_tx *
+gw_tx_new(struct gw_conn *c, uint64_t t_start)
+{
+    struct gw_tx *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return NULL;
+    const struct gw_h1_parser *p = &c->parser;
+    tx->conn = c;
+    tx->w = c->w;
+    tx->cfg = gw_config_ref(c->w->cfg);
+    tx->req = p;
+    tx->path = gw_h1_url(p);
+    tx->t_start = t_start;
+    tx->method_head = p->method == HTTP_HEAD;
+    tx->client_http10 = p->http_minor == 0;
+    tx->client_keep_alive = p->keep_alive;
+
+    size_t plen = strcspn(tx->path, "?");
+    tx->route = gw_config_route(tx->cfg, tx->path, plen);
+    if (tx->route) {
+        tx->prov = tx->route->provider;
+        tx->prov_idx = (size_t)(tx->prov - tx->cfg->providers);
+        tx->api = tx->prov->api;
+    } else {
+        tx->api = gw_api_for_path(tx->path, plen);
+    }
+    int i = gw_h1_find(p, "x-request-id");
+    if (i >= 0 && valid_request_id(gw_h1_hvalue(p, (uint32_t)i)))
+        snprintf(tx->id, sizeof(tx->id), "%s", gw_h1_hvalue(p, (uint32_t)i));
+    else
+        gw_worker_request_id(c->w, tx->id);
+    return tx;
+}
+
+void
+gw_tx_dispatch(struct gw_tx *tx)
+{
+    tx->t_dispatch = gw_now_us();
+    if (!tx->route) {
+        gw_tx_fail(tx, 404, "no route for this path");
+        return;
+    }
+    gw_upstream_send(tx);
+}
+
+void
+gw_tx_connected(struct gw_tx *tx)
+{
+    if (!tx->t_connected)
+        tx->t_connected = gw_now_us();
+}
+
+static struct evbuffer *
+out(struct gw_tx *tx)
+{
+    return bufferevent_get_output(tx->conn->bev);
+}
+
+void
+gw_conn_send_error(struct gw_conn *c, enum gw_api api, int status, const char *message,
+                   const char *request_id, int close)
+{
+    char body[768];
+    size_t n = gw_error_body(api, status, message, body, sizeof(body));
+    struct evbuffer *o = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(o,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s\r\n",
+                        status, gw_h1_reason(status), n, request_id,
+                        close ? "Connection: close\r\n" : "");
+    evbuffer_add(o, body, n);
+}
+
+static int
+is_header(const struct gw_h1_parser *p, uint32_t i, const char *name, size_t n)
+{
+    return p->hdrs[i].name_len == n && strncasecmp(gw_h1_hname(p, i), name, n) == 0;
+}
+
+int
+gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
+{
+    struct evbuffer *o = out(tx);
+    int status = p->status;
+    tx->up_status = status;
+    tx->status = status;
+    tx->t_first_byte = gw_now_us();
+    tx->resp_started = 1;
+    size_t len0 = evbuffer_get_length(o);
+
+    tx->resp_no_body = tx->method_head || status == 204 || status == 304;
+    if (!tx->resp_no_body && p->content_length < 0) {
+        if (tx->client_http10) {
+            tx->resp_close_delimited = 1;
+            tx->client_keep_alive = 0;
+        } else {
+            tx->resp_chunked = 1;
+        }
+    }
+    if (tx->w->draining)
+        tx->client_keep_alive = 0;
+
+    int ci = gw_h1_find(p, "connection");
+    const char *conn_tokens = ci >= 0 ? gw_h1_hvalue(p, (uint32_t)ci) : NULL;
+    evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, gw_h1_reason(status));
+    for (uint32_t i = 0; i < p->nhdrs; i++) {
+        const char *name = gw_h1_hname(p, i);
+        uint32_t nl = p->hdrs[i].name_len;
+        if (gw_h1_hop_by_hop(name, nl, conn_tokens))
+            continue;
+        if (is_header(p, i, "content-length", 14)) {
+            if (tx->resp_no_body && !tx->method_head)
+                continue;
+        } else if (is_header(p, i, "x-request-id", 12)) {
+            /* Ours is the X-Request-Id; the provider's stays available under another name. */
+            evbuffer_add_printf(o, "X-Upstream-Request-Id: %s\r\n", gw_h1_hvalue(p, i));
+            continue;
+        } else if (!tx->resp_sse && is_header(p, i, "content-type", 12)) {
+            const char *v = gw_h1_hvalue(p, i);
+            while (*v == ' ')
+                v++;
+            tx->resp_sse = strncasecmp(v, "text/event-stream", 17) == 0;
+        }
+        evbuffer_add(o, name, nl);
+        evbuffer_add(o, ": ", 2);
+        evbuffer_add(o, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
+        evbuffer_add(o, "\r\n", 2);
+    }
+    evbuffer_add_printf(o, "X-Request-Id: %s\r\n", tx->id);
+    if (tx->resp_chunked)
+        evbuffer_add(o, "Transfer-Encoding: chunked\r\n", 28);
+    if (!tx->client_keep_alive && !tx->client_http10)
+        evbuffer_add(o, "Connection: close\r\n", 19);
+    else if (tx->client_keep_alive && tx->client_http10)
+        evbuffer_add(o, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(o, "\r\n", 2);
+    tx->bytes_out += evbuffer_get_length(o) - len0;
+    if (tx->resp_sse) {
+        gw_sse_init(&tx->sse);
+        tx->sse_hold = evbuffer_new();
+    }
+    return tx->resp_no_body ? 1 : 0;
+}
+
+/* Queues body bytes to the client with the framing chosen at the head. */
+static void
+emit(struct gw_tx *tx, struct evbuffer *held, const char *data, size_t n)
+{
+    struct evbuffer *o = out(tx);
+    size_t total = n + (held ? evbuffer_get_length(held) : 0);
+    if (total == 0)
+        return;
+    if (tx->resp_chunked)
+        evbuffer_add_printf(o, "%zx\r\n", total);
+    if (held)
+        evbuffer_add_buffer(o, held);
+    if (n)
+        evbuffer_add(o, data, n);
+    if (tx->resp_chunked)
+        evbuffer_add(o, "\r\n", 2);
+    tx->bytes_out += total;
+}
+
+int
+gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
+{
+    if (tx->resp_no_body)
+        return 0;
+    if (tx->resp_sse) {
+        /* Forward every complete event at once; keep a partial one until it completes. */
+        size_t end = gw_sse_scan(&tx->sse, data, n);
+        if (end) {
+            emit(tx, tx->sse_hold, data, end);
+        }
+        if (end < n)
+            evbuffer_add(tx->sse_hold, data + end, n - end);
+    } else {
+        emit(tx, NULL, data, n);
+    }
+    if (evbuffer_get_length(out(tx)) > tx->cfg->limits.client_buffer_high &&
+        !tx->conn->paused_upstream) {
+        gw_conn_watch_drain(tx->conn);
+        gw_upstream_pause(tx);
+    }
+    return 0;
+}
+
+void
+gw_tx_resp_end(struct gw_tx *tx)
+{
+    if (tx->sse_hold && evbuffer_get_length(tx->sse_hold))
+        emit(tx, tx->sse_hold, NULL, 0); /* a last event without its blank line */
+    if (tx->resp_chunked)
+        evbuffer_add(out(tx), "0\r\n\r\n", 5);
+    if (tx->resp_close_delimited)
+        tx->client_keep_alive = 0;
+    tx->done = 1;
+    gw_tx_log(tx, NULL);
+    gw_conn_tx_done(tx->conn);
+}
+
+void
+gw_tx_fail(struct gw_tx *tx, int status, const char *message)
+{
+    if (tx->up)
+        gw_upstream_abort(tx);
+    tx->done = 1;
+    if (!tx->resp_started) {
+        tx->status = status;
+        size_t len0 = evbuffer_get_length(out(tx));
+        gw_conn_send_error(tx->conn, tx->api, status, message, tx->id, !tx->client_keep_alive);
+        tx->bytes_out = evbuffer_get_length(out(tx)) - len0;
+        gw_tx_log(tx, message);
+        gw_conn_tx_done(tx->conn);
+        return;
+    }
+    /* Headers are out: never present a cut stream as a success. An event stream gets a
+     * provider-format error event; every framing then ends without its proper terminator and
+     * the connection closes, so any client sees the failure. */
+    if (tx->resp_sse && !tx->resp_no_body) {
+        char ev[800];
+        size_t n = gw_error_event(tx->api, status, message, ev, sizeof(ev));
+        if (tx->sse_hold)
+            evbuffer_drain(tx->sse_hold, evbuffer_get_length(tx->sse_hold));
+        emit(tx, NULL, ev, n);
+    }
+    gw_tx_log(tx, message);
+    struct gw_conn *c = tx->conn;
+    c->tx = NULL;
+    gw_tx_free(tx);
+    gw_conn_close_after_flush(c);
+}
+
+void
+gw_tx_abort(struct gw_tx *tx)
+{
+    if (tx->up)
+        gw_upstream_abort(tx);
+    if (!tx->done)
+        gw_tx_log(tx, "client closed the connection");
+    gw_tx_free(tx);
+}
+
+void
+gw_tx_free(struct gw_tx *tx)
+{
+    if (tx->up)
+        gw_upstream_abort(tx);
+    if (tx->sse_hold)
+        evbuffer_free(tx->sse_hold);
+    gw_config_unref(tx->cfg);
+    free(tx);
+}
+
+static size_t
+json_str(char *buf, size_t cap, const char *s)
+{
+    if (!s)
+        return (size_t)snprintf(buf, cap, "null");
+    if (cap < 3)
+        return 0;
+    buf[0] = '"';
+    size_t n = gw_json_escape(s, strlen(s), buf + 1, cap - 2);
+    buf[n + 1] = '"';
+    buf[n + 2] = '\0';
+    return n + 2;
+}
+
+static double
+ms_between(uint64_t a, uint64_t b)
+{
+    return (a && b && b >= a) ? (double)(b - a) / 1000.0 : -1;
+}
+
+void
+gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
+{
+    if (w->access_fd < 0)
+        return;
+    char line[2048], path[600], err[300], method[24], rid[80];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    json_str(path, sizeof(path), r->path);
+    json_str(err, sizeof(err), r->error);
+    json_str(method, sizeof(method), r->method);
+    json_str(rid, sizeof(rid), r->request_id);
+    int n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
+                     "\"client\":\"%s\",\"method\":%s,\"path\":%s,\"status\":%d,"
+                     "\"upstream_status\":%d,\"provider\":%s%s%s,\"bytes_in\":%llu,"
+                     "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
+                     "\"ttfb_ms\":%.3f,\"error\":%s}\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, rid, r->client, method, path, r->status,
+                     r->upstream_status, r->provider ? "\"" : "",
+                     r->provider ? r->provider : "null", r->provider ? "\"" : "",
+                     (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+                     r->duration_ms, r->connect_ms, r->ttfb_ms, err);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    ssize_t wr = write(w->access_fd, line, len);
+    (void)wr;
+}
+
+void
+gw_tx_log(struct gw_tx *tx, const char *error)
+{
+    uint64_t now = gw_now_us();
+    struct gw_access_rec r = {
+        .request_id = tx->id,
+        .client = tx->conn->client_ip,
+        .method = llhttp_method_name((llhttp_method_t)tx->req->method),
+        .path = tx->path,
+        .status = tx->status,
+        .upstream_status = tx->up_status,
+        .provider = tx->prov ? tx->prov->name : NULL,
+        .bytes_in = tx->bytes_in,
+        .bytes_out = tx->bytes_out,
+        .duration_ms = ms_between(tx->t_start, now),
+        .connect_ms = ms_between(tx->t_dispatch, tx->t_connected),
+        .ttfb_ms = ms_between(tx->t_dispatch, tx->t_first_byte),
+        .error = error,
+    };
+    gw_access_log(tx->w, &r);
+}

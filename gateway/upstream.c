@@ -1,0 +1,454 @@
+/*
+ * Upstream side of an exchange. A connection is taken from the worker's pool for the provider
+ * (most recently used first, so idle ones age out) or opened with asynchronous DNS; TLS
+ * verifies the certificate chain and the host name (SNI for names, IP SAN for literals).
+ */
+#include "gateway/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "gateway/conn.h"
+#include "gateway/log.h"
+#include "gateway/tx.h"
+#include "gateway/worker.h"
+
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short events, void *arg);
+static void on_up_timer(evutil_socket_t fd, short what, void *arg);
+static int on_resp_head(struct gw_h1_parser *p, void *arg);
+static int on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n);
+
+static void
+set_timer(struct gw_upconn *uc, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&uc->timer, &tv);
+}
+
+static void
+set_read_timeout(struct gw_upconn *uc, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(uc->bev, &tv, NULL);
+}
+
+static void
+conn_free(struct gw_upconn *uc)
+{
+    event_del(&uc->timer);
+    if (uc->bev) {
+        SSL *ssl = bufferevent_openssl_get_ssl(uc->bev);
+        if (ssl)
+            SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* close without a close_notify wait */
+        bufferevent_free(uc->bev);
+    }
+    gw_h1_free(&uc->parser);
+    free(uc);
+}
+
+static void
+pool_remove(struct gw_upconn *uc)
+{
+    TAILQ_REMOVE(&uc->pool->idle, uc, link);
+    uc->pool->nidle--;
+}
+
+void
+gw_upool_clear(struct gw_upool *pool)
+{
+    struct gw_upconn *uc;
+    while ((uc = TAILQ_FIRST(&pool->idle))) {
+        pool_remove(uc);
+        conn_free(uc);
+    }
+}
+
+static int
+is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static struct gw_upconn *
+conn_new(struct gw_upool *pool, const struct gw_provider_cfg *prov)
+{
+    struct gw_worker *w = pool->w;
+    struct gw_upconn *uc = calloc(1, sizeof(*uc));
+    if (!uc)
+        return NULL;
+    uc->pool = pool;
+    const struct gw_limits_cfg *l = &w->cfg->limits;
+    struct gw_h1_limits lim = {l->max_header_bytes * 2, 500, SIZE_MAX};
+    gw_h1_init_response(&uc->parser, &lim, on_resp_head, on_resp_data, uc);
+    event_assign(&uc->timer, w->base, -1, 0, on_up_timer, uc);
+
+    if (prov->tls) {
+        SSL_CTX *ctx = gw_worker_upstream_ssl(w, pool->idx);
+        SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+        if (!ssl)
+            goto fail;
+        if (is_ip_literal(prov->host)) {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), prov->host);
+        } else {
+            SSL_set_tlsext_host_name(ssl, prov->host);
+            SSL_set1_host(ssl, prov->host);
+        }
+        uc->bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+        if (!uc->bev) {
+            SSL_free(ssl);
+            goto fail;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(uc->bev, 1);
+    } else {
+        uc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        if (!uc->bev)
+            goto fail;
+    }
+    bufferevent_setcb(uc->bev, on_up_read, NULL, on_up_event, uc);
+    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+    return uc;
+fail:
+    conn_free(uc);
+    return NULL;
+}
+
+static int
+auth_header(const char *name, size_t n)
+{
+    return (n == 13 && strncasecmp(name, "authorization", 13) == 0) ||
+           (n == 9 && strncasecmp(name, "x-api-key", 9) == 0) ||
+           (n == 7 && strncasecmp(name, "api-key", 7) == 0);
+}
+
+/* Request headers the gateway sets itself or must not pass on. */
+static int
+skip_request_header(const char *name, size_t n)
+{
+    static const char *const own[] = {"host", "content-length", "expect", "accept-encoding",
+                                      "x-request-id"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strlen(own[i]) == n && strncasecmp(own[i], name, n) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+write_request(struct gw_upconn *uc, struct gw_tx *tx)
+{
+    const struct gw_provider_cfg *prov = tx->prov;
+    const struct gw_h1_parser *p = tx->req;
+    struct evbuffer *o = bufferevent_get_output(uc->bev);
+    const char *path = tx->path;
+    if (tx->route->strip_prefix) {
+        path += tx->route->prefix_len;
+        if (*path != '/' && *path != '?')
+            path--; /* keep the slash that ended the prefix */
+    }
+    evbuffer_add_printf(o, "%s %s%s HTTP/1.1\r\nHost: %s\r\n",
+                        llhttp_method_name((llhttp_method_t)p->method), prov->base_path,
+                        *path ? path : "/", prov->host_header);
+
+    int ci = gw_h1_find(p, "connection");
+    const char *conn_tokens = ci >= 0 ? gw_h1_hvalue(p, (uint32_t)ci) : NULL;
+    /* With a provider key the client's credentials never travel upstream; without one (and
+     * without a fallback) the client's own key passes through. */
+    int replace_auth = prov->auth == GW_AUTH_NONE || prov->key;
+    for (uint32_t i = 0; i < p->nhdrs; i++) {
+        const char *name = gw_h1_hname(p, i);
+        size_t nl = p->hdrs[i].name_len;
+        if (gw_h1_hop_by_hop(name, nl, conn_tokens) || skip_request_header(name, nl))
+            continue;
+        if (replace_auth && auth_header(name, nl))
+            continue;
+        evbuffer_add(o, name, nl);
+        evbuffer_add(o, ": ", 2);
+        evbuffer_add(o, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
+        evbuffer_add(o, "\r\n", 2);
+    }
+    if (prov->key) {
+        switch (prov->auth) {
+        case GW_AUTH_BEARER:
+            evbuffer_add_printf(o, "Authorization: Bearer %s\r\n", prov->key);
+            break;
+        case GW_AUTH_X_API_KEY:
+            evbuffer_add_printf(o, "x-api-key: %s\r\n", prov->key);
+            break;
+        case GW_AUTH_API_KEY:
+            evbuffer_add_printf(o, "api-key: %s\r\n", prov->key);
+            break;
+        case GW_AUTH_NONE:
+            break;
+        }
+    }
+    evbuffer_add_printf(o, "X-Request-Id: %s\r\nAccept-Encoding: identity\r\n", tx->id);
+    if (p->body_len || p->content_length >= 0 || p->chunked)
+        evbuffer_add_printf(o, "Content-Length: %zu\r\n", p->body_len);
+    evbuffer_add(o, "\r\n", 2);
+    if (p->body_len)
+        evbuffer_add_buffer_reference(o, p->body); /* no copy; the body outlives the send */
+}
+
+void
+gw_upstream_send(struct gw_tx *tx)
+{
+    struct gw_worker *w = tx->w;
+    struct gw_upool *pool = &w->pools[tx->prov_idx];
+    struct gw_upconn *uc = NULL;
+
+    /* A retry always takes a fresh connection. */
+    if (tx->attempts == 0 && (uc = TAILQ_LAST(&pool->idle, gw_upconn_list))) {
+        pool_remove(uc);
+        event_del(&uc->timer);
+        uc->reused = 1;
+        gw_tx_connected(tx);
+    } else {
+        uc = conn_new(pool, tx->prov);
+        if (!uc) {
+            gw_tx_fail(tx, 502, "cannot create an upstream connection");
+            return;
+        }
+        if (bufferevent_socket_connect_hostname(uc->bev, w->dns, AF_UNSPEC, tx->prov->host,
+                                                tx->prov->port) < 0) {
+            conn_free(uc);
+            gw_tx_fail(tx, 502, "upstream connect failed");
+            return;
+        }
+        set_timer(uc, tx->cfg->timeouts.upstream_connect);
+    }
+    tx->attempts++;
+    tx->up = uc;
+    uc->tx = tx;
+    uc->got_data = 0;
+    uc->resp_done = 0;
+    write_request(uc, tx);
+    if (uc->connected)
+        set_read_timeout(uc, tx->cfg->timeouts.upstream_first_byte);
+    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+}
+
+void
+gw_upstream_abort(struct gw_tx *tx)
+{
+    struct gw_upconn *uc = tx->up;
+    if (!uc)
+        return;
+    tx->up = NULL;
+    uc->tx = NULL;
+    conn_free(uc);
+}
+
+void
+gw_upstream_pause(struct gw_tx *tx)
+{
+    if (tx->up)
+        bufferevent_disable(tx->up->bev, EV_READ);
+}
+
+void
+gw_upstream_resume(struct gw_tx *tx)
+{
+    if (tx->up)
+        bufferevent_enable(tx->up->bev, EV_READ);
+}
+
+static void
+on_pool_expire(struct gw_upconn *uc)
+{
+    pool_remove(uc);
+    conn_free(uc);
+}
+
+/* The response ended: pool the connection when it can serve another request. */
+static void
+release(struct gw_upconn *uc)
+{
+    struct gw_tx *tx = uc->tx;
+    struct gw_upool *pool = uc->pool;
+    struct gw_worker *w = pool->w;
+    tx->up = NULL;
+    uc->tx = NULL;
+    int reusable = uc->parser.keep_alive && !w->draining &&
+                   evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0 &&
+                   evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0 &&
+                   pool->nidle < w->cfg->upstream_pool_max_idle;
+    if (!reusable) {
+        conn_free(uc);
+        return;
+    }
+    gw_h1_next(&uc->parser);
+    bufferevent_set_timeouts(uc->bev, NULL, NULL);
+    bufferevent_enable(uc->bev, EV_READ); /* to notice the server closing it */
+    TAILQ_INSERT_TAIL(&pool->idle, uc, link);
+    pool->nidle++;
+    set_timer(uc, w->cfg->timeouts.upstream_pool_idle);
+}
+
+/* Fails the exchange, or retries it once on a fresh connection when that is safe. */
+static void
+fail_or_retry(struct gw_upconn *uc, int status, const char *message, int retryable)
+{
+    struct gw_tx *tx = uc->tx;
+    tx->up = NULL;
+    uc->tx = NULL;
+    conn_free(uc);
+    if (retryable && !tx->resp_started && tx->attempts < 2) {
+        gw_debug("request %s: retrying on a new connection (%s)", tx->id, message);
+        gw_upstream_send(tx);
+        return;
+    }
+    gw_tx_fail(tx, status, message);
+}
+
+static int
+on_resp_head(struct gw_h1_parser *p, void *arg)
+{
+    struct gw_upconn *uc = arg;
+    return gw_tx_resp_head(uc->tx, p);
+}
+
+static int
+on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n)
+{
+    (void)p;
+    struct gw_upconn *uc = arg;
+    return gw_tx_resp_data(uc->tx, data, n);
+}
+
+static void
+on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct gw_upconn *uc = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (!uc->tx) {
+        /* Bytes on an idle pooled connection: the server broke the protocol; drop it. */
+        on_pool_expire(uc);
+        return;
+    }
+    if (!uc->got_data) {
+        uc->got_data = 1;
+        set_read_timeout(uc, uc->tx->cfg->timeouts.upstream_idle);
+    }
+    while (uc->tx) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return;
+        size_t used = 0;
+        enum gw_h1_status st = gw_h1_feed(&uc->parser, v.iov_base, v.iov_len, &used);
+        evbuffer_drain(in, used);
+        if (st == GW_H1_DONE) {
+            struct gw_tx *tx = uc->tx;
+            release(uc);
+            gw_tx_resp_end(tx);
+            return;
+        }
+        if (st == GW_H1_ERROR) {
+            fail_or_retry(uc, 502, uc->parser.err_msg, 0);
+            return;
+        }
+    }
+}
+
+static const char *
+describe_error(struct gw_upconn *uc, char *buf, size_t cap)
+{
+    int dns = bufferevent_socket_get_dns_error(uc->bev);
+    if (dns)
+        return snprintf(buf, cap, "upstream name resolution failed: %s", evutil_gai_strerror(dns)),
+               buf;
+    unsigned long ssl_err = bufferevent_get_openssl_error(uc->bev);
+    if (ssl_err) {
+        char e[160];
+        ERR_error_string_n(ssl_err, e, sizeof(e));
+        SSL *ssl = bufferevent_openssl_get_ssl(uc->bev);
+        long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (vr != X509_V_OK)
+            snprintf(buf, cap, "upstream TLS certificate verification failed: %s",
+                     X509_verify_cert_error_string(vr));
+        else
+            snprintf(buf, cap, "upstream TLS error: %s", e);
+        while (bufferevent_get_openssl_error(uc->bev))
+            ;
+        return buf;
+    }
+    int err = EVUTIL_SOCKET_ERROR();
+    snprintf(buf, cap, "upstream %s: %s", uc->connected ? "connection failed" : "connect failed",
+             err ? evutil_socket_error_to_string(err) : "connection closed");
+    return buf;
+}
+
+static void
+on_up_event(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    struct gw_upconn *uc = arg;
+    struct gw_tx *tx = uc->tx;
+    if (events & BEV_EVENT_CONNECTED) {
+        uc->connected = 1;
+        event_del(&uc->timer);
+        if (tx) {
+            gw_tx_connected(tx);
+            set_read_timeout(uc, tx->cfg->timeouts.upstream_first_byte);
+        }
+        return;
+    }
+    if (!tx) {
+        on_pool_expire(uc); /* an idle pooled connection closed or failed */
+        return;
+    }
+    if (events & BEV_EVENT_TIMEOUT) {
+        fail_or_retry(uc, 504,
+                      uc->got_data ? "upstream stopped sending (idle timeout)"
+                                   : "upstream did not answer in time",
+                      0);
+        return;
+    }
+    if (events & BEV_EVENT_EOF) {
+        /* End of a close-delimited response, or a cut one. */
+        enum gw_h1_status st = gw_h1_finish(&uc->parser);
+        if (st == GW_H1_DONE) {
+            uc->parser.keep_alive = 0;
+            release(uc);
+            gw_tx_resp_end(tx);
+            return;
+        }
+        fail_or_retry(uc, 502,
+                      uc->got_data ? "upstream closed the connection mid-response"
+                                   : "upstream closed the connection without answering",
+                      !uc->got_data && uc->reused);
+        return;
+    }
+    if (events & BEV_EVENT_ERROR) {
+        char buf[256];
+        int refused = !uc->connected && EVUTIL_SOCKET_ERROR() == ECONNREFUSED;
+        const char *msg = describe_error(uc, buf, sizeof(buf));
+        fail_or_retry(uc, 502, msg, !uc->got_data && (refused || uc->reused));
+    }
+}
+
+static void
+on_up_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_upconn *uc = arg;
+    if (!uc->tx) {
+        on_pool_expire(uc);
+        return;
+    }
+    /* Connect (TCP + TLS handshake) deadline. */
+    fail_or_retry(uc, 504, "upstream connect timed out", 0);
+}
