@@ -111,6 +111,7 @@ gw_h1_next(struct gw_h1_parser *p)
     p->head_bytes = 0;
     p->in_field = 0;
     p->prev_cr = 0;
+    p->line_start = 0;
     p->head_done = 0;
     p->msg_begun = 0;
     p->msg_done = 0;
@@ -214,13 +215,28 @@ on_header_field(llhttp_t *llh, const char *at, size_t n)
     return append(p, at, n);
 }
 
+/* RFC 9110 5.6.2 tchar. */
+static int
+is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 static int
 on_header_field_complete(llhttp_t *llh)
 {
     struct gw_h1_parser *p = llh->data;
+    struct gw_h1_hdr *h = &p->hdrs[p->nhdrs - 1];
+    /* llhttp 8 lets some non-token bytes through (a space before the colon, for one), which
+     * another parser would read as a different field: "Content-Length : 5". */
+    if (h->name_len == 0)
+        return fail(p, 400, "empty header field name");
+    for (uint32_t i = 0; i < h->name_len; i++)
+        if (!is_tchar((unsigned char)p->buf[h->name + i]))
+            return fail(p, 400, "invalid header field name");
     if (terminate(p) < 0)
         return -1;
-    p->hdrs[p->nhdrs - 1].value = p->len; /* an empty value gets no value callback */
+    h->value = p->len; /* an empty value gets no value callback */
     p->in_field = 0;
     return 0;
 }
@@ -236,7 +252,14 @@ on_header_value(llhttp_t *llh, const char *at, size_t n)
 static int
 on_header_value_complete(llhttp_t *llh)
 {
-    return terminate(llh->data);
+    struct gw_h1_parser *p = llh->data;
+    struct gw_h1_hdr *h = &p->hdrs[p->nhdrs - 1];
+    /* Field values exclude trailing whitespace (RFC 9110 5.5); llhttp keeps it. */
+    while (h->value_len && (p->buf[p->len - 1] == ' ' || p->buf[p->len - 1] == '\t')) {
+        h->value_len--;
+        p->len--;
+    }
+    return terminate(p);
 }
 
 int
@@ -447,6 +470,11 @@ scan_line_ends(struct gw_h1_parser *p, const char *d, size_t n)
             return fail(p, 400, "bare CR in request head");
         if (c == '\n' && !p->prev_cr)
             return fail(p, 400, "bare LF in request head");
+        /* A line that starts with whitespace continues the previous one (obs-fold, RFC 9112
+         * 5.2): llhttp 8 accepts it, and other parsers read it differently, so refuse it. */
+        if (p->line_start && (c == ' ' || c == '\t'))
+            return fail(p, 400, "obsolete line folding in request head");
+        p->line_start = c == '\n';
         p->prev_cr = c == '\r';
     }
     return 0;
@@ -575,8 +603,15 @@ int
 gw_h1_hop_by_hop(const char *name, size_t n, const char *conn_tokens)
 {
     static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te",   "trailer", "transfer-encoding",
-        "upgrade",    "proxy-authorization", "proxy-authenticate",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (strlen(hop[i]) == n && strncasecmp(hop[i], name, n) == 0)
@@ -643,7 +678,7 @@ gw_h1_reason(int status)
     case 529:
         return "Overloaded";
     default:
-        return status < 200 ? "Informational"
+        return status < 200   ? "Informational"
                : status < 300 ? "Success"
                : status < 400 ? "Redirection"
                : status < 500 ? "Client Error"

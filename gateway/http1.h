@@ -58,6 +58,7 @@ struct gw_h1_parser {
     size_t head_bytes; /* raw bytes of the head seen so far */
     int in_field;      /* last data callback was a header field */
     int prev_cr;       /* raw-byte scanner: previous head byte was CR */
+    int line_start;    /* raw-byte scanner: previous head byte ended a line */
     int head_done;
     int msg_begun;
     int msg_done;
@@ -87,8 +88,8 @@ int gw_h1_init(struct gw_h1_parser *p, const struct gw_h1_limits *lim);
  * callbacks; GW_H1_DONE is returned at the end of each response. Interim 1xx responses are
  * skipped. Returns 0.
  */
-int gw_h1_init_response(struct gw_h1_parser *p, const struct gw_h1_limits *lim, gw_h1_head_cb on_head,
-                        gw_h1_data_cb on_data, void *arg);
+int gw_h1_init_response(struct gw_h1_parser *p, const struct gw_h1_limits *lim,
+                        gw_h1_head_cb on_head, gw_h1_data_cb on_data, void *arg);
 
 /* Tells the parser the connection reached EOF (ends close-delimited responses). */
 enum gw_h1_status gw_h1_finish(struct gw_h1_parser *p);

@@ -191,8 +191,8 @@ main(int argc, char **argv)
     if (argi < argc && strcmp(argv[argi], "check") == 0) {
         check = 1;
         argi++;
-    } else if (argi < argc && (strcmp(argv[argi], "version") == 0 ||
-                               strcmp(argv[argi], "--version") == 0)) {
+    } else if (argi < argc &&
+               (strcmp(argv[argi], "version") == 0 || strcmp(argv[argi], "--version") == 0)) {
         printf("portcullis %s\n", PORTCULLIS_VERSION);
         return 0;
     }

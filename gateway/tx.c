@@ -323,18 +323,18 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
     json_str(err, sizeof(err), r->error);
     json_str(method, sizeof(method), r->method);
     json_str(rid, sizeof(rid), r->request_id);
-    int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
-                     "\"client\":\"%s\",\"method\":%s,\"path\":%s,\"status\":%d,"
-                     "\"upstream_status\":%d,\"provider\":%s%s%s,\"bytes_in\":%llu,"
-                     "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
-                     "\"ttfb_ms\":%.3f,\"error\":%s}\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, rid, r->client, method, path, r->status,
-                     r->upstream_status, r->provider ? "\"" : "",
-                     r->provider ? r->provider : "null", r->provider ? "\"" : "",
-                     (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-                     r->duration_ms, r->connect_ms, r->ttfb_ms, err);
+    int n =
+        snprintf(line, sizeof(line),
+                 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
+                 "\"client\":\"%s\",\"method\":%s,\"path\":%s,\"status\":%d,"
+                 "\"upstream_status\":%d,\"provider\":%s%s%s,\"bytes_in\":%llu,"
+                 "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
+                 "\"ttfb_ms\":%.3f,\"error\":%s}\n",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000, rid, r->client, method, path, r->status, r->upstream_status,
+                 r->provider ? "\"" : "", r->provider ? r->provider : "null",
+                 r->provider ? "\"" : "", (unsigned long long)r->bytes_in,
+                 (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, err);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

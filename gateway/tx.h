@@ -30,8 +30,8 @@ struct gw_tx {
 
     const struct gw_h1_parser *req; /* the request (parser-owned until the tx ends) */
     const char *path;
-    int method_head;    /* HEAD request: no response body */
-    int client_http10;  /* respond HTTP/1.0 style (no chunked) */
+    int method_head;   /* HEAD request: no response body */
+    int client_http10; /* respond HTTP/1.0 style (no chunked) */
     int client_keep_alive;
 
     struct gw_upconn *up; /* upstream connection in use */

@@ -38,7 +38,7 @@ TAILQ_HEAD(gw_upconn_list, gw_upconn);
 
 struct gw_upool {
     struct gw_worker *w;
-    size_t idx;  /* provider index */
+    size_t idx;   /* provider index */
     SSL_CTX *ssl; /* client TLS context for this provider, created on first use */
     struct gw_upconn_list idle;
     size_t nidle;

@@ -124,9 +124,8 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
     }
     w->nlisten = nfds;
     for (size_t i = 0; i < nfds; i++) {
-        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
-                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-                                             fds[i]);
+        w->listeners[i] = evconnlistener_new(
+            w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
         if (!w->listeners[i]) {
             gw_error("worker %d: cannot listen", id);
             return -1;

@@ -135,12 +135,14 @@ gw_error_body(enum gw_api api, int status, const char *message, char *buf, size_
     gw_json_escape(message, strlen(message), esc, sizeof(esc));
     int n;
     if (api == GW_API_ANTHROPIC)
-        n = snprintf(buf, cap, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+        n = snprintf(buf, cap,
+                     "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
                      anthropic_type(status), esc);
     else
-        n = snprintf(buf, cap,
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
-                     esc, openai_type(status), openai_code(status));
+        n = snprintf(
+            buf, cap,
+            "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}", esc,
+            openai_type(status), openai_code(status));
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;
