@@ -1,0 +1,1415 @@
+/*
+ * Configuration snapshot: YAML/JSON file → gw_cnode tree (config/parse.c) → validated, immutable
+ * struct gw_config.
+ *
+ * Every key is described once, in a directive table (name, setter, offset of the field it fills,
+ * bounds, default), in the spirit of nginx's ngx_command_t and Redis's standardConfig. apply()
+ * walks a mapping against a table: unknown keys, wrong types and out-of-range values are reported
+ * at the offending node, missing required keys at the mapping, and absent keys get their default
+ * by running the same setter over the default text — so the defaults below are written exactly as
+ * in config/portcullis.yaml and go through the same checks.
+ *
+ * Cross references (route → provider, provider → fallback) are resolved after the whole file is
+ * read, so the order of top-level keys does not matter.
+ */
+#include "config/cfg.h"
+#include "config/parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CFG_MAX_FILE_BYTES (16u << 20)
+#define CFG_MAX_KEY_BYTES 16384
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define SEC 1000ull
+#define MIN (60ull * SEC)
+#define HOUR (60ull * MIN)
+
+/* Load-time state; the tree stays alive until the load ends, so nodes can be kept for errors. */
+struct pmeta {
+    const struct gw_cnode *name, *fallback, *key_env, *key_file;
+};
+
+struct rmeta {
+    const struct gw_cnode *prefix, *provider;
+};
+
+struct ld {
+    const char *name;    /* file name for messages */
+    const char *basedir; /* directory relative paths are resolved against, NULL = cwd */
+    char *err;
+    size_t errlen;
+    struct gw_config *cfg;
+    struct pmeta *pm; /* one per cfg->providers entry */
+    struct rmeta *rm; /* one per cfg->routes entry */
+};
+
+struct directive;
+typedef int (*set_fn)(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
+                      void *base);
+
+#define D_REQUIRED 0x1u
+#define D_SECTION 0x2u /* absent: apply the sub-table to an empty mapping (its defaults) */
+#define D_DEF_SEQ 0x4u /* the default is one item of a sequence */
+
+struct directive {
+    const char *name;
+    set_fn set;
+    size_t off; /* of the field in the struct the table describes */
+    unsigned long long min, max;
+    const void *arg; /* NULL-terminated choices, or the sub-table of a section */
+    const char *def; /* default, as it would be written in the file; NULL: none */
+    unsigned flags;
+};
+
+static int apply(struct ld *ld, const struct directive *tab, const char *what,
+                 const struct gw_cnode *map, void *base);
+
+/* ---------------------------------------------------------------------------------------------
+ * errors
+ */
+
+static int fail(struct ld *ld, const struct gw_cnode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct ld *ld, const struct gw_cnode *at, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (ld->errlen == 0)
+        return -1;
+    if (at != NULL && at->line > 0)
+        snprintf(ld->err, ld->errlen, "%s:%d:%d: %s", ld->name, at->line, at->col, msg);
+    else
+        snprintf(ld->err, ld->errlen, "%s: %s", ld->name, msg);
+    return -1;
+}
+
+static int
+oom(struct ld *ld)
+{
+    return fail(ld, NULL, "out of memory");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * numbers
+ */
+
+/* Decimal digits only. 0, -1 on anything else (empty, sign, junk), -2 on overflow. */
+static int
+parse_ull(const char *s, const char **end, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *p = s;
+
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
+            return -2;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (end != NULL)
+        *end = p;
+    else if (*p != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int
+mul_ok(unsigned long long v, unsigned long long m, unsigned long long max, unsigned long long *out)
+{
+    if (v > max / m)
+        return -2;
+    *out = v * m;
+    return 0;
+}
+
+/* -1: not a duration, -2: too large for a uint32_t */
+static int
+parse_duration(const char *s, uint32_t *out)
+{
+    unsigned long long v, m;
+    const char *u;
+    int rc;
+
+    rc = parse_ull(s, &u, &v);
+    if (rc < 0)
+        return rc;
+    if (strcmp(u, "") == 0 || strcmp(u, "ms") == 0)
+        m = 1;
+    else if (strcmp(u, "s") == 0)
+        m = SEC;
+    else if (strcmp(u, "m") == 0)
+        m = MIN;
+    else if (strcmp(u, "h") == 0)
+        m = HOUR;
+    else
+        return -1;
+    if (mul_ok(v, m, UINT32_MAX, &v) < 0)
+        return -2;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int
+gw_parse_duration_ms(const char *s, uint32_t *out)
+{
+    return parse_duration(s, out) < 0 ? -1 : 0;
+}
+
+/* -1: not a size, -2: too large for a size_t */
+static int
+parse_size(const char *s, size_t *out)
+{
+    unsigned long long v, m;
+    const char *u;
+    int rc;
+
+    rc = parse_ull(s, &u, &v);
+    if (rc < 0)
+        return rc;
+    if (u[0] == '\0')
+        m = 1;
+    else if (u[1] != '\0')
+        return -1;
+    else if (u[0] == 'k' || u[0] == 'K')
+        m = KIB;
+    else if (u[0] == 'm' || u[0] == 'M')
+        m = MIB;
+    else if (u[0] == 'g' || u[0] == 'G')
+        m = GIB;
+    else
+        return -1;
+    if (mul_ok(v, m, SIZE_MAX, &v) < 0)
+        return -2;
+    *out = (size_t)v;
+    return 0;
+}
+
+int
+gw_parse_size(const char *s, size_t *out)
+{
+    return parse_size(s, out) < 0 ? -1 : 0;
+}
+
+static const char *
+fmt_size(unsigned long long v, char *buf, size_t len)
+{
+    if (v != 0 && v % GIB == 0)
+        snprintf(buf, len, "%llug", v / GIB);
+    else if (v != 0 && v % MIB == 0)
+        snprintf(buf, len, "%llum", v / MIB);
+    else if (v != 0 && v % KIB == 0)
+        snprintf(buf, len, "%lluk", v / KIB);
+    else
+        snprintf(buf, len, "%llu", v);
+    return buf;
+}
+
+static const char *
+fmt_duration(unsigned long long ms, char *buf, size_t len)
+{
+    if (ms != 0 && ms % HOUR == 0)
+        snprintf(buf, len, "%lluh", ms / HOUR);
+    else if (ms != 0 && ms % MIN == 0)
+        snprintf(buf, len, "%llum", ms / MIN);
+    else if (ms != 0 && ms % SEC == 0)
+        snprintf(buf, len, "%llus", ms / SEC);
+    else
+        snprintf(buf, len, "%llums", ms);
+    return buf;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * setters: each checks one value node and stores it at base + d->off
+ */
+
+#define FIELD(base, d, type) ((type *)(void *)((char *)(base) + (d)->off))
+
+/* The text of a scalar without embedded NULs, else NULL. */
+static const char *
+text_of(const struct gw_cnode *v)
+{
+    if (v->type != GW_CNODE_SCALAR || strlen(v->scalar) != v->len)
+        return NULL;
+    return v->scalar;
+}
+
+/* A plain (unquoted) scalar: numbers and booleans must not be quoted. */
+static const char *
+plain_of(const struct gw_cnode *v)
+{
+    return v->quoted ? NULL : text_of(v);
+}
+
+static int
+set_count(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = plain_of(v);
+    unsigned long long n;
+    int rc;
+
+    if (s == NULL)
+        return fail(ld, v, "'%s' must be an integer", d->name);
+    rc = parse_ull(s[0] == '-' ? s + 1 : s, NULL, &n);
+    if (rc == -1)
+        return fail(ld, v, "'%s' must be an integer", d->name);
+    if (rc == -2 || s[0] == '-' || n < d->min || n > d->max)
+        return fail(ld, v, "'%s' must be between %llu and %llu", d->name, d->min, d->max);
+    *FIELD(base, d, size_t) = (size_t)n;
+    return 0;
+}
+
+static int
+set_workers(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = text_of(v);
+    unsigned long long n;
+    long cpus;
+    int rc;
+
+    if (s != NULL && strcmp(s, "auto") == 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cpus < 1)
+            cpus = 1;
+        if ((unsigned long long)cpus > d->max)
+            cpus = (long)d->max;
+        *FIELD(base, d, int) = (int)cpus;
+        return 0;
+    }
+    s = plain_of(v);
+    rc = s == NULL ? -1 : parse_ull(s[0] == '-' ? s + 1 : s, NULL, &n);
+    if (rc == -1)
+        return fail(ld, v, "'%s' must be an integer or \"auto\"", d->name);
+    if (rc == -2 || s[0] == '-' || n < d->min || n > d->max)
+        return fail(ld, v, "'%s' must be \"auto\" or between %llu and %llu", d->name, d->min,
+                    d->max);
+    *FIELD(base, d, int) = (int)n;
+    return 0;
+}
+
+/* Sizes and durations may be quoted: JSON has to write "8m". */
+static int
+set_size(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = text_of(v);
+    char lo[32], hi[32];
+    size_t n = 0;
+    int rc;
+
+    rc = s == NULL ? -1 : parse_size(s[0] == '-' ? s + 1 : s, &n);
+    if (rc == -1)
+        return fail(ld, v, "'%s' must be a size (e.g. 512, 32k, 8m, 1g)", d->name);
+    if (rc == -2 || s[0] == '-' || n < d->min || n > d->max)
+        return fail(ld, v, "'%s' must be between %s and %s", d->name,
+                    fmt_size(d->min, lo, sizeof(lo)), fmt_size(d->max, hi, sizeof(hi)));
+    *FIELD(base, d, size_t) = n;
+    return 0;
+}
+
+static int
+set_duration(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = text_of(v);
+    char lo[32], hi[32];
+    uint32_t n = 0;
+    int rc;
+
+    rc = s == NULL ? -1 : parse_duration(s[0] == '-' ? s + 1 : s, &n);
+    if (rc == -1)
+        return fail(ld, v, "'%s' must be a duration (e.g. 250ms, 10s, 5m, 1h)", d->name);
+    if (rc == -2 || s[0] == '-' || n < d->min || n > d->max)
+        return fail(ld, v, "'%s' must be between %s and %s", d->name,
+                    fmt_duration(d->min, lo, sizeof(lo)), fmt_duration(d->max, hi, sizeof(hi)));
+    *FIELD(base, d, uint32_t) = n;
+    return 0;
+}
+
+static int
+set_bool(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = plain_of(v);
+
+    if (s != NULL && (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0)) {
+        *FIELD(base, d, int) = 1;
+        return 0;
+    }
+    if (s != NULL && (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0)) {
+        *FIELD(base, d, int) = 0;
+        return 0;
+    }
+    return fail(ld, v, "'%s' must be true or false", d->name);
+}
+
+/* A non-empty string without control characters. */
+static const char *
+string_of(struct ld *ld, const struct directive *d, const struct gw_cnode *v)
+{
+    const char *s = text_of(v);
+    const unsigned char *p;
+
+    if (s == NULL || s[0] == '\0' || gw_cnode_is_null(v)) {
+        fail(ld, v, "'%s' must be a non-empty string", d->name);
+        return NULL;
+    }
+    for (p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            fail(ld, v, "'%s' must not contain control characters", d->name);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static int
+store_str(struct ld *ld, char **field, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL)
+        return oom(ld);
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+static int
+set_str(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = string_of(ld, d, v);
+
+    return s == NULL ? -1 : store_str(ld, FIELD(base, d, char *), s);
+}
+
+static int
+choice_index(struct ld *ld, const struct directive *d, const struct gw_cnode *v)
+{
+    const char *const *c = d->arg;
+    const char *s = text_of(v);
+    char list[256];
+    size_t used = 0;
+    int i;
+
+    for (i = 0; s != NULL && c[i] != NULL; i++)
+        if (strcmp(s, c[i]) == 0)
+            return i;
+    list[0] = '\0';
+    for (i = 0; c[i] != NULL && used < sizeof(list); i++)
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", c[i]);
+    fail(ld, v, "'%s' must be one of %s", d->name, list);
+    return -1;
+}
+
+/* Enum field; choices are listed in the enum's order. */
+static int
+set_enum(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    int i = choice_index(ld, d, v);
+
+    if (i < 0)
+        return -1;
+    *FIELD(base, d, int) = i;
+    return 0;
+}
+
+/* String field restricted to a set of choices. */
+static int
+set_choice_str(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    int i = choice_index(ld, d, v);
+
+    return i < 0 ? -1 : store_str(ld, FIELD(base, d, char *), ((const char *const *)d->arg)[i]);
+}
+
+static int
+set_section(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'%s' must be a mapping", d->name);
+    return apply(ld, d->arg, d->name, v, base);
+}
+
+static int
+is_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/* Provider names: [A-Za-z0-9_.-]+ */
+static int
+set_name(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = string_of(ld, d, v);
+    const unsigned char *p;
+
+    if (s == NULL)
+        return -1;
+    for (p = (const unsigned char *)s; *p != '\0'; p++)
+        if (!is_name_char(*p))
+            return fail(ld, v, "'%s' may only contain letters, digits, '_', '.' and '-'", d->name);
+    return store_str(ld, FIELD(base, d, char *), s);
+}
+
+/* Route prefixes: an absolute path without query, fragment or spaces. */
+static int
+set_prefix(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = string_of(ld, d, v);
+
+    if (s == NULL)
+        return -1;
+    if (s[0] != '/')
+        return fail(ld, v, "'%s' must start with '/'", d->name);
+    if (strpbrk(s, "?# ") != NULL)
+        return fail(ld, v, "'%s' must be a path without spaces, query or fragment", d->name);
+    return store_str(ld, FIELD(base, d, char *), s);
+}
+
+static char *
+resolve_path(const char *basedir, const char *path)
+{
+    char *out;
+
+    if (path[0] == '/' || basedir == NULL)
+        return strdup(path);
+    if (asprintf(&out, "%s/%s", basedir, path) < 0)
+        return NULL;
+    return out;
+}
+
+/* Opens a regular file for reading; -1 with errno set otherwise. */
+static int
+open_file(const char *path)
+{
+    struct stat st;
+    int err, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
+/* A file that must be readable now (key_file, ca_file); stored resolved against basedir. */
+static int
+set_file(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = string_of(ld, d, v);
+    char *path;
+    int fd;
+
+    if (s == NULL)
+        return -1;
+    path = resolve_path(ld->basedir, s);
+    if (path == NULL)
+        return oom(ld);
+    fd = open_file(path);
+    if (fd < 0) {
+        fail(ld, v, "cannot read %s '%s': %s", d->name, path, strerror(errno));
+        free(path);
+        return -1;
+    }
+    close(fd);
+    free(*FIELD(base, d, char *));
+    *FIELD(base, d, char *) = path;
+    return 0;
+}
+
+/* Port number: decimal digits, min..65535. */
+static int
+parse_port(const char *s, size_t len, unsigned min, uint16_t *out)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (len == 0 || len > 5)
+        return -1;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v < min || v > 65535)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int
+valid_ipv6(const char *s, size_t len)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    struct in6_addr a;
+
+    if (len == 0 || len >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+static int
+valid_hostname(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > 253)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!is_name_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/*
+ * Splits "host:port", "[v6]:port" or ":port". host/hlen: the host without brackets (hlen 0 for
+ * ":port"). Returns NULL or a description of what is wrong.
+ */
+static const char *
+split_hostport(const char *s, const char **host, size_t *hlen, int *v6, const char **port)
+{
+    const char *close, *colon;
+
+    *v6 = 0;
+    if (s[0] == '[') {
+        close = strchr(s, ']');
+        if (close == NULL)
+            return "unterminated '[' in IPv6 address";
+        if (!valid_ipv6(s + 1, (size_t)(close - s - 1)))
+            return "invalid IPv6 address";
+        if (close[1] != ':')
+            return "expected ':port' after ']'";
+        *host = s + 1;
+        *hlen = (size_t)(close - s - 1);
+        *v6 = 1;
+        *port = close + 2;
+        return NULL;
+    }
+    colon = strrchr(s, ':');
+    if (colon == NULL)
+        return "expected host:port, [v6]:port or :port";
+    if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+        return "IPv6 addresses must be in brackets, e.g. [::1]:8080";
+    *host = s;
+    *hlen = (size_t)(colon - s);
+    *port = colon + 1;
+    if (*hlen > 0 && !valid_hostname(s, *hlen))
+        return "invalid host";
+    return NULL;
+}
+
+static int
+parse_listen(struct ld *ld, const struct gw_cnode *v, struct gw_listen_cfg *l)
+{
+    const char *s = text_of(v), *host, *port, *why;
+    size_t hlen;
+    int v6;
+
+    if (s == NULL || s[0] == '\0' || gw_cnode_is_null(v))
+        return fail(ld, v, "'listen' must be a sequence of \"host:port\" strings");
+    why = split_hostport(s, &host, &hlen, &v6, &port);
+    if (why != NULL)
+        return fail(ld, v, "invalid listen address '%s': %s", s, why);
+    if (parse_port(port, strlen(port), 0, &l->port) < 0)
+        return fail(ld, v, "invalid listen address '%s': port must be between 0 and 65535", s);
+    l->addr = strdup(s);
+    l->host = strndup(host, hlen);
+    if (l->addr == NULL || l->host == NULL)
+        return oom(ld);
+    return 0;
+}
+
+static int
+set_listen(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    size_t i;
+
+    (void)d;
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'listen' must be a sequence of \"host:port\" strings");
+    if (v->nitems == 0)
+        return fail(ld, v, "'listen' must have at least one address");
+    cfg->listen = calloc(v->nitems, sizeof(*cfg->listen));
+    if (cfg->listen == NULL)
+        return oom(ld);
+    cfg->nlisten = v->nitems;
+    for (i = 0; i < v->nitems; i++)
+        if (parse_listen(ld, v->items[i], &cfg->listen[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int
+set_base_url(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_provider_cfg *p = base;
+    const char *s = string_of(ld, d, v), *rest, *auth_end, *host, *hend, *after, *path;
+    size_t hlen, plen;
+    int v6 = 0, r;
+
+    if (s == NULL)
+        return -1;
+    if (strncasecmp(s, "https://", 8) == 0) {
+        p->tls = 1;
+        rest = s + 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        p->tls = 0;
+        rest = s + 7;
+    } else {
+        return fail(ld, v, "'base_url' must start with http:// or https://");
+    }
+    if (strpbrk(s, "?#") != NULL)
+        return fail(ld, v, "'base_url' must not have a query or fragment");
+    if (strchr(s, ' ') != NULL)
+        return fail(ld, v, "'base_url' must not contain spaces");
+    auth_end = rest + strcspn(rest, "/");
+    if (memchr(rest, '@', (size_t)(auth_end - rest)) != NULL)
+        return fail(ld, v, "'base_url' must not contain user info");
+    if (rest[0] == '[') {
+        hend = memchr(rest, ']', (size_t)(auth_end - rest));
+        if (hend == NULL || !valid_ipv6(rest + 1, (size_t)(hend - rest - 1)))
+            return fail(ld, v, "'base_url' has an invalid IPv6 address");
+        host = rest + 1;
+        hlen = (size_t)(hend - host);
+        after = hend + 1;
+        v6 = 1;
+    } else {
+        hend = memchr(rest, ':', (size_t)(auth_end - rest));
+        if (hend == NULL)
+            hend = auth_end;
+        host = rest;
+        hlen = (size_t)(hend - rest);
+        after = hend;
+        if (hlen == 0)
+            return fail(ld, v, "'base_url' must have a host");
+        if (!valid_hostname(host, hlen))
+            return fail(ld, v, "'base_url' has an invalid host");
+    }
+    if (after < auth_end) {
+        if (*after != ':')
+            return fail(ld, v, "'base_url' has an invalid host");
+        if (parse_port(after + 1, (size_t)(auth_end - after - 1), 1, &p->port) < 0)
+            return fail(ld, v, "'base_url' port must be between 1 and 65535");
+    } else {
+        p->port = p->tls ? 443 : 80;
+    }
+    path = auth_end;
+    plen = strlen(path);
+    while (plen > 0 && path[plen - 1] == '/')
+        plen--;
+
+    p->base_url = strdup(s);
+    p->host = strndup(host, hlen);
+    p->base_path = strndup(path, plen);
+    if (p->port == (p->tls ? 443 : 80))
+        r = asprintf(&p->host_header, v6 ? "[%.*s]" : "%.*s", (int)hlen, host);
+    else
+        r = asprintf(&p->host_header, v6 ? "[%.*s]:%u" : "%.*s:%u", (int)hlen, host,
+                     (unsigned)p->port);
+    if (r < 0)
+        p->host_header = NULL;
+    if (p->base_url == NULL || p->host == NULL || p->base_path == NULL || p->host_header == NULL)
+        return oom(ld);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * tables
+ */
+
+static const char *const api_names[] = {"openai", "anthropic", NULL};
+static const char *const auth_names[] = {"bearer", "x-api-key", "api-key", "none", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define CFG(f) offsetof(struct gw_config, f)
+#define PROV(f) offsetof(struct gw_provider_cfg, f)
+#define ROUTE(f) offsetof(struct gw_route_cfg, f)
+
+static const struct directive limits_table[] = {
+    {"max_header_bytes", set_size, CFG(limits.max_header_bytes), KIB, MIB, NULL, "32k", 0},
+    {"max_headers", set_count, CFG(limits.max_headers), 1, 1000, NULL, "100", 0},
+    {"max_body_bytes", set_size, CFG(limits.max_body_bytes), 1, GIB, NULL, "8m", 0},
+    {"max_response_bytes", set_size, CFG(limits.max_response_bytes), KIB, GIB, NULL, "32m", 0},
+    {"client_buffer_high", set_size, CFG(limits.client_buffer_high), 4 * KIB, 64 * MIB, NULL,
+     "256k", 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+#define MS_1 1ull
+#define H_24 (24 * HOUR)
+
+static const struct directive timeouts_table[] = {
+    {"client_header", set_duration, CFG(timeouts.client_header), MS_1, H_24, NULL, "10s", 0},
+    {"client_body", set_duration, CFG(timeouts.client_body), MS_1, H_24, NULL, "30s", 0},
+    {"keepalive", set_duration, CFG(timeouts.keepalive), MS_1, H_24, NULL, "75s", 0},
+    {"request", set_duration, CFG(timeouts.request), MS_1, H_24, NULL, "10m", 0},
+    {"upstream_connect", set_duration, CFG(timeouts.upstream_connect), MS_1, H_24, NULL, "5s", 0},
+    {"upstream_first_byte", set_duration, CFG(timeouts.upstream_first_byte), MS_1, H_24, NULL,
+     "120s", 0},
+    {"upstream_idle", set_duration, CFG(timeouts.upstream_idle), MS_1, H_24, NULL, "60s", 0},
+    {"upstream_pool_idle", set_duration, CFG(timeouts.upstream_pool_idle), MS_1, H_24, NULL, "60s",
+     0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const struct directive provider_table[] = {
+    {"name", set_name, PROV(name), 0, 0, NULL, NULL, D_REQUIRED},
+    {"api", set_enum, PROV(api), 0, 0, api_names, "openai", 0},
+    {"base_url", set_base_url, 0, 0, 0, NULL, NULL, D_REQUIRED},
+    {"auth", set_enum, PROV(auth), 0, 0, auth_names, NULL, 0}, /* default depends on api */
+    {"key_env", set_str, PROV(key_env), 0, 0, NULL, NULL, 0},
+    {"key_file", set_file, PROV(key_file), 0, 0, NULL, NULL, 0},
+    {"fallback", set_name, PROV(fallback), 0, 0, NULL, NULL, 0},
+    {"ca_file", set_file, PROV(ca_file), 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const struct directive route_table[] = {
+    {"prefix", set_prefix, ROUTE(prefix), 0, 0, NULL, NULL, D_REQUIRED},
+    {"provider", set_name, ROUTE(provider_name), 0, 0, NULL, NULL, D_REQUIRED},
+    {"strip_prefix", set_bool, ROUTE(strip_prefix), 0, 0, NULL, "false", 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int set_providers(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
+                         void *base);
+static int set_routes(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
+                      void *base);
+
+static const struct directive top_table[] = {
+    {"workers", set_workers, CFG(workers), 1, 256, NULL, "auto", 0},
+    {"listen", set_listen, 0, 0, 0, NULL, "127.0.0.1:8080", D_DEF_SEQ},
+    {"limits", set_section, 0, 0, 0, limits_table, NULL, D_SECTION},
+    {"timeouts", set_section, 0, 0, 0, timeouts_table, NULL, D_SECTION},
+    {"upstream_pool_max_idle", set_count, CFG(upstream_pool_max_idle), 0, 10000, NULL, "64", 0},
+    {"access_log", set_str, CFG(access_log), 0, 0, NULL, "stderr", 0},
+    {"log_level", set_choice_str, CFG(log_level), 0, 0, log_levels, "info", 0},
+    {"providers", set_providers, 0, 0, 0, NULL, NULL, D_REQUIRED},
+    {"routes", set_routes, 0, 0, 0, NULL, NULL, D_REQUIRED},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+/* Applies the default of d: its text as a plain scalar (in a sequence for D_DEF_SEQ), or an
+ * empty mapping for a section. */
+static int
+apply_default(struct ld *ld, const struct directive *d, const struct gw_cnode *at, void *base)
+{
+    struct gw_cnode scalar, seq, map, *item = &scalar;
+
+    memset(&scalar, 0, sizeof(scalar));
+    memset(&seq, 0, sizeof(seq));
+    memset(&map, 0, sizeof(map));
+    if (d->flags & D_SECTION) {
+        map.type = GW_CNODE_MAP;
+        map.line = at->line;
+        map.col = at->col;
+        return d->set(ld, d, &map, base);
+    }
+    if (d->def == NULL)
+        return 0;
+    scalar.type = GW_CNODE_SCALAR;
+    scalar.scalar = (char *)d->def;
+    scalar.len = strlen(d->def);
+    if (d->flags & D_DEF_SEQ) {
+        seq.type = GW_CNODE_SEQ;
+        seq.items = &item;
+        seq.nitems = 1;
+        return d->set(ld, d, &seq, base);
+    }
+    return d->set(ld, d, &scalar, base);
+}
+
+/* Checks map against tab and fills base. what names the mapping in messages (NULL: top level). */
+static int
+apply(struct ld *ld, const struct directive *tab, const char *what, const struct gw_cnode *map,
+      void *base)
+{
+    unsigned long long seen = 0;
+    const struct gw_cnode *key;
+    size_t i, j;
+
+    for (i = 0; i < map->npairs; i++) {
+        key = map->pairs[i].key;
+        for (j = 0; tab[j].name != NULL; j++)
+            if (strcmp(tab[j].name, key->scalar) == 0)
+                break;
+        if (tab[j].name == NULL) {
+            if (what != NULL)
+                return fail(ld, key, "unknown key '%s' in '%s'", key->scalar, what);
+            return fail(ld, key, "unknown key '%s'", key->scalar);
+        }
+        seen |= 1ull << j; /* the parser rejects duplicate keys */
+        if (tab[j].set(ld, &tab[j], map->pairs[i].value, base) < 0)
+            return -1;
+    }
+    for (j = 0; tab[j].name != NULL; j++) {
+        if (seen & (1ull << j))
+            continue;
+        if (tab[j].flags & D_REQUIRED) {
+            if (what != NULL)
+                return fail(ld, map, "missing required key '%s' in '%s'", tab[j].name, what);
+            return fail(ld, map, "missing required key '%s'", tab[j].name);
+        }
+        if (apply_default(ld, &tab[j], map, base) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * providers and routes
+ */
+
+/* Trims trailing whitespace; -1 when a control character is left inside. */
+static int
+clean_key(char *k)
+{
+    size_t n = strlen(k);
+    const unsigned char *p;
+
+    while (n > 0 && (k[n - 1] == ' ' || (k[n - 1] >= '\t' && k[n - 1] <= '\r')))
+        k[--n] = '\0';
+    for (p = (const unsigned char *)k; *p != '\0'; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return -1;
+    return 0;
+}
+
+static int
+read_key_file(struct ld *ld, struct gw_provider_cfg *p, const struct gw_cnode *at, char **out)
+{
+    char *buf;
+    ssize_t n;
+    size_t len = 0;
+    int fd;
+
+    *out = NULL;
+    fd = open_file(p->key_file);
+    if (fd < 0)
+        return fail(ld, at, "cannot read key_file '%s': %s", p->key_file, strerror(errno));
+    buf = malloc(CFG_MAX_KEY_BYTES + 1);
+    if (buf == NULL) {
+        close(fd);
+        return oom(ld);
+    }
+    for (;;) {
+        n = read(fd, buf + len, CFG_MAX_KEY_BYTES + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (len += (size_t)n) > CFG_MAX_KEY_BYTES)
+            break;
+    }
+    close(fd);
+    if (n < 0) {
+        free(buf);
+        return fail(ld, at, "cannot read key_file '%s': %s", p->key_file, strerror(errno));
+    }
+    if (len > CFG_MAX_KEY_BYTES) {
+        free(buf);
+        return fail(ld, at, "key_file '%s' is larger than %d bytes", p->key_file,
+                    CFG_MAX_KEY_BYTES);
+    }
+    buf[len] = '\0';
+    if (strlen(buf) != len || clean_key(buf) < 0) {
+        explicit_bzero(buf, len);
+        free(buf);
+        return fail(ld, at, "key_file '%s' contains control characters", p->key_file);
+    }
+    *out = buf;
+    return 0;
+}
+
+static void
+free_key(char *k)
+{
+    if (k != NULL) {
+        explicit_bzero(k, strlen(k));
+        free(k);
+    }
+}
+
+/* key_env wins when set and non-empty; key_file must be readable whenever it is given. */
+static int
+resolve_key(struct ld *ld, struct gw_provider_cfg *p, const struct pmeta *m)
+{
+    const char *env = p->key_env != NULL ? getenv(p->key_env) : NULL;
+    char *from_env = NULL, *from_file = NULL;
+
+    if (p->key_file != NULL && read_key_file(ld, p, m->key_file, &from_file) < 0)
+        return -1;
+    if (env != NULL && env[0] != '\0') {
+        from_env = strdup(env);
+        if (from_env == NULL) {
+            free_key(from_file);
+            return oom(ld);
+        }
+        if (clean_key(from_env) < 0) {
+            free_key(from_env);
+            free_key(from_file);
+            return fail(ld, m->key_env, "environment variable '%s' contains control characters",
+                        p->key_env);
+        }
+    }
+    if (from_env != NULL && from_env[0] != '\0') {
+        p->key = from_env;
+        p->key_from_env = 1;
+        free_key(from_file);
+    } else if (from_file != NULL && from_file[0] != '\0') {
+        p->key = from_file;
+        free_key(from_env);
+    } else {
+        free_key(from_env);
+        free_key(from_file);
+    }
+    return 0;
+}
+
+static struct gw_provider_cfg *
+find_provider(struct gw_config *cfg, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nproviders; i++)
+        if (cfg->providers[i].name != NULL && strcmp(cfg->providers[i].name, name) == 0)
+            return &cfg->providers[i];
+    return NULL;
+}
+
+static int
+set_providers(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    struct gw_provider_cfg *p;
+    const struct gw_cnode *item;
+    struct pmeta *m;
+    size_t i, j;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings", d->name);
+    if (v->nitems == 0)
+        return fail(ld, v, "'%s' must have at least one entry", d->name);
+    cfg->providers = calloc(v->nitems, sizeof(*cfg->providers));
+    ld->pm = calloc(v->nitems, sizeof(*ld->pm));
+    if (cfg->providers == NULL || ld->pm == NULL)
+        return oom(ld);
+    cfg->nproviders = v->nitems;
+    for (i = 0; i < v->nitems; i++) {
+        item = v->items[i];
+        p = &cfg->providers[i];
+        m = &ld->pm[i];
+        if (item->type != GW_CNODE_MAP)
+            return fail(ld, item, "each '%s' entry must be a mapping", d->name);
+        p->line = item->line;
+        if (apply(ld, provider_table, d->name, item, p) < 0)
+            return -1;
+        m->name = gw_cnode_get(item, "name");
+        m->fallback = gw_cnode_get(item, "fallback");
+        m->key_env = gw_cnode_get(item, "key_env");
+        m->key_file = gw_cnode_get(item, "key_file");
+        for (j = 0; j < i; j++)
+            if (strcmp(cfg->providers[j].name, p->name) == 0)
+                return fail(ld, m->name, "duplicate provider name '%s' (first at line %d)", p->name,
+                            cfg->providers[j].line);
+        if (gw_cnode_get(item, "auth") == NULL)
+            p->auth = p->api == GW_API_ANTHROPIC ? GW_AUTH_X_API_KEY : GW_AUTH_BEARER;
+        if (resolve_key(ld, p, m) < 0)
+            return -1;
+    }
+    for (i = 0; i < cfg->nproviders; i++) {
+        p = &cfg->providers[i];
+        if (p->fallback == NULL)
+            continue;
+        if (strcmp(p->fallback, p->name) == 0)
+            return fail(ld, ld->pm[i].fallback, "provider '%s' cannot fall back to itself",
+                        p->name);
+        if (find_provider(cfg, p->fallback) == NULL)
+            return fail(ld, ld->pm[i].fallback, "fallback '%s' is not a defined provider",
+                        p->fallback);
+    }
+    return 0;
+}
+
+static int
+set_routes(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    struct gw_route_cfg *r;
+    const struct gw_cnode *item;
+    size_t i, j;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings", d->name);
+    if (v->nitems == 0)
+        return fail(ld, v, "'%s' must have at least one entry", d->name);
+    cfg->routes = calloc(v->nitems, sizeof(*cfg->routes));
+    ld->rm = calloc(v->nitems, sizeof(*ld->rm));
+    if (cfg->routes == NULL || ld->rm == NULL)
+        return oom(ld);
+    cfg->nroutes = v->nitems;
+    for (i = 0; i < v->nitems; i++) {
+        item = v->items[i];
+        r = &cfg->routes[i];
+        if (item->type != GW_CNODE_MAP)
+            return fail(ld, item, "each '%s' entry must be a mapping", d->name);
+        r->line = item->line;
+        if (apply(ld, route_table, d->name, item, r) < 0)
+            return -1;
+        r->prefix_len = strlen(r->prefix);
+        ld->rm[i].prefix = gw_cnode_get(item, "prefix");
+        ld->rm[i].provider = gw_cnode_get(item, "provider");
+        for (j = 0; j < i; j++)
+            if (strcmp(cfg->routes[j].prefix, r->prefix) == 0)
+                return fail(ld, ld->rm[i].prefix, "duplicate route prefix '%s' (first at line %d)",
+                            r->prefix, cfg->routes[j].line);
+    }
+    return 0;
+}
+
+/* A provider that needs a key and has none is replaced by its fallback (one step, no chains). */
+static int
+resolve_routes(struct ld *ld, struct gw_config *cfg)
+{
+    struct gw_provider_cfg *p;
+    struct gw_route_cfg *r, tmp;
+    size_t i, j;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        r = &cfg->routes[i];
+        p = find_provider(cfg, r->provider_name);
+        if (p == NULL)
+            return fail(ld, ld->rm[i].provider, "unknown provider '%s'", r->provider_name);
+        if (p->key == NULL && p->auth != GW_AUTH_NONE && p->fallback != NULL) {
+            p = find_provider(cfg, p->fallback);
+            r->via_fallback = 1;
+        }
+        r->provider = p;
+    }
+    /* insertion sort: stable, so equal lengths keep file order; a handful of routes */
+    for (i = 1; i < cfg->nroutes; i++) {
+        tmp = cfg->routes[i];
+        for (j = i; j > 0 && cfg->routes[j - 1].prefix_len < tmp.prefix_len; j--)
+            cfg->routes[j] = cfg->routes[j - 1];
+        cfg->routes[j] = tmp;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * snapshot lifetime
+ */
+
+static void
+config_free(struct gw_config *cfg)
+{
+    struct gw_provider_cfg *p;
+    size_t i;
+
+    free(cfg->path);
+    for (i = 0; i < cfg->nlisten; i++) {
+        free(cfg->listen[i].addr);
+        free(cfg->listen[i].host);
+    }
+    free(cfg->listen);
+    free(cfg->access_log);
+    free(cfg->log_level);
+    for (i = 0; i < cfg->nproviders; i++) {
+        p = &cfg->providers[i];
+        free(p->name);
+        free(p->base_url);
+        free(p->host);
+        free(p->base_path);
+        free(p->host_header);
+        free(p->key_env);
+        free(p->key_file);
+        free_key(p->key);
+        free(p->fallback);
+        free(p->ca_file);
+    }
+    free(cfg->providers);
+    for (i = 0; i < cfg->nroutes; i++) {
+        free(cfg->routes[i].prefix);
+        free(cfg->routes[i].provider_name);
+    }
+    free(cfg->routes);
+    free(cfg);
+}
+
+struct gw_config *
+gw_config_ref(struct gw_config *cfg)
+{
+    if (cfg != NULL)
+        __atomic_add_fetch(&cfg->refcnt, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+void
+gw_config_unref(struct gw_config *cfg)
+{
+    if (cfg != NULL && __atomic_sub_fetch(&cfg->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+        config_free(cfg);
+}
+
+static int
+load(const char *name, const char *basedir, const char *text, size_t len, struct gw_config **out,
+     char *err, size_t errlen)
+{
+    struct ld ld;
+    struct gw_cnode *root = NULL;
+    struct gw_config *cfg;
+    int rc = -1;
+
+    *out = NULL;
+    memset(&ld, 0, sizeof(ld));
+    ld.name = name;
+    ld.basedir = basedir;
+    ld.err = err;
+    ld.errlen = errlen;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (gw_cnode_parse(name, text, len, &root, err, errlen) < 0)
+        return -1;
+    cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        gw_cnode_free(root);
+        return oom(&ld);
+    }
+    ld.cfg = cfg;
+    cfg->refcnt = 1;
+    cfg->path = strdup(name);
+    if (cfg->path == NULL)
+        oom(&ld);
+    else if (root == NULL)
+        fail(&ld, NULL, "the configuration is empty");
+    else if (root->type != GW_CNODE_MAP)
+        fail(&ld, root, "the configuration must be a mapping, not a %s",
+             gw_cnode_type_name(root->type));
+    else if (apply(&ld, top_table, NULL, root, cfg) == 0 && resolve_routes(&ld, cfg) == 0)
+        rc = 0;
+    gw_cnode_free(root);
+    free(ld.pm);
+    free(ld.rm);
+    if (rc < 0) {
+        config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int
+gw_config_load_string(const char *name, const char *text, size_t len, struct gw_config **out,
+                      char *err, size_t errlen)
+{
+    return load(name, NULL, text, len, out, err, errlen);
+}
+
+int
+gw_config_load(const char *path, struct gw_config **out, char *err, size_t errlen)
+{
+    struct stat st;
+    char *text = NULL, *dir = NULL;
+    const char *slash;
+    size_t len = 0;
+    ssize_t n;
+    int fd, rc;
+
+    *out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto fail;
+    }
+    if (st.st_size > (off_t)CFG_MAX_FILE_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path, CFG_MAX_FILE_BYTES);
+        goto fail;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (text == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    while (len < (size_t)st.st_size) {
+        n = read(fd, text + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    fd = -1;
+    text[len] = '\0';
+
+    slash = strrchr(path, '/');
+    if (slash != NULL) {
+        dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+        if (dir == NULL) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    rc = load(path, dir, text, len, out, err, errlen);
+    free(dir);
+    free(text);
+    return rc;
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * lookups
+ */
+
+const struct gw_route_cfg *
+gw_config_route(const struct gw_config *cfg, const char *path, size_t len)
+{
+    const struct gw_route_cfg *r;
+    size_t i;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        r = &cfg->routes[i];
+        if (r->prefix_len <= len && memcmp(r->prefix, path, r->prefix_len) == 0)
+            return r; /* sorted longest first */
+    }
+    return NULL;
+}
+
+const struct gw_provider_cfg *
+gw_config_provider(const struct gw_config *cfg, const char *name)
+{
+    return find_provider((struct gw_config *)cfg, name);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * summary (never prints a key)
+ */
+
+static void
+summary_key(const struct gw_provider_cfg *p, FILE *out)
+{
+    const char *state;
+
+    if (p->auth == GW_AUTH_NONE)
+        return;
+    if (p->key != NULL) {
+        if (p->key_from_env)
+            fprintf(out, ", key from $%s", p->key_env);
+        else
+            fprintf(out, ", key from file %s", p->key_file);
+        return;
+    }
+    if (p->key_env != NULL && p->key_file != NULL) {
+        fprintf(out, ", key from $%s or file %s", p->key_env, p->key_file);
+        state = "not set, file empty";
+    } else if (p->key_env != NULL) {
+        fprintf(out, ", key from $%s", p->key_env);
+        state = "not set";
+    } else if (p->key_file != NULL) {
+        fprintf(out, ", key from file %s", p->key_file);
+        state = "empty";
+    } else {
+        fprintf(out, ", no key configured");
+        state = NULL;
+    }
+    if (state != NULL && p->fallback != NULL)
+        fprintf(out, " (%s; falls back to %s)", state, p->fallback);
+    else if (state != NULL)
+        fprintf(out, " (%s; requests go without a key)", state);
+    else if (p->fallback != NULL)
+        fprintf(out, " (falls back to %s)", p->fallback);
+}
+
+void
+gw_config_summary(const struct gw_config *cfg, FILE *out)
+{
+    const struct gw_provider_cfg *p;
+    const struct gw_route_cfg *r;
+    const struct gw_timeouts_cfg *t = &cfg->timeouts;
+    char a[32], b[32], c[32], e[32], f[32], g[32], h[32], k[32];
+    size_t i;
+
+    fprintf(out, "config: %s\n", cfg->path);
+    fprintf(out, "workers: %d\n", cfg->workers);
+    fprintf(out, "listen:");
+    for (i = 0; i < cfg->nlisten; i++)
+        fprintf(out, "%s %s", i ? "," : "", cfg->listen[i].addr);
+    fprintf(out, "\n");
+    fprintf(out,
+            "limits: max_header_bytes %s, max_headers %zu, max_body_bytes %s, "
+            "max_response_bytes %s, client_buffer_high %s\n",
+            fmt_size(cfg->limits.max_header_bytes, a, sizeof(a)), cfg->limits.max_headers,
+            fmt_size(cfg->limits.max_body_bytes, b, sizeof(b)),
+            fmt_size(cfg->limits.max_response_bytes, c, sizeof(c)),
+            fmt_size(cfg->limits.client_buffer_high, e, sizeof(e)));
+    fprintf(out, "timeouts: client_header %s, client_body %s, keepalive %s, request %s\n",
+            fmt_duration(t->client_header, a, sizeof(a)),
+            fmt_duration(t->client_body, b, sizeof(b)), fmt_duration(t->keepalive, c, sizeof(c)),
+            fmt_duration(t->request, e, sizeof(e)));
+    fprintf(out,
+            "upstream timeouts: connect %s, first_byte %s, idle %s, pool_idle %s; "
+            "pool max idle %zu\n",
+            fmt_duration(t->upstream_connect, f, sizeof(f)),
+            fmt_duration(t->upstream_first_byte, g, sizeof(g)),
+            fmt_duration(t->upstream_idle, h, sizeof(h)),
+            fmt_duration(t->upstream_pool_idle, k, sizeof(k)), cfg->upstream_pool_max_idle);
+    fprintf(out, "access_log: %s\nlog_level: %s\n", cfg->access_log, cfg->log_level);
+    for (i = 0; i < cfg->nproviders; i++) {
+        p = &cfg->providers[i];
+        fprintf(out, "provider %s: %s api, %s, auth %s", p->name, api_names[p->api], p->base_url,
+                auth_names[p->auth]);
+        summary_key(p, out);
+        if (p->ca_file != NULL)
+            fprintf(out, ", ca_file %s", p->ca_file);
+        fprintf(out, "\n");
+    }
+    for (i = 0; i < cfg->nroutes; i++) {
+        r = &cfg->routes[i];
+        fprintf(out, "route %s -> %s", r->prefix, r->provider_name);
+        if (r->via_fallback)
+            fprintf(out, " (via fallback %s: no key)", r->provider->name);
+        if (r->strip_prefix)
+            fprintf(out, ", prefix stripped");
+        fprintf(out, "\n");
+    }
+}
