@@ -181,7 +181,9 @@ refuse(struct gw_conn *c, int status, const char *message)
     struct gw_access_rec r = {
         .request_id = id,
         .client = c->client_ip,
-        .method = p->head_done ? llhttp_method_name((llhttp_method_t)p->method) : NULL,
+        /* llhttp knows the method once the URL started. */
+        .method = p->url_len ? llhttp_method_name((llhttp_method_t)p->llh.method)
+                             : NULL,
         .path = have_url ? gw_h1_url(p) : NULL,
         .status = status,
         .bytes_in = p->head_bytes + p->body_len,

@@ -112,6 +112,8 @@ gw_h1_next(struct gw_h1_parser *p)
     p->in_field = 0;
     p->prev_cr = 0;
     p->line_start = 0;
+    p->prev_sp = 0;
+    p->past_request_line = 0;
     p->head_done = 0;
     p->msg_begun = 0;
     p->msg_done = 0;
@@ -474,6 +476,14 @@ scan_line_ends(struct gw_h1_parser *p, const char *d, size_t n)
          * 5.2): llhttp 8 accepts it, and other parsers read it differently, so refuse it. */
         if (p->line_start && (c == ' ' || c == '\t'))
             return fail(p, 400, "obsolete line folding in request head");
+        /* The request line has single spaces between its parts (RFC 9112 3); llhttp 8 takes
+         * runs of them. */
+        if (!p->past_request_line) {
+            if (c == ' ' && p->prev_sp)
+                return fail(p, 400, "malformed request line");
+            p->prev_sp = c == ' ';
+            p->past_request_line = c == '\n';
+        }
         p->line_start = c == '\n';
         p->prev_cr = c == '\r';
     }
@@ -542,8 +552,12 @@ gw_h1_feed(struct gw_h1_parser *p, const char *data, size_t len, size_t *consume
         used = (size_t)(llhttp_get_error_pos(&p->llh) - data);
     } else if (e != HPE_OK) {
         used = (size_t)(llhttp_get_error_pos(&p->llh) - data);
-        if (was_head && used <= len)
+        if (used > len)
+            used = len;
+        if (was_head) {
             (void)scan_line_ends(p, data, used);
+            p->head_bytes += used;
+        }
         *consumed = used;
         if (!p->err_status)
             fail(p, 400, llhttp_message(e));

@@ -59,6 +59,8 @@ struct gw_h1_parser {
     int in_field;      /* last data callback was a header field */
     int prev_cr;       /* raw-byte scanner: previous head byte was CR */
     int line_start;    /* raw-byte scanner: previous head byte ended a line */
+    int prev_sp;       /* raw-byte scanner: previous request-line byte was a space */
+    int past_request_line;
     int head_done;
     int msg_begun;
     int msg_done;

@@ -226,6 +226,8 @@ test_malformed_heads(void **state)
 {
     (void)state;
     expect_status("GARBAGE\r\n\r\n", 400);
+    expect_status("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a  b\r\n\r\n", 0); /* spaces inside values are fine */
     expect_status("GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\n\r\n", 400); /* no Host */
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
