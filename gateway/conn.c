@@ -15,13 +15,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "gateway/io.h"
 #include "gateway/log.h"
 #include "gateway/tx.h"
 #include "gateway/upstream.h"
 #include "gateway/worker.h"
 #include "providers/provider.h"
 
-static void on_read(struct bufferevent *bev, void *arg);
+static void on_sock_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short events, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -51,11 +52,18 @@ gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen
     }
     c->w = w;
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev) {
-        evutil_closesocket(fd);
+    c->wbuf = evbuffer_new();
+    if (!c->bev || !c->wbuf) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            evutil_closesocket(fd);
+        if (c->wbuf)
+            evbuffer_free(c->wbuf);
         free(c);
         return;
     }
+    c->plain = 1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
@@ -69,10 +77,12 @@ gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen
     struct gw_h1_limits lim = {l->max_header_bytes, l->max_headers, l->max_body_bytes};
     gw_h1_init(&c->parser, &lim);
     event_assign(&c->timer, w->base, -1, 0, on_timer, c);
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    /* Bound what a client can make us hold while its request waits (pipelined bytes). */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, l->max_header_bytes + 65536);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* The bufferevent writes; reads are ours (gw_sock_read): one readv per event instead of
+     * libevent's ioctl(FIONREAD) + readv. */
+    bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_WRITE);
+    event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_sock_read, c);
+    event_add(&c->rev, NULL);
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
     c->state = GW_C_IDLE;
@@ -89,7 +99,9 @@ gw_conn_close(struct gw_conn *c)
         gw_tx_abort(tx);
     }
     event_del(&c->timer);
+    event_del(&c->rev);
     bufferevent_free(c->bev);
+    evbuffer_free(c->wbuf);
     gw_h1_free(&c->parser);
     TAILQ_REMOVE(&w->conns, c, link);
     w->nconns--;
@@ -98,12 +110,38 @@ gw_conn_close(struct gw_conn *c)
 }
 
 void
+gw_conn_flush(struct gw_conn *c)
+{
+    if (evbuffer_get_length(c->wbuf) == 0)
+        return;
+    struct evbuffer *o = bufferevent_get_output(c->bev);
+    if (c->plain && evbuffer_get_length(o) == 0) {
+        /* An error here (EPIPE, reset) is left for the bufferevent to report: what was not
+         * written moves to its output, its write fails and on_event closes the connection. */
+        (void)evbuffer_write(c->wbuf, bufferevent_getfd(c->bev));
+        if (evbuffer_get_length(c->wbuf) == 0)
+            return;
+    }
+    evbuffer_add_buffer(o, c->wbuf);
+}
+
+size_t
+gw_conn_pending(const struct gw_conn *c)
+{
+    return evbuffer_get_length(c->wbuf) + evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
 gw_conn_close_after_flush(struct gw_conn *c)
 {
+    gw_conn_flush(c);
     c->state = GW_C_CLOSING;
-    bufferevent_disable(c->bev, EV_READ);
+    event_del(&c->rev);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        gw_conn_close(c);
+        /* Everything went out already. Close from the loop, not from here: callers up the
+         * stack (the parser loop, the transaction) still hold c. */
+        event_del(&c->timer);
+        event_active(&c->timer, EV_TIMEOUT, 0);
         return;
     }
     /* A client that never reads does not keep the connection forever. */
@@ -132,6 +170,7 @@ gw_conn_tx_done(struct gw_conn *c)
 {
     struct gw_tx *tx = c->tx;
     int keep = tx ? tx->client_keep_alive : 0;
+    gw_conn_flush(c);
     if (tx) {
         c->tx = NULL;
         gw_tx_free(tx);
@@ -147,10 +186,14 @@ gw_conn_tx_done(struct gw_conn *c)
     gw_h1_next(&c->parser);
     c->state = GW_C_IDLE;
     arm_idle(c);
+    if (c->read_paused) {
+        c->read_paused = 0;
+        event_add(&c->rev, NULL);
+    }
     /* Pipelined bytes may be waiting; parse them from the loop, not from inside this call
      * chain, so a burst of pipelined requests cannot grow the stack. */
     if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+        event_active(&c->rev, 0, 0);
 }
 
 /* A request that could not be parsed or was refused at its head: answer and close. */
@@ -173,7 +216,7 @@ refuse(struct gw_conn *c, int status, const char *message)
     }
     char id[33];
     gw_worker_request_id(c->w, id);
-    struct evbuffer *o = bufferevent_get_output(c->bev);
+    struct evbuffer *o = c->wbuf;
     size_t len0 = evbuffer_get_length(o);
     gw_conn_send_error(c, api, status, message, rid ? rid : id, 1);
     const struct gw_h1_parser *p = &c->parser;
@@ -182,8 +225,7 @@ refuse(struct gw_conn *c, int status, const char *message)
         .request_id = id,
         .client = c->client_ip,
         /* llhttp knows the method once the URL started. */
-        .method = p->url_len ? llhttp_method_name((llhttp_method_t)p->llh.method)
-                             : NULL,
+        .method = p->url_len ? llhttp_method_name((llhttp_method_t)p->llh.method) : NULL,
         .path = have_url ? gw_h1_url(p) : NULL,
         .status = status,
         .bytes_in = p->head_bytes + p->body_len,
@@ -208,7 +250,8 @@ on_head_complete(struct gw_conn *c)
     }
     if (p->expect_continue) {
         /* The body size was checked against the limit already (413 instead of 100). */
-        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        evbuffer_add(c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        gw_conn_flush(c);
     }
     c->state = GW_C_BODY;
     arm(c, c->w->cfg->timeouts.client_body);
@@ -260,10 +303,28 @@ process_input(struct gw_conn *c)
 }
 
 static void
-on_read(struct bufferevent *bev, void *arg)
+on_sock_read(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    process_input(arg);
+    struct gw_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (what & EV_READ) {
+        int err = 0;
+        ssize_t n = gw_sock_read(in, fd, &err);
+        if (n == 0 || (n < 0 && err)) {
+            /* The client went away (or half-closed): whatever is in flight is abandoned, and
+             * the upstream request with it, so the provider stops generating tokens nobody
+             * reads. */
+            gw_conn_close(c);
+            return;
+        }
+    }
+    process_input(c);
+    /* While an exchange runs, unparsed (pipelined) bytes wait; bound how many. */
+    if (c->state == GW_C_UPSTREAM &&
+        evbuffer_get_length(in) > c->w->cfg->limits.max_header_bytes + 65536) {
+        c->read_paused = 1;
+        event_del(&c->rev);
+    }
 }
 
 static void
@@ -287,11 +348,8 @@ on_event(struct bufferevent *bev, short events, void *arg)
 {
     (void)bev;
     struct gw_conn *c = arg;
-    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        /* The client went away (or half-closed): whatever is in flight is abandoned, and the
-         * upstream request with it, so the provider stops generating tokens nobody reads. */
-        gw_conn_close(c);
-    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        gw_conn_close(c); /* a write failed: the client is gone */
 }
 
 static void

@@ -14,6 +14,7 @@
 #include "gateway/http1.h"
 
 struct bufferevent;
+struct evbuffer;
 struct gw_worker;
 struct gw_tx;
 
@@ -29,14 +30,28 @@ struct gw_conn {
     TAILQ_ENTRY(gw_conn) link;
     struct gw_worker *w;
     struct bufferevent *bev;
-    struct event timer; /* header / body / keep-alive / request deadline */
+    struct evbuffer *wbuf; /* response bytes staged until gw_conn_flush */
+    struct event timer;    /* header / body / keep-alive / request deadline */
+    struct event rev;      /* socket readable (reads bypass the bufferevent) */
     struct gw_h1_parser parser;
     struct gw_tx *tx;
     enum gw_conn_state state;
     uint64_t t_first_byte; /* when the current request's first byte arrived */
     int paused_upstream;   /* upstream reads paused because our output is full */
+    int plain;             /* plain TCP: staged bytes may be written to the socket directly */
+    int read_paused;       /* rev removed: too many pipelined bytes wait */
     char client_ip[46];
 };
+
+/*
+ * Sends the bytes staged in c->wbuf: straight to the socket when nothing is queued before them
+ * (one writev, no write event to register and clear), the rest through the bufferevent. Every
+ * writer appends to c->wbuf; the flush runs before control returns to the event loop.
+ */
+void gw_conn_flush(struct gw_conn *c);
+
+/* Bytes waiting to go to the client (staged and queued). */
+size_t gw_conn_pending(const struct gw_conn *c);
 
 /* Takes ownership of fd, an accepted client socket. */
 void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen);

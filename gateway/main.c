@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <openssl/ssl.h>
 
 #include "config/cfg.h"
@@ -233,7 +232,6 @@ main(int argc, char **argv)
         cfg->workers = workers_override;
 
     signal(SIGPIPE, SIG_IGN);
-    evthread_use_pthreads();
     int rc = run(cfg);
     gw_config_unref(cfg);
     return rc;

@@ -90,7 +90,7 @@ gw_tx_connected(struct gw_tx *tx)
 static struct evbuffer *
 out(struct gw_tx *tx)
 {
-    return bufferevent_get_output(tx->conn->bev);
+    return tx->conn->wbuf;
 }
 
 void
@@ -99,7 +99,7 @@ gw_conn_send_error(struct gw_conn *c, enum gw_api api, int status, const char *m
 {
     char body[768];
     size_t n = gw_error_body(api, status, message, body, sizeof(body));
-    struct evbuffer *o = bufferevent_get_output(c->bev);
+    struct evbuffer *o = c->wbuf;
     evbuffer_add_printf(o,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s\r\n",
@@ -214,7 +214,7 @@ gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
     } else {
         emit(tx, NULL, data, n);
     }
-    if (evbuffer_get_length(out(tx)) > tx->cfg->limits.client_buffer_high &&
+    if (gw_conn_pending(tx->conn) > tx->cfg->limits.client_buffer_high &&
         !tx->conn->paused_upstream) {
         gw_conn_watch_drain(tx->conn);
         gw_upstream_pause(tx);

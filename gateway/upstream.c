@@ -20,12 +20,14 @@
 #include <openssl/x509v3.h>
 
 #include "gateway/conn.h"
+#include "gateway/io.h"
 #include "gateway/log.h"
 #include "gateway/tx.h"
 #include "gateway/worker.h"
 
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short events, void *arg);
+static void on_up_sock(evutil_socket_t fd, short what, void *arg);
 static void on_up_timer(evutil_socket_t fd, short what, void *arg);
 static int on_resp_head(struct gw_h1_parser *p, void *arg);
 static int on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n);
@@ -37,17 +39,24 @@ set_timer(struct gw_upconn *uc, uint32_t ms)
     evtimer_add(&uc->timer, &tv);
 }
 
+/* Arms (ms > 0) or clears (ms == 0) the read deadline, on whichever side does the reading. */
 static void
 set_read_timeout(struct gw_upconn *uc, uint32_t ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(uc->bev, &tv, NULL);
+    uc->read_timeout_ms = ms;
+    if (uc->own_read)
+        event_add(&uc->rev, ms ? &tv : NULL);
+    else
+        bufferevent_set_timeouts(uc->bev, ms ? &tv : NULL, NULL);
 }
 
 static void
 conn_free(struct gw_upconn *uc)
 {
     event_del(&uc->timer);
+    if (uc->own_read)
+        event_del(&uc->rev);
     if (uc->bev) {
         SSL *ssl = bufferevent_openssl_get_ssl(uc->bev);
         if (ssl)
@@ -151,7 +160,11 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
 {
     const struct gw_provider_cfg *prov = tx->prov;
     const struct gw_h1_parser *p = tx->req;
-    struct evbuffer *o = bufferevent_get_output(uc->bev);
+    struct evbuffer *queued = bufferevent_get_output(uc->bev);
+    /* On a connected plain connection with nothing queued, write straight to the socket: no
+     * write event to register and clear for the common case. */
+    int direct = uc->connected && !prov->tls && evbuffer_get_length(queued) == 0;
+    struct evbuffer *o = direct ? tx->w->stage : queued;
     const char *path = tx->path;
     if (tx->route->strip_prefix) {
         path += tx->route->prefix_len;
@@ -200,6 +213,11 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
     evbuffer_add(o, "\r\n", 2);
     if (p->body_len)
         evbuffer_add_buffer_reference(o, p->body); /* no copy; the body outlives the send */
+    if (direct) {
+        (void)evbuffer_write(o, bufferevent_getfd(uc->bev)); /* errors surface on the bev */
+        if (evbuffer_get_length(o))
+            evbuffer_add_buffer(queued, o);
+    }
 }
 
 void
@@ -237,7 +255,6 @@ gw_upstream_send(struct gw_tx *tx)
     write_request(uc, tx);
     if (uc->connected)
         set_read_timeout(uc, tx->cfg->timeouts.upstream_first_byte);
-    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
 }
 
 void
@@ -254,15 +271,25 @@ gw_upstream_abort(struct gw_tx *tx)
 void
 gw_upstream_pause(struct gw_tx *tx)
 {
-    if (tx->up)
-        bufferevent_disable(tx->up->bev, EV_READ);
+    struct gw_upconn *uc = tx->up;
+    if (!uc)
+        return;
+    if (uc->own_read)
+        event_del(&uc->rev);
+    else
+        bufferevent_disable(uc->bev, EV_READ);
 }
 
 void
 gw_upstream_resume(struct gw_tx *tx)
 {
-    if (tx->up)
-        bufferevent_enable(tx->up->bev, EV_READ);
+    struct gw_upconn *uc = tx->up;
+    if (!uc)
+        return;
+    if (uc->own_read)
+        set_read_timeout(uc, uc->read_timeout_ms);
+    else
+        bufferevent_enable(uc->bev, EV_READ);
 }
 
 static void
@@ -290,8 +317,7 @@ release(struct gw_upconn *uc)
         return;
     }
     gw_h1_next(&uc->parser);
-    bufferevent_set_timeouts(uc->bev, NULL, NULL);
-    bufferevent_enable(uc->bev, EV_READ); /* to notice the server closing it */
+    set_read_timeout(uc, 0); /* keep reading, without deadline, to notice the server closing */
     TAILQ_INSERT_TAIL(&pool->idle, uc, link);
     pool->nidle++;
     set_timer(uc, w->cfg->timeouts.upstream_pool_idle);
@@ -329,10 +355,9 @@ on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n)
 }
 
 static void
-on_up_read(struct bufferevent *bev, void *arg)
+up_input(struct gw_upconn *uc)
 {
-    struct gw_upconn *uc = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = bufferevent_get_input(uc->bev);
     if (!uc->tx) {
         /* Bytes on an idle pooled connection: the server broke the protocol; drop it. */
         on_pool_expire(uc);
@@ -344,8 +369,10 @@ on_up_read(struct bufferevent *bev, void *arg)
     }
     while (uc->tx) {
         struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            gw_conn_flush(uc->tx->conn); /* the exchange goes on: send what it produced */
             return;
+        }
         size_t used = 0;
         enum gw_h1_status st = gw_h1_feed(&uc->parser, v.iov_base, v.iov_len, &used);
         evbuffer_drain(in, used);
@@ -362,8 +389,15 @@ on_up_read(struct bufferevent *bev, void *arg)
     }
 }
 
+static void
+on_up_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    up_input(arg);
+}
+
 static const char *
-describe_error(struct gw_upconn *uc, char *buf, size_t cap)
+describe_error(struct gw_upconn *uc, int err, char *buf, size_t cap)
 {
     int dns = bufferevent_socket_get_dns_error(uc->bev);
     if (dns)
@@ -384,21 +418,88 @@ describe_error(struct gw_upconn *uc, char *buf, size_t cap)
             ;
         return buf;
     }
-    int err = EVUTIL_SOCKET_ERROR();
     snprintf(buf, cap, "upstream %s: %s", uc->connected ? "connection failed" : "connect failed",
              err ? evutil_socket_error_to_string(err) : "connection closed");
     return buf;
 }
 
 static void
+up_timeout(struct gw_upconn *uc)
+{
+    fail_or_retry(uc, 504,
+                  uc->got_data ? "upstream stopped sending (idle timeout)"
+                               : "upstream did not answer in time",
+                  0);
+}
+
+static void
+up_eof(struct gw_upconn *uc)
+{
+    struct gw_tx *tx = uc->tx;
+    /* End of a close-delimited response, or a cut one. */
+    enum gw_h1_status st = gw_h1_finish(&uc->parser);
+    if (st == GW_H1_DONE) {
+        uc->parser.keep_alive = 0;
+        release(uc);
+        gw_tx_resp_end(tx);
+        return;
+    }
+    fail_or_retry(uc, 502,
+                  uc->got_data ? "upstream closed the connection mid-response"
+                               : "upstream closed the connection without answering",
+                  !uc->got_data && uc->reused);
+}
+
+static void
+up_error(struct gw_upconn *uc, int err)
+{
+    char buf[256];
+    int refused = !uc->connected && err == ECONNREFUSED;
+    const char *msg = describe_error(uc, err, buf, sizeof(buf));
+    fail_or_retry(uc, 502, msg, !uc->got_data && (refused || uc->reused));
+}
+
+/* Plain connections, once connected, are read here: one readv per event. */
+static void
+on_up_sock(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_upconn *uc = arg;
+    if (what & EV_TIMEOUT) {
+        if (uc->tx)
+            up_timeout(uc);
+        return;
+    }
+    int err = 0;
+    ssize_t n = gw_sock_read(bufferevent_get_input(uc->bev), fd, &err);
+    if (n < 0 && !err)
+        return;
+    if (!uc->tx) {
+        on_pool_expire(uc); /* an idle pooled connection closed, failed or spoke */
+        return;
+    }
+    if (n == 0)
+        up_eof(uc);
+    else if (n < 0)
+        up_error(uc, err);
+    else
+        up_input(uc);
+}
+
+static void
 on_up_event(struct bufferevent *bev, short events, void *arg)
 {
-    (void)bev;
     struct gw_upconn *uc = arg;
     struct gw_tx *tx = uc->tx;
     if (events & BEV_EVENT_CONNECTED) {
         uc->connected = 1;
         event_del(&uc->timer);
+        if (!bufferevent_openssl_get_ssl(bev)) {
+            /* Plain TCP: take the reading over from the bufferevent. */
+            bufferevent_disable(bev, EV_READ);
+            event_assign(&uc->rev, uc->pool->w->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST,
+                         on_up_sock, uc);
+            uc->own_read = 1;
+        }
         if (tx) {
             gw_tx_connected(tx);
             set_read_timeout(uc, tx->cfg->timeouts.upstream_first_byte);
@@ -409,34 +510,12 @@ on_up_event(struct bufferevent *bev, short events, void *arg)
         on_pool_expire(uc); /* an idle pooled connection closed or failed */
         return;
     }
-    if (events & BEV_EVENT_TIMEOUT) {
-        fail_or_retry(uc, 504,
-                      uc->got_data ? "upstream stopped sending (idle timeout)"
-                                   : "upstream did not answer in time",
-                      0);
-        return;
-    }
-    if (events & BEV_EVENT_EOF) {
-        /* End of a close-delimited response, or a cut one. */
-        enum gw_h1_status st = gw_h1_finish(&uc->parser);
-        if (st == GW_H1_DONE) {
-            uc->parser.keep_alive = 0;
-            release(uc);
-            gw_tx_resp_end(tx);
-            return;
-        }
-        fail_or_retry(uc, 502,
-                      uc->got_data ? "upstream closed the connection mid-response"
-                                   : "upstream closed the connection without answering",
-                      !uc->got_data && uc->reused);
-        return;
-    }
-    if (events & BEV_EVENT_ERROR) {
-        char buf[256];
-        int refused = !uc->connected && EVUTIL_SOCKET_ERROR() == ECONNREFUSED;
-        const char *msg = describe_error(uc, buf, sizeof(buf));
-        fail_or_retry(uc, 502, msg, !uc->got_data && (refused || uc->reused));
-    }
+    if (events & BEV_EVENT_TIMEOUT)
+        up_timeout(uc);
+    else if (events & BEV_EVENT_EOF)
+        up_eof(uc);
+    else if (events & BEV_EVENT_ERROR)
+        up_error(uc, EVUTIL_SOCKET_ERROR());
 }
 
 static void

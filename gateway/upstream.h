@@ -27,11 +27,13 @@ struct gw_upconn {
     struct gw_tx *tx; /* NULL while idle in the pool */
     struct gw_h1_parser parser;
     struct event timer; /* connect deadline; idle expiry in the pool */
+    struct event rev;   /* plain connections: socket readable (reads bypass the bufferevent) */
+    uint32_t read_timeout_ms;
     unsigned connected : 1;
     unsigned reused : 1;   /* served a request before this one */
     unsigned got_data : 1; /* received bytes of the current response */
     unsigned resp_done : 1;
-    unsigned refused : 1;
+    unsigned own_read : 1; /* rev is in use */
 };
 
 TAILQ_HEAD(gw_upconn_list, gw_upconn);

@@ -1,14 +1,15 @@
 #include "gateway/worker.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/random.h>
 
+#include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 
 #include "gateway/conn.h"
 #include "gateway/log.h"
@@ -88,6 +89,7 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
                int access_fd)
 {
     memset(w, 0, sizeof(*w));
+    w->stop_pipe[0] = w->stop_pipe[1] = -1;
     w->id = id;
     w->cfg = gw_config_ref(cfg);
     w->access_fd = access_fd;
@@ -132,8 +134,15 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
         }
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
     }
-    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
-    return w->stop_ev ? 0 : -1;
+    /* The control thread wakes the worker through a pipe, so libevent needs no locking: each
+     * event_base is only ever touched by its own thread. */
+    if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ, on_stop, w);
+    if (w->stop_ev)
+        event_add(w->stop_ev, NULL);
+    w->stage = evbuffer_new();
+    return w->stop_ev && w->stage ? 0 : -1;
 }
 
 static void *
@@ -153,7 +162,9 @@ gw_worker_start(struct gw_worker *w)
 void
 gw_worker_stop(struct gw_worker *w)
 {
-    event_active(w->stop_ev, 0, 0);
+    char b = 1;
+    ssize_t n = write(w->stop_pipe[1], &b, 1);
+    (void)n;
 }
 
 SSL_CTX *
@@ -218,10 +229,15 @@ gw_worker_join(struct gw_worker *w)
         event_free(w->drain_timer);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    for (int i = 0; i < 2; i++)
+        if (w->stop_pipe[i] >= 0)
+            close(w->stop_pipe[i]);
     if (w->dns)
         evdns_base_free(w->dns, 0);
     if (w->base)
         event_base_free(w->base);
+    if (w->stage)
+        evbuffer_free(w->stage);
     free(w->pools);
     free(w->listeners);
     gw_config_unref(w->cfg);

@@ -16,6 +16,7 @@
 #include "config/cfg.h"
 
 struct event_base;
+struct evbuffer;
 struct evdns_base;
 struct evconnlistener;
 struct event;
@@ -34,7 +35,8 @@ struct gw_worker {
     size_t nlisten;
     struct evconnlistener **listeners;
 
-    struct event *stop_ev;     /* activated from the control thread */
+    struct event *stop_ev;     /* readable end of stop_pipe */
+    int stop_pipe[2];          /* the control thread writes a byte to stop the worker */
     struct event *drain_timer; /* gives up on draining after a deadline */
     int draining;
 
@@ -43,6 +45,8 @@ struct gw_worker {
 
     struct gw_conn_list conns;
     size_t nconns;
+
+    struct evbuffer *stage; /* scratch for upstream request heads written directly */
 
     int access_fd; /* -1: off */
     uint64_t rng;  /* request-id generator state */

@@ -1,0 +1,46 @@
+#include "gateway/io.h"
+
+#include <errno.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+
+enum { READ_CHUNK = 16384 };
+
+ssize_t
+gw_sock_read(struct evbuffer *in, int fd, int *err)
+{
+    /* A bufferevent keeps the end of its input buffer frozen outside its own read callback;
+     * thaw it for the append, as libevent's read path does. */
+    evbuffer_unfreeze(in, 0);
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    int nv = evbuffer_reserve_space(in, READ_CHUNK, v, 2);
+    if (nv <= 0) {
+        evbuffer_freeze(in, 0);
+        *err = ENOMEM;
+        return -1;
+    }
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    ssize_t n = readv(fd, iov, nv);
+    if (n <= 0) {
+        *err = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR ? errno : 0;
+        evbuffer_commit_space(in, v, 0);
+        evbuffer_freeze(in, 0);
+        return n;
+    }
+    size_t left = (size_t)n;
+    int used = 0;
+    for (int i = 0; i < nv && left; i++, used++) {
+        if (v[i].iov_len > left)
+            v[i].iov_len = left;
+        left -= v[i].iov_len;
+    }
+    evbuffer_commit_space(in, v, used);
+    evbuffer_freeze(in, 0);
+    *err = 0;
+    return n;
+}
