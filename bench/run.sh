@@ -10,7 +10,7 @@ scripts/deps.sh nginx-light wrk
 dur=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-64}
 idle_n=${BENCH_IDLE_CONNS:-10000}
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" || true
 
 tmp=$(mktemp -d)
 pids=()
