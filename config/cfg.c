@@ -15,9 +15,12 @@
 #include "config/cfg.h"
 #include "config/parse.h"
 
+#include "config/tls.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -25,6 +28,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/sha.h>
 
 #define CFG_MAX_FILE_BYTES (16u << 20)
 #define CFG_MAX_KEY_BYTES 16384
@@ -45,14 +50,21 @@ struct rmeta {
     const struct gw_cnode *prefix, *provider;
 };
 
+struct kmeta {
+    const struct gw_cnode *team, *sha256, *id;
+};
+
 struct ld {
     const char *name;    /* file name for messages */
     const char *basedir; /* directory relative paths are resolved against, NULL = cwd */
     char *err;
     size_t errlen;
     struct gw_config *cfg;
-    struct pmeta *pm; /* one per cfg->providers entry */
-    struct rmeta *rm; /* one per cfg->routes entry */
+    struct pmeta *pm;                     /* one per cfg->providers entry */
+    struct rmeta *rm;                     /* one per cfg->routes entry */
+    struct kmeta *km;                     /* one per cfg->keys entry */
+    const struct gw_cnode *auth_required; /* where auth.required was given, or NULL */
+    int auth_mode;                        /* 0 auto, 1 true, 2 false */
 };
 
 struct directive;
@@ -444,7 +456,7 @@ set_section(struct ld *ld, const struct directive *d, const struct gw_cnode *v, 
 {
     if (v->type != GW_CNODE_MAP)
         return fail(ld, v, "'%s' must be a mapping", d->name);
-    return apply(ld, d->arg, d->name, v, base);
+    return apply(ld, d->arg, d->name, v, (char *)base + d->off);
 }
 
 static int
@@ -628,24 +640,52 @@ split_hostport(const char *s, const char **host, size_t *hlen, int *v6, const ch
 }
 
 static int
-parse_listen(struct ld *ld, const struct gw_cnode *v, struct gw_listen_cfg *l)
+parse_addr(struct ld *ld, const struct gw_cnode *v, struct gw_listen_cfg *l)
 {
     const char *s = text_of(v), *host, *port, *why;
     size_t hlen;
     int v6;
 
     if (s == NULL || s[0] == '\0' || gw_cnode_is_null(v))
-        return fail(ld, v, "'listen' must be a sequence of \"host:port\" strings");
+        return fail(ld, v, "a listen address must be a \"host:port\" string");
     why = split_hostport(s, &host, &hlen, &v6, &port);
     if (why != NULL)
         return fail(ld, v, "invalid listen address '%s': %s", s, why);
     if (parse_port(port, strlen(port), 0, &l->port) < 0)
         return fail(ld, v, "invalid listen address '%s': port must be between 0 and 65535", s);
+    free(l->addr);
+    free(l->host);
     l->addr = strdup(s);
     l->host = strndup(host, hlen);
     if (l->addr == NULL || l->host == NULL)
         return oom(ld);
     return 0;
+}
+
+static int
+set_addr(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    (void)d;
+    return parse_addr(ld, v, base);
+}
+
+static int set_tls(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base);
+
+static const struct directive listen_item_table[] = {
+    {"addr", set_addr, 0, 0, 0, NULL, NULL, D_REQUIRED},
+    {"tls", set_tls, 0, 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+/* A listener: "host:port", or a mapping with addr and tls. */
+static int
+parse_listen(struct ld *ld, const struct gw_cnode *v, struct gw_listen_cfg *l)
+{
+    if (v->type == GW_CNODE_MAP)
+        return apply(ld, listen_item_table, "listen", v, l);
+    if (v->type != GW_CNODE_SCALAR)
+        return fail(ld, v, "each 'listen' entry must be \"host:port\" or a mapping with 'addr'");
+    return parse_addr(ld, v, l);
 }
 
 static int
@@ -656,7 +696,7 @@ set_listen(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
 
     (void)d;
     if (v->type != GW_CNODE_SEQ)
-        return fail(ld, v, "'listen' must be a sequence of \"host:port\" strings");
+        return fail(ld, v, "'listen' must be a sequence of \"host:port\" strings or mappings");
     if (v->nitems == 0)
         return fail(ld, v, "'listen' must have at least one address");
     cfg->listen = calloc(v->nitems, sizeof(*cfg->listen));
@@ -666,6 +706,343 @@ set_listen(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
     for (i = 0; i < v->nitems; i++)
         if (parse_listen(ld, v->items[i], &cfg->listen[i]) < 0)
             return -1;
+    return 0;
+}
+
+/* ---- TLS listeners ---- */
+
+static const char *const client_auth_names[] = {"none", "optional", "require", NULL};
+
+#define TLSF(f) offsetof(struct gw_tls_cfg, f)
+
+static const struct directive tls_table[] = {
+    {"cert", set_file, TLSF(cert), 0, 0, NULL, NULL, D_REQUIRED},
+    {"key", set_file, TLSF(key), 0, 0, NULL, NULL, D_REQUIRED},
+    {"client_ca", set_file, TLSF(client_ca), 0, 0, NULL, NULL, 0},
+    {"client_auth", set_enum, TLSF(client_auth), 0, 0, client_auth_names, NULL, 0},
+    {"ciphers", set_str, TLSF(ciphers), 0, 0, NULL, GW_TLS_DEFAULT_CIPHERS, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_tls(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_listen_cfg *l = base;
+    char why[512];
+
+    (void)d;
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'tls' must be a mapping with 'cert' and 'key'");
+    l->tls = calloc(1, sizeof(*l->tls));
+    if (l->tls == NULL)
+        return oom(ld);
+    if (apply(ld, tls_table, "tls", v, l->tls) < 0)
+        return -1;
+    if (gw_cnode_get(v, "client_auth") == NULL)
+        l->tls->client_auth = l->tls->client_ca ? GW_CLIENT_AUTH_REQUIRE : GW_CLIENT_AUTH_NONE;
+    else if (l->tls->client_auth != GW_CLIENT_AUTH_NONE && l->tls->client_ca == NULL)
+        return fail(ld, gw_cnode_get(v, "client_auth"), "'client_auth: %s' needs 'client_ca'",
+                    client_auth_names[l->tls->client_auth]);
+    l->ssl_ctx = gw_tls_server_ctx(l->tls, why, sizeof(why));
+    if (l->ssl_ctx == NULL)
+        return fail(ld, v, "tls: %s", why);
+    return 0;
+}
+
+/* ---- pattern lists (model names) ---- */
+
+static int
+set_globs(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_globs *g = FIELD(base, d, struct gw_globs);
+    size_t i;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of strings (patterns such as \"gpt-4o*\")",
+                    d->name);
+    g->items = calloc(v->nitems ? v->nitems : 1, sizeof(*g->items));
+    if (g->items == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        const char *t = string_of(ld, d, v->items[i]);
+        if (t == NULL)
+            return -1;
+        g->items[i] = strdup(t);
+        if (g->items[i] == NULL)
+            return oom(ld);
+        g->n = i + 1;
+    }
+    if (g->n == 0)
+        return fail(ld, v, "'%s' must list at least one pattern (omit it to allow any)", d->name);
+    return 0;
+}
+
+int
+gw_globs_match(const struct gw_globs *g, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        if (fnmatch(g->items[i], s, 0) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+free_globs(struct gw_globs *g)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        free(g->items[i]);
+    free(g->items);
+}
+
+/* ---- admin listener ---- */
+
+static int
+set_admin_listen(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_admin_cfg *a = base;
+    const char *s = text_of(v);
+
+    (void)d;
+    if (s != NULL && !v->quoted && strcmp(s, "off") == 0) {
+        a->enabled = 0;
+        return 0;
+    }
+    if (v->type != GW_CNODE_SCALAR)
+        return fail(ld, v, "'admin.listen' must be \"host:port\" or off");
+    a->enabled = 1;
+    return parse_addr(ld, v, &a->listen);
+}
+
+#define ADMIN(f) offsetof(struct gw_admin_cfg, f)
+
+static const struct directive admin_table[] = {
+    {"listen", set_admin_listen, 0, 0, 0, NULL, "127.0.0.1:9090", 0},
+    {"token_env", set_str, ADMIN(token_env), 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+/* ---- identity: auth, teams, keys ---- */
+
+static const char *const auth_modes[] = {"auto", "true", "false", NULL};
+
+static int
+set_auth_required(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *t = plain_of(v);
+    int i;
+
+    (void)base;
+    for (i = 0; t != NULL && auth_modes[i] != NULL; i++) {
+        if (strcasecmp(t, auth_modes[i]) == 0) {
+            ld->auth_mode = i;
+            ld->auth_required = v->line ? v : NULL;
+            return 0;
+        }
+    }
+    return fail(ld, v, "'%s' must be auto, true or false", d->name);
+}
+
+/* An HTTP header name (token characters). */
+static int
+set_header_name(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *t = string_of(ld, d, v);
+    const unsigned char *q;
+
+    if (t == NULL)
+        return -1;
+    for (q = (const unsigned char *)t; *q != '\0'; q++)
+        if (!(is_name_char(*q) || strchr("!#$%&'*+^`|~", *q) != NULL))
+            return fail(ld, v, "'%s' must be an HTTP header name", d->name);
+    return store_str(ld, FIELD(base, d, char *), t);
+}
+
+#define AUTHF(f) offsetof(struct gw_auth_cfg, f)
+
+static const struct directive auth_table[] = {
+    {"required", set_auth_required, 0, 0, 0, NULL, NULL, 0},
+    {"session_header", set_header_name, AUTHF(session_header), 0, 0, NULL, "X-Session-Id", 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_sha256(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *t = string_of(ld, d, v);
+    unsigned char *out = FIELD(base, d, unsigned char);
+    size_t i;
+
+    if (t == NULL)
+        return -1;
+    if (strlen(t) != 64)
+        return fail(ld, v,
+                    "'%s' must be 64 hex digits (the SHA-256 of the key; "
+                    "`portcullis keygen` prints it)",
+                    d->name);
+    for (i = 0; i < 64; i++) {
+        int c = t[i], x;
+        if (c >= '0' && c <= '9')
+            x = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            x = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            x = c - 'A' + 10;
+        else
+            return fail(ld, v, "'%s' must be 64 hex digits", d->name);
+        if (i % 2 == 0)
+            out[i / 2] = (unsigned char)(x << 4);
+        else
+            out[i / 2] |= (unsigned char)x;
+    }
+    return 0;
+}
+
+#define TEAM(f) offsetof(struct gw_team_cfg, f)
+#define KEY(f) offsetof(struct gw_key_cfg, f)
+
+static const struct directive team_table[] = {
+    {"name", set_name, TEAM(name), 0, 0, NULL, NULL, D_REQUIRED},
+    {"allowed_models", set_globs, TEAM(allowed_models), 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const struct directive key_table[] = {
+    {"id", set_name, KEY(id), 0, 0, NULL, NULL, D_REQUIRED},
+    {"team", set_name, KEY(team_name), 0, 0, NULL, NULL, D_REQUIRED},
+    {"user", set_str, KEY(user), 0, 0, NULL, NULL, 0},
+    {"sha256", set_sha256, KEY(sha256), 0, 0, NULL, NULL, D_REQUIRED},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_teams(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    size_t i, j;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings", d->name);
+    cfg->teams = calloc(v->nitems ? v->nitems : 1, sizeof(*cfg->teams));
+    if (cfg->teams == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        struct gw_team_cfg *t = &cfg->teams[i];
+        if (v->items[i]->type != GW_CNODE_MAP)
+            return fail(ld, v->items[i], "each '%s' entry must be a mapping", d->name);
+        cfg->nteams = i + 1;
+        t->line = v->items[i]->line;
+        if (apply(ld, team_table, d->name, v->items[i], t) < 0)
+            return -1;
+        for (j = 0; j < i; j++)
+            if (strcmp(cfg->teams[j].name, t->name) == 0)
+                return fail(ld, gw_cnode_get(v->items[i], "name"),
+                            "duplicate team '%s' (first at line %d)", t->name, cfg->teams[j].line);
+    }
+    return 0;
+}
+
+static int
+set_keys(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    size_t i;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings", d->name);
+    cfg->keys = calloc(v->nitems ? v->nitems : 1, sizeof(*cfg->keys));
+    ld->km = calloc(v->nitems ? v->nitems : 1, sizeof(*ld->km));
+    if (cfg->keys == NULL || ld->km == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        struct gw_key_cfg *k = &cfg->keys[i];
+        const struct gw_cnode *item = v->items[i];
+        if (item->type != GW_CNODE_MAP)
+            return fail(ld, item, "each '%s' entry must be a mapping", d->name);
+        cfg->nkeys = i + 1;
+        k->line = item->line;
+        if (apply(ld, key_table, d->name, item, k) < 0)
+            return -1;
+        ld->km[i].team = gw_cnode_get(item, "team");
+        ld->km[i].sha256 = gw_cnode_get(item, "sha256");
+        ld->km[i].id = gw_cnode_get(item, "id");
+    }
+    return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct gw_key_cfg *)a)->sha256, ((const struct gw_key_cfg *)b)->sha256,
+                  32);
+}
+
+/* Teams referenced by keys exist; ids and hashes are unique; the table is sorted for lookup. */
+static int
+resolve_identity(struct ld *ld, struct gw_config *cfg)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->nkeys; i++) {
+        struct gw_key_cfg *k = &cfg->keys[i];
+        for (j = 0; j < cfg->nteams; j++)
+            if (strcmp(cfg->teams[j].name, k->team_name) == 0)
+                k->team = &cfg->teams[j];
+        if (k->team == NULL)
+            return fail(ld, ld->km[i].team, "team '%s' is not defined in 'teams'", k->team_name);
+        for (j = 0; j < i; j++) {
+            if (strcmp(cfg->keys[j].id, k->id) == 0)
+                return fail(ld, ld->km[i].id, "duplicate key id '%s' (first at line %d)", k->id,
+                            cfg->keys[j].line);
+            if (memcmp(cfg->keys[j].sha256, k->sha256, 32) == 0)
+                return fail(ld, ld->km[i].sha256, "the same key hash is listed twice (line %d)",
+                            cfg->keys[j].line);
+        }
+    }
+    if (ld->auth_mode == 1 && cfg->nkeys == 0)
+        return fail(ld, ld->auth_required,
+                    "'auth.required' is true but no keys are configured: every request would be "
+                    "refused");
+    cfg->auth.required = ld->auth_mode == 1 || (ld->auth_mode == 0 && cfg->nkeys > 0);
+    if (cfg->nkeys > 1)
+        qsort(cfg->keys, cfg->nkeys, sizeof(*cfg->keys), key_cmp);
+    return 0;
+}
+
+/* ---- Azure deployments: model -> deployment name ---- */
+
+static int
+set_deployments(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_provider_cfg *p = base;
+    size_t i;
+
+    (void)d;
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'deployments' must map model names to deployment names");
+    p->deploy_models.items = calloc(v->npairs + 1, sizeof(char *));
+    p->deploy_names = calloc(v->npairs + 1, sizeof(char *));
+    if (p->deploy_models.items == NULL || p->deploy_names == NULL)
+        return oom(ld);
+    for (i = 0; i < v->npairs; i++) {
+        static const struct directive dd = {"deployments", NULL, 0, 0, 0, NULL, NULL, 0};
+        const char *name = string_of(ld, &dd, v->pairs[i].value);
+        const unsigned char *q;
+        if (name == NULL)
+            return -1;
+        for (q = (const unsigned char *)name; *q; q++)
+            if (!is_name_char(*q))
+                return fail(ld, v->pairs[i].value,
+                            "a deployment name may only contain letters, digits, '_', '.' and '-'");
+        p->deploy_models.items[i] = strdup(v->pairs[i].key->scalar);
+        p->deploy_names[i] = strdup(name);
+        p->deploy_models.n = i + 1;
+        if (p->deploy_models.items[i] == NULL || p->deploy_names[i] == NULL)
+            return oom(ld);
+    }
     return 0;
 }
 
@@ -779,6 +1156,7 @@ static const struct directive timeouts_table[] = {
     {"upstream_idle", set_duration, CFG(timeouts.upstream_idle), MS_1, H_24, NULL, "60s", 0},
     {"upstream_pool_idle", set_duration, CFG(timeouts.upstream_pool_idle), MS_1, H_24, NULL, "60s",
      0},
+    {"drain", set_duration, CFG(timeouts.drain), MS_1, H_24, NULL, "30s", 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -791,6 +1169,8 @@ static const struct directive provider_table[] = {
     {"key_file", set_file, PROV(key_file), 0, 0, NULL, NULL, 0},
     {"fallback", set_name, PROV(fallback), 0, 0, NULL, NULL, 0},
     {"ca_file", set_file, PROV(ca_file), 0, 0, NULL, NULL, 0},
+    {"azure_api_version", set_str, PROV(azure_api_version), 0, 0, NULL, NULL, 0},
+    {"deployments", set_deployments, 0, 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -798,6 +1178,8 @@ static const struct directive route_table[] = {
     {"prefix", set_prefix, ROUTE(prefix), 0, 0, NULL, NULL, D_REQUIRED},
     {"provider", set_name, ROUTE(provider_name), 0, 0, NULL, NULL, D_REQUIRED},
     {"strip_prefix", set_bool, ROUTE(strip_prefix), 0, 0, NULL, "false", 0},
+    {"models", set_globs, ROUTE(models), 0, 0, NULL, NULL, 0},
+    {"allowed_models", set_globs, ROUTE(allowed_models), 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -816,6 +1198,10 @@ static const struct directive top_table[] = {
     {"log_level", set_choice_str, CFG(log_level), 0, 0, log_levels, "info", 0},
     {"providers", set_providers, 0, 0, 0, NULL, NULL, D_REQUIRED},
     {"routes", set_routes, 0, 0, 0, NULL, NULL, D_REQUIRED},
+    {"admin", set_section, CFG(admin), 0, 0, admin_table, NULL, D_SECTION},
+    {"auth", set_section, CFG(auth), 0, 0, auth_table, NULL, D_SECTION},
+    {"teams", set_teams, 0, 0, 0, NULL, NULL, 0},
+    {"keys", set_keys, 0, 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1087,10 +1473,16 @@ set_routes(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
         r->prefix_len = strlen(r->prefix);
         ld->rm[i].prefix = gw_cnode_get(item, "prefix");
         ld->rm[i].provider = gw_cnode_get(item, "provider");
+        /* Routes may share a prefix when the earlier ones select by model; a route after one
+         * without a model filter could never be chosen. */
         for (j = 0; j < i; j++)
-            if (strcmp(cfg->routes[j].prefix, r->prefix) == 0)
-                return fail(ld, ld->rm[i].prefix, "duplicate route prefix '%s' (first at line %d)",
+            if (strcmp(cfg->routes[j].prefix, r->prefix) == 0 && cfg->routes[j].models.n == 0)
+                return fail(ld, ld->rm[i].prefix,
+                            "duplicate route prefix '%s' (first at line %d, which matches every "
+                            "model)",
                             r->prefix, cfg->routes[j].line);
+        if (r->models.n)
+            cfg->routes_by_model = 1;
     }
     return 0;
 }
@@ -1135,11 +1527,36 @@ config_free(struct gw_config *cfg)
     size_t i;
 
     free(cfg->path);
-    for (i = 0; i < cfg->nlisten; i++) {
-        free(cfg->listen[i].addr);
-        free(cfg->listen[i].host);
+    for (i = 0; cfg->listen != NULL && i < cfg->nlisten; i++) {
+        struct gw_listen_cfg *l = &cfg->listen[i];
+        free(l->addr);
+        free(l->host);
+        if (l->tls != NULL) {
+            free(l->tls->cert);
+            free(l->tls->key);
+            free(l->tls->client_ca);
+            free(l->tls->ciphers);
+            free(l->tls);
+        }
+        gw_tls_ctx_free(l->ssl_ctx);
     }
     free(cfg->listen);
+    free(cfg->admin.listen.addr);
+    free(cfg->admin.listen.host);
+    free(cfg->admin.token_env);
+    free_key(cfg->admin.token);
+    free(cfg->auth.session_header);
+    for (i = 0; i < cfg->nteams; i++) {
+        free(cfg->teams[i].name);
+        free_globs(&cfg->teams[i].allowed_models);
+    }
+    free(cfg->teams);
+    for (i = 0; i < cfg->nkeys; i++) {
+        free(cfg->keys[i].id);
+        free(cfg->keys[i].team_name);
+        free(cfg->keys[i].user);
+    }
+    free(cfg->keys);
     free(cfg->access_log);
     free(cfg->log_level);
     for (i = 0; i < cfg->nproviders; i++) {
@@ -1154,11 +1571,18 @@ config_free(struct gw_config *cfg)
         free_key(p->key);
         free(p->fallback);
         free(p->ca_file);
+        free(p->azure_api_version);
+        for (size_t j = 0; p->deploy_names != NULL && j < p->deploy_models.n; j++)
+            free(p->deploy_names[j]);
+        free(p->deploy_names);
+        free_globs(&p->deploy_models);
     }
     free(cfg->providers);
     for (i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].prefix);
         free(cfg->routes[i].provider_name);
+        free_globs(&cfg->routes[i].models);
+        free_globs(&cfg->routes[i].allowed_models);
     }
     free(cfg->routes);
     free(cfg);
@@ -1177,6 +1601,26 @@ gw_config_unref(struct gw_config *cfg)
 {
     if (cfg != NULL && __atomic_sub_fetch(&cfg->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
         config_free(cfg);
+}
+
+/* The admin token comes from the environment at load time, like provider keys. */
+static int
+resolve_admin(struct ld *ld, struct gw_config *cfg, const struct gw_cnode *root)
+{
+    const char *env;
+
+    if (cfg->admin.token_env == NULL)
+        return 0;
+    env = getenv(cfg->admin.token_env);
+    if (env == NULL || env[0] == '\0')
+        return 0; /* no token: reload only from loopback, as without token_env */
+    cfg->admin.token = strdup(env);
+    if (cfg->admin.token == NULL)
+        return oom(ld);
+    if (clean_key(cfg->admin.token) < 0)
+        return fail(ld, gw_cnode_get(gw_cnode_get(root, "admin"), "token_env"),
+                    "environment variable '%s' contains control characters", cfg->admin.token_env);
+    return 0;
 }
 
 static int
@@ -1213,11 +1657,19 @@ load(const char *name, const char *basedir, const char *text, size_t len, struct
     else if (root->type != GW_CNODE_MAP)
         fail(&ld, root, "the configuration must be a mapping, not a %s",
              gw_cnode_type_name(root->type));
-    else if (apply(&ld, top_table, NULL, root, cfg) == 0 && resolve_routes(&ld, cfg) == 0)
+    else if (apply(&ld, top_table, NULL, root, cfg) == 0 && resolve_routes(&ld, cfg) == 0 &&
+             resolve_identity(&ld, cfg) == 0 && resolve_admin(&ld, cfg, root) == 0)
         rc = 0;
+    if (rc == 0) {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)text, len, md);
+        for (int i = 0; i < 8; i++)
+            snprintf(cfg->hash + 2 * i, 3, "%02x", md[i]);
+    }
     gw_cnode_free(root);
     free(ld.pm);
     free(ld.rm);
+    free(ld.km);
     if (rc < 0) {
         config_free(cfg);
         return -1;
@@ -1302,17 +1754,44 @@ fail:
  */
 
 const struct gw_route_cfg *
-gw_config_route(const struct gw_config *cfg, const char *path, size_t len)
+gw_config_route(const struct gw_config *cfg, const char *path, size_t len, const char *model)
 {
     const struct gw_route_cfg *r;
     size_t i;
 
     for (i = 0; i < cfg->nroutes; i++) {
         r = &cfg->routes[i];
-        if (r->prefix_len <= len && memcmp(r->prefix, path, r->prefix_len) == 0)
-            return r; /* sorted longest first */
+        if (r->prefix_len > len || memcmp(r->prefix, path, r->prefix_len) != 0)
+            continue; /* sorted longest first, file order among equal prefixes */
+        if (r->models.n == 0 || (model != NULL && gw_globs_match(&r->models, model)))
+            return r;
     }
     return NULL;
+}
+
+static int
+key_find(const void *digest, const void *k)
+{
+    return memcmp(digest, ((const struct gw_key_cfg *)k)->sha256, 32);
+}
+
+const struct gw_key_cfg *
+gw_config_key(const struct gw_config *cfg, const unsigned char digest[32])
+{
+    if (cfg->nkeys == 0)
+        return NULL;
+    return bsearch(digest, cfg->keys, cfg->nkeys, sizeof(*cfg->keys), key_find);
+}
+
+const char *
+gw_provider_deployment(const struct gw_provider_cfg *p, const char *model)
+{
+    size_t i;
+
+    for (i = 0; i < p->deploy_models.n; i++)
+        if (strcmp(p->deploy_models.items[i], model) == 0)
+            return p->deploy_names[i];
+    return model;
 }
 
 const struct gw_provider_cfg *
@@ -1372,9 +1851,26 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
     fprintf(out, "config: %s\n", cfg->path);
     fprintf(out, "workers: %d\n", cfg->workers);
     fprintf(out, "listen:");
-    for (i = 0; i < cfg->nlisten; i++)
+    for (i = 0; i < cfg->nlisten; i++) {
+        const struct gw_tls_cfg *tls = cfg->listen[i].tls;
         fprintf(out, "%s %s", i ? "," : "", cfg->listen[i].addr);
+        if (tls != NULL)
+            fprintf(out, " (TLS, cert %s%s)", tls->cert,
+                    tls->client_auth == GW_CLIENT_AUTH_REQUIRE    ? ", client certificate required"
+                    : tls->client_auth == GW_CLIENT_AUTH_OPTIONAL ? ", client certificate optional"
+                                                                  : "");
+    }
     fprintf(out, "\n");
+    if (cfg->admin.enabled)
+        fprintf(out, "admin: %s (reload %s)\n", cfg->admin.listen.addr,
+                cfg->admin.token ? "from loopback or with the admin token" : "from loopback only");
+    else
+        fprintf(out, "admin: off\n");
+    fprintf(out, "auth: %s; %zu key%s, %zu team%s; session id from header %s\n",
+            cfg->auth.required ? "virtual key required"
+                               : "virtual keys optional (no key: anonymous)",
+            cfg->nkeys, cfg->nkeys == 1 ? "" : "s", cfg->nteams, cfg->nteams == 1 ? "" : "s",
+            cfg->auth.session_header);
     fprintf(out,
             "limits: max_header_bytes %s, max_headers %zu, max_body_bytes %s, "
             "max_response_bytes %s, client_buffer_high %s\n",
@@ -1401,6 +1897,8 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
         summary_key(p, out);
         if (p->ca_file != NULL)
             fprintf(out, ", ca_file %s", p->ca_file);
+        if (p->azure_api_version != NULL)
+            fprintf(out, ", Azure deployments (api-version %s)", p->azure_api_version);
         fprintf(out, "\n");
     }
     for (i = 0; i < cfg->nroutes; i++) {
@@ -1410,6 +1908,10 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
             fprintf(out, " (via fallback %s: no key)", r->provider->name);
         if (r->strip_prefix)
             fprintf(out, ", prefix stripped");
+        for (size_t j = 0; j < r->models.n; j++)
+            fprintf(out, "%s%s", j ? ", " : ", for models ", r->models.items[j]);
+        for (size_t j = 0; j < r->allowed_models.n; j++)
+            fprintf(out, "%s%s", j ? ", " : ", approved models ", r->allowed_models.items[j]);
         fprintf(out, "\n");
     }
 }

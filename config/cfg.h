@@ -21,6 +21,15 @@ enum gw_auth_style {
     GW_AUTH_NONE,       /* nothing added; the client's credentials are not forwarded either */
 };
 
+/* A list of shell-style patterns (fnmatch: '*', '?', '[...]'), e.g. model names. */
+struct gw_globs {
+    char **items;
+    size_t n;
+};
+
+/* 1 when s matches one of the patterns. */
+int gw_globs_match(const struct gw_globs *g, const char *s);
+
 struct gw_provider_cfg {
     char *name;
     enum gw_api api;
@@ -31,12 +40,15 @@ struct gw_provider_cfg {
     char *base_path;   /* "" or "/v1": no trailing slash */
     char *host_header; /* value of Host: "host" or "host:port" (port only when not default) */
     enum gw_auth_style auth;
-    char *key_env;    /* environment variable holding the key, or NULL */
-    char *key_file;   /* file holding the key (trailing whitespace trimmed), or NULL */
-    char *key;        /* resolved at load time: NULL when neither source gave a key */
-    char *fallback;   /* provider name used by routes when this one has no key, or NULL */
-    char *ca_file;    /* CA bundle for verifying this upstream, NULL = system trust store */
-    int line;         /* line of the definition in the config file */
+    char *key_env;           /* environment variable holding the key, or NULL */
+    char *key_file;          /* file holding the key (trailing whitespace trimmed), or NULL */
+    char *key;               /* resolved at load time: NULL when neither source gave a key */
+    char *fallback;          /* provider name used by routes when this one has no key, or NULL */
+    char *ca_file;           /* CA bundle for verifying this upstream, NULL = system trust store */
+    char *azure_api_version; /* set: Azure OpenAI deployment paths (see README), else NULL */
+    struct gw_globs deploy_models; /* Azure: model names ... */
+    char **deploy_names;           /* ... and the deployment each maps to (default: the model) */
+    int line;                      /* line of the definition in the config file */
     int key_from_env; /* 1: key came from key_env, 0: from key_file (or there is no key) */
 };
 /* key_file and ca_file are stored resolved: a relative path in the file is taken relative to the
@@ -49,13 +61,58 @@ struct gw_route_cfg {
     struct gw_provider_cfg *provider; /* effective provider (after fallback) */
     int via_fallback;                 /* 1 when provider is the configured one's fallback */
     int strip_prefix;                 /* remove prefix before appending to base_path */
+    struct gw_globs models;           /* route only requests whose model matches (n = 0: any) */
+    struct gw_globs allowed_models;   /* approved models on this route (n = 0: any) */
     int line;
 };
 
+enum gw_client_auth {
+    GW_CLIENT_AUTH_NONE = 0, /* no client certificate asked for */
+    GW_CLIENT_AUTH_OPTIONAL, /* asked for; verified against client_ca when sent */
+    GW_CLIENT_AUTH_REQUIRE,  /* mTLS: the handshake fails without a valid one */
+};
+
+struct gw_tls_cfg {
+    char *cert;      /* PEM certificate chain (resolved path) */
+    char *key;       /* PEM private key (resolved path) */
+    char *client_ca; /* CA bundle for client certificates, or NULL */
+    char *ciphers;   /* TLS 1.2 cipher list (OpenSSL syntax) */
+    int client_auth; /* enum gw_client_auth */
+};
+
 struct gw_listen_cfg {
-    char *addr;    /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
-    char *host;    /* NULL or "" = any address */
-    uint16_t port; /* 0 = pick a free port (tests) */
+    char *addr;             /* as written: "127.0.0.1:8080", "[::1]:8080", ":8080" */
+    char *host;             /* NULL or "" = any address */
+    uint16_t port;          /* 0 = pick a free port (tests) */
+    struct gw_tls_cfg *tls; /* NULL: plain HTTP */
+    void *ssl_ctx; /* SSL_CTX * built at load time when tls is set; lives with the snapshot */
+};
+
+struct gw_admin_cfg {
+    int enabled; /* 0 when listen is "off" */
+    struct gw_listen_cfg listen;
+    char *token_env; /* environment variable holding the admin token, or NULL */
+    char *token;     /* resolved at load time; NULL: reload only from loopback */
+};
+
+struct gw_team_cfg {
+    char *name;
+    struct gw_globs allowed_models; /* approved models for the team (n = 0: any) */
+    int line;
+};
+
+struct gw_key_cfg {
+    char *id; /* key id: appears in logs and events, never the key */
+    char *team_name;
+    const struct gw_team_cfg *team;
+    char *user; /* or NULL */
+    unsigned char sha256[32];
+    int line;
+};
+
+struct gw_auth_cfg {
+    int required;         /* resolved: 1 when every request must carry a virtual key */
+    char *session_header; /* header carrying the session id (default X-Session-Id) */
 };
 
 struct gw_limits_cfg {
@@ -75,6 +132,7 @@ struct gw_timeouts_cfg {          /* all in milliseconds */
     uint32_t upstream_first_byte; /* request sent → first response byte */
     uint32_t upstream_idle;       /* gap between response bytes */
     uint32_t upstream_pool_idle;  /* how long an idle pooled upstream connection is kept */
+    uint32_t drain;               /* SIGTERM: how long exchanges in flight may take to finish */
 };
 
 struct gw_config {
@@ -91,7 +149,15 @@ struct gw_config {
     size_t nproviders;
     struct gw_route_cfg *routes; /* sorted by descending prefix length */
     size_t nroutes;
-    int refcnt; /* atomic; see gw_config_ref */
+    int routes_by_model; /* some route has a `models` filter: the model must be read first */
+    struct gw_admin_cfg admin;
+    struct gw_auth_cfg auth;
+    struct gw_team_cfg *teams;
+    size_t nteams;
+    struct gw_key_cfg *keys; /* sorted by sha256 */
+    size_t nkeys;
+    char hash[17]; /* first 64 bits of the SHA-256 of the file text, hex: tells configs apart */
+    int refcnt;    /* atomic; see gw_config_ref */
 };
 
 /*
@@ -111,9 +177,19 @@ int gw_config_load_string(const char *name, const char *text, size_t len, struct
 struct gw_config *gw_config_ref(struct gw_config *cfg);
 void gw_config_unref(struct gw_config *cfg);
 
-/* Longest-prefix route for a request path (path need not be NUL-terminated); NULL when none. */
+/*
+ * Longest-prefix route for a request path (path need not be NUL-terminated) whose `models`
+ * filter, if any, matches model (NULL: the model is unknown, so only routes without a filter
+ * match). NULL when none.
+ */
 const struct gw_route_cfg *gw_config_route(const struct gw_config *cfg, const char *path,
-                                           size_t len);
+                                           size_t len, const char *model);
+
+/* The virtual key whose SHA-256 is digest, or NULL. */
+const struct gw_key_cfg *gw_config_key(const struct gw_config *cfg, const unsigned char digest[32]);
+
+/* The Azure deployment name for model on provider p (the model itself when not mapped). */
+const char *gw_provider_deployment(const struct gw_provider_cfg *p, const char *model);
 
 /* Finds a provider by name; NULL when none. */
 const struct gw_provider_cfg *gw_config_provider(const struct gw_config *cfg, const char *name);

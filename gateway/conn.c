@@ -13,10 +13,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "gateway/io.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/tx.h"
 #include "gateway/upstream.h"
 #include "gateway/worker.h"
@@ -41,8 +45,34 @@ arm_idle(struct gw_conn *c)
     arm(c, c->w->cfg->timeouts.keepalive);
 }
 
+/* Reading from the client: our own read event on plain TCP, the bufferevent's on TLS. */
+static void
+read_stop(struct gw_conn *c)
+{
+    if (c->plain)
+        event_del(&c->rev);
+    else
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+read_start(struct gw_conn *c)
+{
+    if (c->plain)
+        event_add(&c->rev, NULL);
+    else
+        bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+on_bev_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    on_sock_read(-1, 0, arg);
+}
+
 void
-gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen)
+gw_conn_accept(struct gw_worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen)
 {
     (void)salen;
     struct gw_conn *c = calloc(1, sizeof(*c));
@@ -51,7 +81,19 @@ gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen
         return;
     }
     c->w = w;
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    SSL_CTX *tls = listen_idx < w->cfg->nlisten ? w->cfg->listen[listen_idx].ssl_ctx : NULL;
+    if (tls) {
+        SSL *ssl = SSL_new(tls);
+        c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (c->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        else if (ssl)
+            SSL_free(ssl);
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     c->wbuf = evbuffer_new();
     if (!c->bev || !c->wbuf) {
         if (c->bev)
@@ -63,7 +105,7 @@ gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen
         free(c);
         return;
     }
-    c->plain = 1;
+    c->plain = tls == NULL;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
@@ -77,14 +119,23 @@ gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen
     struct gw_h1_limits lim = {l->max_header_bytes, l->max_headers, l->max_body_bytes};
     gw_h1_init(&c->parser, &lim);
     event_assign(&c->timer, w->base, -1, 0, on_timer, c);
-    /* The bufferevent writes; reads are ours (gw_sock_read): one readv per event instead of
-     * libevent's ioctl(FIONREAD) + readv. */
-    bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
-    bufferevent_enable(c->bev, EV_WRITE);
-    event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_sock_read, c);
-    event_add(&c->rev, NULL);
+    if (c->plain) {
+        /* The bufferevent writes; reads are ours (gw_sock_read): one readv per event instead of
+         * libevent's ioctl(FIONREAD) + readv. */
+        bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
+        bufferevent_enable(c->bev, EV_WRITE);
+        event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_sock_read, c);
+        event_add(&c->rev, NULL);
+    } else {
+        /* TLS: the OpenSSL bufferevent reads and writes; rev only re-runs the parser for
+         * pipelined requests (activated by hand, never added). */
+        bufferevent_setcb(c->bev, on_bev_read, on_write, on_event, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        event_assign(&c->rev, w->base, -1, 0, on_sock_read, c);
+    }
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
+    gw_metrics_conn(w->metrics, 1);
     c->state = GW_C_IDLE;
     arm(c, w->cfg->timeouts.client_header);
 }
@@ -105,6 +156,7 @@ gw_conn_close(struct gw_conn *c)
     gw_h1_free(&c->parser);
     TAILQ_REMOVE(&w->conns, c, link);
     w->nconns--;
+    gw_metrics_conn(w->metrics, -1);
     free(c);
     gw_worker_conn_gone(w);
 }
@@ -136,7 +188,7 @@ gw_conn_close_after_flush(struct gw_conn *c)
 {
     gw_conn_flush(c);
     c->state = GW_C_CLOSING;
-    event_del(&c->rev);
+    read_stop(c);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
         /* Everything went out already. Close from the loop, not from here: callers up the
          * stack (the parser loop, the transaction) still hold c. */
@@ -188,7 +240,7 @@ gw_conn_tx_done(struct gw_conn *c)
     arm_idle(c);
     if (c->read_paused) {
         c->read_paused = 0;
-        event_add(&c->rev, NULL);
+        read_start(c);
     }
     /* Pipelined bytes may be waiting; parse them from the loop, not from inside this call
      * chain, so a burst of pipelined requests cannot grow the stack. */
@@ -323,7 +375,7 @@ on_sock_read(evutil_socket_t fd, short what, void *arg)
     if (c->state == GW_C_UPSTREAM &&
         evbuffer_get_length(in) > c->w->cfg->limits.max_header_bytes + 65536) {
         c->read_paused = 1;
-        event_del(&c->rev);
+        read_stop(c);
     }
 }
 
@@ -346,10 +398,24 @@ on_write(struct bufferevent *bev, void *arg)
 static void
 on_event(struct bufferevent *bev, short events, void *arg)
 {
-    (void)bev;
     struct gw_conn *c = arg;
+    if (events & BEV_EVENT_CONNECTED) {
+        c->tls_ok = 1; /* TLS handshake done */
+        return;
+    }
+    if (!c->plain && !c->tls_ok && (events & BEV_EVENT_ERROR)) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        char why[160] = "connection closed";
+        if (e)
+            ERR_error_string_n(e, why, sizeof(why));
+        gw_debug("TLS handshake with %s failed: %s", c->client_ip, why);
+        gw_worker_count(c->w, "portcullis_tls_handshake_failures_total", NULL, NULL);
+    }
+    /* Plain: a write failed. TLS: the bufferevent reads too, so also end of stream. Either
+     * way the client is gone; whatever is in flight is abandoned, and the upstream request
+     * with it, so the provider stops generating tokens nobody reads. */
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        gw_conn_close(c); /* a write failed: the client is gone */
+        gw_conn_close(c);
 }
 
 static void

@@ -39,6 +39,7 @@ struct gw_conn {
     uint64_t t_first_byte; /* when the current request's first byte arrived */
     int paused_upstream;   /* upstream reads paused because our output is full */
     int plain;             /* plain TCP: staged bytes may be written to the socket directly */
+    int tls_ok;            /* TLS: the handshake completed */
     int read_paused;       /* rev removed: too many pipelined bytes wait */
     char client_ip[46];
 };
@@ -54,7 +55,8 @@ void gw_conn_flush(struct gw_conn *c);
 size_t gw_conn_pending(const struct gw_conn *c);
 
 /* Takes ownership of fd, an accepted client socket. */
-void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen);
+void gw_conn_accept(struct gw_worker *w, size_t listen_idx, int fd, const struct sockaddr *sa,
+                    int salen);
 
 /* Worker draining: closes the connection now if idle, else after its current exchange. */
 void gw_conn_drain(struct gw_conn *c);

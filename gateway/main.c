@@ -1,7 +1,9 @@
 /*
  * portcullis: command line, listeners, workers, and the control thread (signals).
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
@@ -13,15 +15,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <event2/event.h>
-#include <openssl/ssl.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "config/cfg.h"
+#include "gateway/control.h"
 #include "gateway/log.h"
-#include "gateway/worker.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
-#define LISTEN_BACKLOG 4096
 #define PORTCULLIS_VERSION "0.1.0"
 
 static void
@@ -29,153 +30,93 @@ usage(FILE *f)
 {
     fprintf(f, "usage: portcullis [-c FILE] [-w N]     run the gateway\n"
                "       portcullis check [-c FILE]      validate a config and print a summary\n"
+               "       portcullis keygen --team T [--user U] [--id ID]\n"
+               "                                       make a virtual key and its config entry\n"
                "       portcullis version\n"
                "  -c FILE  configuration (YAML or JSON; default " DEFAULT_CONFIG ")\n"
                "  -w N     worker threads (overrides 'workers' in the config)\n");
 }
 
-/* Binds a listening socket for addr, with SO_REUSEPORT so each worker can have its own. */
 static int
-bind_listener(const struct gw_listen_cfg *l, uint16_t port, uint16_t *bound_port)
+valid_name(const char *s)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char ps[8];
-    snprintf(ps, sizeof(ps), "%u", port);
-    const char *host = (l->host && *l->host) ? l->host : NULL;
-    int rc = getaddrinfo(host, ps, &hints, &ai);
-    if (rc != 0) {
-        gw_error("listen %s: %s", l->addr, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        gw_error("listen %s: socket: %s", l->addr, strerror(errno));
-        freeaddrinfo(ai);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ai->ai_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        gw_error("listen %s: %s", l->addr, strerror(errno));
-        close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
+    if (!*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+            return 0;
+    return 1;
 }
 
-static struct gw_worker *workers;
-static int nworkers;
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void)what;
-    struct event_base *base = arg;
-    if (sig == SIGHUP) {
-        gw_warn("SIGHUP: configuration reload is not implemented yet; restart to apply changes");
-        return;
-    }
-    gw_info("%s: draining and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    for (int i = 0; i < nworkers; i++)
-        gw_worker_stop(&workers[i]);
-    event_base_loopexit(base, NULL);
-}
-
-static void
-announce_fallbacks(const struct gw_config *cfg)
-{
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        const struct gw_route_cfg *r = &cfg->routes[i];
-        if (!r->via_fallback)
-            continue;
-        const struct gw_provider_cfg *named = gw_config_provider(cfg, r->provider_name);
-        gw_warn("route %s: provider %s has no key (%s%s not set); requests go to provider %s at "
-                "%s%s",
-                r->prefix, r->provider_name, named && named->key_env ? "$" : "",
-                named && named->key_env ? named->key_env : "key", r->provider->name,
-                r->provider->base_url,
-                strncmp(r->provider->name, "mock", 4) == 0 ? " (the bundled mock provider)" : "");
-    }
-}
-
+/* `portcullis keygen --team T [--user U] [--id ID]`: a new virtual key and its config entry. */
 static int
-run(struct gw_config *cfg)
+keygen(int argc, char **argv)
 {
-    gw_log_set_level(cfg->log_level);
-    int access_fd = gw_access_log_open(cfg->access_log);
-    if (access_fd == -2) {
-        gw_error("access_log %s: %s", cfg->access_log, strerror(errno));
-        return 1;
-    }
-    nworkers = cfg->workers;
-    size_t nl = cfg->nlisten;
-    int *fds = calloc((size_t)nworkers * nl, sizeof(int));
-    uint16_t *ports = calloc(nl, sizeof(uint16_t));
-    workers = calloc((size_t)nworkers, sizeof(*workers));
-    if (!fds || !ports || !workers)
-        return 1;
-    for (size_t j = 0; j < nl; j++) {
-        /* The first socket picks the port (port 0: any free one); the others share it. */
-        for (int i = 0; i < nworkers; i++) {
-            uint16_t want = i == 0 ? cfg->listen[j].port : ports[j];
-            int fd = bind_listener(&cfg->listen[j], want, &ports[j]);
-            if (fd < 0)
-                return 1;
-            fds[(size_t)i * nl + j] = fd;
+    const char *team = NULL, *user = NULL, *id = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--team") == 0 && i + 1 < argc)
+            team = argv[++i];
+        else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+            user = argv[++i];
+        else if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
+            id = argv[++i];
+        else {
+            fprintf(stderr, "portcullis keygen: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
         }
     }
-    for (int i = 0; i < nworkers; i++) {
-        if (gw_worker_init(&workers[i], i, cfg, &fds[(size_t)i * nl], nl, access_fd) < 0)
-            return 1;
+    if (!team || !valid_name(team) || (id && !valid_name(id))) {
+        fprintf(stderr, "portcullis keygen: --team is required; team and id may only contain "
+                        "letters, digits, '_', '.' and '-'\n");
+        return 2;
     }
-    announce_fallbacks(cfg);
-
-    struct event_base *base = event_base_new();
-    struct event *sigs[3];
-    int signos[3] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-        sigs[i] = evsignal_new(base, signos[i], on_signal, base);
-        evsignal_add(sigs[i], NULL);
-    }
-    for (int i = 0; i < nworkers; i++) {
-        if (gw_worker_start(&workers[i]) < 0) {
-            gw_error("cannot start worker %d", i);
-            return 1;
+    for (const char *q = user; q && *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == '"' || *q == '\\' || *q == 0x7f) {
+            fprintf(stderr, "portcullis keygen: --user must be printable, without quotes\n");
+            return 2;
         }
     }
-    for (size_t j = 0; j < nl; j++) {
-        const char *h = cfg->listen[j].host && *cfg->listen[j].host ? cfg->listen[j].host : "*";
-        int v6 = strchr(h, ':') != NULL;
-        fprintf(stderr, "portcullis: listening on %s%s%s:%u (%d worker%s)\n", v6 ? "[" : "", h,
-                v6 ? "]" : "", ports[j], nworkers, nworkers == 1 ? "" : "s");
+    unsigned char raw[32], md[SHA256_DIGEST_LENGTH];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        fprintf(stderr, "portcullis keygen: no randomness available\n");
+        return 1;
     }
-    fflush(stderr);
-
-    event_base_dispatch(base);
-    for (int i = 0; i < nworkers; i++)
-        gw_worker_join(&workers[i]);
-    for (int i = 0; i < 3; i++)
-        event_free(sigs[i]);
-    event_base_free(base);
-    if (access_fd > STDERR_FILENO)
-        close(access_fd);
-    free(workers);
-    free(fds);
-    free(ports);
-    gw_info("stopped");
+    /* pc- + base64url of 256 random bits */
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char key[3 + 44] = "pc-";
+    size_t o = 3;
+    for (size_t i = 0; i < sizeof(raw); i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16;
+        if (i + 1 < sizeof(raw))
+            v |= (uint32_t)raw[i + 1] << 8;
+        if (i + 2 < sizeof(raw))
+            v |= raw[i + 2];
+        int chars = i + 2 < sizeof(raw) ? 4 : i + 1 < sizeof(raw) ? 3 : 2;
+        for (int k = 0; k < chars; k++)
+            key[o++] = b64[(v >> (18 - 6 * k)) & 63];
+    }
+    key[o] = '\0';
+    SHA256((const unsigned char *)key, o, md);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char idbuf[32];
+    if (!id) {
+        snprintf(idbuf, sizeof(idbuf), "%s-%.8s", team, hex);
+        id = strlen(team) < 20 ? idbuf : hex + 56;
+    }
+    printf("# Virtual key for team '%s'%s%s%s. Give it to the application (as its OpenAI or\n"
+           "# Anthropic API key); it is shown only now: the gateway keeps its SHA-256 alone.\n"
+           "%s\n\n"
+           "# Add this entry under 'keys:' in the config, then reload (SIGHUP):\n"
+           "  - id: %s\n    team: %s\n",
+           team, user ? " (user '" : "", user ? user : "", user ? "')" : "", key, id, team);
+    if (user)
+        printf("    user: \"%s\"\n", user);
+    printf("    sha256: %s\n", hex);
+    explicit_bzero(key, sizeof(key));
+    explicit_bzero(raw, sizeof(raw));
     return 0;
 }
 
@@ -187,6 +128,8 @@ main(int argc, char **argv)
     int check = 0;
     int argi = 1;
 
+    if (argi < argc && strcmp(argv[argi], "keygen") == 0)
+        return keygen(argc - 2, argv + 2);
     if (argi < argc && strcmp(argv[argi], "check") == 0) {
         check = 1;
         argi++;
@@ -232,7 +175,7 @@ main(int argc, char **argv)
         cfg->workers = workers_override;
 
     signal(SIGPIPE, SIG_IGN);
-    int rc = run(cfg);
+    int rc = gw_control_run(cfg, cfg_path, workers_override, PORTCULLIS_VERSION);
     gw_config_unref(cfg);
     return rc;
 }

@@ -14,13 +14,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <openssl/sha.h>
 
 #include "gateway/conn.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/upstream.h"
 #include "gateway/worker.h"
 #include "providers/provider.h"
+#include "providers/reqinfo.h"
 
 /* A client-supplied request id is kept when it is short and plainly printable. */
 static int
@@ -35,6 +38,19 @@ valid_request_id(const char *s)
     return n > 0 && n <= 64;
 }
 
+static void
+set_route(struct gw_tx *tx, const struct gw_route_cfg *r)
+{
+    tx->route = r;
+    if (r) {
+        tx->prov = r->provider;
+        tx->prov_idx = (size_t)(tx->prov - tx->cfg->providers);
+        tx->api = tx->prov->api;
+    } else {
+        tx->prov = NULL;
+    }
+}
+
 struct gw_tx *
 gw_tx_new(struct gw_conn *c, uint64_t t_start)
 {
@@ -45,6 +61,8 @@ gw_tx_new(struct gw_conn *c, uint64_t t_start)
     tx->conn = c;
     tx->w = c->w;
     tx->cfg = gw_config_ref(c->w->cfg);
+    tx->ps = c->w->ps; /* the pools of the same snapshot */
+    gw_poolset_hold(tx->ps);
     tx->req = p;
     tx->path = gw_h1_url(p);
     tx->t_start = t_start;
@@ -52,15 +70,12 @@ gw_tx_new(struct gw_conn *c, uint64_t t_start)
     tx->client_http10 = p->http_minor == 0;
     tx->client_keep_alive = p->keep_alive;
 
+    /* By prefix for now (it decides the error format of early answers); routes that select by
+     * model are chosen again at dispatch, once the body is in. */
     size_t plen = strcspn(tx->path, "?");
-    tx->route = gw_config_route(tx->cfg, tx->path, plen);
-    if (tx->route) {
-        tx->prov = tx->route->provider;
-        tx->prov_idx = (size_t)(tx->prov - tx->cfg->providers);
-        tx->api = tx->prov->api;
-    } else {
+    set_route(tx, gw_config_route(tx->cfg, tx->path, plen, NULL));
+    if (!tx->route)
         tx->api = gw_api_for_path(tx->path, plen);
-    }
     int i = gw_h1_find(p, "x-request-id");
     if (i >= 0 && valid_request_id(gw_h1_hvalue(p, (uint32_t)i)))
         snprintf(tx->id, sizeof(tx->id), "%s", gw_h1_hvalue(p, (uint32_t)i));
@@ -69,12 +84,148 @@ gw_tx_new(struct gw_conn *c, uint64_t t_start)
     return tx;
 }
 
+/* The credential the client presented: "Authorization: Bearer K" (OpenAI SDKs) or
+ * "x-api-key: K" (Anthropic SDK). NULL when there is none. */
+static const char *
+presented_key(const struct gw_h1_parser *p, size_t *len)
+{
+    int i = gw_h1_find(p, "authorization");
+    if (i >= 0) {
+        const char *v = gw_h1_hvalue(p, (uint32_t)i);
+        if (strncasecmp(v, "bearer ", 7) == 0) {
+            v += 7;
+            while (*v == ' ')
+                v++;
+            *len = strlen(v);
+            return *len ? v : NULL;
+        }
+    }
+    i = gw_h1_find(p, "x-api-key");
+    if (i >= 0) {
+        const char *v = gw_h1_hvalue(p, (uint32_t)i);
+        *len = strlen(v);
+        return *len ? v : NULL;
+    }
+    return NULL;
+}
+
+/* 0 when the request may go on; otherwise the 401 has been sent. */
+static int
+authenticate(struct gw_tx *tx)
+{
+    size_t n = 0;
+    const char *k = presented_key(tx->req, &n);
+    if (k && tx->cfg->nkeys) {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)k, n, md);
+        tx->key = gw_config_key(tx->cfg, md);
+    }
+    if (tx->key || !tx->cfg->auth.required)
+        return 0; /* anonymous when optional: the client's own credential may pass through */
+    gw_worker_count(tx->w, "portcullis_auth_failures_total", "reason",
+                    k ? "unknown_key" : "missing_key");
+    gw_tx_fail_code(tx, 401, "invalid_api_key",
+                    k ? "Incorrect API key provided: the gateway does not know this key."
+                      : "Missing API key: send your Portcullis key as 'Authorization: Bearer "
+                        "<key>' or 'x-api-key: <key>'.");
+    return -1;
+}
+
+/* A session id is kept when it is printable and not too long. */
+static void
+set_session(struct gw_tx *tx, const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof(tx->session))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] == 0x7f)
+            return;
+    memcpy(tx->session, v, n + 1);
+}
+
+/* Reads model, stream flag and session fields from the JSON body without a full parse. */
+static void
+read_request_fields(struct gw_tx *tx)
+{
+    const struct gw_h1_parser *p = tx->req;
+    int hi = gw_h1_find(p, tx->cfg->auth.session_header);
+    if (hi >= 0)
+        set_session(tx, gw_h1_hvalue(p, (uint32_t)hi));
+    if (p->body_len == 0)
+        return;
+    struct gw_reqinfo ri;
+    const char *body = (const char *)evbuffer_pullup(p->body, -1);
+    if (!body)
+        return;
+    gw_reqinfo_scan(body, p->body_len, &ri);
+    if (!ri.valid)
+        return;
+    if (ri.has_model)
+        memcpy(tx->model, ri.model, sizeof(tx->model));
+    tx->stream = ri.stream;
+    if (!tx->session[0] && ri.has_user)
+        set_session(tx, ri.user);
+    if (!tx->session[0] && ri.has_metadata_user_id)
+        set_session(tx, ri.metadata_user_id);
+}
+
+/* Approved models: the route's list, then the team's. 0 when allowed; else the 403 is sent. */
+static int
+check_model(struct gw_tx *tx)
+{
+    const struct gw_globs *lists[2] = {&tx->route->allowed_models,
+                                       tx->key ? &tx->key->team->allowed_models : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!lists[i] || lists[i]->n == 0)
+            continue;
+        char msg[512];
+        const char *policy = i == 0 ? "route" : "team";
+        const char *name = i == 0 ? tx->route->prefix : tx->key->team->name;
+        if (!tx->model[0]) {
+            if (tx->req->method == HTTP_GET || tx->req->method == HTTP_HEAD ||
+                tx->req->method == HTTP_DELETE)
+                continue; /* listing models, fetching a stored response: no model involved */
+            snprintf(msg, sizeof(msg),
+                     "The request names no model, and %s '%s' only allows approved models "
+                     "(policy: %s allowed_models).",
+                     policy, name, policy);
+        } else if (gw_globs_match(lists[i], tx->model)) {
+            continue;
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "Model '%.200s' is not approved for %s '%s' (policy: %s allowed_models).",
+                     tx->model, policy, name, policy);
+        }
+        gw_worker_count(tx->w, "portcullis_policy_denials_total", "policy",
+                        i == 0 ? "route_allowed_models" : "team_allowed_models");
+        gw_tx_fail_code(tx, 403, "model_not_allowed", msg);
+        return -1;
+    }
+    return 0;
+}
+
 void
 gw_tx_dispatch(struct gw_tx *tx)
 {
     tx->t_dispatch = gw_now_us();
+    read_request_fields(tx); /* first, so that even a refused request is logged with its model */
+    if (authenticate(tx) < 0)
+        return;
+    if (tx->cfg->routes_by_model) {
+        size_t plen = strcspn(tx->path, "?");
+        set_route(tx, gw_config_route(tx->cfg, tx->path, plen, tx->model[0] ? tx->model : NULL));
+    }
     if (!tx->route) {
         gw_tx_fail(tx, 404, "no route for this path");
+        return;
+    }
+    if (check_model(tx) < 0)
+        return;
+    if (tx->prov->azure_api_version && !tx->model[0]) {
+        gw_tx_fail(tx, 400,
+                   "This route goes to Azure OpenAI deployments: the request body must name a "
+                   "'model'.");
         return;
     }
     gw_upstream_send(tx);
@@ -97,8 +248,15 @@ void
 gw_conn_send_error(struct gw_conn *c, enum gw_api api, int status, const char *message,
                    const char *request_id, int close)
 {
+    gw_conn_send_error_code(c, api, status, NULL, message, request_id, close);
+}
+
+void
+gw_conn_send_error_code(struct gw_conn *c, enum gw_api api, int status, const char *code,
+                        const char *message, const char *request_id, int close)
+{
     char body[768];
-    size_t n = gw_error_body(api, status, message, body, sizeof(body));
+    size_t n = gw_error_body_code(api, status, code, message, body, sizeof(body));
     struct evbuffer *o = c->wbuf;
     evbuffer_add_printf(o,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -175,6 +333,8 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
     if (tx->resp_sse) {
         gw_sse_init(&tx->sse);
         tx->sse_hold = evbuffer_new();
+        tx->counted_stream = 1;
+        gw_metrics_stream(tx->w->metrics, 1);
     }
     return tx->resp_no_body ? 1 : 0;
 }
@@ -239,13 +399,20 @@ gw_tx_resp_end(struct gw_tx *tx)
 void
 gw_tx_fail(struct gw_tx *tx, int status, const char *message)
 {
+    gw_tx_fail_code(tx, status, NULL, message);
+}
+
+void
+gw_tx_fail_code(struct gw_tx *tx, int status, const char *code, const char *message)
+{
     if (tx->up)
         gw_upstream_abort(tx);
     tx->done = 1;
     if (!tx->resp_started) {
         tx->status = status;
         size_t len0 = evbuffer_get_length(out(tx));
-        gw_conn_send_error(tx->conn, tx->api, status, message, tx->id, !tx->client_keep_alive);
+        gw_conn_send_error_code(tx->conn, tx->api, status, code, message, tx->id,
+                                !tx->client_keep_alive);
         tx->bytes_out = evbuffer_get_length(out(tx)) - len0;
         gw_tx_log(tx, message);
         gw_conn_tx_done(tx->conn);
@@ -285,6 +452,9 @@ gw_tx_free(struct gw_tx *tx)
         gw_upstream_abort(tx);
     if (tx->sse_hold)
         evbuffer_free(tx->sse_hold);
+    if (tx->counted_stream)
+        gw_metrics_stream(tx->w->metrics, -1);
+    gw_poolset_release(tx->ps);
     gw_config_unref(tx->cfg);
     free(tx);
 }
@@ -314,7 +484,8 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
 {
     if (w->access_fd < 0)
         return;
-    char line[2048], path[600], err[300], method[24], rid[80];
+    char line[3072], path[600], err[300], method[24], rid[80], team[140], key[140], user[300],
+        model[300], session[300];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -323,18 +494,24 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
     json_str(err, sizeof(err), r->error);
     json_str(method, sizeof(method), r->method);
     json_str(rid, sizeof(rid), r->request_id);
-    int n =
-        snprintf(line, sizeof(line),
-                 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
-                 "\"client\":\"%s\",\"method\":%s,\"path\":%s,\"status\":%d,"
-                 "\"upstream_status\":%d,\"provider\":%s%s%s,\"bytes_in\":%llu,"
-                 "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
-                 "\"ttfb_ms\":%.3f,\"error\":%s}\n",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, rid, r->client, method, path, r->status, r->upstream_status,
-                 r->provider ? "\"" : "", r->provider ? r->provider : "null",
-                 r->provider ? "\"" : "", (unsigned long long)r->bytes_in,
-                 (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, err);
+    json_str(team, sizeof(team), r->team);
+    json_str(key, sizeof(key), r->key_id);
+    json_str(user, sizeof(user), r->user);
+    json_str(model, sizeof(model), r->model && r->model[0] ? r->model : NULL);
+    json_str(session, sizeof(session), r->session && r->session[0] ? r->session : NULL);
+    int n = snprintf(
+        line, sizeof(line),
+        "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
+        "\"client\":\"%s\",\"method\":%s,\"path\":%s,\"status\":%d,"
+        "\"upstream_status\":%d,\"provider\":%s%s%s,\"team\":%s,\"key_id\":%s,"
+        "\"user\":%s,\"model\":%s,\"session\":%s,\"bytes_in\":%llu,"
+        "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
+        "\"ttfb_ms\":%.3f,\"error\":%s}\n",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        ts.tv_nsec / 1000000, rid, r->client, method, path, r->status, r->upstream_status,
+        r->provider ? "\"" : "", r->provider ? r->provider : "null", r->provider ? "\"" : "", team,
+        key, user, model, session, (unsigned long long)r->bytes_in,
+        (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, err);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -360,6 +537,17 @@ gw_tx_log(struct gw_tx *tx, const char *error)
         .connect_ms = ms_between(tx->t_dispatch, tx->t_connected),
         .ttfb_ms = ms_between(tx->t_dispatch, tx->t_first_byte),
         .error = error,
+        .team = tx->key ? tx->key->team->name : NULL,
+        .key_id = tx->key ? tx->key->id : NULL,
+        .user = tx->key ? tx->key->user : NULL,
+        .model = tx->model,
+        .session = tx->session,
     };
     gw_access_log(tx->w, &r);
+    gw_metrics_request(
+        tx->w->metrics, tx->route ? tx->route->prefix : "", tx->prov ? tx->prov->name : "",
+        tx->model, tx->status, tx->bytes_in, tx->bytes_out,
+        tx->t_dispatch && tx->t_connected && now > tx->t_dispatch ? (int64_t)(now - tx->t_dispatch)
+                                                                  : -1,
+        tx->t_first_data && tx->t_dispatch ? (int64_t)(tx->t_first_data - tx->t_dispatch) : -1);
 }

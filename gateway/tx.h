@@ -15,6 +15,7 @@
 struct gw_conn;
 struct gw_worker;
 struct gw_upconn;
+struct gw_poolset;
 struct gw_h1_parser;
 struct evbuffer;
 
@@ -22,6 +23,7 @@ struct gw_tx {
     struct gw_conn *conn;
     struct gw_worker *w;
     struct gw_config *cfg; /* the snapshot this exchange started with (reference) */
+    struct gw_poolset *ps; /* that snapshot's upstream pools in this worker (held) */
     const struct gw_route_cfg *route;
     const struct gw_provider_cfg *prov;
     size_t prov_idx;
@@ -34,6 +36,12 @@ struct gw_tx {
     int client_http10; /* respond HTTP/1.0 style (no chunked) */
     int client_keep_alive;
 
+    /* identity and request fields (read at dispatch) */
+    const struct gw_key_cfg *key; /* the virtual key presented, or NULL (anonymous) */
+    char model[256];              /* the request's model, "" when unknown */
+    char session[129];            /* session id, "" when none */
+    int stream;                   /* the request asked for a stream */
+
     struct gw_upconn *up; /* upstream connection in use */
     int attempts;
 
@@ -45,12 +53,13 @@ struct gw_tx {
     unsigned resp_sse : 1;
     unsigned resp_no_body : 1;
     unsigned done : 1;
+    unsigned counted_stream : 1; /* counted in the active-streams gauge */
 
     struct gw_sse sse;
     struct evbuffer *sse_hold; /* bytes of an event not yet complete */
 
     uint64_t bytes_in, bytes_out;
-    uint64_t t_start, t_dispatch, t_connected, t_first_byte;
+    uint64_t t_start, t_dispatch, t_connected, t_first_byte, t_first_data;
 };
 
 /*
@@ -67,6 +76,9 @@ void gw_tx_dispatch(struct gw_tx *tx);
  * a started response as well as its framing allows (an SSE error event, then close). Ends tx.
  */
 void gw_tx_fail(struct gw_tx *tx, int status, const char *message);
+
+/* Same with an explicit OpenAI error code (NULL: the status's default). */
+void gw_tx_fail_code(struct gw_tx *tx, int status, const char *code, const char *message);
 
 /* Upstream side: response head (status and headers in p), body bytes, end of response. */
 int gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p);
@@ -88,6 +100,7 @@ void gw_tx_log(struct gw_tx *tx, const char *error);
 /* One access log record (JSON line); fields may be NULL / 0 / negative when unknown. */
 struct gw_access_rec {
     const char *request_id, *client, *method, *path, *provider, *error;
+    const char *team, *key_id, *user, *model, *session; /* identity; NULL / "" when none */
     int status, upstream_status;
     uint64_t bytes_in, bytes_out;
     double duration_ms, connect_ms, ttfb_ms; /* -1 when not applicable */
@@ -99,5 +112,7 @@ void gw_access_log(struct gw_worker *w, const struct gw_access_rec *r);
 /* Writes a complete error response to the client for a request that has no tx (parse errors). */
 void gw_conn_send_error(struct gw_conn *c, enum gw_api api, int status, const char *message,
                         const char *request_id, int close);
+void gw_conn_send_error_code(struct gw_conn *c, enum gw_api api, int status, const char *code,
+                             const char *message, const char *request_id, int close);
 
 #endif

@@ -54,6 +54,7 @@ set_read_timeout(struct gw_upconn *uc, uint32_t ms)
 static void
 conn_free(struct gw_upconn *uc)
 {
+    struct gw_poolset *ps = uc->pool->ps;
     event_del(&uc->timer);
     if (uc->own_read)
         event_del(&uc->rev);
@@ -65,6 +66,7 @@ conn_free(struct gw_upconn *uc)
     }
     gw_h1_free(&uc->parser);
     free(uc);
+    gw_poolset_release(ps);
 }
 
 static void
@@ -84,6 +86,88 @@ gw_upool_clear(struct gw_upool *pool)
     }
 }
 
+struct gw_poolset *
+gw_poolset_new(struct gw_worker *w, struct gw_config *cfg)
+{
+    struct gw_poolset *ps = calloc(1, sizeof(*ps));
+    if (!ps)
+        return NULL;
+    ps->npools = cfg->nproviders;
+    ps->pools = calloc(ps->npools ? ps->npools : 1, sizeof(*ps->pools));
+    if (!ps->pools) {
+        free(ps);
+        return NULL;
+    }
+    ps->cfg = gw_config_ref(cfg);
+    for (size_t i = 0; i < ps->npools; i++) {
+        ps->pools[i].w = w;
+        ps->pools[i].ps = ps;
+        ps->pools[i].idx = i;
+        TAILQ_INIT(&ps->pools[i].idle);
+    }
+    return ps;
+}
+
+void
+gw_poolset_hold(struct gw_poolset *ps)
+{
+    ps->users++;
+}
+
+static void
+poolset_free(struct gw_poolset *ps)
+{
+    /* No idle connections are left: retiring closed them, and none join a retired set. */
+    for (size_t i = 0; i < ps->npools; i++)
+        if (ps->pools[i].ssl)
+            SSL_CTX_free(ps->pools[i].ssl);
+    gw_config_unref(ps->cfg);
+    free(ps->pools);
+    free(ps);
+}
+
+void
+gw_poolset_release(struct gw_poolset *ps)
+{
+    if (--ps->users == 0 && ps->retired)
+        poolset_free(ps);
+}
+
+void
+gw_poolset_retire(struct gw_poolset *ps)
+{
+    ps->retired = 1;
+    ps->users++; /* keep it alive while its idle connections close */
+    for (size_t i = 0; i < ps->npools; i++)
+        gw_upool_clear(&ps->pools[i]);
+    gw_poolset_release(ps);
+}
+
+/* The client TLS context for a pool's provider, made on first use. */
+static SSL_CTX *
+pool_ssl(struct gw_upool *pool)
+{
+    if (pool->ssl)
+        return pool->ssl;
+    const struct gw_provider_cfg *prov = &pool->ps->cfg->providers[pool->idx];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    int ok = prov->ca_file ? SSL_CTX_load_verify_locations(ctx, prov->ca_file, NULL)
+                           : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        gw_error("provider %s: cannot load trust anchors", prov->name);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    pool->ssl = ctx;
+    return ctx;
+}
+
 static int
 is_ip_literal(const char *host)
 {
@@ -99,13 +183,14 @@ conn_new(struct gw_upool *pool, const struct gw_provider_cfg *prov)
     if (!uc)
         return NULL;
     uc->pool = pool;
-    const struct gw_limits_cfg *l = &w->cfg->limits;
+    gw_poolset_hold(pool->ps);
+    const struct gw_limits_cfg *l = &pool->ps->cfg->limits;
     struct gw_h1_limits lim = {l->max_header_bytes * 2, 500, SIZE_MAX};
     gw_h1_init_response(&uc->parser, &lim, on_resp_head, on_resp_data, uc);
     event_assign(&uc->timer, w->base, -1, 0, on_up_timer, uc);
 
     if (prov->tls) {
-        SSL_CTX *ctx = gw_worker_upstream_ssl(w, pool->idx);
+        SSL_CTX *ctx = pool_ssl(pool);
         SSL *ssl = ctx ? SSL_new(ctx) : NULL;
         if (!ssl)
             goto fail;
@@ -155,6 +240,23 @@ skip_request_header(const char *name, size_t n)
     return 0;
 }
 
+/* A path segment from a model name: unreserved characters as they are, the rest %-encoded. */
+static void
+add_path_segment(struct evbuffer *o, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            evbuffer_add(o, s, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            evbuffer_add(o, e, 3);
+        }
+    }
+}
+
 static void
 write_request(struct gw_upconn *uc, struct gw_tx *tx)
 {
@@ -166,20 +268,36 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
     int direct = uc->connected && !prov->tls && evbuffer_get_length(queued) == 0;
     struct evbuffer *o = direct ? tx->w->stage : queued;
     const char *path = tx->path;
-    if (tx->route->strip_prefix) {
-        path += tx->route->prefix_len;
-        if (*path != '/' && *path != '?')
-            path--; /* keep the slash that ended the prefix */
+    const char *method = llhttp_method_name((llhttp_method_t)p->method);
+    if (prov->azure_api_version) {
+        /* Azure OpenAI: {base}/openai/deployments/{deployment}/{rest}?api-version=V, where rest
+         * is the path after the route prefix ("chat/completions") and the deployment comes from
+         * the model (gw_tx_dispatch made sure there is one). */
+        const char *rest = path + tx->route->prefix_len;
+        while (*rest == '/')
+            rest++;
+        size_t rlen = strcspn(rest, "?");
+        const char *query = rest[rlen] == '?' ? rest + rlen + 1 : NULL;
+        evbuffer_add_printf(o, "%s %s/openai/deployments/", method, prov->base_path);
+        add_path_segment(o, gw_provider_deployment(prov, tx->model));
+        evbuffer_add_printf(o, "/%.*s?api-version=%s%s%s HTTP/1.1\r\nHost: %s\r\n", (int)rlen, rest,
+                            prov->azure_api_version, query ? "&" : "", query ? query : "",
+                            prov->host_header);
+    } else {
+        if (tx->route->strip_prefix) {
+            path += tx->route->prefix_len;
+            if (*path != '/' && *path != '?')
+                path--; /* keep the slash that ended the prefix */
+        }
+        evbuffer_add_printf(o, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", method, prov->base_path,
+                            *path ? path : "/", prov->host_header);
     }
-    evbuffer_add_printf(o, "%s %s%s HTTP/1.1\r\nHost: %s\r\n",
-                        llhttp_method_name((llhttp_method_t)p->method), prov->base_path,
-                        *path ? path : "/", prov->host_header);
 
     int ci = gw_h1_find(p, "connection");
     const char *conn_tokens = ci >= 0 ? gw_h1_hvalue(p, (uint32_t)ci) : NULL;
     /* With a provider key the client's credentials never travel upstream; without one (and
      * without a fallback) the client's own key passes through. */
-    int replace_auth = prov->auth == GW_AUTH_NONE || prov->key;
+    int replace_auth = prov->auth == GW_AUTH_NONE || prov->key || tx->key;
     for (uint32_t i = 0; i < p->nhdrs; i++) {
         const char *name = gw_h1_hname(p, i);
         size_t nl = p->hdrs[i].name_len;
@@ -224,7 +342,7 @@ void
 gw_upstream_send(struct gw_tx *tx)
 {
     struct gw_worker *w = tx->w;
-    struct gw_upool *pool = &w->pools[tx->prov_idx];
+    struct gw_upool *pool = &tx->ps->pools[tx->prov_idx];
     struct gw_upconn *uc = NULL;
 
     /* A retry always takes a fresh connection. */
@@ -308,10 +426,11 @@ release(struct gw_upconn *uc)
     struct gw_worker *w = pool->w;
     tx->up = NULL;
     uc->tx = NULL;
-    int reusable = uc->parser.keep_alive && !w->draining &&
+    const struct gw_config *cfg = pool->ps->cfg;
+    int reusable = uc->parser.keep_alive && !w->draining && !pool->ps->retired &&
                    evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0 &&
                    evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0 &&
-                   pool->nidle < w->cfg->upstream_pool_max_idle;
+                   pool->nidle < cfg->upstream_pool_max_idle;
     if (!reusable) {
         conn_free(uc);
         return;
@@ -320,7 +439,7 @@ release(struct gw_upconn *uc)
     set_read_timeout(uc, 0); /* keep reading, without deadline, to notice the server closing */
     TAILQ_INSERT_TAIL(&pool->idle, uc, link);
     pool->nidle++;
-    set_timer(uc, w->cfg->timeouts.upstream_pool_idle);
+    set_timer(uc, cfg->timeouts.upstream_pool_idle);
 }
 
 /* Fails the exchange, or retries it once on a fresh connection when that is safe. */

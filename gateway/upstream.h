@@ -38,13 +38,36 @@ struct gw_upconn {
 
 TAILQ_HEAD(gw_upconn_list, gw_upconn);
 
+struct gw_poolset;
+
 struct gw_upool {
     struct gw_worker *w;
-    size_t idx;   /* provider index */
+    struct gw_poolset *ps;
+    size_t idx;   /* provider index in ps->cfg */
     SSL_CTX *ssl; /* client TLS context for this provider, created on first use */
     struct gw_upconn_list idle;
     size_t nidle;
 };
+
+/*
+ * The pools of one config snapshot: pools[i] serves ps->cfg->providers[i]. A reload gives the
+ * worker a new set and retires the old one: its idle connections close at once, its busy ones
+ * when their exchange ends, and it is freed when nothing uses it any more. Exchanges and
+ * upstream connections hold it (users).
+ */
+struct gw_poolset {
+    struct gw_config *cfg;
+    struct gw_upool *pools;
+    size_t npools;
+    size_t users;
+    int retired;
+};
+
+struct gw_poolset *gw_poolset_new(struct gw_worker *w, struct gw_config *cfg);
+void gw_poolset_hold(struct gw_poolset *ps);
+void gw_poolset_release(struct gw_poolset *ps);
+/* Marks ps retired and closes its idle connections; frees it when unused. */
+void gw_poolset_retire(struct gw_poolset *ps);
 
 /* Sends tx's request to its provider (pooled or new connection). Errors end up in gw_tx_fail. */
 void gw_upstream_send(struct gw_tx *tx);

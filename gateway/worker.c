@@ -13,15 +13,15 @@
 
 #include "gateway/conn.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/upstream.h"
-
-#define DRAIN_DEADLINE_SEC 30
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     (void)l;
-    gw_conn_accept(arg, fd, sa, salen);
+    struct gw_listener_arg *la = arg;
+    gw_conn_accept(la->w, la->idx, fd, sa, salen);
 }
 
 static void
@@ -48,11 +48,26 @@ on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_stop(evutil_socket_t fd, short what, void *arg)
+adopt(struct gw_worker *w)
 {
-    (void)fd;
-    (void)what;
-    struct gw_worker *w = arg;
+    struct gw_config *cfg = __atomic_exchange_n(&w->pending_cfg, NULL, __ATOMIC_ACQ_REL);
+    if (!cfg)
+        return;
+    struct gw_poolset *ps = gw_poolset_new(w, cfg);
+    if (!ps) {
+        gw_error("worker %d: out of memory adopting the new config; keeping the old one", w->id);
+        gw_config_unref(cfg);
+        return;
+    }
+    gw_poolset_retire(w->ps);
+    w->ps = ps;
+    gw_config_unref(w->cfg);
+    w->cfg = cfg;
+}
+
+static void
+stop(struct gw_worker *w)
+{
     if (w->draining)
         return;
     w->draining = 1;
@@ -61,8 +76,8 @@ on_stop(evutil_socket_t fd, short what, void *arg)
             evconnlistener_free(w->listeners[i]);
         w->listeners[i] = NULL;
     }
-    for (size_t i = 0; i < w->npools; i++)
-        gw_upool_clear(&w->pools[i]);
+    for (size_t i = 0; i < w->ps->npools; i++)
+        gw_upool_clear(&w->ps->pools[i]);
     struct gw_conn *c, *next;
     for (c = TAILQ_FIRST(&w->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
@@ -72,9 +87,27 @@ on_stop(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(w->base, NULL);
         return;
     }
-    struct timeval tv = {DRAIN_DEADLINE_SEC, 0};
+    uint32_t ms = w->cfg->timeouts.drain;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     w->drain_timer = evtimer_new(w->base, on_drain_deadline, w);
     evtimer_add(w->drain_timer, &tv);
+}
+
+static void
+on_cmd(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct gw_worker *w = arg;
+    char cmds[64];
+    ssize_t n;
+    while ((n = read(fd, cmds, sizeof(cmds))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (cmds[i] == 'r')
+                adopt(w);
+            else if (cmds[i] == 's')
+                stop(w);
+        }
+    }
 }
 
 void
@@ -89,7 +122,8 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
                int access_fd)
 {
     memset(w, 0, sizeof(*w));
-    w->stop_pipe[0] = w->stop_pipe[1] = -1;
+    w->cmd_pipe[0] = w->cmd_pipe[1] = -1;
+    w->exit_fd = -1;
     w->id = id;
     w->cfg = gw_config_ref(cfg);
     w->access_fd = access_fd;
@@ -114,20 +148,19 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
         gw_error("worker %d: cannot create a DNS resolver", id);
         return -1;
     }
-    w->npools = cfg->nproviders;
-    w->pools = calloc(w->npools ? w->npools : 1, sizeof(*w->pools));
+    w->ps = gw_poolset_new(w, cfg);
+    w->metrics = gw_metrics_new();
     w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners));
-    if (!w->pools || !w->listeners)
+    w->listener_args = calloc(nfds ? nfds : 1, sizeof(*w->listener_args));
+    if (!w->ps || !w->metrics || !w->listeners || !w->listener_args)
         return -1;
-    for (size_t i = 0; i < w->npools; i++) {
-        w->pools[i].w = w;
-        w->pools[i].idx = i;
-        TAILQ_INIT(&w->pools[i].idle);
-    }
     w->nlisten = nfds;
     for (size_t i = 0; i < nfds; i++) {
-        w->listeners[i] = evconnlistener_new(
-            w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+        w->listener_args[i].w = w;
+        w->listener_args[i].idx = i;
+        w->listeners[i] =
+            evconnlistener_new(w->base, on_accept, &w->listener_args[i],
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
         if (!w->listeners[i]) {
             gw_error("worker %d: cannot listen", id);
             return -1;
@@ -136,20 +169,37 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
     }
     /* The control thread wakes the worker through a pipe, so libevent needs no locking: each
      * event_base is only ever touched by its own thread. */
-    if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    if (pipe2(w->cmd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
-    w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ, on_stop, w);
-    if (w->stop_ev)
-        event_add(w->stop_ev, NULL);
+    w->cmd_ev = event_new(w->base, w->cmd_pipe[0], EV_READ | EV_PERSIST, on_cmd, w);
+    if (w->cmd_ev)
+        event_add(w->cmd_ev, NULL);
     w->stage = evbuffer_new();
-    return w->stop_ev && w->stage ? 0 : -1;
+    return w->cmd_ev && w->stage ? 0 : -1;
+}
+
+static void
+on_started(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_worker *w = arg;
+    __atomic_store_n(&w->running, 1, __ATOMIC_RELEASE);
 }
 
 static void *
 worker_main(void *arg)
 {
     struct gw_worker *w = arg;
+    /* Running means the loop dispatches events: mark it from inside the loop. */
+    event_base_once(w->base, -1, EV_TIMEOUT, on_started, w, NULL);
     event_base_dispatch(w->base);
+    __atomic_store_n(&w->running, 0, __ATOMIC_RELEASE);
+    if (w->exit_fd >= 0) {
+        char x = 'x';
+        ssize_t n = write(w->exit_fd, &x, 1);
+        (void)n;
+    }
     return NULL;
 }
 
@@ -159,37 +209,32 @@ gw_worker_start(struct gw_worker *w)
     return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
 }
 
-void
-gw_worker_stop(struct gw_worker *w)
+static void
+command(struct gw_worker *w, char c)
 {
-    char b = 1;
-    ssize_t n = write(w->stop_pipe[1], &b, 1);
+    /* The pipe holds 64 KiB; commands are rare (stop, reload), so a full pipe cannot happen. */
+    ssize_t n = write(w->cmd_pipe[1], &c, 1);
     (void)n;
 }
 
-SSL_CTX *
-gw_worker_upstream_ssl(struct gw_worker *w, size_t i)
+void
+gw_worker_stop(struct gw_worker *w)
 {
-    struct gw_upool *pool = &w->pools[i];
-    if (pool->ssl)
-        return pool->ssl;
-    const struct gw_provider_cfg *prov = &w->cfg->providers[i];
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    static const unsigned char alpn[] = "\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
-    int ok = prov->ca_file ? SSL_CTX_load_verify_locations(ctx, prov->ca_file, NULL)
-                           : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
-        gw_error("provider %s: cannot load trust anchors", prov->name);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    pool->ssl = ctx;
-    return ctx;
+    command(w, 's');
+}
+
+void
+gw_worker_adopt(struct gw_worker *w, struct gw_config *cfg)
+{
+    struct gw_config *old = __atomic_exchange_n(&w->pending_cfg, cfg, __ATOMIC_ACQ_REL);
+    gw_config_unref(old); /* a newer one replaced it before the worker looked */
+    command(w, 'r');
+}
+
+void
+gw_worker_count(struct gw_worker *w, const char *name, const char *label, const char *value)
+{
+    gw_metrics_count(w->metrics, name, label, value, 1);
 }
 
 void
@@ -217,28 +262,27 @@ gw_worker_join(struct gw_worker *w)
     struct gw_conn *c;
     while ((c = TAILQ_FIRST(&w->conns)))
         gw_conn_close(c);
-    for (size_t i = 0; i < w->npools; i++) {
-        gw_upool_clear(&w->pools[i]);
-        if (w->pools[i].ssl)
-            SSL_CTX_free(w->pools[i].ssl);
-    }
+    if (w->ps)
+        gw_poolset_retire(w->ps);
     for (size_t i = 0; i < w->nlisten; i++)
         if (w->listeners[i])
             evconnlistener_free(w->listeners[i]);
     if (w->drain_timer)
         event_free(w->drain_timer);
-    if (w->stop_ev)
-        event_free(w->stop_ev);
+    if (w->cmd_ev)
+        event_free(w->cmd_ev);
     for (int i = 0; i < 2; i++)
-        if (w->stop_pipe[i] >= 0)
-            close(w->stop_pipe[i]);
+        if (w->cmd_pipe[i] >= 0)
+            close(w->cmd_pipe[i]);
     if (w->dns)
         evdns_base_free(w->dns, 0);
     if (w->base)
         event_base_free(w->base);
     if (w->stage)
         evbuffer_free(w->stage);
-    free(w->pools);
     free(w->listeners);
+    free(w->listener_args);
+    gw_metrics_free(w->metrics);
+    gw_config_unref(w->pending_cfg);
     gw_config_unref(w->cfg);
 }

@@ -21,7 +21,15 @@ struct evdns_base;
 struct evconnlistener;
 struct event;
 struct gw_conn;
-struct gw_upool;
+struct gw_poolset;
+struct gw_metrics;
+struct gw_worker;
+
+/* Callback argument of one listener: which worker, which configured address. */
+struct gw_listener_arg {
+    struct gw_worker *w;
+    size_t idx; /* index in cfg->listen */
+};
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
 
@@ -30,18 +38,22 @@ struct gw_worker {
     pthread_t thread;
     struct event_base *base;
     struct evdns_base *dns;
-    struct gw_config *cfg; /* reference held by the worker */
+    struct gw_config *cfg;         /* current snapshot (reference); new connections use it */
+    struct gw_config *pending_cfg; /* handed over by the control thread (atomic exchange) */
 
     size_t nlisten;
     struct evconnlistener **listeners;
+    struct gw_listener_arg *listener_args;
 
-    struct event *stop_ev;     /* readable end of stop_pipe */
-    int stop_pipe[2];          /* the control thread writes a byte to stop the worker */
+    struct event *cmd_ev;      /* readable end of cmd_pipe */
+    int cmd_pipe[2];           /* the control thread writes 's' (stop) or 'r' (adopt config) */
     struct event *drain_timer; /* gives up on draining after a deadline */
     int draining;
 
-    struct gw_upool *pools; /* one per provider of cfg, same index */
-    size_t npools;
+    struct gw_poolset *ps; /* upstream pools of cfg */
+    struct gw_metrics *metrics;
+    int running; /* set (atomic) once the loop runs: /readyz */
+    int exit_fd; /* the worker writes a byte here when its loop ends, or -1 */
 
     struct gw_conn_list conns;
     size_t nconns;
@@ -66,14 +78,18 @@ int gw_worker_start(struct gw_worker *w);
  * finish (closing keep-alive connections after them), then leaves its loop. */
 void gw_worker_stop(struct gw_worker *w);
 
+/* Hands cfg (a new reference, consumed) to the worker (any thread); the worker adopts it
+ * between events. Exchanges in flight finish under the snapshot they started with. */
+void gw_worker_adopt(struct gw_worker *w, struct gw_config *cfg);
+
+/* Adds 1 to a named counter of the worker's metrics (label may be NULL). */
+void gw_worker_count(struct gw_worker *w, const char *name, const char *label, const char *value);
+
 /* Waits for the thread and frees everything. */
 void gw_worker_join(struct gw_worker *w);
 
 /* Called by conn when a connection goes away; ends the loop when draining and none remain. */
 void gw_worker_conn_gone(struct gw_worker *w);
-
-/* Returns a client TLS context for provider index i (lazily created), or NULL on error. */
-SSL_CTX *gw_worker_upstream_ssl(struct gw_worker *w, size_t i);
 
 /* Writes a fresh request id (32 hex digits) into out (33 bytes). */
 void gw_worker_request_id(struct gw_worker *w, char *out);

@@ -131,6 +131,13 @@ anthropic_type(int status)
 size_t
 gw_error_body(enum gw_api api, int status, const char *message, char *buf, size_t cap)
 {
+    return gw_error_body_code(api, status, NULL, message, buf, cap);
+}
+
+size_t
+gw_error_body_code(enum gw_api api, int status, const char *code, const char *message, char *buf,
+                   size_t cap)
+{
     char esc[512];
     gw_json_escape(message, strlen(message), esc, sizeof(esc));
     int n;
@@ -142,7 +149,7 @@ gw_error_body(enum gw_api api, int status, const char *message, char *buf, size_
         n = snprintf(
             buf, cap,
             "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}", esc,
-            openai_type(status), openai_code(status));
+            openai_type(status), code ? code : openai_code(status));
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;

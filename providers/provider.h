@@ -18,6 +18,10 @@
  */
 size_t gw_error_body(enum gw_api api, int status, const char *message, char *buf, size_t cap);
 
+/* Same with an explicit OpenAI error code (e.g. "model_not_allowed"); NULL: the status's. */
+size_t gw_error_body_code(enum gw_api api, int status, const char *code, const char *message,
+                          char *buf, size_t cap);
+
 /*
  * Same error as a server-sent event that ends a stream whose headers already went out:
  * OpenAI "data: {...}\n\n", Anthropic "event: error\ndata: {...}\n\n". Returns the length.

@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             gw_config_summary(cfg, devnull);
             fclose(devnull);
         }
-        (void)gw_config_route(cfg, "/v1/chat/completions", 20);
+        (void)gw_config_route(cfg, "/v1/chat/completions", 20, NULL);
         gw_config_unref(cfg);
     }
     return 0;

@@ -331,6 +331,7 @@ export function gatewayConfig(mockUrl, dir, opts = {}) {
         listen: ['127.0.0.1:0'],
         limits: opts.limits,
         timeouts: opts.timeouts,
+        admin: { listen: '127.0.0.1:0' },
         access_log: path.join(dir, 'access.log'),
         log_level: opts.logLevel ?? 'info',
         providers: [
@@ -482,7 +483,13 @@ export async function startGateway(config, { env = {}, args = [] } = {}) {
         name: 'portcullis',
         logFile: path.join(dir, 'stderr.log'),
     });
-    return new Gateway(s, Number(s.match[1]), dir, cfgPath);
+    const g = new Gateway(s, Number(s.match[1]), dir, cfgPath);
+    const am = /portcullis: admin on 127\.0\.0\.1:(\d+)/.exec(s.out.stderr);
+    if (am) {
+        g.adminPort = Number(am[1]);
+        g.adminUrl = `http://127.0.0.1:${am[1]}`;
+    }
+    return g;
 }
 
 /** Runs `portcullis check -c file`; returns {code, stdout, stderr}. */

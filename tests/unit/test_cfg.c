@@ -337,10 +337,15 @@ test_errors_listen(void **state)
 {
     (void)state;
     expect_error("listen: 127.0.0.1:80\n" TAIL,
-                 "s.yaml:1:9: 'listen' must be a sequence of \"host:port\" strings");
+                 "s.yaml:1:9: 'listen' must be a sequence of \"host:port\" strings or mappings");
     expect_error("listen: []\n" TAIL, "s.yaml:1:9: 'listen' must have at least one address");
     expect_error("listen: [[1]]\n" TAIL,
-                 "s.yaml:1:10: 'listen' must be a sequence of \"host:port\" strings");
+                 "s.yaml:1:10: each 'listen' entry must be \"host:port\" or a mapping with 'addr'");
+    expect_error("listen:\n  - addr: 127.0.0.1:0\n    tls: {cert: /nonexistent.crt, key: k}\n" TAIL,
+                 "s.yaml:3:17: cannot read cert '/nonexistent.crt': No such file or directory");
+    expect_error("listen:\n  - addr: 127.0.0.1:0\n    tls: yes\n" TAIL,
+                 "s.yaml:3:10: 'tls' must be a mapping with 'cert' and 'key'");
+    expect_error("listen:\n  - {port: 1}\n" TAIL, "s.yaml:2:6: unknown key 'port' in 'listen'");
     expect_error("listen:\n  - localhost\n" TAIL,
                  "s.yaml:2:5: invalid listen address 'localhost': expected host:port, [v6]:port "
                  "or :port");
@@ -465,9 +470,10 @@ test_errors_routes(void **state)
     expect_error("providers:\n  - name: p\n    base_url: http://h\nroutes:\n  - prefix: /v1\n"
                  "    provider: q\n",
                  "s.yaml:6:15: unknown provider 'q'");
-    expect_error("providers:\n  - name: p\n    base_url: http://h\nroutes:\n  - prefix: /v1\n"
-                 "    provider: p\n  - prefix: /v1\n    provider: p\n",
-                 "s.yaml:7:13: duplicate route prefix '/v1' (first at line 5)");
+    expect_error(
+        "providers:\n  - name: p\n    base_url: http://h\nroutes:\n  - prefix: /v1\n"
+        "    provider: p\n  - prefix: /v1\n    provider: p\n",
+        "s.yaml:7:13: duplicate route prefix '/v1' (first at line 5, which matches every model)");
     expect_error("providers:\n  - name: p\n    base_url: http://h\nroutes:\n  - prefix: /v1\n"
                  "    provider: p\n    strip_prefix: maybe\n",
                  "s.yaml:7:19: 'strip_prefix' must be true or false");
@@ -726,26 +732,26 @@ test_route_longest_prefix(void **state)
     assert_string_equal(cfg->routes[3].prefix, "/");
 
     /* path is not NUL-terminated at len */
-    assert_string_equal(gw_config_route(cfg, path, 20)->prefix, "/v1/chat/completions");
-    assert_string_equal(gw_config_route(cfg, path, 23)->prefix, "/v1/chat/completions");
-    assert_string_equal(gw_config_route(cfg, path, 19)->prefix, "/v1/chat");
-    assert_string_equal(gw_config_route(cfg, path, 8)->prefix, "/v1/chat");
-    assert_string_equal(gw_config_route(cfg, path, 7)->prefix, "/v1");
-    assert_string_equal(gw_config_route(cfg, path, 3)->prefix, "/v1");
-    assert_string_equal(gw_config_route(cfg, path, 2)->prefix, "/");
-    assert_string_equal(gw_config_route(cfg, "/v2/x", 5)->prefix, "/");
-    assert_string_equal(gw_config_route(cfg, "/v1x", 4)->prefix, "/v1");
-    assert_null(gw_config_route(cfg, path, 0));
-    assert_null(gw_config_route(cfg, "x", 1));
+    assert_string_equal(gw_config_route(cfg, path, 20, NULL)->prefix, "/v1/chat/completions");
+    assert_string_equal(gw_config_route(cfg, path, 23, NULL)->prefix, "/v1/chat/completions");
+    assert_string_equal(gw_config_route(cfg, path, 19, NULL)->prefix, "/v1/chat");
+    assert_string_equal(gw_config_route(cfg, path, 8, NULL)->prefix, "/v1/chat");
+    assert_string_equal(gw_config_route(cfg, path, 7, NULL)->prefix, "/v1");
+    assert_string_equal(gw_config_route(cfg, path, 3, NULL)->prefix, "/v1");
+    assert_string_equal(gw_config_route(cfg, path, 2, NULL)->prefix, "/");
+    assert_string_equal(gw_config_route(cfg, "/v2/x", 5, NULL)->prefix, "/");
+    assert_string_equal(gw_config_route(cfg, "/v1x", 4, NULL)->prefix, "/v1");
+    assert_null(gw_config_route(cfg, path, 0, NULL));
+    assert_null(gw_config_route(cfg, "x", 1, NULL));
     gw_config_unref(cfg);
 
     cfg = load_file_ok("config/portcullis.yaml");
-    r = gw_config_route(cfg, "/v1/messages?beta=true", 22);
+    r = gw_config_route(cfg, "/v1/messages?beta=true", 22, NULL);
     assert_string_equal(r->prefix, "/v1/messages");
-    r = gw_config_route(cfg, "/v1/chat/completions", 20);
+    r = gw_config_route(cfg, "/v1/chat/completions", 20, NULL);
     assert_string_equal(r->prefix, "/v1/");
-    assert_null(gw_config_route(cfg, "/v2/chat", 8));
-    assert_null(gw_config_route(cfg, "/v1", 3));
+    assert_null(gw_config_route(cfg, "/v2/chat", 8, NULL));
+    assert_null(gw_config_route(cfg, "/v1", 3, NULL));
     gw_config_unref(cfg);
 }
 
@@ -759,11 +765,11 @@ test_fallback_env(void **state)
     (void)state;
     /* no key in the environment: routes fall back to the mocks */
     cfg = load_file_ok("config/portcullis.yaml");
-    r = gw_config_route(cfg, "/v1/chat/completions", 20);
+    r = gw_config_route(cfg, "/v1/chat/completions", 20, NULL);
     assert_string_equal(r->provider_name, "openai");
     assert_string_equal(r->provider->name, "mock");
     assert_int_equal(r->via_fallback, 1);
-    r = gw_config_route(cfg, "/v1/messages", 12);
+    r = gw_config_route(cfg, "/v1/messages", 12, NULL);
     assert_string_equal(r->provider->name, "mock-anthropic");
     assert_int_equal(r->via_fallback, 1);
     sum = summary_of(cfg);
@@ -783,7 +789,7 @@ test_fallback_env(void **state)
     setenv("OPENAI_API_KEY", "", 1);
     cfg = load_file_ok("config/portcullis.yaml");
     assert_null(gw_config_provider(cfg, "openai")->key);
-    assert_int_equal(gw_config_route(cfg, "/v1/x", 5)->via_fallback, 1);
+    assert_int_equal(gw_config_route(cfg, "/v1/x", 5, NULL)->via_fallback, 1);
     gw_config_unref(cfg);
 
     /* key set (trailing whitespace trimmed): the real provider, and the summary hides the key */
@@ -791,10 +797,10 @@ test_fallback_env(void **state)
     cfg = load_file_ok("config/portcullis.yaml");
     assert_string_equal(gw_config_provider(cfg, "openai")->key, "sk-test-SECRET-1234");
     assert_int_equal(gw_config_provider(cfg, "openai")->key_from_env, 1);
-    r = gw_config_route(cfg, "/v1/chat/completions", 20);
+    r = gw_config_route(cfg, "/v1/chat/completions", 20, NULL);
     assert_string_equal(r->provider->name, "openai");
     assert_int_equal(r->via_fallback, 0);
-    r = gw_config_route(cfg, "/v1/messages", 12);
+    r = gw_config_route(cfg, "/v1/messages", 12, NULL);
     assert_string_equal(r->provider->name, "mock-anthropic"); /* ANTHROPIC_API_KEY still unset */
     sum = summary_of(cfg);
     assert_null(strstr(sum, "SECRET"));
@@ -828,10 +834,10 @@ test_key_file(void **state)
     assert_int_equal(p->key_from_env, 0);
     p = gw_config_provider(cfg, "emptyfile");
     assert_null(p->key); /* whitespace only: no key */
-    assert_int_equal(gw_config_route(cfg, "/a/", 3)->via_fallback, 0);
-    assert_string_equal(gw_config_route(cfg, "/a/", 3)->provider->name, "withfile");
-    assert_int_equal(gw_config_route(cfg, "/b/", 3)->via_fallback, 1);
-    assert_string_equal(gw_config_route(cfg, "/b/", 3)->provider->name, "local");
+    assert_int_equal(gw_config_route(cfg, "/a/", 3, NULL)->via_fallback, 0);
+    assert_string_equal(gw_config_route(cfg, "/a/", 3, NULL)->provider->name, "withfile");
+    assert_int_equal(gw_config_route(cfg, "/b/", 3, NULL)->via_fallback, 1);
+    assert_string_equal(gw_config_route(cfg, "/b/", 3, NULL)->provider->name, "local");
     sum = summary_of(cfg);
     assert_null(strstr(sum, "sk-file-key"));
     assert_non_null(strstr(sum, "key from file tests/fixtures/config/key.txt\n"));
