@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # `make bench`: Portcullis (1 worker) against nginx (1 worker, upstream keep-alive pool), both in
 # front of the same mock provider, measured in the same run; writes bench/RESULTS.md.
+# Plain HTTP: throughput and latency, time to first SSE byte, memory per idle connection.
+# TLS (both terminate TLS with the same certificate from certs/mkcerts.sh and proxy plain HTTP to
+# the mock): keep-alive throughput over TLS and new full TLS handshakes per second.
 # Figures are reported as ratios to nginx. Nothing here is asserted by the tests.
+# Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
+# BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_RESULTS (output file,
+# default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis does not start
+# with its TLS listener, or over 1 % of a run's requests fail) the script stops with an error and
+# exit status 1 and writes no results.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,12 +18,30 @@ scripts/deps.sh nginx-light wrk
 dur=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-64}
 idle_n=${BENCH_IDLE_CONNS:-10000}
+tls_on=${BENCH_TLS:-1}
+results=${BENCH_RESULTS:-bench/RESULTS.md}
 ulimit -n "$(ulimit -Hn)" || true
 
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { # SIGTERM, up to 5 s to exit, then SIGKILL (a hung drain must not hang the bench)
+  local p alive
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive+=" $p"; done
+    [[ -z $alive ]] && break
+    sleep 0.1
+  done
+  for p in $alive; do
+    echo "bench: warning: pid $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)) did not exit within 5 s of SIGTERM; killed" >&2
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
+die() { echo "bench: $*" >&2; exit 1; }
 
 wait_line() { # file pattern -> prints the first matching line, waits up to 10 s
   for _ in $(seq 200); do
@@ -26,6 +52,24 @@ wait_line() { # file pattern -> prints the first matching line, waits up to 10 s
 }
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
+# Certificates for the TLS listeners (dev CA + server certificate for localhost / 127.0.0.1).
+certs=$tmp/certs
+certs/mkcerts.sh "$certs" >/dev/null
+wait_tls() { # pid port -> waits up to 10 s for a verified HTTPS answer on 127.0.0.1:port
+  for _ in $(seq 200); do
+    kill -0 "$1" 2>/dev/null || return 1
+    curl -sf -o /dev/null --cacert "$certs/ca.crt" "https://127.0.0.1:$2/v1/models" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+tls_info() { # port -> "protocol cipher-suite key-exchange", certificate and host name verified
+  openssl s_client -connect "127.0.0.1:$1" -servername localhost -verify_return_error \
+    -verify_hostname localhost -CAfile "$certs/ca.crt" -brief </dev/null 2>&1 |
+    awk -F': ' '/^Protocol version/ {p=$2} /^Ciphersuite/ {c=$2} /^Server Temp Key/ {split($2,k,","); g=k[1]}
+                END {if (p == "" || c == "") exit 1; print p, c, g}'
+}
+
 "$build/pc-mock" --listen 127.0.0.1:0 --threads 1 >"$tmp/mock.out" 2>&1 &
 pids+=($!)
 mock_port=$(wait_line "$tmp/mock.out" '^LISTEN' | sed 's/.*://')
@@ -35,6 +79,8 @@ workers: 1
 listen: [127.0.0.1:0]
 access_log: off
 log_level: warn
+admin:
+  listen: off
 providers:
   - name: mock
     base_url: http://127.0.0.1:$mock_port
@@ -48,22 +94,81 @@ gw_pid=$!
 pids+=($gw_pid)
 gw_port=$(wait_line "$tmp/gw.err" 'listening on' | sed 's/.*:\([0-9]*\) .*/\1/')
 
-ngx_port=$(free_port)
-sed -e "s|@DIR@|$tmp|g" -e "s|@MOCK@|$mock_port|g" -e "s|@PORT@|$ngx_port|g" bench/nginx.conf.in >"$tmp/nginx.conf"
-nginx -p "$tmp" -c "$tmp/nginx.conf" &
-pids+=($!)
-for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$ngx_port/v1/models" && break; sleep 0.05; done
+if [[ $tls_on != 0 ]]; then
+  # A second Portcullis process (1 worker) with only a TLS listener, in front of the same mock.
+  # Started (and checked) before anything is measured so that a missing feature fails fast.
+  gwtls_port=$(free_port)
+  cat >"$tmp/gw-tls.yaml" <<YAML
+workers: 1
+listen:
+  - addr: 127.0.0.1:$gwtls_port
+    tls:
+      cert: $certs/server.crt
+      key: $certs/server.key
+access_log: off
+log_level: warn
+admin:
+  listen: off
+providers:
+  - name: mock
+    base_url: http://127.0.0.1:$mock_port
+    auth: none
+routes:
+  - prefix: /v1/
+    provider: mock
+YAML
+  "$build/portcullis" -c "$tmp/gw-tls.yaml" 2>"$tmp/gw-tls.err" &
+  gwtls_pid=$!
+  pids+=("$gwtls_pid")
+  if ! wait_tls "$gwtls_pid" "$gwtls_port"; then
+    {
+      echo "bench: ERROR: Portcullis did not start with a TLS listener (or did not answer HTTPS on"
+      echo "127.0.0.1:$gwtls_port with the certificate it was given). No results written."
+      echo "--- config ($build/portcullis -c gw-tls.yaml) ---"; cat "$tmp/gw-tls.yaml"
+      echo "--- portcullis stderr ---"; cat "$tmp/gw-tls.err"
+      echo "--- (is TLS termination built? 'make build'; BENCH_TLS=0 leaves the TLS section out) ---"
+    } >&2
+    exit 1
+  fi
+  gwtls_info=$(tls_info "$gwtls_port") || die "openssl s_client could not verify Portcullis' TLS listener on 127.0.0.1:$gwtls_port"
+fi
 
-run_wrk() { # name port -> "rps p50 p99"
-  wrk -t1 -c"$conns" -d2s -s bench/chat.lua "http://127.0.0.1:$2" >/dev/null 2>&1 # warm-up
-  wrk -t1 -c"$conns" -d"${dur}s" --latency -s bench/chat.lua "http://127.0.0.1:$2" >"$tmp/wrk-$1.txt"
+ngx_port=$(free_port)
+ngx_tls_port=$(free_port)
+sed -e "s|@DIR@|$tmp|g" -e "s|@MOCK@|$mock_port|g" -e "s|@PORT@|$ngx_port|g" \
+    -e "s|@TLSPORT@|$ngx_tls_port|g" -e "s|@CERTS@|$certs|g" bench/nginx.conf.in >"$tmp/nginx.conf"
+nginx -p "$tmp" -c "$tmp/nginx.conf" &
+ngx_pid=$!
+pids+=("$ngx_pid")
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$ngx_port/v1/models" && break; sleep 0.05; done
+if [[ $tls_on != 0 ]]; then
+  wait_tls "$ngx_pid" "$ngx_tls_port" || die "nginx does not answer HTTPS on 127.0.0.1:$ngx_tls_port ($(tail -3 "$tmp/nginx-error.log" 2>/dev/null))"
+  ngx_info=$(tls_info "$ngx_tls_port") || die "openssl s_client could not verify nginx's TLS listener on 127.0.0.1:$ngx_tls_port"
+fi
+
+wrk_run() { # name url lua [VAR=value...] -> 2 s warm-up, then the measured run into $tmp/wrk-NAME.txt
+  local name=$1 url=$2 lua=$3
+  shift 3
+  env "$@" wrk -t1 -c"$conns" -d2s -s "$lua" "$url" >/dev/null 2>&1 || die "wrk failed against $url"
+  env "$@" wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$lua" "$url" >"$tmp/wrk-$name.txt" ||
+    die "wrk failed against $url"
+  # A run where over 1 % of the requests failed (socket errors, non-2xx answers) measures nothing.
+  awk '/ requests in / {n=$1} /Socket errors/ {gsub(",", ""); e+=$4+$6+$8+$10} /Non-2xx/ {e+=$NF}
+       END {exit !(n > 0 && e * 100 <= n)}' "$tmp/wrk-$name.txt" ||
+    { cat "$tmp/wrk-$name.txt" >&2; die "$name ($url): too many failed requests, see wrk's output above"; }
+}
+wrk_stats() { # name -> "rps p50 p99"
   awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$tmp/wrk-$1.txt"
 }
+run_wrk() { wrk_run "$1" "http://127.0.0.1:$2" bench/chat.lua; } # name port
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
 
-read -r d_rps d_p50 d_p99 < <(run_wrk direct "$mock_port")
-read -r g_rps g_p50 g_p99 < <(run_wrk portcullis "$gw_port")
-read -r n_rps n_p50 n_p99 < <(run_wrk nginx "$ngx_port")
+run_wrk direct "$mock_port"
+run_wrk portcullis "$gw_port"
+run_wrk nginx "$ngx_port"
+read -r d_rps d_p50 d_p99 < <(wrk_stats direct)
+read -r g_rps g_p50 g_p99 < <(wrk_stats portcullis)
+read -r n_rps n_p50 n_p99 < <(wrk_stats nginx)
 
 read -r t_direct t_direct90 < <(bench/ttfb.sh "http://127.0.0.1:$mock_port/v1/chat/completions" 300)
 read -r t_gw t_gw90 < <(bench/ttfb.sh "http://127.0.0.1:$gw_port/v1/chat/completions" 300)
@@ -85,8 +190,129 @@ m_gw=$(idle_kib "$gw_pid" "$gw_port")
 m_ngx=$(idle_kib "$ngx_worker" "$ngx_port")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
+
+tls_md=
+if [[ $tls_on != 0 ]]; then
+  # Keep-alive throughput over TLS: same wrk run as above, over https.
+  wrk_run tls-portcullis "https://127.0.0.1:$gwtls_port" bench/chat.lua
+  wrk_run tls-nginx "https://127.0.0.1:$ngx_tls_port" bench/chat.lua
+  read -r tg_rps tg_p50 tg_p99 < <(wrk_stats tls-portcullis)
+  read -r tn_rps tn_p50 tn_p99 < <(wrk_stats tls-nginx)
+
+  # New full handshakes: the same request with "Connection: close", so each request is a new
+  # connection. wrk keeps one SSL object per connection slot and SSL_clear() keeps its session, so
+  # wrk would resume the previous session; this LD_PRELOAD shim drops it (full handshake every
+  # time) and counts full and resumed handshakes into $PC_HS_STATS when wrk exits.
+  cc -O2 -shared -fPIC -o "$tmp/noresume.so" -x c - -ldl <<'C' || die "cannot build the wrk shim (cc)"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
+static unsigned long full_hs, resumed_hs;
+int SSL_clear(SSL *s)
+{
+    static int (*real)(SSL *);
+    static int (*set_session)(SSL *, SSL_SESSION *);
+    if (!real) {
+        set_session = (int (*)(SSL *, SSL_SESSION *))dlsym(RTLD_NEXT, "SSL_set_session");
+        real = (int (*)(SSL *))dlsym(RTLD_NEXT, "SSL_clear");
+    }
+    int r = real(s);
+    set_session(s, NULL);
+    return r;
+}
+int SSL_connect(SSL *s)
+{
+    static int (*real)(SSL *);
+    static int (*reused)(const SSL *);
+    if (!real) {
+        reused = (int (*)(const SSL *))dlsym(RTLD_NEXT, "SSL_session_reused");
+        real = (int (*)(SSL *))dlsym(RTLD_NEXT, "SSL_connect");
+    }
+    int r = real(s);
+    if (r == 1) __atomic_fetch_add(reused(s) ? &resumed_hs : &full_hs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+__attribute__((destructor)) static void report(void)
+{
+    const char *p = getenv("PC_HS_STATS");
+    FILE *f = p ? fopen(p, "w") : NULL;
+    if (f) {
+        fprintf(f, "%lu %lu\n", full_hs, resumed_hs);
+        fclose(f);
+    }
+}
+C
+  cat >"$tmp/close.lua" <<LUA
+-- bench/chat.lua with "Connection: close": one request per connection (wrk reconnects).
+dofile("$root/bench/chat.lua")
+wrk.headers["Connection"] = "close"
+LUA
+  hs_run() { # name port -> "handshakes/s full resumed"; fails when any handshake was resumed
+    wrk_run "$1" "https://127.0.0.1:$2" "$tmp/close.lua" LD_PRELOAD="$tmp/noresume.so" PC_HS_STATS="$tmp/$1.hs"
+    local full resumed n
+    read -r full resumed <"$tmp/$1.hs" || die "$1: the wrk shim wrote no handshake counts"
+    n=$(awk '/ requests in / {print $1}' "$tmp/wrk-$1.txt")
+    ((resumed == 0 && full >= n)) || die "$1: $full full and $resumed resumed handshakes for $n requests"
+  }
+  hs_run hs-portcullis "$gwtls_port"
+  hs_run hs-nginx "$ngx_tls_port"
+  read -r hg_rps _ < <(wrk_stats hs-portcullis)
+  read -r hn_rps _ < <(wrk_stats hs-nginx)
+  read -r hg_full hg_res <"$tmp/hs-portcullis.hs"
+  read -r hn_full hn_res <"$tmp/hs-nginx.hs"
+
+  tls_md=$(cat <<MD
+
+
+## TLS termination
+
+Both proxies terminate TLS with the same certificate (EC P-256 server certificate and dev CA made
+by certs/mkcerts.sh in the run's temporary directory) and proxy plain HTTP to the same mock.
+Portcullis: a second process, 1 worker, access log off, with one \`listen\` entry with \`tls\`
+(cert, key; other TLS settings at their defaults). nginx: the \`listen ... ssl\` server of
+bench/nginx.conf.in in the same 1-worker nginx (TLS 1.2 and 1.3, other TLS settings at nginx's
+defaults). Negotiated with OpenSSL's client defaults (\`openssl s_client\`, certificate chain and host
+name verified): Portcullis $gwtls_info; nginx $ngx_info.
+
+### Throughput over TLS (keep-alive)
+
+Same wrk run as the plain-HTTP table ($conns connections, bench/chat.lua, ${dur}s after a 2 s
+warm-up) over https: connections are set up during the warm-up, so this is proxying plus record
+encryption.
+
+| target | requests/s | p50 | p99 | requests/s vs nginx | vs the same proxy over plain HTTP |
+|---|---|---|---|---|---|
+| **Portcullis** | $tg_rps | $(to_ms "$tg_p50") ms | $(to_ms "$tg_p99") ms | **$(ratio "$tg_rps" "$tn_rps")** | $(ratio "$tg_rps" "$g_rps") |
+| nginx | $tn_rps | $(to_ms "$tn_p50") ms | $(to_ms "$tn_p99") ms | 1.00 | $(ratio "$tn_rps" "$n_rps") |
+
+### New TLS handshakes
+
+wrk, $conns connections, ${dur}s after a 2 s warm-up, the same request with \`Connection: close\`:
+the proxy closes after each answer and wrk reconnects, so every request is a new TCP connection
+with a full TLS handshake and one request (handshakes/s = requests/s). No session resumption: wrk
+would resume the previous session of each connection slot, so the run preloads a small shim
+(built by bench/run.sh) that drops it and counts the handshakes; the run fails if any was resumed.
+wrk does not verify the server certificate, so the client side is cheaper than a real client's;
+on 2 cores wrk's own handshake work competes with the proxy for the CPUs.
+
+| target | handshakes/s | full / resumed handshakes counted | handshakes/s vs nginx |
+|---|---|---|---|
+| **Portcullis** | $hg_rps | $hg_full / $hg_res | **$(ratio "$hg_rps" "$hn_rps")** |
+| nginx | $hn_rps | $hn_full / $hn_res | 1.00 |
+MD
+)
+fi
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-cat >bench/RESULTS.md <<MD
+tls_intro=
+if [[ $tls_on != 0 ]]; then
+  tls_intro="
+TLS section: the same two proxies terminating TLS (same certificate, same mock behind them):
+keep-alive throughput over TLS and new full TLS handshakes per second, as ratios to nginx."
+fi
+cat >"$results" <<MD
 # Benchmark results
 
 Produced by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), all
@@ -95,7 +321,7 @@ warm-up, ~1 KB OpenAI chat request (bench/chat.lua), non-streaming JSON answer f
 provider (tests/mock, 1 thread). Portcullis: 1 worker, access log off. nginx $(nginx -v 2>&1 | sed 's/.*\///'):
 1 worker, \`proxy_pass\` with an upstream \`keepalive 64\` pool (bench/nginx.conf.in). Same run,
 same mock. Note: on 2 cores, wrk, the proxy and the mock share the CPUs, so absolute numbers are
-low; the ratio is the figure of merit.
+low; the ratio is the figure of merit.$tls_intro
 
 ## Throughput and latency
 
@@ -123,6 +349,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md
 MD
-cat bench/RESULTS.md
+cat "$results"

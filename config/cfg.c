@@ -16,6 +16,8 @@
 #include "config/parse.h"
 
 #include "config/tls.h"
+#include "filters/filter.h"
+#include "filters/registry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1012,6 +1014,168 @@ resolve_identity(struct ld *ld, struct gw_config *cfg)
     return 0;
 }
 
+/* ---- filters ---- */
+
+int
+gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    if (node == NULL)
+        node = cc->node;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (node != NULL)
+        snprintf(cc->err, cc->errlen, "%s:%d:%d: %s", cc->file, node->line, node->col, msg);
+    else
+        snprintf(cc->err, cc->errlen, "%s: %s", cc->file, msg);
+    return -1;
+}
+
+static int
+set_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    size_t i, j;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings with a 'type'", d->name);
+    cfg->filters = calloc(v->nitems ? v->nitems : 1, sizeof(*cfg->filters));
+    if (cfg->filters == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        const struct gw_cnode *item = v->items[i], *type, *name, *onerr;
+        struct gw_filter_inst *f = &cfg->filters[i];
+        if (item->type != GW_CNODE_MAP)
+            return fail(ld, item, "each '%s' entry must be a mapping with a 'type'", d->name);
+        f->line = item->line;
+        type = gw_cnode_get(item, "type");
+        if (type == NULL)
+            return fail(ld, item, "missing required key 'type' in 'filters'");
+        if (text_of(type) == NULL || (f->ops = gw_filter_lookup(type->scalar)) == NULL) {
+            char names[256];
+            gw_filter_names(names, sizeof(names));
+            return fail(ld, type, "unknown filter type '%s' (known: %s)",
+                        text_of(type) ? type->scalar : "?", names);
+        }
+        name = gw_cnode_get(item, "name");
+        if (name != NULL) {
+            static const struct directive nd = {"name", NULL, 0, 0, 0, NULL, NULL, 0};
+            if (set_name(ld, &nd, name, &f->name) < 0)
+                return -1;
+        } else {
+            f->name = strdup(f->ops->name);
+            if (f->name == NULL)
+                return oom(ld);
+        }
+        cfg->nfilters = i + 1;
+        for (j = 0; j < i; j++)
+            if (strcmp(cfg->filters[j].name, f->name) == 0)
+                return fail(ld, name ? name : type,
+                            "duplicate filter name '%s' (first at line %d); give each a 'name'",
+                            f->name, cfg->filters[j].line);
+        onerr = gw_cnode_get(item, "on_error");
+        if (onerr != NULL) {
+            const char *t = text_of(onerr);
+            if (t != NULL && strcmp(t, "pass") == 0)
+                f->on_error_pass = 1;
+            else if (t == NULL || strcmp(t, "block") != 0)
+                return fail(ld, onerr, "'on_error' must be block or pass");
+        }
+        /* The rest of the mapping is the filter's own configuration. */
+        json_t *conf = gw_cnode_to_json(item);
+        if (conf == NULL)
+            return oom(ld);
+        json_object_del(conf, "type");
+        json_object_del(conf, "name");
+        json_object_del(conf, "on_error");
+        struct gw_cfg_ctx cc = {ld->name, item, ld->err, ld->errlen};
+        int rc = f->ops->conf_new ? f->ops->conf_new(&cc, conf, &f->conf) : 0;
+        json_decref(conf);
+        if (rc < 0) {
+            if (ld->errlen > 0 && ld->err[0] == '\0')
+                fail(ld, item, "filter '%s': invalid configuration", f->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+set_route_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_route_cfg *r = base;
+    size_t i;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of filter names", d->name);
+    r->filter_names = calloc(v->nitems + 1, sizeof(char *));
+    if (r->filter_names == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        const char *t = string_of(ld, d, v->items[i]);
+        if (t == NULL)
+            return -1;
+        r->filter_names[i] = strdup(t);
+        if (r->filter_names[i] == NULL)
+            return oom(ld);
+        r->nfilter_names = i + 1;
+    }
+    return 0;
+}
+
+static void
+chain_add(struct gw_chain *c, struct gw_filter_inst *f)
+{
+    c->v[c->n++] = f;
+    c->req_body |= f->ops->on_req_body != NULL;
+    c->resp_body |= f->ops->on_resp_body != NULL;
+    c->resp_chunk |= f->ops->on_resp_chunk != NULL;
+}
+
+/* Each route's chain: its `filters` by name, else every top-level filter in order. */
+static int
+resolve_chains(struct ld *ld, struct gw_config *cfg, const struct gw_cnode *root)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        struct gw_route_cfg *r = &cfg->routes[i];
+        size_t n = r->filter_names ? r->nfilter_names : cfg->nfilters;
+        r->chain.v = calloc(n ? n : 1, sizeof(*r->chain.v));
+        if (r->chain.v == NULL)
+            return oom(ld);
+        if (r->filter_names == NULL) {
+            for (j = 0; j < cfg->nfilters; j++)
+                chain_add(&r->chain, &cfg->filters[j]);
+            continue;
+        }
+        for (j = 0; j < r->nfilter_names; j++) {
+            struct gw_filter_inst *f = NULL;
+            for (k = 0; k < cfg->nfilters; k++)
+                if (strcmp(cfg->filters[k].name, r->filter_names[j]) == 0)
+                    f = &cfg->filters[k];
+            if (f == NULL) {
+                /* find the route's node again for the position */
+                const struct gw_cnode *routes = gw_cnode_get(root, "routes"), *at = NULL;
+                for (k = 0; routes != NULL && k < routes->nitems; k++)
+                    if (routes->items[k]->line == r->line)
+                        at = gw_cnode_get(routes->items[k], "filters");
+                return fail(ld, at, "route '%s': unknown filter '%s' (define it under 'filters')",
+                            r->prefix, r->filter_names[j]);
+            }
+            for (k = 0; k < r->chain.n; k++)
+                if (r->chain.v[k] == f)
+                    return fail(ld, NULL, "route '%s': filter '%s' is listed twice", r->prefix,
+                                f->name);
+            chain_add(&r->chain, f);
+        }
+    }
+    return 0;
+}
+
 /* ---- Azure deployments: model -> deployment name ---- */
 
 static int
@@ -1139,6 +1303,7 @@ static const struct directive limits_table[] = {
     {"max_response_bytes", set_size, CFG(limits.max_response_bytes), KIB, GIB, NULL, "32m", 0},
     {"client_buffer_high", set_size, CFG(limits.client_buffer_high), 4 * KIB, 64 * MIB, NULL,
      "256k", 0},
+    {"stream_hold_bytes", set_size, CFG(limits.stream_hold_bytes), 0, MIB, NULL, "4k", 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1157,6 +1322,7 @@ static const struct directive timeouts_table[] = {
     {"upstream_pool_idle", set_duration, CFG(timeouts.upstream_pool_idle), MS_1, H_24, NULL, "60s",
      0},
     {"drain", set_duration, CFG(timeouts.drain), MS_1, H_24, NULL, "30s", 0},
+    {"stream_hold", set_duration, CFG(timeouts.stream_hold), MS_1, H_24, NULL, "1s", 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1179,6 +1345,7 @@ static const struct directive route_table[] = {
     {"provider", set_name, ROUTE(provider_name), 0, 0, NULL, NULL, D_REQUIRED},
     {"strip_prefix", set_bool, ROUTE(strip_prefix), 0, 0, NULL, "false", 0},
     {"models", set_globs, ROUTE(models), 0, 0, NULL, NULL, 0},
+    {"filters", set_route_filters, 0, 0, 0, NULL, NULL, 0},
     {"allowed_models", set_globs, ROUTE(allowed_models), 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
@@ -1202,6 +1369,7 @@ static const struct directive top_table[] = {
     {"auth", set_section, CFG(auth), 0, 0, auth_table, NULL, D_SECTION},
     {"teams", set_teams, 0, 0, 0, NULL, NULL, 0},
     {"keys", set_keys, 0, 0, 0, NULL, NULL, 0},
+    {"filters", set_filters, 0, 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1583,7 +1751,18 @@ config_free(struct gw_config *cfg)
         free(cfg->routes[i].provider_name);
         free_globs(&cfg->routes[i].models);
         free_globs(&cfg->routes[i].allowed_models);
+        free(cfg->routes[i].chain.v);
+        for (size_t j = 0; j < cfg->routes[i].nfilter_names; j++)
+            free(cfg->routes[i].filter_names[j]);
+        free(cfg->routes[i].filter_names);
     }
+    for (i = 0; i < cfg->nfilters; i++) {
+        struct gw_filter_inst *f = &cfg->filters[i];
+        if (f->ops && f->ops->conf_free && f->conf)
+            f->ops->conf_free(f->conf);
+        free(f->name);
+    }
+    free(cfg->filters);
     free(cfg->routes);
     free(cfg);
 }
@@ -1658,7 +1837,8 @@ load(const char *name, const char *basedir, const char *text, size_t len, struct
         fail(&ld, root, "the configuration must be a mapping, not a %s",
              gw_cnode_type_name(root->type));
     else if (apply(&ld, top_table, NULL, root, cfg) == 0 && resolve_routes(&ld, cfg) == 0 &&
-             resolve_identity(&ld, cfg) == 0 && resolve_admin(&ld, cfg, root) == 0)
+             resolve_identity(&ld, cfg) == 0 && resolve_admin(&ld, cfg, root) == 0 &&
+             resolve_chains(&ld, cfg, root) == 0)
         rc = 0;
     if (rc == 0) {
         unsigned char md[SHA256_DIGEST_LENGTH];

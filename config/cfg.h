@@ -54,6 +54,24 @@ struct gw_provider_cfg {
 /* key_file and ca_file are stored resolved: a relative path in the file is taken relative to the
  * directory of the config file (relative to the working directory for gw_config_load_string). */
 
+struct gw_filter_ops;
+
+/* One configured filter: its type's operations and its compiled configuration. */
+struct gw_filter_inst {
+    char *name; /* instance name (default: the type) */
+    const struct gw_filter_ops *ops;
+    void *conf;        /* from ops->conf_new; freed with the snapshot */
+    int on_error_pass; /* on_error: pass (fail open) instead of block */
+    int line;
+};
+
+/* A route's filter chain, in config order. */
+struct gw_chain {
+    struct gw_filter_inst **v;
+    size_t n;
+    unsigned req_body : 1, resp_body : 1, resp_chunk : 1; /* some filter has that callback */
+};
+
 struct gw_route_cfg {
     char *prefix; /* path prefix, starts with '/' */
     size_t prefix_len;
@@ -63,6 +81,9 @@ struct gw_route_cfg {
     int strip_prefix;                 /* remove prefix before appending to base_path */
     struct gw_globs models;           /* route only requests whose model matches (n = 0: any) */
     struct gw_globs allowed_models;   /* approved models on this route (n = 0: any) */
+    struct gw_chain chain;            /* `filters` of the route, else every top-level filter */
+    char **filter_names;              /* as written (NULL: not given) */
+    size_t nfilter_names;
     int line;
 };
 
@@ -121,6 +142,7 @@ struct gw_limits_cfg {
     size_t max_body_bytes;     /* request body; over → 413 */
     size_t max_response_bytes; /* buffered (non-streamed) response bodies */
     size_t client_buffer_high; /* pending output to a client before upstream reads pause */
+    size_t stream_hold_bytes;  /* most text filters may hold back per logical stream */
 };
 
 struct gw_timeouts_cfg {          /* all in milliseconds */
@@ -133,6 +155,7 @@ struct gw_timeouts_cfg {          /* all in milliseconds */
     uint32_t upstream_idle;       /* gap between response bytes */
     uint32_t upstream_pool_idle;  /* how long an idle pooled upstream connection is kept */
     uint32_t drain;               /* SIGTERM: how long exchanges in flight may take to finish */
+    uint32_t stream_hold;         /* held-back stream text is released after this long */
 };
 
 struct gw_config {
@@ -156,6 +179,8 @@ struct gw_config {
     size_t nteams;
     struct gw_key_cfg *keys; /* sorted by sha256 */
     size_t nkeys;
+    struct gw_filter_inst *filters; /* top-level `filters`, in order */
+    size_t nfilters;
     char hash[17]; /* first 64 bits of the SHA-256 of the file text, hex: tells configs apart */
     int refcnt;    /* atomic; see gw_config_ref */
 };

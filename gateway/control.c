@@ -287,8 +287,8 @@ on_reload(struct control *ctl, struct evhttp_request *req)
         reply(req, 503, "application/json", b);
     } else if (reload(ctl, err, sizeof(err)) < 0) {
         gw_json_escape(err, strlen(err), esc, sizeof(esc));
-        evbuffer_add_printf(b, "{\"status\":\"error\",\"error\":\"%s\",\"generation\":%llu}\n",
-                            esc, (unsigned long long)ctl->generation);
+        evbuffer_add_printf(b, "{\"status\":\"error\",\"error\":\"%s\",\"generation\":%llu}\n", esc,
+                            (unsigned long long)ctl->generation);
         reply(req, 422, "application/json", b);
     } else {
         evbuffer_add_printf(b, "{\"status\":\"ok\",\"generation\":%llu,\"config_hash\":\"%s\"}\n",
@@ -413,7 +413,8 @@ gw_control_run(struct gw_config *cfg, const char *cfg_path, int workers_override
     uint16_t *ports = calloc(nl, sizeof(uint16_t));
     ctl.workers = calloc((size_t)ctl.nworkers, sizeof(*ctl.workers));
     ctl.base = event_base_new();
-    if (!fds || !ports || !ctl.workers || !ctl.base || pipe2(ctl.exit_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    if (!fds || !ports || !ctl.workers || !ctl.base ||
+        pipe2(ctl.exit_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         goto out;
     for (size_t j = 0; j < nl; j++) {
         /* The first socket picks the port (port 0: any free one); the others share it. */

@@ -16,7 +16,9 @@
 #include <event2/bufferevent.h>
 #include <openssl/sha.h>
 
+#include "filters/filter.h"
 #include "gateway/conn.h"
+#include "gateway/filtering.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
@@ -228,6 +230,8 @@ gw_tx_dispatch(struct gw_tx *tx)
                    "'model'.");
         return;
     }
+    if (gw_filtering_request(tx) != 0)
+        return; /* answered, or a filter waits and gw_tx_resume sends it later */
     gw_upstream_send(tx);
 }
 
@@ -272,19 +276,42 @@ is_header(const struct gw_h1_parser *p, uint32_t i, const char *name, size_t n)
     return p->hdrs[i].name_len == n && strncasecmp(gw_h1_hname(p, i), name, n) == 0;
 }
 
+/* The media type of a Content-Type value, compared without parameters. */
+static int
+media_is(const char *v, const char *type)
+{
+    while (*v == ' ')
+        v++;
+    size_t n = strlen(type);
+    return strncasecmp(v, type, n) == 0 && (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
+}
+
 int
 gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
 {
-    struct evbuffer *o = out(tx);
     int status = p->status;
     tx->up_status = status;
     tx->status = status;
     tx->t_first_byte = gw_now_us();
-    tx->resp_started = 1;
+    tx->resp_no_body = tx->method_head || status == 204 || status == 304;
+    int cti = gw_h1_find(p, "content-type");
+    const char *ctype = cti >= 0 ? gw_h1_hvalue(p, (uint32_t)cti) : "";
+    tx->resp_sse = media_is(ctype, "text/event-stream");
+    if (tx->flt && !tx->resp_no_body) {
+        /* Filters that need the whole answer see it before any of it goes out. */
+        if (gw_filtering_resp_head(tx, status, media_is(ctype, "application/json"), tx->resp_sse)) {
+            tx->resp_buffered = 1;
+            tx->head_buf = evbuffer_new();
+            tx->resp_buf = evbuffer_new();
+            if (!tx->head_buf || !tx->resp_buf)
+                return -1;
+        }
+    }
+    struct evbuffer *o = tx->resp_buffered ? tx->head_buf : out(tx);
+    tx->resp_started = !tx->resp_buffered;
     size_t len0 = evbuffer_get_length(o);
 
-    tx->resp_no_body = tx->method_head || status == 204 || status == 304;
-    if (!tx->resp_no_body && p->content_length < 0) {
+    if (!tx->resp_no_body && !tx->resp_buffered && p->content_length < 0) {
         if (tx->client_http10) {
             tx->resp_close_delimited = 1;
             tx->client_keep_alive = 0;
@@ -304,17 +331,12 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
         if (gw_h1_hop_by_hop(name, nl, conn_tokens))
             continue;
         if (is_header(p, i, "content-length", 14)) {
-            if (tx->resp_no_body && !tx->method_head)
-                continue;
+            if ((tx->resp_no_body && !tx->method_head) || tx->resp_buffered)
+                continue; /* buffered: the final length is written with the body */
         } else if (is_header(p, i, "x-request-id", 12)) {
             /* Ours is the X-Request-Id; the provider's stays available under another name. */
             evbuffer_add_printf(o, "X-Upstream-Request-Id: %s\r\n", gw_h1_hvalue(p, i));
             continue;
-        } else if (!tx->resp_sse && is_header(p, i, "content-type", 12)) {
-            const char *v = gw_h1_hvalue(p, i);
-            while (*v == ' ')
-                v++;
-            tx->resp_sse = strncasecmp(v, "text/event-stream", 17) == 0;
         }
         evbuffer_add(o, name, nl);
         evbuffer_add(o, ": ", 2);
@@ -322,6 +344,8 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
         evbuffer_add(o, "\r\n", 2);
     }
     evbuffer_add_printf(o, "X-Request-Id: %s\r\n", tx->id);
+    if (tx->resp_buffered)
+        return 0; /* framing, Connection and the blank line come with the final body */
     if (tx->resp_chunked)
         evbuffer_add(o, "Transfer-Encoding: chunked\r\n", 28);
     if (!tx->client_keep_alive && !tx->client_http10)
@@ -363,10 +387,40 @@ gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
 {
     if (tx->resp_no_body)
         return 0;
+    if (tx->t_first_data == 0)
+        tx->t_first_data = gw_now_us();
+    if (tx->resp_buffered) {
+        if (evbuffer_get_length(tx->resp_buf) + n > tx->cfg->limits.max_response_bytes) {
+            gw_tx_block(tx, 502, "response_too_large",
+                        "The provider's answer is larger than limits.max_response_bytes and "
+                        "cannot be filtered.");
+            tx->fail_pending = 1;
+            return -1;
+        }
+        evbuffer_add(tx->resp_buf, data, n);
+        return 0;
+    }
     if (tx->resp_sse) {
         /* Forward every complete event at once; keep a partial one until it completes. */
         size_t end = gw_sse_scan(&tx->sse, data, n);
-        if (end) {
+        if (end && gw_filtering_is_sse(tx)) {
+            struct evbuffer *ev = tx->w->stage2;
+            evbuffer_add_buffer(ev, tx->sse_hold);
+            evbuffer_add(ev, data, end);
+            size_t elen = evbuffer_get_length(ev);
+            const char *bytes = (const char *)evbuffer_pullup(ev, -1);
+            struct evbuffer *filtered = evbuffer_new();
+            int rc = filtered && bytes ? gw_filtering_sse(tx, bytes, elen, filtered) : -1;
+            evbuffer_drain(ev, elen);
+            if (rc < 0) {
+                if (filtered)
+                    evbuffer_free(filtered);
+                tx->fail_pending = 1;
+                return -1;
+            }
+            emit(tx, filtered, NULL, 0);
+            evbuffer_free(filtered);
+        } else if (end) {
             emit(tx, tx->sse_hold, data, end);
         }
         if (end < n)
@@ -382,11 +436,80 @@ gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
     return 0;
 }
 
+/* A buffered response is complete: filters run, then head and final body go out. */
+static int
+send_buffered(struct gw_tx *tx)
+{
+    size_t len = evbuffer_get_length(tx->resp_buf);
+    const char *body = len ? (const char *)evbuffer_pullup(tx->resp_buf, -1) : "";
+    char *edited = NULL;
+    size_t elen = 0;
+    if (gw_filtering_resp_body(tx, body, len, &edited, &elen) < 0)
+        return -1;
+    struct evbuffer *o = out(tx);
+    size_t blen = edited ? elen : len;
+    evbuffer_add_printf(tx->head_buf, "Content-Length: %zu\r\n", blen);
+    if (tx->w->draining)
+        tx->client_keep_alive = 0;
+    if (!tx->client_keep_alive && !tx->client_http10)
+        evbuffer_add(tx->head_buf, "Connection: close\r\n", 19);
+    else if (tx->client_keep_alive && tx->client_http10)
+        evbuffer_add(tx->head_buf, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(tx->head_buf, "\r\n", 2);
+    tx->bytes_out += evbuffer_get_length(tx->head_buf) + blen;
+    evbuffer_add_buffer(o, tx->head_buf);
+    if (edited)
+        evbuffer_add_reference(o, edited, elen, gw_free_cb, NULL);
+    else
+        evbuffer_add_buffer(o, tx->resp_buf);
+    tx->resp_started = 1;
+    return 0;
+}
+
+void
+gw_free_cb(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+void
+gw_tx_emit_raw(struct gw_tx *tx, struct evbuffer *b)
+{
+    emit(tx, b, NULL, 0);
+    gw_conn_flush(tx->conn);
+}
+
+void
+gw_tx_fail_pending(struct gw_tx *tx)
+{
+    tx->fail_pending = 0;
+    gw_filtering_fail(tx);
+}
+
 void
 gw_tx_resp_end(struct gw_tx *tx)
 {
+    if (tx->resp_buffered) {
+        if (send_buffered(tx) < 0) {
+            gw_tx_fail_pending(tx);
+            return;
+        }
+    }
     if (tx->sse_hold && evbuffer_get_length(tx->sse_hold))
         emit(tx, tx->sse_hold, NULL, 0); /* a last event without its blank line */
+    if (gw_filtering_is_sse(tx)) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b || gw_filtering_sse_end(tx, b) < 0) {
+            if (b)
+                evbuffer_free(b);
+            gw_tx_fail_pending(tx);
+            return;
+        }
+        emit(tx, b, NULL, 0);
+        evbuffer_free(b);
+    }
     if (tx->resp_chunked)
         evbuffer_add(out(tx), "0\r\n\r\n", 5);
     if (tx->resp_close_delimited)
@@ -448,8 +571,15 @@ gw_tx_abort(struct gw_tx *tx)
 void
 gw_tx_free(struct gw_tx *tx)
 {
+    gw_filtering_end(tx); /* on_tx_end runs for every exchange the chain saw */
     if (tx->up)
         gw_upstream_abort(tx);
+    if (tx->body_out)
+        evbuffer_free(tx->body_out);
+    if (tx->resp_buf)
+        evbuffer_free(tx->resp_buf);
+    if (tx->head_buf)
+        evbuffer_free(tx->head_buf);
     if (tx->sse_hold)
         evbuffer_free(tx->sse_hold);
     if (tx->counted_stream)

@@ -16,6 +16,7 @@ struct gw_conn;
 struct gw_worker;
 struct gw_upconn;
 struct gw_poolset;
+struct gw_filtering;
 struct gw_h1_parser;
 struct evbuffer;
 
@@ -42,6 +43,12 @@ struct gw_tx {
     char session[129];            /* session id, "" when none */
     int stream;                   /* the request asked for a stream */
 
+    struct gw_filtering *flt;  /* filter chain state, NULL when the route has no filters */
+    struct evbuffer *body_out; /* request body as edited by filters (replaces the original) */
+    struct evbuffer *resp_buf; /* buffered response body (filters see it whole) */
+    struct evbuffer *head_buf; /* its head, sent once the body is final */
+    char rules[256];           /* filter:rule:action of what fired, for the access log */
+
     struct gw_upconn *up; /* upstream connection in use */
     int attempts;
 
@@ -54,6 +61,8 @@ struct gw_tx {
     unsigned resp_no_body : 1;
     unsigned done : 1;
     unsigned counted_stream : 1; /* counted in the active-streams gauge */
+    unsigned resp_buffered : 1;  /* the response waits for the filters (resp_buf, head_buf) */
+    unsigned fail_pending : 1;   /* a filter blocked inside the upstream parser: fail after it */
 
     struct gw_sse sse;
     struct evbuffer *sse_hold; /* bytes of an event not yet complete */
@@ -93,6 +102,15 @@ void gw_tx_abort(struct gw_tx *tx);
 
 /* Frees the exchange (after the access log line); the conn pointer is cleared by the caller. */
 void gw_tx_free(struct gw_tx *tx);
+
+/* Queues already framed SSE event bytes (moved out of b) to the client and flushes. */
+void gw_tx_emit_raw(struct gw_tx *tx, struct evbuffer *b);
+
+/* Fails the exchange with the pending filter block (after the upstream parser returned). */
+void gw_tx_fail_pending(struct gw_tx *tx);
+
+/* evbuffer cleanup that free()s the data. */
+void gw_free_cb(const void *data, size_t len, void *arg);
 
 /* Writes the access log line for tx; error says why it failed, or NULL. */
 void gw_tx_log(struct gw_tx *tx, const char *error);

@@ -326,11 +326,13 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
         }
     }
     evbuffer_add_printf(o, "X-Request-Id: %s\r\nAccept-Encoding: identity\r\n", tx->id);
-    if (p->body_len || p->content_length >= 0 || p->chunked)
-        evbuffer_add_printf(o, "Content-Length: %zu\r\n", p->body_len);
+    struct evbuffer *body = tx->body_out ? tx->body_out : p->body;
+    size_t blen = body ? evbuffer_get_length(body) : 0;
+    if (blen || p->content_length >= 0 || p->chunked)
+        evbuffer_add_printf(o, "Content-Length: %zu\r\n", blen);
     evbuffer_add(o, "\r\n", 2);
-    if (p->body_len)
-        evbuffer_add_buffer_reference(o, p->body); /* no copy; the body outlives the send */
+    if (blen)
+        evbuffer_add_buffer_reference(o, body); /* no copy; the body outlives the send */
     if (direct) {
         (void)evbuffer_write(o, bufferevent_getfd(uc->bev)); /* errors surface on the bev */
         if (evbuffer_get_length(o))
@@ -502,6 +504,16 @@ up_input(struct gw_upconn *uc)
             return;
         }
         if (st == GW_H1_ERROR) {
+            struct gw_tx *tx = uc->tx;
+            if (tx->fail_pending) {
+                /* A filter blocked inside a parser callback: end the exchange now that the
+                 * parser is out of the way. */
+                tx->up = NULL;
+                uc->tx = NULL;
+                conn_free(uc);
+                gw_tx_fail_pending(tx);
+                return;
+            }
             fail_or_retry(uc, 502, uc->parser.err_msg, 0);
             return;
         }

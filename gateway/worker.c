@@ -175,7 +175,8 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
     if (w->cmd_ev)
         event_add(w->cmd_ev, NULL);
     w->stage = evbuffer_new();
-    return w->cmd_ev && w->stage ? 0 : -1;
+    w->stage2 = evbuffer_new();
+    return w->cmd_ev && w->stage && w->stage2 ? 0 : -1;
 }
 
 static void
@@ -280,6 +281,8 @@ gw_worker_join(struct gw_worker *w)
         event_base_free(w->base);
     if (w->stage)
         evbuffer_free(w->stage);
+    if (w->stage2)
+        evbuffer_free(w->stage2);
     free(w->listeners);
     free(w->listener_args);
     gw_metrics_free(w->metrics);

@@ -58,7 +58,8 @@ struct gw_worker {
     struct gw_conn_list conns;
     size_t nconns;
 
-    struct evbuffer *stage; /* scratch for upstream request heads written directly */
+    struct evbuffer *stage;  /* scratch for upstream request heads written directly */
+    struct evbuffer *stage2; /* scratch for SSE events on their way through the filters */
 
     int access_fd; /* -1: off */
     uint64_t rng;  /* request-id generator state */

@@ -908,6 +908,121 @@ test_summary_default(void **state)
     gw_config_unref(cfg);
 }
 
+#define HASH_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" /* "test" */
+#define HASH_B "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" /* "test2" */
+
+static void
+test_identity(void **state)
+{
+    (void)state;
+    struct gw_config *cfg = load_ok("teams:\n"
+                                    "  - name: plat\n"
+                                    "    allowed_models: [\"gpt-4o*\"]\n"
+                                    "  - name: open\n"
+                                    "keys:\n"
+                                    "  - {id: b, team: open, sha256: " HASH_B "}\n"
+                                    "  - {id: a, team: plat, user: alice, sha256: " HASH_A "}\n"
+                                    "auth:\n"
+                                    "  session_header: X-Conversation\n" TAIL);
+    assert_int_equal(cfg->auth.required, 1); /* auto + keys */
+    assert_string_equal(cfg->auth.session_header, "X-Conversation");
+    unsigned char d[32];
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        sscanf(HASH_A + 2 * i, "%2x", &v);
+        d[i] = (unsigned char)v;
+    }
+    const struct gw_key_cfg *k = gw_config_key(cfg, d);
+    assert_non_null(k);
+    assert_string_equal(k->id, "a");
+    assert_string_equal(k->user, "alice");
+    assert_string_equal(k->team->name, "plat");
+    assert_true(gw_globs_match(&k->team->allowed_models, "gpt-4o-mini"));
+    assert_false(gw_globs_match(&k->team->allowed_models, "gpt-3.5"));
+    d[0] ^= 1;
+    assert_null(gw_config_key(cfg, d));
+    gw_config_unref(cfg);
+
+    cfg = load_ok(TAIL);
+    assert_int_equal(cfg->auth.required, 0); /* auto, no keys */
+    assert_string_equal(cfg->auth.session_header, "X-Session-Id");
+    assert_int_equal(cfg->admin.enabled, 1);
+    assert_string_equal(cfg->admin.listen.addr, "127.0.0.1:9090");
+    gw_config_unref(cfg);
+
+    expect_error("auth: {required: true}\n" TAIL,
+                 "s.yaml:1:18: 'auth.required' is true but no keys are configured: every request "
+                 "would be refused");
+    expect_error("auth: {required: maybe}\n" TAIL,
+                 "s.yaml:1:18: 'required' must be auto, true or false");
+    expect_error("keys:\n  - {id: a, team: nope, sha256: " HASH_A "}\n" TAIL,
+                 "s.yaml:2:19: team 'nope' is not defined in 'teams'");
+    expect_error("teams: [{name: t}]\nkeys:\n  - {id: a, team: t, sha256: abc}\n" TAIL,
+                 "s.yaml:3:30: 'sha256' must be 64 hex digits (the SHA-256 of the key; "
+                 "`portcullis keygen` prints it)");
+    expect_error("teams: [{name: t}]\nkeys:\n  - {id: a, team: t, sha256: " HASH_A
+                 "}\n  - {id: a, team: t, sha256: " HASH_B "}\n" TAIL,
+                 "s.yaml:4:10: duplicate key id 'a' (first at line 3)");
+    expect_error("teams: [{name: t}]\nkeys:\n  - {id: a, team: t, sha256: " HASH_A
+                 "}\n  - {id: b, team: t, sha256: " HASH_A "}\n" TAIL,
+                 "s.yaml:4:30: the same key hash is listed twice (line 3)");
+    expect_error("teams: [{name: t}, {name: t}]\n" TAIL,
+                 "s.yaml:1:27: duplicate team 't' (first at line 1)");
+    expect_error("teams: [{name: t, allowed_models: []}]\n" TAIL,
+                 "s.yaml:1:35: 'allowed_models' must list at least one pattern (omit it to allow "
+                 "any)");
+    expect_error("auth: {session_header: \"X Session\"}\n" TAIL,
+                 "s.yaml:1:24: 'session_header' must be an HTTP header name");
+    expect_error("admin: {listen: nowhere}\n" TAIL,
+                 "s.yaml:1:17: invalid listen address 'nowhere': expected host:port, [v6]:port "
+                 "or :port");
+    cfg = load_ok("admin: {listen: off}\n" TAIL);
+    assert_int_equal(cfg->admin.enabled, 0);
+    gw_config_unref(cfg);
+}
+
+static void
+test_model_routes(void **state)
+{
+    (void)state;
+    struct gw_config *cfg =
+        load_ok("providers:\n"
+                "  - {name: a, base_url: http://127.0.0.1:9}\n"
+                "  - {name: b, base_url: http://127.0.0.1:10}\n"
+                "  - {name: az, base_url: http://127.0.0.1:11, auth: api-key,\n"
+                "     azure_api_version: 2024-10-21, deployments: {gpt-4o: dep1}}\n"
+                "routes:\n"
+                "  - {prefix: /v1/, provider: b, models: [\"llama*\", mistral]}\n"
+                "  - {prefix: /v1/, provider: a, allowed_models: [\"gpt-*\"]}\n"
+                "  - {prefix: /az/, provider: az}\n");
+    assert_int_equal(cfg->routes_by_model, 1);
+    const struct gw_route_cfg *r = gw_config_route(cfg, "/v1/chat", 8, "llama-3");
+    assert_string_equal(r->provider->name, "b");
+    r = gw_config_route(cfg, "/v1/chat", 8, "mistral");
+    assert_string_equal(r->provider->name, "b");
+    r = gw_config_route(cfg, "/v1/chat", 8, "mistral-large");
+    assert_string_equal(r->provider->name, "a");
+    r = gw_config_route(cfg, "/v1/chat", 8, NULL);
+    assert_string_equal(r->provider->name, "a");
+    assert_true(gw_globs_match(&r->allowed_models, "gpt-4o"));
+    r = gw_config_route(cfg, "/az/chat", 8, "gpt-4o");
+    assert_string_equal(r->provider->azure_api_version, "2024-10-21");
+    assert_string_equal(gw_provider_deployment(r->provider, "gpt-4o"), "dep1");
+    assert_string_equal(gw_provider_deployment(r->provider, "gpt-4.1"), "gpt-4.1");
+    gw_config_unref(cfg);
+
+    expect_error("providers:\n  - {name: a, base_url: http://127.0.0.1:9}\n"
+                 "routes:\n  - {prefix: /v1/, provider: a}\n"
+                 "  - {prefix: /v1/, provider: a, models: [x]}\n",
+                 "s.yaml:5:14: duplicate route prefix '/v1/' (first at line 4, which matches "
+                 "every model)");
+    expect_error(
+        "providers:\n  - {name: a, base_url: http://127.0.0.1:9, deployments: {m: \"a b\"}}\n"
+        "routes:\n  - {prefix: /v1/, provider: a}\n",
+        "s.yaml:2:62: a deployment name may only contain letters, digits, '_', '.' and "
+        "'-'");
+}
+
 int
 main(void)
 {
@@ -932,6 +1047,8 @@ main(void)
         cmocka_unit_test_setup(test_key_file, setup),
         cmocka_unit_test_setup(test_refcount, setup),
         cmocka_unit_test_setup(test_summary_default, setup),
+        cmocka_unit_test_setup(test_identity, setup),
+        cmocka_unit_test_setup(test_model_routes, setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,164 @@
+/*
+ * The filter API. Every security feature is a filter: a small, provider-agnostic module that sees
+ * the text of a request or response as segments (whole texts with their role) or, for streamed
+ * responses, as chunks of new text per logical stream, and answers with a verdict.
+ *
+ * Lifetimes (callbacks grouped by them, NULL ones skipped):
+ * - config: conf_new / conf_free run on the control thread when a snapshot is loaded / freed;
+ *   conf_new may compile (Hyperscan) and reports errors with file:line:col through gw_cfg_ctx.
+ * - exchange: on_req_body, on_resp_body, on_resp_chunk run on the worker, in config order;
+ *   on_tx_end runs exactly once for every exchange that reached the chain, aborted ones included.
+ *
+ * Return contract of every on_* callback:
+ *   GW_PASS    nothing to do.
+ *   GW_REDACT  the filter edited text through gw_segment_replace / gw_chunk_replace.
+ *   GW_BLOCK   the filter called gw_tx_block; the chain stops and the exchange is answered with
+ *              the block (a provider-format error; mid-stream: an error event, then close).
+ *   GW_WAIT    the filter started asynchronous work and will call gw_tx_resume(tx, verdict) once,
+ *              later, from the worker's event loop. Only on_req_body may wait. If the client goes
+ *              away first, on_tx_end still runs (the filter cancels its work there) and resume
+ *              must not be called afterwards.
+ *   GW_ERROR   the filter failed; per-filter `on_error: block|pass` decides (default block, 500).
+ */
+#ifndef GW_FILTER_H
+#define GW_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct gw_tx;
+struct gw_cnode;
+
+enum gw_verdict { GW_ERROR = -1, GW_PASS = 0, GW_REDACT, GW_BLOCK, GW_WAIT };
+
+/* Where a text comes from. Request roles are what the application or tools wrote; response roles
+ * are what the model wrote. */
+enum gw_role {
+    GW_ROLE_SYSTEM = 0,      /* system prompt / instructions */
+    GW_ROLE_DEVELOPER,       /* OpenAI developer message */
+    GW_ROLE_USER,            /* user message */
+    GW_ROLE_ASSISTANT,       /* assistant text (earlier turns in a request; the answer in a response) */
+    GW_ROLE_TOOL_RESULT,     /* tool output, retrieved documents: indirect content */
+    GW_ROLE_TOOL_CALL_ARGS,  /* arguments of a tool call the model made (JSON text) */
+    GW_ROLE_TOOL_DEFINITION, /* tool name, description and parameter schema offered to the model */
+    GW_ROLE_COUNT
+};
+
+/* "system", "developer", "user", "assistant", "tool_result", "tool_call_args", "tool_definition". */
+const char *gw_role_name(enum gw_role r);
+/* The role for a name (also "tool" for tool_result); -1 when unknown. */
+int gw_role_from_name(const char *name);
+
+enum gw_direction { GW_DIR_REQUEST = 0, GW_DIR_RESPONSE = 1 };
+
+/*
+ * One text the model reads (request) or wrote (response). text is NUL-terminated UTF-8 owned by
+ * the segment list; filters read it and edit only through gw_segment_replace.
+ */
+struct gw_segment {
+    enum gw_role role;
+    char *text;
+    size_t len;
+    int msg_index; /* message / item index in the request or response, -1 when none */
+    json_t *node;  /* where it lives in the body (adapter-owned reference), or NULL */
+    int kind;      /* adapter-private: how to write it back */
+    int edited;
+};
+
+struct gw_segments {
+    enum gw_direction dir;
+    struct gw_segment *v;
+    size_t n, cap;
+};
+
+/*
+ * Replaces len bytes at off in segment s with rep (rlen bytes). The span must lie inside the text
+ * and on UTF-8 boundaries (offsets from a match over the text are). The adapter writes edited
+ * segments back into the JSON body, re-serialised once. Returns 0, or -1 on a bad span / no memory.
+ */
+int gw_segment_replace(struct gw_segment *s, size_t off, size_t len, const char *rep, size_t rlen);
+
+/*
+ * New text of one logical stream of a streamed response (per choice: its text, or one tool call's
+ * arguments). text = what this filter held back last time followed by the new text; the filter
+ * may edit it (gw_chunk_replace) and may set hold to keep the last `hold` bytes back (a possible
+ * partial match); they are presented again, first, with the next chunk. On the final chunk of a
+ * stream (final = 1) hold must stay 0. What a filter releases is what the next filter sees.
+ */
+struct gw_chunk {
+    enum gw_role role; /* GW_ROLE_ASSISTANT or GW_ROLE_TOOL_CALL_ARGS */
+    int stream_id;     /* logical stream: stable for the exchange */
+    int choice;        /* choice index (OpenAI n > 1), else 0 */
+    char *text;        /* owned by the chain; edit through gw_chunk_replace */
+    size_t len;
+    size_t hold;
+    int final;
+    uint64_t offset; /* offset of text[0] in the logical stream (for events) */
+};
+
+/* Like gw_segment_replace, for a chunk. The replacement may not lie in the held tail. */
+int gw_chunk_replace(struct gw_chunk *c, size_t off, size_t len, const char *rep, size_t rlen);
+
+/* Load-time context handed to conf_new: the config file name for messages and the filter's node. */
+struct gw_cfg_ctx {
+    const char *file;
+    const struct gw_cnode *node; /* the filter's mapping in the config (positions for errors) */
+    char *err;                   /* conf_new writes "file:line:col: message" here on failure */
+    size_t errlen;
+};
+
+/* Writes "file:line:col: fmt..." for node (NULL: the filter's own node) into cc->err. Returns -1. */
+int gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct gw_filter_ops {
+    const char *name; /* config keyword */
+    size_t ctx_size;  /* per-exchange context, zeroed */
+    /* Load time: conf is this filter's mapping (positions in cc->node). 0, or -1 with cc->err. */
+    int (*conf_new)(struct gw_cfg_ctx *cc, const json_t *conf_json, void **conf);
+    void (*conf_free)(void *conf);
+    enum gw_verdict (*on_req_body)(struct gw_tx *tx, void *conf, void *ctx,
+                                   struct gw_segments *segs);
+    enum gw_verdict (*on_resp_body)(struct gw_tx *tx, void *conf, void *ctx,
+                                    struct gw_segments *segs);
+    enum gw_verdict (*on_resp_chunk)(struct gw_tx *tx, void *conf, void *ctx,
+                                     struct gw_chunk *chunk);
+    void (*on_tx_end)(struct gw_tx *tx, void *conf, void *ctx);
+};
+
+/* ---- services for filters (implemented by the chain) ---- */
+
+/* Blocks the exchange: status (e.g. 403), OpenAI-style code (e.g. "output_blocked") and a message
+ * for the client. The caller then returns GW_BLOCK. */
+void gw_tx_block(struct gw_tx *tx, int status, const char *code, const char *message);
+
+/* Identity of the caller: any may be NULL. */
+struct gw_identity {
+    const char *team, *key_id, *user, *session, *model, *route, *provider;
+};
+void gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out);
+
+/* A detection or decision for the audit trail (never the matched text itself). */
+struct gw_event {
+    const char *filter, *rule_id, *category, *action; /* action: block / redact / event */
+    int severity;                                       /* 1 low .. 4 critical */
+    double score;
+    enum gw_role role;
+    int msg_index;
+    uint64_t offset, length; /* span in the segment / logical stream */
+};
+void gw_emit(struct gw_tx *tx, const struct gw_event *ev);
+
+/* Resumes an exchange whose filter returned GW_WAIT, with that filter's final verdict. */
+void gw_tx_resume(struct gw_tx *tx, enum gw_verdict v);
+
+/* Allocates n zeroed bytes that live as long as the exchange. NULL when out of memory. */
+void *gw_tx_alloc(struct gw_tx *tx, size_t n);
+
+/* The worker's event loop, for filters that start asynchronous work (timers, Redis). */
+struct event_base;
+struct event_base *gw_tx_base(struct gw_tx *tx);
+
+#endif

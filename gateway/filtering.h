@@ -1,0 +1,51 @@
+/*
+ * Runs a route's filter chain over an exchange: the request body as segments (with WAIT and
+ * resume), buffered JSON responses as segments, and streamed responses event by event as chunks
+ * of logical streams with hold-back. Also implements the services filters call (filter.h).
+ */
+#ifndef GW_FILTERING_H
+#define GW_FILTERING_H
+
+#include <stddef.h>
+
+struct gw_tx;
+struct gw_h1_parser;
+struct evbuffer;
+
+/*
+ * Request side, called by dispatch once identity and policy passed. Returns 0: send the request
+ * upstream now (tx->body_out replaces the body when a filter edited it); 1: a filter waits, the
+ * exchange continues from gw_tx_resume; -1: the exchange was answered (blocked or failed).
+ */
+int gw_filtering_request(struct gw_tx *tx);
+
+/* Response head: whether the body is buffered for on_resp_body (1) or streamed (0). Sets up the
+ * streaming state for event streams. */
+int gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse);
+
+/*
+ * Streamed response: complete SSE events (one or more, as framed) in data; the filtered events
+ * are appended to out. Returns 0, or -1 when a filter blocked (tx's pending failure is set).
+ */
+int gw_filtering_sse(struct gw_tx *tx, const char *data, size_t len, struct evbuffer *out);
+
+/* End of a streamed response: releases whatever filters still hold (appended to out). 0 / -1. */
+int gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out);
+
+/*
+ * Buffered response complete: runs on_resp_body over body. On 0, *out and *outlen hold the body to
+ * send (body itself when unchanged: *out = NULL). -1: blocked (pending failure set).
+ */
+int gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **out,
+                           size_t *outlen);
+
+/* 1 when the response is a filtered event stream (events go through gw_filtering_sse). */
+int gw_filtering_is_sse(const struct gw_tx *tx);
+
+/* Answers the exchange with the block a filter set (or the chain's failure). */
+void gw_filtering_fail(struct gw_tx *tx);
+
+/* on_tx_end for every filter, then frees the state. Safe when there is none. */
+void gw_filtering_end(struct gw_tx *tx);
+
+#endif
