@@ -1,5 +1,27 @@
+/*
+ * The filter chain driver. One struct gw_filtering per exchange whose route has filters.
+ *
+ * Request: the body is parsed once into segments (providers/segments.c), every on_req_body runs
+ * in config order (a WAIT suspends the chain at that filter; gw_tx_resume continues it), and an
+ * edited body is serialised once and replaces the original.
+ *
+ * Response, buffered: JSON bodies of 2xx answers are held (bounded by max_response_bytes),
+ * segmented, filtered, and re-serialised when edited; the head goes out with the final length.
+ *
+ * Response, streamed: each complete SSE event is parsed by the stream adapter
+ * (providers/stream.c). The new text of every logical stream goes through the on_resp_chunk
+ * filters in order. Filter i is given what it held last time followed by what filter i-1 released
+ * now; what it releases (all but its hold) goes on. The event is rewritten with what the last
+ * filter released (and dropped when that is nothing and the event carries nothing else). Before an
+ * event that ends a logical stream, and at the end of the response, the stream is flushed: every
+ * filter runs with final = 1 and must release all it holds, which goes out in a synthesised event.
+ * Held text older than timeouts.stream_hold is flushed the same way by a timer, so a stalled
+ * upstream does not keep released-looking text from the user forever.
+ */
 #include "gateway/filtering.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +29,66 @@
 #include <event2/event.h>
 
 #include "filters/filter.h"
+#include "gateway/conn.h"
+#include "gateway/http1.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/sse.h"
 #include "gateway/tx.h"
+#include "gateway/upstream.h"
 #include "gateway/worker.h"
+#include "providers/segments.h"
+#include "providers/stream.h"
+
+#define MAX_STREAMS 64
+
+struct flt_stream {
+    int id;
+    int open;
+    char **held; /* per chain position: bytes that filter holds back */
+    size_t *hlen;
+    uint64_t in_off; /* text offset in the logical stream of what filter 0 gets next */
+    enum gw_role role;
+    int choice;
+};
+
+struct alloc_node {
+    struct alloc_node *next;
+};
+
+struct gw_filtering {
+    struct gw_tx *tx;
+    const struct gw_chain *chain;
+    void **ctx;
+    enum gw_api_kind kind;
+    /* request */
+    struct gw_body body;
+    int body_parsed;
+    size_t pos;
+    int waiting;
+    int req_done;
+    /* block */
+    int blocked;
+    int status;
+    char code[48];
+    char msg[400];
+    /* response */
+    int sse;
+    int usage_injected; /* we asked for stream_options.include_usage */
+    struct gw_stream_adapter *sa;
+    struct flt_stream streams[MAX_STREAMS];
+    size_t nstreams;
+    struct gw_sse split;
+    struct event *hold_timer;
+    int hold_armed;
+    struct alloc_node *allocs;
+    /* `portcullis scan`: no connection; events are collected for the verdict */
+    int scan;
+    struct gw_scan_event *events;
+    size_t nevents, capevents;
+};
+
+/* ---- services ---- */
 
 struct event_base *
 gw_tx_base(struct gw_tx *tx)
@@ -16,82 +96,710 @@ gw_tx_base(struct gw_tx *tx)
     return tx->w->base;
 }
 
-void
-gw_tx_resume(struct gw_tx *tx, enum gw_verdict v)
+void *
+gw_tx_alloc(struct gw_tx *tx, size_t n)
 {
-    (void)tx;
-    (void)v;
+    struct gw_filtering *f = tx->flt;
+    if (!f)
+        return NULL;
+    struct alloc_node *a = calloc(1, sizeof(*a) + n);
+    if (!a)
+        return NULL;
+    a->next = f->allocs;
+    f->allocs = a;
+    return a + 1;
+}
+
+void
+gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (tx->key) {
+        out->team = tx->key->team->name;
+        out->key_id = tx->key->id;
+        out->user = tx->key->user;
+    }
+    out->session = tx->session[0] ? tx->session : NULL;
+    out->model = tx->model[0] ? tx->model : NULL;
+    out->route = tx->route ? tx->route->prefix : NULL;
+    out->provider = tx->prov ? tx->prov->name : NULL;
+}
+
+void
+gw_tx_block(struct gw_tx *tx, int status, const char *code, const char *message)
+{
+    struct gw_filtering *f = tx->flt;
+    if (!f || f->blocked)
+        return;
+    f->blocked = 1;
+    f->status = status >= 400 && status <= 599 ? status : 403;
+    snprintf(f->code, sizeof(f->code), "%s", code ? code : "blocked");
+    snprintf(f->msg, sizeof(f->msg), "%s", message ? message : "Blocked by policy.");
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void
+gw_emit(struct gw_tx *tx, const struct gw_event *ev)
+{
+    struct gw_filtering *f = tx->flt;
+    if (f && f->scan) {
+        if (f->nevents == f->capevents) {
+            size_t cap = f->capevents ? 2 * f->capevents : 8;
+            struct gw_scan_event *v = realloc(f->events, cap * sizeof(*v));
+            if (!v)
+                return;
+            f->events = v;
+            f->capevents = cap;
+        }
+        struct gw_scan_event *e = &f->events[f->nevents++];
+        e->ev = *ev;
+        e->ev.filter = dup_or_null(ev->filter);
+        e->ev.rule_id = dup_or_null(ev->rule_id);
+        e->ev.category = dup_or_null(ev->category);
+        e->ev.action = dup_or_null(ev->action);
+    }
+    gw_worker_count(tx->w, "portcullis_filter_events_total", "action",
+                    ev->action ? ev->action : "event");
+    /* The access log carries the rules that fired (ids and actions, never the text). */
+    size_t used = strlen(tx->rules);
+    if (used + 2 < sizeof(tx->rules))
+        snprintf(tx->rules + used, sizeof(tx->rules) - used, "%s%s:%s:%s", used ? "," : "",
+                 ev->filter ? ev->filter : "?", ev->rule_id ? ev->rule_id : "?",
+                 ev->action ? ev->action : "event");
+    gw_debug("request %s: filter %s rule %s %s (%s, offset %llu, length %llu)", tx->id,
+             ev->filter ? ev->filter : "?", ev->rule_id ? ev->rule_id : "?",
+             ev->action ? ev->action : "event", gw_role_name(ev->role),
+             (unsigned long long)ev->offset, (unsigned long long)ev->length);
+}
+
+/* ---- setup ---- */
+
+static struct gw_filtering *
+state(struct gw_tx *tx)
+{
+    if (tx->flt)
+        return tx->flt;
+    const struct gw_chain *ch = &tx->route->chain;
+    struct gw_filtering *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->ctx = calloc(ch->n ? ch->n : 1, sizeof(void *));
+    if (!f->ctx) {
+        free(f);
+        return NULL;
+    }
+    for (size_t i = 0; i < ch->n; i++) {
+        size_t sz = ch->v[i]->ops->ctx_size;
+        f->ctx[i] = calloc(1, sz ? sz : 1);
+        if (!f->ctx[i]) {
+            for (size_t j = 0; j < i; j++)
+                free(f->ctx[j]);
+            free(f->ctx);
+            free(f);
+            return NULL;
+        }
+    }
+    f->tx = tx;
+    f->chain = ch;
+    f->kind = gw_api_kind_for_path(tx->path, strcspn(tx->path, "?"));
+    tx->flt = f;
+    return f;
+}
+
+/* A filter answered v; returns 0 to go on, -1 when the exchange must end (block or error). */
+static int
+verdict(struct gw_filtering *f, size_t i, enum gw_verdict v)
+{
+    const struct gw_filter_inst *fi = f->chain->v[i];
+    switch (v) {
+    case GW_PASS:
+    case GW_REDACT:
+        return 0;
+    case GW_BLOCK:
+        if (!f->blocked)
+            gw_tx_block(f->tx, 403, "blocked", "Blocked by policy.");
+        gw_worker_count(f->tx->w, "portcullis_filter_blocks_total", "filter", fi->name);
+        return -1;
+    case GW_WAIT: /* only request bodies may wait; anywhere else it is a filter bug */
+    case GW_ERROR:
+    default:
+        gw_worker_count(f->tx->w, "portcullis_filter_errors_total", "filter", fi->name);
+        if (fi->on_error_pass) {
+            gw_warn("request %s: filter %s failed; on_error: pass lets the exchange go on",
+                    f->tx->id, fi->name);
+            return 0;
+        }
+        f->blocked = 0;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Filter '%s' failed; the request was stopped (fail closed).",
+                 fi->name);
+        gw_tx_block(f->tx, 500, "filter_error", msg);
+        return -1;
+    }
+}
+
+/* ---- request ---- */
+
+static void
+fail_blocked(struct gw_filtering *f)
+{
+    gw_tx_fail_code(f->tx, f->status, f->code, f->msg);
+}
+
+/* OpenAI chat streams: ask for the usage chunk, and remember to strip it if the client did not. */
+static void
+want_stream_usage(struct gw_filtering *f)
+{
+    json_t *root = f->body.root;
+    if (f->kind != GW_KIND_OPENAI_CHAT || !json_is_true(json_object_get(root, "stream")))
+        return;
+    json_t *so = json_object_get(root, "stream_options");
+    if (json_is_object(so) && json_is_true(json_object_get(so, "include_usage")))
+        return;
+    if (!json_is_object(so)) {
+        so = json_object();
+        if (!so || json_object_set_new(root, "stream_options", so) < 0)
+            return;
+    }
+    if (json_object_set_new(so, "include_usage", json_true()) == 0) {
+        f->usage_injected = 1;
+        f->body.changed = 1;
+    }
+}
+
+/* Runs on_req_body from f->pos on. 0: done (send), 1: waiting, -1: answered. */
+static int
+run_request(struct gw_filtering *f)
+{
+    struct gw_tx *tx = f->tx;
+    for (; f->pos < f->chain->n; f->pos++) {
+        const struct gw_filter_inst *fi = f->chain->v[f->pos];
+        if (!fi->ops->on_req_body)
+            continue;
+        enum gw_verdict v = fi->ops->on_req_body(tx, fi->conf, f->ctx[f->pos], &f->body.segs);
+        if (v == GW_WAIT) {
+            f->waiting = 1;
+            return 1;
+        }
+        if (verdict(f, f->pos, v) < 0) {
+            if (!f->scan)
+                fail_blocked(f);
+            return -1;
+        }
+    }
+    f->req_done = 1;
+    if (f->scan)
+        return 0;
+    char *out = NULL;
+    size_t outlen = 0;
+    int rc = gw_body_serialize(&f->body, &out, &outlen);
+    if (rc < 0) {
+        gw_tx_fail_code(tx, 500, "filter_error",
+                        "A filter's edit could not be written back into the request.");
+        return -1;
+    }
+    if (rc > 0) {
+        tx->body_out = evbuffer_new();
+        if (!tx->body_out) {
+            free(out);
+            gw_tx_fail(tx, 500, "out of memory");
+            return -1;
+        }
+        evbuffer_add_reference(tx->body_out, out, outlen, gw_free_cb, NULL);
+    }
+    return 0;
 }
 
 int
 gw_filtering_request(struct gw_tx *tx)
 {
-    (void)tx;
-    return 0;
+    const struct gw_chain *ch = &tx->route->chain;
+    if (ch->n == 0)
+        return 0;
+    struct gw_filtering *f = state(tx);
+    if (!f) {
+        gw_tx_fail(tx, 500, "out of memory");
+        return -1;
+    }
+    const struct gw_h1_parser *p = tx->req;
+    if (f->kind == GW_KIND_OTHER || p->body_len == 0)
+        return 0; /* nothing the chain understands: models listing, files… */
+    const char *body = (const char *)evbuffer_pullup(p->body, -1);
+    char err[160] = "out of memory";
+    f->body_parsed = 1; /* gw_body_free after either result */
+    if (!body ||
+        gw_body_parse(&f->body, f->kind, GW_DIR_REQUEST, body, p->body_len, err, sizeof(err)) < 0) {
+        /* Fail closed: what the filters cannot read must not reach the model. */
+        char msg[256];
+        snprintf(msg, sizeof(msg), "The request body could not be read as JSON: %s", err);
+        gw_tx_fail_code(tx, 400, "invalid_request_body", msg);
+        return -1;
+    }
+    want_stream_usage(f);
+    if (!ch->req_body && !f->body.changed)
+        return 0;
+    return run_request(f);
 }
 
 void
-gw_filtering_end(struct gw_tx *tx)
+gw_tx_resume(struct gw_tx *tx, enum gw_verdict v)
 {
-    (void)tx;
+    struct gw_filtering *f = tx->flt;
+    if (!f || !f->waiting)
+        return; /* a filter bug: resume without WAIT */
+    f->waiting = 0;
+    if (verdict(f, f->pos, v) < 0) {
+        if (!f->scan) {
+            fail_blocked(f);
+            gw_conn_flush(tx->conn);
+        }
+        return;
+    }
+    f->pos++;
+    int rc = run_request(f);
+    if (f->scan)
+        return;
+    if (rc == 0)
+        gw_upstream_send(tx);
+    if (rc <= 0)
+        gw_conn_flush(tx->conn);
 }
+
+/* ---- buffered responses ---- */
 
 int
 gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse)
 {
-    (void)tx;
-    (void)status;
-    (void)is_json;
-    (void)is_sse;
+    struct gw_filtering *f = tx->flt;
+    if (!f || status < 200 || status > 299 || f->kind == GW_KIND_OTHER)
+        return 0;
+    if (is_sse && (f->chain->resp_chunk || f->usage_injected)) {
+        f->sa = gw_stream_adapter_new(f->kind);
+        if (!f->sa)
+            return 0;
+        f->sse = 1;
+        gw_sse_init(&f->split);
+        return 0;
+    }
+    return is_json && f->chain->resp_body ? 1 : 0;
+}
+
+int
+gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **out, size_t *outlen)
+{
+    struct gw_filtering *f = tx->flt;
+    struct gw_body b;
+    char err[160];
+    *out = NULL;
+    if (gw_body_parse(&b, f->kind, GW_DIR_RESPONSE, body, len, err, sizeof(err)) < 0) {
+        gw_body_free(&b);
+        gw_tx_block(tx, 502, "upstream_error", "The provider's answer could not be read as JSON.");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < f->chain->n && rc == 0; i++) {
+        const struct gw_filter_inst *fi = f->chain->v[i];
+        if (!fi->ops->on_resp_body)
+            continue;
+        enum gw_verdict v = fi->ops->on_resp_body(tx, fi->conf, f->ctx[i], &b.segs);
+        if (verdict(f, i, v) < 0)
+            rc = -1;
+    }
+    if (rc == 0) {
+        int s = gw_body_serialize(&b, out, outlen);
+        if (s < 0) {
+            gw_tx_block(tx, 500, "filter_error",
+                        "A filter's edit could not be written back into the response.");
+            rc = -1;
+        }
+    }
+    gw_body_free(&b);
+    return rc;
+}
+
+/* ---- streamed responses ---- */
+
+static struct flt_stream *
+stream_get(struct gw_filtering *f, int id, enum gw_role role, int choice)
+{
+    for (size_t i = 0; i < f->nstreams; i++)
+        if (f->streams[i].id == id)
+            return &f->streams[i];
+    if (f->nstreams == MAX_STREAMS)
+        return NULL;
+    struct flt_stream *s = &f->streams[f->nstreams];
+    s->held = calloc(f->chain->n ? f->chain->n : 1, sizeof(char *));
+    s->hlen = calloc(f->chain->n ? f->chain->n : 1, sizeof(size_t));
+    if (!s->held || !s->hlen) {
+        free(s->held);
+        free(s->hlen);
+        return NULL;
+    }
+    s->id = id;
+    s->open = 1;
+    s->role = role;
+    s->choice = choice;
+    f->nstreams++;
+    return s;
+}
+
+static int
+held_any(const struct gw_filtering *f)
+{
+    for (size_t i = 0; i < f->nstreams; i++)
+        for (size_t k = 0; k < f->chain->n; k++)
+            if (f->streams[i].hlen[k])
+                return 1;
     return 0;
+}
+
+/*
+ * Runs text (len bytes, not owned) of stream s through every on_resp_chunk filter. On 0, *out is
+ * a malloc'd buffer with what the last filter released (*outlen bytes, possibly 0).
+ */
+static int
+run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t len, int final,
+          char **out, size_t *outlen)
+{
+    size_t cap_hold = f->tx->cfg->limits.stream_hold_bytes;
+    char *cur = malloc(len + 1);
+    if (!cur)
+        return -1;
+    memcpy(cur, text, len);
+    size_t curlen = len;
+    for (size_t i = 0; i < f->chain->n; i++) {
+        const struct gw_filter_inst *fi = f->chain->v[i];
+        if (!fi->ops->on_resp_chunk)
+            continue;
+        size_t hl = s->hlen[i];
+        char *buf = malloc(hl + curlen + 1);
+        if (!buf) {
+            free(cur);
+            return -1;
+        }
+        if (hl)
+            memcpy(buf, s->held[i], hl);
+        memcpy(buf + hl, cur, curlen);
+        buf[hl + curlen] = '\0';
+        free(cur);
+        free(s->held[i]);
+        s->held[i] = NULL;
+        s->hlen[i] = 0;
+        struct gw_chunk ch = {.role = s->role,
+                              .stream_id = s->id,
+                              .choice = s->choice,
+                              .text = buf,
+                              .len = hl + curlen,
+                              .final = final,
+                              .offset = s->in_off};
+        enum gw_verdict v = fi->ops->on_resp_chunk(f->tx, fi->conf, f->ctx[i], &ch);
+        if (verdict(f, i, v) < 0) {
+            free(ch.text);
+            return -1;
+        }
+        size_t hold = final ? 0 : ch.hold;
+        if (hold > ch.len)
+            hold = ch.len;
+        if (hold > cap_hold) {
+            hold = cap_hold; /* the configured bound wins; keep code points whole */
+            while (hold > 0 && ((unsigned char)ch.text[ch.len - hold] & 0xC0) == 0x80)
+                hold--;
+        }
+        if (hold) {
+            s->held[i] = malloc(hold);
+            if (!s->held[i]) {
+                free(ch.text);
+                return -1;
+            }
+            memcpy(s->held[i], ch.text + ch.len - hold, hold);
+            s->hlen[i] = hold;
+        }
+        cur = ch.text;
+        curlen = ch.len - hold;
+    }
+    s->in_off += len;
+    *out = cur;
+    *outlen = curlen;
+    return 0;
+}
+
+/* Flushes stream s (final) and writes what comes out as a synthesised event. */
+static int
+flush_stream(struct gw_filtering *f, struct flt_stream *s, struct evbuffer *out)
+{
+    if (!s->open)
+        return 0;
+    char *rel = NULL;
+    size_t rl = 0;
+    if (run_chunk(f, s, "", 0, 1, &rel, &rl) < 0) {
+        free(rel);
+        return -1;
+    }
+    int rc = rl ? gw_stream_write_text(f->sa, s->id, rel, rl, out) : 0;
+    free(rel);
+    s->open = 0;
+    return rc < 0 ? -1 : 0;
+}
+
+static void arm_hold_timer(struct gw_filtering *f);
+
+static int
+one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *out)
+{
+    struct gw_sevent ev;
+    memset(&ev, 0, sizeof(ev));
+    if (gw_stream_parse(f->sa, raw, len, &ev) < 0) {
+        gw_tx_block(f->tx, 502, "upstream_error", "The provider's event stream is malformed.");
+        return -1;
+    }
+    int rc = 0;
+    struct gw_text *rep = NULL;
+    char **bufs = NULL;
+    if (ev.kind == GW_SEV_DELTA && ev.ndeltas && f->chain->resp_chunk) {
+        rep = calloc(ev.ndeltas, sizeof(*rep));
+        bufs = calloc(ev.ndeltas, sizeof(char *));
+        if (!rep || !bufs)
+            rc = -1;
+        for (size_t i = 0; rc == 0 && i < ev.ndeltas; i++) {
+            const struct gw_delta *d = &ev.deltas[i];
+            struct flt_stream *s = stream_get(f, d->stream_id, d->role, d->choice);
+            if (!s) {
+                rc = -1;
+                break;
+            }
+            s->open = 1;
+            size_t rl = 0;
+            if (run_chunk(f, s, d->text, d->len, 0, &bufs[i], &rl) < 0) {
+                rc = -1;
+                break;
+            }
+            rep[i].text = bufs[i];
+            rep[i].len = rl;
+        }
+    }
+    /* Streams this event ends are flushed first, so their last text precedes it. */
+    if (rc == 0 && f->chain->resp_chunk) {
+        if (ev.kind == GW_SEV_TERMINAL) {
+            for (size_t i = 0; rc == 0 && i < f->nstreams; i++)
+                rc = flush_stream(f, &f->streams[i], out);
+        } else {
+            for (size_t k = 0; rc == 0 && k < ev.nended; k++)
+                for (size_t i = 0; rc == 0 && i < f->nstreams; i++)
+                    if (f->streams[i].id == ev.ended[k])
+                        rc = flush_stream(f, &f->streams[i], out);
+        }
+    }
+    if (rc == 0 && !(ev.kind == GW_SEV_USAGE_ONLY && f->usage_injected))
+        rc = gw_stream_write(f->sa, &ev, rep, out) < 0 ? -1 : 0;
+    if (rep)
+        for (size_t i = 0; i < ev.ndeltas; i++)
+            free(bufs[i]);
+    free(bufs);
+    free(rep);
+    gw_sevent_free(&ev);
+    if (rc < 0 && !f->blocked)
+        gw_tx_block(f->tx, 500, "filter_error", "The response stream could not be filtered.");
+    return rc;
 }
 
 int
 gw_filtering_sse(struct gw_tx *tx, const char *data, size_t len, struct evbuffer *out)
 {
-    (void)tx;
-    evbuffer_add(out, data, len);
+    struct gw_filtering *f = tx->flt;
+    size_t start = 0;
+    /* data holds complete events only; find each one's end */
+    for (size_t i = 0; i < len; i++) {
+        if (gw_sse_scan(&f->split, data + i, 1)) {
+            if (one_event(f, data + start, i + 1 - start, out) < 0)
+                return -1;
+            start = i + 1;
+        }
+    }
+    if (start < len && one_event(f, data + start, len - start, out) < 0)
+        return -1;
+    if (f->chain->resp_chunk)
+        arm_hold_timer(f);
     return 0;
 }
 
 int
 gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
 {
-    (void)tx;
-    (void)out;
+    struct gw_filtering *f = tx->flt;
+    if (!f || !f->sse)
+        return 0;
+    for (size_t i = 0; i < f->nstreams; i++)
+        if (flush_stream(f, &f->streams[i], out) < 0)
+            return -1;
     return 0;
 }
 
-int
-gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **out,
-                       size_t *outlen)
+/* Held text older than timeouts.stream_hold goes out: a stalled upstream must not hide it. */
+static void
+on_hold_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    (void)tx;
-    (void)body;
-    (void)len;
-    *out = NULL;
-    *outlen = 0;
-    return 0;
+    (void)fd;
+    (void)what;
+    struct gw_filtering *f = arg;
+    struct gw_tx *tx = f->tx;
+    f->hold_armed = 0;
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->nstreams; i++) {
+        struct flt_stream *s = &f->streams[i];
+        if (!s->open)
+            continue;
+        char *rel = NULL;
+        size_t rl = 0;
+        rc = run_chunk(f, s, "", 0, 1, &rel, &rl);
+        if (rc == 0 && rl)
+            rc = gw_stream_write_text(f->sa, s->id, rel, rl, b) < 0 ? -1 : 0;
+        free(rel);
+    }
+    if (rc < 0) {
+        evbuffer_free(b);
+        fail_blocked(f);
+        return;
+    }
+    gw_tx_emit_raw(tx, b);
+    evbuffer_free(b);
+}
+
+static void
+arm_hold_timer(struct gw_filtering *f)
+{
+    if (!held_any(f)) {
+        if (f->hold_armed && f->hold_timer)
+            evtimer_del(f->hold_timer);
+        f->hold_armed = 0;
+        return;
+    }
+    if (f->hold_armed)
+        return;
+    if (!f->hold_timer)
+        f->hold_timer = evtimer_new(f->tx->w->base, on_hold_timeout, f);
+    if (!f->hold_timer)
+        return;
+    uint32_t ms = f->tx->cfg->timeouts.stream_hold;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(f->hold_timer, &tv);
+    f->hold_armed = 1;
 }
 
 int
 gw_filtering_is_sse(const struct gw_tx *tx)
 {
-    (void)tx;
-    return 0;
+    return tx->flt && tx->flt->sse;
 }
 
 void
 gw_filtering_fail(struct gw_tx *tx)
 {
-    gw_tx_fail(tx, 500, "filter failure");
+    struct gw_filtering *f = tx->flt;
+    if (f && f->blocked)
+        fail_blocked(f);
+    else
+        gw_tx_fail(tx, 500, "The filter chain failed.");
+}
+
+/* ---- portcullis scan ---- */
+
+int
+gw_filtering_scan(struct gw_tx *tx, struct gw_segments *segs, struct gw_scan_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct gw_filtering *f = state(tx);
+    if (!f)
+        return -1;
+    f->scan = 1;
+    const struct gw_chain *ch = f->chain;
+    if (segs->dir == GW_DIR_REQUEST) {
+        f->body.segs = *segs; /* borrowed for the run; handed back below */
+        f->pos = 0;
+        int rc = run_request(f);
+        while (rc == 0 && f->waiting)
+            rc = event_base_loop(tx->w->base, EVLOOP_ONCE) < 0 ? -1 : 0;
+        *segs = f->body.segs;
+        memset(&f->body.segs, 0, sizeof(f->body.segs));
+    } else {
+        for (size_t i = 0; i < ch->n; i++) {
+            const struct gw_filter_inst *fi = ch->v[i];
+            if (!fi->ops->on_resp_body)
+                continue;
+            if (verdict(f, i, fi->ops->on_resp_body(tx, fi->conf, f->ctx[i], segs)) < 0)
+                break;
+        }
+    }
+    res->blocked = f->blocked;
+    res->status = f->status;
+    snprintf(res->code, sizeof(res->code), "%s", f->code);
+    snprintf(res->message, sizeof(res->message), "%s", f->msg);
+    res->events = f->events;
+    res->nevents = f->nevents;
+    f->events = NULL;
+    f->nevents = f->capevents = 0;
+    return 0;
 }
 
 void
-gw_tx_block(struct gw_tx *tx, int status, const char *code, const char *message)
+gw_scan_result_free(struct gw_scan_result *res)
 {
-    (void)tx;
-    (void)status;
-    (void)code;
-    (void)message;
+    for (size_t i = 0; i < res->nevents; i++) {
+        free((char *)res->events[i].ev.filter);
+        free((char *)res->events[i].ev.rule_id);
+        free((char *)res->events[i].ev.category);
+        free((char *)res->events[i].ev.action);
+    }
+    free(res->events);
+    memset(res, 0, sizeof(*res));
+}
+
+/* ---- end ---- */
+
+void
+gw_filtering_end(struct gw_tx *tx)
+{
+    struct gw_filtering *f = tx->flt;
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->chain->n; i++) {
+        const struct gw_filter_inst *fi = f->chain->v[i];
+        if (fi->ops->on_tx_end)
+            fi->ops->on_tx_end(tx, fi->conf, f->ctx[i]);
+        free(f->ctx[i]);
+    }
+    free(f->ctx);
+    if (f->hold_timer)
+        event_free(f->hold_timer);
+    for (size_t i = 0; i < f->nstreams; i++) {
+        for (size_t k = 0; k < f->chain->n; k++)
+            free(f->streams[i].held[k]);
+        free(f->streams[i].held);
+        free(f->streams[i].hlen);
+    }
+    if (f->sa)
+        gw_stream_adapter_free(f->sa);
+    if (f->body_parsed)
+        gw_body_free(&f->body);
+    for (size_t i = 0; i < f->nevents; i++) {
+        free((char *)f->events[i].ev.filter);
+        free((char *)f->events[i].ev.rule_id);
+        free((char *)f->events[i].ev.category);
+        free((char *)f->events[i].ev.action);
+    }
+    free(f->events);
+    while (f->allocs) {
+        struct alloc_node *a = f->allocs;
+        f->allocs = a->next;
+        free(a);
+    }
+    free(f);
+    tx->flt = NULL;
 }

@@ -45,6 +45,30 @@ int gw_filtering_is_sse(const struct gw_tx *tx);
 /* Answers the exchange with the block a filter set (or the chain's failure). */
 void gw_filtering_fail(struct gw_tx *tx);
 
+/* ---- `portcullis scan` ---- */
+
+#include "filters/filter.h"
+
+struct gw_scan_event {
+    struct gw_event ev; /* strings owned by the result */
+};
+
+struct gw_scan_result {
+    int blocked, status;
+    char code[48];
+    char message[400];
+    struct gw_scan_event *events;
+    size_t nevents;
+};
+
+/*
+ * Runs tx's route chain over segs (request filters when segs->dir is GW_DIR_REQUEST, response
+ * filters otherwise) on a detached exchange (no connection; tx->w->base runs WAITs). Edits land
+ * in segs. Fills *res (free with gw_scan_result_free). 0, or -1 when out of memory.
+ */
+int gw_filtering_scan(struct gw_tx *tx, struct gw_segments *segs, struct gw_scan_result *res);
+void gw_scan_result_free(struct gw_scan_result *res);
+
 /* on_tx_end for every filter, then frees the state. Safe when there is none. */
 void gw_filtering_end(struct gw_tx *tx);
 

@@ -21,6 +21,7 @@
 #include "config/cfg.h"
 #include "gateway/control.h"
 #include "gateway/log.h"
+#include "gateway/scan_cli.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
 #define PORTCULLIS_VERSION "0.1.0"
@@ -28,13 +29,16 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: portcullis [-c FILE] [-w N]     run the gateway\n"
-               "       portcullis check [-c FILE]      validate a config and print a summary\n"
-               "       portcullis keygen --team T [--user U] [--id ID]\n"
-               "                                       make a virtual key and its config entry\n"
-               "       portcullis version\n"
-               "  -c FILE  configuration (YAML or JSON; default " DEFAULT_CONFIG ")\n"
-               "  -w N     worker threads (overrides 'workers' in the config)\n");
+    fprintf(
+        f, "usage: portcullis [-c FILE] [-w N]     run the gateway\n"
+           "       portcullis check [-c FILE]      validate a config and print a summary\n"
+           "       portcullis scan [-c FILE] [--route PREFIX]\n"
+           "                                       run a route's filters over JSON lines on stdin\n"
+           "       portcullis keygen --team T [--user U] [--id ID]\n"
+           "                                       make a virtual key and its config entry\n"
+           "       portcullis version\n"
+           "  -c FILE  configuration (YAML or JSON; default " DEFAULT_CONFIG ")\n"
+           "  -w N     worker threads (overrides 'workers' in the config)\n");
 }
 
 static int
@@ -130,7 +134,12 @@ main(int argc, char **argv)
 
     if (argi < argc && strcmp(argv[argi], "keygen") == 0)
         return keygen(argc - 2, argv + 2);
-    if (argi < argc && strcmp(argv[argi], "check") == 0) {
+    const char *scan_route = NULL;
+    int scan = 0;
+    if (argi < argc && strcmp(argv[argi], "scan") == 0) {
+        scan = 1;
+        argi++;
+    } else if (argi < argc && strcmp(argv[argi], "check") == 0) {
         check = 1;
         argi++;
     } else if (argi < argc &&
@@ -149,6 +158,8 @@ main(int argc, char **argv)
                 return 2;
             }
             workers_override = (int)n;
+        } else if (strcmp(argv[argi], "--route") == 0 && argi + 1 < argc && scan) {
+            scan_route = argv[++argi];
         } else if (strcmp(argv[argi], "-h") == 0 || strcmp(argv[argi], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -164,6 +175,11 @@ main(int argc, char **argv)
     if (gw_config_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    if (scan) {
+        int rc = gw_scan_main(cfg, scan_route);
+        gw_config_unref(cfg);
+        return rc;
     }
     if (check) {
         gw_config_summary(cfg, stdout);
