@@ -36,17 +36,18 @@ enum gw_verdict { GW_ERROR = -1, GW_PASS = 0, GW_REDACT, GW_BLOCK, GW_WAIT };
 /* Where a text comes from. Request roles are what the application or tools wrote; response roles
  * are what the model wrote. */
 enum gw_role {
-    GW_ROLE_SYSTEM = 0,      /* system prompt / instructions */
-    GW_ROLE_DEVELOPER,       /* OpenAI developer message */
-    GW_ROLE_USER,            /* user message */
-    GW_ROLE_ASSISTANT,       /* assistant text (earlier turns in a request; the answer in a response) */
-    GW_ROLE_TOOL_RESULT,     /* tool output, retrieved documents: indirect content */
+    GW_ROLE_SYSTEM = 0,  /* system prompt / instructions */
+    GW_ROLE_DEVELOPER,   /* OpenAI developer message */
+    GW_ROLE_USER,        /* user message */
+    GW_ROLE_ASSISTANT,   /* assistant text (earlier turns in a request; the answer in a response) */
+    GW_ROLE_TOOL_RESULT, /* tool output, retrieved documents: indirect content */
     GW_ROLE_TOOL_CALL_ARGS,  /* arguments of a tool call the model made (JSON text) */
     GW_ROLE_TOOL_DEFINITION, /* tool name, description and parameter schema offered to the model */
     GW_ROLE_COUNT
 };
 
-/* "system", "developer", "user", "assistant", "tool_result", "tool_call_args", "tool_definition". */
+/* "system", "developer", "user", "assistant", "tool_result", "tool_call_args", "tool_definition".
+ */
 const char *gw_role_name(enum gw_role r);
 /* The role for a name (also "tool" for tool_result); -1 when unknown. */
 int gw_role_from_name(const char *name);
@@ -109,7 +110,8 @@ struct gw_cfg_ctx {
     size_t errlen;
 };
 
-/* Writes "file:line:col: fmt..." for node (NULL: the filter's own node) into cc->err. Returns -1. */
+/* Writes "file:line:col: fmt..." for node (NULL: the filter's own node) into cc->err. Returns -1.
+ */
 int gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -143,7 +145,7 @@ void gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out);
 /* A detection or decision for the audit trail (never the matched text itself). */
 struct gw_event {
     const char *filter, *rule_id, *category, *action; /* action: block / redact / event */
-    int severity;                                       /* 1 low .. 4 critical */
+    int severity;                                     /* 1 low .. 4 critical */
     double score;
     enum gw_role role;
     int msg_index;

@@ -1,4 +1,5 @@
-/* The filter types a config may name. Adding a filter: one flt_<name>.c and one line in registry.c. */
+/* The filter types a config may name. Adding a filter: one flt_<name>.c and one line in registry.c.
+ */
 #ifndef GW_REGISTRY_H
 #define GW_REGISTRY_H
 

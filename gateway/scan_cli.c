@@ -135,7 +135,8 @@ scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg 
                                 "tool, tool_call_args, tool_definition)");
             goto done;
         }
-        struct gw_segments segs = {.dir = r == GW_ROLE_ASSISTANT ? GW_DIR_RESPONSE : GW_DIR_REQUEST};
+        struct gw_segments segs = {.dir =
+                                       r == GW_ROLE_ASSISTANT ? GW_DIR_RESPONSE : GW_DIR_REQUEST};
         struct gw_segment seg = {.role = (enum gw_role)r, .msg_index = 0};
         seg.len = json_string_length(text);
         seg.text = malloc(seg.len + 1);
