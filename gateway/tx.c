@@ -546,7 +546,7 @@ gw_tx_fail_code(struct gw_tx *tx, int status, const char *code, const char *mess
      * the connection closes, so any client sees the failure. */
     if (tx->resp_sse && !tx->resp_no_body) {
         char ev[800];
-        size_t n = gw_error_event(tx->api, status, message, ev, sizeof(ev));
+        size_t n = gw_error_event_code(tx->api, status, code, message, ev, sizeof(ev));
         if (tx->sse_hold)
             evbuffer_drain(tx->sse_hold, evbuffer_get_length(tx->sse_hold));
         emit(tx, NULL, ev, n);
@@ -615,7 +615,7 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
     if (w->access_fd < 0)
         return;
     char line[3072], path[600], err[300], method[24], rid[80], team[140], key[140], user[300],
-        model[300], session[300];
+        model[300], session[300], rules[600];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -629,6 +629,7 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
     json_str(user, sizeof(user), r->user);
     json_str(model, sizeof(model), r->model && r->model[0] ? r->model : NULL);
     json_str(session, sizeof(session), r->session && r->session[0] ? r->session : NULL);
+    json_str(rules, sizeof(rules), r->rules && r->rules[0] ? r->rules : NULL);
     int n = snprintf(
         line, sizeof(line),
         "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":%s,"
@@ -636,12 +637,12 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
         "\"upstream_status\":%d,\"provider\":%s%s%s,\"team\":%s,\"key_id\":%s,"
         "\"user\":%s,\"model\":%s,\"session\":%s,\"bytes_in\":%llu,"
         "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
-        "\"ttfb_ms\":%.3f,\"error\":%s}\n",
+        "\"ttfb_ms\":%.3f,\"rules\":%s,\"error\":%s}\n",
         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
         ts.tv_nsec / 1000000, rid, r->client, method, path, r->status, r->upstream_status,
         r->provider ? "\"" : "", r->provider ? r->provider : "null", r->provider ? "\"" : "", team,
         key, user, model, session, (unsigned long long)r->bytes_in,
-        (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, err);
+        (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, rules, err);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -672,6 +673,7 @@ gw_tx_log(struct gw_tx *tx, const char *error)
         .user = tx->key ? tx->key->user : NULL,
         .model = tx->model,
         .session = tx->session,
+        .rules = tx->rules,
     };
     gw_access_log(tx->w, &r);
     gw_metrics_request(

@@ -119,6 +119,7 @@ void gw_tx_log(struct gw_tx *tx, const char *error);
 struct gw_access_rec {
     const char *request_id, *client, *method, *path, *provider, *error;
     const char *team, *key_id, *user, *model, *session; /* identity; NULL / "" when none */
+    const char *rules; /* filter:rule:action of what fired, comma-separated; NULL / "" when none */
     int status, upstream_status;
     uint64_t bytes_in, bytes_out;
     double duration_ms, connect_ms, ttfb_ms; /* -1 when not applicable */

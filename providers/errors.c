@@ -158,12 +158,19 @@ gw_error_body_code(enum gw_api api, int status, const char *code, const char *me
 size_t
 gw_error_event(enum gw_api api, int status, const char *message, char *buf, size_t cap)
 {
+    return gw_error_event_code(api, status, NULL, message, buf, cap);
+}
+
+size_t
+gw_error_event_code(enum gw_api api, int status, const char *code, const char *message, char *buf,
+                    size_t cap)
+{
     const char *pre = api == GW_API_ANTHROPIC ? "event: error\ndata: " : "data: ";
     size_t pl = strlen(pre);
     if (cap < pl + 4)
         return 0;
     memcpy(buf, pre, pl);
-    size_t n = gw_error_body(api, status, message, buf + pl, cap - pl - 2);
+    size_t n = gw_error_body_code(api, status, code, message, buf + pl, cap - pl - 2);
     memcpy(buf + pl + n, "\n\n", 3);
     return pl + n + 2;
 }

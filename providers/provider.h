@@ -27,6 +27,8 @@ size_t gw_error_body_code(enum gw_api api, int status, const char *code, const c
  * OpenAI "data: {...}\n\n", Anthropic "event: error\ndata: {...}\n\n". Returns the length.
  */
 size_t gw_error_event(enum gw_api api, int status, const char *message, char *buf, size_t cap);
+size_t gw_error_event_code(enum gw_api api, int status, const char *code, const char *message,
+                           char *buf, size_t cap);
 
 /* The API a request path belongs to when no route says otherwise (e.g. /v1/messages). */
 enum gw_api gw_api_for_path(const char *path, size_t len);
