@@ -1084,6 +1084,15 @@ set_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, 
             else if (t == NULL || strcmp(t, "block") != 0)
                 return fail(ld, onerr, "'on_error' must be block or pass");
         }
+        const struct gw_cnode *bs = gw_cnode_get(item, "block_status");
+        if (bs != NULL) {
+            const char *t = plain_of(bs);
+            char *end = NULL;
+            long st = t ? strtol(t, &end, 10) : 0;
+            if (t == NULL || *end != '\0' || st < 400 || st > 599)
+                return fail(ld, bs, "'block_status' must be an HTTP status from 400 to 599");
+            f->block_status = (int)st;
+        }
         /* The rest of the mapping is the filter's own configuration. */
         json_t *conf = gw_cnode_to_json(item);
         if (conf == NULL)
@@ -1091,6 +1100,7 @@ set_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, 
         json_object_del(conf, "type");
         json_object_del(conf, "name");
         json_object_del(conf, "on_error");
+        json_object_del(conf, "block_status");
         struct gw_cfg_ctx cc = {ld->name, item, ld->err, ld->errlen};
         int rc = f->ops->conf_new ? f->ops->conf_new(&cc, conf, &f->conf) : 0;
         json_decref(conf);
@@ -1303,7 +1313,7 @@ static const struct directive limits_table[] = {
     {"max_response_bytes", set_size, CFG(limits.max_response_bytes), KIB, GIB, NULL, "32m", 0},
     {"client_buffer_high", set_size, CFG(limits.client_buffer_high), 4 * KIB, 64 * MIB, NULL,
      "256k", 0},
-    {"stream_hold_bytes", set_size, CFG(limits.stream_hold_bytes), 0, MIB, NULL, "4k", 0},
+    {"stream_hold_bytes", set_size, CFG(limits.stream_hold_bytes), 0, 16 * MIB, NULL, "128k", 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -2081,6 +2091,14 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
             fprintf(out, ", Azure deployments (api-version %s)", p->azure_api_version);
         fprintf(out, "\n");
     }
+    for (i = 0; i < cfg->nfilters; i++) {
+        const struct gw_filter_inst *fi = &cfg->filters[i];
+        fprintf(out, "filter %s: type %s, on_error %s", fi->name, fi->ops->name,
+                fi->on_error_pass ? "pass" : "block");
+        if (fi->block_status)
+            fprintf(out, ", block_status %d", fi->block_status);
+        fprintf(out, "\n");
+    }
     for (i = 0; i < cfg->nroutes; i++) {
         r = &cfg->routes[i];
         fprintf(out, "route %s -> %s", r->prefix, r->provider_name);
@@ -2092,6 +2110,8 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
             fprintf(out, "%s%s", j ? ", " : ", for models ", r->models.items[j]);
         for (size_t j = 0; j < r->allowed_models.n; j++)
             fprintf(out, "%s%s", j ? ", " : ", approved models ", r->allowed_models.items[j]);
+        for (size_t j = 0; j < r->chain.n; j++)
+            fprintf(out, "%s%s", j ? " -> " : ", filters ", r->chain.v[j]->name);
         fprintf(out, "\n");
     }
 }

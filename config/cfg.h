@@ -62,6 +62,7 @@ struct gw_filter_inst {
     const struct gw_filter_ops *ops;
     void *conf;        /* from ops->conf_new; freed with the snapshot */
     int on_error_pass; /* on_error: pass (fail open) instead of block */
+    int block_status;  /* block_status: the HTTP status of this filter's blocks (0: its own) */
     int line;
 };
 

@@ -96,8 +96,11 @@ struct gw_chunk {
     size_t len;
     size_t hold;
     int final;
-    uint64_t offset; /* offset of text[0] in the logical stream (for events) */
+    uint64_t offset; /* bytes this filter released from the stream before text[0] (events) */
 };
+/* hold is honoured whatever the verdict (a filter holds while answering GW_PASS). text is a
+ * malloc'd block that gw_chunk_replace replaces: re-read the pointer after an edit. Texts may hold
+ * NUL bytes: use len. */
 
 /* Like gw_segment_replace, for a chunk. The replacement may not lie in the held tail. */
 int gw_chunk_replace(struct gw_chunk *c, size_t off, size_t len, const char *rep, size_t rlen);

@@ -286,6 +286,8 @@ refuse(struct gw_conn *c, int status, const char *message)
         .connect_ms = -1,
         .ttfb_ms = -1,
         .error = message,
+        .tokens_in = -1,
+        .tokens_out = -1,
     };
     gw_access_log(c->w, &r);
     gw_conn_close_after_flush(c);

@@ -47,6 +47,7 @@ struct flt_stream {
     int open;
     char **held; /* per chain position: bytes that filter holds back */
     size_t *hlen;
+    uint64_t *off;   /* per chain position: bytes that filter released so far */
     uint64_t in_off; /* text offset in the logical stream of what filter 0 gets next */
     enum gw_role role;
     int choice;
@@ -223,6 +224,8 @@ verdict(struct gw_filtering *f, size_t i, enum gw_verdict v)
     case GW_BLOCK:
         if (!f->blocked)
             gw_tx_block(f->tx, 403, "blocked", "Blocked by policy.");
+        if (fi->block_status)
+            f->status = fi->block_status;
         gw_worker_count(f->tx->w, "portcullis_filter_blocks_total", "filter", fi->name);
         return -1;
     case GW_WAIT: /* only request bodies may wait; anywhere else it is a filter bug */
@@ -401,6 +404,11 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
         gw_tx_block(tx, 502, "upstream_error", "The provider's answer could not be read as JSON.");
         return -1;
     }
+    int64_t uin, uout;
+    if (gw_body_usage(&b, &uin, &uout) == 0) {
+        tx->tokens_in = uin;
+        tx->tokens_out = uout;
+    }
     int rc = 0;
     for (size_t i = 0; i < f->chain->n && rc == 0; i++) {
         const struct gw_filter_inst *fi = f->chain->v[i];
@@ -435,9 +443,11 @@ stream_get(struct gw_filtering *f, int id, enum gw_role role, int choice)
     struct flt_stream *s = &f->streams[f->nstreams];
     s->held = calloc(f->chain->n ? f->chain->n : 1, sizeof(char *));
     s->hlen = calloc(f->chain->n ? f->chain->n : 1, sizeof(size_t));
-    if (!s->held || !s->hlen) {
+    s->off = calloc(f->chain->n ? f->chain->n : 1, sizeof(uint64_t));
+    if (!s->held || !s->hlen || !s->off) {
         free(s->held);
         free(s->hlen);
+        free(s->off);
         return NULL;
     }
     s->id = id;
@@ -496,7 +506,7 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
                               .text = buf,
                               .len = hl + curlen,
                               .final = final,
-                              .offset = s->in_off};
+                              .offset = s->off[i]};
         enum gw_verdict v = fi->ops->on_resp_chunk(f->tx, fi->conf, f->ctx[i], &ch);
         if (verdict(f, i, v) < 0) {
             free(ch.text);
@@ -506,7 +516,13 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
         if (hold > ch.len)
             hold = ch.len;
         if (hold > cap_hold) {
-            hold = cap_hold; /* the configured bound wins; keep code points whole */
+            /* Releasing what a filter holds back could release a secret: past the bound the
+             * filter has failed (on_error decides), and with on_error: pass its hold is cut. */
+            if (verdict(f, i, GW_ERROR) < 0) {
+                free(ch.text);
+                return -1;
+            }
+            hold = cap_hold;
             while (hold > 0 && ((unsigned char)ch.text[ch.len - hold] & 0xC0) == 0x80)
                 hold--;
         }
@@ -521,6 +537,7 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
         }
         cur = ch.text;
         curlen = ch.len - hold;
+        s->off[i] += curlen;
     }
     s->in_off += len;
     *out = cur;
@@ -633,6 +650,11 @@ gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
     struct gw_filtering *f = tx->flt;
     if (!f || !f->sse)
         return 0;
+    int64_t uin, uout;
+    if (gw_stream_usage(f->sa, &uin, &uout) == 0) {
+        tx->tokens_in = uin;
+        tx->tokens_out = uout;
+    }
     for (size_t i = 0; i < f->nstreams; i++)
         if (flush_stream(f, &f->streams[i], out) < 0)
             return -1;
@@ -783,6 +805,7 @@ gw_filtering_end(struct gw_tx *tx)
             free(f->streams[i].held[k]);
         free(f->streams[i].held);
         free(f->streams[i].hlen);
+        free(f->streams[i].off);
     }
     if (f->sa)
         gw_stream_adapter_free(f->sa);

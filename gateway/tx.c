@@ -63,6 +63,7 @@ gw_tx_new(struct gw_conn *c, uint64_t t_start)
     tx->conn = c;
     tx->w = c->w;
     tx->cfg = gw_config_ref(c->w->cfg);
+    tx->tokens_in = tx->tokens_out = -1;
     tx->ps = c->w->ps; /* the pools of the same snapshot */
     gw_poolset_hold(tx->ps);
     tx->req = p;
@@ -637,12 +638,13 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
         "\"upstream_status\":%d,\"provider\":%s%s%s,\"team\":%s,\"key_id\":%s,"
         "\"user\":%s,\"model\":%s,\"session\":%s,\"bytes_in\":%llu,"
         "\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_connect_ms\":%.3f,"
-        "\"ttfb_ms\":%.3f,\"rules\":%s,\"error\":%s}\n",
+        "\"ttfb_ms\":%.3f,\"tokens_in\":%lld,\"tokens_out\":%lld,\"rules\":%s,\"error\":%s}\n",
         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
         ts.tv_nsec / 1000000, rid, r->client, method, path, r->status, r->upstream_status,
         r->provider ? "\"" : "", r->provider ? r->provider : "null", r->provider ? "\"" : "", team,
         key, user, model, session, (unsigned long long)r->bytes_in,
-        (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms, rules, err);
+        (unsigned long long)r->bytes_out, r->duration_ms, r->connect_ms, r->ttfb_ms,
+        (long long)r->tokens_in, (long long)r->tokens_out, rules, err);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -674,6 +676,8 @@ gw_tx_log(struct gw_tx *tx, const char *error)
         .model = tx->model,
         .session = tx->session,
         .rules = tx->rules,
+        .tokens_in = tx->tokens_in,
+        .tokens_out = tx->tokens_out,
     };
     gw_access_log(tx->w, &r);
     gw_metrics_request(

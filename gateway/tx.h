@@ -38,10 +38,11 @@ struct gw_tx {
     int client_keep_alive;
 
     /* identity and request fields (read at dispatch) */
-    const struct gw_key_cfg *key; /* the virtual key presented, or NULL (anonymous) */
-    char model[256];              /* the request's model, "" when unknown */
-    char session[129];            /* session id, "" when none */
-    int stream;                   /* the request asked for a stream */
+    const struct gw_key_cfg *key;  /* the virtual key presented, or NULL (anonymous) */
+    char model[256];               /* the request's model, "" when unknown */
+    char session[129];             /* session id, "" when none */
+    int stream;                    /* the request asked for a stream */
+    int64_t tokens_in, tokens_out; /* usage the provider reported (-1: not seen) */
 
     struct gw_filtering *flt;  /* filter chain state, NULL when the route has no filters */
     struct evbuffer *body_out; /* request body as edited by filters (replaces the original) */
@@ -120,6 +121,7 @@ struct gw_access_rec {
     const char *request_id, *client, *method, *path, *provider, *error;
     const char *team, *key_id, *user, *model, *session; /* identity; NULL / "" when none */
     const char *rules; /* filter:rule:action of what fired, comma-separated; NULL / "" when none */
+    int64_t tokens_in, tokens_out; /* -1 when unknown */
     int status, upstream_status;
     uint64_t bytes_in, bytes_out;
     double duration_ms, connect_ms, ttfb_ms; /* -1 when not applicable */

@@ -11,4 +11,7 @@ for b in "$release" "$asan"; do
   echo "== integration tests: $b =="
   PORTCULLIS_BIN="$root/$b/portcullis" PC_MOCK_BIN="$root/$b/pc-mock" \
     node --test --test-concurrency=1 ./*.test.mjs
+  echo "== SDK streaming under the trace filter (random re-chunking): $b =="
+  PC_TEST_TRACE=1 PORTCULLIS_BIN="$root/$b/portcullis" PC_MOCK_BIN="$root/$b/pc-mock" \
+    node --test --test-concurrency=1 ./sdk.test.mjs
 done

@@ -1023,6 +1023,52 @@ test_model_routes(void **state)
         "'-'");
 }
 
+static void
+test_filters(void **state)
+{
+    (void)state;
+    struct gw_config *cfg =
+        load_ok("filters:\n"
+                "  - {type: trace, name: t1, seed: 5}\n"
+                "  - {type: trace, name: t2, on_error: pass, block_status: 451}\n"
+                "providers:\n  - {name: p, base_url: http://127.0.0.1:9}\n"
+                "routes:\n"
+                "  - {prefix: /a/, provider: p, filters: [t2]}\n"
+                "  - {prefix: /b/, provider: p, filters: []}\n"
+                "  - {prefix: /, provider: p}\n");
+    assert_int_equal(cfg->nfilters, 2);
+    assert_int_equal(cfg->filters[1].on_error_pass, 1);
+    assert_int_equal(cfg->filters[1].block_status, 451);
+    const struct gw_route_cfg *r = gw_config_route(cfg, "/a/x", 4, NULL);
+    assert_int_equal(r->chain.n, 1);
+    assert_string_equal(r->chain.v[0]->name, "t2");
+    assert_true(r->chain.resp_chunk);
+    r = gw_config_route(cfg, "/b/x", 4, NULL);
+    assert_int_equal(r->chain.n, 0);
+    r = gw_config_route(cfg, "/c", 2, NULL);
+    assert_int_equal(r->chain.n, 2);
+    assert_string_equal(r->chain.v[0]->name, "t1");
+    gw_config_unref(cfg);
+
+    expect_error("filters:\n  - {type: nope}\n" TAIL,
+                 "s.yaml:2:12: unknown filter type 'nope' (known: patterns, trace)");
+    expect_error("filters:\n  - {name: x}\n" TAIL,
+                 "s.yaml:2:5: missing required key 'type' in 'filters'");
+    expect_error(
+        "filters:\n  - {type: trace}\n  - {type: trace}\n" TAIL,
+        "s.yaml:3:12: duplicate filter name 'trace' (first at line 2); give each a 'name'");
+    expect_error("filters:\n  - {type: trace, on_error: maybe}\n" TAIL,
+                 "s.yaml:2:29: 'on_error' must be block or pass");
+    expect_error("filters:\n  - {type: trace, block_status: 200}\n" TAIL,
+                 "s.yaml:2:33: 'block_status' must be an HTTP status from 400 to 599");
+    expect_error("filters:\n  - {type: trace, bogus: 1}\n" TAIL,
+                 "s.yaml:2:5: trace: unknown or invalid key 'bogus' (seed: integer, hold: bool, "
+                 "wait_ms: 0..60000)");
+    expect_error("providers:\n  - {name: p, base_url: http://127.0.0.1:9}\n"
+                 "routes:\n  - {prefix: /, provider: p, filters: [ghost]}\n",
+                 "s.yaml:4:39: route '/': unknown filter 'ghost' (define it under 'filters')");
+}
+
 int
 main(void)
 {
@@ -1049,6 +1095,7 @@ main(void)
         cmocka_unit_test_setup(test_summary_default, setup),
         cmocka_unit_test_setup(test_identity, setup),
         cmocka_unit_test_setup(test_model_routes, setup),
+        cmocka_unit_test_setup(test_filters, setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

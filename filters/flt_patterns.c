@@ -1,0 +1,918 @@
+/*
+ * The `patterns` filter: user-defined regular expressions from the config, each with the roles it
+ * looks at, a direction and an action (block, redact, event).
+ *
+ *   - patterns:
+ *       rules:
+ *         - id: internal-hostname        # required, unique, [A-Za-z0-9_.-]+
+ *           regex: '[a-z0-9-]+\.corp\.example\.com'   # required, Hyperscan syntax
+ *           flags: i                     # i caseless, s dotall, m multiline, u UTF-8 + Unicode
+ *           where: [user, tool_result]   # roles (default: all)
+ *           direction: request           # request | response | both (default)
+ *           action: redact               # block (default) | redact | event
+ *           replacement: '[REDACTED:hostname]'   # redact only; default [REDACTED:<id>]
+ *           message: '...'               # block only; default "Request/Response blocked by ..."
+ *           category: data_leak          # default custom
+ *           severity: 2                  # 1 low .. 4 critical, default 2
+ *           max_len: 256                 # longest match, in bytes, in a streamed response
+ *
+ * Whole texts (request segments, buffered responses) are scanned in block mode. Streamed responses
+ * are scanned in stream mode, one Hyperscan stream per logical stream, so each byte is scanned
+ * once and \b, ^ and $ see the real neighbouring text. Matches are held in the per-exchange
+ * context until the text they cover is released; the filter holds back the last max_len + 1 bytes
+ * of each chunk (the largest max_len of the block and redact rules that apply to the stream's
+ * role; + 1 because Hyperscan may need what follows a match, for \b or $, to report it)
+ * and never releases the beginning of a known match it cannot yet redact whole. max_len defaults
+ * to the pattern's longest possible match when Hyperscan can bound it, else 256; a match longer
+ * than max_len may begin before it is recognised, and only its remainder is then redacted (a block
+ * rule still blocks). A redacted region that keeps growing (a run of overlapping matches) is
+ * released in pieces, each replaced, once it holds more than 4 KiB beyond that back.
+ *
+ * Overlapping matches (of one rule or several) merge into one span, replaced once with the
+ * replacement of its leftmost match; matches that only touch are replaced separately. One event
+ * is emitted per merged span of each rule; the matched text is never part of an event.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/filter.h"
+#include "filters/scan.h"
+
+#define DEFAULT_MAX_LEN 256
+#define MAX_MAX_LEN 65536
+/* The hold is max_len + LOOKAHEAD. A match not reported yet either is not complete (it ends past
+ * the data: its first byte is among the last max_len - 1) or waits for what follows it: \b, \B
+ * and multiline $ read the byte after the match, and $ also matches before a newline that ends the
+ * stream, known only at close (the match ends 1 byte before the data end: + 2). \b is not
+ * supported under UCP, so no assertion reads a whole multi-byte character. */
+#define LOOKAHEAD 1
+#define MAX_EXTRA_HOLD 4096
+
+enum paction { ACT_BLOCK, ACT_REDACT, ACT_EVENT };
+
+struct prule {
+    char *id, *regex, *category;
+    char *replacement;
+    size_t replacement_len;
+    char *message_req, *message_resp;
+    unsigned hs_flags;
+    unsigned roles; /* bit per enum gw_role */
+    int req, resp;  /* applies to requests / responses */
+    enum paction action;
+    int severity;
+    size_t max_len;
+};
+
+struct pconf {
+    struct prule *rules;
+    size_t n;
+    struct gw_scan_db *req_db, *resp_db;
+    unsigned *req_map, *resp_map;   /* database index -> rule index */
+    unsigned req_roles, resp_roles; /* roles some rule looks at */
+    unsigned stream_roles;          /* response roles that come as chunks and some rule sees */
+    size_t hold[GW_ROLE_COUNT];     /* streaming hold back per role */
+};
+
+/* A match of rule over [from, to): offsets in a segment (seg = its index) or, streaming, in the
+ * logical stream as this filter receives it. */
+struct pmatch {
+    unsigned rule;
+    unsigned seg;
+    uint64_t from, to;
+};
+
+struct mvec {
+    struct pmatch *v;
+    size_t n, cap;
+};
+
+/* Per logical stream of a streamed response. */
+struct pstream {
+    int id;
+    int closed;
+    struct gw_scan_stream *hs;
+    uint64_t base;       /* stream offset of the text[0] the chain presents next */
+    uint64_t fed;        /* bytes fed to Hyperscan */
+    struct mvec pending; /* matches not yet released */
+    unsigned cut_rule;   /* whose replacement the pieces of a span released in pieces get */
+};
+
+struct pctx {
+    struct pstream *v;
+    size_t n, cap;
+};
+
+/* ---- helpers ---- */
+
+static int
+mvec_push(struct mvec *m, unsigned rule, unsigned seg, uint64_t from, uint64_t to)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        struct pmatch *v = realloc(m->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n++] = (struct pmatch){rule, seg, from, to};
+    return 0;
+}
+
+static int
+cmp_pos(const void *a, const void *b)
+{
+    const struct pmatch *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    if (x->from != y->from)
+        return x->from < y->from ? -1 : 1;
+    /* not by end: a span's leftmost match (whose replacement it gets) must not depend on how
+     * far the matches collapsed by release_matches reached */
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    return x->to < y->to ? -1 : x->to > y->to;
+}
+
+static int
+cmp_rule(const void *a, const void *b)
+{
+    const struct pmatch *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    if (x->from != y->from)
+        return x->from < y->from ? -1 : 1;
+    return x->to < y->to ? -1 : x->to > y->to;
+}
+
+struct collector {
+    const struct pconf *c;
+    const unsigned *map;
+    unsigned role_bit;
+    unsigned seg;
+    struct mvec *out;
+    int oom;
+};
+
+static int
+collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+{
+    struct collector *k = arg;
+    unsigned rule = k->map[idx];
+    if (!(k->c->rules[rule].roles & k->role_bit))
+        return 0;
+    if (mvec_push(k->out, rule, k->seg, from, to) < 0) {
+        k->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void
+emit(struct gw_tx *tx, const struct prule *r, enum gw_role role, int msg_index, uint64_t off,
+     uint64_t len)
+{
+    static const char *const names[] = {"block", "redact", "event"};
+    struct gw_event ev = {
+        .filter = "patterns",
+        .rule_id = r->id,
+        .category = r->category,
+        .action = names[r->action],
+        .severity = r->severity,
+        .score = 1.0,
+        .role = role,
+        .msg_index = msg_index,
+        .offset = off,
+        .length = len,
+    };
+    gw_emit(tx, &ev);
+}
+
+/* Whether the byte at stream offset i of t (whose first byte is at stream offset base) continues
+ * a UTF-8 character. */
+static int
+is_cont(const char *t, uint64_t base, uint64_t i)
+{
+    return ((unsigned char)t[i - base] & 0xC0) == 0x80;
+}
+
+/* Moves stream offset pos left to the start of its UTF-8 character, not below base. Invalid text:
+ * at most 3 steps, so that garbage cannot make the filter hold everything. */
+static uint64_t
+char_start(const char *t, uint64_t base, uint64_t pos)
+{
+    for (int step = 0; step < 3 && pos > base && is_cont(t, base, pos); step++)
+        pos--;
+    return pos;
+}
+
+/* A merged span: [from, to) covering overlapping matches; rule: the leftmost one's. */
+struct span {
+    uint64_t from, to;
+    unsigned rule;
+};
+
+/*
+ * Next merged span of m[*i..n) (sorted by cmp_pos, one segment) among matches with action act, or
+ * 0 when there is none. Only overlapping matches merge; touching ones stay apart.
+ */
+static int
+next_span(const struct pconf *c, const struct pmatch *m, size_t n, size_t *i, enum paction act,
+          struct span *sp)
+{
+    while (*i < n && c->rules[m[*i].rule].action != act)
+        (*i)++;
+    if (*i >= n)
+        return 0;
+    sp->from = m[*i].from;
+    sp->to = m[*i].to;
+    sp->rule = m[*i].rule;
+    for ((*i)++; *i < n; (*i)++) {
+        if (c->rules[m[*i].rule].action != act)
+            continue;
+        if (m[*i].from >= sp->to)
+            break;
+        if (m[*i].to > sp->to)
+            sp->to = m[*i].to;
+    }
+    return 1;
+}
+
+/*
+ * Replaces the merged spans sp[0..ns) (sorted, disjoint) in seg or ch, whose text begins at
+ * stream offset base, right to left, so that earlier offsets stay valid. Each is clipped to
+ * [base, hi) and widened to whole UTF-8 characters within it, but kept left of the span replaced
+ * before it: a rule without 'u' may match part of a character. Returns how many were replaced,
+ * or -1 when an edit failed.
+ */
+static int
+apply_spans(const struct pconf *c, const struct span *sp, size_t ns, uint64_t base, uint64_t hi,
+            struct gw_segment *seg, struct gw_chunk *ch)
+{
+    uint64_t limit = hi;
+    int done = 0;
+    while (ns--) {
+        const char *t = seg ? seg->text : ch->text; /* each edit may move the text */
+        /* A span cut by a release in pieces began before base; one cut at hi goes on later. */
+        uint64_t from = sp[ns].from < base ? base : sp[ns].from;
+        uint64_t to = sp[ns].to > limit ? limit : sp[ns].to;
+        from = char_start(t, base, from);
+        for (int step = 0; step < 3 && to < limit && is_cont(t, base, to); step++)
+            to++;
+        if (from >= to)
+            continue;
+        const struct prule *r = &c->rules[sp[ns].rule];
+        size_t off = (size_t)(from - base), len = (size_t)(to - from);
+        if ((seg ? gw_segment_replace(seg, off, len, r->replacement, r->replacement_len)
+                 : gw_chunk_replace(ch, off, len, r->replacement, r->replacement_len)) < 0)
+            return -1;
+        limit = from;
+        done++;
+    }
+    return done;
+}
+
+/* ---- whole texts ---- */
+
+static enum gw_verdict
+scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs, int req)
+{
+    const struct gw_scan_db *db = req ? c->req_db : c->resp_db;
+    unsigned roles = req ? c->req_roles : c->resp_roles;
+    struct mvec m = {0};
+    struct collector k = {c, req ? c->req_map : c->resp_map, 0, 0, &m, 0};
+    enum gw_verdict v = GW_PASS;
+
+    for (size_t i = 0; i < segs->n; i++) {
+        struct gw_segment *s = &segs->v[i];
+        if ((unsigned)s->role >= GW_ROLE_COUNT || !(roles & (1u << s->role)))
+            continue;
+        k.role_bit = 1u << s->role;
+        k.seg = (unsigned)i;
+        if (gw_scan_block(db, s->text, s->len, collect, &k) < 0 || k.oom) {
+            v = GW_ERROR;
+            goto out;
+        }
+    }
+    if (m.n == 0)
+        goto out;
+
+    /* Events per rule and merged span, in segment and rule order; a block rule anywhere wins. */
+    qsort(m.v, m.n, sizeof(*m.v), cmp_rule);
+    const struct pmatch *blocker = NULL;
+    for (size_t i = 0; i < m.n; i++)
+        if (c->rules[m.v[i].rule].action == ACT_BLOCK &&
+            (!blocker || cmp_pos(&m.v[i], blocker) < 0))
+            blocker = &m.v[i];
+    for (size_t i = 0; i < m.n;) {
+        const struct pmatch *a = &m.v[i];
+        const struct prule *r = &c->rules[a->rule];
+        uint64_t from = a->from, to = a->to;
+        for (i++; i < m.n && m.v[i].seg == a->seg && m.v[i].rule == a->rule && m.v[i].from < to;
+             i++)
+            if (m.v[i].to > to)
+                to = m.v[i].to;
+        if (blocker && r->action != ACT_BLOCK)
+            continue;
+        const struct gw_segment *s = &segs->v[a->seg];
+        emit(tx, r, s->role, s->msg_index, from, to - from);
+    }
+    if (blocker) {
+        const struct prule *r = &c->rules[blocker->rule];
+        gw_tx_block(tx, 403, req ? "policy_violation" : "output_blocked",
+                    req ? r->message_req : r->message_resp);
+        v = GW_BLOCK;
+        goto out;
+    }
+
+    /* Redactions: per segment, merged spans, right to left so earlier offsets stay valid. */
+    qsort(m.v, m.n, sizeof(*m.v), cmp_pos);
+    struct span *sp = malloc(m.n * sizeof(*sp));
+    if (!sp) {
+        v = GW_ERROR;
+        goto out;
+    }
+    for (size_t lo = 0; lo < m.n;) {
+        size_t hi = lo;
+        while (hi < m.n && m.v[hi].seg == m.v[lo].seg)
+            hi++;
+        size_t ns = 0, j = lo;
+        while (next_span(c, m.v, hi, &j, ACT_REDACT, &sp[ns]))
+            ns++;
+        struct gw_segment *s = &segs->v[m.v[lo].seg];
+        int done = apply_spans(c, sp, ns, 0, s->len, s, NULL);
+        if (done < 0) {
+            free(sp);
+            v = GW_ERROR;
+            goto out;
+        }
+        if (done > 0)
+            v = GW_REDACT;
+        lo = hi;
+    }
+    free(sp);
+out:
+    free(m.v);
+    return v;
+}
+
+static enum gw_verdict
+on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
+{
+    (void)ctx;
+    return scan_segments(tx, conf, segs, 1);
+}
+
+static enum gw_verdict
+on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
+{
+    (void)ctx;
+    return scan_segments(tx, conf, segs, 0);
+}
+
+/* ---- streamed responses ---- */
+
+static struct pstream *
+get_stream(struct pctx *x, int id)
+{
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].id == id)
+            return &x->v[i];
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 4;
+        struct pstream *v = realloc(x->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        x->v = v;
+        x->cap = cap;
+    }
+    struct pstream *s = &x->v[x->n++];
+    memset(s, 0, sizeof(*s));
+    s->id = id;
+    return s;
+}
+
+/*
+ * Drops the pending matches of p (sorted by cmp_rule) whose merged per-rule span ends at or before
+ * r, emitting an event for each such span. The matches of a span that goes on past r are replaced
+ * by one covering them all: the span, its leftmost match and what later matches merge with stay
+ * the same, and a long run of overlapping matches cannot pile up.
+ */
+static void
+release_matches(struct gw_tx *tx, const struct pconf *c, const struct gw_chunk *ch,
+                struct pstream *p, uint64_t r)
+{
+    struct pmatch *m = p->pending.v;
+    size_t n = p->pending.n, keep = 0;
+    for (size_t i = 0; i < n;) {
+        size_t lo = i;
+        uint64_t from = m[i].from, to = m[i].to;
+        for (i++; i < n && m[i].rule == m[lo].rule && m[i].from < to; i++)
+            if (m[i].to > to)
+                to = m[i].to;
+        if (to <= r) {
+            /* chunk->offset is where text[0] (our base) lies in the chain's numbering */
+            emit(tx, &c->rules[m[lo].rule], ch->role, ch->choice, from + (ch->offset - p->base),
+                 to - from);
+            continue;
+        }
+        m[keep] = m[lo];
+        m[keep++].to = to;
+    }
+    p->pending.n = keep;
+}
+
+static enum gw_verdict
+on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
+{
+    const struct pconf *c = conf;
+    struct pctx *x = ctx;
+    if ((unsigned)ch->role >= GW_ROLE_COUNT || !(c->stream_roles & (1u << ch->role)))
+        return GW_PASS;
+    struct pstream *p = get_stream(x, ch->stream_id);
+    if (!p || p->closed)
+        return GW_ERROR; /* out of memory, or text after the final chunk */
+    if (!p->hs && !(p->hs = gw_scan_stream_open(c->resp_db)))
+        return GW_ERROR;
+
+    /* What we held last time comes first, unchanged: feed only what follows it. */
+    uint64_t held = p->fed - p->base;
+    if (held > ch->len)
+        return GW_ERROR;
+    struct collector k = {c, c->resp_map, 1u << ch->role, 0, &p->pending, 0};
+    if (gw_scan_stream_feed(p->hs, ch->text + held, ch->len - (size_t)held, collect, &k) < 0)
+        return GW_ERROR;
+    p->fed = p->base + ch->len;
+    if (ch->final) {
+        int rc = gw_scan_stream_close(p->hs, collect, &k);
+        p->hs = NULL;
+        p->closed = 1;
+        if (rc < 0)
+            return GW_ERROR;
+    }
+    if (k.oom)
+        return GW_ERROR;
+
+    uint64_t q = p->fed;
+    struct pmatch *m = p->pending.v;
+    size_t n = p->pending.n;
+
+    const struct pmatch *blocker = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (c->rules[m[i].rule].action == ACT_BLOCK && (!blocker || cmp_pos(&m[i], blocker) < 0))
+            blocker = &m[i];
+    if (blocker) {
+        const struct prule *r = &c->rules[blocker->rule];
+        emit(tx, r, ch->role, ch->choice, blocker->from + (ch->offset - p->base),
+             blocker->to - blocker->from);
+        gw_tx_block(tx, 403, "output_blocked", r->message_resp);
+        p->pending.n = 0;
+        return GW_BLOCK;
+    }
+
+    /* Release boundary: hold back what could still start a match, on a character start. */
+    uint64_t r = q;
+    size_t hold = c->hold[ch->role];
+    if (!ch->final && hold)
+        r = char_start(ch->text, p->base, ch->len > hold ? q - hold : p->base);
+    uint64_t r0 = r;
+
+    /* Never release the beginning of a known redaction whose end is held: hold it whole... */
+    if (n > 1)
+        qsort(m, n, sizeof(*m), cmp_pos);
+    struct span sp = {0};
+    size_t i = 0;
+    while (next_span(c, m, n, &i, ACT_REDACT, &sp) && sp.from < r) {
+        if (sp.to > r) {
+            r = sp.from < p->base ? p->base : char_start(ch->text, p->base, sp.from);
+            break;
+        }
+    }
+    /* ... unless it keeps growing: then redact it in pieces (the chain presents what is held
+     * again with every chunk, so holding much more than the rules need costs every chunk). The
+     * matches it started with may be gone when it goes on: each piece gets the replacement of
+     * the leftmost. */
+    if (q - r > hold + MAX_EXTRA_HOLD) {
+        if (sp.from >= p->base)
+            p->cut_rule = sp.rule;
+        r = r0;
+    }
+    ch->hold = (size_t)(q - r);
+
+    /* Redact the released part. */
+    size_t ns = 0, cap = 0;
+    struct span *spans = NULL;
+    i = 0;
+    while (next_span(c, m, n, &i, ACT_REDACT, &sp) && sp.from < r) {
+        if (ns == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct span *nv = realloc(spans, cap * sizeof(*nv));
+            if (!nv) {
+                free(spans);
+                return GW_ERROR;
+            }
+            spans = nv;
+        }
+        if (sp.from < p->base)
+            sp.rule = p->cut_rule; /* the rest of a span released in pieces */
+        spans[ns++] = sp;
+    }
+    int done = apply_spans(c, spans, ns, p->base, r, NULL, ch);
+    free(spans);
+    if (done < 0)
+        return GW_ERROR;
+
+    if (n > 1)
+        qsort(m, n, sizeof(*m), cmp_rule);
+    release_matches(tx, c, ch, p, ch->final ? UINT64_MAX : r);
+    p->base = r;
+    return done > 0 ? GW_REDACT : GW_PASS;
+}
+
+static void
+on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
+{
+    (void)tx;
+    (void)conf;
+    struct pctx *x = ctx;
+    for (size_t i = 0; i < x->n; i++) {
+        gw_scan_stream_close(x->v[i].hs, NULL, NULL);
+        free(x->v[i].pending.v);
+    }
+    free(x->v);
+    memset(x, 0, sizeof(*x));
+}
+
+/* ---- configuration ---- */
+
+static void
+rules_free(struct prule *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].id);
+        free(rules[i].regex);
+        free(rules[i].category);
+        free(rules[i].replacement);
+        free(rules[i].message_req);
+        free(rules[i].message_resp);
+    }
+    free(rules);
+}
+
+static void
+conf_free(void *conf)
+{
+    struct pconf *c = conf;
+    if (!c)
+        return;
+    rules_free(c->rules, c->n);
+    if (c->req_db != c->resp_db) {
+        gw_scan_free(c->req_db);
+        free(c->req_map);
+    }
+    gw_scan_free(c->resp_db);
+    free(c->resp_map);
+    free(c);
+}
+
+/* "rules[i] ('id'): message" (or "rules[i]: " before the id is known) through gw_cfg_error. */
+static int rule_error(struct gw_cfg_ctx *cc, size_t i, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+rule_error(struct gw_cfg_ctx *cc, size_t i, const char *id, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (id)
+        return gw_cfg_error(cc, NULL, "patterns: rules[%zu] ('%s'): %s", i, id, msg);
+    return gw_cfg_error(cc, NULL, "patterns: rules[%zu]: %s", i, msg);
+}
+
+static char *
+xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* a b c, concatenated, or NULL when out of memory. */
+static char *
+concat3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *d = malloc(la + lb + lc + 1);
+    if (d) {
+        memcpy(d, a, la);
+        memcpy(d + la, b, lb);
+        memcpy(d + la + lb, c, lc + 1);
+    }
+    return d;
+}
+
+static int
+valid_id(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+            return 0;
+    return 1;
+}
+
+/* A string member, or NULL when absent; -1 for another type. */
+static int
+get_string(const json_t *o, const char *key, const char **out)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int
+parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
+{
+    static const char *const keys[] = {"id",        "regex",    "flags",       "where",
+                                       "direction", "action",   "replacement", "message",
+                                       "category",  "severity", "max_len"};
+    if (!json_is_object(o))
+        return rule_error(cc, i, NULL, "a rule must be a mapping");
+
+    const char *id, *regex, *flags, *dir, *action, *rep, *msg, *cat;
+    if (get_string(o, "id", &id) < 0)
+        return rule_error(cc, i, NULL, "'id' must be a string");
+    if (!id)
+        return rule_error(cc, i, NULL, "missing 'id'");
+    if (!valid_id(id))
+        return rule_error(cc, i, NULL, "'id' must be made of letters, digits, '_', '.' and '-'");
+
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)o, key, val)
+    {
+        size_t k = 0;
+        while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[k], key) != 0)
+            k++;
+        if (k == sizeof(keys) / sizeof(keys[0]))
+            return rule_error(cc, i, id,
+                              "unknown key '%s' (known: id, regex, flags, where, direction, "
+                              "action, replacement, message, category, severity, max_len)",
+                              key);
+    }
+
+    static const char *const strs[] = {"regex",       "flags",   "direction", "action",
+                                       "replacement", "message", "category"};
+    const char **outs[] = {&regex, &flags, &dir, &action, &rep, &msg, &cat};
+    for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+        if (get_string(o, strs[k], outs[k]) < 0)
+            return rule_error(cc, i, id, "'%s' must be a string", strs[k]);
+    if (!regex || !*regex)
+        return rule_error(cc, i, id, "missing 'regex'");
+
+    if (!(r->id = xstrdup(id)) || !(r->regex = xstrdup(regex)))
+        return rule_error(cc, i, id, "out of memory");
+
+    r->hs_flags = 0;
+    for (const char *f = flags ? flags : ""; *f; f++) {
+        switch (*f) {
+        case 'i':
+            r->hs_flags |= HS_FLAG_CASELESS;
+            break;
+        case 's':
+            r->hs_flags |= HS_FLAG_DOTALL;
+            break;
+        case 'm':
+            r->hs_flags |= HS_FLAG_MULTILINE;
+            break;
+        case 'u':
+            r->hs_flags |= HS_FLAG_UTF8 | HS_FLAG_UCP;
+            break;
+        default:
+            return rule_error(cc, i, id,
+                              "unknown flag '%c' in 'flags' (known: i caseless, s dotall, "
+                              "m multiline, u utf8)",
+                              *f);
+        }
+    }
+
+    const json_t *where = json_object_get(o, "where");
+    if (!where) {
+        r->roles = (1u << GW_ROLE_COUNT) - 1;
+    } else {
+        if (!json_is_array(where) || json_array_size(where) == 0)
+            return rule_error(cc, i, id, "'where' must be a non-empty list of roles");
+        r->roles = 0;
+        size_t k;
+        const json_t *e;
+        json_array_foreach(where, k, e)
+        {
+            int role = json_is_string(e) ? gw_role_from_name(json_string_value(e)) : -1;
+            if (role < 0 || role >= GW_ROLE_COUNT) {
+                char names[256];
+                size_t used = 0;
+                names[0] = '\0';
+                for (int q = 0; q < GW_ROLE_COUNT && used < sizeof(names); q++)
+                    used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                             q ? ", " : "", gw_role_name((enum gw_role)q));
+                if (!json_is_string(e))
+                    return rule_error(cc, i, id, "'where' must be a list of role names (%s)",
+                                      names);
+                return rule_error(cc, i, id, "unknown role '%s' in 'where' (known: %s)",
+                                  json_string_value(e), names);
+            }
+            r->roles |= 1u << role;
+        }
+    }
+
+    if (!dir || strcmp(dir, "both") == 0) {
+        r->req = r->resp = 1;
+    } else if (strcmp(dir, "request") == 0) {
+        r->req = 1;
+    } else if (strcmp(dir, "response") == 0) {
+        r->resp = 1;
+    } else {
+        return rule_error(cc, i, id, "'direction' must be request, response or both, not '%s'",
+                          dir);
+    }
+
+    if (!action || strcmp(action, "block") == 0)
+        r->action = ACT_BLOCK;
+    else if (strcmp(action, "redact") == 0)
+        r->action = ACT_REDACT;
+    else if (strcmp(action, "event") == 0)
+        r->action = ACT_EVENT;
+    else
+        return rule_error(cc, i, id, "'action' must be block, redact or event, not '%s'", action);
+
+    if (rep && r->action != ACT_REDACT)
+        return rule_error(cc, i, id, "'replacement' applies to action redact only");
+    if (msg && r->action != ACT_BLOCK)
+        return rule_error(cc, i, id, "'message' applies to action block only");
+    if (r->action == ACT_REDACT) {
+        r->replacement = rep ? xstrdup(rep) : concat3("[REDACTED:", id, "]");
+        if (!r->replacement)
+            return rule_error(cc, i, id, "out of memory");
+        r->replacement_len = strlen(r->replacement);
+    }
+    if (r->action == ACT_BLOCK) {
+        r->message_req = msg ? xstrdup(msg) : concat3("Request blocked by policy rule '", id, "'");
+        r->message_resp =
+            msg ? xstrdup(msg) : concat3("Response blocked by policy rule '", id, "'");
+        if (!r->message_req || !r->message_resp)
+            return rule_error(cc, i, id, "out of memory");
+    }
+    if (cat && !*cat)
+        return rule_error(cc, i, id, "'category' must not be empty");
+    if (!(r->category = xstrdup(cat ? cat : "custom")))
+        return rule_error(cc, i, id, "out of memory");
+
+    const json_t *sev = json_object_get(o, "severity");
+    r->severity = 2;
+    if (sev) {
+        if (!json_is_integer(sev) || json_integer_value(sev) < 1 || json_integer_value(sev) > 4)
+            return rule_error(cc, i, id, "'severity' must be an integer from 1 to 4");
+        r->severity = (int)json_integer_value(sev);
+    }
+
+    /* The longest match: given, else what Hyperscan can bound, else the default. */
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_expression_info(regex, r->hs_flags | HS_FLAG_SOM_LEFTMOST, &info, &cerr) != HS_SUCCESS) {
+        int rc = gw_cfg_error(cc, NULL, "patterns: rule '%s': %s", id,
+                              cerr ? cerr->message : "invalid expression");
+        hs_free_compile_error(cerr);
+        return rc;
+    }
+    unsigned width = info->max_width;
+    free(info);
+    r->max_len = width == 0 || width > MAX_MAX_LEN ? DEFAULT_MAX_LEN : width;
+    const json_t *ml = json_object_get(o, "max_len");
+    if (ml) {
+        if (!json_is_integer(ml) || json_integer_value(ml) < 1 ||
+            json_integer_value(ml) > MAX_MAX_LEN)
+            return rule_error(cc, i, id, "'max_len' must be an integer from 1 to %d", MAX_MAX_LEN);
+        r->max_len = (size_t)json_integer_value(ml);
+    }
+    return 0;
+}
+
+/* Compiles the rules of one direction into *db with *map (database index -> rule index), for
+ * stream mode too when stream != 0. */
+static int
+compile_side(struct gw_cfg_ctx *cc, struct pconf *c, int req, int stream, struct gw_scan_db **db,
+             unsigned **map)
+{
+    struct gw_scan_rule *sr = malloc(c->n * sizeof(*sr));
+    *map = malloc(c->n * sizeof(**map));
+    if (!sr || !*map) {
+        free(sr);
+        return gw_cfg_error(cc, NULL, "patterns: out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct prule *r = &c->rules[i];
+        if (req ? !r->req : !r->resp)
+            continue;
+        sr[k] = (struct gw_scan_rule){r->id, r->regex, r->hs_flags};
+        (*map)[k++] = (unsigned)i;
+    }
+    char err[512];
+    *db = gw_scan_compile(sr, k, 1, stream, err, sizeof(err));
+    free(sr);
+    if (!*db)
+        return gw_cfg_error(cc, NULL, "patterns: %s", err);
+    return 0;
+}
+
+static int
+conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
+{
+    *out = NULL;
+    if (!json_is_object(in))
+        return gw_cfg_error(cc, NULL, "patterns: expected a mapping with 'rules'");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)in, key, val)
+    {
+        if (strcmp(key, "rules") != 0)
+            return gw_cfg_error(cc, NULL, "patterns: unknown key '%s' (known: rules)", key);
+    }
+    const json_t *rules = json_object_get(in, "rules");
+    if (!json_is_array(rules) || json_array_size(rules) == 0)
+        return gw_cfg_error(cc, NULL, "patterns: 'rules' must be a non-empty list");
+
+    struct pconf *c = calloc(1, sizeof(*c));
+    size_t n = json_array_size(rules);
+    if (!c || !(c->rules = calloc(n, sizeof(*c->rules)))) {
+        free(c);
+        return gw_cfg_error(cc, NULL, "patterns: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->n = i + 1; /* so that conf_free releases what parse_rule filled in */
+        if (parse_rule(cc, i, json_array_get(rules, i), &c->rules[i]) < 0)
+            goto fail;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->rules[j].id, c->rules[i].id) == 0) {
+                rule_error(cc, i, c->rules[i].id, "duplicate id (also rules[%zu])", j);
+                goto fail;
+            }
+    }
+    int same = 1; /* every rule both ways: one database serves both */
+    for (size_t i = 0; i < n; i++) {
+        const struct prule *r = &c->rules[i];
+        same &= r->req == r->resp;
+        if (r->req)
+            c->req_roles |= r->roles;
+        if (!r->resp)
+            continue;
+        c->resp_roles |= r->roles;
+        if (r->action == ACT_EVENT)
+            continue; /* nothing to withhold for an audit-only rule */
+        for (int role = 0; role < GW_ROLE_COUNT; role++)
+            if ((r->roles & (1u << role)) && c->hold[role] < r->max_len + LOOKAHEAD)
+                c->hold[role] = r->max_len + LOOKAHEAD;
+    }
+    c->stream_roles = c->resp_roles & ((1u << GW_ROLE_ASSISTANT) | (1u << GW_ROLE_TOOL_CALL_ARGS));
+    if (compile_side(cc, c, 0, c->stream_roles != 0, &c->resp_db, &c->resp_map) < 0)
+        goto fail;
+    if (same) {
+        c->req_db = c->resp_db;
+        c->req_map = c->resp_map;
+    } else if (compile_side(cc, c, 1, 0, &c->req_db, &c->req_map) < 0) {
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    conf_free(c);
+    return -1;
+}
+
+const struct gw_filter_ops gw_flt_patterns = {
+    .name = "patterns",
+    .ctx_size = sizeof(struct pctx),
+    .conf_new = conf_new,
+    .conf_free = conf_free,
+    .on_req_body = on_req_body,
+    .on_resp_body = on_resp_body,
+    .on_resp_chunk = on_resp_chunk,
+    .on_tx_end = on_tx_end,
+};

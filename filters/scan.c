@@ -1,0 +1,267 @@
+/*
+ * Hyperscan wrapper: compiled databases shared read-only, one scratch per thread grown for every
+ * database it meets, one hs_stream_t per logical stream. See scan.h for the contracts.
+ */
+#include "filters/scan.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gw_scan_db {
+    hs_database_t *block;  /* NULL when the set is empty */
+    hs_database_t *stream; /* NULL when the set is empty or stream mode was not asked for */
+    int has_stream;
+    uint64_t serial; /* unique per compiled db: the scratch cache key (addresses get reused) */
+};
+
+struct gw_scan_stream {
+    const struct gw_scan_db *db;
+    hs_stream_t *hs; /* NULL for an empty rule set */
+};
+
+static atomic_uint_fast64_t next_serial = 1;
+
+static int
+compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, const unsigned *ids,
+             unsigned mode, hs_database_t **out, char *err, size_t errlen)
+{
+    const char **pats = malloc(n * sizeof(*pats));
+    if (!pats) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        pats[i] = rules[i].pattern;
+    hs_compile_error_t *cerr = NULL;
+    hs_error_t rc = hs_compile_multi(pats, flags, ids, (unsigned)n, mode, NULL, out, &cerr);
+    free(pats);
+    if (rc == HS_SUCCESS)
+        return 0;
+    if (cerr && cerr->expression >= 0 && (size_t)cerr->expression < n)
+        snprintf(err, errlen, "rule '%s': %s", rules[cerr->expression].id, cerr->message);
+    else
+        snprintf(err, errlen, "%s", cerr ? cerr->message : "hyperscan compile failed");
+    hs_free_compile_error(cerr);
+    *out = NULL;
+    return -1;
+}
+
+struct gw_scan_db *
+gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream, char *err,
+                size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (n > UINT_MAX / 2) {
+        snprintf(err, errlen, "too many rules");
+        return NULL;
+    }
+    struct gw_scan_db *db = calloc(1, sizeof(*db));
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    db->has_stream = stream != 0;
+    db->serial = atomic_fetch_add(&next_serial, 1);
+    if (n == 0)
+        return db;
+
+    unsigned *flags = malloc(n * sizeof(*flags)), *ids = malloc(n * sizeof(*ids));
+    if (!flags || !ids) {
+        free(flags);
+        free(ids);
+        free(db);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        flags[i] = rules[i].flags | (som ? HS_FLAG_SOM_LEFTMOST : 0);
+        ids[i] = (unsigned)i;
+    }
+    int rc = compile_mode(rules, n, flags, ids, HS_MODE_BLOCK, &db->block, err, errlen);
+    /* MEDIUM: match starts exact within 4 GiB of the match end, far beyond any response. */
+    if (rc == 0 && stream)
+        rc = compile_mode(rules, n, flags, ids,
+                          HS_MODE_STREAM | (som ? HS_MODE_SOM_HORIZON_MEDIUM : 0), &db->stream, err,
+                          errlen);
+    free(flags);
+    free(ids);
+    if (rc < 0) {
+        gw_scan_free(db);
+        return NULL;
+    }
+    return db;
+}
+
+void
+gw_scan_free(struct gw_scan_db *db)
+{
+    if (!db)
+        return;
+    hs_free_database(db->block);
+    hs_free_database(db->stream);
+    free(db);
+}
+
+/* ---- per-thread scratch ---- */
+
+#define SEEN_MAX 16
+
+/* The thread's scratch and the databases it was last grown for (a small ring: a worker meets the
+ * few databases of its current snapshot over and over). */
+struct tscratch {
+    hs_scratch_t *scratch;
+    uint64_t seen[SEEN_MAX];
+    unsigned next;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void
+tscratch_free(void *p)
+{
+    struct tscratch *t = p;
+    hs_free_scratch(t->scratch);
+    free(t);
+}
+
+static void
+scratch_key_init(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, tscratch_free) == 0;
+}
+
+hs_scratch_t *
+gw_scan_scratch(const struct gw_scan_db *db)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok)
+        return NULL;
+    struct tscratch *t = pthread_getspecific(scratch_key);
+    if (!t) {
+        t = calloc(1, sizeof(*t));
+        if (!t)
+            return NULL;
+        if (pthread_setspecific(scratch_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    for (unsigned i = 0; i < SEEN_MAX; i++)
+        if (t->seen[i] == db->serial)
+            return t->scratch;
+    /* hs_alloc_scratch on an existing scratch only reallocates when db needs more. */
+    if (db->block && hs_alloc_scratch(db->block, &t->scratch) != HS_SUCCESS)
+        return NULL;
+    if (db->stream && hs_alloc_scratch(db->stream, &t->scratch) != HS_SUCCESS)
+        return NULL;
+    t->seen[t->next] = db->serial;
+    t->next = (t->next + 1) % SEEN_MAX;
+    return t->scratch;
+}
+
+/* ---- scanning ---- */
+
+struct cbarg {
+    gw_scan_cb cb;
+    void *arg;
+};
+
+static int
+on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+         void *ctx)
+{
+    (void)flags;
+    struct cbarg *a = ctx;
+    /* Beyond the SOM horizon (4 GiB back): the start is unknown; the stream start is safe. */
+    if (from == HS_OFFSET_PAST_HORIZON)
+        from = 0;
+    return a->cb(id, from, to, a->arg);
+}
+
+static int
+scan_rc(hs_error_t rc)
+{
+    return rc == HS_SUCCESS || rc == HS_SCAN_TERMINATED ? 0 : -1;
+}
+
+int
+gw_scan_block(const struct gw_scan_db *db, const char *text, size_t len, gw_scan_cb cb, void *arg)
+{
+    if (!db->block)
+        return 0;
+    if (len > UINT_MAX)
+        return -1;
+    hs_scratch_t *scratch = gw_scan_scratch(db);
+    if (!scratch)
+        return -1;
+    struct cbarg a = {cb, arg};
+    return scan_rc(hs_scan(db->block, text, (unsigned)len, 0, scratch, on_match, &a));
+}
+
+struct gw_scan_stream *
+gw_scan_stream_open(const struct gw_scan_db *db)
+{
+    if (!db->has_stream)
+        return NULL;
+    struct gw_scan_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->db = db;
+    if (db->stream && hs_open_stream(db->stream, 0, &s->hs) != HS_SUCCESS) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int
+gw_scan_stream_feed(struct gw_scan_stream *s, const char *data, size_t len, gw_scan_cb cb,
+                    void *arg)
+{
+    if (!s->hs || len == 0)
+        return 0;
+    hs_scratch_t *scratch = gw_scan_scratch(s->db);
+    if (!scratch)
+        return -1;
+    struct cbarg a = {cb, arg};
+    while (len) {
+        unsigned piece = len > UINT_MAX ? UINT_MAX : (unsigned)len;
+        hs_error_t rc = hs_scan_stream(s->hs, data, piece, 0, scratch, on_match, &a);
+        if (rc == HS_SCAN_TERMINATED)
+            return 0;
+        if (rc != HS_SUCCESS)
+            return -1;
+        data += piece;
+        len -= piece;
+    }
+    return 0;
+}
+
+int
+gw_scan_stream_close(struct gw_scan_stream *s, gw_scan_cb cb, void *arg)
+{
+    if (!s)
+        return 0;
+    int ret = 0;
+    if (s->hs) {
+        /* Without a callback Hyperscan needs no scratch: matches at the end are dropped. */
+        hs_scratch_t *scratch = cb ? gw_scan_scratch(s->db) : NULL;
+        struct cbarg a = {cb, arg};
+        if (cb && !scratch) {
+            hs_close_stream(s->hs, NULL, NULL, NULL);
+            ret = -1;
+        } else {
+            ret = scan_rc(hs_close_stream(s->hs, scratch, cb ? on_match : NULL, &a));
+        }
+    }
+    free(s);
+    return ret;
+}

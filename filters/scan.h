@@ -1,0 +1,75 @@
+/*
+ * The Hyperscan wrapper every detection filter uses: compile a rule set once per config snapshot
+ * (control thread), scan whole texts (block mode) or logical response streams (stream mode) on
+ * the workers with one scratch per thread. Rules are identified by their index in the array given
+ * to gw_scan_compile; per-rule metadata (ids, actions, categories) stays with the caller.
+ *
+ * A scan may not be started from inside a match callback (the thread's scratch is in use then;
+ * the call fails with -1).
+ */
+#ifndef GW_SCAN_H
+#define GW_SCAN_H
+
+#include <stddef.h>
+
+#include <hs/hs.h>
+
+struct gw_scan_rule {
+    const char *id;      /* for error messages only */
+    const char *pattern; /* Hyperscan (PCRE subset) syntax */
+    unsigned flags;      /* HS_FLAG_* */
+};
+
+/* A compiled rule set: immutable after gw_scan_compile, shared read-only by every worker. */
+struct gw_scan_db;
+
+/*
+ * Compiles n rules for block mode (whole texts) and, when stream != 0, also for stream mode.
+ * HS_FLAG_SOM_LEFTMOST is added to every rule when som != 0 (match starts are reported; costs
+ * about 1.5x), otherwise callbacks get from = 0. n may be 0 (scans then find nothing). Returns the
+ * database (free with gw_scan_free), or NULL with "rule '<id>': <hyperscan message>" (or a message
+ * about the whole set) written into err. Slow (~5 ms per rule): call on the control thread.
+ */
+struct gw_scan_db *gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
+                                   char *err, size_t errlen);
+
+/* Frees a database no scan or open stream uses any more. NULL is ignored. */
+void gw_scan_free(struct gw_scan_db *db);
+
+/*
+ * The calling thread's scratch, grown (once per database and thread) so that it serves db. It is
+ * owned by the thread and freed when the thread exits; the pointer is valid until the thread's
+ * next gw_scan_scratch call (growing may move it). NULL when out of memory. The scan functions
+ * below call it themselves; it is public for callers that use the hs_* API directly.
+ */
+hs_scratch_t *gw_scan_scratch(const struct gw_scan_db *db);
+
+/*
+ * Match callback: rule_index into the compiled array, [from, to) the match (offsets in the text,
+ * or in the whole stream for stream mode; from = 0 without SOM). Returning non-zero stops the scan
+ * (not an error). Matches may be reported in any order and, without SOM, once per end offset.
+ */
+typedef int (*gw_scan_cb)(unsigned rule_index, unsigned long long from, unsigned long long to,
+                          void *arg);
+
+/* Block-mode scan of a whole text of len bytes. 0, or -1 on a Hyperscan error. */
+int gw_scan_block(const struct gw_scan_db *db, const char *text, size_t len, gw_scan_cb cb,
+                  void *arg);
+
+/*
+ * Stream mode, one stream per logical response stream: open (NULL when out of memory or when db
+ * was compiled without stream mode), feed chunks in order (matches are reported with offsets in
+ * the whole stream as soon as Hyperscan can decide them: a match whose end needs the next byte,
+ * such as a trailing \b or $, is reported by a later feed or by close), and close, which reports
+ * the matches at the end of the stream and frees the stream (cb may be NULL to discard them).
+ * Every opened stream must be closed exactly once. The db must outlive its streams.
+ */
+struct gw_scan_stream;
+struct gw_scan_stream *gw_scan_stream_open(const struct gw_scan_db *db);
+/* 0, or -1 on a Hyperscan error (the stream stays open and must still be closed). */
+int gw_scan_stream_feed(struct gw_scan_stream *s, const char *data, size_t len, gw_scan_cb cb,
+                        void *arg);
+/* 0, or -1 on a Hyperscan error; s is freed either way. NULL is ignored. */
+int gw_scan_stream_close(struct gw_scan_stream *s, gw_scan_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,883 @@
+/*
+ * Unit tests for filters/flt_patterns.c: config errors, request/response redaction and blocking
+ * with their events, and the streaming property: however a response is split into chunks, the
+ * text released equals the whole-body redaction and no byte of a match leaves before it is
+ * redacted.
+ *
+ * The chain's services (gw_tx_block, gw_emit, gw_segment_replace, ...) are stubbed here as weak
+ * symbols over a fake struct gw_tx: the test links gwcore only for scan.c and flt_patterns.c, and
+ * since every service a filter calls is defined here, the linker never pulls the chain's object
+ * out of the archive (and if something else does, its strong symbols win without a clash).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "filters/filter.h"
+
+extern const struct gw_filter_ops gw_flt_patterns;
+
+/* ---- stubs for the chain's services ---- */
+
+#define MAX_EV 512
+
+struct gw_tx {
+    int blocked, status;
+    char code[64], message[256];
+    struct gw_event ev[MAX_EV];
+    int nev;
+};
+
+#define WEAK __attribute__((weak))
+
+WEAK void
+gw_tx_block(struct gw_tx *tx, int status, const char *code, const char *message)
+{
+    tx->blocked++;
+    tx->status = status;
+    snprintf(tx->code, sizeof(tx->code), "%s", code);
+    snprintf(tx->message, sizeof(tx->message), "%s", message);
+}
+
+WEAK void
+gw_emit(struct gw_tx *tx, const struct gw_event *ev)
+{
+    assert_true(tx->nev < MAX_EV);
+    tx->ev[tx->nev++] = *ev;
+}
+
+WEAK void
+gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out)
+{
+    (void)tx;
+    memset(out, 0, sizeof(*out));
+}
+
+WEAK void *
+gw_tx_alloc(struct gw_tx *tx, size_t n)
+{
+    (void)tx;
+    (void)n;
+    fail_msg("the patterns filter does not allocate from the tx");
+    return NULL;
+}
+
+WEAK int
+gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
+{
+    (void)node;
+    int n = snprintf(cc->err, cc->errlen, "%s:1:1: ", cc->file);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cc->err + n, cc->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *const role_names[] = {
+    "system", "developer", "user", "assistant", "tool_result", "tool_call_args", "tool_definition",
+};
+
+WEAK const char *
+gw_role_name(enum gw_role r)
+{
+    return (unsigned)r < GW_ROLE_COUNT ? role_names[r] : "?";
+}
+
+WEAK int
+gw_role_from_name(const char *name)
+{
+    for (int i = 0; i < GW_ROLE_COUNT; i++)
+        if (strcmp(name, role_names[i]) == 0)
+            return i;
+    return strcmp(name, "tool") == 0 ? GW_ROLE_TOOL_RESULT : -1;
+}
+
+static int
+utf8_boundary(const char *t, size_t len, size_t off)
+{
+    return off == len || ((unsigned char)t[off] & 0xC0) != 0x80;
+}
+
+/* Replaces [off, off+len) of *text (*tlen bytes, malloc'd, NUL-terminated) by rep. */
+static int
+splice(char **text, size_t *tlen, size_t off, size_t len, const char *rep, size_t rlen)
+{
+    if (off > *tlen || len > *tlen - off || !utf8_boundary(*text, *tlen, off) ||
+        !utf8_boundary(*text, *tlen, off + len))
+        return -1;
+    size_t n = *tlen - len + rlen;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    memcpy(t, *text, off);
+    memcpy(t + off, rep, rlen);
+    memcpy(t + off + rlen, *text + off + len, *tlen - off - len);
+    t[n] = '\0';
+    free(*text);
+    *text = t;
+    *tlen = n;
+    return 0;
+}
+
+WEAK int
+gw_segment_replace(struct gw_segment *s, size_t off, size_t len, const char *rep, size_t rlen)
+{
+    if (splice(&s->text, &s->len, off, len, rep, rlen) < 0)
+        return -1;
+    s->edited = 1;
+    return 0;
+}
+
+WEAK int
+gw_chunk_replace(struct gw_chunk *c, size_t off, size_t len, const char *rep, size_t rlen)
+{
+    if (off > c->len - c->hold || len > c->len - c->hold - off)
+        return -1; /* not in the held tail */
+    return splice(&c->text, &c->len, off, len, rep, rlen);
+}
+
+/* ---- helpers ---- */
+
+static char errbuf[512];
+
+/* conf_new over JSON text: the conf, or NULL with errbuf set. */
+static void *
+load(const char *json)
+{
+    json_error_t je;
+    json_t *j = json_loads(json, 0, &je);
+    if (!j)
+        fail_msg("bad test JSON: %s: %s", je.text, json);
+    struct gw_cfg_ctx cc = {"test.yaml", NULL, errbuf, sizeof(errbuf)};
+    errbuf[0] = '\0';
+    void *conf = (void *)1;
+    int rc = gw_flt_patterns.conf_new(&cc, j, &conf);
+    json_decref(j);
+    if (rc < 0) {
+        assert_null(conf);
+        assert_true(errbuf[0] != '\0');
+        return NULL;
+    }
+    assert_non_null(conf);
+    return conf;
+}
+
+static void
+load_fails(const char *json, const char *want)
+{
+    void *conf = load(json);
+    if (conf) {
+        gw_flt_patterns.conf_free(conf);
+        fail_msg("config accepted: %s", json);
+    }
+    if (!strstr(errbuf, want))
+        fail_msg("error '%s' lacks '%s'", errbuf, want);
+    assert_ptr_equal(strstr(errbuf, "test.yaml:1:1: "), errbuf);
+}
+
+struct segs {
+    struct gw_segments s;
+    struct gw_segment v[8];
+};
+
+static void
+segs_init(struct segs *ss, enum gw_direction dir)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->s.dir = dir;
+    ss->s.v = ss->v;
+    ss->s.cap = 8;
+}
+
+static void
+segs_add(struct segs *ss, enum gw_role role, int msg_index, const char *text)
+{
+    struct gw_segment *g = &ss->v[ss->s.n++];
+    g->role = role;
+    g->msg_index = msg_index;
+    g->len = strlen(text);
+    g->text = malloc(g->len + 1);
+    memcpy(g->text, text, g->len + 1);
+}
+
+static void
+segs_free(struct segs *ss)
+{
+    for (size_t i = 0; i < ss->s.n; i++)
+        free(ss->v[i].text);
+}
+
+/* Whole-body redaction of one assistant response text: malloc'd. */
+static char *
+redact_whole(void *conf, const char *text, enum gw_verdict *v)
+{
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_RESPONSE);
+    segs_add(&ss, GW_ROLE_ASSISTANT, 0, text);
+    *v = gw_flt_patterns.on_resp_body(&tx, conf, NULL, &ss.s);
+    char *out = ss.v[0].text;
+    ss.v[0].text = NULL;
+    return out;
+}
+
+/*
+ * Streams text through on_resp_chunk the way the chain does: each call gets the held tail
+ * followed by the next piece (pieces end at cuts[], ascending), the final call flushes. The
+ * released text is appended to out (malloc'd). Returns the last verdict; *consumed is how many
+ * input bytes were released (or blocked on). Asserts the chunk contract on every call and, when
+ * expect is given, that what has been released is always a prefix of it.
+ */
+static enum gw_verdict
+stream_through(void *conf, struct gw_tx *tx, void *ctx, int stream_id, const char *text,
+               const size_t *cuts, size_t ncuts, const char *expect, char **out, size_t *outlen,
+               size_t *consumed)
+{
+    size_t n = strlen(text), pos = 0, heldlen = 0, in_released = 0;
+    char *held = NULL;
+    *out = calloc(1, 1);
+    *outlen = 0;
+    enum gw_verdict v = GW_PASS;
+    for (size_t k = 0; k <= ncuts; k++) {
+        size_t end = k < ncuts ? cuts[k] : n;
+        assert_true(end >= pos && end <= n);
+        struct gw_chunk ch = {0};
+        ch.role = GW_ROLE_ASSISTANT;
+        ch.stream_id = stream_id;
+        ch.len = heldlen + (end - pos);
+        ch.text = malloc(ch.len + 1);
+        if (heldlen)
+            memcpy(ch.text, held, heldlen);
+        memcpy(ch.text + heldlen, text + pos, end - pos);
+        ch.text[ch.len] = '\0';
+        ch.final = k == ncuts;
+        ch.offset = in_released;
+        size_t in_len = ch.len;
+        pos = end;
+        v = gw_flt_patterns.on_resp_chunk(tx, conf, ctx, &ch);
+        free(held);
+        held = NULL;
+        if (v == GW_BLOCK || v == GW_ERROR) {
+            free(ch.text);
+            break;
+        }
+        assert_true(ch.hold <= ch.len);
+        if (ch.final)
+            assert_int_equal(ch.hold, 0);
+        size_t rel = ch.len - ch.hold;
+        /* the held tail is raw input, never split inside a character unless it is invalid */
+        assert_memory_equal(ch.text + rel, text + pos - ch.hold, ch.hold);
+        assert_true(utf8_boundary(ch.text, ch.len, rel));
+        *out = realloc(*out, *outlen + rel + 1);
+        memcpy(*out + *outlen, ch.text, rel);
+        *outlen += rel;
+        (*out)[*outlen] = '\0';
+        in_released += in_len - ch.hold;
+        if (expect && (*outlen > strlen(expect) || memcmp(*out, expect, *outlen) != 0))
+            fail_msg(
+                "released '%s' is not a prefix of '%s' (call %zu, cuts[0] %zu, cuts[1] %zu, n %zu)",
+                *out, expect, k, ncuts ? cuts[0] : 0, ncuts > 1 ? cuts[1] : 0, ncuts);
+        heldlen = ch.hold;
+        held = malloc(heldlen + 1);
+        memcpy(held, ch.text + rel, heldlen);
+        free(ch.text);
+    }
+    free(held);
+    if (consumed)
+        *consumed = in_released;
+    return v;
+}
+
+/* Streams text split at the given cuts and checks the result against the whole-body redaction. */
+static void
+check_split(void *conf, const char *text, const char *expect, const size_t *cuts, size_t ncuts)
+{
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    char *out;
+    size_t outlen;
+    enum gw_verdict v =
+        stream_through(conf, &tx, ctx, 0, text, cuts, ncuts, expect, &out, &outlen, NULL);
+    assert_true(v == GW_PASS || v == GW_REDACT);
+    if (strcmp(out, expect) != 0) {
+        char where[256] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < ncuts && used < sizeof(where); i++)
+            used += (size_t)snprintf(where + used, sizeof(where) - used, " %zu", cuts[i]);
+        fail_msg("cuts%s:\n got  '%s'\n want '%s'", where, out, expect);
+    }
+    gw_flt_patterns.on_tx_end(&tx, conf, ctx);
+    free(ctx);
+    free(out);
+}
+
+/* ---- config ---- */
+
+static void
+test_conf_errors(void **state)
+{
+    (void)state;
+    load_fails("[]", "expected a mapping");
+    load_fails("{\"rules\": []}", "'rules' must be a non-empty list");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\"}], \"extra\": 1}",
+               "unknown key 'extra'");
+    load_fails("{\"rules\": [{\"regex\": \"x\"}]}", "rules[0]: missing 'id'");
+    load_fails("{\"rules\": [{\"id\": \"a b\", \"regex\": \"x\"}]}", "rules[0]: 'id' must be");
+    load_fails("{\"rules\": [{\"id\": 7, \"regex\": \"x\"}]}", "rules[0]: 'id' must be a string");
+    load_fails("{\"rules\": [{\"id\": \"a\"}]}", "rules[0] ('a'): missing 'regex'");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\"}, {\"id\": \"b\", \"regex\": \"y\", "
+               "\"flags\": \"ix\"}]}",
+               "rules[1] ('b'): unknown flag 'x' in 'flags'");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"colour\": \"red\"}]}",
+               "rules[0] ('a'): unknown key 'colour'");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"where\": [\"user\", \"robot\"]}]}",
+               "rules[0] ('a'): unknown role 'robot' in 'where' (known: system, developer, user");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"where\": []}]}",
+               "'where' must be a non-empty list");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"where\": \"user\"}]}",
+               "'where' must be a non-empty list");
+    load_fails(
+        "{\"rules\": [{\"id\": \"a\", \"regex\": \"x\"}, {\"id\": \"a\", \"regex\": \"y\"}]}",
+        "rules[1] ('a'): duplicate id (also rules[0])");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"direction\": \"up\"}]}",
+               "'direction' must be request, response or both");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"drop\"}]}",
+               "'action' must be block, redact or event");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"replacement\": \"-\"}]}",
+               "'replacement' applies to action redact only");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"redact\", "
+               "\"message\": \"m\"}]}",
+               "'message' applies to action block only");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"severity\": 5}]}",
+               "'severity' must be an integer from 1 to 4");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"severity\": \"high\"}]}",
+               "'severity' must be an integer from 1 to 4");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"max_len\": 0}]}",
+               "'max_len' must be an integer from 1 to 65536");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": 5}]}", "'regex' must be a string");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"category\": \"\"}]}",
+               "'category' must not be empty");
+    /* Hyperscan's reason, with the rule named */
+    load_fails("{\"rules\": [{\"id\": \"ok\", \"regex\": \"x\"}, {\"id\": \"bad-re\", \"regex\": "
+               "\"a(b\"}]}",
+               "rule 'bad-re': Missing close parenthesis");
+    load_fails("{\"rules\": [{\"id\": \"empty\", \"regex\": \"a*\"}]}",
+               "rule 'empty': Pattern matches empty buffer");
+}
+
+static void
+test_conf_ok(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": ["
+                   "{\"id\": \"internal-hostname\", \"regex\": \"[a-z0-9-]+\\\\.corp\\\\.example"
+                   "\\\\.com\", \"flags\": \"i\", \"where\": [\"user\", \"tool\"], \"direction\": "
+                   "\"request\", \"action\": \"redact\", \"replacement\": \"[REDACTED:hostname]\", "
+                   "\"category\": \"data_leak\", \"severity\": 2},"
+                   "{\"id\": \"no-competitors\", \"regex\": \"acme\\\\s+corp\", \"flags\": \"i\", "
+                   "\"direction\": \"both\", \"action\": \"block\", \"message\": \"nope\"},"
+                   "{\"id\": \"audit-me\", \"regex\": \"password\", \"action\": \"event\"},"
+                   "{\"id\": \"u.nicode_1\", \"regex\": \"^caf[éè]$\", \"flags\": \"usm\", "
+                   "\"max_len\": 64}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    gw_flt_patterns.conf_free(c);
+    gw_flt_patterns.conf_free(NULL);
+}
+
+/* ---- whole bodies ---- */
+
+static const char *req_rules =
+    "{\"rules\": ["
+    "{\"id\": \"key\", \"regex\": \"secret-[a-z]+\", \"where\": [\"user\", \"tool_result\"], "
+    "\"direction\": \"request\", \"action\": \"redact\", \"category\": \"secret\", \"severity\": "
+    "3},"
+    "{\"id\": \"tok\", \"regex\": \"[a-z]+-token\", \"direction\": \"request\", \"action\": "
+    "\"redact\", \"replacement\": \"<T>\"},"
+    "{\"id\": \"pw\", \"regex\": \"password\", \"action\": \"event\", \"category\": \"audit\"},"
+    "{\"id\": \"acme\", \"regex\": \"acme\\\\s+corp\", \"flags\": \"i\", \"action\": \"block\", "
+    "\"category\": \"policy\", \"severity\": 4},"
+    "{\"id\": \"out\", \"regex\": \"internal only\", \"direction\": \"response\", \"action\": "
+    "\"block\", \"message\": \"Not for you\"}"
+    "]}";
+
+static void
+test_request_redaction_overlap(void **state)
+{
+    (void)state;
+    void *c = load(req_rules);
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_SYSTEM, 0, "system secret-abc-token stays: not in 'where' of key");
+    segs_add(&ss, GW_ROLE_USER, 1, "my secret-abc-token and secret-x, password ok");
+    /* internal only is a response rule */
+    segs_add(&ss, GW_ROLE_TOOL_RESULT, 2, "internal only: secret-zz");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    /* system: only "tok" applies (all roles) */
+    assert_string_equal(ss.v[0].text, "system secret-<T> stays: not in 'where' of key");
+    /* secret-abc [3,13) and abc-token [10,19) overlap: one span, the leftmost rule's replacement;
+     * secret-x is separate */
+    assert_string_equal(ss.v[1].text, "my [REDACTED:key] and [REDACTED:key], password ok");
+    assert_string_equal(ss.v[2].text, "internal only: [REDACTED:key]");
+    assert_int_equal(tx.blocked, 0);
+
+    /* events: per rule and merged span, never the text */
+    assert_int_equal(tx.nev, 6);
+    int seen_tok_user = 0, seen_pw = 0;
+    for (int i = 0; i < tx.nev; i++) {
+        const struct gw_event *e = &tx.ev[i];
+        assert_string_equal(e->filter, "patterns");
+        if (strcmp(e->rule_id, "tok") == 0 && e->msg_index == 1) {
+            assert_int_equal(e->offset, 10);
+            assert_int_equal(e->length, 9);
+            assert_string_equal(e->action, "redact");
+            assert_string_equal(e->category, "custom");
+            assert_int_equal(e->severity, 2);
+            seen_tok_user = 1;
+        }
+        if (strcmp(e->rule_id, "pw") == 0) {
+            assert_string_equal(e->action, "event");
+            assert_string_equal(e->category, "audit");
+            assert_int_equal(e->role, GW_ROLE_USER);
+            assert_int_equal(e->offset, 34);
+            assert_int_equal(e->length, 8);
+            seen_pw = 1;
+        }
+        if (strcmp(e->rule_id, "key") == 0) {
+            assert_int_equal(e->severity, 3);
+            assert_string_equal(e->category, "secret");
+            assert_true(e->role == GW_ROLE_USER || e->role == GW_ROLE_TOOL_RESULT);
+        }
+    }
+    assert_true(seen_tok_user && seen_pw);
+    segs_free(&ss);
+
+    /* overlapping matches of one rule merge too; touching ones do not */
+    gw_flt_patterns.conf_free(c);
+    c = load("{\"rules\": [{\"id\": \"d\", \"regex\": \"[0-9]{3}\", \"action\": \"redact\", "
+             "\"replacement\": \"#\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "a 12345 b 123 c 1234");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx2, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "a # b # c #");
+    assert_int_equal(tx2.nev, 3);
+    assert_int_equal(tx2.ev[0].offset, 2);
+    assert_int_equal(tx2.ev[0].length, 5);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
+static void
+test_block_verdicts(void **state)
+{
+    (void)state;
+    void *c = load(req_rules);
+    assert_non_null(c);
+
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "secret-abc is fine");
+    segs_add(&ss, GW_ROLE_USER, 3, "talk about ACME   Corp please");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_BLOCK);
+    assert_int_equal(tx.blocked, 1);
+    assert_int_equal(tx.status, 403);
+    assert_string_equal(tx.code, "policy_violation");
+    assert_string_equal(tx.message, "Request blocked by policy rule 'acme'");
+    /* blocked: nothing edited, only the block is reported */
+    assert_string_equal(ss.v[0].text, "secret-abc is fine");
+    assert_int_equal(tx.nev, 1);
+    const struct gw_event *e = &tx.ev[0];
+    assert_string_equal(e->filter, "patterns");
+    assert_string_equal(e->rule_id, "acme");
+    assert_string_equal(e->category, "policy");
+    assert_string_equal(e->action, "block");
+    assert_int_equal(e->severity, 4);
+    assert_int_equal(e->role, GW_ROLE_USER);
+    assert_int_equal(e->msg_index, 3);
+    assert_int_equal(e->offset, 11);
+    assert_int_equal(e->length, 11);
+    segs_free(&ss);
+
+    /* responses: output_blocked, the configured message; request-only rules stay quiet */
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_RESPONSE);
+    segs_add(&ss, GW_ROLE_ASSISTANT, 0, "this is internal only, secret-abc");
+    assert_int_equal(gw_flt_patterns.on_resp_body(&tx2, c, NULL, &ss.s), GW_BLOCK);
+    assert_int_equal(tx2.status, 403);
+    assert_string_equal(tx2.code, "output_blocked");
+    assert_string_equal(tx2.message, "Not for you");
+    assert_int_equal(tx2.nev, 1);
+    assert_string_equal(tx2.ev[0].rule_id, "out");
+    segs_free(&ss);
+
+    struct gw_tx tx3 = {0};
+    segs_init(&ss, GW_DIR_RESPONSE);
+    segs_add(&ss, GW_ROLE_ASSISTANT, 0, "acme corp");
+    assert_int_equal(gw_flt_patterns.on_resp_body(&tx3, c, NULL, &ss.s), GW_BLOCK);
+    assert_string_equal(tx3.message, "Response blocked by policy rule 'acme'");
+    segs_free(&ss);
+
+    /* nothing found: PASS, no events */
+    struct gw_tx tx4 = {0};
+    segs_init(&ss, GW_DIR_RESPONSE);
+    segs_add(&ss, GW_ROLE_ASSISTANT, 0, "secret-abc-token is a request rule");
+    assert_int_equal(gw_flt_patterns.on_resp_body(&tx4, c, NULL, &ss.s), GW_PASS);
+    assert_int_equal(tx4.nev, 0);
+    assert_int_equal(ss.v[0].edited, 0);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* ---- streamed responses ---- */
+
+static const char *stream_rules =
+    "{\"rules\": ["
+    "{\"id\": \"aws\", \"regex\": \"AKIA[A-Z0-9]{16}\", \"action\": \"redact\"},"
+    "{\"id\": \"sk\", \"regex\": \"sk-[A-Za-z0-9]{8,24}\", \"action\": \"redact\", "
+    "\"replacement\": \"[KEY]\"},"
+    "{\"id\": \"word\", \"regex\": \"\\\\Bsecret\\\\b\", \"action\": \"redact\", \"replacement\": "
+    "\"*\"},"
+    "{\"id\": \"start\", \"regex\": \"^Hi\", \"action\": \"redact\", \"replacement\": \"Hey\"},"
+    "{\"id\": \"end\", \"regex\": \"bye\\\\.$\", \"action\": \"redact\", \"replacement\": "
+    "\"ciao\"},"
+    "{\"id\": \"uni\", \"regex\": \"caf[éè]\", \"flags\": \"u\", \"max_len\": 32, "
+    "\"action\": \"redact\", \"replacement\": \"<é>\"},"
+    "{\"id\": \"run\", \"regex\": \"z{2,3}\", \"action\": \"redact\", \"replacement\": \"Z\"},"
+    "{\"id\": \"pw\", \"regex\": \"password\", \"action\": \"event\"},"
+    "{\"id\": \"ask\", \"regex\": \"secret\", \"direction\": \"request\", \"action\": \"block\"}"
+    "]}";
+
+static const char *stream_text =
+    "Hi! Your key is AKIAABCDEFGHIJKLMNOP, and sk-abcDEF123456 is topsecret; Hi again, a "
+    "password (not secret) for café crème, zzzzzzz and zz, bye.";
+
+static void
+test_stream_every_split(void **state)
+{
+    (void)state;
+    void *c = load(stream_rules);
+    assert_non_null(c);
+    enum gw_verdict v;
+    char *expect = redact_whole(c, stream_text, &v);
+    assert_int_equal(v, GW_REDACT);
+    assert_string_equal(expect, "Hey! Your key is [REDACTED:aws], and [KEY] is top*; Hi again, a "
+                                "password (not secret) for <é> crème, Z and Z, ciao");
+    size_t n = strlen(stream_text);
+
+    /* in one piece, in two pieces at every byte, byte by byte */
+    check_split(c, stream_text, expect, NULL, 0);
+    for (size_t a = 0; a <= n; a++)
+        check_split(c, stream_text, expect, &a, 1);
+    size_t *every = malloc(n * sizeof(*every));
+    for (size_t i = 0; i < n; i++)
+        every[i] = i;
+    check_split(c, stream_text, expect, every, n);
+    /* three pieces, with empty ones among them */
+    for (size_t a = 0; a <= n; a += 3)
+        for (size_t b = a; b <= n; b += 5) {
+            size_t cuts[2] = {a, b};
+            check_split(c, stream_text, expect, cuts, 2);
+        }
+    free(every);
+    free(expect);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* Events of a stream: one per merged span, offsets in the stream, however it is split. */
+static void
+test_stream_events(void **state)
+{
+    (void)state;
+    void *c = load(stream_rules);
+    assert_non_null(c);
+    size_t n = strlen(stream_text);
+    for (size_t a = 0; a <= n; a++) {
+        struct gw_tx tx = {0};
+        void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+        char *out;
+        size_t outlen;
+        size_t cuts[3] = {a / 2, a, a + (n - a) / 3};
+        stream_through(c, &tx, ctx, 4, stream_text, cuts, 3, NULL, &out, &outlen, NULL);
+        /* Hi, aws, sk, word, uni, run x2, end, pw */
+        assert_int_equal(tx.nev, 9);
+        int pw = 0;
+        for (int i = 0; i < tx.nev; i++) {
+            if (strcmp(tx.ev[i].rule_id, "pw") == 0) {
+                assert_string_equal(tx.ev[i].action, "event");
+                assert_int_equal(tx.ev[i].offset, strstr(stream_text, "password") - stream_text);
+                assert_int_equal(tx.ev[i].length, 8);
+                assert_int_equal(tx.ev[i].role, GW_ROLE_ASSISTANT);
+                pw++;
+            }
+            if (strcmp(tx.ev[i].rule_id, "aws") == 0) {
+                assert_int_equal(tx.ev[i].offset, 16);
+                assert_int_equal(tx.ev[i].length, 20);
+            }
+        }
+        assert_int_equal(pw, 1);
+        gw_flt_patterns.on_tx_end(&tx, c, ctx);
+        free(ctx);
+        free(out);
+    }
+    gw_flt_patterns.conf_free(c);
+}
+
+/* A block rule ends the stream before any byte of its match is released. */
+static void
+test_stream_block(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"b\", \"regex\": \"forbidden [a-z]{1,10}\", "
+                   "\"direction\": \"response\"},"
+                   "{\"id\": \"r\", \"regex\": \"AKIA[A-Z0-9]{16}\", \"action\": \"redact\"}]}");
+    assert_non_null(c);
+    const char *text = "AKIAABCDEFGHIJKLMNOP ok then the forbidden fruit is here";
+    size_t n = strlen(text), at = (size_t)(strstr(text, "forbidden") - text);
+    for (size_t a = 0; a <= n; a++) {
+        struct gw_tx tx = {0};
+        void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+        char *out;
+        size_t outlen, consumed;
+        size_t cuts[2] = {a, a + (n - a) / 2};
+        enum gw_verdict v =
+            stream_through(c, &tx, ctx, 0, text, cuts, 2, NULL, &out, &outlen, &consumed);
+        assert_int_equal(v, GW_BLOCK);
+        assert_true(consumed <= at);
+        assert_null(strstr(out, "forb"));
+        assert_null(strstr(out, "AKIA"));
+        assert_int_equal(tx.blocked, 1);
+        assert_string_equal(tx.code, "output_blocked");
+        assert_string_equal(tx.message, "Response blocked by policy rule 'b'");
+        assert_string_equal(tx.ev[tx.nev - 1].action, "block");
+        assert_int_equal(tx.ev[tx.nev - 1].offset, at);
+        /* as far as the match had got in the chunk that completed it */
+        assert_in_range(tx.ev[tx.nev - 1].length, strlen("forbidden f"), strlen("forbidden fruit"));
+        gw_flt_patterns.on_tx_end(&tx, c, ctx);
+        free(ctx);
+        free(out);
+    }
+    gw_flt_patterns.conf_free(c);
+}
+
+/* The hold is what the rules need, no more; roles outside every rule pass untouched. */
+static void
+test_stream_hold(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"r\", \"regex\": \"ab[0-9]{1,4}\", \"action\": "
+                   "\"redact\", \"where\": [\"assistant\"]},"
+                   "{\"id\": \"e\", \"regex\": \"x+\", \"action\": \"event\", \"where\": "
+                   "[\"tool_call_args\"]}]}");
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    /* longest match 6: hold 6 + 1 */
+    char text[] = "0123456789012345";
+    struct gw_chunk ch = {.role = GW_ROLE_ASSISTANT, .text = text, .len = 16};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch), GW_PASS);
+    assert_int_equal(ch.hold, 7);
+    /* an event-only stream holds nothing back */
+    char t2[] = "xxxx";
+    struct gw_chunk ch2 = {.role = GW_ROLE_TOOL_CALL_ARGS, .stream_id = 1, .text = t2, .len = 4};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch2), GW_PASS);
+    assert_int_equal(ch2.hold, 0);
+    assert_int_equal(tx.nev, 1);
+    /* a role no rule looks at */
+    char t3[] = "ab12";
+    struct gw_chunk ch3 = {.role = GW_ROLE_SYSTEM, .stream_id = 2, .text = t3, .len = 4};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch3), GW_PASS);
+    assert_int_equal(ch3.hold, 0);
+    /* the hold never splits a character: "é" is 2 bytes, the boundary moves left onto it */
+    char t4[] = "aaaaaaaébbbbb";
+    struct gw_chunk ch4 = {.role = GW_ROLE_ASSISTANT, .stream_id = 3, .text = t4, .len = 14};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch4), GW_PASS);
+    assert_int_equal(ch4.hold, 7);
+    char t5[] = "aaaaaaébbbbbb";
+    struct gw_chunk ch5 = {.role = GW_ROLE_ASSISTANT, .stream_id = 5, .text = t5, .len = 14};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch5), GW_PASS);
+    assert_int_equal(ch5.hold, 8);
+    /* request-only rules: streamed responses pass untouched */
+    void *rq = load("{\"rules\": [{\"id\": \"q\", \"regex\": \"ab\", \"direction\": "
+                    "\"request\"}]}");
+    assert_non_null(rq);
+    char t7[] = "ab ab";
+    struct gw_chunk ch7 = {.role = GW_ROLE_ASSISTANT, .stream_id = 7, .text = t7, .len = 5};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, rq, ctx, &ch7), GW_PASS);
+    assert_int_equal(ch7.hold, 0);
+    gw_flt_patterns.conf_free(rq);
+    /* the chain presents less than was held: a broken contract is an error */
+    char t6[] = "01";
+    struct gw_chunk ch6 = {.role = GW_ROLE_ASSISTANT, .text = t6, .len = 2};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch6), GW_ERROR);
+    /* streams left open are released at the end of the exchange (ASan checks) */
+    gw_flt_patterns.on_tx_end(&tx, c, ctx);
+    free(ctx);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* $ matches before a newline that ends the stream, which only the end of the stream decides: the
+ * match is held even when it is the longest rule and the end comes in an empty final chunk. */
+static void
+test_stream_end_newline(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"e\", \"regex\": \"bye\\\\.$\", \"action\": "
+                   "\"redact\", \"replacement\": \"ciao\"}]}");
+    assert_non_null(c);
+    const char *text = "ok bye.\n";
+    size_t n = strlen(text);
+    for (size_t a = 0; a <= n; a++) {
+        size_t cuts[2] = {a, n}; /* the last call brings no new text, only the end */
+        check_split(c, text, "ok ciao\n", cuts, 2);
+    }
+    gw_flt_patterns.conf_free(c);
+}
+
+/* Two logical streams interleaved keep separate state. */
+static void
+test_stream_interleaved(void **state)
+{
+    (void)state;
+    void *c = load(stream_rules);
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    const char *a = "one AKIAABCDEFGHIJKLMNOP two", *b = "sk-abcdefghij and AKIA";
+    size_t la = strlen(a), lb = strlen(b), pa = 0, pb = 0;
+    char held[2][64] = {"", ""}, out[2][256] = {"", ""};
+    size_t hl[2] = {0, 0};
+    while (pa < la || pb < lb) {
+        for (int s = 0; s < 2; s++) {
+            const char *src = s ? b : a;
+            size_t *p = s ? &pb : &pa, l = s ? lb : la;
+            if (*p >= l)
+                continue;
+            size_t step = *p + 3 > l ? l - *p : 3;
+            struct gw_chunk ch = {.role = GW_ROLE_ASSISTANT, .stream_id = 10 + s};
+            ch.len = hl[s] + step;
+            ch.text = malloc(ch.len + 1);
+            memcpy(ch.text, held[s], hl[s]);
+            memcpy(ch.text + hl[s], src + *p, step);
+            *p += step;
+            ch.final = *p == l;
+            enum gw_verdict v = gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch);
+            assert_true(v == GW_PASS || v == GW_REDACT);
+            strncat(out[s], ch.text, ch.len - ch.hold);
+            hl[s] = ch.hold;
+            memcpy(held[s], ch.text + ch.len - ch.hold, ch.hold);
+            free(ch.text);
+        }
+    }
+    assert_string_equal(out[0], "one [REDACTED:aws] two");
+    assert_string_equal(out[1], "[KEY] and AKIA");
+    gw_flt_patterns.on_tx_end(&tx, c, ctx);
+    free(ctx);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* A redaction that keeps growing is released in pieces once 64 KiB are held; nothing leaks. */
+static void
+test_stream_unbounded_growth(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"d\", \"regex\": \"[0-9]{2}\", \"action\": \"redact\", "
+                   "\"replacement\": \"#\"}]}");
+    assert_non_null(c);
+    size_t n = 200000;
+    char *text = malloc(n + 1);
+    memset(text, '7', n);
+    memcpy(text, "ab", 2);
+    memcpy(text + n - 2, "cd", 2);
+    text[n] = '\0';
+    size_t ncuts = n / 1000 - 1, *cuts = malloc(ncuts * sizeof(*cuts));
+    for (size_t i = 0; i < ncuts; i++)
+        cuts[i] = (i + 1) * 1000;
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    char *out;
+    size_t outlen;
+    assert_int_equal(stream_through(c, &tx, ctx, 0, text, cuts, ncuts, NULL, &out, &outlen, NULL),
+                     GW_REDACT);
+    assert_true(outlen < 1000);
+    assert_int_equal(out[0], 'a');
+    assert_null(strchr(out, '7'));
+    assert_string_equal(out + outlen - 2, "cd");
+    gw_flt_patterns.on_tx_end(&tx, c, ctx);
+    free(ctx);
+    free(out);
+    free(cuts);
+    free(text);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* A span released in pieces keeps the replacement of its leftmost match, even once the matches
+ * it began with are gone (here the digits' rule starts it, the run of z goes on). */
+static void
+test_stream_pieces_keep_replacement(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"d\", \"regex\": \"[0-9]{3}.\", \"action\": "
+                   "\"redact\", \"replacement\": \"#\"}, {\"id\": \"z\", \"regex\": "
+                   "\"z{2,3}\", \"action\": \"redact\", \"replacement\": \"Z\"}]}");
+    assert_non_null(c);
+    size_t n = 20000;
+    char *text = malloc(n + 1);
+    memset(text, 'z', n);
+    memcpy(text, "a 1234567", 9);
+    memcpy(text + n - 2, " b", 2);
+    text[n] = '\0';
+    size_t ncuts = n / 100 - 1, *cuts = malloc(ncuts * sizeof(*cuts));
+    for (size_t i = 0; i < ncuts; i++)
+        cuts[i] = (i + 1) * 100;
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    char *out;
+    size_t outlen;
+    assert_int_equal(stream_through(c, &tx, ctx, 0, text, cuts, ncuts, NULL, &out, &outlen, NULL),
+                     GW_REDACT);
+    assert_true(outlen > 5);
+    assert_memory_equal(out, "a ##", 4);
+    assert_string_equal(out + outlen - 2, " b");
+    for (size_t i = 2; i < outlen - 2; i++)
+        assert_int_equal(out[i], '#');
+    /* one event per rule: the whole run of each */
+    assert_int_equal(tx.nev, 2);
+    gw_flt_patterns.on_tx_end(&tx, c, ctx);
+    free(ctx);
+    free(out);
+    free(cuts);
+    free(text);
+    gw_flt_patterns.conf_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_conf_ok),
+        cmocka_unit_test(test_request_redaction_overlap),
+        cmocka_unit_test(test_block_verdicts),
+        cmocka_unit_test(test_stream_every_split),
+        cmocka_unit_test(test_stream_events),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_stream_hold),
+        cmocka_unit_test(test_stream_end_newline),
+        cmocka_unit_test(test_stream_interleaved),
+        cmocka_unit_test(test_stream_unbounded_growth),
+        cmocka_unit_test(test_stream_pieces_keep_replacement),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,303 @@
+/* Unit tests for filters/scan.c: compile errors name the rule, block and stream scans report the
+ * same spans however the stream is split, scratch is per thread. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include "filters/scan.h"
+
+struct hit {
+    unsigned rule;
+    unsigned long long from, to;
+};
+
+struct hits {
+    struct hit v[256];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+};
+
+static int
+record(unsigned rule, unsigned long long from, unsigned long long to, void *arg)
+{
+    struct hits *h = arg;
+    if (h->n < sizeof(h->v) / sizeof(h->v[0]))
+        h->v[h->n++] = (struct hit){rule, from, to};
+    return h->stop_after && h->n >= h->stop_after;
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    if (x->to != y->to)
+        return x->to < y->to ? -1 : 1;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+static int
+has(const struct hits *h, unsigned rule, unsigned long long from, unsigned long long to)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->v[i].rule == rule && h->v[i].from == from && h->v[i].to == to)
+            return 1;
+    return 0;
+}
+
+static const struct gw_scan_rule rules[] = {
+    {"aws-key", "AKIA[A-Z0-9]{16}", 0},
+    {"word", "\\bsecret\\b", HS_FLAG_CASELESS},
+    {"tail", "end$", 0},
+};
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+
+static void
+test_compile_error_names_rule(void **state)
+{
+    (void)state;
+    struct gw_scan_rule bad[] = {
+        {"ok", "abc", 0},
+        {"broken", "foo(bar", 0},
+    };
+    char err[256];
+    assert_null(gw_scan_compile(bad, 2, 1, 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "rule 'broken': "));
+    assert_non_null(strstr(err, "parenthes")); /* Hyperscan's own words follow */
+
+    struct gw_scan_rule empty[] = {{"empty", "a*", 0}};
+    assert_null(gw_scan_compile(empty, 1, 0, 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "rule 'empty': "));
+}
+
+static void
+test_empty_set(void **state)
+{
+    (void)state;
+    char err[64];
+    struct gw_scan_db *db = gw_scan_compile(NULL, 0, 1, 1, err, sizeof(err));
+    assert_non_null(db);
+    struct hits h = {0};
+    assert_int_equal(gw_scan_block(db, "anything", 8, record, &h), 0);
+    struct gw_scan_stream *s = gw_scan_stream_open(db);
+    assert_non_null(s);
+    assert_int_equal(gw_scan_stream_feed(s, "x", 1, record, &h), 0);
+    assert_int_equal(gw_scan_stream_close(s, record, &h), 0);
+    assert_int_equal(h.n, 0);
+    gw_scan_free(db);
+}
+
+static void
+test_block_spans(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err));
+    assert_non_null(db);
+    const char *t = "key AKIAABCDEFGHIJKLMNOP and a SECRET, not secrets; the end";
+    struct hits h = {0};
+    assert_int_equal(gw_scan_block(db, t, strlen(t), record, &h), 0);
+    assert_int_equal(h.n, 3);
+    assert_true(has(&h, 0, 4, 24));
+    assert_true(has(&h, 1, 31, 37));
+    assert_true(has(&h, 2, strlen(t) - 3, strlen(t)));
+    /* no stream mode compiled */
+    assert_null(gw_scan_stream_open(db));
+
+    /* a callback that stops the scan is not an error */
+    struct hits one = {.stop_after = 1};
+    assert_int_equal(gw_scan_block(db, t, strlen(t), record, &one), 0);
+    assert_int_equal(one.n, 1);
+    gw_scan_free(db);
+
+    /* without SOM the start is 0 */
+    db = gw_scan_compile(rules, NRULES, 0, 0, err, sizeof(err));
+    assert_non_null(db);
+    struct hits h2 = {0};
+    assert_int_equal(gw_scan_block(db, t, strlen(t), record, &h2), 0);
+    assert_true(has(&h2, 0, 0, 24));
+    gw_scan_free(db);
+}
+
+/* Stream mode over every two-way and many three-way splits reports exactly the block spans. */
+static void
+test_stream_splits(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    assert_non_null(db);
+    const char *t = "AKIAABCDEFGHIJKLMNOP secret xsecret secret_ SECRET AKIA0123456789ABCDEF end";
+    size_t n = strlen(t);
+    struct hits whole = {0};
+    assert_int_equal(gw_scan_block(db, t, n, record, &whole), 0);
+    qsort(whole.v, whole.n, sizeof(whole.v[0]), hit_cmp);
+    assert_int_equal(whole.n, 5);
+
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b += (a % 7) + 1) {
+            struct hits h = {0};
+            struct gw_scan_stream *s = gw_scan_stream_open(db);
+            assert_non_null(s);
+            assert_int_equal(gw_scan_stream_feed(s, t, a, record, &h), 0);
+            assert_int_equal(gw_scan_stream_feed(s, t + a, b - a, record, &h), 0);
+            assert_int_equal(gw_scan_stream_feed(s, t + b, n - b, record, &h), 0);
+            assert_int_equal(gw_scan_stream_close(s, record, &h), 0);
+            qsort(h.v, h.n, sizeof(h.v[0]), hit_cmp);
+            assert_int_equal(h.n, whole.n);
+            assert_memory_equal(h.v, whole.v, h.n * sizeof(h.v[0]));
+        }
+    }
+    gw_scan_free(db);
+}
+
+/* A match whose end needs the next byte (\b, $) is reported later: by the next feed or close. */
+static void
+test_stream_late_report(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    assert_non_null(db);
+    struct hits h = {0};
+    struct gw_scan_stream *s = gw_scan_stream_open(db);
+    assert_int_equal(gw_scan_stream_feed(s, "a secret", 8, record, &h), 0);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(gw_scan_stream_feed(s, " the end", 8, record, &h), 0);
+    assert_int_equal(h.n, 1);
+    assert_true(has(&h, 1, 2, 8));
+    assert_int_equal(gw_scan_stream_close(s, record, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_true(has(&h, 2, 13, 16));
+
+    /* closing without a callback drops the end matches and needs no scratch */
+    s = gw_scan_stream_open(db);
+    assert_int_equal(gw_scan_stream_feed(s, "the end", 7, record, &h), 0);
+    assert_int_equal(gw_scan_stream_close(s, NULL, NULL), 0);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(gw_scan_stream_close(NULL, NULL, NULL), 0);
+    gw_scan_free(db);
+}
+
+/* The thread's scratch grows for a bigger database and is reused for the ones it serves. */
+static void
+test_scratch_grows(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_rule small[] = {{"a", "abc", 0}};
+    struct gw_scan_rule big[40];
+    char pats[40][48];
+    for (int i = 0; i < 40; i++) {
+        snprintf(pats[i], sizeof(pats[i]), "x%d[a-z]{2,30}y.*z{%d}", i, i % 5 + 1);
+        big[i] = (struct gw_scan_rule){"big", pats[i], HS_FLAG_DOTALL};
+    }
+    struct gw_scan_db *d1 = gw_scan_compile(small, 1, 1, 1, err, sizeof(err));
+    struct gw_scan_db *d2 = gw_scan_compile(big, 40, 1, 1, err, sizeof(err));
+    assert_non_null(d1);
+    assert_non_null(d2);
+    hs_scratch_t *s1 = gw_scan_scratch(d1);
+    assert_non_null(s1);
+    hs_scratch_t *s2 = gw_scan_scratch(d2);
+    assert_non_null(s2);
+    size_t sz = 0;
+    assert_int_equal(hs_scratch_size(s2, &sz), HS_SUCCESS);
+    /* both databases are served by the one scratch now */
+    assert_ptr_equal(gw_scan_scratch(d1), s2);
+    struct hits h = {0};
+    assert_int_equal(gw_scan_block(d1, "xabcx", 5, record, &h), 0);
+    assert_int_equal(gw_scan_block(d2, "x7abyqzzz", 9, record, &h), 0);
+    assert_int_equal(h.n, 2);
+    gw_scan_free(d1);
+    gw_scan_free(d2);
+}
+
+struct thr {
+    const struct gw_scan_db *db;
+    hs_scratch_t *scratch;
+    size_t hits;
+};
+
+static void *
+thread_main(void *p)
+{
+    struct thr *t = p;
+    t->scratch = gw_scan_scratch(t->db);
+    struct hits h = {0};
+    for (int i = 0; i < 100; i++)
+        gw_scan_block(t->db, "AKIAABCDEFGHIJKLMNOP", 20, record, &h);
+    t->hits = h.n;
+    return NULL;
+}
+
+static void
+test_scratch_per_thread(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    assert_non_null(db);
+    struct thr a = {db, NULL, 0}, b = {db, NULL, 0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, thread_main, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, thread_main, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.hits, 100);
+    assert_int_equal(b.hits, 100);
+    assert_non_null(a.scratch);
+    assert_non_null(b.scratch);
+    gw_scan_free(db); /* the threads' scratches were freed at their exit (ASan checks leaks) */
+}
+
+/* Scanning from inside a callback fails cleanly (the scratch is in use). */
+static const struct gw_scan_db *nested_db;
+static int nested_rc;
+
+static int
+nested(unsigned rule, unsigned long long from, unsigned long long to, void *arg)
+{
+    (void)rule;
+    (void)from;
+    (void)to;
+    (void)arg;
+    struct hits h = {0};
+    nested_rc = gw_scan_block(nested_db, "AKIAABCDEFGHIJKLMNOP", 20, record, &h);
+    return 1;
+}
+
+static void
+test_nested_scan_fails(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err));
+    nested_db = db;
+    nested_rc = 0;
+    assert_int_equal(gw_scan_block(db, "AKIAABCDEFGHIJKLMNOP", 20, nested, NULL), 0);
+    assert_int_equal(nested_rc, -1);
+    gw_scan_free(db);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compile_error_names_rule),
+        cmocka_unit_test(test_empty_set),
+        cmocka_unit_test(test_block_spans),
+        cmocka_unit_test(test_stream_splits),
+        cmocka_unit_test(test_stream_late_report),
+        cmocka_unit_test(test_scratch_grows),
+        cmocka_unit_test(test_scratch_per_thread),
+        cmocka_unit_test(test_nested_scan_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
