@@ -4,12 +4,17 @@
 # Plain HTTP: throughput and latency, time to first SSE byte, memory per idle connection.
 # TLS (both terminate TLS with the same certificate from certs/mkcerts.sh and proxy plain HTTP to
 # the mock): keep-alive throughput over TLS and new full TLS handshakes per second.
-# Figures are reported as ratios to nginx. Nothing here is asserted by the tests.
+# Filter chain overhead: two more Portcullis processes with the same 100 `patterns` rules
+# (bench/patterns100.yaml), chain on and off, a 4 KB prompt (bench/chat4k.lua) and a 2,000-event
+# stream.
+# Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
-# BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_RESULTS (output file,
-# default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis does not start
-# with its TLS listener, or over 1 % of a run's requests fail) the script stops with an error and
-# exit status 1 and writes no results.
+# BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
+# the filter chain section, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
+# (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
+# does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
+# any request of the chain section fails or a stream arrives incomplete) the script stops with an
+# error and exit status 1 and writes no results.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +24,8 @@ dur=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-64}
 idle_n=${BENCH_IDLE_CONNS:-10000}
 tls_on=${BENCH_TLS:-1}
+chain_on=${BENCH_CHAIN:-1}
+chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
 ulimit -n "$(ulimit -Hn)" || true
 
@@ -94,6 +101,118 @@ gw_pid=$!
 pids+=($gw_pid)
 gw_port=$(wait_line "$tmp/gw.err" 'listening on' | sed 's/.*:\([0-9]*\) .*/\1/')
 
+if [[ $chain_on != 0 ]]; then
+  # Filter chain overhead: two more Portcullis processes (1 worker, access log off, admin off) in
+  # front of the same mock with the same config, the `patterns` filter with the 100 rules of
+  # bench/patterns100.yaml; the chain-OFF one has `filters: []` on its route. Started and checked
+  # here, before anything is measured, so that a rule that does not compile or a chain that does
+  # not filter fails fast.
+  chain_rules=$(grep -c '^ *- {id: ' bench/patterns100.yaml)
+  ((chain_rules == 100)) || die "bench/patterns100.yaml holds $chain_rules rules, expected 100"
+  for side in on off; do
+    {
+      cat <<YAML
+workers: 1
+listen: [127.0.0.1:0]
+access_log: off
+log_level: warn
+admin:
+  listen: off
+providers:
+  - name: mock
+    base_url: http://127.0.0.1:$mock_port
+    auth: none
+routes:
+  - prefix: /v1/
+    provider: mock
+YAML
+      [[ $side == off ]] && echo "    filters: []"
+      cat bench/patterns100.yaml
+    } >"$tmp/gw-chain-$side.yaml"
+  done
+  start_gw() { # name -> starts portcullis -c $tmp/NAME.yaml; sets started_pid, started_port, started_ms
+    local l= t0
+    t0=$(date +%s%N)
+    "$build/portcullis" -c "$tmp/$1.yaml" 2>"$tmp/$1.err" &
+    started_pid=$!
+    pids+=("$started_pid")
+    for _ in $(seq 600); do # up to 30 s: compiling the rules takes about 1 s on an idle machine
+      l=$(grep -m1 'listening on' "$tmp/$1.err") && break
+      kill -0 "$started_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if [[ -z $l ]] || ! kill -0 "$started_pid" 2>/dev/null; then
+      {
+        echo "bench: ERROR: Portcullis with the filter chain config $1.yaml (the 100 rules of"
+        echo "bench/patterns100.yaml) did not start. No results written."
+        echo "--- portcullis stderr ($build/portcullis -c $1.yaml) ---"; cat "$tmp/$1.err"
+        echo "--- (BENCH_CHAIN=0 leaves the filter chain section out) ---"
+      } >&2
+      exit 1
+    fi
+    started_ms=$((($(date +%s%N) - t0) / 1000000))
+    started_port=$(sed 's/.*:\([0-9]*\) .*/\1/' <<<"$l")
+  }
+  start_gw gw-chain-on
+  chon_port=$started_port chon_ms=$started_ms
+  start_gw gw-chain-off
+  choff_port=$started_port
+
+  # The texts. Request: bench/prompt4k.txt as the user message (the body bench/chat4k.lua sends),
+  # answered by a short summary (the mock's `text`, in X-Mock). Stream: the prompt's words, cycled
+  # to 2,000 words; the mock sends one content event per word (its default split).
+  jq -cjn --rawfile t bench/prompt4k.txt '{model: "gpt-4o-mini", messages: [
+      {role: "system", content: "You are a concise assistant for an operations team."},
+      {role: "user", content: $t}], max_tokens: 400}' >"$tmp/chat4k.json"
+  chat4k_bytes=$(wc -c <"$tmp/chat4k.json")
+  answer4k="Summary: order volume grew by about eighteen percent and the average pick time fell to three minutes and forty seconds. Decisions: start the scheduler migration on the pilot site next month (Tom); add partial pallet support to the mobile app backlog with high priority (Maria); keep per site pricing while finance runs the simulation (Aisha). Open questions: the label printer integration, the cost of each night support option, and whether power users still need the old dashboard layout."
+  xmock4k=$(jq -cn --arg t "$answer4k" '{text: $t}')
+  stream_events=2000
+  awk -v n=$stream_events '{for (i = 1; i <= NF; i++) w[++k] = $i}
+      END {for (j = 0; j < n; j++) printf "%s%s", (j ? " " : ""), w[j % k + 1]}' bench/prompt4k.txt >"$tmp/stream.txt"
+  stream_bytes=$(wc -c <"$tmp/stream.txt")
+  xmock_stream=$(jq -cn --rawfile t "$tmp/stream.txt" '{text: $t}')
+  stream_req='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Write the full report on the warehouse routing project."}]}'
+  # None of them matches a rule (same code as the proxy: portcullis scan), so the figures are the
+  # cost of scanning, not of redacting.
+  scan_out=$({ cat "$tmp/chat4k.json"; echo; jq -cn --arg t "$answer4k" '{role: "assistant", text: $t}'
+               jq -cn --rawfile t "$tmp/stream.txt" '{role: "assistant", text: $t}'; } |
+             "$build/portcullis" scan -c "$tmp/gw-chain-on.yaml" --route /v1/) ||
+    die "portcullis scan failed on the benchmark texts: $scan_out"
+  [[ $(jq -r .action <<<"$scan_out" | sort -u) == pass ]] ||
+    die "the benchmark texts match rules of bench/patterns100.yaml: $(jq -c 'del(.text)' <<<"$scan_out")"
+
+  # SSE check: prints the number of non-empty content deltas, a newline and their text; fails
+  # unless the stream ends with data: [DONE] and holds no error event.
+  cat >"$tmp/sse.jq" <<'JQ'
+[inputs | rtrimstr("\r") | select(startswith("data: ")) | .[6:]] as $d
+| if ($d | length) == 0 or $d[-1] != "[DONE]" then error("the stream does not end with data: [DONE]") else . end
+| [$d[:-1][] | fromjson
+   | if has("error") then error("error event: \(.error | tojson)") else (.choices[]?.delta.content // empty) end
+   | select(. != "")]
+| "\(length)\n\(join(""))"
+JQ
+  # The chain really filters: an AWS access key id (made up) is redacted on the way to the mock,
+  # and in a streamed answer; the chain-OFF process passes it unchanged.
+  key=AKIAZ7QK3MXW2RPLB4TV
+  for side in on off; do
+    p=$chon_port want='[REDACTED:aws-access-key]'
+    [[ $side == off ]] && p=$choff_port want=$key
+    curl -sf -o /dev/null -H 'content-type: application/json' "http://127.0.0.1:$p/v1/chat/completions" \
+      -d "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"upload it with $key today\"}]}" ||
+      die "chain $side: request failed"
+    seen=$(curl -sf "http://127.0.0.1:$mock_port/_mock/last" | jq -r .body)
+    [[ $seen == *"upload it with $want today"* ]] ||
+      die "chain $side: the mock saw $seen (expected 'upload it with $want today')"
+    seen=$(curl -sfN -H 'content-type: application/json' -H "X-Mock: {\"text\":\"the key is $key for now\"}" \
+             -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}' \
+             "http://127.0.0.1:$p/v1/chat/completions" | jq -Rjnf "$tmp/sse.jq") ||
+      die "chain $side: streamed request failed"
+    [[ ${seen#*$'\n'} == "the key is $want for now" ]] ||
+      die "chain $side: streamed text '${seen#*$'\n'}' (expected 'the key is $want for now')"
+  done
+fi
+
 if [[ $tls_on != 0 ]]; then
   # A second Portcullis process (1 worker) with only a TLS listener, in front of the same mock.
   # Started (and checked) before anything is measured so that a missing feature fails fast.
@@ -147,14 +266,18 @@ if [[ $tls_on != 0 ]]; then
 fi
 
 wrk_run() { # name url lua [VAR=value...] -> 2 s warm-up, then the measured run into $tmp/wrk-NAME.txt
-  local name=$1 url=$2 lua=$3
+  # Overrides (shell variables): WRK_CONNS ($conns), WRK_SECS ($dur), WRK_WARM=0 (no warm-up),
+  # WRK_MAX_FAIL (1: percentage of failed requests tolerated).
+  local name=$1 url=$2 lua=$3 c=${WRK_CONNS:-$conns} d=${WRK_SECS:-$dur} maxfail=${WRK_MAX_FAIL:-1}
   shift 3
-  env "$@" wrk -t1 -c"$conns" -d2s -s "$lua" "$url" >/dev/null 2>&1 || die "wrk failed against $url"
-  env "$@" wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$lua" "$url" >"$tmp/wrk-$name.txt" ||
+  if [[ ${WRK_WARM:-1} != 0 ]]; then
+    env "$@" wrk -t1 -c"$c" -d2s -s "$lua" "$url" >/dev/null 2>&1 || die "wrk failed against $url"
+  fi
+  env "$@" wrk -t1 -c"$c" -d"${d}s" --latency -s "$lua" "$url" >"$tmp/wrk-$name.txt" ||
     die "wrk failed against $url"
   # A run where over 1 % of the requests failed (socket errors, non-2xx answers) measures nothing.
-  awk '/ requests in / {n=$1} /Socket errors/ {gsub(",", ""); e+=$4+$6+$8+$10} /Non-2xx/ {e+=$NF}
-       END {exit !(n > 0 && e * 100 <= n)}' "$tmp/wrk-$name.txt" ||
+  awk -v max="$maxfail" '/ requests in / {n=$1} /Socket errors/ {gsub(",", ""); e+=$4+$6+$8+$10} /Non-2xx/ {e+=$NF}
+       END {exit !(n > 0 && e * 100 <= n * max)}' "$tmp/wrk-$name.txt" ||
     { cat "$tmp/wrk-$name.txt" >&2; die "$name ($url): too many failed requests, see wrk's output above"; }
 }
 wrk_stats() { # name -> "rps p50 p99"
@@ -190,6 +313,117 @@ m_gw=$(idle_kib "$gw_pid" "$gw_port")
 m_ngx=$(idle_kib "$ngx_worker" "$ngx_port")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
+
+to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.0f", v+0; else if (v ~ /ms$/) printf "%.0f", v*1000; else if (v ~ /s$/) printf "%.0f", v*1000000; else print v }'; }
+
+chain_md=
+if [[ $chain_on != 0 ]]; then
+  # Scenario 1, the 4 KB prompt: throughput at $conns connections (as above), then latency with
+  # one connection (3 s, no queueing). Any failed request stops the bench.
+  chat4k_env=(BENCH_BODY="$tmp/chat4k.json" BENCH_XMOCK="$xmock4k")
+  for side in off on; do
+    p=$choff_port
+    [[ $side == on ]] && p=$chon_port
+    WRK_MAX_FAIL=0 wrk_run "chain-$side" "http://127.0.0.1:$p" bench/chat4k.lua "${chat4k_env[@]}"
+  done
+  for side in off on; do
+    p=$choff_port
+    [[ $side == on ]] && p=$chon_port
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run "chain1-$side" "http://127.0.0.1:$p" bench/chat4k.lua "${chat4k_env[@]}"
+  done
+  read -r cf_rps cf_p50 cf_p99 < <(wrk_stats chain-off)
+  read -r cn_rps cn_p50 cn_p99 < <(wrk_stats chain-on)
+  read -r cf1_rps cf1_p50 cf1_p99 < <(wrk_stats chain1-off)
+  read -r cn1_rps cn1_p50 cn1_p99 < <(wrk_stats chain1-on)
+
+  # Scenario 2, the 2,000-event stream: sequential curl -N runs, the three targets interleaved
+  # (mock direct, chain OFF, chain ON), 3 warm-up rounds; curl's time_total is the time to the end
+  # of the stream. Every run is checked: ends with [DONE], no error event, and the text received is
+  # the whole text the mock sent.
+  stream_text=$(<"$tmp/stream.txt")
+  stream_once() { # name port
+    local out
+    curl -sfN -o "$tmp/stream.sse" -w '%{time_total}\n' -H 'content-type: application/json' \
+      -H "X-Mock: $xmock_stream" -d "$stream_req" "http://127.0.0.1:$2/v1/chat/completions" \
+      >>"$tmp/stream-$1.times" || die "stream $1: request failed (curl exit status $?)"
+    out=$(jq -Rjnf "$tmp/sse.jq" "$tmp/stream.sse") || die "stream $1: broken stream, see jq's message above"
+    [[ ${out#*$'\n'} == "$stream_text" ]] ||
+      die "stream $1: the text received (${#out} bytes) is not the $stream_bytes bytes the mock sent"
+    echo "${out%%$'\n'*}" >>"$tmp/stream-$1.events"
+  }
+  for i in $(seq $((chain_streams + 3))); do
+    w=
+    ((i <= 3)) && w=warm-
+    stream_once "${w}direct" "$mock_port"
+    stream_once "${w}off" "$choff_port"
+    stream_once "${w}on" "$chon_port"
+  done
+  stream_stats() { # name -> "median p90" in ms, "events min-max"
+    sort -n "$tmp/stream-$1.times" |
+      awk '{a[NR] = $1 * 1000} END {i = int(NR * 0.9); printf "%.2f %.2f ", a[int((NR + 1) / 2)], a[i ? i : 1]}'
+    sort -n "$tmp/stream-$1.events" | awk 'NR == 1 {lo = $1} {hi = $1} END {print (lo == hi ? lo : lo "–" hi)}'
+  }
+  read -r sd_med sd_p90 sd_ev < <(stream_stats direct)
+  read -r sf_med sf_p90 sf_ev < <(stream_stats off)
+  read -r sn_med sn_p90 sn_ev < <(stream_stats on)
+  diff_us() { awk -v a="$1" -v b="$2" -v n="${3:-1}" 'BEGIN { printf "%.1f", (a - b) * 1000 / n }'; } # ms ms [n]
+
+  chain_md=$(cat <<MD
+
+
+## Filter chain overhead
+
+Two more Portcullis processes (1 worker, access log off, admin off) in front of the same mock, with
+the same config: the \`patterns\` filter with the 100 rules of bench/patterns100.yaml — 50 caseless
+prompt-injection / jailbreak / policy phrase rules (alternations anchored on words, action
+\`event\`) and 50 credential formats with literal prefixes (\`AKIA…\`, \`ghp_…\`, \`xoxb-…\`,
+\`sk_live_…\`, private key headers, connection strings; action \`redact\`), all in both directions.
+**Chain ON**: the route runs the filter; **chain OFF**: the route has \`filters: []\`. None of the texts
+below matches any rule (checked with \`portcullis scan\` before measuring), so this is the cost of the
+chain and of scanning, with nothing redacted; a made-up AWS key was checked to be redacted by ON
+(request and stream) and passed by OFF. ON started (config load, compiling the 100 rules into block
+and stream databases) in $chon_ms ms.
+
+### 4 KB prompt
+
+bench/chat4k.lua: a $chat4k_bytes-byte chat completions body (system message and English meeting notes
+from bench/prompt4k.txt as the user message), non-streamed answer: a ${#answer4k}-byte summary (mock
+\`text\` in X-Mock), scanned on the way back. wrk as above ($conns connections, ${dur}s after a 2 s
+warm-up), then 1 connection for 3 s (latency without queueing). No request may fail.
+
+| chain | requests/s | p50 | p99 | 1 connection: p50 | p99 |
+|---|---|---|---|---|---|
+| OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$cf1_p50") µs | $(to_us "$cf1_p99") µs |
+| **ON (100 rules)** | $cn_rps | $(to_ms "$cn_p50") ms | $(to_ms "$cn_p99") ms | $(to_us "$cn1_p50") µs | $(to_us "$cn1_p99") µs |
+
+Requests/s ON/OFF: **$(ratio "$cn_rps" "$cf_rps")**. Added median latency: **$(($(to_us "$cn1_p50") - $(to_us "$cf1_p50"))) µs** with one
+connection; $(($(to_us "$cn_p50") - $(to_us "$cf_p50"))) µs at $conns connections (mostly queueing: the lower throughput);
+1/throughput ON − OFF: $(awk -v a="$cn_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
+
+### 2,000-event stream
+
+The mock streams a $stream_bytes-byte answer of $stream_events words (bench/prompt4k.txt cycled), one
+OpenAI \`chat.completion.chunk\` per word, without delays (the request is small; the mock's script
+is in X-Mock). $chain_streams sequential \`curl -N\` runs per target after 3 warm-up rounds, the targets
+interleaved; the time is curl's \`time_total\` (request to the end of the stream). Each run was
+checked: it ends with \`data: [DONE]\`, has no error event, and its content deltas add up to exactly
+the text the mock sent. ON holds back the tail of the text that could still start a match (the
+longest match of the redact rules + 1 byte: 257 bytes with these rules) and releases it with later
+events, so it sends fewer, re-cut content events; with ON the gateway also asks the mock for the
+usage chunk (\`stream_options.include_usage\`) and drops it.
+
+| target | median | p90 | content events received |
+|---|---|---|---|
+| mock direct | $sd_med ms | $sd_p90 ms | $sd_ev |
+| chain OFF | $sf_med ms | $sf_p90 ms | $sf_ev |
+| **chain ON** | $sn_med ms | $sn_p90 ms | $sn_ev |
+
+ON − OFF (median): $(awk -v a="$sn_med" -v b="$sf_med" 'BEGIN { printf "%.2f", a - b }') ms for the stream, **$(diff_us "$sn_med" "$sf_med" "$stream_events") µs per event**
+(OFF − direct: $(diff_us "$sf_med" "$sd_med" "$stream_events") µs per event for proxying alone).
+MD
+)
+fi
 
 tls_md=
 if [[ $tls_on != 0 ]]; then
@@ -312,6 +546,11 @@ if [[ $tls_on != 0 ]]; then
 TLS section: the same two proxies terminating TLS (same certificate, same mock behind them):
 keep-alive throughput over TLS and new full TLS handshakes per second, as ratios to nginx."
 fi
+if [[ $chain_on != 0 ]]; then
+  tls_intro+="
+Filter chain section: two more Portcullis processes with the \`patterns\` filter (100 rules) switched
+on and off, a 4 KB prompt and a 2,000-event stream, as ratios and added time, ON to OFF."
+fi
 cat >"$results" <<MD
 # Benchmark results
 
@@ -349,6 +588,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md
 MD
 cat "$results"

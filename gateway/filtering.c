@@ -79,7 +79,6 @@ struct gw_filtering {
     struct gw_stream_adapter *sa;
     struct flt_stream streams[MAX_STREAMS];
     size_t nstreams;
-    struct gw_sse split;
     struct event *hold_timer;
     int hold_armed;
     struct alloc_node *allocs;
@@ -386,7 +385,6 @@ gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse)
         if (!f->sa)
             return 0;
         f->sse = 1;
-        gw_sse_init(&f->split);
         return 0;
     }
     return is_json && f->chain->resp_body ? 1 : 0;
@@ -629,16 +627,15 @@ gw_filtering_sse(struct gw_tx *tx, const char *data, size_t len, struct evbuffer
 {
     struct gw_filtering *f = tx->flt;
     size_t start = 0;
-    /* data holds complete events only; find each one's end */
-    for (size_t i = 0; i < len; i++) {
-        if (gw_sse_scan(&f->split, data + i, 1)) {
-            if (one_event(f, data + start, i + 1 - start, out) < 0)
-                return -1;
-            start = i + 1;
-        }
+    /* data holds complete events only; cut them one by one */
+    while (start < len) {
+        size_t n = gw_sse_event_len(data + start, len - start);
+        if (n == 0)
+            n = len - start; /* a last event without its blank line (end of the body) */
+        if (one_event(f, data + start, n, out) < 0)
+            return -1;
+        start += n;
     }
-    if (start < len && one_event(f, data + start, len - start, out) < 0)
-        return -1;
     if (f->chain->resp_chunk)
         arm_hold_timer(f);
     return 0;
