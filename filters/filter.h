@@ -95,7 +95,9 @@ struct gw_chunk {
     char *text;        /* owned by the chain; edit through gw_chunk_replace */
     size_t len;
     size_t hold;
-    int final;
+    int final;       /* the stream ends: release everything (hold stays 0); no chunk follows */
+    int flush;       /* the stream paused longer than timeouts.stream_hold: release everything now
+                      * (hold stays 0), but the stream goes on and more chunks follow */
     uint64_t offset; /* bytes this filter released from the stream before text[0] (events) */
 };
 /* hold is honoured whatever the verdict (a filter holds while answering GW_PASS). text is a

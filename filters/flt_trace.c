@@ -107,7 +107,7 @@ trace_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     (void)tx;
     struct trace_conf *c = conf;
     struct trace_ctx *x = ctx;
-    if (!c->hold || ch->final || ch->len == 0)
+    if (!c->hold || ch->final || ch->flush || ch->len == 0)
         return GW_PASS;
     if (x->rng == 0)
         x->rng = (c->seed * 0x9E3779B97F4A7C15ULL) | 1;

@@ -28,7 +28,7 @@ static atomic_uint_fast64_t next_serial = 1;
 
 static int
 compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, const unsigned *ids,
-             unsigned mode, hs_database_t **out, char *err, size_t errlen)
+             unsigned mode, hs_database_t **out, char *err, size_t errlen, size_t *bad)
 {
     const char **pats = malloc(n * sizeof(*pats));
     if (!pats) {
@@ -42,10 +42,12 @@ compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, 
     free(pats);
     if (rc == HS_SUCCESS)
         return 0;
-    if (cerr && cerr->expression >= 0 && (size_t)cerr->expression < n)
+    if (cerr && cerr->expression >= 0 && (size_t)cerr->expression < n) {
         snprintf(err, errlen, "rule '%s': %s", rules[cerr->expression].id, cerr->message);
-    else
+        *bad = (size_t)cerr->expression;
+    } else {
         snprintf(err, errlen, "%s", cerr ? cerr->message : "hyperscan compile failed");
+    }
     hs_free_compile_error(cerr);
     *out = NULL;
     return -1;
@@ -53,8 +55,12 @@ compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, 
 
 struct gw_scan_db *
 gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream, char *err,
-                size_t errlen)
+                size_t errlen, size_t *bad)
 {
+    size_t bad_dummy;
+    if (!bad)
+        bad = &bad_dummy;
+    *bad = n;
     if (errlen)
         err[0] = '\0';
     if (n > UINT_MAX / 2) {
@@ -79,16 +85,18 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    int any_som = 0;
     for (size_t i = 0; i < n; i++) {
         flags[i] = rules[i].flags | (som ? HS_FLAG_SOM_LEFTMOST : 0);
+        any_som |= (flags[i] & HS_FLAG_SOM_LEFTMOST) != 0;
         ids[i] = (unsigned)i;
     }
-    int rc = compile_mode(rules, n, flags, ids, HS_MODE_BLOCK, &db->block, err, errlen);
+    int rc = compile_mode(rules, n, flags, ids, HS_MODE_BLOCK, &db->block, err, errlen, bad);
     /* MEDIUM: match starts exact within 4 GiB of the match end, far beyond any response. */
     if (rc == 0 && stream)
         rc = compile_mode(rules, n, flags, ids,
-                          HS_MODE_STREAM | (som ? HS_MODE_SOM_HORIZON_MEDIUM : 0), &db->stream, err,
-                          errlen);
+                          HS_MODE_STREAM | (any_som ? HS_MODE_SOM_HORIZON_MEDIUM : 0), &db->stream,
+                          err, errlen, bad);
     free(flags);
     free(ids);
     if (rc < 0) {

@@ -25,13 +25,18 @@ struct gw_scan_db;
 
 /*
  * Compiles n rules for block mode (whole texts) and, when stream != 0, also for stream mode.
- * HS_FLAG_SOM_LEFTMOST is added to every rule when som != 0 (match starts are reported; costs
- * about 1.5x), otherwise callbacks get from = 0. n may be 0 (scans then find nothing). Returns the
- * database (free with gw_scan_free), or NULL with "rule '<id>': <hyperscan message>" (or a message
- * about the whole set) written into err. Slow (~5 ms per rule): call on the control thread.
+ * Start of match is tracked per rule: for the rules whose flags carry HS_FLAG_SOM_LEFTMOST, and for
+ * every rule when som != 0; one database may mix both kinds, and each rule costs what it needs:
+ * tracking the start costs 1.5x to 5x (see flt_patterns.c), and large bounded repeats such as
+ * .{1,200} or {40,160} do not compile with it at all ("Pattern is too large"). Callbacks get
+ * from = 0 for the rules without it. n may be 0 (scans then find nothing). Returns the database
+ * (free with gw_scan_free), or NULL with "rule '<id>': <hyperscan message>" (or a message about the
+ * whole set) written into err and, when bad is not NULL, *bad set to the index of that rule (n for
+ * the whole set). Slow
+ * (~5 ms per rule): call on the control thread.
  */
 struct gw_scan_db *gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
-                                   char *err, size_t errlen);
+                                   char *err, size_t errlen, size_t *bad);
 
 /* Frees a database no scan or open stream uses any more. NULL is ignored. */
 void gw_scan_free(struct gw_scan_db *db);
@@ -46,8 +51,9 @@ hs_scratch_t *gw_scan_scratch(const struct gw_scan_db *db);
 
 /*
  * Match callback: rule_index into the compiled array, [from, to) the match (offsets in the text,
- * or in the whole stream for stream mode; from = 0 without SOM). Returning non-zero stops the scan
- * (not an error). Matches may be reported in any order and, without SOM, once per end offset.
+ * or in the whole stream for stream mode; from = 0 for a rule compiled without SOM). Returning
+ * non-zero stops the scan (not an error). Matches may be reported in any order and, without SOM,
+ * once per end offset.
  */
 typedef int (*gw_scan_cb)(unsigned rule_index, unsigned long long from, unsigned long long to,
                           void *arg);

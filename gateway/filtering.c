@@ -472,7 +472,7 @@ held_any(const struct gw_filtering *f)
  */
 static int
 run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t len, int final,
-          char **out, size_t *outlen)
+          int flush, char **out, size_t *outlen)
 {
     size_t cap_hold = f->tx->cfg->limits.stream_hold_bytes;
     char *cur = malloc(len + 1);
@@ -504,13 +504,14 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
                               .text = buf,
                               .len = hl + curlen,
                               .final = final,
+                              .flush = flush,
                               .offset = s->off[i]};
         enum gw_verdict v = fi->ops->on_resp_chunk(f->tx, fi->conf, f->ctx[i], &ch);
         if (verdict(f, i, v) < 0) {
             free(ch.text);
             return -1;
         }
-        size_t hold = final ? 0 : ch.hold;
+        size_t hold = final || flush ? 0 : ch.hold;
         if (hold > ch.len)
             hold = ch.len;
         if (hold > cap_hold) {
@@ -551,7 +552,7 @@ flush_stream(struct gw_filtering *f, struct flt_stream *s, struct evbuffer *out)
         return 0;
     char *rel = NULL;
     size_t rl = 0;
-    if (run_chunk(f, s, "", 0, 1, &rel, &rl) < 0) {
+    if (run_chunk(f, s, "", 0, 1, 0, &rel, &rl) < 0) {
         free(rel);
         return -1;
     }
@@ -589,7 +590,7 @@ one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *
             }
             s->open = 1;
             size_t rl = 0;
-            if (run_chunk(f, s, d->text, d->len, 0, &bufs[i], &rl) < 0) {
+            if (run_chunk(f, s, d->text, d->len, 0, 0, &bufs[i], &rl) < 0) {
                 rc = -1;
                 break;
             }
@@ -658,7 +659,8 @@ gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
     return 0;
 }
 
-/* Held text older than timeouts.stream_hold goes out: a stalled upstream must not hide it. */
+/* The upstream paused for timeouts.stream_hold while filters hold text: release it (flush), so a
+ * stalled upstream does not hide text from the user; the stream goes on afterwards. */
 static void
 on_hold_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -677,7 +679,7 @@ on_hold_timeout(evutil_socket_t fd, short what, void *arg)
             continue;
         char *rel = NULL;
         size_t rl = 0;
-        rc = run_chunk(f, s, "", 0, 1, &rel, &rl);
+        rc = run_chunk(f, s, "", 0, 0, 1, &rel, &rl);
         if (rc == 0 && rl)
             rc = gw_stream_write_text(f->sa, s->id, rel, rl, b) < 0 ? -1 : 0;
         free(rel);
@@ -700,8 +702,8 @@ arm_hold_timer(struct gw_filtering *f)
         f->hold_armed = 0;
         return;
     }
-    if (f->hold_armed)
-        return;
+    /* (Re)armed on every event: the deadline counts from the last upstream activity, so a
+     * flowing stream is never forced to release a tail a filter still holds. */
     if (!f->hold_timer)
         f->hold_timer = evtimer_new(f->tx->w->base, on_hold_timeout, f);
     if (!f->hold_timer)

@@ -414,8 +414,12 @@ gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
             int rc = filtered && bytes ? gw_filtering_sse(tx, bytes, elen, filtered) : -1;
             evbuffer_drain(ev, elen);
             if (rc < 0) {
-                if (filtered)
+                if (filtered) {
+                    /* what the filters released before the block still goes out, then the
+                     * error event */
+                    emit(tx, filtered, NULL, 0);
                     evbuffer_free(filtered);
+                }
                 tx->fail_pending = 1;
                 return -1;
             }

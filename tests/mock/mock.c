@@ -3,9 +3,10 @@
  *
  * Speaks HTTP/1.1 (optionally over TLS) with keep-alive and answers the OpenAI chat completions,
  * OpenAI responses and Anthropic messages APIs, as JSON or SSE. Each request may carry a script
- * (the X-Mock header or the body's "mock" field) that changes the answer: text, chunking, delays,
- * byte-level write splits, stalls, resets and errors. /_mock/ endpoints expose counters, the last
- * request and a long-poll on the number of open connections. See tests/mock/README.md.
+ * (the X-Mock header or the body's "mock" field) that changes the answer: text, tool calls,
+ * chunking, delays, byte-level write splits, stalls, resets and errors. /_mock/ endpoints expose
+ * counters, the last request and a long-poll on the number of open connections. See
+ * tests/mock/README.md.
  *
  * Threads: each worker owns an event_base and a SO_REUSEPORT listener on the same port; the
  * counters are atomics, the last request and the /_mock/wait waiters sit behind one mutex.
@@ -568,6 +569,7 @@ struct script {
     size_t text_len;
     bool has_text;
     json_t *chunks, *wire; /* borrowed, validated arrays of positive ints */
+    json_t *tools;         /* owned, validated array of tool calls, or NULL */
     bool wire_random;
     long long delay_ms, fb_delay_ms, wire_delay_ms, seed;
     long long stall_after, reset_after, sse_error_after; /* -1 = unset */
@@ -614,6 +616,47 @@ script_sizes(json_t *o, const char *k, json_t **out)
             return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* A tool call: an object with a string "name" and optional string "arguments" and "id". */
+static bool
+tool_call_ok(json_t *t)
+{
+    json_t *a = json_object_get(t, "arguments"), *id = json_object_get(t, "id");
+    return json_is_object(t) && json_is_string(json_object_get(t, "name")) &&
+           (!a || json_is_null(a) || json_is_string(a)) &&
+           (!id || json_is_null(id) || json_is_string(id));
+}
+
+/* tool_calls (a list) or tool_call (one) into s->tools; tool_calls wins. */
+static int
+script_tools(json_t *o, struct script *s, const char **bad)
+{
+    json_t *v = json_object_get(o, "tool_calls"), *e;
+    size_t i;
+    if (v && !json_is_null(v)) {
+        *bad = "tool_calls";
+        if (!json_is_array(v))
+            return -1;
+        json_array_foreach(v, i, e)
+        {
+            if (!tool_call_ok(e))
+                return -1;
+        }
+        if (json_array_size(v) > 0)
+            s->tools = json_incref(v);
+        return 0;
+    }
+    v = json_object_get(o, "tool_call");
+    if (!v || json_is_null(v))
+        return 0;
+    *bad = "tool_call";
+    if (!tool_call_ok(v))
+        return -1;
+    s->tools = json_array();
+    if (!s->tools || json_array_append(s->tools, v) < 0)
+        abort();
     return 0;
 }
 
@@ -668,6 +711,8 @@ script_parse(struct script *s, const char **bad)
     CHECK("invalid_json", script_bool(o, "invalid_json", &s->invalid_json));
     CHECK("close", script_bool(o, "close", &s->close));
     CHECK("chunked", script_bool(o, "chunked", &s->chunked));
+    if (script_tools(o, s, bad) < 0)
+        return -1;
 #undef CHECK
     return 0;
 }
@@ -700,7 +745,43 @@ struct gen {
     size_t text_len;
     long long p_tok, c_tok;
     bool include_usage;
+    json_t *tools; /* tool calls (script), or NULL */
+    size_t ntools;
+    bool text_on; /* the answer has text: no tool calls, or a scripted non-empty text with them */
 };
+
+/* One scripted tool call: id ("" = generated), name and arguments (default "{}"). */
+struct tcall {
+    const char *id, *name, *args;
+    size_t id_len, name_len, args_len;
+};
+
+static void
+tool_get(const struct gen *ge, size_t k, struct tcall *t)
+{
+    json_t *o = json_array_get(ge->tools, k);
+    json_t *id = json_object_get(o, "id"), *name = json_object_get(o, "name");
+    json_t *args = json_object_get(o, "arguments");
+    t->id = json_is_string(id) ? json_string_value(id) : "";
+    t->id_len = json_is_string(id) ? json_string_length(id) : 0;
+    t->name = json_string_value(name);
+    t->name_len = json_string_length(name);
+    t->args = json_is_string(args) ? json_string_value(args) : "{}";
+    t->args_len = json_is_string(args) ? json_string_length(args) : 2;
+}
+
+/* The call's id as a JSON string: the scripted one, else call_mock_<n>_<k> (Anthropic:
+ * toolu_mock_<n>_<k>). */
+static void
+add_tool_id(struct evbuffer *b, const struct gen *ge, size_t k, bool anthropic)
+{
+    struct tcall t;
+    tool_get(ge, k, &t);
+    if (t.id_len > 0)
+        add_json_str(b, t.id, t.id_len);
+    else
+        evbuffer_add_printf(b, "\"%s_mock_%llu_%zu\"", anthropic ? "toolu" : "call", ge->n, k);
+}
 
 /* Bytes of text in a message content (string, or array of blocks with "text"); appends the
  * text to cat when given. */
@@ -814,12 +895,43 @@ add_chat_json(struct conn *c, const struct gen *ge)
                         ge->n, ge->created);
     add_json_str(b, ge->model, ge->model_len);
     add_lit(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    add_json_str(b, ge->text, ge->text_len);
+    if (ge->text_on)
+        add_json_str(b, ge->text, ge->text_len);
+    else
+        add_lit(b, "null");
+    if (ge->ntools > 0) {
+        add_lit(b, ",\"tool_calls\":[");
+        for (size_t k = 0; k < ge->ntools; k++) {
+            struct tcall t;
+            tool_get(ge, k, &t);
+            add_lit(b, k ? ",{\"id\":" : "{\"id\":");
+            add_tool_id(b, ge, k, false);
+            add_lit(b, ",\"type\":\"function\",\"function\":{\"name\":");
+            add_json_str(b, t.name, t.name_len);
+            add_lit(b, ",\"arguments\":");
+            add_json_str(b, t.args, t.args_len);
+            add_lit(b, "}}");
+        }
+        add_lit(b, "]");
+    }
     evbuffer_add_printf(b,
-                        ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                        ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"%s\"}],"
                         "\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                         "\"total_tokens\":%lld}}",
-                        ge->p_tok, ge->c_tok, ge->p_tok + ge->c_tok);
+                        ge->ntools ? "tool_calls" : "stop", ge->p_tok, ge->c_tok,
+                        ge->p_tok + ge->c_tok);
+}
+
+/* An Anthropic tool_use input: the arguments as they are when they are JSON, else as a string. */
+static void
+add_tool_input(struct evbuffer *b, const struct tcall *t)
+{
+    json_t *v = json_loadb(t->args, t->args_len, JSON_DECODE_ANY, NULL);
+    if (v)
+        evbuffer_add(b, t->args, t->args_len);
+    else
+        add_json_str(b, t->args, t->args_len);
+    json_decref(v);
 }
 
 static void
@@ -837,12 +949,28 @@ add_anthropic_message(struct evbuffer *b, const struct gen *ge, bool start)
                             ge->p_tok);
         return;
     }
-    add_lit(b, ",\"content\":[{\"type\":\"text\",\"text\":");
-    add_json_str(b, ge->text, ge->text_len);
+    add_lit(b, ",\"content\":[");
+    if (ge->text_on) {
+        add_lit(b, "{\"type\":\"text\",\"text\":");
+        add_json_str(b, ge->text, ge->text_len);
+        add_lit(b, "}");
+    }
+    for (size_t k = 0; k < ge->ntools; k++) {
+        struct tcall t;
+        tool_get(ge, k, &t);
+        add_lit(b, k || ge->text_on ? ",{\"type\":\"tool_use\",\"id\":"
+                                    : "{\"type\":\"tool_use\",\"id\":");
+        add_tool_id(b, ge, k, true);
+        add_lit(b, ",\"name\":");
+        add_json_str(b, t.name, t.name_len);
+        add_lit(b, ",\"input\":");
+        add_tool_input(b, &t);
+        add_lit(b, "}");
+    }
     evbuffer_add_printf(b,
-                        "}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+                        "],\"stop_reason\":\"%s\",\"stop_sequence\":null,"
                         "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld}}",
-                        ge->p_tok, ge->c_tok);
+                        ge->ntools ? "tool_use" : "end_turn", ge->p_tok, ge->c_tok);
 }
 
 static void
@@ -860,6 +988,24 @@ add_responses_item(struct evbuffer *b, const struct gen *ge, bool done)
     add_lit(b, "]}");
 }
 
+/* A responses-API function_call output item (tool call k); arguments empty until done. */
+static void
+add_responses_fc(struct evbuffer *b, const struct gen *ge, size_t k, bool done)
+{
+    struct tcall t;
+    tool_get(ge, k, &t);
+    evbuffer_add_printf(b,
+                        "{\"id\":\"fc_mock_%llu_%zu\",\"type\":\"function_call\",\"status\":\"%s\","
+                        "\"arguments\":",
+                        ge->n, k, done ? "completed" : "in_progress");
+    add_json_str(b, done ? t.args : "", done ? t.args_len : 0);
+    add_lit(b, ",\"call_id\":");
+    add_tool_id(b, ge, k, false);
+    add_lit(b, ",\"name\":");
+    add_json_str(b, t.name, t.name_len);
+    add_lit(b, "}");
+}
+
 static void
 add_responses_obj(struct evbuffer *b, const struct gen *ge, bool done)
 {
@@ -870,8 +1016,13 @@ add_responses_obj(struct evbuffer *b, const struct gen *ge, bool done)
                         ge->n, ge->created, done ? "completed" : "in_progress");
     add_json_str(b, ge->model, ge->model_len);
     add_lit(b, ",\"output\":[");
-    if (done)
+    if (done && ge->text_on)
         add_responses_item(b, ge, true);
+    for (size_t k = 0; done && k < ge->ntools; k++) {
+        if (k || ge->text_on)
+            add_lit(b, ",");
+        add_responses_fc(b, ge, k, true);
+    }
     add_lit(b, "],\"parallel_tool_calls\":true,\"previous_response_id\":null,"
                "\"reasoning\":{\"effort\":null,\"summary\":null},\"store\":false,"
                "\"temperature\":1.0,\"text\":{\"format\":{\"type\":\"text\"}},"
@@ -992,14 +1143,175 @@ resp_item_ref(struct conn *c, const struct gen *ge)
 
 enum tail { TAIL_NORMAL, TAIL_ERROR, TAIL_CUT };
 
+/* A part of a streamed answer: the text, or one tool call's arguments, cut into pieces. */
+struct part {
+    const char *p;
+    size_t n, np;
+    size_t *pieces;
+    bool text;
+    size_t tool; /* tool call index when !text */
+};
+
+/* Anthropic content block / responses output item index of tool call k. */
+static size_t
+tool_slot(const struct gen *ge, size_t k)
+{
+    return (ge->text_on ? 1 : 0) + k;
+}
+
+/* The events that open tool call k (the text is opened by the preamble). */
+static void
+tool_open(struct conn *c, enum route rt, const struct gen *ge, size_t k, int *seq)
+{
+    struct tcall t;
+    tool_get(ge, k, &t);
+    if (rt == R_CHAT) {
+        chat_chunk_begin(c, ge);
+        evbuffer_add_printf(c->src,
+                            "[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"id\":", k);
+        add_tool_id(c->src, ge, k, false);
+        add_lit(c->src, ",\"type\":\"function\",\"function\":{\"name\":");
+        add_json_str(c->src, t.name, t.name_len);
+        add_lit(c->src, ",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]");
+        chat_chunk_end(c, ge);
+    } else if (rt == R_MESSAGES) {
+        sse_event_begin(c, "content_block_start");
+        evbuffer_add_printf(c->src,
+                            "{\"type\":\"content_block_start\",\"index\":%zu,"
+                            "\"content_block\":{\"type\":\"tool_use\",\"id\":",
+                            tool_slot(ge, k));
+        add_tool_id(c->src, ge, k, true);
+        add_lit(c->src, ",\"name\":");
+        add_json_str(c->src, t.name, t.name_len);
+        add_lit(c->src, ",\"input\":{}}}");
+        sse_event_end(c);
+    } else {
+        resp_event_begin(c, "response.output_item.added");
+        evbuffer_add_printf(c->src, ",\"output_index\":%zu,\"item\":", tool_slot(ge, k));
+        add_responses_fc(c->src, ge, k, false);
+        resp_event_end(c, seq);
+    }
+}
+
+/* One piece of part pt. */
+static void
+part_piece(struct conn *c, enum route rt, const struct gen *ge, const struct part *pt,
+           const char *p, size_t n, int *seq)
+{
+    if (rt == R_CHAT) {
+        chat_chunk_begin(c, ge);
+        if (pt->text)
+            add_lit(c->src, "[{\"index\":0,\"delta\":{\"content\":");
+        else
+            evbuffer_add_printf(c->src,
+                                "[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%zu,"
+                                "\"function\":{\"arguments\":",
+                                pt->tool);
+        add_json_str(c->src, p, n);
+        add_lit(c->src, pt->text ? "},\"logprobs\":null,\"finish_reason\":null}]"
+                                 : "}}]},\"logprobs\":null,\"finish_reason\":null}]");
+        chat_chunk_end(c, ge);
+    } else if (rt == R_MESSAGES) {
+        sse_event_begin(c, "content_block_delta");
+        if (pt->text)
+            add_lit(c->src, "{\"type\":\"content_block_delta\",\"index\":0,"
+                            "\"delta\":{\"type\":\"text_delta\",\"text\":");
+        else
+            evbuffer_add_printf(c->src,
+                                "{\"type\":\"content_block_delta\",\"index\":%zu,"
+                                "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":",
+                                tool_slot(ge, pt->tool));
+        add_json_str(c->src, p, n);
+        add_lit(c->src, "}}");
+        sse_event_end(c);
+    } else if (pt->text) {
+        resp_event_begin(c, "response.output_text.delta");
+        resp_item_ref(c, ge);
+        add_lit(c->src, ",\"delta\":");
+        add_json_str(c->src, p, n);
+        add_lit(c->src, ",\"logprobs\":[]");
+        resp_event_end(c, seq);
+    } else {
+        resp_event_begin(c, "response.function_call_arguments.delta");
+        evbuffer_add_printf(c->src, ",\"item_id\":\"fc_mock_%llu_%zu\",\"output_index\":%zu", ge->n,
+                            pt->tool, tool_slot(ge, pt->tool));
+        add_lit(c->src, ",\"delta\":");
+        add_json_str(c->src, p, n);
+        resp_event_end(c, seq);
+    }
+}
+
+/* The events that close part pt once all its pieces are out (none for OpenAI chat). */
+static void
+part_close(struct conn *c, enum route rt, const struct gen *ge, const struct part *pt, int *seq)
+{
+    if (rt == R_MESSAGES) {
+        sse_event_begin(c, "content_block_stop");
+        evbuffer_add_printf(c->src, "{\"type\":\"content_block_stop\",\"index\":%zu}",
+                            pt->text ? 0 : tool_slot(ge, pt->tool));
+        sse_event_end(c);
+    } else if (rt == R_RESPONSES && pt->text) {
+        resp_event_begin(c, "response.output_text.done");
+        resp_item_ref(c, ge);
+        add_lit(c->src, ",\"text\":");
+        add_json_str(c->src, ge->text, ge->text_len);
+        add_lit(c->src, ",\"logprobs\":[]");
+        resp_event_end(c, seq);
+        resp_event_begin(c, "response.content_part.done");
+        resp_item_ref(c, ge);
+        add_lit(c->src, ",\"part\":{\"type\":\"output_text\",\"text\":");
+        add_json_str(c->src, ge->text, ge->text_len);
+        add_lit(c->src, ",\"annotations\":[]}");
+        resp_event_end(c, seq);
+        resp_event_begin(c, "response.output_item.done");
+        add_lit(c->src, ",\"output_index\":0,\"item\":");
+        add_responses_item(c->src, ge, true);
+        resp_event_end(c, seq);
+    } else if (rt == R_RESPONSES) {
+        struct tcall t;
+        tool_get(ge, pt->tool, &t);
+        resp_event_begin(c, "response.function_call_arguments.done");
+        evbuffer_add_printf(c->src, ",\"item_id\":\"fc_mock_%llu_%zu\",\"output_index\":%zu", ge->n,
+                            pt->tool, tool_slot(ge, pt->tool));
+        add_lit(c->src, ",\"name\":");
+        add_json_str(c->src, t.name, t.name_len);
+        add_lit(c->src, ",\"arguments\":");
+        add_json_str(c->src, t.args, t.args_len);
+        resp_event_end(c, seq);
+        resp_event_begin(c, "response.output_item.done");
+        evbuffer_add_printf(c->src, ",\"output_index\":%zu,\"item\":", tool_slot(ge, pt->tool));
+        add_responses_fc(c->src, ge, pt->tool, true);
+        resp_event_end(c, seq);
+    }
+}
+
 static void
 plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct script *s)
 {
-    size_t *pieces, np = make_pieces(ge->text, ge->text_len, s->chunks, &pieces);
-    size_t cut = np, off = 0;
+    size_t nparts = (ge->text_on ? 1 : 0) + ge->ntools, total = 0, emitted = 0;
+    struct part *parts = calloc(nparts ? nparts : 1, sizeof *parts);
     enum tail tail = TAIL_NORMAL;
     int seq = 0;
 
+    if (!parts)
+        abort();
+    for (size_t k = 0; k < nparts; k++) {
+        struct part *pt = &parts[k];
+        pt->text = ge->text_on && k == 0;
+        if (pt->text) {
+            pt->p = ge->text;
+            pt->n = ge->text_len;
+        } else {
+            struct tcall t;
+            pt->tool = k - (ge->text_on ? 1 : 0);
+            tool_get(ge, pt->tool, &t);
+            pt->p = t.args;
+            pt->n = t.args_len;
+        }
+        pt->np = make_pieces(pt->p, pt->n, s->chunks, &pt->pieces);
+        total += pt->np;
+    }
+    size_t cut = total;
     if (s->reset_after >= 0) {
         c->end = END_RESET;
         tail = TAIL_CUT;
@@ -1012,8 +1324,8 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
         tail = TAIL_ERROR;
         cut = (size_t)s->sse_error_after;
     }
-    if (cut > np)
-        cut = np;
+    if (cut > total)
+        cut = total;
     c->chunked = !c->http10;
     if (c->http10)
         c->close_after = true;
@@ -1022,8 +1334,10 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
     /* preamble */
     if (rt == R_CHAT) {
         chat_chunk_begin(c, ge);
-        add_lit(c->src, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                        "\"logprobs\":null,\"finish_reason\":null}]");
+        add_lit(c->src, ge->text_on ? "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+                                      "\"\"},\"logprobs\":null,\"finish_reason\":null}]"
+                                    : "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+                                      "null},\"logprobs\":null,\"finish_reason\":null}]");
         chat_chunk_end(c, ge);
     } else if (rt == R_MESSAGES) {
         sse_event_begin(c, "message_start");
@@ -1031,10 +1345,12 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
         add_anthropic_message(c->src, ge, true);
         add_lit(c->src, "}");
         sse_event_end(c);
-        sse_event_begin(c, "content_block_start");
-        add_lit(c->src, "{\"type\":\"content_block_start\",\"index\":0,"
-                        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
-        sse_event_end(c);
+        if (ge->text_on) {
+            sse_event_begin(c, "content_block_start");
+            add_lit(c->src, "{\"type\":\"content_block_start\",\"index\":0,"
+                            "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
+            sse_event_end(c);
+        }
         sse_event_begin(c, "ping");
         add_lit(c->src, "{\"type\":\"ping\"}");
         sse_event_end(c);
@@ -1047,43 +1363,39 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
         add_lit(c->src, ",\"response\":");
         add_responses_obj(c->src, ge, false);
         resp_event_end(c, &seq);
-        resp_event_begin(c, "response.output_item.added");
-        add_lit(c->src, ",\"output_index\":0,\"item\":");
-        add_responses_item(c->src, ge, false);
-        resp_event_end(c, &seq);
-        resp_event_begin(c, "response.content_part.added");
-        resp_item_ref(c, ge);
-        add_lit(c->src, ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
-        resp_event_end(c, &seq);
-    }
-
-    for (size_t i = 0; i < cut; i++) {
-        const char *p = ge->text + off;
-        size_t n = pieces[i];
-        off += n;
-        if (rt == R_CHAT) {
-            chat_chunk_begin(c, ge);
-            add_lit(c->src, "[{\"index\":0,\"delta\":{\"content\":");
-            add_json_str(c->src, p, n);
-            add_lit(c->src, "},\"logprobs\":null,\"finish_reason\":null}]");
-            chat_chunk_end(c, ge);
-        } else if (rt == R_MESSAGES) {
-            sse_event_begin(c, "content_block_delta");
-            add_lit(c->src, "{\"type\":\"content_block_delta\",\"index\":0,"
-                            "\"delta\":{\"type\":\"text_delta\",\"text\":");
-            add_json_str(c->src, p, n);
-            add_lit(c->src, "}}");
-            sse_event_end(c);
-        } else {
-            resp_event_begin(c, "response.output_text.delta");
+        if (ge->text_on) {
+            resp_event_begin(c, "response.output_item.added");
+            add_lit(c->src, ",\"output_index\":0,\"item\":");
+            add_responses_item(c->src, ge, false);
+            resp_event_end(c, &seq);
+            resp_event_begin(c, "response.content_part.added");
             resp_item_ref(c, ge);
-            add_lit(c->src, ",\"delta\":");
-            add_json_str(c->src, p, n);
-            add_lit(c->src, ",\"logprobs\":[]");
+            add_lit(c->src,
+                    ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
             resp_event_end(c, &seq);
         }
     }
-    free(pieces);
+
+    /* the parts: pieces up to the cut; a part opens and closes unless the cut came first */
+    for (size_t k = 0; k < nparts; k++) {
+        const struct part *pt = &parts[k];
+        size_t off = 0;
+        if (!pt->text) {
+            if (tail != TAIL_NORMAL && emitted >= cut)
+                break;
+            tool_open(c, rt, ge, pt->tool, &seq);
+        }
+        for (size_t i = 0; i < pt->np && emitted < cut; i++, emitted++) {
+            part_piece(c, rt, ge, pt, pt->p + off, pt->pieces[i], &seq);
+            off += pt->pieces[i];
+        }
+        if (tail != TAIL_NORMAL && emitted >= cut)
+            break;
+        part_close(c, rt, ge, pt, &seq);
+    }
+    for (size_t k = 0; k < nparts; k++)
+        free(parts[k].pieces);
+    free(parts);
 
     if (tail == TAIL_CUT)
         return;
@@ -1111,8 +1423,9 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
 
     if (rt == R_CHAT) {
         chat_chunk_begin(c, ge);
-        add_lit(c->src,
-                "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+        evbuffer_add_printf(
+            c->src, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}]",
+            ge->ntools ? "tool_calls" : "stop");
         chat_chunk_end(c, ge);
         if (ge->include_usage) {
             chat_chunk_begin(c, ge);
@@ -1126,35 +1439,16 @@ plan_stream(struct conn *c, enum route rt, const struct gen *ge, const struct sc
         add_lit(c->src, "data: [DONE]\n\n");
         ev_end(c);
     } else if (rt == R_MESSAGES) {
-        sse_event_begin(c, "content_block_stop");
-        add_lit(c->src, "{\"type\":\"content_block_stop\",\"index\":0}");
-        sse_event_end(c);
         sse_event_begin(c, "message_delta");
         evbuffer_add_printf(c->src,
-                            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+                            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
                             "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%lld}}",
-                            ge->c_tok);
+                            ge->ntools ? "tool_use" : "end_turn", ge->c_tok);
         sse_event_end(c);
         sse_event_begin(c, "message_stop");
         add_lit(c->src, "{\"type\":\"message_stop\"}");
         sse_event_end(c);
     } else {
-        resp_event_begin(c, "response.output_text.done");
-        resp_item_ref(c, ge);
-        add_lit(c->src, ",\"text\":");
-        add_json_str(c->src, ge->text, ge->text_len);
-        add_lit(c->src, ",\"logprobs\":[]");
-        resp_event_end(c, &seq);
-        resp_event_begin(c, "response.content_part.done");
-        resp_item_ref(c, ge);
-        add_lit(c->src, ",\"part\":{\"type\":\"output_text\",\"text\":");
-        add_json_str(c->src, ge->text, ge->text_len);
-        add_lit(c->src, ",\"annotations\":[]}");
-        resp_event_end(c, &seq);
-        resp_event_begin(c, "response.output_item.done");
-        add_lit(c->src, ",\"output_index\":0,\"item\":");
-        add_responses_item(c->src, ge, true);
-        resp_event_end(c, &seq);
         resp_event_begin(c, "response.completed");
         add_lit(c->src, ",\"response\":");
         add_responses_obj(c->src, ge, true);
@@ -1278,7 +1572,16 @@ handle_api(struct conn *c, const char *url, size_t plen)
         ge.text = "ok";
         ge.text_len = 2;
     }
-    ge.c_tok = tokens(ge.text_len);
+    ge.tools = s.tools;
+    ge.ntools = json_array_size(s.tools);
+    ge.text_on = ge.ntools == 0 || (s.has_text && s.text_len > 0);
+    size_t out_bytes = ge.text_on ? ge.text_len : 0;
+    for (size_t k = 0; k < ge.ntools; k++) {
+        struct tcall t;
+        tool_get(&ge, k, &t);
+        out_bytes += t.args_len;
+    }
+    ge.c_tok = tokens(out_bytes);
     ge.include_usage =
         json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
     if (json_is_true(json_object_get(body, "stream")))
@@ -1287,6 +1590,7 @@ handle_api(struct conn *c, const char *url, size_t plen)
         plan_json(c, rt, &ge, s.chunked);
 out:
     free(cat.p);
+    json_decref(s.tools);
     json_decref(s.root);
     json_decref(body);
 }

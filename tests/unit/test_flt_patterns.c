@@ -506,8 +506,10 @@ test_block_verdicts(void **state)
     assert_int_equal(e->severity, 4);
     assert_int_equal(e->role, GW_ROLE_USER);
     assert_int_equal(e->msg_index, 3);
-    assert_int_equal(e->offset, 11);
-    assert_int_equal(e->length, 11);
+    /* "ACME   Corp" is [11, 22); a block rule is scanned without start of match: the event covers
+     * what is certain, the shortest match ("acme corp", 9 bytes) ending where it ends */
+    assert_int_equal(e->offset, 13);
+    assert_int_equal(e->length, 9);
     segs_free(&ss);
 
     /* responses: output_blocked, the configured message; request-only rules stay quiet */
@@ -862,6 +864,241 @@ test_stream_pieces_keep_replacement(void **state)
     gw_flt_patterns.conf_free(c);
 }
 
+/* ---- rules compiled without start of match ---- */
+
+/* Large bounded repeats do not compile with start-of-match tracking, which only redact rules get:
+ * as block and event rules they work. */
+static const char *big_rules =
+    "{\"rules\": ["
+    "{\"id\": \"api-key-ctx\", \"regex\": \"api[_-]?key.{1,200}\", \"flags\": \"i\", "
+    "\"action\": \"event\"},"
+    "{\"id\": \"long-token\", \"regex\": \"[A-Za-z0-9]{40,160}\", \"action\": \"event\"},"
+    "{\"id\": \"pw-assign\", \"regex\": \"password\\\\s*[:=].{1,200}\", \"flags\": \"i\", "
+    "\"action\": \"block\"},"
+    "{\"id\": \"tok\", \"regex\": \"tok_[A-Za-z0-9]{40,160}\", \"action\": \"block\"},"
+    "{\"id\": \"aws\", \"regex\": \"AKIA[A-Z0-9]{16}\", \"action\": \"redact\"}"
+    "]}";
+
+/* 45 alphanumerics, and 50 */
+#define ALNUM45 "abcdefghijABCDEFGHIJ0123456789abcdefghijKLMNO"
+#define ALNUM50 ALNUM45 "PQRST"
+
+static const char *big_text = "set API-KEY: sk9 then AKIAABCDEFGHIJKLMNOP\nid " ALNUM45 " end";
+
+static const struct gw_event *
+find_event(const struct gw_tx *tx, const char *rule)
+{
+    const struct gw_event *e = NULL;
+    for (int i = 0; i < tx->nev; i++)
+        if (strcmp(tx->ev[i].rule_id, rule) == 0) {
+            if (e)
+                fail_msg("two events of '%s'", rule);
+            e = &tx->ev[i];
+        }
+    if (!e)
+        fail_msg("no event of '%s'", rule);
+    return e;
+}
+
+/*
+ * The events of big_text: a rule without start of match reports [end - min, end) of its run of
+ * matches, min being its shortest match. api[_-]?key.{1,200} (min 7, "apikey" and one more byte)
+ * first ends one byte after "API-KEY" and last at the newline ('.' stops there): its certain part
+ * starts one byte after "A", since "[_-]?" may match nothing. [A-Za-z0-9]{40,160} (min 40) ends
+ * 40 to 45 bytes after the 45 alphanumerics start: exactly them.
+ */
+static void
+check_big_events(const struct gw_tx *tx)
+{
+    size_t key = (size_t)(strstr(big_text, "API-KEY") - big_text);
+    size_t nl = (size_t)(strchr(big_text, '\n') - big_text);
+    size_t tok = (size_t)(strstr(big_text, ALNUM45) - big_text);
+    assert_int_equal(tx->nev, 3);
+    const struct gw_event *e = find_event(tx, "api-key-ctx");
+    assert_string_equal(e->action, "event");
+    assert_int_equal(e->offset, key + 1);
+    assert_int_equal(e->length, nl - key - 1);
+    e = find_event(tx, "long-token");
+    assert_string_equal(e->action, "event");
+    assert_int_equal(e->offset, tok);
+    assert_int_equal(e->length, 45);
+    e = find_event(tx, "aws");
+    assert_int_equal(e->offset, (size_t)(strstr(big_text, "AKIA") - big_text));
+    assert_int_equal(e->length, 20);
+}
+
+static void
+test_no_som_request(void **state)
+{
+    (void)state;
+    void *c = load(big_rules);
+    if (!c)
+        fail_msg("%s", errbuf);
+
+    /* events, next to a redaction */
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, big_text);
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "set API-KEY: sk9 then [REDACTED:aws]\nid " ALNUM45 " end");
+    check_big_events(&tx);
+    segs_free(&ss);
+
+    /* a block rule with .{1,200}: the event covers the run (its first match starts at the
+     * shortest match's start, here the match's own) */
+    const char *pw = "ok\nmy Password: hunter2 and more\nnext";
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 4, "nothing here");
+    segs_add(&ss, GW_ROLE_TOOL_RESULT, 5, pw);
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx2, c, NULL, &ss.s), GW_BLOCK);
+    assert_string_equal(tx2.code, "policy_violation");
+    assert_string_equal(tx2.message, "Request blocked by policy rule 'pw-assign'");
+    assert_int_equal(tx2.nev, 1);
+    assert_string_equal(tx2.ev[0].rule_id, "pw-assign");
+    assert_string_equal(tx2.ev[0].action, "block");
+    assert_int_equal(tx2.ev[0].msg_index, 5);
+    size_t at = (size_t)(strstr(pw, "Password") - pw);
+    assert_int_equal(tx2.ev[0].offset, at);
+    assert_int_equal(tx2.ev[0].length, strlen("Password: hunter2 and more"));
+    segs_free(&ss);
+
+    /* a block rule with {40,160}; the event rule that matches inside it stays quiet */
+    struct gw_tx tx3 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "x tok_" ALNUM50 " y");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx3, c, NULL, &ss.s), GW_BLOCK);
+    assert_string_equal(tx3.message, "Request blocked by policy rule 'tok'");
+    assert_int_equal(tx3.nev, 1);
+    assert_string_equal(tx3.ev[0].rule_id, "tok");
+    assert_int_equal(tx3.ev[0].offset, 2);
+    assert_int_equal(tx3.ev[0].length, 54);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
+static void
+test_no_som_stream(void **state)
+{
+    (void)state;
+    void *c = load(big_rules);
+    if (!c)
+        fail_msg("%s", errbuf);
+    enum gw_verdict v;
+    char *expect = redact_whole(c, big_text, &v);
+    assert_int_equal(v, GW_REDACT);
+    size_t n = strlen(big_text);
+
+    /* the text and the events of the whole body, however the stream is split */
+    for (size_t a = 0; a <= n; a++)
+        for (size_t b = a; b <= n; b += a % 2 ? n + 1 : 7) {
+            size_t cuts[2] = {a, b};
+            check_split(c, big_text, expect, cuts, 2);
+            struct gw_tx tx = {0};
+            void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+            char *out;
+            size_t outlen;
+            stream_through(c, &tx, ctx, 0, big_text, cuts, 2, NULL, &out, &outlen, NULL);
+            check_big_events(&tx);
+            gw_flt_patterns.on_tx_end(&tx, c, ctx);
+            free(ctx);
+            free(out);
+        }
+    free(expect);
+
+    /* block rules: the stream ends before any byte of the match leaves */
+    static const struct {
+        const char *text, *at, *rule;
+        size_t min, max; /* the event's length: from the first match as far as it got */
+    } blocks[] = {
+        {"fine AKIAABCDEFGHIJKLMNOP then tok_" ALNUM50 " after", "tok_", "tok", 44, 54},
+        {"ok then Password: hunter2 and more\nbye", "Password", "pw-assign", 10, 26},
+    };
+    for (size_t k = 0; k < sizeof(blocks) / sizeof(blocks[0]); k++) {
+        const char *text = blocks[k].text;
+        size_t len = strlen(text), at = (size_t)(strstr(text, blocks[k].at) - text);
+        for (size_t a = 0; a <= len; a++) {
+            struct gw_tx tx = {0};
+            void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+            char *out;
+            size_t outlen, consumed;
+            size_t cuts[2] = {a, a + (len - a) / 2};
+            v = stream_through(c, &tx, ctx, 0, text, cuts, 2, NULL, &out, &outlen, &consumed);
+            assert_int_equal(v, GW_BLOCK);
+            assert_true(consumed <= at);
+            assert_null(strstr(out, "AKIA"));
+            assert_int_equal(tx.blocked, 1);
+            char msg[128];
+            snprintf(msg, sizeof(msg), "Response blocked by policy rule '%s'", blocks[k].rule);
+            assert_string_equal(tx.message, msg);
+            const struct gw_event *e = &tx.ev[tx.nev - 1];
+            assert_string_equal(e->rule_id, blocks[k].rule);
+            assert_string_equal(e->action, "block");
+            assert_int_equal(e->offset, at);
+            assert_in_range(e->length, blocks[k].min, blocks[k].max);
+            gw_flt_patterns.on_tx_end(&tx, c, ctx);
+            free(ctx);
+            free(out);
+        }
+    }
+    gw_flt_patterns.conf_free(c);
+}
+
+/* Without start of match, reports at consecutive ends make one run (one event); occurrences
+ * that only touch stay apart, as for the other rules. */
+static void
+test_no_som_runs(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": [{\"id\": \"digits\", \"regex\": \"[0-9]{1,200}\", "
+                   "\"action\": \"event\"}, {\"id\": \"abc\", \"regex\": \"ab+c\", "
+                   "\"action\": \"event\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "a 12345 b abcabbc");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_PASS);
+    assert_int_equal(tx.nev, 3);
+    /* sorted by rule, then offset */
+    assert_string_equal(tx.ev[0].rule_id, "digits");
+    assert_int_equal(tx.ev[0].offset, 2);
+    assert_int_equal(tx.ev[0].length, 5);
+    /* "abc" [10, 13), "abbc" [13, 17): the certain 3 bytes of each */
+    assert_string_equal(tx.ev[1].rule_id, "abc");
+    assert_int_equal(tx.ev[1].offset, 10);
+    assert_int_equal(tx.ev[1].length, 3);
+    assert_string_equal(tx.ev[2].rule_id, "abc");
+    assert_int_equal(tx.ev[2].offset, 14);
+    assert_int_equal(tx.ev[2].length, 3);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
+/* A redact rule too large with start-of-match tracking: the error says so and what to do. */
+static void
+test_no_som_errors(void **state)
+{
+    (void)state;
+    load_fails("{\"rules\": [{\"id\": \"ok\", \"regex\": \"x\"}, {\"id\": \"api-key\", \"regex\": "
+               "\"api[_-]?key.{1,200}\", \"flags\": \"i\", \"action\": \"redact\"}]}",
+               "patterns: rule 'api-key': Pattern is too large with start-of-match tracking "
+               "(needed for action redact); use a smaller bounded repeat, or action block or "
+               "event");
+    load_fails("{\"rules\": [{\"id\": \"hex\", \"regex\": \"[A-Za-z0-9]{40,160}\", \"action\": "
+               "\"redact\", \"direction\": \"request\"}]}",
+               "rule 'hex': Pattern is too large with start-of-match tracking");
+    /* too large even without it: no advice about the action */
+    load_fails("{\"rules\": [{\"id\": \"slack\", \"regex\": \"xoxb-[A-Za-z0-9-]{40,160}\", "
+               "\"flags\": \"ui\", \"action\": \"redact\"}]}",
+               "rule 'slack': Pattern is too large; use a smaller bounded repeat");
+    assert_null(strstr(errbuf, "start-of-match"));
+    load_fails("{\"rules\": [{\"id\": \"slack\", \"regex\": \"xoxb-[A-Za-z0-9-]{40,160}\", "
+               "\"flags\": \"ui\", \"action\": \"event\"}]}",
+               "rule 'slack': Pattern is too large; use a smaller bounded repeat");
+}
+
 int
 main(void)
 {
@@ -878,6 +1115,10 @@ main(void)
         cmocka_unit_test(test_stream_interleaved),
         cmocka_unit_test(test_stream_unbounded_growth),
         cmocka_unit_test(test_stream_pieces_keep_replacement),
+        cmocka_unit_test(test_no_som_request),
+        cmocka_unit_test(test_no_som_stream),
+        cmocka_unit_test(test_no_som_runs),
+        cmocka_unit_test(test_no_som_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

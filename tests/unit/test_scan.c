@@ -1,5 +1,5 @@
-/* Unit tests for filters/scan.c: compile errors name the rule, block and stream scans report the
- * same spans however the stream is split, scratch is per thread. */
+/* Unit tests for filters/scan.c: compile errors name the rule, start of match per rule, block and
+ * stream scans report the same spans however the stream is split, scratch is per thread. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -68,12 +68,14 @@ test_compile_error_names_rule(void **state)
         {"broken", "foo(bar", 0},
     };
     char err[256];
-    assert_null(gw_scan_compile(bad, 2, 1, 1, err, sizeof(err)));
+    size_t which = 99;
+    assert_null(gw_scan_compile(bad, 2, 1, 1, err, sizeof(err), &which));
     assert_non_null(strstr(err, "rule 'broken': "));
     assert_non_null(strstr(err, "parenthes")); /* Hyperscan's own words follow */
+    assert_int_equal(which, 1);
 
     struct gw_scan_rule empty[] = {{"empty", "a*", 0}};
-    assert_null(gw_scan_compile(empty, 1, 0, 0, err, sizeof(err)));
+    assert_null(gw_scan_compile(empty, 1, 0, 0, err, sizeof(err), NULL));
     assert_non_null(strstr(err, "rule 'empty': "));
 }
 
@@ -82,7 +84,7 @@ test_empty_set(void **state)
 {
     (void)state;
     char err[64];
-    struct gw_scan_db *db = gw_scan_compile(NULL, 0, 1, 1, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(NULL, 0, 1, 1, err, sizeof(err), NULL);
     assert_non_null(db);
     struct hits h = {0};
     assert_int_equal(gw_scan_block(db, "anything", 8, record, &h), 0);
@@ -99,7 +101,7 @@ test_block_spans(void **state)
 {
     (void)state;
     char err[256];
-    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err), NULL);
     assert_non_null(db);
     const char *t = "key AKIAABCDEFGHIJKLMNOP and a SECRET, not secrets; the end";
     struct hits h = {0};
@@ -118,11 +120,65 @@ test_block_spans(void **state)
     gw_scan_free(db);
 
     /* without SOM the start is 0 */
-    db = gw_scan_compile(rules, NRULES, 0, 0, err, sizeof(err));
+    db = gw_scan_compile(rules, NRULES, 0, 0, err, sizeof(err), NULL);
     assert_non_null(db);
     struct hits h2 = {0};
     assert_int_equal(gw_scan_block(db, t, strlen(t), record, &h2), 0);
     assert_true(has(&h2, 0, 0, 24));
+    gw_scan_free(db);
+}
+
+/*
+ * Start of match per rule: one database mixes rules with SOM and rules without, which large
+ * bounded repeats need (with SOM they are "too large"); the latter report from = 0 and every end.
+ */
+static void
+test_som_per_rule(void **state)
+{
+    (void)state;
+    const struct gw_scan_rule mixed[] = {
+        {"ctx", "api[_-]?key.{1,200}", HS_FLAG_CASELESS},
+        {"aws", "AKIA[A-Z0-9]{16}", HS_FLAG_SOM_LEFTMOST},
+        {"long", "[A-Za-z0-9]{40,160}", 0},
+    };
+    char err[256];
+    size_t which = 99;
+    /* SOM for every rule: the repeats do not compile, and the first is named */
+    assert_null(gw_scan_compile(mixed, 3, 1, 1, err, sizeof(err), &which));
+    assert_non_null(strstr(err, "rule 'ctx': Pattern is too large"));
+    assert_int_equal(which, 0);
+
+    struct gw_scan_db *db = gw_scan_compile(mixed, 3, 0, 1, err, sizeof(err), &which);
+    if (!db)
+        fail_msg("%s", err);
+    char t[160];
+    /* "API_KEY=ab" then a newline ('.' stops there), an AWS key, 45 alphanumerics */
+    snprintf(t, sizeof(t), "API_KEY=ab\nAKIAABCDEFGHIJKLMNOP %s",
+             "abcdefghijABCDEFGHIJ0123456789abcdefghijKLMNO");
+    size_t n = strlen(t);
+    struct hits whole = {0};
+    assert_int_equal(gw_scan_block(db, t, n, record, &whole), 0);
+    /* ctx ends at 8, 9, 10 (from 0); aws [11, 31); long: ends 72..77 of the 45 at [32, 77), and
+     * the AWS key's 16 alphanumerics plus "AKIA" are only 20 */
+    assert_true(has(&whole, 0, 0, 8) && has(&whole, 0, 0, 9) && has(&whole, 0, 0, 10));
+    assert_true(has(&whole, 1, 11, 31));
+    for (unsigned long long e = 72; e <= 77; e++)
+        assert_true(has(&whole, 2, 0, e));
+    assert_int_equal(whole.n, 3 + 1 + 6);
+    qsort(whole.v, whole.n, sizeof(whole.v[0]), hit_cmp);
+
+    /* the stream reports the same, however it is split */
+    for (size_t a = 0; a <= n; a++) {
+        struct hits h = {0};
+        struct gw_scan_stream *s = gw_scan_stream_open(db);
+        assert_non_null(s);
+        assert_int_equal(gw_scan_stream_feed(s, t, a, record, &h), 0);
+        assert_int_equal(gw_scan_stream_feed(s, t + a, n - a, record, &h), 0);
+        assert_int_equal(gw_scan_stream_close(s, record, &h), 0);
+        qsort(h.v, h.n, sizeof(h.v[0]), hit_cmp);
+        assert_int_equal(h.n, whole.n);
+        assert_memory_equal(h.v, whole.v, h.n * sizeof(h.v[0]));
+    }
     gw_scan_free(db);
 }
 
@@ -132,7 +188,7 @@ test_stream_splits(void **state)
 {
     (void)state;
     char err[256];
-    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err), NULL);
     assert_non_null(db);
     const char *t = "AKIAABCDEFGHIJKLMNOP secret xsecret secret_ SECRET AKIA0123456789ABCDEF end";
     size_t n = strlen(t);
@@ -164,7 +220,7 @@ test_stream_late_report(void **state)
 {
     (void)state;
     char err[256];
-    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err), NULL);
     assert_non_null(db);
     struct hits h = {0};
     struct gw_scan_stream *s = gw_scan_stream_open(db);
@@ -199,8 +255,8 @@ test_scratch_grows(void **state)
         snprintf(pats[i], sizeof(pats[i]), "x%d[a-z]{2,30}y.*z{%d}", i, i % 5 + 1);
         big[i] = (struct gw_scan_rule){"big", pats[i], HS_FLAG_DOTALL};
     }
-    struct gw_scan_db *d1 = gw_scan_compile(small, 1, 1, 1, err, sizeof(err));
-    struct gw_scan_db *d2 = gw_scan_compile(big, 40, 1, 1, err, sizeof(err));
+    struct gw_scan_db *d1 = gw_scan_compile(small, 1, 1, 1, err, sizeof(err), NULL);
+    struct gw_scan_db *d2 = gw_scan_compile(big, 40, 1, 1, err, sizeof(err), NULL);
     assert_non_null(d1);
     assert_non_null(d2);
     hs_scratch_t *s1 = gw_scan_scratch(d1);
@@ -242,7 +298,7 @@ test_scratch_per_thread(void **state)
 {
     (void)state;
     char err[256];
-    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 1, err, sizeof(err), NULL);
     assert_non_null(db);
     struct thr a = {db, NULL, 0}, b = {db, NULL, 0};
     pthread_t ta, tb;
@@ -278,7 +334,7 @@ test_nested_scan_fails(void **state)
 {
     (void)state;
     char err[256];
-    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err));
+    struct gw_scan_db *db = gw_scan_compile(rules, NRULES, 1, 0, err, sizeof(err), NULL);
     nested_db = db;
     nested_rc = 0;
     assert_int_equal(gw_scan_block(db, "AKIAABCDEFGHIJKLMNOP", 20, nested, NULL), 0);
@@ -293,6 +349,7 @@ main(void)
         cmocka_unit_test(test_compile_error_names_rule),
         cmocka_unit_test(test_empty_set),
         cmocka_unit_test(test_block_spans),
+        cmocka_unit_test(test_som_per_rule),
         cmocka_unit_test(test_stream_splits),
         cmocka_unit_test(test_stream_late_report),
         cmocka_unit_test(test_scratch_grows),
