@@ -81,16 +81,15 @@ expected(const char *body, size_t len, struct gw_reqinfo *want)
     char *b = malloc(len ? len : 1);
     json_t *j = NULL;
     memcpy(b, body, len);
-    for (int tries = 0;; tries++) {
-        json_error_t e;
-        j = json_loadb(b, len, 0, &e);
-        if (j || json_error_code(&e) != json_error_numeric_overflow)
-            break;
-        if (tries == 64 || e.position < 0 || (size_t)e.position > len ||
-            neutralize_number(b, (size_t)e.position) < 0) {
-            free(b);
-            return -1;
-        }
+    json_error_t e;
+    j = json_loadb(b, len, 0, &e);
+    if (!j && json_error_code(&e) == json_error_numeric_overflow) {
+        /* jansson refuses numbers beyond int64 / double, which the scanner accepts as syntax.
+         * Rewriting them so that jansson judges the rest proved unsound (a neutralised number
+         * can join the tokens around it: "-1-5E+94567894"), so such bodies are not compared. */
+        (void)neutralize_number;
+        free(b);
+        return -1;
     }
     free(b);
     memset(want, 0, sizeof(*want));
