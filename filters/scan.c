@@ -177,6 +177,46 @@ gw_scan_scratch(const struct gw_scan_db *db)
 
 /* ---- scanning ---- */
 
+/*
+ * Hyperscan's AVX-512 code paths (libhs 5.4, chosen at run time on CPUs that have them) load
+ * whole vectors and may read up to a vector past the end of the data; when the data ends at the
+ * end of a mapped page that faults (seen under the fuzzer). Every scan therefore runs over a
+ * per-thread copy with PAD readable bytes after it. The copy costs a memcpy of data that is
+ * about to be scanned anyway.
+ */
+#define PAD 64
+
+static __thread char *pad_buf;
+static __thread size_t pad_cap;
+static pthread_key_t pad_key;
+static pthread_once_t pad_once = PTHREAD_ONCE_INIT;
+static int pad_key_ok;
+
+static void
+pad_key_init(void)
+{
+    pad_key_ok = pthread_key_create(&pad_key, free) == 0;
+}
+
+static const char *
+padded(const char *data, size_t len)
+{
+    if (len + PAD > pad_cap) {
+        size_t cap = len + PAD > 4096 ? len + PAD : 4096;
+        char *b = realloc(pad_buf, cap);
+        if (!b)
+            return NULL;
+        pthread_once(&pad_once, pad_key_init);
+        if (pad_key_ok)
+            pthread_setspecific(pad_key, b); /* freed when the thread exits */
+        pad_buf = b;
+        pad_cap = cap;
+    }
+    memcpy(pad_buf, data, len);
+    memset(pad_buf + len, 0, PAD);
+    return pad_buf;
+}
+
 struct cbarg {
     gw_scan_cb cb;
     void *arg;
@@ -211,7 +251,10 @@ gw_scan_block(const struct gw_scan_db *db, const char *text, size_t len, gw_scan
     if (!scratch)
         return -1;
     struct cbarg a = {cb, arg};
-    return scan_rc(hs_scan(db->block, text, (unsigned)len, 0, scratch, on_match, &a));
+    const char *data = padded(text, len);
+    if (!data)
+        return -1;
+    return scan_rc(hs_scan(db->block, data, (unsigned)len, 0, scratch, on_match, &a));
 }
 
 struct gw_scan_stream *
@@ -241,8 +284,11 @@ gw_scan_stream_feed(struct gw_scan_stream *s, const char *data, size_t len, gw_s
         return -1;
     struct cbarg a = {cb, arg};
     while (len) {
-        unsigned piece = len > UINT_MAX ? UINT_MAX : (unsigned)len;
-        hs_error_t rc = hs_scan_stream(s->hs, data, piece, 0, scratch, on_match, &a);
+        unsigned piece = len > (1u << 30) ? (1u << 30) : (unsigned)len;
+        const char *copy = padded(data, piece);
+        if (!copy)
+            return -1;
+        hs_error_t rc = hs_scan_stream(s->hs, copy, piece, 0, scratch, on_match, &a);
         if (rc == HS_SCAN_TERMINATED)
             return 0;
         if (rc != HS_SUCCESS)
