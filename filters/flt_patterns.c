@@ -67,6 +67,7 @@
 
 #include "filters/filter.h"
 #include "filters/scan.h"
+#include "providers/provider.h"
 
 #define DEFAULT_MAX_LEN 256
 #define MAX_MAX_LEN 65536
@@ -299,33 +300,6 @@ next_span(const struct pconf *c, const struct pmatch *m, size_t n, size_t *i, en
             sp->to = m[*i].to;
     }
     return 1;
-}
-
-/* Writes s escaped for the inside of a JSON string into out (room for 6 * n + 1 bytes); returns
- * the length. Bytes >= 0x80 are kept (UTF-8 is valid JSON as it is). */
-static size_t
-json_escape_into(const char *s, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            out[o++] = '\\';
-            out[o++] = 'u';
-            out[o++] = '0';
-            out[o++] = '0';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-    return o;
 }
 
 /*
@@ -869,7 +843,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
         if (!r->replacement_json)
             return rule_error(cc, i, id, "out of memory");
         r->replacement_json_len =
-            json_escape_into(r->replacement, r->replacement_len, r->replacement_json);
+            gw_json_escape(r->replacement, r->replacement_len, r->replacement_json, cap);
     }
     if (r->action == ACT_BLOCK) {
         r->message_req = msg ? xstrdup(msg) : concat3("Request blocked by policy rule '", id, "'");
