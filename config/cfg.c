@@ -15,6 +15,7 @@
 #include "config/cfg.h"
 #include "config/parse.h"
 
+#include "config/name.h"
 #include "config/tls.h"
 #include "filters/filter.h"
 #include "filters/registry.h"
@@ -461,25 +462,16 @@ set_section(struct ld *ld, const struct directive *d, const struct gw_cnode *v, 
     return apply(ld, d->arg, d->name, v, (char *)base + d->off);
 }
 
-static int
-is_name_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-}
-
 /* Provider names: [A-Za-z0-9_.-]+ */
 static int
 set_name(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
 {
     const char *s = string_of(ld, d, v);
-    const unsigned char *p;
 
     if (s == NULL)
         return -1;
-    for (p = (const unsigned char *)s; *p != '\0'; p++)
-        if (!is_name_char(*p))
-            return fail(ld, v, "'%s' may only contain letters, digits, '_', '.' and '-'", d->name);
+    if (!gw_name_ok(s))
+        return fail(ld, v, "'%s' may only contain letters, digits, '_', '.' and '-'", d->name);
     return store_str(ld, FIELD(base, d, char *), s);
 }
 
@@ -599,7 +591,7 @@ valid_hostname(const char *s, size_t len)
     if (len == 0 || len > 253)
         return 0;
     for (i = 0; i < len; i++)
-        if (!is_name_char((unsigned char)s[i]))
+        if (!gw_name_char((unsigned char)s[i]))
             return 0;
     return 1;
 }
@@ -858,7 +850,7 @@ set_header_name(struct ld *ld, const struct directive *d, const struct gw_cnode 
     if (t == NULL)
         return -1;
     for (q = (const unsigned char *)t; *q != '\0'; q++)
-        if (!(is_name_char(*q) || strchr("!#$%&'*+^`|~", *q) != NULL))
+        if (!(gw_name_char(*q) || strchr("!#$%&'*+^`|~", *q) != NULL))
             return fail(ld, v, "'%s' must be an HTTP header name", d->name);
     return store_str(ld, FIELD(base, d, char *), t);
 }
@@ -1204,13 +1196,11 @@ set_deployments(struct ld *ld, const struct directive *d, const struct gw_cnode 
     for (i = 0; i < v->npairs; i++) {
         static const struct directive dd = {"deployments", NULL, 0, 0, 0, NULL, NULL, 0};
         const char *name = string_of(ld, &dd, v->pairs[i].value);
-        const unsigned char *q;
         if (name == NULL)
             return -1;
-        for (q = (const unsigned char *)name; *q; q++)
-            if (!is_name_char(*q))
-                return fail(ld, v->pairs[i].value,
-                            "a deployment name may only contain letters, digits, '_', '.' and '-'");
+        if (!gw_name_ok(name))
+            return fail(ld, v->pairs[i].value,
+                        "a deployment name may only contain letters, digits, '_', '.' and '-'");
         p->deploy_models.items[i] = strdup(v->pairs[i].key->scalar);
         p->deploy_names[i] = strdup(name);
         p->deploy_models.n = i + 1;

@@ -104,6 +104,17 @@ struct gw_chunk {
  * malloc'd block that gw_chunk_replace replaces: re-read the pointer after an edit. Texts may hold
  * NUL bytes: use len. */
 
+/* hold, shortened so that the held tail text[len - hold] starts on a UTF-8 code point. */
+static inline size_t
+gw_utf8_hold(const char *text, size_t len, size_t hold)
+{
+    if (hold > len)
+        hold = len;
+    while (hold > 0 && hold < len && ((unsigned char)text[len - hold] & 0xC0) == 0x80)
+        hold--;
+    return hold;
+}
+
 /* Like gw_segment_replace, for a chunk. The replacement may not lie in the held tail. */
 int gw_chunk_replace(struct gw_chunk *c, size_t off, size_t len, const char *rep, size_t rlen);
 

@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/name.h"
 #include "filters/filter.h"
 #include "filters/scan.h"
 #include "providers/provider.h"
@@ -687,17 +688,6 @@ concat3(const char *a, const char *b, const char *c)
     return d;
 }
 
-static int
-valid_id(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
-            return 0;
-    return 1;
-}
-
 /* A string member, or NULL when absent; -1 for another type. */
 static int
 get_string(const json_t *o, const char *key, const char **out)
@@ -726,7 +716,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
         return rule_error(cc, i, NULL, "'id' must be a string");
     if (!id)
         return rule_error(cc, i, NULL, "missing 'id'");
-    if (!valid_id(id))
+    if (!gw_name_ok(id))
         return rule_error(cc, i, NULL, "'id' must be made of letters, digits, '_', '.' and '-'");
 
     const char *key;

@@ -111,11 +111,8 @@ trace_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
         return GW_PASS;
     if (x->rng == 0)
         x->rng = (c->seed * 0x9E3779B97F4A7C15ULL) | 1;
-    size_t hold = (size_t)(next(x) % (ch->len + 1));
     /* never split a UTF-8 sequence: the held part starts at a code point */
-    while (hold > 0 && hold < ch->len && ((unsigned char)ch->text[ch->len - hold] & 0xC0) == 0x80)
-        hold--;
-    ch->hold = hold;
+    ch->hold = gw_utf8_hold(ch->text, ch->len, (size_t)(next(x) % (ch->len + 1)));
     return GW_PASS;
 }
 

@@ -33,7 +33,6 @@
 #include "gateway/http1.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
-#include "gateway/sse.h"
 #include "gateway/tx.h"
 #include "gateway/upstream.h"
 #include "gateway/worker.h"
@@ -47,8 +46,7 @@ struct flt_stream {
     int open;
     char **held; /* per chain position: bytes that filter holds back */
     size_t *hlen;
-    uint64_t *off;   /* per chain position: bytes that filter released so far */
-    uint64_t in_off; /* text offset in the logical stream of what filter 0 gets next */
+    uint64_t *off; /* per chain position: bytes that filter released so far */
     enum gw_role role;
     int choice;
 };
@@ -67,7 +65,6 @@ struct gw_filtering {
     int body_parsed;
     size_t pos;
     int waiting;
-    int req_done;
     /* block */
     int blocked;
     int status;
@@ -80,7 +77,6 @@ struct gw_filtering {
     struct flt_stream streams[MAX_STREAMS];
     size_t nstreams;
     struct event *hold_timer;
-    int hold_armed;
     struct alloc_node *allocs;
     /* `portcullis scan`: no connection; events are collected for the verdict */
     int scan;
@@ -294,7 +290,6 @@ run_request(struct gw_filtering *f)
             return -1;
         }
     }
-    f->req_done = 1;
     if (f->scan)
         return 0;
     char *out = NULL;
@@ -521,9 +516,7 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
                 free(ch.text);
                 return -1;
             }
-            hold = cap_hold;
-            while (hold > 0 && ((unsigned char)ch.text[ch.len - hold] & 0xC0) == 0x80)
-                hold--;
+            hold = gw_utf8_hold(ch.text, ch.len, cap_hold);
         }
         if (hold) {
             s->held[i] = malloc(hold);
@@ -538,27 +531,28 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
         curlen = ch.len - hold;
         s->off[i] += curlen;
     }
-    s->in_off += len;
     *out = cur;
     *outlen = curlen;
     return 0;
 }
 
-/* Flushes stream s (final) and writes what comes out as a synthesised event. */
+/*
+ * Makes every filter release what it holds of stream s (final: the stream ends; else a flush,
+ * the stream goes on) and writes it out as a synthesised event.
+ */
 static int
-flush_stream(struct gw_filtering *f, struct flt_stream *s, struct evbuffer *out)
+release_stream(struct gw_filtering *f, struct flt_stream *s, int final, struct evbuffer *out)
 {
     if (!s->open)
         return 0;
     char *rel = NULL;
     size_t rl = 0;
-    if (run_chunk(f, s, "", 0, 1, 0, &rel, &rl) < 0) {
-        free(rel);
+    if (run_chunk(f, s, "", 0, final, !final, &rel, &rl) < 0)
         return -1;
-    }
     int rc = rl ? gw_stream_write_text(f->sa, s->id, rel, rl, out) : 0;
     free(rel);
-    s->open = 0;
+    if (final)
+        s->open = 0;
     return rc < 0 ? -1 : 0;
 }
 
@@ -602,12 +596,12 @@ one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *
     if (rc == 0 && f->chain->resp_chunk) {
         if (ev.kind == GW_SEV_TERMINAL) {
             for (size_t i = 0; rc == 0 && i < f->nstreams; i++)
-                rc = flush_stream(f, &f->streams[i], out);
+                rc = release_stream(f, &f->streams[i], 1, out);
         } else {
             for (size_t k = 0; rc == 0 && k < ev.nended; k++)
                 for (size_t i = 0; rc == 0 && i < f->nstreams; i++)
                     if (f->streams[i].id == ev.ended[k])
-                        rc = flush_stream(f, &f->streams[i], out);
+                        rc = release_stream(f, &f->streams[i], 1, out);
         }
     }
     if (rc == 0 && !(ev.kind == GW_SEV_USAGE_ONLY && f->usage_injected))
@@ -654,7 +648,7 @@ gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
         tx->tokens_out = uout;
     }
     for (size_t i = 0; i < f->nstreams; i++)
-        if (flush_stream(f, &f->streams[i], out) < 0)
+        if (release_stream(f, &f->streams[i], 1, out) < 0)
             return -1;
     return 0;
 }
@@ -668,25 +662,15 @@ on_hold_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct gw_filtering *f = arg;
     struct gw_tx *tx = f->tx;
-    f->hold_armed = 0;
     struct evbuffer *b = evbuffer_new();
     if (!b)
         return;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < f->nstreams; i++) {
-        struct flt_stream *s = &f->streams[i];
-        if (!s->open)
-            continue;
-        char *rel = NULL;
-        size_t rl = 0;
-        rc = run_chunk(f, s, "", 0, 0, 1, &rel, &rl);
-        if (rc == 0 && rl)
-            rc = gw_stream_write_text(f->sa, s->id, rel, rl, b) < 0 ? -1 : 0;
-        free(rel);
-    }
+    for (size_t i = 0; rc == 0 && i < f->nstreams; i++)
+        rc = release_stream(f, &f->streams[i], 0, b);
     if (rc < 0) {
         evbuffer_free(b);
-        fail_blocked(f);
+        gw_filtering_fail(tx); /* the filter's block, or the chain's failure */
         return;
     }
     gw_tx_emit_raw(tx, b);
@@ -697,9 +681,8 @@ static void
 arm_hold_timer(struct gw_filtering *f)
 {
     if (!held_any(f)) {
-        if (f->hold_armed && f->hold_timer)
+        if (f->hold_timer)
             evtimer_del(f->hold_timer);
-        f->hold_armed = 0;
         return;
     }
     /* (Re)armed on every event: the deadline counts from the last upstream activity, so a
@@ -711,7 +694,6 @@ arm_hold_timer(struct gw_filtering *f)
     uint32_t ms = f->tx->cfg->timeouts.stream_hold;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(f->hold_timer, &tv);
-    f->hold_armed = 1;
 }
 
 int
@@ -769,16 +751,23 @@ gw_filtering_scan(struct gw_tx *tx, struct gw_segments *segs, struct gw_scan_res
     return 0;
 }
 
+/* Frees collected events and the strings gw_emit copied into them. */
+static void
+free_events(struct gw_scan_event *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)v[i].ev.filter);
+        free((char *)v[i].ev.rule_id);
+        free((char *)v[i].ev.category);
+        free((char *)v[i].ev.action);
+    }
+    free(v);
+}
+
 void
 gw_scan_result_free(struct gw_scan_result *res)
 {
-    for (size_t i = 0; i < res->nevents; i++) {
-        free((char *)res->events[i].ev.filter);
-        free((char *)res->events[i].ev.rule_id);
-        free((char *)res->events[i].ev.category);
-        free((char *)res->events[i].ev.action);
-    }
-    free(res->events);
+    free_events(res->events, res->nevents);
     memset(res, 0, sizeof(*res));
 }
 
@@ -810,13 +799,7 @@ gw_filtering_end(struct gw_tx *tx)
         gw_stream_adapter_free(f->sa);
     if (f->body_parsed)
         gw_body_free(&f->body);
-    for (size_t i = 0; i < f->nevents; i++) {
-        free((char *)f->events[i].ev.filter);
-        free((char *)f->events[i].ev.rule_id);
-        free((char *)f->events[i].ev.category);
-        free((char *)f->events[i].ev.action);
-    }
-    free(f->events);
+    free_events(f->events, f->nevents);
     while (f->allocs) {
         struct alloc_node *a = f->allocs;
         f->allocs = a->next;

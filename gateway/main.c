@@ -1,24 +1,17 @@
 /*
- * portcullis: command line, listeners, workers, and the control thread (signals).
+ * portcullis: the command line (run, check, scan, keygen, version). Running is gateway/control.c.
  */
-#include <ctype.h>
-#include <errno.h>
-#include <stdint.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "config/cfg.h"
+#include "config/name.h"
 #include "gateway/control.h"
 #include "gateway/log.h"
 #include "gateway/scan_cli.h"
@@ -44,12 +37,7 @@ usage(FILE *f)
 static int
 valid_name(const char *s)
 {
-    if (!*s || strlen(s) > 64)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
-            return 0;
-    return 1;
+    return strlen(s) <= 64 && gw_name_ok(s);
 }
 
 /* `portcullis keygen --team T [--user U] [--id ID]`: a new virtual key and its config entry. */

@@ -410,21 +410,15 @@ gw_tx_resp_data(struct gw_tx *tx, const char *data, size_t n)
             evbuffer_add(ev, data, end);
             size_t elen = evbuffer_get_length(ev);
             const char *bytes = (const char *)evbuffer_pullup(ev, -1);
-            struct evbuffer *filtered = evbuffer_new();
-            int rc = filtered && bytes ? gw_filtering_sse(tx, bytes, elen, filtered) : -1;
+            struct evbuffer *filtered = tx->w->stage3; /* emit() empties it again */
+            int rc = bytes ? gw_filtering_sse(tx, bytes, elen, filtered) : -1;
             evbuffer_drain(ev, elen);
+            /* what the filters released goes out; after a block, the error event follows */
+            emit(tx, filtered, NULL, 0);
             if (rc < 0) {
-                if (filtered) {
-                    /* what the filters released before the block still goes out, then the
-                     * error event */
-                    emit(tx, filtered, NULL, 0);
-                    evbuffer_free(filtered);
-                }
                 tx->fail_pending = 1;
                 return -1;
             }
-            emit(tx, filtered, NULL, 0);
-            evbuffer_free(filtered);
         } else if (end) {
             emit(tx, tx->sse_hold, data, end);
         }

@@ -176,7 +176,8 @@ gw_worker_init(struct gw_worker *w, int id, struct gw_config *cfg, const int *fd
         event_add(w->cmd_ev, NULL);
     w->stage = evbuffer_new();
     w->stage2 = evbuffer_new();
-    return w->cmd_ev && w->stage && w->stage2 ? 0 : -1;
+    w->stage3 = evbuffer_new();
+    return w->cmd_ev && w->stage && w->stage2 && w->stage3 ? 0 : -1;
 }
 
 static void
@@ -283,6 +284,8 @@ gw_worker_join(struct gw_worker *w)
         evbuffer_free(w->stage);
     if (w->stage2)
         evbuffer_free(w->stage2);
+    if (w->stage3)
+        evbuffer_free(w->stage3);
     free(w->listeners);
     free(w->listener_args);
     gw_metrics_free(w->metrics);

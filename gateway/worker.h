@@ -60,6 +60,7 @@ struct gw_worker {
 
     struct evbuffer *stage;  /* scratch for upstream request heads written directly */
     struct evbuffer *stage2; /* scratch for SSE events on their way through the filters */
+    struct evbuffer *stage3; /* ... and for what the filters release of them */
 
     int access_fd; /* -1: off */
     uint64_t rng;  /* request-id generator state */
