@@ -1075,7 +1075,9 @@ for (const fl of FLAVOURS) {
     test(`usage (${fl.name}): the gateway asks for include_usage and drops the usage chunk the ` +
          'client did not ask for; a client that asked gets it', TEST_OPTS, async () => {
         const path1 = apiPath('chat', fl);
-        const res = await rawCall(`us-${fl.name}`, path1, apiBody('chat', { text: 'a b c' }));
+        const rid = `usage-${fl.name}`;
+        const res = await rawCall(`us-${fl.name}`, path1, apiBody('chat', { text: 'a b c' }),
+            [`x-request-id: ${rid}`]);
         const { events } = checkStream('chat', res, { text: 'a b c' }, 'no include_usage');
         const usageOnly = events.filter((e) => e.json && Array.isArray(e.json.choices) &&
             e.json.choices.length === 0);
@@ -1101,6 +1103,12 @@ for (const fl of FLAVOURS) {
         assert.equal(usage2.length, 1, 'the usage chunk the client asked for is missing');
         assert.equal(typeof usage2[0].json.usage.completion_tokens, 'number');
         assert.equal(ev2[ev2.length - 1].data, '[DONE]');
+
+        // the usage read from the stream (same prompt and answer) is in the access log, also for
+        // the client that never saw the usage chunk
+        const line = await gw.waitAccessLog((l) => l.request_id === rid);
+        assert.equal(line.tokens_in, usage2[0].json.usage.prompt_tokens);
+        assert.equal(line.tokens_out, usage2[0].json.usage.completion_tokens);
     });
 }
 

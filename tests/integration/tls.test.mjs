@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import {
     startMock, startGateway, gatewayConfig, postJson, chatBody, messagesBody, chatText,
     openaiStreamText, parseSse, assertOpenAIError, assertAnthropicError, tmpDir, waitUntil, ROOT,
-    UPSTREAM_KEY, CLIENT_KEY, TEST_OPTS, T,
+    UPSTREAM_KEY, CLIENT_KEY, TEST_OPTS, T, toYaml,
 } from './lib.mjs';
 
 const CHAT = '/v1/chat/completions';
@@ -503,6 +504,46 @@ test('upstream certificate naming another host → 502 in Anthropic format on an
         assert.match(j.error.message, /certificate|verif/i);
         assert.equal((await wrongMock.stats()).requests, 0, 'the request reached the wrong host');
     });
+
+/** The SHA-256 fingerprint of the certificate a TLS listener serves now (chain verified). */
+function servedFingerprint(port) {
+    return new Promise((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(C.ca) }, () => {
+            const fp = s.getPeerCertificate().fingerprint256;
+            s.end();
+            resolve(fp);
+        });
+        s.on('error', reject);
+        s.setTimeout(T(10000), () => s.destroy(new Error('TLS connect timed out')));
+    });
+}
+
+test('certificates are reloaded with the config (POST /admin/reload)', TEST_OPTS, async () => {
+    let cfg;
+    const g = await startGateway((dir) => {
+        cfg = gatewayConfig(mock.url, dir, {
+            workers: 1,
+            extra: { listen: [{ addr: '127.0.0.1:0', tls: { cert: C.cert, key: C.key } }] },
+        });
+        return cfg;
+    });
+    try {
+        const fp = (file) => new crypto.X509Certificate(fs.readFileSync(file)).fingerprint256;
+        assert.equal(await servedFingerprint(g.port), fp(C.cert));
+        // the same listen address as written (a reload refuses address changes), another
+        // certificate: upstream.crt also names 127.0.0.1 and comes from the same CA
+        cfg.listen = [{ addr: '127.0.0.1:0', tls: { cert: C.up, key: C.upKey } }];
+        fs.writeFileSync(g.cfgPath, toYaml(cfg));
+        const r = await fetch(`${g.adminUrl}/admin/reload`, { method: 'POST' });
+        const j = await r.json();
+        assert.equal(r.status, 200, JSON.stringify(j));
+        assert.equal(j.status, 'ok');
+        assert.equal(await servedFingerprint(g.port), fp(C.up),
+            'the listener still serves the old certificate after the reload');
+    } finally {
+        await g.stopAndCheck();
+    }
+});
 
 test('gateway and mocks: SIGTERM → exit 0, no sanitizer report', TEST_OPTS, async () => {
     await gw.stopAndCheck();
