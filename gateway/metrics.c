@@ -10,10 +10,11 @@
 
 /*
  * Every table maps a label set to a fixed number of uint64 counters. The label set is the key:
- * its values back to back, each ending in '\0', so that memcmp order is label order (route
- * first, and "a\0" sorts before "ab\0"). Keys are allocated once, when the label set first
- * appears, and never change or move until gw_metrics_free, so the renderer may read them after
- * it dropped the lock; only the counters must be copied under the lock.
+ * its values back to back (a named counter's: its name, then each label's name and value), each
+ * ending in '\0', so that memcmp order is label order (route first, and "a\0" sorts before
+ * "ab\0"). Keys are allocated once, when the label set first appears, and never change or move
+ * until gw_metrics_free, so the renderer may read them after it dropped the lock; only the
+ * counters must be copied under the lock.
  */
 struct entry {
     char *key;
@@ -46,13 +47,15 @@ enum { PV_UPSTREAM = 0, PV_TTFT = HIST_N, PV_N = 2 * HIST_N };
 
 #define NAMED_NAME_MAX 128
 #define NAMED_LABEL_MAX 64
+/* name, then each label's name and value, each with its '\0' */
+#define NAMED_KEY_MAX                                                                              \
+    (NAMED_NAME_MAX + 1 + GW_METRICS_MAX_LABELS * (NAMED_LABEL_MAX + 1 + GW_METRICS_VALUE_MAX + 1))
 /* route + provider + model + status, each with its '\0' */
 #define KEY_MAX (2 * GW_METRICS_NAME_MAX + GW_METRICS_VALUE_MAX + 8 + 4)
 
 _Static_assert(KEY_MAX >= 2 * GW_METRICS_NAME_MAX + GW_METRICS_VALUE_MAX + 5 + 4,
                "a request key fits");
-_Static_assert(KEY_MAX >= NAMED_NAME_MAX + NAMED_LABEL_MAX + GW_METRICS_VALUE_MAX + 3,
-               "a named counter key fits");
+_Static_assert(KEY_MAX >= NAMED_KEY_MAX, "a named counter key fits");
 _Static_assert(2 * GW_METRICS_MAX_SERIES <= UINT16_MAX && 2 * GW_METRICS_MAX_NAMED <= UINT16_MAX,
                "slots hold an entry index in 16 bits");
 
@@ -60,7 +63,7 @@ struct gw_metrics {
     pthread_mutex_t lock;
     struct table series;    /* route, provider, model, status -> SV_* */
     struct table providers; /* provider -> PV_* */
-    struct table named;     /* name, label, value -> count */
+    struct table named;     /* name, then label name and value per label -> count */
     int64_t conns, streams;
     uint64_t dropped; /* updates that fitted nowhere (named table full, or out of memory) */
 };
@@ -417,32 +420,52 @@ is_builtin(const char *name)
 }
 
 void
-gw_metrics_count(struct gw_metrics *m, const char *name, const char *label, const char *value,
-                 uint64_t n)
+gw_metrics_count_labels(struct gw_metrics *m, const char *name, const char *const *labels,
+                        size_t npairs, uint64_t n)
 {
     if (!m)
         return;
-    int ok = valid_name(name, 1, NAMED_NAME_MAX) && !is_builtin(name);
-    if (label && *label)
-        ok = ok && valid_name(label, 0, NAMED_LABEL_MAX);
+    int ok = valid_name(name, 1, NAMED_NAME_MAX) && !is_builtin(name) &&
+             npairs <= GW_METRICS_MAX_LABELS && (labels || npairs == 0);
+    /* The key holds the labels sorted by name, so that one label set is one series whatever the
+     * order it is given in (Prometheus would see two lines of the same series otherwise). */
+    size_t order[GW_METRICS_MAX_LABELS];
+    for (size_t i = 0; ok && i < npairs; i++) {
+        ok = valid_name(labels[2 * i], 0, NAMED_LABEL_MAX);
+        size_t j = i;
+        while (ok && j > 0) {
+            int c = strcmp(labels[2 * order[j - 1]], labels[2 * i]);
+            ok = c != 0;
+            if (c <= 0)
+                break;
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
     GW_BUG_ON(!ok);
     if (!ok)
         return;
-    int labelled = label && *label;
     struct key k;
     key_reset(&k);
     key_add(&k, name, strlen(name));
-    key_add(&k, labelled ? label : "", labelled ? strlen(label) : 0);
-    key_add_clean(&k, labelled ? value : NULL);
+    for (size_t i = 0; i < npairs; i++) {
+        const char *label = labels[2 * order[i]];
+        key_add(&k, label, strlen(label));
+        key_add_clean(&k, labels[2 * order[i] + 1]);
+    }
     uint32_t hash = key_hash(&k);
 
     pthread_mutex_lock(&m->lock);
     uint64_t *v = table_get(&m->named, &k, hash, GW_METRICS_MAX_NAMED - GW_METRICS_FOLD_RESERVE);
-    if (!v && labelled) {
+    if (!v && npairs > 0) {
         key_reset(&k);
         key_add(&k, name, strlen(name));
-        key_add(&k, label, strlen(label));
-        key_add(&k, other, sizeof(other) - 1);
+        for (size_t i = 0; i < npairs; i++) {
+            const char *label = labels[2 * order[i]];
+            key_add(&k, label, strlen(label));
+            key_add(&k, other, sizeof(other) - 1);
+        }
         v = table_get(&m->named, &k, key_hash(&k), GW_METRICS_MAX_NAMED);
     }
     if (v)
@@ -450,6 +473,14 @@ gw_metrics_count(struct gw_metrics *m, const char *name, const char *label, cons
     else
         m->dropped++;
     pthread_mutex_unlock(&m->lock);
+}
+
+void
+gw_metrics_count(struct gw_metrics *m, const char *name, const char *label, const char *value,
+                 uint64_t n)
+{
+    const char *pair[2] = {label, value};
+    gw_metrics_count_labels(m, name, pair, label && *label ? 1 : 0, n);
 }
 
 /* ---- rendering ---- */
@@ -706,22 +737,27 @@ render_histogram(struct evbuffer *out, const struct vec *v, const char *name, co
     }
 }
 
+/*
+ * The keys are sorted and the name is their first part, ending in '\0': all series of a name
+ * come one after the other, whatever their label names, and get one TYPE line.
+ */
 static void
 render_named(struct evbuffer *out, const struct vec *v)
 {
     struct line l;
     const char *family_name = NULL;
     for (size_t i = 0; i < v->n; i++) {
-        const char *p[3];
-        if (key_split(v->s[i].key, v->s[i].klen, p, 3) != 3)
+        const char *p[1 + 2 * GW_METRICS_MAX_LABELS];
+        size_t np = key_split(v->s[i].key, v->s[i].klen, p, sizeof(p) / sizeof(p[0]));
+        if (np % 2 == 0)
             continue;
         if (!family_name || strcmp(family_name, p[0]) != 0) {
             family_name = p[0];
             evbuffer_add_printf(out, "# TYPE %s counter\n", family_name);
         }
         line_start(&l, out, p[0], NULL);
-        if (*p[1])
-            line_label(&l, p[1], p[2]);
+        for (size_t j = 1; j + 1 < np; j += 2)
+            line_label(&l, p[j], p[j + 1]);
         line_u64(&l, snap_vals(v, i)[0]);
     }
 }

@@ -16,13 +16,18 @@
  *   MAX - 1), and last under a catch-all series whose four labels are all "other", which always
  *   has its place. Existing series keep counting whatever the fill.
  * - providers (the two histograms): at most GW_METRICS_MAX_PROVIDERS, then provider="other".
- * - named counters (gw_metrics_count): at most GW_METRICS_MAX_NAMED, then value="other"; an
- *   update that fits nowhere is counted in portcullis_metrics_dropped_total.
+ * - named counters (gw_metrics_count, gw_metrics_count_labels; up to GW_METRICS_MAX_LABELS
+ *   labels each): at most GW_METRICS_MAX_NAMED series. An exact label set gets a place while
+ *   fewer than MAX - GW_METRICS_FOLD_RESERVE are in use; past that the update is counted with
+ *   every label value "other" (one such series per name and set of label names), and an update
+ *   that fits nowhere (an unlabelled one included) is counted in
+ *   portcullis_metrics_dropped_total.
  *
- * Label values are copied. A model (and a named counter's value) is cut to GW_METRICS_VALUE_MAX
- * bytes and every byte outside printable ASCII becomes '?'; route and provider come from the
- * config and are kept as they are (cut at GW_METRICS_NAME_MAX bytes on a UTF-8 boundary). The
- * renderer escapes backslash, double quote and newline in every label value.
+ * Label values are copied. A model (and a named counter's label values) is cut to
+ * GW_METRICS_VALUE_MAX bytes and every byte outside printable ASCII becomes '?'; route and
+ * provider come from the config and are kept as they are (cut at GW_METRICS_NAME_MAX bytes on a
+ * UTF-8 boundary). The renderer escapes backslash, double quote and newline in every label value,
+ * and writes all series of a family together under one TYPE line.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
@@ -36,6 +41,7 @@
 #define GW_METRICS_MAX_NAMED 256
 #define GW_METRICS_VALUE_MAX 64
 #define GW_METRICS_NAME_MAX 255
+#define GW_METRICS_MAX_LABELS 3
 
 struct gw_metrics;
 struct evbuffer;
@@ -77,6 +83,17 @@ void gw_metrics_stream(struct gw_metrics *m, int delta);
  */
 void gw_metrics_count(struct gw_metrics *m, const char *name, const char *label, const char *value,
                       uint64_t n);
+
+/*
+ * Like gw_metrics_count, with npairs (at most GW_METRICS_MAX_LABELS) labels: labels[2 * i] is a
+ * label name and labels[2 * i + 1] its value (NULL counts as ""); labels may be NULL when npairs
+ * is 0. E.g. with labels {"provider", "openai", "reason", "quota"} and npairs 2. Every label name
+ * must be valid as for gw_metrics_count (not "") and appear once; a bad name, label or npairs is
+ * a bug in the caller: GW_BUG_ON, and the update is ignored. The labels are rendered sorted by
+ * name, so the same set given in another order is the same series. All strings are copied.
+ */
+void gw_metrics_count_labels(struct gw_metrics *m, const char *name, const char *const *labels,
+                             size_t npairs, uint64_t n);
 
 /* Process-wide numbers that the control thread owns, passed in at render time. */
 struct gw_metrics_globals {

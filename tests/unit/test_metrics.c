@@ -1,7 +1,7 @@
 /*
  * Unit tests for gateway/metrics.c: the exposition text (checked line by line against the
  * 0.0.4 text format), merging across workers, histograms, escaping, the cardinality guard,
- * named counters, and updates racing with renders.
+ * named counters (one label and several), and updates racing with renders.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -624,14 +624,238 @@ test_threads(void **state)
         gw_metrics_free(ms[i]);
 }
 
+/* The text after the built-in families: the named counters. */
+static const char *
+named_part(const char *text)
+{
+    const char *p = strstr(text, "\nportcullis_metrics_dropped_total ");
+    assert_non_null(p);
+    p = strchr(p + 1, '\n');
+    assert_non_null(p);
+    return p + 1;
+}
+
+/* gw_metrics_count renders exactly what it did before gw_metrics_count_labels existed. */
+static void
+test_count_unchanged(void **state)
+{
+    (void)state;
+    struct gw_metrics *ms[2] = {gw_metrics_new(), gw_metrics_new()};
+    assert_non_null(ms[0]);
+    assert_non_null(ms[1]);
+    gw_metrics_count(ms[0], "portcullis_b_total", "reason", "x", 1);
+    gw_metrics_count(ms[1], "portcullis_b_total", NULL, "ignored", 2);
+    gw_metrics_count(ms[1], "portcullis_b_total", "reason", "a\"\\\n\x01", 3);
+    gw_metrics_count(ms[0], "portcullis_b_total", "kind", "", 4);
+    gw_metrics_count(ms[0], "portcullis_b_total", "kind", NULL, 5);
+    gw_metrics_count(ms[0], "portcullis_b", "", NULL, 6);
+    gw_metrics_count(ms[1], "portcullis_b_total_x", "r", "y", 7);
+    gw_metrics_count(ms[1], "a_first", "r", "y", 8);
+    gw_metrics_count(ms[1], "portcullis_b_total", "reason", "x", 9);
+    char *text = render(ms, 2, NULL);
+    assert_string_equal(named_part(text), "# TYPE a_first counter\n"
+                                          "a_first{r=\"y\"} 8\n"
+                                          "# TYPE portcullis_b counter\n"
+                                          "portcullis_b 6\n"
+                                          "# TYPE portcullis_b_total counter\n"
+                                          "portcullis_b_total 2\n"
+                                          "portcullis_b_total{kind=\"\"} 9\n"
+                                          "portcullis_b_total{reason=\"a\\\"\\\\??\"} 3\n"
+                                          "portcullis_b_total{reason=\"x\"} 10\n"
+                                          "# TYPE portcullis_b_total_x counter\n"
+                                          "portcullis_b_total_x{r=\"y\"} 7\n");
+    free(text);
+    gw_metrics_free(ms[0]);
+    gw_metrics_free(ms[1]);
+}
+
+static void
+test_labels(void **state)
+{
+    (void)state;
+    struct gw_metrics *m = gw_metrics_new();
+    assert_non_null(m);
+    const char *const two[] = {"provider", "openai", "reason", "quota"};
+    gw_metrics_count_labels(m, "portcullis_two_total", two, 2, 3);
+    /* The same set in another order is the same series. */
+    const char *const two_rev[] = {"reason", "quota", "provider", "openai"};
+    gw_metrics_count_labels(m, "portcullis_two_total", two_rev, 2, 4);
+    const char *const three[] = {"c", "3", "a", "1", "b", "2"};
+    gw_metrics_count_labels(m, "portcullis_three_total", three, 3, 5);
+    const char *const null_value[] = {"a", NULL, "b", "x"};
+    gw_metrics_count_labels(m, "portcullis_three_total", null_value, 2, 1);
+    gw_metrics_count_labels(m, "portcullis_none_total", NULL, 0, 2);
+
+    /* Values are cleaned and cut like a one-label value, and escaped. */
+    char long_value[100];
+    memset(long_value, 'v', sizeof(long_value) - 1);
+    long_value[sizeof(long_value) - 1] = '\0';
+    const char *const esc[] = {"q", "x\"y\\z", "n", "l\ni\xff", "long", long_value};
+    gw_metrics_count_labels(m, "portcullis_esc_total", esc, 3, 1);
+
+    char *text = render(&m, 1, NULL);
+    assert_int_equal(value(text, "portcullis_two_total{provider=\"openai\",reason=\"quota\"}"), 7);
+    assert_int_equal(count_lines(text, "portcullis_two_total", NULL), 1);
+    assert_int_equal(value(text, "portcullis_three_total{a=\"1\",b=\"2\",c=\"3\"}"), 5);
+    assert_int_equal(value(text, "portcullis_three_total{a=\"\",b=\"x\"}"), 1);
+    assert_int_equal(value(text, "portcullis_none_total"), 2);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "portcullis_esc_total{long=\"%.64s\",n=\"l?i?\",q=\"x\\\"y\\\\z\"}", long_value);
+    assert_int_equal(value(text, want), 1);
+    assert_int_equal(count_lines(text, "# TYPE portcullis_three_total counter\n", NULL), 1);
+    free(text);
+    gw_metrics_free(m);
+}
+
+static void
+test_labels_merge(void **state)
+{
+    (void)state;
+    struct gw_metrics *ms[2] = {gw_metrics_new(), gw_metrics_new()};
+    assert_non_null(ms[0]);
+    assert_non_null(ms[1]);
+    const char *const a[] = {"route", "/openai", "reason", "quota", "tier", "free"};
+    const char *const a_shuffled[] = {"tier", "free", "route", "/openai", "reason", "quota"};
+    const char *const b[] = {"route", "/openai", "reason", "auth"};
+    gw_metrics_count_labels(ms[0], "portcullis_rejects_total", a, 3, 1);
+    gw_metrics_count_labels(ms[1], "portcullis_rejects_total", a_shuffled, 3, 2);
+    gw_metrics_count_labels(ms[1], "portcullis_rejects_total", b, 2, 4);
+    gw_metrics_count_labels(ms[0], "portcullis_rejects_total", b, 2, 8);
+    gw_metrics_count_labels(ms[0], "portcullis_rejects_total", b, 1, 16);
+    char *text = render(ms, 2, NULL);
+    assert_int_equal(
+        value(text, "portcullis_rejects_total{reason=\"quota\",route=\"/openai\",tier=\"free\"}"),
+        3);
+    assert_int_equal(value(text, "portcullis_rejects_total{reason=\"auth\",route=\"/openai\"}"),
+                     12);
+    assert_int_equal(value(text, "portcullis_rejects_total{route=\"/openai\"}"), 16);
+    assert_int_equal(count_lines(text, "portcullis_rejects_total{", NULL), 3);
+
+    struct gw_metrics *rev[2] = {ms[1], ms[0]};
+    char *text2 = render(rev, 2, NULL);
+    assert_string_equal(text, text2);
+    free(text2);
+    free(text);
+    gw_metrics_free(ms[0]);
+    gw_metrics_free(ms[1]);
+}
+
+/* A family whose series have different label names is one family: one TYPE, samples together,
+ * even when another family's name sorts between its label sets. */
+static void
+test_labels_family(void **state)
+{
+    (void)state;
+    struct gw_metrics *ms[2] = {gw_metrics_new(), gw_metrics_new()};
+    assert_non_null(ms[0]);
+    assert_non_null(ms[1]);
+    const char *const one[] = {"reason", "quota"};
+    const char *const two[] = {"provider", "openai", "reason", "quota"};
+    const char *const two_b[] = {"reason", "auth", "zone", "eu"};
+    gw_metrics_count_labels(ms[0], "portcullis_mix_total", two, 2, 1);
+    gw_metrics_count(ms[1], "portcullis_mix_total", "reason", "quota", 2);
+    gw_metrics_count_labels(ms[1], "portcullis_mix_total", one, 1, 3);
+    gw_metrics_count_labels(ms[1], "portcullis_mix_total", two_b, 2, 4);
+    gw_metrics_count(ms[0], "portcullis_mix_total", NULL, NULL, 5);
+    gw_metrics_count(ms[0], "portcullis_mix_total_x", "a", "b", 6);
+    gw_metrics_count(ms[1], "portcullis_mix", "a", "b", 7);
+    gw_metrics_count_labels(ms[0], "portcullis_mix_total", two_b, 1, 8); /* reason="auth" */
+    char *text = render(ms, 2, NULL);
+    assert_string_equal(named_part(text),
+                        "# TYPE portcullis_mix counter\n"
+                        "portcullis_mix{a=\"b\"} 7\n"
+                        "# TYPE portcullis_mix_total counter\n"
+                        "portcullis_mix_total 5\n"
+                        "portcullis_mix_total{provider=\"openai\",reason=\"quota\"} 1\n"
+                        "portcullis_mix_total{reason=\"auth\"} 8\n"
+                        "portcullis_mix_total{reason=\"auth\",zone=\"eu\"} 4\n"
+                        "portcullis_mix_total{reason=\"quota\"} 5\n"
+                        "# TYPE portcullis_mix_total_x counter\n"
+                        "portcullis_mix_total_x{a=\"b\"} 6\n");
+    assert_int_equal(count_lines(text, "# TYPE portcullis_mix_total ", NULL), 1);
+    free(text);
+    gw_metrics_free(ms[0]);
+    gw_metrics_free(ms[1]);
+}
+
+static void
+test_labels_fold(void **state)
+{
+    (void)state;
+    struct gw_metrics *m = gw_metrics_new();
+    assert_non_null(m);
+    const int soft = GW_METRICS_MAX_NAMED - GW_METRICS_FOLD_RESERVE;
+    char v[32];
+    const char *two[] = {"b", "x", "a", NULL};
+    two[3] = v;
+    for (int i = 0; i < soft + 60; i++) {
+        snprintf(v, sizeof(v), "v%d", i);
+        gw_metrics_count_labels(m, "portcullis_fill_total", two, 2, 1);
+    }
+    /* Existing series keep counting past the limit. */
+    snprintf(v, sizeof(v), "v0");
+    gw_metrics_count_labels(m, "portcullis_fill_total", two, 2, 1);
+    const char *const three[] = {"k", "1", "l", "2", "m", "3"};
+    gw_metrics_count_labels(m, "portcullis_three_total", three, 3, 2);
+    const char *const three_other[] = {"k", "4", "l", "5", "m", "6"};
+    gw_metrics_count_labels(m, "portcullis_three_total", three_other, 3, 3);
+    gw_metrics_count(m, "portcullis_one_total", "k", "v", 4);
+    gw_metrics_count_labels(m, "portcullis_unlabelled_total", NULL, 0, 5); /* dropped */
+
+    char *text = render(&m, 1, NULL);
+    uint64_t sum;
+    assert_int_equal(count_lines(text, "portcullis_fill_total{", &sum), soft + 1);
+    assert_int_equal(sum, soft + 61);
+    assert_int_equal(value(text, "portcullis_fill_total{a=\"v0\",b=\"x\"}"), 2);
+    /* Every value folds, not only the one that changes. */
+    assert_null(find_sample(text, "portcullis_fill_total{a=\"other\",b=\"x\"}"));
+    assert_int_equal(value(text, "portcullis_fill_total{a=\"other\",b=\"other\"}"), 60);
+    assert_int_equal(value(text, "portcullis_three_total{k=\"other\",l=\"other\",m=\"other\"}"), 5);
+    assert_int_equal(count_lines(text, "portcullis_three_total", NULL), 1);
+    assert_int_equal(value(text, "portcullis_one_total{k=\"other\"}"), 4);
+    assert_null(find_sample(text, "portcullis_unlabelled_total"));
+    assert_int_equal(value(text, "portcullis_metrics_dropped_total"), 1);
+    free(text);
+
+    /* Every name and set of label names takes one of the reserved places until none is left. */
+    const int used = soft + 3;
+    char name[64];
+    const char *const one[] = {"k", "v"};
+    for (int i = 0; i < GW_METRICS_MAX_NAMED - used + 5; i++) {
+        snprintf(name, sizeof(name), "portcullis_f%d_total", i);
+        gw_metrics_count_labels(m, name, one, 1, 1);
+    }
+    text = render(&m, 1, NULL);
+    assert_int_equal(count_lines(text, "portcullis_f", NULL) -
+                         count_lines(text, "portcullis_fill_total", NULL),
+                     GW_METRICS_MAX_NAMED - used);
+    snprintf(name, sizeof(name), "portcullis_f%d_total{k=\"other\"}",
+             GW_METRICS_MAX_NAMED - used - 1);
+    assert_int_equal(value(text, name), 1);
+    snprintf(name, sizeof(name), "portcullis_f%d_total", GW_METRICS_MAX_NAMED - used);
+    assert_int_equal(count_lines(text, name, NULL), 0);
+    assert_int_equal(value(text, "portcullis_metrics_dropped_total"), 1 + 5);
+    /* The folded series, once there, still count. */
+    snprintf(v, sizeof(v), "new");
+    gw_metrics_count_labels(m, "portcullis_fill_total", two, 2, 1);
+    free(text);
+    text = render(&m, 1, NULL);
+    assert_int_equal(value(text, "portcullis_fill_total{a=\"other\",b=\"other\"}"), 61);
+    free(text);
+    gw_metrics_free(m);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),       cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_histogram),   cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_cardinality), cmocka_unit_test(test_named),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_empty),         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_histogram),     cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_cardinality),   cmocka_unit_test(test_named),
+        cmocka_unit_test(test_threads),       cmocka_unit_test(test_count_unchanged),
+        cmocka_unit_test(test_labels),        cmocka_unit_test(test_labels_merge),
+        cmocka_unit_test(test_labels_family), cmocka_unit_test(test_labels_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
