@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #define CFG_MAX_FILE_BYTES (16u << 20)
@@ -1285,6 +1286,486 @@ set_base_url(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * audit
+ */
+
+static void free_key(char *k);
+static int clean_key(char *k);
+
+#define AUD(f) offsetof(struct gw_audit_cfg, f)
+#define SNK(f) offsetof(struct gw_sink_cfg, f)
+#define STLS(f) offsetof(struct gw_sink_tls_cfg, f)
+
+static const char *const capture_names[] = {"none", "hash", "redacted", "full", NULL};
+static const char *const sink_type_names[] = {"file",    "splunk_hec", "elasticsearch",
+                                              "webhook", "syslog",     NULL};
+static const enum gw_sink_type sink_type_values[] = {
+    GW_SINK_FILE, GW_SINK_SPLUNK_HEC, GW_SINK_ELASTICSEARCH, GW_SINK_WEBHOOK, GW_SINK_SYSLOG};
+static const char *const transport_names[] = {"udp", "tcp", "tls", NULL};
+static const char *const severity_names[] = {"info", "low", "medium", "high", "critical", NULL};
+static const char *const kind_names[] = {"request", "filter",    "auth", "policy",
+                                         "config",  "lifecycle", NULL};
+
+/* A path the gateway will create or append to: resolved, not required to exist. */
+static int
+set_out_path(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = string_of(ld, d, v);
+    char *path;
+
+    if (s == NULL)
+        return -1;
+    path = resolve_path(ld->basedir, s);
+    if (path == NULL)
+        return oom(ld);
+    free(*FIELD(base, d, char *));
+    *FIELD(base, d, char *) = path;
+    return 0;
+}
+
+/* A secret named by an environment variable, read now: it must be set. */
+static int
+set_env_secret(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *name = string_of(ld, d, v), *env;
+
+    if (name == NULL)
+        return -1;
+    env = getenv(name);
+    if (env == NULL || env[0] == '\0')
+        return fail(ld, v, "'%s': environment variable '%s' is not set", d->name, name);
+    if (store_str(ld, FIELD(base, d, char *), env) < 0)
+        return -1;
+    if (clean_key(*FIELD(base, d, char *)) < 0)
+        return fail(ld, v, "environment variable '%s' contains control characters", name);
+    return 0;
+}
+
+static int
+set_severity(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = text_of(v);
+
+    if (s != NULL && s[0] >= '0' && s[0] <= '4' && s[1] == '\0') {
+        *FIELD(base, d, int) = s[0] - '0';
+        return 0;
+    }
+    return set_enum(ld, d, v, base);
+}
+
+static int
+set_kinds(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    unsigned bits = 0;
+    size_t i;
+    int k;
+
+    if (v->type != GW_CNODE_SEQ || v->nitems == 0)
+        return fail(ld, v,
+                    "'%s' must be a non-empty list of: request, filter, auth, policy, config, "
+                    "lifecycle",
+                    d->name);
+    for (i = 0; i < v->nitems; i++) {
+        k = choice_index(ld, d, v->items[i]);
+        if (k < 0)
+            return -1;
+        bits |= 1u << k;
+    }
+    *FIELD(base, d, unsigned) = bits;
+    return 0;
+}
+
+static int
+set_sink_type(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    int i = choice_index(ld, d, v);
+
+    if (i < 0)
+        return -1;
+    *FIELD(base, d, enum gw_sink_type) = sink_type_values[i];
+    return 0;
+}
+
+/* syslog address: "host:port" (the host may be a name, resolved when the gateway starts). */
+static int
+set_sink_address(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_sink_cfg *c = base;
+    struct gw_listen_cfg l;
+
+    (void)d;
+    memset(&l, 0, sizeof(l));
+    if (parse_addr(ld, v, &l) < 0) {
+        free(l.addr);
+        free(l.host);
+        return -1;
+    }
+    free(l.addr);
+    if (l.port == 0 || l.host[0] == '\0') {
+        free(l.host);
+        return fail(ld, v, "'address' must be \"host:port\" with a host and a port");
+    }
+    free(c->host);
+    c->host = l.host;
+    c->port = l.port;
+    return 0;
+}
+
+static int
+set_sink_url(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_sink_cfg *c = base;
+    struct gw_provider_cfg p;
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    rc = set_base_url(ld, d, v, &p);
+    if (rc == 0) {
+        c->url = p.base_url;
+        c->https = p.tls;
+        c->host = p.host;
+        c->port = p.port;
+        c->host_header = p.host_header;
+        if (p.base_path != NULL && p.base_path[0] == '\0') {
+            free(p.base_path);
+            p.base_path = strdup("/");
+            if (p.base_path == NULL)
+                rc = oom(ld);
+        }
+        c->path_query = p.base_path;
+        return rc;
+    }
+    free(p.base_url);
+    free(p.host);
+    free(p.base_path);
+    free(p.host_header);
+    /* the provider parser names its key: this one is 'url' */
+    char *k = ld->errlen ? strstr(ld->err, "'base_url'") : NULL;
+    if (k != NULL)
+        memmove(k + 1, k + 6, strlen(k + 6) + 1);
+    return -1;
+}
+
+static int
+set_headers(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_sink_cfg *c = base;
+    size_t i;
+
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'%s' must be a mapping of header names to values", d->name);
+    c->headers = calloc(v->npairs ? v->npairs : 1, sizeof(*c->headers));
+    if (c->headers == NULL)
+        return oom(ld);
+    for (i = 0; i < v->npairs; i++) {
+        const char *name = v->pairs[i].key->scalar, *val = string_of(ld, d, v->pairs[i].value);
+        if (val == NULL)
+            return -1;
+        if (name[0] == '\0' || strpbrk(name, " :\t\r\n") != NULL)
+            return fail(ld, v->pairs[i].key, "invalid header name '%s'", name);
+        c->headers[i].name = strdup(name);
+        c->headers[i].value = strdup(val);
+        c->nheaders = i + 1;
+        if (c->headers[i].name == NULL || c->headers[i].value == NULL)
+            return oom(ld);
+    }
+    return 0;
+}
+
+static const struct directive sink_tls_table[] = {
+    {"ca", set_file, STLS(ca), 0, 0, NULL, NULL, 0},
+    {"cert", set_file, STLS(cert), 0, 0, NULL, NULL, 0},
+    {"key", set_file, STLS(key), 0, 0, NULL, NULL, 0},
+    {"verify", set_bool, STLS(verify), 0, 0, NULL, "true", 0},
+    {"server_name", set_str, STLS(server_name), 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_sink_tls(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_sink_cfg *c = base;
+
+    (void)d;
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'tls' must be a mapping (ca, cert, key, verify, server_name)");
+    c->tls_set = 1;
+    if (apply(ld, sink_tls_table, "tls", v, &c->tls) < 0)
+        return -1;
+    if ((c->tls.cert == NULL) != (c->tls.key == NULL))
+        return fail(ld, v, "'tls' needs both 'cert' and 'key' for a client certificate");
+    return 0;
+}
+
+/* Keys of a sink mapping; `types` says which sink types take each (bits of enum gw_sink_type). */
+#define T_FILE (1u << GW_SINK_FILE)
+#define T_SYSLOG (1u << GW_SINK_SYSLOG)
+#define T_HTTP                                                                                     \
+    ((1u << GW_SINK_SPLUNK_HEC) | (1u << GW_SINK_ELASTICSEARCH) | (1u << GW_SINK_WEBHOOK))
+#define T_ALL (T_FILE | T_SYSLOG | T_HTTP)
+
+static const struct directive sink_table[] = {
+    {"name", set_name, SNK(name), 0, 0, NULL, NULL, D_REQUIRED},
+    {"type", set_sink_type, SNK(type), 0, 0, sink_type_names, NULL, D_REQUIRED},
+    {"min_severity", set_severity, SNK(min_severity), 0, 0, severity_names, "info", 0},
+    {"events", set_kinds, SNK(kinds), 0, 0, kind_names, NULL, 0},
+    {"batch_events", set_count, SNK(batch_events), 1, 100000, NULL, NULL, 0},
+    {"batch_bytes", set_size, SNK(batch_bytes), KIB, 64 * MIB, NULL, "1m", 0},
+    {"flush_interval", set_duration, SNK(flush_ms), 0, 60000, NULL, NULL, 0},
+    {"timeout", set_duration, SNK(timeout_ms), 100, 600000, NULL, "10s", 0},
+    {"path", set_out_path, SNK(path), 0, 0, NULL, NULL, 0},
+    {"rotate_bytes", set_size, SNK(rotate_bytes), 0, 1024 * 1024 * MIB, NULL, "0", 0},
+    {"rotate_interval", set_duration, SNK(rotate_ms), 0, 31u * 24 * 3600 * 1000, NULL, "0", 0},
+    {"keep", set_count, SNK(keep), 0, 1000, NULL, "10", 0},
+    {"address", set_sink_address, 0, 0, 0, NULL, NULL, 0},
+    {"transport", set_enum, SNK(transport), 0, 0, transport_names, "tcp", 0},
+    {"facility", set_count, SNK(facility), 0, 23, NULL, "16", 0},
+    {"app_name", set_str, SNK(app_name), 0, 0, NULL, "portcullis", 0},
+    {"url", set_sink_url, 0, 0, 0, NULL, NULL, 0},
+    {"token_env", set_env_secret, SNK(token), 0, 0, NULL, NULL, 0},
+    {"index", set_str, SNK(index), 0, 0, NULL, NULL, 0},
+    {"headers", set_headers, 0, 0, 0, NULL, NULL, 0},
+    {"gzip", set_bool, SNK(gzip), 0, 0, NULL, "true", 0},
+    {"tls", set_sink_tls, 0, 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const unsigned sink_key_types[] = {
+    T_ALL,    T_ALL,
+    T_ALL,    T_ALL,
+    T_ALL,    T_ALL,
+    T_ALL,    T_SYSLOG | T_HTTP,
+    T_FILE,   T_FILE,
+    T_FILE,   T_FILE,
+    T_SYSLOG, T_SYSLOG,
+    T_SYSLOG, T_SYSLOG,
+    T_HTTP,   T_HTTP,
+    T_HTTP,   T_HTTP,
+    T_HTTP,   T_SYSLOG | T_HTTP,
+};
+
+_Static_assert(sizeof(sink_key_types) / sizeof(sink_key_types[0]) ==
+                   sizeof(sink_table) / sizeof(sink_table[0]) - 1,
+               "every sink key says which types take it");
+
+static const char *
+sink_type_name(enum gw_sink_type t)
+{
+    for (size_t i = 0; sink_type_names[i] != NULL; i++)
+        if (sink_type_values[i] == t)
+            return sink_type_names[i];
+    return "?";
+}
+
+static int
+parse_sink(struct ld *ld, const struct gw_cnode *item, struct gw_sink_cfg *c)
+{
+    size_t i, j;
+
+    c->line = item->line;
+    c->kinds = GW_AUDIT_K_ALL;
+    c->tls.verify = 1;
+    if (apply(ld, sink_table, "sinks", item, c) < 0)
+        return -1;
+    /* keys that do not belong to this type are mistakes, not silently ignored */
+    for (i = 0; i < item->npairs; i++) {
+        const char *k = item->pairs[i].key->scalar;
+        for (j = 0; sink_table[j].name != NULL; j++)
+            if (strcmp(sink_table[j].name, k) == 0 && !(sink_key_types[j] & (1u << c->type)))
+                return fail(ld, item->pairs[i].key, "'%s' does not apply to a %s sink", k,
+                            sink_type_name(c->type));
+    }
+    switch (c->type) {
+    case GW_SINK_FILE:
+        if (c->path == NULL)
+            return fail(ld, item, "a file sink needs 'path'");
+        if (c->batch_events == 0)
+            c->batch_events = 1000;
+        break;
+    case GW_SINK_SYSLOG:
+        if (c->host == NULL)
+            return fail(ld, item, "a syslog sink needs 'address' (\"host:port\")");
+        if (c->transport == GW_SYSLOG_TLS && !c->tls_set)
+            c->tls.verify = 1;
+        if (c->transport != GW_SYSLOG_TLS && c->tls_set)
+            return fail(ld, gw_cnode_get(item, "tls"), "'tls' needs 'transport: tls'");
+        if (c->batch_events == 0)
+            c->batch_events = 1000;
+        break;
+    default:
+        if (c->url == NULL)
+            return fail(ld, item, "a %s sink needs 'url'", sink_type_name(c->type));
+        if (c->tls_set && !c->https)
+            return fail(ld, gw_cnode_get(item, "tls"), "'tls' needs an https:// url");
+        if (c->batch_events == 0)
+            c->batch_events = 500;
+        if (gw_cnode_get(item, "flush_interval") == NULL)
+            c->flush_ms = 200;
+        if (c->type == GW_SINK_ELASTICSEARCH && c->index == NULL &&
+            store_str(ld, &c->index, "portcullis-audit") < 0)
+            return -1;
+        break;
+    }
+    return 0;
+}
+
+static int
+set_sinks(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_audit_cfg *a = base;
+    size_t i, j;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of mappings", d->name);
+    a->sinks = calloc(v->nitems ? v->nitems : 1, sizeof(*a->sinks));
+    if (a->sinks == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        if (v->items[i]->type != GW_CNODE_MAP)
+            return fail(ld, v->items[i], "each '%s' entry must be a mapping", d->name);
+        a->nsinks = i + 1;
+        if (parse_sink(ld, v->items[i], &a->sinks[i]) < 0)
+            return -1;
+        for (j = 0; j < i; j++)
+            if (strcmp(a->sinks[j].name, a->sinks[i].name) == 0)
+                return fail(ld, gw_cnode_get(v->items[i], "name"),
+                            "duplicate sink name '%s' (first at line %d)", a->sinks[i].name,
+                            a->sinks[j].line);
+    }
+    return 0;
+}
+
+/* HMAC key for the hash chain, from a file (binary as it is, trailing newline trimmed). */
+static int
+set_hmac_key_file(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_audit_cfg *a = base;
+    char *path = NULL, buf[1025];
+    ssize_t n;
+    int fd;
+
+    if (set_file(ld, d, v, &path) < 0) /* FIELD(&path, d, ...) with d->off = 0 */
+        return -1;
+    fd = open_file(path);
+    n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < 16 || n > 1024)
+        return fail(ld, v, "'hmac_key_file' must hold a key of 16 to 1024 bytes");
+    free(a->hmac_key);
+    a->hmac_key = malloc((size_t)n);
+    if (a->hmac_key == NULL)
+        return oom(ld);
+    memcpy(a->hmac_key, buf, (size_t)n);
+    a->hmac_key_len = (size_t)n;
+    return 0;
+}
+
+static int
+set_hmac_key_env(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_audit_cfg *a = base;
+    if (set_env_secret(ld, d, v, base) < 0)
+        return -1;
+    a->hmac_key_len = strlen(a->hmac_key);
+    if (a->hmac_key_len < 16)
+        return fail(ld, v, "'hmac_key_env': the key must be at least 16 bytes");
+    return 0;
+}
+
+static const struct directive audit_table[] = {
+    {"spool_dir", set_out_path, AUD(spool_dir), 0, 0, NULL, "audit-spool", 0},
+    {"queue_bytes", set_size, AUD(queue_bytes), 64 * KIB, 4096 * MIB, NULL, "64m", 0},
+    {"spool_max_bytes", set_size, AUD(spool_max_bytes), 0, 1024 * 1024 * MIB, NULL, "0", 0},
+    {"hmac_key_file", set_hmac_key_file, 0, 0, 0, NULL, NULL, 0},
+    {"hmac_key_env", set_hmac_key_env, AUD(hmac_key), 0, 0, NULL, NULL, 0},
+    {"capture", set_enum, AUD(capture), 0, 0, capture_names, "redacted", 0},
+    {"capture_max", set_size, AUD(capture_max), 0, 16 * MIB, NULL, "8k", 0},
+    {"retry_min", set_duration, AUD(retry_min_ms), 10, 60000, NULL, "250ms", 0},
+    {"retry_max", set_duration, AUD(retry_max_ms), 10, 3600000, NULL, "30s", 0},
+    {"sinks", set_sinks, 0, 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_route_capture(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    return set_enum(ld, d, v, base);
+}
+
+#define RAUD(f) offsetof(struct gw_route_cfg, f)
+
+static const struct directive route_audit_table[] = {
+    {"capture", set_route_capture, RAUD(capture), 0, 0, capture_names, NULL, 0},
+    {"capture_max", set_size, RAUD(capture_max), 0, 16 * MIB, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_route_audit(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    (void)d;
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'audit' must be a mapping (capture, capture_max)");
+    return apply(ld, route_audit_table, "audit", v, base);
+}
+
+/* Routes without their own capture policy take the audit section's. */
+static int
+resolve_audit(struct ld *ld, struct gw_config *cfg, const struct gw_cnode *root)
+{
+    size_t i;
+
+    if (cfg->audit.retry_max_ms < cfg->audit.retry_min_ms)
+        return fail(ld, gw_cnode_get(gw_cnode_get(root, "audit"), "retry_max"),
+                    "'retry_max' must not be below 'retry_min'");
+    for (i = 0; i < cfg->nroutes; i++) {
+        struct gw_route_cfg *r = &cfg->routes[i];
+        if (r->capture < 0)
+            r->capture = cfg->audit.capture;
+        if (r->capture_max == SIZE_MAX)
+            r->capture_max = cfg->audit.capture_max;
+    }
+    return 0;
+}
+
+static void
+free_audit(struct gw_audit_cfg *a)
+{
+    size_t i, j;
+
+    free(a->spool_dir);
+    if (a->hmac_key != NULL)
+        OPENSSL_cleanse(a->hmac_key, a->hmac_key_len);
+    free(a->hmac_key);
+    for (i = 0; i < a->nsinks; i++) {
+        struct gw_sink_cfg *c = &a->sinks[i];
+        free(c->name);
+        free(c->path);
+        free(c->host);
+        free(c->app_name);
+        free(c->url);
+        free(c->path_query);
+        free(c->host_header);
+        free_key(c->token);
+        free(c->index);
+        for (j = 0; j < c->nheaders; j++) {
+            free(c->headers[j].name);
+            free(c->headers[j].value);
+        }
+        free(c->headers);
+        free(c->tls.ca);
+        free(c->tls.cert);
+        free(c->tls.key);
+        free(c->tls.server_name);
+    }
+    free(a->sinks);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * tables
  */
 
@@ -1347,6 +1828,7 @@ static const struct directive route_table[] = {
     {"models", set_globs, ROUTE(models), 0, 0, NULL, NULL, 0},
     {"filters", set_route_filters, 0, 0, 0, NULL, NULL, 0},
     {"allowed_models", set_globs, ROUTE(allowed_models), 0, 0, NULL, NULL, 0},
+    {"audit", set_route_audit, 0, 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1370,6 +1852,7 @@ static const struct directive top_table[] = {
     {"teams", set_teams, 0, 0, 0, NULL, NULL, 0},
     {"keys", set_keys, 0, 0, 0, NULL, NULL, 0},
     {"filters", set_filters, 0, 0, 0, NULL, NULL, 0},
+    {"audit", set_section, CFG(audit), 0, 0, audit_table, NULL, D_SECTION},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1636,6 +2119,8 @@ set_routes(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
         if (item->type != GW_CNODE_MAP)
             return fail(ld, item, "each '%s' entry must be a mapping", d->name);
         r->line = item->line;
+        r->capture = -1; /* unset: the audit section's default (resolve_audit) */
+        r->capture_max = SIZE_MAX;
         if (apply(ld, route_table, d->name, item, r) < 0)
             return -1;
         r->prefix_len = strlen(r->prefix);
@@ -1727,6 +2212,7 @@ config_free(struct gw_config *cfg)
     free(cfg->keys);
     free(cfg->access_log);
     free(cfg->log_level);
+    free_audit(&cfg->audit);
     for (i = 0; i < cfg->nproviders; i++) {
         p = &cfg->providers[i];
         free(p->name);
@@ -1838,13 +2324,15 @@ load(const char *name, const char *basedir, const char *text, size_t len, struct
              gw_cnode_type_name(root->type));
     else if (apply(&ld, top_table, NULL, root, cfg) == 0 && resolve_routes(&ld, cfg) == 0 &&
              resolve_identity(&ld, cfg) == 0 && resolve_admin(&ld, cfg, root) == 0 &&
-             resolve_chains(&ld, cfg, root) == 0)
+             resolve_chains(&ld, cfg, root) == 0 && resolve_audit(&ld, cfg, root) == 0)
         rc = 0;
     if (rc == 0) {
         unsigned char md[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)text, len, md);
-        for (int i = 0; i < 8; i++)
-            snprintf(cfg->hash + 2 * i, 3, "%02x", md[i]);
+        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+            snprintf(cfg->sha256 + 2 * i, 3, "%02x", md[i]);
+        memcpy(cfg->hash, cfg->sha256, 16);
+        cfg->hash[16] = '\0';
     }
     gw_cnode_free(root);
     free(ld.pm);
@@ -2080,6 +2568,23 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
         if (p->azure_api_version != NULL)
             fprintf(out, ", Azure deployments (api-version %s)", p->azure_api_version);
         fprintf(out, "\n");
+    }
+    if (cfg->audit.nsinks == 0)
+        fprintf(out, "audit: off (no sinks)\n");
+    else
+        fprintf(out, "audit: spool %s, capture %s (max %s), hash chain %s\n", cfg->audit.spool_dir,
+                capture_names[cfg->audit.capture], fmt_size(cfg->audit.capture_max, a, sizeof(a)),
+                cfg->audit.hmac_key ? "HMAC-SHA256" : "SHA-256");
+    for (i = 0; i < cfg->audit.nsinks; i++) {
+        const struct gw_sink_cfg *sk = &cfg->audit.sinks[i];
+        fprintf(out, "audit sink %s: %s ", sk->name, sink_type_name(sk->type));
+        if (sk->type == GW_SINK_FILE)
+            fprintf(out, "%s", sk->path);
+        else if (sk->type == GW_SINK_SYSLOG)
+            fprintf(out, "%s %s:%u", transport_names[sk->transport], sk->host, (unsigned)sk->port);
+        else
+            fprintf(out, "%s%s", sk->url, sk->token ? " (token set)" : "");
+        fprintf(out, ", min_severity %s\n", severity_names[sk->min_severity]);
     }
     for (i = 0; i < cfg->nfilters; i++) {
         const struct gw_filter_inst *fi = &cfg->filters[i];

@@ -85,6 +85,8 @@ struct gw_route_cfg {
     struct gw_chain chain;            /* `filters` of the route, else every top-level filter */
     char **filter_names;              /* as written (NULL: not given) */
     size_t nfilter_names;
+    int capture;        /* enum gw_capture: route `audit.capture`, else the audit default */
+    size_t capture_max; /* bytes of captured text per field */
     int line;
 };
 
@@ -159,6 +161,93 @@ struct gw_timeouts_cfg {          /* all in milliseconds */
     uint32_t stream_hold;         /* held-back stream text is released after this long */
 };
 
+/* ---- audit (see audit/audit.h) ---- */
+
+enum gw_sink_type {
+    GW_SINK_FILE = 0,      /* JSON lines, size and time rotation */
+    GW_SINK_SYSLOG,        /* RFC 5424 over UDP, TCP (octet counting) or TLS */
+    GW_SINK_SPLUNK_HEC,    /* Splunk HTTP Event Collector */
+    GW_SINK_ELASTICSEARCH, /* Elasticsearch / OpenSearch _bulk */
+    GW_SINK_WEBHOOK,       /* generic NDJSON POST */
+};
+
+enum gw_syslog_transport { GW_SYSLOG_UDP = 0, GW_SYSLOG_TCP, GW_SYSLOG_TLS };
+
+/* Event kinds, a bit each (a sink's `events` filter). */
+enum {
+    GW_AUDIT_K_REQUEST = 1u << 0,   /* one per exchange: access and usage */
+    GW_AUDIT_K_FILTER = 1u << 1,    /* a filter decision other than pass */
+    GW_AUDIT_K_AUTH = 1u << 2,      /* authentication failures */
+    GW_AUDIT_K_POLICY = 1u << 3,    /* model not allowed, rate and budget limits */
+    GW_AUDIT_K_CONFIG = 1u << 4,    /* config loaded, reloaded, reload failed */
+    GW_AUDIT_K_LIFECYCLE = 1u << 5, /* gateway start and stop */
+    GW_AUDIT_K_ALL = (1u << 6) - 1,
+};
+
+/* Client TLS towards a collector (syslog over TLS, https:// collectors). */
+struct gw_sink_tls_cfg {
+    char *ca;          /* CA bundle file; NULL: the system trust store */
+    char *cert, *key;  /* client certificate and key (mutual TLS), or NULL */
+    int verify;        /* verify the collector's certificate and name (default 1) */
+    char *server_name; /* name to send (SNI) and verify; NULL: the host of address / url */
+};
+
+struct gw_header_cfg {
+    char *name, *value;
+};
+
+struct gw_sink_cfg {
+    char *name; /* unique among sinks; names its spool files */
+    enum gw_sink_type type;
+    int min_severity;    /* records below are not sent here: 0 info .. 4 critical */
+    unsigned kinds;      /* GW_AUDIT_K_* bits sent here */
+    size_t batch_events; /* most records per send */
+    size_t batch_bytes;  /* most record bytes per send (a single larger record goes alone) */
+    uint32_t flush_ms;   /* how long a partial batch waits for more records (0: send now) */
+    uint32_t timeout_ms; /* network sinks: connect + send + answer */
+    /* file */
+    char *path;          /* resolved like other files */
+    size_t rotate_bytes; /* rotate when the file would pass this size (0: never) */
+    uint32_t rotate_ms;  /* rotate when the file is older than this (0: never) */
+    size_t keep;         /* rotated files kept: path.1 (newest) .. path.keep */
+    /* syslog */
+    char *host; /* collector host (syslog: from address; http: from url) */
+    uint16_t port;
+    enum gw_syslog_transport transport;
+    size_t facility; /* 0..23, default 16 (local0) */
+    char *app_name;  /* APP-NAME, default "portcullis" */
+    /* http collectors */
+    char *url;         /* as written */
+    int https;         /* url is https:// */
+    char *path_query;  /* request target: path and query of url, "/" when none */
+    char *host_header; /* Host: host[:port] */
+    char *token;       /* resolved from token_env: HEC "Splunk <token>", ES "ApiKey <token>",
+                        * webhook "Bearer <token>"; NULL: no Authorization header */
+    char *index;       /* HEC index / Elasticsearch index (default "portcullis-audit" for ES) */
+    struct gw_header_cfg *headers; /* extra request headers */
+    size_t nheaders;
+    int gzip;    /* Content-Encoding: gzip (default 1) */
+    int tls_set; /* a tls mapping was given */
+    struct gw_sink_tls_cfg tls;
+    int line;
+};
+
+struct gw_audit_cfg {
+    char *spool_dir;    /* spool, chain state and overflow files (created when missing) */
+    size_t queue_bytes; /* workers -> audit thread queue; past it records spill to disk */
+    char *hmac_key;     /* resolved from hmac_key_env / hmac_key_file; NULL: plain SHA-256 */
+    size_t hmac_key_len;
+    int capture;           /* default capture policy (enum gw_capture) */
+    size_t capture_max;    /* default cap on captured text per field */
+    uint32_t retry_min_ms; /* first retry after a failed send; doubles up to retry_max_ms */
+    uint32_t retry_max_ms;
+    size_t spool_max_bytes; /* per sink; past it records are dropped and counted (0: no cap) */
+    struct gw_sink_cfg *sinks;
+    size_t nsinks;
+};
+
+enum gw_capture { GW_CAPTURE_NONE = 0, GW_CAPTURE_HASH, GW_CAPTURE_REDACTED, GW_CAPTURE_FULL };
+
 struct gw_config {
     char *path;  /* file it was loaded from */
     int workers; /* resolved: "auto" → number of online CPUs */
@@ -182,8 +271,10 @@ struct gw_config {
     size_t nkeys;
     struct gw_filter_inst *filters; /* top-level `filters`, in order */
     size_t nfilters;
-    char hash[17]; /* first 64 bits of the SHA-256 of the file text, hex: tells configs apart */
-    int refcnt;    /* atomic; see gw_config_ref */
+    struct gw_audit_cfg audit;
+    char sha256[65]; /* SHA-256 of the file text, hex (audit: config drift) */
+    char hash[17];   /* first 64 bits of the SHA-256 of the file text, hex: tells configs apart */
+    int refcnt;      /* atomic; see gw_config_ref */
 };
 
 /*

@@ -158,7 +158,11 @@ struct gw_identity {
 };
 void gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out);
 
-/* A detection or decision for the audit trail (never the matched text itself). */
+/* A detection or decision for the audit trail (never the matched text itself). The chain
+ * replaces `filter` with the emitting filter's configured name. category names the class of
+ * finding; the security metrics read it: "secret" / "pii" (optionally ":type", e.g.
+ * "secret:aws_key"; else the rule id is the type) count as sensitive data, a category containing
+ * "injection", "jailbreak" or "extraction" as an injection attempt. */
 struct gw_event {
     const char *filter, *rule_id, *category, *action; /* action: block / redact / event */
     int severity;                                     /* 1 low .. 4 critical */

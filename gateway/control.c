@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/worker.h"
@@ -152,6 +153,8 @@ reload(struct control *ctl, char *err, size_t errlen)
     if (strcmp(cfg->access_log, ctl->cfg->access_log) != 0)
         gw_warn("reload: 'access_log' changes need a restart; still writing to %s",
                 ctl->cfg->access_log);
+    if (!gw_audit_same(&cfg->audit, &ctl->cfg->audit))
+        gw_warn("reload: 'audit' sink changes need a restart; capture policies do reload");
     if (cfg->admin.enabled != ctl->cfg->admin.enabled ||
         (cfg->admin.enabled && strcmp(cfg->admin.listen.addr, ctl->cfg->admin.listen.addr) != 0))
         gw_warn("reload: 'admin.listen' changes need a restart");
@@ -165,11 +168,14 @@ reload(struct control *ctl, char *err, size_t errlen)
     ctl->last_reload_ok = (double)time(NULL);
     gw_info("configuration reloaded from %s (generation %llu, hash %s)", ctl->cfg_path,
             (unsigned long long)ctl->generation, cfg->hash);
+    gw_audit_config("config_reload", cfg, ctl->cfg_path, (unsigned)ctl->generation, NULL);
     announce_fallbacks(cfg);
     return 0;
 refused:
     ctl->reloads_failed++;
     gw_error("configuration reload refused, the running configuration stays: %s", err);
+    gw_audit_config("config_reload_failed", ctl->cfg, ctl->cfg_path, (unsigned)ctl->generation,
+                    err);
     return -1;
 }
 
@@ -229,6 +235,7 @@ on_metrics(struct control *ctl, struct evhttp_request *req)
         return;
     }
     gw_metrics_render(ms, n, &g, b);
+    gw_audit_render_metrics(b);
     reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
@@ -434,6 +441,15 @@ gw_control_run(struct gw_config *cfg, const char *cfg_path, int workers_override
     announce_fallbacks(cfg);
     if (start_admin(&ctl) < 0)
         goto out;
+    char aerr[512];
+    if (gw_audit_start(cfg, aerr, sizeof(aerr)) < 0) {
+        gw_error("%s", aerr);
+        goto out;
+    }
+    if (cfg->audit.nsinks == 0)
+        gw_warn("audit: no sinks configured; decisions are not recorded (see README: Audit)");
+    gw_audit_lifecycle("start", version);
+    gw_audit_config("config_load", cfg, cfg_path, 1, NULL);
 
     struct event *sigs[3];
     int signos[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -471,6 +487,8 @@ gw_control_run(struct gw_config *cfg, const char *cfg_path, int workers_override
     event_free(ctl.exit_ev);
     if (rc == 0)
         gw_info("stopped");
+    gw_audit_lifecycle("stop", started == ctl.nworkers ? "signal" : "failed to start");
+    gw_audit_stop(2000);
 out:
     if (ctl.admin)
         evhttp_free(ctl.admin);

@@ -27,7 +27,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 
+#include "audit/audit.h"
 #include "filters/filter.h"
 #include "gateway/conn.h"
 #include "gateway/http1.h"
@@ -55,6 +57,18 @@ struct alloc_node {
     struct alloc_node *next;
 };
 
+/* Text captured for the audit record of one side (request or response), per the route's capture
+ * policy: the first `max` bytes, the total, or a running SHA-256. */
+struct capbuf {
+    char *buf;
+    size_t len;
+    uint64_t total;
+    int hashing;
+    EVP_MD_CTX *sha;
+    char hex[65];
+    char withheld[160]; /* redacted: a detection that did not redact this side, "" when none */
+};
+
 struct gw_filtering {
     struct gw_tx *tx;
     const struct gw_chain *chain;
@@ -78,6 +92,13 @@ struct gw_filtering {
     size_t nstreams;
     struct event *hold_timer;
     struct alloc_node *allocs;
+    /* audit */
+    int capture;           /* enum gw_capture for this exchange (none when audit is off) */
+    enum gw_direction dir; /* the side the chain is working on (for events) */
+    struct capbuf cap[2];  /* [GW_DIR_REQUEST], [GW_DIR_RESPONSE] */
+    int triggered;         /* some filter decision other than pass */
+    int resp_seen;         /* a 2xx response the chain looked at */
+    const char *cur;       /* configured name of the filter running now (events carry it) */
     /* `portcullis scan`: no connection; events are collected for the verdict */
     int scan;
     struct gw_scan_event *events;
@@ -139,10 +160,51 @@ dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Security metrics for one detection: injection attempts, secret / PII detections by type. */
+static void
+detection_metrics(struct gw_tx *tx, const struct gw_event *ev, const char *dir)
+{
+    const char *cat = ev->category ? ev->category : "";
+    const char *l[6] = {"filter", ev->filter ? ev->filter : "", "category", cat, "direction", dir};
+    gw_metrics_count_labels(tx->w->metrics, "portcullis_detections_total", l, 3, 1);
+    size_t kl = strcspn(cat, ":.");
+    if ((kl == 6 && strncmp(cat, "secret", 6) == 0) || (kl == 3 && strncmp(cat, "pii", 3) == 0)) {
+        char kind[8];
+        snprintf(kind, sizeof(kind), "%.*s", (int)kl, cat);
+        const char *type = cat[kl] ? cat + kl + 1 : (ev->rule_id ? ev->rule_id : "");
+        const char *m[6] = {"kind", kind, "type", type, "direction", dir};
+        gw_metrics_count_labels(tx->w->metrics, "portcullis_sensitive_data_detections_total", m, 3,
+                                1);
+    } else if (strstr(cat, "injection") || strstr(cat, "jailbreak") || strstr(cat, "extraction")) {
+        const char *m[4] = {"category", cat, "direction", dir};
+        gw_metrics_count_labels(tx->w->metrics, "portcullis_injection_attempts_total", m, 2, 1);
+    }
+}
+
 void
-gw_emit(struct gw_tx *tx, const struct gw_event *ev)
+gw_emit(struct gw_tx *tx, const struct gw_event *evp)
 {
     struct gw_filtering *f = tx->flt;
+    struct gw_event named = *evp;
+    if (f && f->cur)
+        named.filter = f->cur; /* the configured name: two `patterns` filters stay apart */
+    const struct gw_event *ev = &named;
+    if (f && !f->scan) {
+        f->triggered = 1;
+        detection_metrics(tx, ev, f->dir == GW_DIR_REQUEST ? "request" : "response");
+        struct gw_audit_who who;
+        gw_tx_who(tx, &who);
+        gw_audit_filter(&who, ev, f->dir);
+        /* redacted capture: a detection that was not redacted keeps that side's text out of the
+         * audit trail (it may be the very secret); the rule says why */
+        struct capbuf *c = &f->cap[f->dir];
+        if (f->capture == GW_CAPTURE_REDACTED && (!ev->action || strcmp(ev->action, "redact"))) {
+            size_t used = strlen(c->withheld);
+            if (used + 2 < sizeof(c->withheld))
+                snprintf(c->withheld + used, sizeof(c->withheld) - used, "%s%s:%s", used ? "," : "",
+                         ev->filter ? ev->filter : "?", ev->rule_id ? ev->rule_id : "?");
+        }
+    }
     if (f && f->scan) {
         if (f->nevents == f->capevents) {
             size_t cap = f->capevents ? 2 * f->capevents : 8;
@@ -171,6 +233,157 @@ gw_emit(struct gw_tx *tx, const struct gw_event *ev)
              ev->filter ? ev->filter : "?", ev->rule_id ? ev->rule_id : "?",
              ev->action ? ev->action : "event", gw_role_name(ev->role),
              (unsigned long long)ev->offset, (unsigned long long)ev->length);
+}
+
+/* ---- audit capture ---- */
+
+static void
+cap_add(struct gw_filtering *f, enum gw_direction d, const char *p, size_t n)
+{
+    struct capbuf *c = &f->cap[d];
+    c->total += n;
+    if (c->hashing) {
+        if (c->sha)
+            EVP_DigestUpdate(c->sha, p, n);
+        return;
+    }
+    size_t max = f->tx->route->capture_max;
+    if (c->len >= max)
+        return;
+    size_t take = n < max - c->len ? n : max - c->len;
+    if (!c->buf) {
+        c->buf = malloc(max + 1);
+        if (!c->buf)
+            return;
+    }
+    memcpy(c->buf + c->len, p, take);
+    c->len += take;
+}
+
+/* Every segment as "role: text\n". */
+static void
+cap_segments(struct gw_filtering *f, enum gw_direction d, const struct gw_segments *segs)
+{
+    for (size_t i = 0; i < segs->n; i++) {
+        const char *role = gw_role_name(segs->v[i].role);
+        cap_add(f, d, role, strlen(role));
+        cap_add(f, d, ": ", 2);
+        cap_add(f, d, segs->v[i].text, segs->v[i].len);
+        cap_add(f, d, "\n", 1);
+    }
+}
+
+/* Whether side d is captured before the filters (full, hash) or after them (redacted). */
+static int
+cap_before(const struct gw_filtering *f)
+{
+    return f->capture == GW_CAPTURE_FULL || f->capture == GW_CAPTURE_HASH;
+}
+
+static void
+cap_init(struct gw_filtering *f)
+{
+    f->capture = GW_CAPTURE_NONE;
+    if (f->scan || !gw_audit_wants(GW_AUDIT_K_REQUEST, 4))
+        return;
+    f->capture = f->tx->route->capture;
+    for (int d = 0; d < 2; d++) {
+        f->cap[d].hashing = f->capture == GW_CAPTURE_HASH;
+        if (f->cap[d].hashing) {
+            f->cap[d].sha = EVP_MD_CTX_new();
+            if (f->cap[d].sha && !EVP_DigestInit_ex(f->cap[d].sha, EVP_sha256(), NULL)) {
+                EVP_MD_CTX_free(f->cap[d].sha);
+                f->cap[d].sha = NULL;
+            }
+        }
+    }
+}
+
+/* Cuts a captured text back to a whole UTF-8 code point. */
+static size_t
+utf8_cut(const char *p, size_t len)
+{
+    size_t n = len, back = 0;
+    while (n > 0 && back < 4 && ((unsigned char)p[n - 1] & 0xC0) == 0x80) {
+        n--;
+        back++;
+    }
+    if (n > 0) {
+        unsigned char lead = (unsigned char)p[n - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (need == back + 1)
+            return len;
+        if (need > 1)
+            return n - 1;
+    }
+    return len;
+}
+
+static void
+cap_out(struct gw_filtering *f, enum gw_direction d, struct gw_audit_text *t)
+{
+    struct capbuf *c = &f->cap[d];
+    memset(t, 0, sizeof(*t));
+    t->total = c->total;
+    if (f->capture == GW_CAPTURE_HASH) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        if (c->hashing && c->sha && EVP_DigestFinal_ex(c->sha, md, &mdlen) && mdlen == 32)
+            for (unsigned i = 0; i < mdlen; i++)
+                snprintf(c->hex + 2 * i, 3, "%02x", md[i]);
+        c->hashing = 0;
+        t->sha256 = c->hex[0] ? c->hex : NULL;
+        return;
+    }
+    if (c->withheld[0]) {
+        t->withheld = c->withheld;
+        return;
+    }
+    t->text = c->buf ? c->buf : "";
+    t->len = c->buf ? utf8_cut(c->buf, c->len) : 0;
+}
+
+int
+gw_filtering_blocked(const struct gw_tx *tx)
+{
+    return tx->flt && tx->flt->blocked;
+}
+
+void
+gw_filtering_capture(struct gw_tx *tx, struct gw_audit_req *r)
+{
+    struct gw_filtering *f = tx->flt;
+    if (!f || f->capture == GW_CAPTURE_NONE)
+        return;
+    r->capture = f->capture;
+    if (f->body_parsed)
+        cap_out(f, GW_DIR_REQUEST, &r->prompt);
+    if (f->cap[GW_DIR_RESPONSE].total || f->sse || f->resp_seen)
+        cap_out(f, GW_DIR_RESPONSE, &r->response);
+}
+
+/* Security metrics of the exchange: tokens by team and model, guardrail evaluations and
+ * triggers (their ratio is the trigger rate). */
+void
+gw_tx_security_metrics(struct gw_tx *tx)
+{
+    struct gw_metrics *m = tx->w->metrics;
+    const char *team = tx->key ? tx->key->team->name : "";
+    const char *model = tx->model[0] ? tx->model : "";
+    if (tx->tokens_in > 0) {
+        const char *l[6] = {"team", team, "model", model, "direction", "input"};
+        gw_metrics_count_labels(m, "portcullis_tokens_total", l, 3, (uint64_t)tx->tokens_in);
+    }
+    if (tx->tokens_out > 0) {
+        const char *l[6] = {"team", team, "model", model, "direction", "output"};
+        gw_metrics_count_labels(m, "portcullis_tokens_total", l, 3, (uint64_t)tx->tokens_out);
+    }
+    struct gw_filtering *f = tx->flt;
+    if (f && f->chain->n) {
+        gw_metrics_count(m, "portcullis_guardrail_evaluations_total", NULL, NULL, 1);
+        if (f->triggered)
+            gw_metrics_count(m, "portcullis_guardrail_triggers_total", NULL, NULL, 1);
+    }
 }
 
 /* ---- setup ---- */
@@ -204,6 +417,7 @@ state(struct gw_tx *tx)
     f->chain = ch;
     f->kind = gw_api_kind_for_path(tx->path, strcspn(tx->path, "?"));
     tx->flt = f;
+    cap_init(f);
     return f;
 }
 
@@ -279,12 +493,15 @@ run_request(struct gw_filtering *f)
         const struct gw_filter_inst *fi = f->chain->v[f->pos];
         if (!fi->ops->on_req_body)
             continue;
+        f->cur = fi->name;
         enum gw_verdict v = fi->ops->on_req_body(tx, fi->conf, f->ctx[f->pos], &f->body.segs);
         if (v == GW_WAIT) {
             f->waiting = 1;
             return 1;
         }
         if (verdict(f, f->pos, v) < 0) {
+            if (f->capture == GW_CAPTURE_REDACTED)
+                cap_segments(f, GW_DIR_REQUEST, &f->body.segs);
             if (!f->scan)
                 fail_blocked(f);
             return -1;
@@ -292,6 +509,8 @@ run_request(struct gw_filtering *f)
     }
     if (f->scan)
         return 0;
+    if (f->capture == GW_CAPTURE_REDACTED)
+        cap_segments(f, GW_DIR_REQUEST, &f->body.segs);
     char *out = NULL;
     size_t outlen = 0;
     int rc = gw_body_serialize(&f->body, &out, &outlen);
@@ -316,7 +535,9 @@ int
 gw_filtering_request(struct gw_tx *tx)
 {
     const struct gw_chain *ch = &tx->route->chain;
-    if (ch->n == 0)
+    /* Without filters the chain still runs when the audit captures text (and then reads usage) */
+    if (ch->n == 0 &&
+        (tx->route->capture == GW_CAPTURE_NONE || !gw_audit_wants(GW_AUDIT_K_REQUEST, 4)))
         return 0;
     struct gw_filtering *f = state(tx);
     if (!f) {
@@ -329,17 +550,27 @@ gw_filtering_request(struct gw_tx *tx)
     const char *body = (const char *)evbuffer_pullup(p->body, -1);
     char err[160] = "out of memory";
     f->body_parsed = 1; /* gw_body_free after either result */
+    f->dir = GW_DIR_REQUEST;
     if (!body ||
         gw_body_parse(&f->body, f->kind, GW_DIR_REQUEST, body, p->body_len, err, sizeof(err)) < 0) {
+        if (ch->n == 0) {
+            f->capture = GW_CAPTURE_NONE; /* only the audit reads it: let the provider answer */
+            return 0;
+        }
         /* Fail closed: what the filters cannot read must not reach the model. */
         char msg[256];
         snprintf(msg, sizeof(msg), "The request body could not be read as JSON: %s", err);
         gw_tx_fail_code(tx, 400, "invalid_request_body", msg);
         return -1;
     }
+    if (cap_before(f))
+        cap_segments(f, GW_DIR_REQUEST, &f->body.segs);
     want_stream_usage(f);
-    if (!ch->req_body && !f->body.changed)
+    if (!ch->req_body && !f->body.changed) {
+        if (f->capture == GW_CAPTURE_REDACTED)
+            cap_segments(f, GW_DIR_REQUEST, &f->body.segs);
         return 0;
+    }
     return run_request(f);
 }
 
@@ -375,14 +606,16 @@ gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse)
     struct gw_filtering *f = tx->flt;
     if (!f || status < 200 || status > 299 || f->kind == GW_KIND_OTHER)
         return 0;
-    if (is_sse && (f->chain->resp_chunk || f->usage_injected)) {
+    f->dir = GW_DIR_RESPONSE;
+    f->resp_seen = 1;
+    if (is_sse && (f->chain->resp_chunk || f->usage_injected || f->capture)) {
         f->sa = gw_stream_adapter_new(f->kind);
         if (!f->sa)
             return 0;
         f->sse = 1;
         return 0;
     }
-    return is_json && f->chain->resp_body ? 1 : 0;
+    return is_json && (f->chain->resp_body || f->capture) ? 1 : 0;
 }
 
 int
@@ -394,6 +627,8 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
     *out = NULL;
     if (gw_body_parse(&b, f->kind, GW_DIR_RESPONSE, body, len, err, sizeof(err)) < 0) {
         gw_body_free(&b);
+        if (!f->chain->resp_body)
+            return 0; /* only the audit reads it: send it as it came */
         gw_tx_block(tx, 502, "upstream_error", "The provider's answer could not be read as JSON.");
         return -1;
     }
@@ -402,15 +637,20 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
         tx->tokens_in = uin;
         tx->tokens_out = uout;
     }
+    if (cap_before(f))
+        cap_segments(f, GW_DIR_RESPONSE, &b.segs);
     int rc = 0;
     for (size_t i = 0; i < f->chain->n && rc == 0; i++) {
         const struct gw_filter_inst *fi = f->chain->v[i];
         if (!fi->ops->on_resp_body)
             continue;
+        f->cur = fi->name;
         enum gw_verdict v = fi->ops->on_resp_body(tx, fi->conf, f->ctx[i], &b.segs);
         if (verdict(f, i, v) < 0)
             rc = -1;
     }
+    if (f->capture == GW_CAPTURE_REDACTED)
+        cap_segments(f, GW_DIR_RESPONSE, &b.segs);
     if (rc == 0) {
         int s = gw_body_serialize(&b, out, outlen);
         if (s < 0) {
@@ -501,6 +741,7 @@ run_chunk(struct gw_filtering *f, struct flt_stream *s, const char *text, size_t
                               .final = final,
                               .flush = flush,
                               .offset = s->off[i]};
+        f->cur = fi->name;
         enum gw_verdict v = fi->ops->on_resp_chunk(f->tx, fi->conf, f->ctx[i], &ch);
         if (verdict(f, i, v) < 0) {
             free(ch.text);
@@ -549,6 +790,8 @@ release_stream(struct gw_filtering *f, struct flt_stream *s, int final, struct e
     size_t rl = 0;
     if (run_chunk(f, s, "", 0, final, !final, &rel, &rl) < 0)
         return -1;
+    if (f->capture == GW_CAPTURE_REDACTED && rl)
+        cap_add(f, GW_DIR_RESPONSE, rel, rl);
     int rc = rl ? gw_stream_write_text(f->sa, s->id, rel, rl, out) : 0;
     free(rel);
     if (final)
@@ -564,6 +807,10 @@ one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *
     struct gw_sevent ev;
     memset(&ev, 0, sizeof(ev));
     if (gw_stream_parse(f->sa, raw, len, &ev) < 0) {
+        if (!f->chain->resp_chunk) { /* only the audit reads it: pass it on as it came */
+            gw_sevent_free(&ev);
+            return evbuffer_add(out, raw, len);
+        }
         gw_tx_block(f->tx, 502, "upstream_error", "The provider's event stream is malformed.");
         return -1;
     }
@@ -590,6 +837,14 @@ one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *
             }
             rep[i].text = bufs[i];
             rep[i].len = rl;
+        }
+    }
+    if (f->capture && ev.kind == GW_SEV_DELTA) {
+        for (size_t i = 0; rc == 0 && i < ev.ndeltas; i++) {
+            if (rep && f->capture == GW_CAPTURE_REDACTED)
+                cap_add(f, GW_DIR_RESPONSE, rep[i].text, rep[i].len);
+            else
+                cap_add(f, GW_DIR_RESPONSE, ev.deltas[i].text, ev.deltas[i].len);
         }
     }
     /* Streams this event ends are flushed first, so their last text precedes it. */
@@ -736,6 +991,7 @@ gw_filtering_scan(struct gw_tx *tx, struct gw_segments *segs, struct gw_scan_res
             const struct gw_filter_inst *fi = ch->v[i];
             if (!fi->ops->on_resp_body)
                 continue;
+            f->cur = fi->name;
             if (verdict(f, i, fi->ops->on_resp_body(tx, fi->conf, f->ctx[i], segs)) < 0)
                 break;
         }
@@ -800,6 +1056,10 @@ gw_filtering_end(struct gw_tx *tx)
     if (f->body_parsed)
         gw_body_free(&f->body);
     free_events(f->events, f->nevents);
+    for (int d = 0; d < 2; d++) {
+        free(f->cap[d].buf);
+        EVP_MD_CTX_free(f->cap[d].sha);
+    }
     while (f->allocs) {
         struct alloc_node *a = f->allocs;
         f->allocs = a->next;

@@ -69,6 +69,21 @@ struct gw_scan_result {
 int gw_filtering_scan(struct gw_tx *tx, struct gw_segments *segs, struct gw_scan_result *res);
 void gw_scan_result_free(struct gw_scan_result *res);
 
+/* ---- audit ---- */
+
+struct gw_audit_req;
+
+/* 1 when a filter blocked the exchange. */
+int gw_filtering_blocked(const struct gw_tx *tx);
+
+/* Fills r's capture fields (prompt, response) from what the chain captured per the route's
+ * policy; the texts live until gw_filtering_end. Nothing when nothing was captured. */
+void gw_filtering_capture(struct gw_tx *tx, struct gw_audit_req *r);
+
+/* Counts the exchange's security metrics (tokens by team and model, guardrail evaluations and
+ * triggers). Called once, when the exchange is logged. */
+void gw_tx_security_metrics(struct gw_tx *tx);
+
 /* on_tx_end for every filter, then frees the state. Safe when there is none. */
 void gw_filtering_end(struct gw_tx *tx);
 

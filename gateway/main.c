@@ -10,6 +10,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "audit/verify.h"
+#include "gateway/version.h"
 #include "config/cfg.h"
 #include "config/name.h"
 #include "gateway/control.h"
@@ -17,7 +19,7 @@
 #include "gateway/scan_cli.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
-#define PORTCULLIS_VERSION "0.1.0"
+#define PORTCULLIS_VERSION GW_VERSION
 
 static void
 usage(FILE *f)
@@ -29,6 +31,8 @@ usage(FILE *f)
            "                                       run a route's filters over JSON lines on stdin\n"
            "       portcullis keygen --team T [--user U] [--id ID]\n"
            "                                       make a virtual key and its config entry\n"
+           "       portcullis audit-verify [--key-file F | --key-env VAR] FILE...\n"
+           "                                       check audit files' hash chain (oldest first)\n"
            "       portcullis version\n"
            "  -c FILE  configuration (YAML or JSON; default " DEFAULT_CONFIG ")\n"
            "  -w N     worker threads (overrides 'workers' in the config)\n");
@@ -122,6 +126,8 @@ main(int argc, char **argv)
 
     if (argi < argc && strcmp(argv[argi], "keygen") == 0)
         return keygen(argc - 2, argv + 2);
+    if (argi < argc && strcmp(argv[argi], "audit-verify") == 0)
+        return gw_audit_verify_main(argc - 1, argv + 1);
     const char *scan_route = NULL;
     int scan = 0;
     if (argi < argc && strcmp(argv[argi], "scan") == 0) {

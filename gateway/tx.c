@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/sha.h>
 
+#include "audit/audit.h"
 #include "filters/filter.h"
 #include "gateway/conn.h"
 #include "gateway/filtering.h"
@@ -127,6 +128,9 @@ authenticate(struct gw_tx *tx)
         return 0; /* anonymous when optional: the client's own credential may pass through */
     gw_worker_count(tx->w, "portcullis_auth_failures_total", "reason",
                     k ? "unknown_key" : "missing_key");
+    struct gw_audit_who who;
+    gw_tx_who(tx, &who);
+    gw_audit_auth_failure(&who, k ? "unknown_key" : "missing_key", 401);
     gw_tx_fail_code(tx, 401, "invalid_api_key",
                     k ? "Incorrect API key provided: the gateway does not know this key."
                       : "Missing API key: send your Portcullis key as 'Authorization: Bearer "
@@ -202,6 +206,9 @@ check_model(struct gw_tx *tx)
         }
         gw_worker_count(tx->w, "portcullis_policy_denials_total", "policy",
                         i == 0 ? "route_allowed_models" : "team_allowed_models");
+        struct gw_audit_who who;
+        gw_tx_who(tx, &who);
+        gw_audit_policy(&who, "model_not_allowed", msg, 403);
         gw_tx_fail_code(tx, 403, "model_not_allowed", msg);
         return -1;
     }
@@ -651,6 +658,53 @@ gw_access_log(struct gw_worker *w, const struct gw_access_rec *r)
 }
 
 void
+gw_tx_who(const struct gw_tx *tx, struct gw_audit_who *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->request_id = tx->id;
+    w->session = tx->session;
+    if (tx->key) {
+        w->team = tx->key->team->name;
+        w->key_id = tx->key->id;
+        w->user = tx->key->user;
+    }
+    w->client_ip = tx->conn ? tx->conn->client_ip : NULL;
+    w->provider = tx->prov ? tx->prov->name : NULL;
+    w->model = tx->model;
+    w->route = tx->route ? tx->route->prefix : NULL;
+    w->method = tx->req ? llhttp_method_name((llhttp_method_t)tx->req->method) : NULL;
+    w->path = tx->path;
+}
+
+/* The request record for the audit trail (access, usage, decisions, captured text). */
+static void
+audit_request(struct gw_tx *tx, const char *error, double duration_ms, double ttfb_ms)
+{
+    int blocked = gw_filtering_blocked(tx);
+    if (!gw_audit_wants(GW_AUDIT_K_REQUEST, blocked ? 2 : 0))
+        return;
+    struct gw_audit_who who;
+    gw_tx_who(tx, &who);
+    struct gw_audit_req r = {
+        .status = tx->status,
+        .upstream_status = tx->up_status,
+        .stream = tx->stream,
+        .duration_ms = duration_ms,
+        .ttfb_ms = ttfb_ms,
+        .tokens_in = tx->tokens_in,
+        .tokens_out = tx->tokens_out,
+        .cost = -1,
+        .bytes_in = tx->bytes_in,
+        .bytes_out = tx->bytes_out,
+        .rules = tx->rules,
+        .blocked = blocked,
+        .error = error,
+    };
+    gw_filtering_capture(tx, &r);
+    gw_audit_request(&who, &r);
+}
+
+void
 gw_tx_log(struct gw_tx *tx, const char *error)
 {
     uint64_t now = gw_now_us();
@@ -678,6 +732,8 @@ gw_tx_log(struct gw_tx *tx, const char *error)
         .tokens_out = tx->tokens_out,
     };
     gw_access_log(tx->w, &r);
+    audit_request(tx, error, r.duration_ms, r.ttfb_ms);
+    gw_tx_security_metrics(tx);
     gw_metrics_request(
         tx->w->metrics, tx->route ? tx->route->prefix : "", tx->prov ? tx->prov->name : "",
         tx->model, tx->status, tx->bytes_in, tx->bytes_out,

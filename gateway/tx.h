@@ -113,6 +113,10 @@ void gw_tx_fail_pending(struct gw_tx *tx);
 /* evbuffer cleanup that free()s the data. */
 void gw_free_cb(const void *data, size_t len, void *arg);
 
+/* Who and what the exchange is about, for audit records (pointers into tx). */
+struct gw_audit_who;
+void gw_tx_who(const struct gw_tx *tx, struct gw_audit_who *w);
+
 /* Writes the access log line for tx; error says why it failed, or NULL. */
 void gw_tx_log(struct gw_tx *tx, const char *error);
 

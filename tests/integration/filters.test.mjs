@@ -1136,7 +1136,7 @@ test('WAIT: a client that leaves while the filter waits never reaches the provid
         ['x-request-id: wait-abort-1']));
     // The policy filter runs just before the wait filter, in the same step: its event for the
     // marker (a debug line) means the request is now waiting on the timer.
-    await waitUntil(() => gw.stderr.includes('request wait-abort-1: filter patterns rule ' +
+    await waitUntil(() => gw.stderr.includes('request wait-abort-1: filter policy rule ' +
         'wait-marker'), T(5000), 'the marker event of the waiting request');
     conn.reset();
     // A request after it on the same route waits on a later timer of the same worker: had the
@@ -1298,7 +1298,7 @@ test('portcullis scan: one verdict per line (user, tool, assistant, a whole chat
     assert.equal(out[0].action, 'redact');
     assert.equal(out[0].text, `my key ${R} ok`);
     assert.deepEqual(ruleOf(out[0]), ['secret:redact:user']);
-    assert.equal(out[0].rules[0].filter, 'patterns');
+    assert.equal(out[0].rules[0].filter, 'policy', 'events carry the configured filter name');
     assert.equal(out[0].rules[0].offset, 'my key '.length);
     assert.equal(out[0].rules[0].length, S.length);
 
@@ -1396,7 +1396,7 @@ test('audit: the access log names the rules that fired, metrics count them, and 
         { 'x-request-id': 'audit-1' });
     assert.equal(res.status, 200);
     const e = await gw.waitAccessLog((l) => l.request_id === 'audit-1');
-    assert.equal(e.rules, 'patterns:secret:redact');
+    assert.equal(e.rules, 'policy:secret:redact');
     assert.ok(await metricValue('portcullis_filter_events_total', { action: 'redact' }) > 0);
     assert.ok(await metricValue('portcullis_filter_blocks_total', { filter: 'policy' }) > 0);
     assertNoPiece(fs.readFileSync(gw.accessLogPath, 'utf8'), 'access log');

@@ -432,12 +432,22 @@ export class Gateway {
      * Every test file ends with this.
      */
     async stopAndCheck() {
+        await this.stopAndCheckKeep();
+        rmDir(this.dir);
+    }
+
+    /** stopAndCheck without removing the temp dir (its files are read afterwards); then
+     * cleanup(). */
+    async stopAndCheckKeep() {
         const { code, signal } = await this.stop();
         const rep = this.sanitizerReport();
         assert.equal(rep, null, `portcullis stderr has a sanitizer report:\n${rep}`);
         assert.equal(signal, null, `portcullis died of ${signal}; stderr:\n${tail(this.stderr)}`);
         assert.equal(code, 0, `portcullis exit code ${code} after SIGTERM; stderr:\n` +
                               tail(this.stderr));
+    }
+
+    cleanup() {
         rmDir(this.dir);
     }
 

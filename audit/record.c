@@ -1,0 +1,251 @@
+/*
+ * The JSON writer behind audit records (see record.h).
+ */
+#include "audit/record.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int
+reserve(struct gw_jw *w, size_t n)
+{
+    if (w->oom)
+        return -1;
+    if (w->len + n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 512;
+    while (cap < w->len + n)
+        cap *= 2;
+    char *b = realloc(w->buf, cap);
+    if (!b) {
+        w->oom = 1;
+        return -1;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return 0;
+}
+
+static void
+put(struct gw_jw *w, const char *s, size_t n)
+{
+    if (reserve(w, n) < 0)
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+#define PUTS(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+void
+gw_jw_begin(struct gw_jw *w, size_t head, size_t hint)
+{
+    memset(w, 0, sizeof(*w));
+    if (reserve(w, head + (hint ? hint : 512)) < 0)
+        return;
+    w->len = head;
+    w->head = head;
+    PUTS(w, "{");
+}
+
+void
+gw_jw_free(struct gw_jw *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+void
+gw_jw_escape(struct gw_jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    if (reserve(w, n + 16) < 0)
+        return;
+    while (i < n) {
+        /* copy a run of bytes that need no escaping */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            put(w, s + i, j - i);
+            i = j;
+            continue;
+        }
+        unsigned c = p[i];
+        if (c == '"') {
+            PUTS(w, "\\\"");
+        } else if (c == '\\') {
+            PUTS(w, "\\\\");
+        } else if (c == '\n') {
+            PUTS(w, "\\n");
+        } else if (c == '\r') {
+            PUTS(w, "\\r");
+        } else if (c == '\t') {
+            PUTS(w, "\\t");
+        } else if (c < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(w, e, 6);
+        } else {
+            size_t l = utf8_len(p + i, n - i);
+            if (l == 0) {
+                PUTS(w, "\\ufffd");
+                i++;
+                continue;
+            }
+            put(w, s + i, l);
+            i += l;
+            continue;
+        }
+        i++;
+    }
+}
+
+static void
+key(struct gw_jw *w, const char *k)
+{
+    if (w->more[w->depth])
+        PUTS(w, ",");
+    w->more[w->depth] = 1;
+    PUTS(w, "\"");
+    put(w, k, strlen(k)); /* keys are literals of ours: nothing to escape */
+    PUTS(w, "\":");
+}
+
+void
+gw_jw_obj(struct gw_jw *w, const char *k)
+{
+    key(w, k);
+    PUTS(w, "{");
+    if (w->depth + 1 < (int)sizeof(w->more)) {
+        w->depth++;
+        w->more[w->depth] = 0;
+    }
+}
+
+void
+gw_jw_end(struct gw_jw *w)
+{
+    PUTS(w, "}");
+    if (w->depth > 0)
+        w->depth--;
+}
+
+void
+gw_jw_strn(struct gw_jw *w, const char *k, const char *s, size_t n)
+{
+    if (!s)
+        return;
+    key(w, k);
+    PUTS(w, "\"");
+    gw_jw_escape(w, s, n);
+    PUTS(w, "\"");
+}
+
+void
+gw_jw_str(struct gw_jw *w, const char *k, const char *s)
+{
+    if (s)
+        gw_jw_strn(w, k, s, strlen(s));
+}
+
+void
+gw_jw_int(struct gw_jw *w, const char *k, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%lld", (long long)v);
+    key(w, k);
+    put(w, b, (size_t)n);
+}
+
+void
+gw_jw_num(struct gw_jw *w, const char *k, double v)
+{
+    if (!isfinite(v))
+        return;
+    char b[40];
+    int n = snprintf(b, sizeof(b), "%.10g", v);
+    key(w, k);
+    put(w, b, (size_t)n);
+}
+
+void
+gw_jw_bool(struct gw_jw *w, const char *k, int v)
+{
+    key(w, k);
+    if (v)
+        PUTS(w, "true");
+    else
+        PUTS(w, "false");
+}
+
+void
+gw_jw_str_array1(struct gw_jw *w, const char *k, const char *s)
+{
+    key(w, k);
+    PUTS(w, "[\"");
+    gw_jw_escape(w, s, strlen(s));
+    PUTS(w, "\"]");
+}
+
+void
+gw_jw_record_start(struct gw_jw *w, size_t head, int severity)
+{
+    struct timespec ts;
+    struct tm tm;
+    char b[96];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    if (severity < 0)
+        severity = 0;
+    if (severity > 4)
+        severity = 4;
+    int n = snprintf(b, sizeof(b),
+                     "\"@timestamp\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\","
+                     "\"event\":{\"severity\":%d",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000, severity);
+    gw_jw_begin(w, head, 1024);
+    put(w, b, (size_t)n);
+    w->more[0] = 1;
+    w->depth = 1;
+    w->more[1] = 1;
+}
