@@ -50,6 +50,12 @@ int gw_audit_same(const struct gw_audit_cfg *a, const struct gw_audit_cfg *b);
 /* Appends the audit families (queue, spool, sent, failed, dropped) in Prometheus text format. */
 void gw_audit_render_metrics(struct evbuffer *out);
 
+/* Tests: while on, the audit thread leaves submitted records queued (so the queue fills and
+ * spills to the overflow file); off wakes it. */
+void gw_audit_test_hold(int on);
+/* Records spilled to the overflow file since the process started. */
+uint64_t gw_audit_overflowed(void);
+
 /* ---- records (audit/events.c) ---- */
 
 /* Who and what an exchange is about; any field may be NULL or "". */

@@ -44,7 +44,10 @@ event_id(char out[33])
         s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
         v[i] = s[1] + y;
     }
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)v[0], (unsigned long long)v[1]);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++)
+        out[i] = hex[(v[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    out[32] = '\0';
 }
 
 static int
@@ -150,26 +153,32 @@ who_fields(struct gw_jw *w, const struct gw_audit_who *who, int status, int64_t 
     opt_str(w, "session_id", who->session);
 }
 
+/* "name" + suffix into k (names are ours and short). */
+static const char *
+field(char *k, size_t cap, const char *name, const char *suffix)
+{
+    size_t a = strlen(name), b = strlen(suffix);
+    if (a + b + 1 > cap)
+        return name;
+    memcpy(k, name, a);
+    memcpy(k + a, suffix, b + 1);
+    return k;
+}
+
 static void
 text_fields(struct gw_jw *w, const char *name, const struct gw_audit_text *t)
 {
     char k[48];
     if (t->withheld) {
-        snprintf(k, sizeof(k), "%s_withheld", name);
-        gw_jw_str(w, k, t->withheld);
+        gw_jw_str(w, field(k, sizeof(k), name, "_withheld"), t->withheld);
     } else if (t->text) {
         gw_jw_strn(w, name, t->text, t->len);
-        snprintf(k, sizeof(k), "%s_truncated", name);
-        gw_jw_bool(w, k, t->total > t->len);
+        gw_jw_bool(w, field(k, sizeof(k), name, "_truncated"), t->total > t->len);
     }
-    if (t->sha256) {
-        snprintf(k, sizeof(k), "%s_sha256", name);
-        gw_jw_str(w, k, t->sha256);
-    }
-    if (t->text || t->sha256 || t->withheld) {
-        snprintf(k, sizeof(k), "%s_bytes", name);
-        gw_jw_int(w, k, (int64_t)t->total);
-    }
+    if (t->sha256)
+        gw_jw_str(w, field(k, sizeof(k), name, "_sha256"), t->sha256);
+    if (t->text || t->sha256 || t->withheld)
+        gw_jw_int(w, field(k, sizeof(k), name, "_bytes"), (int64_t)t->total);
 }
 
 static const char *const capture_names[] = {"none", "hash", "redacted", "full"};
@@ -198,9 +207,9 @@ gw_audit_request(const struct gw_audit_who *who, const struct gw_audit_req *r)
     gw_jw_bool(&w, "stream", r->stream);
     gw_jw_bool(&w, "blocked", r->blocked);
     if (r->duration_ms >= 0)
-        gw_jw_num(&w, "latency_ms", r->duration_ms);
+        gw_jw_ms(&w, "latency_ms", r->duration_ms);
     if (r->ttfb_ms >= 0)
-        gw_jw_num(&w, "ttfb_ms", r->ttfb_ms);
+        gw_jw_ms(&w, "ttfb_ms", r->ttfb_ms);
     gw_jw_int(&w, "bytes_in", (int64_t)r->bytes_in);
     gw_jw_int(&w, "bytes_out", (int64_t)r->bytes_out);
     if (r->cost >= 0)

@@ -33,7 +33,8 @@ void gw_jw_end(struct gw_jw *w);                  /* } */
 void gw_jw_str(struct gw_jw *w, const char *key, const char *s);
 void gw_jw_strn(struct gw_jw *w, const char *key, const char *s, size_t n);
 void gw_jw_int(struct gw_jw *w, const char *key, int64_t v);
-void gw_jw_num(struct gw_jw *w, const char *key, double v); /* %.6g-ish, finite only */
+void gw_jw_num(struct gw_jw *w, const char *key, double v); /* %.10g, finite only */
+void gw_jw_ms(struct gw_jw *w, const char *key, double ms); /* milliseconds, 3 decimals */
 void gw_jw_bool(struct gw_jw *w, const char *key, int v);
 void gw_jw_str_array1(struct gw_jw *w, const char *key, const char *s); /* "key":["s"] */
 

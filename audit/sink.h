@@ -17,6 +17,7 @@
 #define GW_AUDIT_SINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/cfg.h"
 
@@ -49,6 +50,10 @@ const struct gw_sink_ops *gw_sink_ops_for(enum gw_sink_type type);
 extern const struct gw_sink_ops gw_sink_file_ops;
 extern const struct gw_sink_ops gw_sink_syslog_ops;
 extern const struct gw_sink_ops gw_sink_http_ops; /* splunk_hec, elasticsearch, webhook */
+
+/* The clock the file sink's rotate_interval counts with (monotonic microseconds; default
+ * gw_now_us). Tests replace it to age a file without waiting. */
+extern uint64_t (*gw_sink_file_clock)(void);
 
 /*
  * Reads the time and severity of one record (see the prefix above). ts receives the timestamp

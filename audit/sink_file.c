@@ -17,6 +17,9 @@
 
 #include "gateway/log.h"
 
+/* The clock rotation ages count with (monotonic microseconds); tests replace it. */
+uint64_t (*gw_sink_file_clock)(void) = gw_now_us;
+
 struct file_sink {
     char *name; /* the sink's name, for messages */
     char *path;
@@ -39,7 +42,7 @@ file_open(struct file_sink *fs, char *err, size_t errlen)
         return -1;
     }
     fs->fd = fd;
-    fs->opened_us = gw_now_us();
+    fs->opened_us = gw_sink_file_clock();
     return 0;
 }
 
@@ -90,12 +93,13 @@ static int
 rotate_due(struct file_sink *fs, uint64_t size, size_t len)
 {
     if (size == 0) {
-        fs->opened_us = gw_now_us(); /* nothing to rotate: the age counts from the first write */
+        fs->opened_us =
+            gw_sink_file_clock(); /* nothing to rotate: the age counts from the first write */
         return 0;
     }
     if (fs->rotate_bytes && size + len > fs->rotate_bytes)
         return 1;
-    return fs->rotate_ms && gw_now_us() - fs->opened_us >= (uint64_t)fs->rotate_ms * 1000;
+    return fs->rotate_ms && gw_sink_file_clock() - fs->opened_us >= (uint64_t)fs->rotate_ms * 1000;
 }
 
 /* path.i to path.(i+1) for i = keep-1 .. 1; the oldest is replaced, so dropped. */

@@ -306,25 +306,15 @@ build_request(struct http_sink *h, const char *recs, size_t len)
     return evbuffer_add_buffer(h->req, body);
 }
 
-/* Copies src's bytes to the end of dst (src keeps them). 0 or -1. */
+/* Copies src's bytes to the end of dst (src keeps them, for a resend). 0 or -1. */
 static int
 copy_buffer(struct evbuffer *dst, struct evbuffer *src)
 {
-    struct evbuffer_iovec v[16];
-    struct evbuffer_ptr pos;
-    evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET);
-    for (;;) {
-        int n = evbuffer_peek(src, -1, &pos, v, 16);
-        size_t moved = 0;
-        for (int i = 0; i < n && i < 16; i++) {
-            if (evbuffer_add(dst, v[i].iov_base, v[i].iov_len) < 0)
-                return -1;
-            moved += v[i].iov_len;
-        }
-        if (n <= 16 || moved == 0)
-            return 0;
-        evbuffer_ptr_set(src, &pos, moved, EVBUFFER_PTR_ADD);
-    }
+    size_t n = evbuffer_get_length(src);
+    const unsigned char *p = n ? evbuffer_pullup(src, -1) : NULL;
+    if (n && !p)
+        return -1;
+    return n ? evbuffer_add(dst, p, n) : 0;
 }
 
 /* Connects when needed and queues h->req; a fresh response parser. 0, or -1 with why. */

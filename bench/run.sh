@@ -10,7 +10,8 @@
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
-# the filter chain section, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
+# the filter chain section, BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
+# (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
 # any request of the chain section fails or a stream arrives incomplete) the script stops with an
@@ -25,6 +26,8 @@ conns=${BENCH_CONNS:-64}
 idle_n=${BENCH_IDLE_CONNS:-10000}
 tls_on=${BENCH_TLS:-1}
 chain_on=${BENCH_CHAIN:-1}
+audit_on=${BENCH_AUDIT:-1}
+audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
 ulimit -n "$(ulimit -Hn)" || true
@@ -539,6 +542,74 @@ on 2 cores wrk's own handshake work competes with the proxy for the CPUs.
 MD
 )
 fi
+audit_md=
+if [[ $audit_on != 0 ]]; then
+  # Audit: request overhead with the audit trail on (a file sink, and a Splunk HEC sink posting to
+  # nginx's stand-in endpoint) against the same Portcullis config without it, measured back to
+  # back; then how many records per second the audit thread delivers to each sink type
+  # (pc-bench-audit: two threads submitting typical request records, ~1.5 KB sealed).
+  [[ -x $build/pc-bench-audit ]] || die "$build/pc-bench-audit is missing ('make build')"
+  curl -sf -o /dev/null -X POST -d '{}' "http://127.0.0.1:$ngx_port/services/collector/event" ||
+    die "nginx does not answer the HEC stand-in endpoint (bench/nginx.conf.in)"
+  for kind in file hec; do
+    {
+      cat "$tmp/gw.yaml"
+      echo "audit:"
+      echo "  spool_dir: $tmp/audit-spool-$kind"
+      echo "  sinks:"
+      if [[ $kind == file ]]; then
+        echo "    - {name: bench, type: file, path: $tmp/audit-$kind.jsonl}"
+      else
+        echo "    - {name: bench, type: splunk_hec, url: 'http://127.0.0.1:$ngx_port/services/collector/event'}"
+      fi
+    } >"$tmp/gw-audit-$kind.yaml"
+    "$build/portcullis" -c "$tmp/gw-audit-$kind.yaml" 2>"$tmp/gw-audit-$kind.err" &
+    pids+=($!)
+    l=$(wait_line "$tmp/gw-audit-$kind.err" 'listening on') || die "Portcullis with the audit $kind sink did not start: $(cat "$tmp/gw-audit-$kind.err")"
+    printf -v "audit_port_$kind" '%s' "$(sed 's/.*:\([0-9]*\) .*/\1/' <<<"$l")"
+  done
+  run_wrk audit-off "$gw_port"
+  run_wrk audit-file "$audit_port_file"
+  run_wrk audit-hec "$audit_port_hec"
+  read -r ao_rps ao_p50 ao_p99 < <(wrk_stats audit-off)
+  read -r af_rps af_p50 af_p99 < <(wrk_stats audit-file)
+  read -r ah_rps ah_p50 ah_p99 < <(wrk_stats audit-hec)
+  # the file sink really received a record per request (captured prompt included)
+  af_lines=$(grep -c '"action":"request"' "$tmp/audit-file.jsonl" || true)
+  ((af_lines > 1000)) || die "the audit file sink holds $af_lines request records"
+  grep -q '"prompt":"' "$tmp/audit-file.jsonl" || die "the audit records carry no captured prompt"
+  ae_file=$("$build/pc-bench-audit" file "$tmp/ae.jsonl" "$audit_records") || die "pc-bench-audit file failed"
+  ae_http=$("$build/pc-bench-audit" http "http://127.0.0.1:$ngx_port/services/collector/event" "$audit_records") ||
+    die "pc-bench-audit http failed"
+  rate() { awk '{for (i = 1; i < NF; i++) if ($i == "records_per_s") print $(i + 1)}' <<<"$1"; }
+  audit_md=$(cat <<MD
+
+
+## Audit trail
+
+Request overhead: the Portcullis config above (1 worker, no filters) without an \`audit\` section,
+and with one sink: a JSON-lines file, or a Splunk HEC sink (gzip, batches of up to 500 records)
+posting to a fixed-answer endpoint of the same nginx. Default capture policy (redacted: the prompt
+and the answer text in every request record). Same wrk run as above, measured back to back.
+
+| Portcullis | requests/s | p50 | p99 | requests/s vs audit off |
+|---|---|---|---|---|
+| audit off | $ao_rps | $(to_ms "$ao_p50") ms | $(to_ms "$ao_p99") ms | 1.00 |
+| audit → file | $af_rps | $(to_ms "$af_p50") ms | $(to_ms "$af_p99") ms | **$(ratio "$af_rps" "$ao_rps")** |
+| audit → Splunk HEC | $ah_rps | $(to_ms "$ah_p50") ms | $(to_ms "$ah_p99") ms | **$(ratio "$ah_rps" "$ao_rps")** |
+
+Audit thread throughput (\`pc-bench-audit\`, bench/audit_events.c): $audit_records request records
+(identity, usage, ~400 bytes of captured text; ~1.5 KB sealed) submitted by two threads as fast as
+they go; the clock stops when the sink has delivered the last one.
+
+| sink | records/s | records that overflowed to disk on the way |
+|---|---|---|
+| file | $(rate "$ae_file") | $(awk '{print $NF}' <<<"$ae_file") |
+| Splunk HEC (nginx) | $(rate "$ae_http") | $(awk '{print $NF}' <<<"$ae_http") |
+MD
+)
+fi
+
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 tls_intro=
 if [[ $tls_on != 0 ]]; then
@@ -588,6 +659,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$audit_md
 MD
 cat "$results"

@@ -1651,10 +1651,15 @@ set_hmac_key_file(struct ld *ld, const struct directive *d, const struct gw_cnod
     if (fd >= 0)
         close(fd);
     free(path);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    /* trimmed and checked like `portcullis audit-verify --key-file` reads it */
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     if (n < 16 || n > 1024)
         return fail(ld, v, "'hmac_key_file' must hold a key of 16 to 1024 bytes");
+    for (ssize_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            return fail(ld, v, "'hmac_key_file': the key must not contain control characters");
     free(a->hmac_key);
     a->hmac_key = malloc((size_t)n);
     if (a->hmac_key == NULL)

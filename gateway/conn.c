@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "audit/audit.h"
 #include "gateway/io.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
@@ -290,6 +291,21 @@ refuse(struct gw_conn *c, int status, const char *message)
         .tokens_out = -1,
     };
     gw_access_log(c->w, &r);
+    if (gw_audit_wants(GW_AUDIT_K_REQUEST, 0)) {
+        /* malformed or refused at its head: the SIEM sees probes and smuggling attempts too */
+        struct gw_audit_who who = {
+            .request_id = id, .client_ip = c->client_ip, .method = r.method, .path = r.path};
+        struct gw_audit_req ar = {.status = status,
+                                  .duration_ms = r.duration_ms,
+                                  .ttfb_ms = -1,
+                                  .tokens_in = -1,
+                                  .tokens_out = -1,
+                                  .cost = -1,
+                                  .bytes_in = r.bytes_in,
+                                  .bytes_out = r.bytes_out,
+                                  .error = message};
+        gw_audit_request(&who, &ar);
+    }
     gw_conn_close_after_flush(c);
 }
 

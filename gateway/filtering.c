@@ -40,6 +40,7 @@
 #include "gateway/worker.h"
 #include "providers/segments.h"
 #include "providers/stream.h"
+#include "providers/textscan.h"
 
 #define MAX_STREAMS 64
 
@@ -98,7 +99,10 @@ struct gw_filtering {
     struct capbuf cap[2];  /* [GW_DIR_REQUEST], [GW_DIR_RESPONSE] */
     int triggered;         /* some filter decision other than pass */
     int resp_seen;         /* a 2xx response the chain looked at */
-    const char *cur;       /* configured name of the filter running now (events carry it) */
+    int light;             /* no filters: texts for the audit come from textscan, no JSON tree */
+    int req_captured;      /* the request's texts are in cap[GW_DIR_REQUEST] */
+    struct gw_textscan_usage usage; /* light: usage seen in the answer */
+    const char *cur; /* configured name of the filter running now (events carry it) */
     /* `portcullis scan`: no connection; events are collected for the verdict */
     int scan;
     struct gw_scan_event *events;
@@ -265,12 +269,42 @@ static void
 cap_segments(struct gw_filtering *f, enum gw_direction d, const struct gw_segments *segs)
 {
     for (size_t i = 0; i < segs->n; i++) {
+        if (segs->v[i].role == GW_ROLE_TOOL_DEFINITION)
+            continue; /* tool schemas are not what anyone said */
         const char *role = gw_role_name(segs->v[i].role);
         cap_add(f, d, role, strlen(role));
         cap_add(f, d, ": ", 2);
         cap_add(f, d, segs->v[i].text, segs->v[i].len);
         cap_add(f, d, "\n", 1);
     }
+}
+
+struct light_arg {
+    struct gw_filtering *f;
+    enum gw_direction d;
+};
+
+/* textscan's callback: one text as "role: text\n", like cap_segments. */
+static void
+cap_text(void *arg, enum gw_role role, int msg_index, const char *text, size_t len)
+{
+    struct light_arg *a = arg;
+    (void)msg_index;
+    const char *name = gw_role_name(role);
+    cap_add(a->f, a->d, name, strlen(name));
+    cap_add(a->f, a->d, ": ", 2);
+    cap_add(a->f, a->d, text, len);
+    cap_add(a->f, a->d, "\n", 1);
+}
+
+/* A streamed delta: the answer's text as it goes, without role lines. */
+static void
+cap_delta(void *arg, enum gw_role role, int msg_index, const char *text, size_t len)
+{
+    struct light_arg *a = arg;
+    (void)role;
+    (void)msg_index;
+    cap_add(a->f, a->d, text, len);
 }
 
 /* Whether side d is captured before the filters (full, hash) or after them (redacted). */
@@ -356,7 +390,7 @@ gw_filtering_capture(struct gw_tx *tx, struct gw_audit_req *r)
     if (!f || f->capture == GW_CAPTURE_NONE)
         return;
     r->capture = f->capture;
-    if (f->body_parsed)
+    if (f->body_parsed || f->req_captured)
         cap_out(f, GW_DIR_REQUEST, &r->prompt);
     if (f->cap[GW_DIR_RESPONSE].total || f->sse || f->resp_seen)
         cap_out(f, GW_DIR_RESPONSE, &r->response);
@@ -547,6 +581,20 @@ gw_filtering_request(struct gw_tx *tx)
     const struct gw_h1_parser *p = tx->req;
     if (f->kind == GW_KIND_OTHER || p->body_len == 0)
         return 0; /* nothing the chain understands: models listing, files… */
+    if (ch->n == 0) {
+        /* No filters: the audit's texts come from a scan of the raw bytes, no tree. */
+        f->light = 1;
+        f->dir = GW_DIR_REQUEST;
+        f->usage.in = f->usage.out = -1;
+        const char *raw = (const char *)evbuffer_pullup(p->body, -1);
+        struct light_arg a = {f, GW_DIR_REQUEST};
+        if (raw &&
+            gw_textscan_body(raw, p->body_len, f->kind, GW_DIR_REQUEST, cap_text, &a, NULL) == 0)
+            f->req_captured = 1;
+        else
+            f->capture = GW_CAPTURE_NONE; /* not JSON: the provider will say so */
+        return 0;
+    }
     const char *body = (const char *)evbuffer_pullup(p->body, -1);
     char err[160] = "out of memory";
     f->body_parsed = 1; /* gw_body_free after either result */
@@ -608,6 +656,12 @@ gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse)
         return 0;
     f->dir = GW_DIR_RESPONSE;
     f->resp_seen = 1;
+    if (f->light) {
+        if (!f->capture)
+            return 0;
+        f->sse = is_sse;
+        return is_json;
+    }
     if (is_sse && (f->chain->resp_chunk || f->usage_injected || f->capture)) {
         f->sa = gw_stream_adapter_new(f->kind);
         if (!f->sa)
@@ -625,6 +679,15 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
     struct gw_body b;
     char err[160];
     *out = NULL;
+    if (f->light) {
+        struct light_arg a = {f, GW_DIR_RESPONSE};
+        struct gw_textscan_usage u = {-1, -1};
+        if (gw_textscan_body(body, len, f->kind, GW_DIR_RESPONSE, cap_text, &a, &u) == 0) {
+            tx->tokens_in = u.in;
+            tx->tokens_out = u.out;
+        }
+        return 0; /* the body goes out as it came */
+    }
     if (gw_body_parse(&b, f->kind, GW_DIR_RESPONSE, body, len, err, sizeof(err)) < 0) {
         gw_body_free(&b);
         if (!f->chain->resp_body)
@@ -872,11 +935,32 @@ one_event(struct gw_filtering *f, const char *raw, size_t len, struct evbuffer *
     return rc;
 }
 
+/* Light mode: each event goes out as it came; its deltas and usage are read for the audit. */
+static int
+light_events(struct gw_filtering *f, const char *data, size_t len, struct evbuffer *out)
+{
+    size_t start = 0;
+    struct light_arg a = {f, GW_DIR_RESPONSE};
+    while (start < len) {
+        size_t n = gw_sse_event_len(data + start, len - start);
+        if (n == 0)
+            n = len - start;
+        struct gw_sse_fields fl;
+        if (gw_sse_fields_parse(data + start, n, &fl) == 0 && fl.has_data)
+            (void)gw_textscan_event(fl.data, fl.data_len, f->kind, cap_delta, &a, &f->usage);
+        gw_sse_fields_free(&fl);
+        start += n;
+    }
+    return evbuffer_add(out, data, len);
+}
+
 int
 gw_filtering_sse(struct gw_tx *tx, const char *data, size_t len, struct evbuffer *out)
 {
     struct gw_filtering *f = tx->flt;
     size_t start = 0;
+    if (f->light)
+        return light_events(f, data, len, out);
     /* data holds complete events only; cut them one by one */
     while (start < len) {
         size_t n = gw_sse_event_len(data + start, len - start);
@@ -897,6 +981,11 @@ gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
     struct gw_filtering *f = tx->flt;
     if (!f || !f->sse)
         return 0;
+    if (f->light) {
+        tx->tokens_in = f->usage.in;
+        tx->tokens_out = f->usage.out;
+        return 0;
+    }
     int64_t uin, uout;
     if (gw_stream_usage(f->sa, &uin, &uout) == 0) {
         tx->tokens_in = uin;

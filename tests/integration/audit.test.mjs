@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     startMock, startGateway, gatewayConfig, postJson, request, streamRequest, chatBody,
-    messagesBody, waitUntil, tmpDir, GW_BIN, TEST_OPTS, T,
+    messagesBody, waitUntil, tmpDir, rawExchange, GW_BIN, TEST_OPTS, T,
 } from './lib.mjs';
 import { startCollector } from './collector.mjs';
 import { startRsyslog } from './rsyslog.mjs';
@@ -144,6 +144,12 @@ test('file sink: every decision as an ECS-style record, chained; audit-verify', 
         assert.equal(bad.status, 401);
         const denied = await postJson(gw.port, CHAT, chatBody('x', { model: 'o1-preview' }), auth);
         assert.equal(denied.status, 403);
+        // a smuggling attempt is refused at its head: the SIEM sees it too
+        const { conn, res: smug } = await rawExchange(gw.port,
+            'POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n' +
+            'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+        conn.destroy();
+        assert.equal(smug.status, 400);
         gw.proc.kill('SIGHUP');
         await waitUntil(() => readRecords(fileSink).some((r) =>
             r.event.action === 'config_reload'), T(5000), 'a config_reload record');
@@ -228,6 +234,12 @@ test('file sink: every decision as an ECS-style record, chained; audit-verify', 
         assert.equal(pd.http.response.status_code, 403);
         by((r) => r.event.action === 'config_reload' && r.portcullis.config.generation === 2,
             'the reload');
+        const sm = by((r) => r.event.action === 'request' && r.http.response.status_code === 400,
+            'the refused request');
+        assert.equal(sm.event.outcome, 'failure');
+        assert.equal(sm.client.ip, '127.0.0.1');
+        assert.equal(sm.url.path, '/v1/chat/completions');
+        assert.ok(sm.error.message.length > 0);
 
         // tamper evidence
         let v = verify(fileSink);
@@ -248,6 +260,32 @@ test('file sink: every decision as an ECS-style record, chained; audit-verify', 
         assert.match(v.out, /:6: seq 7: 1 record\(s\) missing before seq 7/);
         gw.cleanup();
     });
+
+test('HMAC-keyed chain: audit-verify needs the key', TEST_OPTS, async () => {
+    let fileSink;
+    const key = 'k3y-for-the-audit-chain-0123456789';
+    const gw = await startGateway((dir) => {
+        fileSink = path.join(dir, 'audit.jsonl');
+        return gatewayConfig(mock.url, dir, {
+            extra: {
+                audit: {
+                    spool_dir: path.join(dir, 'spool'),
+                    hmac_key_env: 'PC_AUDIT_KEY',
+                    sinks: [{ name: 'file', type: 'file', path: fileSink }],
+                },
+            },
+        });
+    }, { env: { PC_AUDIT_KEY: key } });
+    assert.equal((await postJson(gw.port, CHAT, chatBody('keyed'))).status, 200);
+    await gw.stopAndCheckKeep();
+    const plain = verify(fileSink);
+    assert.equal(plain.code, 1, 'a keyed chain does not verify as plain SHA-256');
+    const keyed = spawnSync(GW_BIN, ['audit-verify', '--key-env', 'PC_AUDIT_KEY', fileSink],
+        { encoding: 'utf8', env: { ...process.env, PC_AUDIT_KEY: key } });
+    assert.equal(keyed.status, 0, keyed.stdout + keyed.stderr);
+    assert.match(keyed.stdout, /^ok: 4 records/);
+    gw.cleanup();
+});
 
 test('capture policies per route: none, hash, redacted, full, with a size cap', TEST_OPTS,
     async () => {
@@ -304,6 +342,61 @@ test('capture policies per route: none, hash, redacted, full, with a size cap', 
         const st = recs.find((r) => r.portcullis.stream === true);
         assert.equal(st.portcullis.capture.response, 'streamed words here');
         assert.ok(st.gen_ai.usage.output_tokens > 0, 'stream usage is recorded');
+        await gw.stopAndCheck();
+    });
+
+test('routes without filters: the captured texts and usage come from the raw bytes', TEST_OPTS,
+    async () => {
+        let fileSink;
+        const gw = await startGateway((dir) => {
+            fileSink = path.join(dir, 'audit.jsonl');
+            return gatewayConfig(mock.url, dir, {
+                extra: {
+                    audit: {
+                        spool_dir: path.join(dir, 'spool'),
+                        sinks: [{ name: 'file', type: 'file', path: fileSink,
+                            events: ['request'] }],
+                    },
+                },
+            });
+        });
+        const ids = [];
+        const body = {
+            model: MODEL,
+            messages: [
+                { content: 'be brief', role: 'system' }, // role after content
+                { role: 'user', content: [{ type: 'text', text: 'caf\u00e9 "quoted"' }] },
+            ],
+        };
+        let r = await postJson(gw.port, CHAT, JSON.stringify(body).replace('\u00e9', '\\u00e9'));
+        assert.equal(r.status, 200);
+        ids.push(r.headers['x-request-id']);
+        r = await streamRequest(gw.port, '/v1/messages', messagesBody('stream me please',
+            { stream: true }), { headers: { 'anthropic-version': '2023-06-01' } });
+        assert.equal(r.status, 200);
+        ids.push(r.headers['x-request-id']);
+        r = await streamRequest(gw.port, CHAT, chatBody('usage please', {
+            stream: true, stream_options: { include_usage: true } }));
+        assert.equal(r.status, 200);
+        ids.push(r.headers['x-request-id']);
+        r = await postJson(gw.port, CHAT, '{"model": "x", "messages": [');
+        ids.push(r.headers['x-request-id']);
+        await waitUntil(() => readRecords(fileSink).length >= 4, T(5000), '4 request records');
+        const recs = readRecords(fileSink);
+        const rec = (i) => recs.find((x) => x.http.request.id === ids[i]);
+        const c0 = rec(0).portcullis.capture;
+        assert.equal(c0.prompt, 'system: be brief\nuser: café "quoted"\n');
+        assert.equal(c0.response, 'assistant: café "quoted"\n');
+        assert.ok(rec(0).gen_ai.usage.input_tokens > 0);
+        const c1 = rec(1).portcullis.capture;
+        assert.equal(c1.prompt, 'user: stream me please\n');
+        assert.equal(c1.response, 'stream me please');
+        assert.ok(rec(1).gen_ai.usage.input_tokens > 0 && rec(1).gen_ai.usage.output_tokens > 0,
+            JSON.stringify(rec(1).gen_ai));
+        assert.equal(rec(2).portcullis.capture.response, 'usage please');
+        assert.ok(rec(2).gen_ai.usage.output_tokens > 0);
+        // not JSON: passed on to the provider (which answers 400), nothing captured
+        assert.equal(rec(3).portcullis.capture, undefined);
         await gw.stopAndCheck();
     });
 

@@ -193,11 +193,11 @@ read_records(const char *name, size_t *n)
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    json_t **v = calloc(64, sizeof(*v));
+    json_t **v = calloc(1024, sizeof(*v));
     char *line = NULL;
     size_t cap = 0;
     *n = 0;
-    while (getline(&line, &cap, f) > 0 && *n < 64) {
+    while (getline(&line, &cap, f) > 0 && *n < 1024) {
         json_error_t je;
         v[*n] = json_loads(line, 0, &je);
         if (!v[*n])
@@ -358,14 +358,64 @@ test_records(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Workers never wait: past queue_bytes records go to the overflow file, and come back in order. */
+static void
+test_overflow(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/pc-audit-unit-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "audit:\n"
+             "  spool_dir: %s/spool\n"
+             "  queue_bytes: 64k\n"
+             "  sinks:\n"
+             "    - {name: all, type: file, path: %s/all.jsonl}\n" TAIL,
+             dir, dir);
+    struct gw_config *cfg = load_ok(text);
+    char err[512];
+    assert_int_equal(gw_audit_start(cfg, err, sizeof(err)), 0);
+    uint64_t before = gw_audit_overflowed();
+    gw_audit_test_hold(1);
+    char detail[600];
+    for (int i = 0; i < 300; i++) {
+        snprintf(detail, sizeof(detail), "%d %0500d", i, 0);
+        gw_audit_lifecycle("start", detail);
+    }
+    assert_true(gw_audit_overflowed() - before > 100);
+    gw_audit_test_hold(0);
+    gw_audit_stop(2000);
+    size_t n = 0;
+    json_t **v = read_records("all.jsonl", &n);
+    assert_int_equal(n, 300);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(atoi(str_at(v[i], "event", "reason", NULL)), (int)i);
+        json_decref(v[i]);
+    }
+    free(v);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/all.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    struct gw_verify_state st;
+    char msg[512];
+    gw_audit_verify_init(&st, NULL, 0);
+    assert_int_equal(gw_audit_verify_stream(f, "all.jsonl", &st, msg, sizeof(msg)), 0);
+    fclose(f);
+    assert_int_equal(st.records, 300);
+    gw_config_unref(cfg);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jw_escape),
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_jw_escape),     cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config_errors), cmocka_unit_test(test_records),
+        cmocka_unit_test(test_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

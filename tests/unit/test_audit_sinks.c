@@ -560,6 +560,55 @@ test_file_sink_rotation(void **state)
     tmpdir_remove(&t);
 }
 
+static uint64_t fake_now_us;
+
+static uint64_t
+fake_clock(void)
+{
+    return fake_now_us;
+}
+
+/* rotate_interval: a file written to for longer than the interval is rotated before the next
+ * batch (the sink's clock is replaced, so the test does not wait). */
+static void
+test_file_sink_rotation_time(void **state)
+{
+    (void)state;
+    struct tmpdir t;
+    tmpdir_make(&t);
+    char rec[3][512], err[256];
+    size_t rl[3];
+    for (int i = 0; i < 3; i++)
+        rl[i] = make_rec(rec[i], sizeof(rec[i]), TS, 20 + i, 1);
+    uint64_t (*saved)(void) = gw_sink_file_clock;
+    gw_sink_file_clock = fake_clock;
+    fake_now_us = 1000000;
+    struct gw_sink_cfg cfg = {
+        .name = "f", .type = GW_SINK_FILE, .path = t.path, .rotate_ms = 1000, .keep = 3};
+    void *st = gw_sink_file_ops.open(&cfg, NULL, err, sizeof(err));
+    assert_non_null(st);
+    send_sync(&gw_sink_file_ops, st, rec[0], rl[0], 1, 1);
+    fake_now_us += 500000; /* 0.5 s: same file */
+    send_sync(&gw_sink_file_ops, st, rec[1], rl[1], 1, 1);
+    char *r1 = slurp(t.path, ".1");
+    assert_null(r1);
+    fake_now_us += 600000; /* 1.1 s after the first write: rotate first */
+    send_sync(&gw_sink_file_ops, st, rec[2], rl[2], 1, 1);
+    gw_sink_file_ops.close(st);
+    gw_sink_file_clock = saved;
+    char want[1100];
+    char *cur = slurp(t.path, NULL);
+    r1 = slurp(t.path, ".1");
+    assert_non_null(cur);
+    assert_non_null(r1);
+    assert_string_equal(cur, rec[2]);
+    snprintf(want, sizeof(want), "%s%s", rec[0], rec[1]);
+    assert_string_equal(r1, want);
+    free(cur);
+    free(r1);
+    tmpdir_remove(&t);
+}
+
 static void
 test_file_sink_keep0(void **state)
 {
@@ -836,6 +885,46 @@ test_http_sink_es(void **state)
     assert_int_equal(d.ok, 0);
     assert_non_null(strstr(d.why, "not a JSON object"));
     gw_sink_http_ops.close(st);
+    srv_stop(&s);
+}
+
+/* A batch far larger than a socket buffer, uncompressed, built from many pieces (HEC
+ * envelopes): every byte goes out (a request queued from more than 16 buffer chains once
+ * stopped after the first 16, and the collector waited for the rest forever). */
+static void
+test_http_sink_large_plain(void **state)
+{
+    (void)state;
+    struct http_srv s;
+    srv_start(&s);
+    char err[256], host[256];
+    size_t cap = 4u << 20, len = 0;
+    char *recs = malloc(cap);
+    assert_non_null(recs);
+    make_batch(recs, cap, &len, 1, 8000);
+    assert_true(len > (1u << 20));
+    local_hostname(host, sizeof(host));
+    struct gw_sink_cfg cfg = {.name = "hec",
+                              .type = GW_SINK_SPLUNK_HEC,
+                              .timeout_ms = 5000,
+                              .host = "127.0.0.1",
+                              .port = s.port,
+                              .path_query = "/services/collector/event",
+                              .host_header = "x",
+                              .gzip = 0};
+    void *st = gw_sink_http_ops.open(&cfg, s.base, err, sizeof(err));
+    assert_non_null(st);
+    struct done_rec d = send_wait(s.base, &gw_sink_http_ops, st, recs, len, 8000);
+    if (!d.ok)
+        fail_msg("%s", d.why);
+    struct evbuffer *want = evbuffer_new();
+    assert_int_equal(gw_http_batch_body(want, &cfg, host, recs, len), 0);
+    assert_int_equal(evbuffer_get_length(s.body), evbuffer_get_length(want));
+    assert_memory_equal(evbuffer_pullup(s.body, -1), evbuffer_pullup(want, -1),
+                        evbuffer_get_length(want));
+    evbuffer_free(want);
+    gw_sink_http_ops.close(st);
+    free(recs);
     srv_stop(&s);
 }
 
@@ -1489,10 +1578,12 @@ main(void)
         cmocka_unit_test(test_gzip_roundtrip),
         cmocka_unit_test(test_file_sink_append),
         cmocka_unit_test(test_file_sink_rotation),
+        cmocka_unit_test(test_file_sink_rotation_time),
         cmocka_unit_test(test_file_sink_keep0),
         cmocka_unit_test(test_file_sink_partial_write),
         cmocka_unit_test(test_http_sink_hec),
         cmocka_unit_test(test_http_sink_es),
+        cmocka_unit_test(test_http_sink_large_plain),
         cmocka_unit_test(test_http_sink_webhook_refused),
         cmocka_unit_test(test_http_sink_timeout),
         cmocka_unit_test(test_http_sink_answer_too_big),
