@@ -569,7 +569,7 @@ int
 gw_filtering_request(struct gw_tx *tx)
 {
     const struct gw_chain *ch = &tx->route->chain;
-    /* Without filters the chain still runs when the audit captures text (and then reads usage) */
+    /* Without filters the chain state still exists when the audit captures text (light mode) */
     if (ch->n == 0 &&
         (tx->route->capture == GW_CAPTURE_NONE || !gw_audit_wants(GW_AUDIT_K_REQUEST, 4)))
         return 0;
@@ -601,10 +601,6 @@ gw_filtering_request(struct gw_tx *tx)
     f->dir = GW_DIR_REQUEST;
     if (!body ||
         gw_body_parse(&f->body, f->kind, GW_DIR_REQUEST, body, p->body_len, err, sizeof(err)) < 0) {
-        if (ch->n == 0) {
-            f->capture = GW_CAPTURE_NONE; /* only the audit reads it: let the provider answer */
-            return 0;
-        }
         /* Fail closed: what the filters cannot read must not reach the model. */
         char msg[256];
         snprintf(msg, sizeof(msg), "The request body could not be read as JSON: %s", err);
