@@ -557,8 +557,18 @@ drain_queue(void)
         free(q);
         q = next;
     }
-    if (ov)
+    if (ov) {
         take_overflow();
+        /* Not all read back (a record still being written, no memory): no worker will wake us
+         * for it (they only do when spilling starts), so come back shortly. */
+        pthread_mutex_lock(&A.mu);
+        ov = A.ov_active;
+        pthread_mutex_unlock(&A.mu);
+        if (ov && A.coalesce_ev && !evtimer_pending(A.coalesce_ev, NULL)) {
+            struct timeval tv = {0, COALESCE_MS * 1000};
+            evtimer_add(A.coalesce_ev, &tv);
+        }
+    }
     after_intake();
 }
 
