@@ -246,8 +246,8 @@ gw_chain_seal(struct gw_audit_chain *c, const char *body, size_t len, struct evb
     return 0;
 }
 
-static int
-is_hex64(const char *s)
+int
+gw_chain_is_hex(const char *s)
 {
     for (size_t i = 0; i < GW_CHAIN_HEX; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -272,7 +272,8 @@ parse_state(const char *s, size_t n, uint64_t *seq, char hash[GW_CHAIN_HEX + 1])
     /* no leading zeros: one spelling per state */
     if (i == 0 || (s[0] == '0' && i > 1))
         return -1;
-    if (n - i != 1 + GW_CHAIN_HEX + 1 || s[i] != ' ' || !is_hex64(s + i + 1) || s[n - 1] != '\n')
+    if (n - i != 1 + GW_CHAIN_HEX + 1 || s[i] != ' ' || !gw_chain_is_hex(s + i + 1) ||
+        s[n - 1] != '\n')
         return -1;
     memcpy(hash, s + i + 1, GW_CHAIN_HEX);
     hash[GW_CHAIN_HEX] = '\0';

@@ -52,6 +52,9 @@ int gw_chain_seal(struct gw_audit_chain *c, const char *body, size_t len, struct
 void gw_chain_hash(const unsigned char *key, size_t keylen, const char *data, size_t len,
                    char hex[GW_CHAIN_HEX + 1]);
 
+/* 1 when s starts with GW_CHAIN_HEX lowercase hex digits (a hash as records carry it). */
+int gw_chain_is_hex(const char *s);
+
 /*
  * State persistence, so that a restarted gateway continues its chain: a small text file
  * "SEQ HASH\n" (SEQ decimal, HASH 64 lowercase hex; "0 000...0" for an empty chain).

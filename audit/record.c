@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/jsonscan.h"
+
 static int
 reserve(struct gw_jw *w, size_t n)
 {
@@ -58,40 +60,6 @@ gw_jw_free(struct gw_jw *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 void
 gw_jw_escape(struct gw_jw *w, const char *s, size_t n)
 {
@@ -125,7 +93,7 @@ gw_jw_escape(struct gw_jw *w, const char *s, size_t n)
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put(w, e, 6);
         } else {
-            size_t l = utf8_len(p + i, n - i);
+            size_t l = gw_utf8_seq(p + i, p + n);
             if (l == 0) {
                 PUTS(w, "\\ufffd");
                 i++;

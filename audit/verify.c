@@ -31,15 +31,6 @@ gw_audit_verify_init(struct gw_verify_state *st, const unsigned char *key, size_
     memcpy(st->hash, zero_hash, sizeof(zero_hash));
 }
 
-static int
-is_hex64(const char *s)
-{
-    for (size_t i = 0; i < GW_CHAIN_HEX; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* The seal at the end of a record. */
 struct seal {
     uint64_t seq;
@@ -62,12 +53,12 @@ parse_seal(const char *line, size_t len, struct seal *s)
     if (len < LIT("{") + LIT(SEQ_KEY) + 1 + PREV_TAIL + HASH_TAIL || line[0] != '{')
         return -1;
     h = line + len - HASH_TAIL;
-    if (memcmp(h, HASH_KEY, LIT(HASH_KEY)) != 0 || !is_hex64(h + LIT(HASH_KEY)) ||
+    if (memcmp(h, HASH_KEY, LIT(HASH_KEY)) != 0 || !gw_chain_is_hex(h + LIT(HASH_KEY)) ||
         memcmp(h + LIT(HASH_KEY) + GW_CHAIN_HEX, "\"}", 2) != 0)
         return -1;
     s->hashed = len - HASH_TAIL;
     p = line + s->hashed - PREV_TAIL;
-    if (memcmp(p, PREV_KEY, LIT(PREV_KEY)) != 0 || !is_hex64(p + LIT(PREV_KEY)) ||
+    if (memcmp(p, PREV_KEY, LIT(PREV_KEY)) != 0 || !gw_chain_is_hex(p + LIT(PREV_KEY)) ||
         p[PREV_TAIL - 1] != '"')
         return -1;
     end = (size_t)(p - line);

@@ -11,37 +11,6 @@ is_digit(unsigned c)
     return c - '0' < 10;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0 (Unicode table 3-7). */
-static inline size_t
-utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t k;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < k || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return k;
-}
-
 static int
 hex4(const unsigned char *p)
 {
@@ -90,7 +59,7 @@ gw_json_string(const unsigned char *p, const unsigned char *end, char *dst, size
             /* stay here for a run of non-ASCII text */
             run = p;
             do {
-                size_t k = utf8_seq(p, end);
+                size_t k = gw_utf8_seq(p, end);
                 if (!k)
                     return NULL;
                 p += k;

@@ -27,6 +27,45 @@
 /* Deepest nesting accepted; the outermost value is depth 1 (the same cap as reqinfo's). */
 #define GW_JSON_MAX_DEPTH GW_REQINFO_MAX_DEPTH
 
+/*
+ * Length of the well-formed UTF-8 sequence at p (p < end): 1 for ASCII, 2 to 4 for a valid
+ * multi-byte sequence (Unicode table 3-7: no overlong forms, no UTF-16 surrogates, nothing past
+ * U+10FFFF; what jansson accepts), 0 when the bytes at p do not start one. The one UTF-8 check of
+ * the gateway: JSON strings here, stream texts (providers/stream.c), audit records
+ * (audit/record.c).
+ */
+static inline size_t
+gw_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t k;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < k || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return k;
+}
+
 /* Flags of the validating functions. */
 enum {
     /* \u0000 is accepted in string values (never in object keys), as jansson's JSON_ALLOW_NUL */

@@ -7,6 +7,8 @@
 
 #include <event2/buffer.h>
 
+#include "providers/jsonscan.h"
+
 /* ---------------------------------------------------------------- SSE fields */
 
 struct sbuf {
@@ -653,41 +655,6 @@ patch_undo(struct patches *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* Length of the valid UTF-8 sequence at s (as jansson accepts it: no overlongs, surrogates or
- * code points past U+10FFFF), or 0 when the byte at s does not start one. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return k;
-}
-
 /* A JSON string of len bytes at t; bytes that are not UTF-8 become U+FFFD. NULL on no memory. */
 static json_t *
 text_string(const char *t, size_t len)
@@ -698,7 +665,7 @@ text_string(const char *t, size_t len)
     struct sbuf b = {0};
     const unsigned char *u = (const unsigned char *)t;
     for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq(u + i, len - i);
+        size_t k = gw_utf8_seq(u + i, u + len);
         if (k == 0) {
             if (sbuf_add(&b, "\xEF\xBF\xBD", 3) < 0)
                 goto oom;
