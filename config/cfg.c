@@ -1285,6 +1285,77 @@ set_base_url(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
     return 0;
 }
 
+/* ---- prices ---- */
+
+/* A price: a decimal number of USD per million tokens, 0 to 1e6. */
+static int
+set_price(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = plain_of(v);
+    char *end = NULL;
+    double x;
+
+    if (s == NULL || s[0] == '\0' || !(s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
+        return fail(ld, v, "'%s' must be a number of USD per million tokens (e.g. 2.5)", d->name);
+    errno = 0;
+    x = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !(x >= 0 && x <= 1e6))
+        return fail(ld, v, "'%s' must be a number from 0 to 1000000 (USD per million tokens)",
+                    d->name);
+    *FIELD(base, d, double) = x;
+    return 0;
+}
+
+#define PRICE(f) offsetof(struct gw_price_cfg, f)
+
+static const struct directive price_table[] = {
+    {"models", set_globs, PRICE(models), 0, 0, NULL, NULL, D_REQUIRED},
+    {"input", set_price, PRICE(input), 0, 0, NULL, NULL, D_REQUIRED},
+    {"output", set_price, PRICE(output), 0, 0, NULL, NULL, D_REQUIRED},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_prices(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_config *cfg = base;
+    size_t i;
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v, "'%s' must be a sequence of {models, input, output}", d->name);
+    cfg->prices = calloc(v->nitems ? v->nitems : 1, sizeof(*cfg->prices));
+    if (cfg->prices == NULL)
+        return oom(ld);
+    for (i = 0; i < v->nitems; i++) {
+        if (v->items[i]->type != GW_CNODE_MAP)
+            return fail(ld, v->items[i], "each '%s' entry must be a mapping", d->name);
+        cfg->nprices = i + 1;
+        cfg->prices[i].line = v->items[i]->line;
+        if (apply(ld, price_table, d->name, v->items[i], &cfg->prices[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+double
+gw_config_cost(const struct gw_config *cfg, const char *model, int64_t tokens_in,
+               int64_t tokens_out)
+{
+    size_t i;
+
+    if (model == NULL || model[0] == '\0' || (tokens_in < 0 && tokens_out < 0))
+        return -1;
+    for (i = 0; i < cfg->nprices; i++) {
+        const struct gw_price_cfg *p = &cfg->prices[i];
+        if (!gw_globs_match(&p->models, model))
+            continue;
+        return ((tokens_in > 0 ? (double)tokens_in * p->input : 0) +
+                (tokens_out > 0 ? (double)tokens_out * p->output : 0)) /
+               1e6;
+    }
+    return -1;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * audit
  */
@@ -1856,6 +1927,7 @@ static const struct directive top_table[] = {
     {"auth", set_section, CFG(auth), 0, 0, auth_table, NULL, D_SECTION},
     {"teams", set_teams, 0, 0, 0, NULL, NULL, 0},
     {"keys", set_keys, 0, 0, 0, NULL, NULL, 0},
+    {"prices", set_prices, 0, 0, 0, NULL, NULL, 0},
     {"filters", set_filters, 0, 0, 0, NULL, NULL, 0},
     {"audit", set_section, CFG(audit), 0, 0, audit_table, NULL, D_SECTION},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
@@ -2218,6 +2290,9 @@ config_free(struct gw_config *cfg)
     free(cfg->access_log);
     free(cfg->log_level);
     free_audit(&cfg->audit);
+    for (i = 0; i < cfg->nprices; i++)
+        free_globs(&cfg->prices[i].models);
+    free(cfg->prices);
     for (i = 0; i < cfg->nproviders; i++) {
         p = &cfg->providers[i];
         free(p->name);
@@ -2573,6 +2648,13 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
         if (p->azure_api_version != NULL)
             fprintf(out, ", Azure deployments (api-version %s)", p->azure_api_version);
         fprintf(out, "\n");
+    }
+    for (i = 0; i < cfg->nprices; i++) {
+        const struct gw_price_cfg *pr = &cfg->prices[i];
+        fprintf(out, "price");
+        for (size_t j = 0; j < pr->models.n; j++)
+            fprintf(out, "%s%s", j ? ", " : " ", pr->models.items[j]);
+        fprintf(out, ": input %g, output %g USD per million tokens\n", pr->input, pr->output);
     }
     if (cfg->audit.nsinks == 0)
         fprintf(out, "audit: off (no sinks)\n");

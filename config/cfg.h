@@ -125,6 +125,13 @@ struct gw_team_cfg {
     int line;
 };
 
+/* A model price: USD per million tokens, for the models matching the patterns. */
+struct gw_price_cfg {
+    struct gw_globs models;
+    double input, output;
+    int line;
+};
+
 struct gw_key_cfg {
     char *id; /* key id: appears in logs and events, never the key */
     char *team_name;
@@ -267,6 +274,8 @@ struct gw_config {
     struct gw_auth_cfg auth;
     struct gw_team_cfg *teams;
     size_t nteams;
+    struct gw_price_cfg *prices; /* in file order: the first whose models match applies */
+    size_t nprices;
     struct gw_key_cfg *keys; /* sorted by sha256 */
     size_t nkeys;
     struct gw_filter_inst *filters; /* top-level `filters`, in order */
@@ -301,6 +310,11 @@ void gw_config_unref(struct gw_config *cfg);
  */
 const struct gw_route_cfg *gw_config_route(const struct gw_config *cfg, const char *path,
                                            size_t len, const char *model);
+
+/* Cost in USD of tokens_in / tokens_out tokens (-1: unknown) of model under the config's price
+ * table; -1 when the model has no price or no count is known. */
+double gw_config_cost(const struct gw_config *cfg, const char *model, int64_t tokens_in,
+                      int64_t tokens_out);
 
 /* The virtual key whose SHA-256 is digest, or NULL. */
 const struct gw_key_cfg *gw_config_key(const struct gw_config *cfg, const unsigned char digest[32]);

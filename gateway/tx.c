@@ -693,7 +693,7 @@ audit_request(struct gw_tx *tx, const char *error, double duration_ms, double tt
         .ttfb_ms = ttfb_ms,
         .tokens_in = tx->tokens_in,
         .tokens_out = tx->tokens_out,
-        .cost = -1,
+        .cost = gw_config_cost(tx->cfg, tx->model, tx->tokens_in, tx->tokens_out),
         .bytes_in = tx->bytes_in,
         .bytes_out = tx->bytes_out,
         .rules = tx->rules,

@@ -119,6 +119,7 @@ test('file sink: every decision as an ECS-style record, chained; audit-verify', 
                     keys: [{ id: alice.id, team: 'platform', user: 'alice',
                         sha256: alice.sha256 }],
                     filters: [POLICY],
+                    prices: [{ models: ['gpt-4o-mini*'], input: 0.15, output: 0.6 }],
                     audit: {
                         spool_dir: path.join(dir, 'spool'),
                         sinks: [{ name: 'file', type: 'file', path: fileSink }],
@@ -186,6 +187,9 @@ test('file sink: every decision as an ECS-style record, chained; audit-verify', 
         assert.equal(req.http.request.id, ok.headers['x-request-id']);
         assert.equal(req.client.ip, '127.0.0.1');
         assert.ok(req.gen_ai.usage.input_tokens > 0 && req.gen_ai.usage.output_tokens > 0);
+        const { input_tokens: tin, output_tokens: tout } = req.gen_ai.usage;
+        assert.ok(Math.abs(req.portcullis.cost_usd - (tin * 0.15 + tout * 0.6) / 1e6) < 1e-12,
+            `cost ${req.portcullis.cost_usd} for ${tin} in / ${tout} out`);
         assert.equal(req.portcullis.capture.mode, 'redacted');
         assert.equal(req.portcullis.capture.prompt, 'user: hello audit\n');
         assert.equal(req.portcullis.capture.response, 'assistant: hello audit\n');

@@ -140,6 +140,33 @@ test_config(void **state)
 }
 
 static void
+test_prices(void **state)
+{
+    (void)state;
+    struct gw_config *cfg =
+        load_ok("prices:\n"
+                "  - {models: [gpt-4o-mini*], input: 0.15, output: 0.6}\n"
+                "  - {models: ['gpt-4o*', 'o3'], input: 2.5, output: 10}\n" TAIL);
+    assert_int_equal(cfg->nprices, 2);
+    /* first match wins: the mini price, not the gpt-4o* one */
+    assert_float_equal(gw_config_cost(cfg, "gpt-4o-mini", 1000000, 1000000), 0.75, 1e-9);
+    assert_float_equal(gw_config_cost(cfg, "gpt-4o", 2000, 500), 0.01, 1e-12);
+    assert_float_equal(gw_config_cost(cfg, "o3", 0, 100000), 1.0, 1e-12);
+    assert_float_equal(gw_config_cost(cfg, "gpt-4o", -1, 1000), 0.01, 1e-12);
+    assert_true(gw_config_cost(cfg, "claude-3", 10, 10) < 0);
+    assert_true(gw_config_cost(cfg, "gpt-4o", -1, -1) < 0);
+    assert_true(gw_config_cost(cfg, "", 10, 10) < 0);
+    gw_config_unref(cfg);
+    expect_error("prices:\n  - {models: [a], input: -1, output: 1}\n" TAIL,
+                 "s.yaml:2:26: 'input' must be a number of USD per million tokens (e.g. 2.5)");
+    expect_error("prices:\n  - {models: [a], input: 1e9, output: 1}\n" TAIL,
+                 "s.yaml:2:26: 'input' must be a number from 0 to 1000000 (USD per million "
+                 "tokens)");
+    expect_error("prices:\n  - {models: [a], input: 1}\n" TAIL,
+                 "s.yaml:2:5: missing required key 'output' in 'prices'");
+}
+
+static void
 test_config_errors(void **state)
 {
     (void)state;
@@ -413,9 +440,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jw_escape),     cmocka_unit_test(test_config),
-        cmocka_unit_test(test_config_errors), cmocka_unit_test(test_records),
-        cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_jw_escape), cmocka_unit_test(test_config),
+        cmocka_unit_test(test_prices),    cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_records),   cmocka_unit_test(test_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
