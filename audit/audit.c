@@ -349,8 +349,10 @@ send_from_memory(struct sink *s)
     s->pending_n -= n;
     const char *p = (const char *)evbuffer_pullup(s->infl, -1);
     if (!p) {
-        /* out of memory: keep the batch and retry later */
+        /* out of memory: to the spool, the batch first and then the rest, and retry from there */
         spool_append(s, s->infl, n);
+        spool_append(s, s->pending, s->pending_n);
+        s->pending_n = 0;
         return;
     }
     s->inflight_spool = 0;
