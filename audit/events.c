@@ -114,8 +114,11 @@ who_fields(struct gw_jw *w, const struct gw_audit_who *who, int status, int64_t 
         gw_jw_end(w);
     }
     if (set(who->path)) {
+        size_t pl = strcspn(who->path, "?#");
         gw_jw_obj(w, "url");
-        gw_jw_str(w, "path", who->path);
+        gw_jw_strn(w, "path", who->path, pl);
+        if (who->path[pl] == '?')
+            gw_jw_strn(w, "query", who->path + pl + 1, strcspn(who->path + pl + 1, "#"));
         gw_jw_end(w);
     }
     if (set(who->client_ip)) {
