@@ -1,0 +1,866 @@
+/*
+ * Text normalisation for prompt-injection matching: see normalize.h for the steps and their order.
+ *
+ * One pass decodes the input and applies INVISIBLE, WIDTH, CASE, HOMOGLYPH and SPACE, writing the
+ * text, map and end arrays allocated once (no step lengthens the text, so len + 1 bytes and
+ * len + 1 offsets are enough). SPLIT only removes bytes and LEET replaces one byte by one, so both
+ * run in place afterwards.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/normalize.h"
+#include "gateway/log.h"
+
+/* Generated from Unicode 14.0.0 simple lowercase mappings for U+00C0..U+052F (0 = none), less
+ * U+023A and U+023E whose lowercase is 3 bytes long: no step may lengthen the text. */
+static const uint16_t lower_tab[0x530 - 0xC0] = {
+    0xE0,  0xE1,  0xE2,  0xE3,  0xE4,  0xE5,  0xE6,  0xE7,  0xE8,  0xE9,  0xEA,  0xEB,  0xEC,
+    0xED,  0xEE,  0xEF,  0xF0,  0xF1,  0xF2,  0xF3,  0xF4,  0xF5,  0xF6,  0,     0xF8,  0xF9,
+    0xFA,  0xFB,  0xFC,  0xFD,  0xFE,  0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0x101,
+    0,     0x103, 0,     0x105, 0,     0x107, 0,     0x109, 0,     0x10B, 0,     0x10D, 0,
+    0x10F, 0,     0x111, 0,     0x113, 0,     0x115, 0,     0x117, 0,     0x119, 0,     0x11B,
+    0,     0x11D, 0,     0x11F, 0,     0x121, 0,     0x123, 0,     0x125, 0,     0x127, 0,
+    0x129, 0,     0x12B, 0,     0x12D, 0,     0x12F, 0,     0x69,  0,     0x133, 0,     0x135,
+    0,     0x137, 0,     0,     0x13A, 0,     0x13C, 0,     0x13E, 0,     0x140, 0,     0x142,
+    0,     0x144, 0,     0x146, 0,     0x148, 0,     0,     0x14B, 0,     0x14D, 0,     0x14F,
+    0,     0x151, 0,     0x153, 0,     0x155, 0,     0x157, 0,     0x159, 0,     0x15B, 0,
+    0x15D, 0,     0x15F, 0,     0x161, 0,     0x163, 0,     0x165, 0,     0x167, 0,     0x169,
+    0,     0x16B, 0,     0x16D, 0,     0x16F, 0,     0x171, 0,     0x173, 0,     0x175, 0,
+    0x177, 0,     0xFF,  0x17A, 0,     0x17C, 0,     0x17E, 0,     0,     0,     0x253, 0x183,
+    0,     0x185, 0,     0x254, 0x188, 0,     0x256, 0x257, 0x18C, 0,     0,     0x1DD, 0x259,
+    0x25B, 0x192, 0,     0x260, 0x263, 0,     0x269, 0x268, 0x199, 0,     0,     0,     0x26F,
+    0x272, 0,     0x275, 0x1A1, 0,     0x1A3, 0,     0x1A5, 0,     0x280, 0x1A8, 0,     0x283,
+    0,     0,     0x1AD, 0,     0x288, 0x1B0, 0,     0x28A, 0x28B, 0x1B4, 0,     0x1B6, 0,
+    0x292, 0x1B9, 0,     0,     0,     0x1BD, 0,     0,     0,     0,     0,     0,     0,
+    0x1C6, 0x1C6, 0,     0x1C9, 0x1C9, 0,     0x1CC, 0x1CC, 0,     0x1CE, 0,     0x1D0, 0,
+    0x1D2, 0,     0x1D4, 0,     0x1D6, 0,     0x1D8, 0,     0x1DA, 0,     0x1DC, 0,     0,
+    0x1DF, 0,     0x1E1, 0,     0x1E3, 0,     0x1E5, 0,     0x1E7, 0,     0x1E9, 0,     0x1EB,
+    0,     0x1ED, 0,     0x1EF, 0,     0,     0x1F3, 0x1F3, 0,     0x1F5, 0,     0x195, 0x1BF,
+    0x1F9, 0,     0x1FB, 0,     0x1FD, 0,     0x1FF, 0,     0x201, 0,     0x203, 0,     0x205,
+    0,     0x207, 0,     0x209, 0,     0x20B, 0,     0x20D, 0,     0x20F, 0,     0x211, 0,
+    0x213, 0,     0x215, 0,     0x217, 0,     0x219, 0,     0x21B, 0,     0x21D, 0,     0x21F,
+    0,     0x19E, 0,     0x223, 0,     0x225, 0,     0x227, 0,     0x229, 0,     0x22B, 0,
+    0x22D, 0,     0x22F, 0,     0x231, 0,     0x233, 0,     0,     0,     0,     0,     0,
+    0,     0,     0x23C, 0,     0x19A, 0,     0,     0,     0x242, 0,     0x180, 0x289, 0x28C,
+    0x247, 0,     0x249, 0,     0x24B, 0,     0x24D, 0,     0x24F, 0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0x371,
+    0,     0x373, 0,     0,     0,     0x377, 0,     0,     0,     0,     0,     0,     0,
+    0,     0x3F3, 0,     0,     0,     0,     0,     0,     0x3AC, 0,     0x3AD, 0x3AE, 0x3AF,
+    0,     0x3CC, 0,     0x3CD, 0x3CE, 0,     0x3B1, 0x3B2, 0x3B3, 0x3B4, 0x3B5, 0x3B6, 0x3B7,
+    0x3B8, 0x3B9, 0x3BA, 0x3BB, 0x3BC, 0x3BD, 0x3BE, 0x3BF, 0x3C0, 0x3C1, 0,     0x3C3, 0x3C4,
+    0x3C5, 0x3C6, 0x3C7, 0x3C8, 0x3C9, 0x3CA, 0x3CB, 0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0x3D7, 0,     0,     0,     0,     0,     0,     0,     0,     0x3D9,
+    0,     0x3DB, 0,     0x3DD, 0,     0x3DF, 0,     0x3E1, 0,     0x3E3, 0,     0x3E5, 0,
+    0x3E7, 0,     0x3E9, 0,     0x3EB, 0,     0x3ED, 0,     0x3EF, 0,     0,     0,     0,
+    0,     0x3B8, 0,     0,     0x3F8, 0,     0x3F2, 0x3FB, 0,     0,     0x37B, 0x37C, 0x37D,
+    0x450, 0x451, 0x452, 0x453, 0x454, 0x455, 0x456, 0x457, 0x458, 0x459, 0x45A, 0x45B, 0x45C,
+    0x45D, 0x45E, 0x45F, 0x430, 0x431, 0x432, 0x433, 0x434, 0x435, 0x436, 0x437, 0x438, 0x439,
+    0x43A, 0x43B, 0x43C, 0x43D, 0x43E, 0x43F, 0x440, 0x441, 0x442, 0x443, 0x444, 0x445, 0x446,
+    0x447, 0x448, 0x449, 0x44A, 0x44B, 0x44C, 0x44D, 0x44E, 0x44F, 0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,     0,
+    0,     0,     0,     0,     0,     0x461, 0,     0x463, 0,     0x465, 0,     0x467, 0,
+    0x469, 0,     0x46B, 0,     0x46D, 0,     0x46F, 0,     0x471, 0,     0x473, 0,     0x475,
+    0,     0x477, 0,     0x479, 0,     0x47B, 0,     0x47D, 0,     0x47F, 0,     0x481, 0,
+    0,     0,     0,     0,     0,     0,     0,     0,     0x48B, 0,     0x48D, 0,     0x48F,
+    0,     0x491, 0,     0x493, 0,     0x495, 0,     0x497, 0,     0x499, 0,     0x49B, 0,
+    0x49D, 0,     0x49F, 0,     0x4A1, 0,     0x4A3, 0,     0x4A5, 0,     0x4A7, 0,     0x4A9,
+    0,     0x4AB, 0,     0x4AD, 0,     0x4AF, 0,     0x4B1, 0,     0x4B3, 0,     0x4B5, 0,
+    0x4B7, 0,     0x4B9, 0,     0x4BB, 0,     0x4BD, 0,     0x4BF, 0,     0x4CF, 0x4C2, 0,
+    0x4C4, 0,     0x4C6, 0,     0x4C8, 0,     0x4CA, 0,     0x4CC, 0,     0x4CE, 0,     0,
+    0x4D1, 0,     0x4D3, 0,     0x4D5, 0,     0x4D7, 0,     0x4D9, 0,     0x4DB, 0,     0x4DD,
+    0,     0x4DF, 0,     0x4E1, 0,     0x4E3, 0,     0x4E5, 0,     0x4E7, 0,     0x4E9, 0,
+    0x4EB, 0,     0x4ED, 0,     0x4EF, 0,     0x4F1, 0,     0x4F3, 0,     0x4F5, 0,     0x4F7,
+    0,     0x4F9, 0,     0x4FB, 0,     0x4FD, 0,     0x4FF, 0,     0x501, 0,     0x503, 0,
+    0x505, 0,     0x507, 0,     0x509, 0,     0x50B, 0,     0x50D, 0,     0x50F, 0,     0x511,
+    0,     0x513, 0,     0x515, 0,     0x517, 0,     0x519, 0,     0x51B, 0,     0x51D, 0,
+    0x51F, 0,     0x521, 0,     0x523, 0,     0x525, 0,     0x527, 0,     0x529, 0,     0x52B,
+    0,     0x52D, 0,     0x52F, 0,
+};
+
+/* ASCII classes. */
+enum {
+    A_LATIN = 1, /* a-z A-Z */
+    A_DIGIT = 2,
+    A_WS = 4,  /* white space SPACE collapses */
+    A_SEP = 8, /* SPLIT separators */
+    A_LEET = 16,
+};
+
+static unsigned char aclass[128];
+static unsigned char ascii_lower[128], ascii_same[128];
+static char leet_to[128];
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void
+init_tables(void)
+{
+    for (int c = 0; c < 128; c++) {
+        unsigned char k = 0;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            k |= A_LATIN;
+        if (c >= '0' && c <= '9')
+            k |= A_DIGIT;
+        if (c == ' ' || (c >= '\t' && c <= '\r'))
+            k |= A_WS;
+        if (strchr(" .-_*/|", c) && c)
+            k |= A_SEP;
+        ascii_same[c] = (unsigned char)c;
+        ascii_lower[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c);
+        aclass[c] = k;
+    }
+    static const char from[] = "013457@$!", to[] = "oieastasi";
+    for (int i = 0; from[i]; i++) {
+        leet_to[(unsigned char)from[i]] = to[i];
+        aclass[(unsigned char)from[i]] |= A_LEET;
+    }
+}
+
+/* Decodes one strict UTF-8 character at s[0..n); returns its length, or 0 when invalid. */
+static size_t
+utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        if (n < 2 || (s[1] & 0xC0) != 0x80)
+            return 0;
+        *cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+        return 2;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        uint32_t v = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))
+            return 0;
+        *cp = v;
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        uint32_t v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+                     ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+        if (v < 0x10000 || v > 0x10FFFF)
+            return 0;
+        *cp = v;
+        return 4;
+    }
+    return 0;
+}
+
+static size_t
+utf8_encode(uint32_t cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static int
+is_invisible(uint32_t cp)
+{
+    return cp == 0xAD || cp == 0x34F || cp == 0x61C || cp == 0x180E ||
+           (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
+           (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || (cp >= 0xE0000 && cp <= 0xE007F) ||
+           (cp >= 0xE0100 && cp <= 0xE01EF);
+}
+
+static int
+is_space_cp(uint32_t cp)
+{
+    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* Sorted single characters with an ASCII twin (superscripts, subscripts, modifier letters,
+ * letter-like symbols). */
+static const struct {
+    uint32_t cp;
+    char to;
+} fold_pairs[] = {
+    {0xB2, '2'},   {0xB3, '3'},   {0xB9, '1'},    {0x2B0, 'h'},   {0x2B2, 'j'},   {0x2B3, 'r'},
+    {0x2B7, 'w'},  {0x2B8, 'y'},  {0x2E1, 'l'},   {0x2E2, 's'},   {0x2E3, 'x'},   {0x1D2C, 'A'},
+    {0x1D2E, 'B'}, {0x1D30, 'D'}, {0x1D31, 'E'},  {0x1D33, 'G'},  {0x1D34, 'H'},  {0x1D35, 'I'},
+    {0x1D36, 'J'}, {0x1D37, 'K'}, {0x1D38, 'L'},  {0x1D39, 'M'},  {0x1D3A, 'N'},  {0x1D3C, 'O'},
+    {0x1D3E, 'P'}, {0x1D3F, 'R'}, {0x1D40, 'T'},  {0x1D41, 'U'},  {0x1D42, 'W'},  {0x1D43, 'a'},
+    {0x1D47, 'b'}, {0x1D48, 'd'}, {0x1D49, 'e'},  {0x1D4D, 'g'},  {0x1D4F, 'k'},  {0x1D50, 'm'},
+    {0x1D52, 'o'}, {0x1D56, 'p'}, {0x1D57, 't'},  {0x1D58, 'u'},  {0x1D5B, 'v'},  {0x1D62, 'i'},
+    {0x1D63, 'r'}, {0x1D64, 'u'}, {0x1D65, 'v'},  {0x1D9C, 'c'},  {0x1DA0, 'f'},  {0x1DBB, 'z'},
+    {0x2070, '0'}, {0x2071, 'i'}, {0x207F, 'n'},  {0x2090, 'a'},  {0x2091, 'e'},  {0x2092, 'o'},
+    {0x2093, 'x'}, {0x2095, 'h'}, {0x2096, 'k'},  {0x2097, 'l'},  {0x2098, 'm'},  {0x2099, 'n'},
+    {0x209A, 'p'}, {0x209B, 's'}, {0x209C, 't'},  {0x2102, 'C'},  {0x210A, 'g'},  {0x210B, 'H'},
+    {0x210C, 'H'}, {0x210D, 'H'}, {0x210E, 'h'},  {0x2110, 'I'},  {0x2111, 'I'},  {0x2112, 'L'},
+    {0x2113, 'l'}, {0x2115, 'N'}, {0x2119, 'P'},  {0x211A, 'Q'},  {0x211B, 'R'},  {0x211C, 'R'},
+    {0x211D, 'R'}, {0x2124, 'Z'}, {0x2128, 'Z'},  {0x212C, 'B'},  {0x212D, 'C'},  {0x212F, 'e'},
+    {0x2130, 'E'}, {0x2131, 'F'}, {0x2133, 'M'},  {0x2134, 'o'},  {0x2139, 'i'},  {0x24EA, '0'},
+    {0x24FF, '0'}, {0x2C7C, 'j'}, {0x1D6A4, 'i'}, {0x1D6A5, 'j'}, {0x1F100, '0'},
+};
+
+static char
+fold_pair(uint32_t cp)
+{
+    size_t lo = 0, hi = sizeof(fold_pairs) / sizeof(fold_pairs[0]);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fold_pairs[mid].cp == cp)
+            return fold_pairs[mid].to;
+        if (fold_pairs[mid].cp < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Writes the decimal form of 1..20 and returns its length. */
+static size_t
+put_number(unsigned v, char *o)
+{
+    if (v >= 10) {
+        o[0] = (char)('0' + v / 10);
+        o[1] = (char)('0' + v % 10);
+        return 2;
+    }
+    o[0] = (char)('0' + v);
+    return 1;
+}
+
+/* The ASCII folding of a compatibility character into o (at most 3 bytes), or 0 when none. */
+static size_t
+fold_width(uint32_t cp, char *o)
+{
+    static const char *const lig[] = {"ff", "fi", "fl", "ffi", "ffl", "st", "st"};
+    if (cp < 0x1D2C && !(cp >= 0xB2 && cp <= 0xB9) && !(cp >= 0x2B0 && cp <= 0x2E3))
+        return 0;
+    if (cp >= 0xFF01 && cp <= 0xFF5E) {
+        o[0] = (char)(cp - 0xFF01 + 0x21);
+        return 1;
+    }
+    if (cp == 0x3000) {
+        o[0] = ' ';
+        return 1;
+    }
+    if (cp >= 0xFB00 && cp <= 0xFB06) {
+        size_t n = strlen(lig[cp - 0xFB00]);
+        memcpy(o, lig[cp - 0xFB00], n);
+        return n;
+    }
+    if (cp >= 0x1D400 && cp < 0x1D6A4) {
+        unsigned k = (cp - 0x1D400) % 52;
+        o[0] = (char)(k < 26 ? 'A' + k : 'a' + k - 26);
+        return 1;
+    }
+    if (cp >= 0x1D7CE && cp <= 0x1D7FF) {
+        o[0] = (char)('0' + (cp - 0x1D7CE) % 10);
+        return 1;
+    }
+    if (cp >= 0x2460 && cp <= 0x2473) /* circled 1..20 */
+        return put_number(cp - 0x2460 + 1, o);
+    if (cp >= 0x2474 && cp <= 0x2487) /* parenthesized 1..20 */
+        return put_number(cp - 0x2474 + 1, o);
+    if (cp >= 0x2488 && cp <= 0x249B) /* 1..20 full stop */
+        return put_number(cp - 0x2488 + 1, o);
+    if (cp >= 0x249C && cp <= 0x24B5) { /* parenthesized a..z */
+        o[0] = (char)('a' + cp - 0x249C);
+        return 1;
+    }
+    if (cp >= 0x24B6 && cp <= 0x24CF) {
+        o[0] = (char)('A' + cp - 0x24B6);
+        return 1;
+    }
+    if (cp >= 0x24D0 && cp <= 0x24E9) {
+        o[0] = (char)('a' + cp - 0x24D0);
+        return 1;
+    }
+    if (cp >= 0x24EB && cp <= 0x24F4) /* negative circled 11..20 */
+        return put_number(cp - 0x24EB + 11, o);
+    if (cp >= 0x24F5 && cp <= 0x24FE) /* double circled 1..10 */
+        return put_number(cp - 0x24F5 + 1, o);
+    if (cp >= 0x2776 && cp <= 0x2793) /* dingbat circled 1..10, three sets */
+        return put_number((cp - 0x2776) % 10 + 1, o);
+    if (cp >= 0x2080 && cp <= 0x2089) {
+        o[0] = (char)('0' + cp - 0x2080);
+        return 1;
+    }
+    if (cp >= 0x2074 && cp <= 0x2079) {
+        o[0] = (char)('0' + cp - 0x2070);
+        return 1;
+    }
+    if (cp >= 0x1F101 && cp <= 0x1F10A) { /* digit comma */
+        o[0] = (char)('0' + cp - 0x1F101);
+        return 1;
+    }
+    if (cp >= 0x1F110 && cp <= 0x1F189) { /* parenthesized, circled, squared, negative: A..Z */
+        uint32_t b = cp >= 0x1F170   ? 0x1F170
+                     : cp >= 0x1F150 ? 0x1F150
+                     : cp >= 0x1F130 ? 0x1F130
+                                     : 0x1F110;
+        if (cp - b >= 26)
+            return 0;
+        o[0] = (char)('A' + cp - b);
+        return 1;
+    }
+    o[0] = fold_pair(cp);
+    return o[0] ? 1 : 0;
+}
+
+/* The Latin twin (same case) of a Cyrillic or Greek look-alike letter, or 0. */
+static char
+homoglyph(uint32_t cp)
+{
+    if (cp < 0x391 || cp > 0x51D)
+        return 0;
+    switch (cp) {
+    case 0x391:
+        return 'A';
+    case 0x392:
+        return 'B';
+    case 0x395:
+        return 'E';
+    case 0x396:
+        return 'Z';
+    case 0x397:
+        return 'H';
+    case 0x399:
+        return 'I';
+    case 0x39A:
+        return 'K';
+    case 0x39C:
+        return 'M';
+    case 0x39D:
+        return 'N';
+    case 0x39F:
+        return 'O';
+    case 0x3A1:
+        return 'P';
+    case 0x3A4:
+        return 'T';
+    case 0x3A5:
+        return 'Y';
+    case 0x3A7:
+        return 'X';
+    case 0x3B1:
+        return 'a';
+    case 0x3B9:
+        return 'i';
+    case 0x3BA:
+        return 'k';
+    case 0x3BD:
+        return 'v';
+    case 0x3BF:
+        return 'o';
+    case 0x3C1:
+        return 'p';
+    case 0x3C4:
+        return 't';
+    case 0x3C5:
+        return 'u';
+    case 0x3C7:
+        return 'x';
+    case 0x3F2:
+        return 'c';
+    case 0x3F3:
+        return 'j';
+    case 0x3F9:
+        return 'C';
+    case 0x405:
+        return 'S';
+    case 0x406:
+        return 'I';
+    case 0x408:
+        return 'J';
+    case 0x410:
+        return 'A';
+    case 0x412:
+        return 'B';
+    case 0x415:
+        return 'E';
+    case 0x41A:
+        return 'K';
+    case 0x41C:
+        return 'M';
+    case 0x41D:
+        return 'H';
+    case 0x41E:
+        return 'O';
+    case 0x420:
+        return 'P';
+    case 0x421:
+        return 'C';
+    case 0x422:
+        return 'T';
+    case 0x423:
+        return 'Y';
+    case 0x425:
+        return 'X';
+    case 0x430:
+        return 'a';
+    case 0x435:
+        return 'e';
+    case 0x43E:
+        return 'o';
+    case 0x440:
+        return 'p';
+    case 0x441:
+        return 'c';
+    case 0x443:
+        return 'y';
+    case 0x445:
+        return 'x';
+    case 0x455:
+        return 's';
+    case 0x456:
+        return 'i';
+    case 0x458:
+        return 'j';
+    case 0x4AE:
+        return 'Y';
+    case 0x4AF:
+        return 'y';
+    case 0x4BA:
+        return 'H';
+    case 0x4BB:
+        return 'h';
+    case 0x4C0:
+        return 'I';
+    case 0x4CF:
+        return 'l';
+    case 0x501:
+        return 'd';
+    case 0x51A:
+        return 'Q';
+    case 0x51B:
+        return 'q';
+    case 0x51C:
+        return 'W';
+    case 0x51D:
+        return 'w';
+    default:
+        return 0;
+    }
+}
+
+/* Word classes for the homoglyph step. */
+enum { W_BREAK, W_LATIN, W_CG, W_OTHER };
+
+static int
+word_class(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (aclass[cp] & A_LATIN) ? W_LATIN : (aclass[cp] & A_DIGIT) ? W_OTHER : W_BREAK;
+    if ((cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x1E00 && cp <= 0x1EFF))
+        return W_LATIN;
+    if ((cp >= 0x300 && cp <= 0x36F) || (cp >= 0x483 && cp <= 0x489))
+        return W_OTHER;
+    if ((cp >= 0x370 && cp <= 0x3FF && cp != 0x37E && cp != 0x387) || (cp >= 0x400 && cp <= 0x52F))
+        return W_CG;
+    return W_BREAK;
+}
+
+/* The class of the character at s[0..n) after the steps before HOMOGLYPH; *k gets its length. */
+static int
+class_at(const unsigned char *s, size_t n, unsigned flags, size_t *k)
+{
+    uint32_t cp;
+    *k = utf8_decode(s, n, &cp);
+    if (*k == 0) {
+        *k = 1;
+        return W_BREAK;
+    }
+    if (is_invisible(cp)) /* never splits a word, whether dropped or kept */
+        return W_OTHER;
+    char f[4];
+    if ((flags & GW_NORM_WIDTH) && fold_width(cp, f))
+        return word_class((unsigned char)f[0]);
+    return word_class(cp);
+}
+
+struct pass {
+    const unsigned char *in;
+    size_t n;
+    unsigned flags;
+    char *t;
+    uint32_t *map, *end;
+    size_t o;
+    int in_space;       /* the last output byte is a collapsed white-space run */
+    int word_latin;     /* the current word has had a Latin letter */
+    size_t decided_end; /* homoglyph decision word_mixed holds for input offsets below this */
+    int word_mixed;
+};
+
+static void
+emit_ascii(struct pass *p, unsigned char c, size_t from, size_t to)
+{
+    unsigned char k = aclass[c];
+    if ((k & A_WS) && (p->flags & GW_NORM_SPACE)) {
+        if (p->in_space) {
+            p->end[p->o - 1] = (uint32_t)to;
+        } else {
+            p->t[p->o] = ' ';
+            p->map[p->o] = (uint32_t)from;
+            p->end[p->o] = (uint32_t)to;
+            p->o++;
+            p->in_space = 1;
+        }
+        p->word_latin = 0;
+        return;
+    }
+    if ((p->flags & GW_NORM_CASE) && c >= 'A' && c <= 'Z')
+        c += 'a' - 'A';
+    p->t[p->o] = (char)c;
+    p->map[p->o] = (uint32_t)from;
+    p->end[p->o] = (uint32_t)to;
+    p->o++;
+    p->in_space = 0;
+    if (k & A_LATIN)
+        p->word_latin = 1;
+    else if (!(k & A_DIGIT))
+        p->word_latin = 0;
+}
+
+/* Whether the word holding the Cyrillic/Greek letter that ends at input offset i has a Latin
+ * letter. Each input byte is looked ahead at most once: the answer is kept for the bytes scanned.
+ */
+static int
+word_mixed(struct pass *p, size_t i)
+{
+    if (p->word_latin)
+        return 1;
+    if (i < p->decided_end)
+        return p->word_mixed;
+    size_t j = i, k;
+    int mixed = 0;
+    while (j < p->n) {
+        int c = class_at(p->in + j, p->n - j, p->flags, &k);
+        if (c == W_BREAK)
+            break;
+        if (c == W_LATIN) {
+            mixed = 1;
+            break;
+        }
+        j += k;
+    }
+    p->decided_end = j;
+    p->word_mixed = mixed;
+    return mixed;
+}
+
+static void
+first_pass(struct pass *p)
+{
+    const unsigned char *in = p->in;
+    size_t n = p->n, i = 0;
+    unsigned flags = p->flags;
+    char f[4];
+
+    while (i < n) {
+        unsigned char c = in[i];
+        if (c < 0x80) {
+            /* The bulk of prompts: a tight loop on locals (stores through char * would make the
+             * compiler reload every field of *p). Same rules as emit_ascii. */
+            char *t = p->t;
+            uint32_t *map = p->map, *end = p->end;
+            size_t o = p->o;
+            int in_space = p->in_space, latin = p->word_latin;
+            const int space = (flags & GW_NORM_SPACE) != 0;
+            const unsigned char *tr = (flags & GW_NORM_CASE) ? ascii_lower : ascii_same;
+            do {
+                unsigned char k = aclass[c];
+                if ((k & A_WS) && space) {
+                    if (in_space) {
+                        end[o - 1] = (uint32_t)(i + 1);
+                    } else {
+                        t[o] = ' ';
+                        map[o] = (uint32_t)i;
+                        end[o] = (uint32_t)(i + 1);
+                        o++;
+                        in_space = 1;
+                    }
+                    latin = 0;
+                } else {
+                    t[o] = (char)tr[c];
+                    map[o] = (uint32_t)i;
+                    end[o] = (uint32_t)(i + 1);
+                    o++;
+                    in_space = 0;
+                    latin = (k & A_LATIN) ? 1 : (k & A_DIGIT) ? latin : 0;
+                }
+                i++;
+            } while (i < n && (c = in[i]) < 0x80);
+            p->o = o;
+            p->in_space = in_space;
+            p->word_latin = latin;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = utf8_decode(in + i, n - i, &cp);
+        if (k == 0) {
+            p->t[p->o] = (char)c;
+            p->map[p->o] = (uint32_t)i;
+            p->end[p->o] = (uint32_t)(i + 1);
+            p->o++;
+            p->in_space = 0;
+            p->word_latin = 0;
+            i++;
+            continue;
+        }
+        if ((flags & GW_NORM_INVISIBLE) && is_invisible(cp)) {
+            i += k;
+            continue;
+        }
+        size_t fl;
+        if ((flags & GW_NORM_WIDTH) && (fl = fold_width(cp, f)) > 0) {
+            for (size_t x = 0; x < fl; x++)
+                emit_ascii(p, (unsigned char)f[x], i, i + k);
+            i += k;
+            continue;
+        }
+        char h = 0;
+        if (flags & GW_NORM_HOMOGLYPH) {
+            h = homoglyph(cp);
+            /* A capital with no twin may lowercase to a letter with one (Ԁ, ԁ): the output must
+             * not change when normalised again. */
+            if (!h && (flags & GW_NORM_CASE) && cp >= 0xC0 && cp < 0x530 && lower_tab[cp - 0xC0])
+                h = homoglyph(lower_tab[cp - 0xC0]);
+        }
+        if (h && word_mixed(p, i + k)) {
+            emit_ascii(p, (unsigned char)h, i, i + k);
+            i += k;
+            continue;
+        }
+        if ((flags & GW_NORM_SPACE) && is_space_cp(cp)) {
+            emit_ascii(p, ' ', i, i + k);
+            i += k;
+            continue;
+        }
+        if ((flags & GW_NORM_CASE) && cp >= 0xC0 && cp < 0x530 && lower_tab[cp - 0xC0])
+            cp = lower_tab[cp - 0xC0];
+        size_t w = utf8_encode(cp, p->t + p->o);
+        for (size_t x = 0; x < w; x++) {
+            p->map[p->o + x] = (uint32_t)i;
+            p->end[p->o + x] = (uint32_t)(i + k);
+        }
+        p->o += w;
+        p->in_space = 0;
+        int wc = word_class(cp);
+        if (wc == W_LATIN)
+            p->word_latin = 1;
+        else if (wc == W_BREAK)
+            p->word_latin = 0;
+        i += k;
+    }
+}
+
+static int
+is_word_byte(unsigned char c)
+{
+    return c >= 0x80 || (aclass[c] & (A_LATIN | A_DIGIT));
+}
+
+/* An ASCII letter standing alone: no letter, digit or non-ASCII byte on either side. */
+static int
+single_letter(const unsigned char *t, size_t n, size_t i)
+{
+    return i < n && t[i] < 0x80 && (aclass[t[i]] & A_LATIN) &&
+           (i == 0 || !is_word_byte(t[i - 1])) && (i + 1 == n || !is_word_byte(t[i + 1]));
+}
+
+#define SPLIT_MAX_SEP 16
+
+/* Joins runs of >= 3 single letters separated by the same separator run, in place. */
+static size_t
+split_pass(unsigned char *t, uint32_t *map, uint32_t *end, size_t n)
+{
+    size_t r = 0, w = 0;
+    while (r < n) {
+        if (r + 1 < n && t[r + 1] < 0x80 && (aclass[t[r + 1]] & A_SEP) && single_letter(t, n, r)) {
+            size_t s0 = r + 1, s1 = s0;
+            while (s1 < n && t[s1] < 0x80 && (aclass[t[s1]] & A_SEP) && s1 - s0 <= SPLIT_MAX_SEP)
+                s1++;
+            size_t sl = s1 - s0, last = r, count = 1;
+            if (sl <= SPLIT_MAX_SEP) {
+                /* The separator must be followed by a letter, so it is the whole run. */
+                size_t nx = r + 1;
+                while (nx + sl < n && memcmp(t + nx, t + s0, sl) == 0 &&
+                       single_letter(t, n, nx + sl)) {
+                    last = nx + sl;
+                    count++;
+                    nx = last + 1;
+                }
+            }
+            if (count >= 3) {
+                /* Reads stay ahead of writes: the letters are copied in increasing order and
+                 * the separators compared were read before any write reached them. */
+                for (size_t x = r; x <= last; x += sl + 1) {
+                    t[w] = t[x];
+                    map[w] = map[x];
+                    end[w] = end[x];
+                    w++;
+                }
+                r = last + 1;
+                continue;
+            }
+        }
+        if (w != r) {
+            t[w] = t[r];
+            map[w] = map[r];
+            end[w] = end[r];
+        }
+        w++;
+        r++;
+    }
+    return w;
+}
+
+static int
+is_token_space(unsigned char c)
+{
+    return c < 0x80 && (aclass[c] & A_WS);
+}
+
+/* Undoes digit/symbol substitutions in tokens that also hold an ASCII letter, in place. */
+static void
+leet_pass(unsigned char *t, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && is_token_space(t[i]))
+            i++;
+        size_t s = i;
+        unsigned seen = 0;
+        while (i < n && !is_token_space(t[i])) {
+            if (t[i] < 0x80)
+                seen |= aclass[t[i]];
+            i++;
+        }
+        if ((seen & A_LATIN) && (seen & A_LEET)) {
+            /* A substitute counts only next to a letter or another substitute of the token, and
+             * the punctuation ones (! @ $) only before one: "stop!" and "me@" stay as written. */
+            for (size_t x = s; x < i; x++) {
+                if (t[x] >= 0x80 || !(aclass[t[x]] & A_LEET))
+                    continue;
+                int next = x + 1 < i && t[x + 1] < 0x80 && (aclass[t[x + 1]] & (A_LATIN | A_LEET));
+                int prev = x > s && t[x - 1] < 0x80 && (aclass[t[x - 1]] & (A_LATIN | A_LEET));
+                int punct = t[x] == '!' || t[x] == '@' || t[x] == '$';
+                if (next || (!punct && prev))
+                    t[x] = (unsigned char)leet_to[t[x]];
+            }
+        }
+    }
+}
+
+int
+gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len >= UINT32_MAX)
+        return -1;
+    pthread_once(&tables_once, init_tables);
+    char *t = malloc(len + 1);
+    uint32_t *map = malloc(sizeof(uint32_t) * 2 * (len + 1));
+    if (!t || !map) {
+        free(t);
+        free(map);
+        return -1;
+    }
+    struct pass p = {
+        .in = (const unsigned char *)in,
+        .n = len,
+        .flags = flags,
+        .t = t,
+        .map = map,
+        .end = map + len + 1,
+    };
+    first_pass(&p);
+    GW_BUG_ON(p.o > len);
+    size_t n = p.o;
+    if (flags & GW_NORM_SPLIT)
+        n = split_pass((unsigned char *)t, map, p.end, n);
+    if (flags & GW_NORM_LEET)
+        leet_pass((unsigned char *)t, n);
+    t[n] = '\0';
+    map[n] = (uint32_t)len;
+    out->text = t;
+    out->len = n;
+    out->map = map;
+    out->end = p.end;
+    return 0;
+}
+
+void
+gw_norm_free(struct gw_norm *n)
+{
+    free(n->text);
+    free(n->map);
+    memset(n, 0, sizeof(*n));
+}
+
+void
+gw_norm_span(const struct gw_norm *n, size_t a, size_t b, size_t *orig_a, size_t *orig_b)
+{
+    GW_BUG_ON(a >= b || b > n->len);
+    if (n->len == 0) {
+        *orig_a = *orig_b = n->map ? n->map[0] : 0;
+        return;
+    }
+    if (b > n->len)
+        b = n->len;
+    if (a >= b)
+        a = b - 1;
+    *orig_a = n->map[a];
+    *orig_b = n->end[b - 1];
+}

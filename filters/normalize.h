@@ -1,0 +1,88 @@
+/*
+ * Text normalisation for prompt-injection matching. Rules are written in plain lowercase text;
+ * attackers disguise it (full-width letters, zero-width characters, Cyrillic look-alikes,
+ * "i g n o r e", "1gn0r3"). gw_normalize folds those disguises away and keeps, for every output
+ * byte, the original byte span it came from, so that a match found in the normalised text can be
+ * redacted or audited at its original offsets.
+ *
+ * Steps, in the order they apply (each flag can be off on its own):
+ *   1. INVISIBLE  drop default-ignorable characters;
+ *   2. WIDTH      fold compatibility forms to ASCII;
+ *   3. CASE       lowercase;
+ *   4. HOMOGLYPH  Cyrillic/Greek look-alikes to Latin, only inside a word that also has a Latin
+ *                 letter. The look-up uses the letter as written (Greek capital Eta is H-shaped,
+ *                 its lowercase is not), and the Latin result is then lowercased when CASE is on:
+ *                 the same text as case-then-homoglyph would give for a rule written in lowercase;
+ *   5. SPACE      collapse runs of white space to one ASCII space;
+ *   6. SPLIT      join letters written apart ("i g n o r e");
+ *   7. LEET       undo digit/symbol substitutions in tokens that also have letters: a
+ *                 substitute next to a letter or another substitute; ! @ $ only before one.
+ * Steps 1-5 run in one pass over the input (the homoglyph step looks ahead to the end of a word
+ * only when it meets a Cyrillic/Greek look-alike); steps 6 and 7 run in place on the result.
+ * No step ever makes the text longer, so the output is at most len bytes.
+ *
+ * Without SPLIT and LEET, normalising is idempotent for valid UTF-8 input (invalid bytes are kept
+ * as they are, and dropping a character between two of them can make them valid).
+ */
+#ifndef GW_NORMALIZE_H
+#define GW_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    /* Full-width ASCII (U+FF01..FF5E, U+3000 -> space), ligatures U+FB00..FB06, mathematical
+     * alphanumerics (U+1D400..1D7FF Latin letters and digits) and the letter-like symbols that fill
+     * their holes (U+2102..2139), circled / parenthesized / squared Latin letters and digits
+     * (U+2460..24FF, U+2776..2793, U+1F100..1F189), superscript, subscript and modifier letters
+     * and digits that have an ASCII twin. */
+    GW_NORM_WIDTH = 1u << 0,
+    /* U+00AD, U+034F, U+061C, U+180E, U+200B..200F, U+202A..202E, U+2060..2064, U+2066..2069,
+     * U+FE00..FE0F, U+FEFF, U+E0000..E007F, U+E0100..E01EF. */
+    GW_NORM_INVISIBLE = 1u << 1,
+    /* Simple 1:1 lowercase: ASCII, Latin-1, Latin Extended-A/B, Greek, Cyrillic (U+00C0..052F). */
+    GW_NORM_CASE = 1u << 2,
+    /* In a word (letters, digits, combining marks) that has a Latin letter, Cyrillic/Greek letters
+     * that look Latin become that Latin letter; pure Russian or Greek words are left alone. */
+    GW_NORM_HOMOGLYPH = 1u << 3,
+    /* Every run of white space (ASCII, U+0085, U+00A0, U+1680, U+2000..200A, U+2028, U+2029,
+     * U+202F, U+205F, U+3000) becomes one ASCII space. */
+    GW_NORM_SPACE = 1u << 4,
+    /* A run of >= 3 single ASCII letters, each separated by the same run of separators (space . -
+     * _ * / |, at most 16 bytes), is joined: "i g n o r e", "i.g.n.o.r.e", "d-a-n". */
+    GW_NORM_SPLIT = 1u << 5,
+    /* In a token (maximal run of non-white-space bytes) holding an ASCII letter and one of
+     * 0 1 3 4 5 7 @ $ !, those become o i e a s t a s i. Pure numbers ("2024", "3.5") stay. Note
+     * that trailing punctuation counts too: "stop!" becomes "stopi". */
+    GW_NORM_LEET = 1u << 6,
+    GW_NORM_ALL = 0x7f,
+};
+
+struct gw_norm {
+    char *text;    /* normalised UTF-8, NUL-terminated (owned) */
+    size_t len;    /* bytes in text, without the NUL */
+    uint32_t *map; /* len + 1 entries: map[i] = original offset of the character output byte i
+                      comes from; map[len] = the original length (owned) */
+    uint32_t *end; /* len entries: end[i] = original offset just past that character (a collapsed
+                      white-space run counts as one character); points into map's allocation */
+};
+
+/*
+ * Normalises len bytes of UTF-8 (invalid bytes are kept and mapped 1:1) with the GW_NORM_* steps
+ * in flags. Returns 0 and fills *out, which the caller releases with gw_norm_free; or -1 when out
+ * of memory or len does not fit 32-bit offsets, with *out zeroed.
+ */
+int gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out);
+
+/* Releases what gw_normalize allocated and zeroes *n. Safe on a zeroed struct. */
+void gw_norm_free(struct gw_norm *n);
+
+/*
+ * The original span [*orig_a, *orig_b) of the normalised span [a, b), a < b <= n->len:
+ * *orig_a = map[a], *orig_b = the offset just past the original character that produced byte
+ * b - 1. Always *orig_a < *orig_b <= original length. Out-of-range a, b is a bug (GW_BUG_ON); they
+ * are clamped.
+ */
+void gw_norm_span(const struct gw_norm *n, size_t a, size_t b, size_t *orig_a, size_t *orig_b);
+
+#endif

@@ -1,0 +1,244 @@
+/* Unit tests for filters/normalize.c: every step alone and all together, and for each example the
+ * original span of a match in the output. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "filters/normalize.h"
+
+/* Normalises in with flags, checks the text is want, and when match is non-NULL checks that the
+ * original span of its first occurrence in the output is exactly orig. */
+static void
+check(const char *in, unsigned flags, const char *want, const char *match, const char *orig)
+{
+    struct gw_norm n;
+    assert_int_equal(gw_normalize(in, strlen(in), flags, &n), 0);
+    if (strcmp(n.text, want) != 0)
+        fail_msg("flags %#x: \"%s\" -> \"%s\", want \"%s\"", flags, in, n.text, want);
+    assert_int_equal(n.len, strlen(want));
+    assert_int_equal(n.map[n.len], strlen(in));
+    for (size_t i = 0; i < n.len; i++) {
+        assert_true(n.map[i] < strlen(in));
+        assert_true(n.end[i] > n.map[i]);
+        if (i)
+            assert_true(n.map[i] >= n.map[i - 1]);
+    }
+    if (match) {
+        const char *m = strstr(n.text, match);
+        assert_non_null(m);
+        size_t a = (size_t)(m - n.text), oa, ob;
+        gw_norm_span(&n, a, a + strlen(match), &oa, &ob);
+        const char *o = strstr(in, orig);
+        assert_non_null(o);
+        if ((size_t)(o - in) != oa || strlen(orig) != ob - oa)
+            fail_msg("span of \"%s\" is [%zu,%zu) \"%.*s\", want \"%s\"", match, oa, ob,
+                     (int)(ob - oa), in + oa, orig);
+    }
+    gw_norm_free(&n);
+}
+
+static void
+test_width(void **state)
+{
+    (void)state;
+    check("ＩＧＮＯＲＥ ａｌｌ", GW_NORM_WIDTH, "IGNORE all", "all", "ａｌｌ");
+    check("ＩＧＮＯＲＥ ａｌｌ", GW_NORM_ALL, "ignore all", "ignore", "ＩＧＮＯＲＥ");
+    check("ⓘⓖⓝⓞⓡⓔ", GW_NORM_WIDTH, "ignore", "gno", "ⓖⓝⓞ");
+    check("𝐢𝐠𝐧𝐨𝐫𝐞 𝐈𝐆", GW_NORM_WIDTH | GW_NORM_CASE, "ignore ig", "ignore", "𝐢𝐠𝐧𝐨𝐫𝐞");
+    check("ﬁle", GW_NORM_WIDTH, "file", "file", "ﬁle");
+    check("oﬃce", GW_NORM_WIDTH, "office", "ffi", "ﬃ");
+    check("x²+⑩ 🄰🅱", GW_NORM_WIDTH, "x2+10 AB", "10", "⑩");
+    check("ℎ𝑒𝓁𝓁ℴ", GW_NORM_WIDTH, "hello", "hello", "ℎ𝑒𝓁𝓁ℴ");
+    check("ＩＧＮＯＲＥ", 0, "ＩＧＮＯＲＥ", NULL, NULL);
+}
+
+static void
+test_invisible(void **state)
+{
+    (void)state;
+    check("ig\u200bnore", GW_NORM_INVISIBLE, "ignore", "ignore", "ig\u200bnore");
+    check("ig\u200bnore", GW_NORM_ALL, "ignore", "gn", "g\u200bn");
+    check("\ufeffa\u00adb\u202ec\U000E0041d\ufe0f", GW_NORM_INVISIBLE, "abcd", "a", "a");
+    check("ig\u200bnore", 0, "ig\u200bnore", NULL, NULL);
+}
+
+static void
+test_case(void **state)
+{
+    (void)state;
+    check("IGNORE Ÿ ÀÉ ΣΑ ЖЁ Ǆ", GW_NORM_CASE, "ignore ÿ àé σα жё ǆ", "жё", "ЖЁ");
+    check("İ", GW_NORM_CASE, "i", "i", "İ");
+    /* Lowercase is 3 bytes long: left alone so that the text never grows. */
+    check("\u023a\u023e", GW_NORM_CASE, "\u023a\u023e", NULL, NULL);
+}
+
+static void
+test_homoglyph(void **state)
+{
+    (void)state;
+    /* Cyrillic І, О, Е among Latin G, N, R. */
+    const char *mixed = "\u0406GN\u041eR\u0415";
+    check(mixed, GW_NORM_HOMOGLYPH, "IGNORE", "IGNORE", mixed);
+    check(mixed, GW_NORM_HOMOGLYPH | GW_NORM_CASE, "ignore", "ign", "\u0406GN");
+    check(mixed, GW_NORM_ALL, "ignore", "ignore", mixed);
+    check(mixed, GW_NORM_CASE, "\u0456gn\u043er\u0435", NULL, NULL);
+    /* Greek capital Eta is H-shaped: "Η" in a Latin word becomes h even when lowercasing. */
+    check("\u0397ello", GW_NORM_ALL, "hello", "hello", "\u0397ello");
+    /* Pure Russian and Greek: only lowercased. */
+    check("Привет, как дела? Αυτό είναι", GW_NORM_ALL, "привет, как дела? αυτό είναι", "как",
+          "как");
+    check("Привет", GW_NORM_HOMOGLYPH, "Привет", NULL, NULL);
+    /* The Latin letter may come after a zero-width char and a full-width letter. */
+    check("\u0440\u200bａy", GW_NORM_ALL, "pay", "pay", "\u0440\u200bａy");
+    /* Cyrillic capital Komi De has no Latin twin, its lowercase has: d once lowercased. */
+    check("\u0500og", GW_NORM_HOMOGLYPH | GW_NORM_CASE, "dog", "dog", "\u0500og");
+    check("\u0500og", GW_NORM_HOMOGLYPH, "\u0500og", NULL, NULL);
+    /* Words are judged one by one. */
+    check("\u0441\u043e\u0440 co\u0440", GW_NORM_HOMOGLYPH, "\u0441\u043e\u0440 cop", "cop",
+          "co\u0440");
+}
+
+static void
+test_space(void **state)
+{
+    (void)state;
+    check("a\u00a0\t\n b\u2003\u3000c", GW_NORM_SPACE, "a b c", "a b", "a\u00a0\t\n b");
+    check("a \u200b b", GW_NORM_SPACE | GW_NORM_INVISIBLE, "a b", "a b", "a \u200b b");
+    check("a \u200b b", GW_NORM_SPACE, "a \u200b b", NULL, NULL);
+    check("a\t\tb", 0, "a\t\tb", NULL, NULL);
+}
+
+static void
+test_split(void **state)
+{
+    (void)state;
+    check("i g n o r e   previous", GW_NORM_SPACE | GW_NORM_SPLIT, "ignore previous", "ignore",
+          "i g n o r e");
+    check("i g n o r e   previous", GW_NORM_ALL, "ignore previous", "ignore previous",
+          "i g n o r e   previous");
+    check("i.g.n.o.r.e all", GW_NORM_SPLIT, "ignore all", "ignore", "i.g.n.o.r.e");
+    check("be d-a-n now", GW_NORM_SPLIT, "be dan now", "dan", "d-a-n");
+    check("x -- y -- z", GW_NORM_SPLIT, "xyz", "xyz", "x -- y -- z");
+    check("a b test", GW_NORM_ALL, "a b test", "a b", "a b");
+    check("a-b c-d e", GW_NORM_SPLIT, "a-b c-d e", NULL, NULL);
+    check("i g n", 0, "i g n", NULL, NULL);
+}
+
+static void
+test_leet(void **state)
+{
+    (void)state;
+    check("1gn0r3 pr3v10us", GW_NORM_LEET, "ignore previous", "previous", "pr3v10us");
+    check("1gn0r3 pr3v10us", GW_NORM_ALL, "ignore previous", "ignore", "1gn0r3");
+    check("version 3.5 in 2024", GW_NORM_ALL, "version 3.5 in 2024", "3.5", "3.5");
+    check("p@$$w0rd !", GW_NORM_LEET, "password !", NULL, NULL);
+    /* punctuation substitutes only before a letter: sentence punctuation stays */
+    check("stop! now", GW_NORM_LEET, "stop! now", NULL, NULL);
+    check("mail me@ once, $ystem", GW_NORM_ALL, "mail me@ once, system", "system", "$ystem");
+    check("1gn0r3", 0, "1gn0r3", NULL, NULL);
+}
+
+static void
+test_invalid_utf8(void **state)
+{
+    (void)state;
+    check("a\xff\xc3 B\xe2\x80", GW_NORM_ALL, "a\xff\xc3 b\xe2\x80", "b", "B");
+    check("\xed\xa0\x80", GW_NORM_ALL, "\xed\xa0\x80", NULL, NULL);
+}
+
+static void
+test_plain_and_empty(void **state)
+{
+    (void)state;
+    const char *plain = "please summarise the following report, in three bullet points.";
+    check(plain, GW_NORM_ALL, plain, "report", "report");
+    struct gw_norm n;
+    assert_int_equal(gw_normalize("", 0, GW_NORM_ALL, &n), 0);
+    assert_int_equal(n.len, 0);
+    assert_string_equal(n.text, "");
+    assert_int_equal(n.map[0], 0);
+    gw_norm_free(&n);
+    gw_norm_free(&n);
+}
+
+/* Idempotence without SPLIT and LEET on mixed text. */
+static void
+test_idempotent(void **state)
+{
+    (void)state;
+    const char *s = "ＩＧＮＯＲＥ\u200b \u0406GN\u041eR\u0415\u00a0\u00a0Привет ⓘⓖⓝⓞⓡⓔ ﬁ Ηello";
+    for (unsigned f = 0; f < 32; f++) {
+        struct gw_norm a, b;
+        assert_int_equal(gw_normalize(s, strlen(s), f, &a), 0);
+        assert_int_equal(gw_normalize(a.text, a.len, f, &b), 0);
+        assert_string_equal(a.text, b.text);
+        gw_norm_free(&a);
+        gw_norm_free(&b);
+    }
+}
+
+/* MB/s normalising a 64 KiB prompt made of unit repeated, many times over. */
+static double
+mbps(const char *unit, unsigned flags)
+{
+    size_t ul = strlen(unit), n = 0, cap = 64u << 10;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    while (n + ul <= cap) {
+        memcpy(buf + n, unit, ul);
+        n += ul;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rounds = 2000;
+    for (int r = 0; r < rounds; r++) {
+        struct gw_norm out;
+        assert_int_equal(gw_normalize(buf, n, flags, &out), 0);
+        gw_norm_free(&out);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(buf);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return (double)n * rounds / s / 1e6;
+}
+
+/* Throughput, printed only (sanitizer builds are slow); PC_NORM_BENCH=1 to run. */
+static void
+test_bench(void **state)
+{
+    (void)state;
+    if (!getenv("PC_NORM_BENCH"))
+        skip();
+    printf("ascii lowercase: %.0f MB/s\n",
+           mbps("please summarise the following report in three bullet points. ", GW_NORM_ALL));
+    printf("ascii mixed case: %.0f MB/s\n",
+           mbps("Please Summarise the FOLLOWING report, in 3 bullet points.\n", GW_NORM_ALL));
+    printf("mixed unicode: %.0f MB/s\n",
+           mbps("Привет мир ＩＧＮＯＲＥ ig\u200bnore \u0406GN\u041eR\u0415 café 1gn0r3 ",
+                GW_NORM_ALL));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_invisible),
+        cmocka_unit_test(test_case),
+        cmocka_unit_test(test_homoglyph),
+        cmocka_unit_test(test_space),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_leet),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_plain_and_empty),
+        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_bench),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
