@@ -32,7 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #define CFG_MAX_FILE_BYTES (16u << 20)
@@ -1362,6 +1361,8 @@ gw_config_cost(const struct gw_config *cfg, const char *model, int64_t tokens_in
 
 static void free_key(char *k);
 static int clean_key(char *k);
+static int read_key_file(struct ld *ld, const char *path, const char *what,
+                         const struct gw_cnode *at, char **out);
 
 #define AUD(f) offsetof(struct gw_audit_cfg, f)
 #define SNK(f) offsetof(struct gw_sink_cfg, f)
@@ -1711,32 +1712,27 @@ static int
 set_hmac_key_file(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
 {
     struct gw_audit_cfg *a = base;
-    char *path = NULL, buf[1025];
-    ssize_t n;
-    int fd;
+    const char *s = string_of(ld, d, v);
+    char *path, *key = NULL;
+    int rc;
 
-    if (set_file(ld, d, v, &path) < 0) /* FIELD(&path, d, ...) with d->off = 0 */
+    if (s == NULL)
         return -1;
-    fd = open_file(path);
-    n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
-    if (fd >= 0)
-        close(fd);
-    free(path);
-    /* trimmed and checked like `portcullis audit-verify --key-file` reads it */
-    while (n > 0 &&
-           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        n--;
-    if (n < 16 || n > 1024)
-        return fail(ld, v, "'hmac_key_file' must hold a key of 16 to 1024 bytes");
-    for (ssize_t i = 0; i < n; i++)
-        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-            return fail(ld, v, "'hmac_key_file': the key must not contain control characters");
-    free(a->hmac_key);
-    a->hmac_key = malloc((size_t)n);
-    if (a->hmac_key == NULL)
+    path = resolve_path(ld->basedir, s);
+    if (path == NULL)
         return oom(ld);
-    memcpy(a->hmac_key, buf, (size_t)n);
-    a->hmac_key_len = (size_t)n;
+    /* read, trimmed and checked like provider key files (and `audit-verify --key-file`) */
+    rc = read_key_file(ld, path, d->name, v, &key);
+    free(path);
+    if (rc < 0)
+        return -1;
+    if (strlen(key) < 16 || strlen(key) > 1024) {
+        free_key(key);
+        return fail(ld, v, "'hmac_key_file' must hold a key of 16 to 1024 bytes");
+    }
+    free_key(a->hmac_key);
+    a->hmac_key = key;
+    a->hmac_key_len = strlen(key);
     return 0;
 }
 
@@ -1814,9 +1810,7 @@ free_audit(struct gw_audit_cfg *a)
     size_t i, j;
 
     free(a->spool_dir);
-    if (a->hmac_key != NULL)
-        OPENSSL_cleanse(a->hmac_key, a->hmac_key_len);
-    free(a->hmac_key);
+    free_key(a->hmac_key);
     for (i = 0; i < a->nsinks; i++) {
         struct gw_sink_cfg *c = &a->sinks[i];
         free(c->name);
@@ -2020,7 +2014,8 @@ clean_key(char *k)
 }
 
 static int
-read_key_file(struct ld *ld, struct gw_provider_cfg *p, const struct gw_cnode *at, char **out)
+read_key_file(struct ld *ld, const char *path, const char *what, const struct gw_cnode *at,
+              char **out)
 {
     char *buf;
     ssize_t n;
@@ -2028,9 +2023,9 @@ read_key_file(struct ld *ld, struct gw_provider_cfg *p, const struct gw_cnode *a
     int fd;
 
     *out = NULL;
-    fd = open_file(p->key_file);
+    fd = open_file(path);
     if (fd < 0)
-        return fail(ld, at, "cannot read key_file '%s': %s", p->key_file, strerror(errno));
+        return fail(ld, at, "cannot read %s '%s': %s", what, path, strerror(errno));
     buf = malloc(CFG_MAX_KEY_BYTES + 1);
     if (buf == NULL) {
         close(fd);
@@ -2046,18 +2041,17 @@ read_key_file(struct ld *ld, struct gw_provider_cfg *p, const struct gw_cnode *a
     close(fd);
     if (n < 0) {
         free(buf);
-        return fail(ld, at, "cannot read key_file '%s': %s", p->key_file, strerror(errno));
+        return fail(ld, at, "cannot read %s '%s': %s", what, path, strerror(errno));
     }
     if (len > CFG_MAX_KEY_BYTES) {
         free(buf);
-        return fail(ld, at, "key_file '%s' is larger than %d bytes", p->key_file,
-                    CFG_MAX_KEY_BYTES);
+        return fail(ld, at, "%s '%s' is larger than %d bytes", what, path, CFG_MAX_KEY_BYTES);
     }
     buf[len] = '\0';
     if (strlen(buf) != len || clean_key(buf) < 0) {
         explicit_bzero(buf, len);
         free(buf);
-        return fail(ld, at, "key_file '%s' contains control characters", p->key_file);
+        return fail(ld, at, "%s '%s' contains control characters", what, path);
     }
     *out = buf;
     return 0;
@@ -2079,7 +2073,8 @@ resolve_key(struct ld *ld, struct gw_provider_cfg *p, const struct pmeta *m)
     const char *env = p->key_env != NULL ? getenv(p->key_env) : NULL;
     char *from_env = NULL, *from_file = NULL;
 
-    if (p->key_file != NULL && read_key_file(ld, p, m->key_file, &from_file) < 0)
+    if (p->key_file != NULL &&
+        read_key_file(ld, p->key_file, "key_file", m->key_file, &from_file) < 0)
         return -1;
     if (env != NULL && env[0] != '\0') {
         from_env = strdup(env);
