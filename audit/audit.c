@@ -351,8 +351,7 @@ send_from_memory(struct sink *s)
     if (!p) {
         /* out of memory: to the spool, the batch first and then the rest, and retry from there */
         spool_append(s, s->infl, n);
-        spool_append(s, s->pending, s->pending_n);
-        s->pending_n = 0;
+        spool_memory(s);
         return;
     }
     s->inflight_spool = 0;

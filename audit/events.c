@@ -273,32 +273,32 @@ gw_audit_filter(const struct gw_audit_who *who, const struct gw_event *ev, enum 
     gw_audit_submit(&w, GW_AUDIT_K_FILTER, sev);
 }
 
-void
-gw_audit_auth_failure(const struct gw_audit_who *who, const char *reason, int status)
+/* A request the gateway refused before the provider saw it (medium severity). */
+static void
+refusal(const struct gw_audit_who *who, unsigned kind, const char *category, const char *type,
+        const char *action, const char *reason, int status)
 {
-    if (!gw_audit_wants(GW_AUDIT_K_AUTH, 2))
+    if (!gw_audit_wants(kind, 2))
         return;
     struct gw_jw w;
-    start(&w, 2, "event", "authentication", "start", "auth_failure", "failure");
+    start(&w, 2, "event", category, type, action, "failure");
     opt_str(&w, "reason", reason);
     common(&w);
     who_fields(&w, who, status, -1, -1);
     gw_jw_end(&w);
-    gw_audit_submit(&w, GW_AUDIT_K_AUTH, 2);
+    gw_audit_submit(&w, kind, 2);
+}
+
+void
+gw_audit_auth_failure(const struct gw_audit_who *who, const char *reason, int status)
+{
+    refusal(who, GW_AUDIT_K_AUTH, "authentication", "start", "auth_failure", reason, status);
 }
 
 void
 gw_audit_policy(const struct gw_audit_who *who, const char *action, const char *reason, int status)
 {
-    if (!gw_audit_wants(GW_AUDIT_K_POLICY, 2))
-        return;
-    struct gw_jw w;
-    start(&w, 2, "event", "web", "denied", action, "failure");
-    opt_str(&w, "reason", reason);
-    common(&w);
-    who_fields(&w, who, status, -1, -1);
-    gw_jw_end(&w);
-    gw_audit_submit(&w, GW_AUDIT_K_POLICY, 2);
+    refusal(who, GW_AUDIT_K_POLICY, "web", "denied", action, reason, status);
 }
 
 void

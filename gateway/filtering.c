@@ -264,19 +264,25 @@ cap_add(struct gw_filtering *f, enum gw_direction d, const char *p, size_t n)
     c->len += take;
 }
 
-/* Every segment as "role: text\n". */
+/* One text as "role: text\n": the capture format of segments and of scanned texts alike. */
+static void
+cap_role_text(struct gw_filtering *f, enum gw_direction d, enum gw_role role, const char *text,
+              size_t len)
+{
+    const char *name = gw_role_name(role);
+    cap_add(f, d, name, strlen(name));
+    cap_add(f, d, ": ", 2);
+    cap_add(f, d, text, len);
+    cap_add(f, d, "\n", 1);
+}
+
+/* Every segment but tool definitions (tool schemas are not what anyone said). */
 static void
 cap_segments(struct gw_filtering *f, enum gw_direction d, const struct gw_segments *segs)
 {
-    for (size_t i = 0; i < segs->n; i++) {
-        if (segs->v[i].role == GW_ROLE_TOOL_DEFINITION)
-            continue; /* tool schemas are not what anyone said */
-        const char *role = gw_role_name(segs->v[i].role);
-        cap_add(f, d, role, strlen(role));
-        cap_add(f, d, ": ", 2);
-        cap_add(f, d, segs->v[i].text, segs->v[i].len);
-        cap_add(f, d, "\n", 1);
-    }
+    for (size_t i = 0; i < segs->n; i++)
+        if (segs->v[i].role != GW_ROLE_TOOL_DEFINITION)
+            cap_role_text(f, d, segs->v[i].role, segs->v[i].text, segs->v[i].len);
 }
 
 struct light_arg {
@@ -290,11 +296,7 @@ cap_text(void *arg, enum gw_role role, int msg_index, const char *text, size_t l
 {
     struct light_arg *a = arg;
     (void)msg_index;
-    const char *name = gw_role_name(role);
-    cap_add(a->f, a->d, name, strlen(name));
-    cap_add(a->f, a->d, ": ", 2);
-    cap_add(a->f, a->d, text, len);
-    cap_add(a->f, a->d, "\n", 1);
+    cap_role_text(a->f, a->d, role, text, len);
 }
 
 /* A streamed delta: the answer's text as it goes, without role lines. */
