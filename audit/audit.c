@@ -30,6 +30,7 @@
 #include "audit/record.h"
 #include "audit/sink.h"
 #include "gateway/log.h"
+#include "gateway/io.h"
 
 struct qnode {
     struct qnode *next;
@@ -114,21 +115,6 @@ path_join(const char *dir, const char *name, const char *ext)
     return p;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void
 save_pos(struct sink *s)
 {
@@ -162,7 +148,7 @@ spool_append(struct sink *s, struct evbuffer *b, size_t nrec)
         return;
     }
     const char *p = (const char *)evbuffer_pullup(b, -1);
-    if (!p || write_all(s->spool_fd, p, len) < 0) {
+    if (!p || gw_write_all(s->spool_fd, p, len) < 0) {
         gw_error("audit sink %s: cannot write the spool %s: %s: %zu record(s) dropped",
                  s->cfg->name, s->spool_path, strerror(errno), nrec);
         s->m_dropped += nrec;
@@ -995,14 +981,6 @@ finish(void)
 
 static uint64_t grace_deadline_us;
 
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void
 on_stop_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -1010,7 +988,7 @@ on_stop_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     drain_queue();
-    if (all_idle() || mono_us() >= grace_deadline_us) {
+    if (all_idle() || gw_now_us() >= grace_deadline_us) {
         finish();
         return;
     }
@@ -1026,7 +1004,7 @@ gw_audit_stop(uint32_t grace_ms)
     pthread_mutex_lock(&A.mu);
     A.running = 0; /* later submissions are dropped: the workers have stopped by now */
     pthread_mutex_unlock(&A.mu);
-    grace_deadline_us = mono_us() + (uint64_t)grace_ms * 1000u;
+    grace_deadline_us = gw_now_us() + (uint64_t)grace_ms * 1000u;
     A.stopping = 1; /* the audit thread sees it on the wake below and winds down */
     wake();
     pthread_join(A.thr, NULL);

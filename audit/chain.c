@@ -14,6 +14,7 @@
 
 #include "audit/chain.h"
 #include "gateway/log.h"
+#include "gateway/io.h"
 
 #define LIT(s) (sizeof(s) - 1)
 #define SEQ_KEY ",\"seq\":"
@@ -325,21 +326,6 @@ gw_chain_load(struct gw_audit_chain *c, const char *path, char *err, size_t errl
     return 0;
 }
 
-static int
-write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int
 gw_chain_save(const struct gw_audit_chain *c, const char *path)
 {
@@ -362,7 +348,7 @@ gw_chain_save(const struct gw_audit_chain *c, const char *path)
     if (fd < 0)
         goto fail;
     /* synced before the rename: otherwise a crash may leave path renamed but empty */
-    if (write_all(fd, line, n) < 0 || fsync(fd) < 0) {
+    if (gw_write_all(fd, line, n) < 0 || fsync(fd) < 0) {
         saved = errno;
         close(fd);
         unlink(tmp);

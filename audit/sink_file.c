@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gateway/log.h"
+#include "gateway/io.h"
 
 /* The clock rotation ages count with (monotonic microseconds); tests replace it. */
 uint64_t (*gw_sink_file_clock)(void) = gw_now_us;
@@ -142,31 +143,11 @@ rotate(struct file_sink *fs, char *why, size_t cap)
     return file_open(fs, why, cap);
 }
 
-/* Writes all len bytes, through short writes and signals. 0, or -1 with errno set. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Appends the batch; on failure cuts the file back to size and says why. 0 or -1. */
 static int
 append_batch(struct file_sink *fs, off_t size, const char *recs, size_t len, char *why, size_t cap)
 {
-    if (write_all(fs->fd, recs, len) == 0)
+    if (gw_write_all(fs->fd, recs, len) == 0)
         return 0;
     int e = errno;
     int cut = ftruncate(fs->fd, size) == 0;

@@ -134,16 +134,15 @@ gw_tx_alloc(struct gw_tx *tx, size_t n)
 void
 gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (tx->key) {
-        out->team = tx->key->team->name;
-        out->key_id = tx->key->id;
-        out->user = tx->key->user;
-    }
-    out->session = tx->session[0] ? tx->session : NULL;
-    out->model = tx->model[0] ? tx->model : NULL;
-    out->route = tx->route ? tx->route->prefix : NULL;
-    out->provider = tx->prov ? tx->prov->name : NULL;
+    struct gw_audit_who w; /* the one place identity is read off the exchange */
+    gw_tx_who(tx, &w);
+    out->team = w.team;
+    out->key_id = w.key_id;
+    out->user = w.user;
+    out->session = w.session && w.session[0] ? w.session : NULL;
+    out->model = w.model && w.model[0] ? w.model : NULL;
+    out->route = w.route;
+    out->provider = w.provider;
 }
 
 void

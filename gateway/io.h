@@ -1,7 +1,8 @@
-/* Socket reads that bypass the bufferevent read path. */
+/* Socket reads that bypass the bufferevent read path; blocking writes of whole buffers to files. */
 #ifndef GW_IO_H
 #define GW_IO_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct evbuffer;
@@ -15,5 +16,9 @@ struct evbuffer;
  * readv into reserved space is one syscall per readable event instead of two.
  */
 ssize_t gw_sock_read(struct evbuffer *in, int fd, int *err);
+
+/* Writes all n bytes to fd (a file), through short writes and signals. 0, or -1 with errno set
+ * (EIO when the kernel wrote nothing without an error). */
+int gw_write_all(int fd, const void *p, size_t n);
 
 #endif
