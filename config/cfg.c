@@ -1093,7 +1093,7 @@ set_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, 
         json_object_del(conf, "name");
         json_object_del(conf, "on_error");
         json_object_del(conf, "block_status");
-        struct gw_cfg_ctx cc = {ld->name, item, ld->err, ld->errlen};
+        struct gw_cfg_ctx cc = {ld->name, item, ld->err, ld->errlen, ld->basedir};
         int rc = f->ops->conf_new ? f->ops->conf_new(&cc, conf, &f->conf) : 0;
         json_decref(conf);
         if (rc < 0) {
@@ -1131,10 +1131,11 @@ set_route_filters(struct ld *ld, const struct directive *d, const struct gw_cnod
 static void
 chain_add(struct gw_chain *c, struct gw_filter_inst *f)
 {
+    unsigned h = f->ops->hooks ? f->ops->hooks(f->conf) : ~0u;
     c->v[c->n++] = f;
-    c->req_body |= f->ops->on_req_body != NULL;
-    c->resp_body |= f->ops->on_resp_body != NULL;
-    c->resp_chunk |= f->ops->on_resp_chunk != NULL;
+    c->req_body |= f->ops->on_req_body != NULL && (h & GW_HOOK_REQ_BODY);
+    c->resp_body |= f->ops->on_resp_body != NULL && (h & GW_HOOK_RESP_BODY);
+    c->resp_chunk |= f->ops->on_resp_chunk != NULL && (h & GW_HOOK_RESP_CHUNK);
 }
 
 /* Each route's chain: its `filters` by name, else every top-level filter in order. */

@@ -124,6 +124,7 @@ struct gw_cfg_ctx {
     const struct gw_cnode *node; /* the filter's mapping in the config (positions for errors) */
     char *err;                   /* conf_new writes "file:line:col: message" here on failure */
     size_t errlen;
+    const char *basedir; /* directory of the config file, for relative paths (NULL: cwd) */
 };
 
 /* Writes "file:line:col: fmt..." for node (NULL: the filter's own node) into cc->err. Returns -1.
@@ -144,7 +145,13 @@ struct gw_filter_ops {
     enum gw_verdict (*on_resp_chunk)(struct gw_tx *tx, void *conf, void *ctx,
                                      struct gw_chunk *chunk);
     void (*on_tx_end)(struct gw_tx *tx, void *conf, void *ctx);
+    /* Optional: which of the body / chunk callbacks this configuration needs (GW_HOOK_* bits);
+     * a route whose chain needs none of them does not buffer or parse responses. NULL: every
+     * non-NULL callback. */
+    unsigned (*hooks)(const void *conf);
 };
+
+enum { GW_HOOK_REQ_BODY = 1u << 0, GW_HOOK_RESP_BODY = 1u << 1, GW_HOOK_RESP_CHUNK = 1u << 2 };
 
 /* ---- services for filters (implemented by the chain) ---- */
 

@@ -246,7 +246,7 @@ init_once(void)
     }
     json_t *j = json_pack("{s:o}", "rules", arr);
     char err[512];
-    struct gw_cfg_ctx cc = {"fuzz", NULL, err, sizeof(err)};
+    struct gw_cfg_ctx cc = {"fuzz", NULL, err, sizeof(err), NULL};
     if (gw_flt_patterns.conf_new(&cc, j, &conf) < 0) {
         fprintf(stderr, "fuzz_patterns: %s\n", err);
         abort();

@@ -155,7 +155,7 @@ load(const char *json)
     json_t *j = json_loads(json, 0, &je);
     if (!j)
         fail_msg("bad test JSON: %s: %s", je.text, json);
-    struct gw_cfg_ctx cc = {"test.yaml", NULL, errbuf, sizeof(errbuf)};
+    struct gw_cfg_ctx cc = {"test.yaml", NULL, errbuf, sizeof(errbuf), NULL};
     errbuf[0] = '\0';
     void *conf = (void *)1;
     int rc = gw_flt_patterns.conf_new(&cc, j, &conf);
