@@ -568,6 +568,7 @@ struct script {
     const char *text;
     size_t text_len;
     bool has_text;
+    bool echo_system;      /* "echo": "system": answer with the system prompt (a leaking model) */
     json_t *chunks, *wire; /* borrowed, validated arrays of positive ints */
     json_t *tools;         /* owned, validated array of tool calls, or NULL */
     bool wire_random;
@@ -683,6 +684,14 @@ script_parse(struct script *s, const char **bad)
         s->text = json_string_value(v);
         s->text_len = json_string_length(v);
         s->has_text = true;
+    }
+    v = json_object_get(o, "echo");
+    if (v && !json_is_null(v)) {
+        CHECK("echo", json_is_string(v) && (strcmp(json_string_value(v), "system") == 0 ||
+                                            strcmp(json_string_value(v), "user") == 0)
+                          ? 0
+                          : -1);
+        s->echo_system = strcmp(json_string_value(v), "system") == 0;
     }
     CHECK("chunks", script_sizes(o, "chunks", &s->chunks));
     v = json_object_get(o, "wire_split");
@@ -808,6 +817,26 @@ content_text(json_t *content, struct sbuf *cat)
         }
     }
     return bytes;
+}
+
+/* The system prompt of a request (responses: instructions; messages: system; chat: the first
+ * system or developer message's content), or NULL. */
+static json_t *
+system_prompt(enum route rt, json_t *body)
+{
+    size_t i;
+    json_t *m;
+    if (rt == R_RESPONSES)
+        return json_object_get(body, "instructions");
+    if (rt == R_MESSAGES)
+        return json_object_get(body, "system");
+    json_array_foreach(json_object_get(body, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0))
+            return json_object_get(m, "content");
+    }
+    return NULL;
 }
 
 /* Sums the prompt bytes and finds the last user content, for any of the three APIs. */
@@ -1559,6 +1588,8 @@ handle_api(struct conn *c, const char *url, size_t plen)
     ge.model = json_is_string(model) ? json_string_value(model) : "mock-model";
     ge.model_len = json_is_string(model) ? json_string_length(model) : strlen(ge.model);
     ge.p_tok = tokens(prompt_scan(rt, body, &last_user));
+    if (s.echo_system)
+        last_user = system_prompt(rt, body);
     if (s.has_text) {
         ge.text = s.text;
         ge.text_len = s.text_len;
