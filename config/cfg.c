@@ -2675,6 +2675,13 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
                 fi->on_error_pass ? "pass" : "block");
         if (fi->block_status)
             fprintf(out, ", block_status %d", fi->block_status);
+        if (fi->ops->describe) {
+            char d[512];
+            d[0] = '\0';
+            fi->ops->describe(fi->conf, d, sizeof(d));
+            if (d[0])
+                fprintf(out, ", %s", d);
+        }
         fprintf(out, "\n");
     }
     for (i = 0; i < cfg->nroutes; i++) {

@@ -149,6 +149,9 @@ struct gw_filter_ops {
      * a route whose chain needs none of them does not buffer or parse responses. NULL: every
      * non-NULL callback. */
     unsigned (*hooks)(const void *conf);
+    /* Optional: a one-line summary of the configuration for `portcullis check` (NUL-terminated,
+     * at most cap bytes). */
+    void (*describe)(const void *conf, char *buf, size_t cap);
 };
 
 enum { GW_HOOK_REQ_BODY = 1u << 0, GW_HOOK_RESP_BODY = 1u << 1, GW_HOOK_RESP_CHUNK = 1u << 2 };

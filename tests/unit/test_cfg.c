@@ -780,8 +780,9 @@ test_fallback_env(void **state)
                                 "mock)\n"));
     assert_non_null(strstr(sum, "\nprovider mock: openai api, http://127.0.0.1:8089, auth none\n"));
     assert_non_null(strstr(sum, "\nroute /v1/messages -> anthropic (via fallback mock-anthropic: "
-                                "no key)\n"));
-    assert_non_null(strstr(sum, "\nroute /v1/ -> openai (via fallback mock: no key)\n"));
+                                "no key), filters injection\n"));
+    assert_non_null(strstr(sum, "\nroute /v1/ -> openai (via fallback mock: no key), filters "
+                                "injection\n"));
     free(sum);
     gw_config_unref(cfg);
 
@@ -805,7 +806,7 @@ test_fallback_env(void **state)
     sum = summary_of(cfg);
     assert_null(strstr(sum, "SECRET"));
     assert_non_null(strstr(sum, "auth bearer, key from $OPENAI_API_KEY\n"));
-    assert_non_null(strstr(sum, "\nroute /v1/ -> openai\n"));
+    assert_non_null(strstr(sum, "\nroute /v1/ -> openai, filters injection\n"));
     free(sum);
     gw_config_unref(cfg);
 
@@ -1051,7 +1052,7 @@ test_filters(void **state)
     gw_config_unref(cfg);
 
     expect_error("filters:\n  - {type: nope}\n" TAIL,
-                 "s.yaml:2:12: unknown filter type 'nope' (known: patterns, trace)");
+                 "s.yaml:2:12: unknown filter type 'nope' (known: injection, patterns, trace)");
     expect_error("filters:\n  - {name: x}\n" TAIL,
                  "s.yaml:2:5: missing required key 'type' in 'filters'");
     expect_error(

@@ -1,0 +1,810 @@
+/*
+ * The `injection` filter: prompt-injection, jailbreak and system-prompt-extraction detection with
+ * a rule pack (filters/injection_pack.h), per-session escalation and a system-prompt canary.
+ *
+ *   - type: injection
+ *     pack: rules/injection.yaml     # relative to the config file (this is the default)
+ *     action: block                  # block | event (monitor: detections are only reported)
+ *     direct:   {event: 0.5, block: 1.0}   # thresholds for what users write
+ *     indirect: {event: 0.5, block: 1.0}   # ... for tool results, documents, tool definitions
+ *     direct_roles: [user]
+ *     indirect_roles: [tool_result, tool_definition]
+ *     disable: [rule-id, category, ...]
+ *     tool_definition_disable: [hidden_instruction]   # not applied to tool definitions (default)
+ *     session:                       # escalation per session id and per virtual key
+ *       attempts: 3                  # detections of these categories within window ...
+ *       key_attempts: 20             # ... (per key: every session of it; 0 = never)
+ *       window: 10m
+ *       block_for: 15m               # ... block the session (or key) this long
+ *       categories: [instruction_override, system_prompt_extraction]
+ *       watchlist: 5                 # after any detection, the next 5 requests ...
+ *       watchlist_factor: 0.5        # ... use thresholds multiplied by this
+ *     canary: false                  # append a canary token to the system prompt, block leaks
+ *
+ * Request side: every segment whose role is listed is scored (system and developer messages,
+ * written by the application, never are). A segment at or over the event threshold emits one
+ * event per matching rule (rule id, category, the segment's score, role, original offsets); at or
+ * over the block threshold the request is refused with 403 in the provider's format, naming the
+ * categories, never the pattern.
+ *
+ * Session state lives in a process-wide store (store/store.h) that survives config reloads; keys
+ * are scoped by virtual key so one tenant's session id cannot touch another's.
+ *
+ * Canary: a fresh random token per exchange is appended to the last system / developer text of
+ * the request (an HTML comment the model has no reason to repeat). The response (JSON or
+ * streamed, every logical stream) is searched for it, case-insensitively: found → the response is
+ * blocked and a `system_prompt_leak` event is emitted. Streams hold back the last token length - 1
+ * bytes, so the token never reaches the client, and remember the tail of what they released, so a
+ * token split across a timed flush is still found.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "config/cfg.h"
+#include "config/parse.h"
+#include "filters/filter.h"
+#include "filters/injection_pack.h"
+#include "store/store.h"
+
+#define CANARY_PREFIX "pcanary-"
+#define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
+#define MAX_STREAMS 8
+#define MAX_EVENTS_PER_SEG 8
+#define SCORE_EPS 1e-9
+
+struct thr {
+    double event, block;
+};
+
+struct iconf {
+    struct gw_inj_pack *pack;
+    uint8_t *skip;         /* disabled rules */
+    uint8_t *skip_tooldef; /* ... and those not applied to tool definitions */
+    struct thr direct, indirect;
+    unsigned direct_roles, indirect_roles;
+    int monitor;
+    /* session escalation */
+    int session;
+    unsigned attempts, key_attempts, watchlist;
+    uint32_t window_ms, block_ms;
+    double strict;
+    uint64_t esc_cats;
+    int canary;
+};
+
+struct stail {
+    int id;
+    size_t n;
+    char b[CANARY_LEN];
+};
+
+struct ictx {
+    char canary[CANARY_LEN + 1];
+    int canary_set; /* the token went into the request */
+    int leaked;
+    struct stail tails[MAX_STREAMS];
+    size_t ntails;
+};
+
+/* ---- the process-wide store ---- */
+
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+static struct gw_store *store;
+
+static void
+store_init(void)
+{
+    store = gw_store_mem_new(0);
+}
+
+static struct gw_store *
+shared_store(void)
+{
+    pthread_once(&store_once, store_init);
+    return store;
+}
+
+/* ---- events and blocks ---- */
+
+static void
+emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
+          const struct gw_inj_result *r, const char *action)
+{
+    char cat[80];
+    for (size_t i = 0; i < r->nhits && i < MAX_EVENTS_PER_SEG; i++) {
+        const struct gw_inj_rule *rule = &c->pack->rules[r->hits[i].rule];
+        const struct gw_inj_category *k = &c->pack->cats[rule->category];
+        snprintf(cat, sizeof(cat), "injection:%s", k->name);
+        struct gw_event ev = {
+            .rule_id = rule->id,
+            .category = cat,
+            .action = action,
+            .severity = k->severity,
+            .score = r->score,
+            .role = s->role,
+            .msg_index = s->msg_index,
+            .offset = r->hits[i].from,
+            .length = r->hits[i].to - r->hits[i].from,
+        };
+        gw_emit(tx, &ev);
+    }
+}
+
+static void
+emit_simple(struct gw_tx *tx, const char *rule, const char *cat, const char *action, int sev,
+            double score, enum gw_role role, int msg_index, uint64_t off, uint64_t len)
+{
+    struct gw_event ev = {
+        .rule_id = rule,
+        .category = cat,
+        .action = action,
+        .severity = sev,
+        .score = score,
+        .role = role,
+        .msg_index = msg_index,
+        .offset = off,
+        .length = len,
+    };
+    gw_emit(tx, &ev);
+}
+
+/* "instruction override, system-prompt extraction" for the categories in mask. */
+static void
+cat_list(const struct gw_inj_pack *p, uint64_t mask, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t c = 0; c < p->ncats && c < 64 && used < cap; c++)
+        if (mask >> c & 1)
+            used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? ", " : "",
+                                     p->cats[c].label);
+}
+
+/* ---- session escalation ---- */
+
+/* "inj:<what>:<key id or ->:<session or *>": sessions are scoped by the key that sent them. */
+static int
+skey(char *out, size_t cap, const char *what, const struct gw_identity *id, int by_session)
+{
+    if (by_session && !id->session)
+        return -1;
+    if (!by_session && !id->key_id)
+        return -1;
+    int n = snprintf(out, cap, "inj:%s:%s:%s", what, id->key_id ? id->key_id : "-",
+                     by_session ? id->session : "*");
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* Milliseconds the session (or else the key) is still blocked for, 0 when it is not. */
+static uint64_t
+blocked_for(const struct gw_identity *id)
+{
+    char k[300];
+    uint64_t best = 0;
+    for (int by = 1; by >= 0; by--) {
+        int64_t v = 0;
+        uint64_t left = 0;
+        if (skey(k, sizeof(k), "blk", id, by) == 0 &&
+            gw_store_get(shared_store(), k, &v, &left) > 0 && v > 0 && left > best)
+            best = left;
+    }
+    return best;
+}
+
+/* The watchlist is kept per session when the request names one, else per key. */
+static int
+on_watchlist(const struct gw_identity *id)
+{
+    char k[300];
+    int64_t v;
+    return skey(k, sizeof(k), "watch", id, id->session != NULL) == 0 &&
+           gw_store_take(shared_store(), k, &v) > 0;
+}
+
+/* After a detection: watch the session's next requests; count escalation categories. Returns 1
+ * when this detection made the session (or key) reach the attempt limit. */
+static int
+escalate(struct gw_tx *tx, const struct iconf *c, const struct gw_identity *id, uint64_t cats)
+{
+    char k[300];
+    int tripped = 0;
+    if (c->watchlist && skey(k, sizeof(k), "watch", id, id->session != NULL) == 0)
+        gw_store_set(shared_store(), k, c->watchlist, (uint64_t)c->window_ms);
+    if (!(cats & c->esc_cats))
+        return 0;
+    for (int by = 1; by >= 0; by--) {
+        /* A key is usually shared by every user of an application: it has its own, higher limit
+         * so that one user cannot get everyone blocked. */
+        unsigned limit = by ? c->attempts : c->key_attempts;
+        int64_t n = 0;
+        if (!limit || skey(k, sizeof(k), "att", id, by) < 0 ||
+            gw_store_incr(shared_store(), k, 1, c->window_ms, &n) < 0 || n < (int64_t)limit)
+            continue;
+        gw_store_del(shared_store(), k);
+        skey(k, sizeof(k), "blk", id, by);
+        gw_store_set(shared_store(), k, 1, c->block_ms);
+        emit_simple(tx, by ? "session_escalation" : "key_escalation",
+                    "injection:session_escalation", c->monitor ? "event" : "block", 4, (double)n,
+                    GW_ROLE_USER, -1, 0, 0);
+        tripped = 1;
+    }
+    return tripped;
+}
+
+/* ---- canary ---- */
+
+static void
+make_canary(struct ictx *x)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[10];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return;
+    memcpy(x->canary, CANARY_PREFIX, sizeof(CANARY_PREFIX) - 1);
+    char *p = x->canary + sizeof(CANARY_PREFIX) - 1;
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        *p++ = hex[rnd[i] >> 4];
+        *p++ = hex[rnd[i] & 15];
+    }
+    *p = '\0';
+}
+
+static void
+add_canary(struct ictx *x, struct gw_segments *segs)
+{
+    struct gw_segment *sys = NULL;
+    for (size_t i = 0; i < segs->n; i++)
+        if (segs->v[i].role == GW_ROLE_SYSTEM || segs->v[i].role == GW_ROLE_DEVELOPER)
+            sys = &segs->v[i];
+    if (!sys)
+        return; /* no system prompt: nothing to leak */
+    make_canary(x);
+    if (!x->canary[0])
+        return;
+    char add[CANARY_LEN + 16];
+    int n = snprintf(add, sizeof(add), "\n\n<!-- %s -->", x->canary);
+    if (gw_segment_replace(sys, sys->len, 0, add, (size_t)n) == 0)
+        x->canary_set = 1;
+}
+
+/* Offset of the canary in t (case-insensitive), or -1. */
+static long
+find_canary(const struct ictx *x, const char *t, size_t n)
+{
+    const size_t k = CANARY_LEN;
+    for (size_t i = 0; i + k <= n; i++) {
+        if (tolower((unsigned char)t[i]) != x->canary[0])
+            continue;
+        size_t j = 1;
+        while (j < k && tolower((unsigned char)t[i + j]) == x->canary[j])
+            j++;
+        if (j == k)
+            return (long)i;
+    }
+    return -1;
+}
+
+static void
+leak(struct gw_tx *tx, struct ictx *x, enum gw_role role, int msg_index, uint64_t off)
+{
+    x->leaked = 1;
+    emit_simple(tx, "canary", "injection:system_prompt_leak", "block", 4, 1.0, role, msg_index, off,
+                CANARY_LEN);
+    gw_tx_block(tx, 403, "output_blocked",
+                "Response blocked: the model revealed its system prompt (system_prompt_leak).");
+}
+
+/* ---- callbacks ---- */
+
+static enum gw_verdict
+on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
+{
+    const struct iconf *c = conf;
+    struct ictx *x = ctx;
+    struct gw_identity id;
+    gw_tx_identity(tx, &id);
+
+    if (c->session && (id.session || id.key_id)) {
+        uint64_t left = blocked_for(&id);
+        if (left) {
+            emit_simple(tx, "session_blocked", "injection:session_escalation",
+                        c->monitor ? "event" : "block", 3, 0, GW_ROLE_USER, -1, 0, 0);
+            if (!c->monitor) {
+                char msg[200];
+                snprintf(msg, sizeof(msg),
+                         "Request blocked: this session is blocked for %llu more seconds after "
+                         "repeated prompt-injection attempts.",
+                         (unsigned long long)((left + 999) / 1000));
+                gw_tx_block(tx, 403, "session_blocked", msg);
+                return GW_BLOCK;
+            }
+        }
+    }
+    int strict = c->session && c->watchlist && (id.session || id.key_id) && on_watchlist(&id);
+    double f = strict ? c->strict : 1.0;
+
+    uint64_t cats = 0, block_cats = 0;
+    int detected = 0, block = 0;
+    struct gw_inj_result r;
+    for (size_t i = 0; i < segs->n; i++) {
+        struct gw_segment *s = &segs->v[i];
+        unsigned bit = 1u << s->role, side;
+        const struct thr *t;
+        if (c->direct_roles & bit) {
+            side = GW_INJ_DIRECT;
+            t = &c->direct;
+        } else if (c->indirect_roles & bit) {
+            side = GW_INJ_INDIRECT;
+            t = &c->indirect;
+        } else {
+            continue;
+        }
+        const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
+        if (gw_inj_scan(c->pack, s->text, s->len, side, skip, &r) < 0)
+            return GW_ERROR;
+        /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
+        if (r.nhits == 0 || r.score + SCORE_EPS < t->event * f)
+            continue;
+        int b = r.score + SCORE_EPS >= t->block * f && !c->monitor;
+        detected = 1;
+        cats |= r.cats;
+        if (b) {
+            block = 1;
+            block_cats |= r.cats;
+        }
+        emit_hits(tx, c, s, &r, b ? "block" : "event");
+    }
+    if (detected && c->session && (id.session || id.key_id) && escalate(tx, c, &id, cats) &&
+        !c->monitor && !block) {
+        block = 1;
+        block_cats = cats;
+    }
+    if (block) {
+        char list[300], msg[400];
+        cat_list(c->pack, block_cats, list, sizeof(list));
+        snprintf(msg, sizeof(msg), "Request blocked: possible prompt injection (%s).", list);
+        gw_tx_block(tx, 403, "prompt_injection", msg);
+        return GW_BLOCK;
+    }
+    if (c->canary)
+        add_canary(x, segs);
+    return x->canary_set ? GW_REDACT : GW_PASS;
+}
+
+static enum gw_verdict
+on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
+{
+    struct ictx *x = ctx;
+    (void)conf;
+    if (!x->canary_set)
+        return GW_PASS;
+    for (size_t i = 0; i < segs->n; i++) {
+        long at = find_canary(x, segs->v[i].text, segs->v[i].len);
+        if (at >= 0) {
+            leak(tx, x, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
+            return GW_BLOCK;
+        }
+    }
+    return GW_PASS;
+}
+
+static struct stail *
+tail_of(struct ictx *x, int id)
+{
+    for (size_t i = 0; i < x->ntails; i++)
+        if (x->tails[i].id == id)
+            return &x->tails[i];
+    if (x->ntails == MAX_STREAMS)
+        return NULL;
+    struct stail *t = &x->tails[x->ntails++];
+    t->id = id;
+    t->n = 0;
+    return t;
+}
+
+static enum gw_verdict
+on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
+{
+    struct ictx *x = ctx;
+    (void)conf;
+    if (!x->canary_set)
+        return GW_PASS;
+    struct stail *t = tail_of(x, ch->stream_id);
+    /* The released tail, then this chunk: a token that straddles a timed flush is still found. */
+    char buf[2 * CANARY_LEN];
+    size_t pre = t ? t->n : 0, head = ch->len < CANARY_LEN ? ch->len : CANARY_LEN;
+    if (pre) {
+        memcpy(buf, t->b, pre);
+        memcpy(buf + pre, ch->text, head);
+        long at = find_canary(x, buf, pre + head);
+        if (at >= 0) {
+            leak(tx, x, ch->role, ch->choice, ch->offset);
+            return GW_BLOCK;
+        }
+    }
+    long at = find_canary(x, ch->text, ch->len);
+    if (at >= 0) {
+        leak(tx, x, ch->role, ch->choice, ch->offset + (uint64_t)at);
+        return GW_BLOCK;
+    }
+    ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, CANARY_LEN - 1);
+    if (t) {
+        size_t rel = ch->len - ch->hold, keep = rel < CANARY_LEN - 1 ? rel : CANARY_LEN - 1;
+        if (keep < CANARY_LEN - 1 && t->n) {
+            /* keep the end of the old tail in front of the little that was released now */
+            size_t old = CANARY_LEN - 1 - keep < t->n ? CANARY_LEN - 1 - keep : t->n;
+            memmove(t->b, t->b + t->n - old, old);
+            t->n = old;
+        } else {
+            t->n = 0;
+        }
+        memcpy(t->b + t->n, ch->text + rel - keep, keep);
+        t->n += keep;
+    }
+    return GW_PASS;
+}
+
+/* ---- configuration ---- */
+
+static void
+conf_free(void *conf)
+{
+    struct iconf *c = conf;
+    if (!c)
+        return;
+    gw_inj_pack_put(c->pack);
+    free(c->skip);
+    free(c->skip_tooldef);
+    free(c);
+}
+
+static const struct gw_cnode *
+node_at(const struct gw_cfg_ctx *cc, const char *a, const char *b)
+{
+    const struct gw_cnode *n = gw_cnode_get(cc->node, a);
+    if (n && b && gw_cnode_get(n, b))
+        n = gw_cnode_get(n, b);
+    return n;
+}
+
+/* Sets the bit of every rule named (by id or category) in the list under key (absent: the
+ * category def, when the pack has it) in skip. */
+static int
+get_disable(struct gw_cfg_ctx *cc, const json_t *in, const char *key, const struct gw_inj_pack *p,
+            const char *def, uint8_t *skip)
+{
+    const json_t *dis = json_object_get(in, key), *e;
+    size_t i;
+    if (!dis) {
+        int cat = def ? gw_inj_category_find(p, def) : -1;
+        for (size_t r = 0; cat >= 0 && r < p->nrules; r++)
+            if ((int)p->rules[r].category == cat)
+                skip[r / 8] |= (uint8_t)(1u << (r % 8));
+        return 0;
+    }
+    if (!json_is_array(dis))
+        return gw_cfg_error(cc, node_at(cc, key, NULL),
+                            "'%s' must be a list of rule ids or categories", key);
+    json_array_foreach(dis, i, e)
+    {
+        const char *name = json_is_string(e) ? json_string_value(e) : "";
+        int cat = gw_inj_category_find(p, name), found = cat >= 0;
+        for (size_t r = 0; r < p->nrules; r++)
+            if ((int)p->rules[r].category == cat || strcmp(p->rules[r].id, name) == 0) {
+                skip[r / 8] |= (uint8_t)(1u << (r % 8));
+                found = 1;
+            }
+        if (!found)
+            return gw_cfg_error(cc, node_at(cc, key, NULL),
+                                "'%s': '%s' is neither a rule id nor a category of %s", key, name,
+                                p->path);
+    }
+    return 0;
+}
+
+/* A config error for the first key of o (the filter's mapping, or its `section` mapping) that is
+ * not in known (NULL-terminated). */
+static int
+unknown_keys(struct gw_cfg_ctx *cc, const json_t *o, const char *const *known, const char *section)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (known[i])
+            continue;
+        char list[200];
+        size_t used = 0;
+        list[0] = '\0';
+        for (i = 0; known[i] && used < sizeof(list); i++)
+            used +=
+                (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", known[i]);
+        return gw_cfg_error(cc, section ? node_at(cc, section, k) : node_at(cc, k, NULL),
+                            "unknown key '%s%s%s' (known: %s)", section ? section : "",
+                            section ? "." : "", k, list);
+    }
+    return 0;
+}
+
+static int
+get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
+{
+    const json_t *o = json_object_get(in, key);
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return gw_cfg_error(cc, node_at(cc, key, NULL), "'%s' must be a mapping {event, block}",
+                            key);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        double *dst = strcmp(k, "event") == 0 ? &t->event : strcmp(k, "block") == 0 ? &t->block : 0;
+        if (!dst)
+            return gw_cfg_error(cc, node_at(cc, key, k), "unknown key '%s' in '%s' (event, block)",
+                                k, key);
+        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100)
+            return gw_cfg_error(cc, node_at(cc, key, k), "'%s.%s' must be a number in (0, 100]",
+                                key, k);
+        *dst = json_number_value(v);
+    }
+    if (t->block < t->event)
+        return gw_cfg_error(cc, node_at(cc, key, NULL),
+                            "'%s': the block threshold is below the event threshold", key);
+    return 0;
+}
+
+static int
+get_roles(struct gw_cfg_ctx *cc, const json_t *in, const char *key, unsigned *out)
+{
+    const json_t *a = json_object_get(in, key), *e;
+    size_t i;
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return gw_cfg_error(cc, node_at(cc, key, NULL), "'%s' must be a list of roles", key);
+    *out = 0;
+    json_array_foreach(a, i, e)
+    {
+        int r = json_is_string(e) ? gw_role_from_name(json_string_value(e)) : -1;
+        if (r < 0 || r == GW_ROLE_TOOL_CALL_ARGS)
+            return gw_cfg_error(cc, node_at(cc, key, NULL),
+                                "'%s': unknown request role (system, developer, user, assistant, "
+                                "tool_result, tool_definition)",
+                                key);
+        *out |= 1u << r;
+    }
+    return 0;
+}
+
+static int
+get_duration(struct gw_cfg_ctx *cc, const json_t *o, const char *key, uint32_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    char buf[32];
+    if (!v)
+        return 0;
+    if (json_is_integer(v))
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v))
+        snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+    else
+        buf[0] = '\0';
+    if (gw_parse_duration_ms(buf, out) != 0 || *out == 0)
+        return gw_cfg_error(cc, node_at(cc, "session", key),
+                            "'session.%s' must be a duration (10s, 5m, 1h)", key);
+    return 0;
+}
+
+static int
+get_count(struct gw_cfg_ctx *cc, const json_t *o, const char *key, unsigned lo, unsigned *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > 1000000)
+        return gw_cfg_error(cc, node_at(cc, "session", key),
+                            "'session.%s' must be an integer from %u", key, lo);
+    *out = (unsigned)json_integer_value(v);
+    return 0;
+}
+
+static int
+get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
+{
+    const json_t *s = json_object_get(in, "session");
+    static const char *const known[] = {
+        "attempts",   "key_attempts", "window",           "block_for",
+        "categories", "watchlist",    "watchlist_factor", NULL};
+    c->session = 1;
+    c->attempts = 3;
+    c->key_attempts = 20;
+    c->window_ms = 10 * 60 * 1000;
+    c->block_ms = 15 * 60 * 1000;
+    c->watchlist = 5;
+    c->strict = 0.5;
+    const char *defs[] = {"instruction_override", "system_prompt_extraction"};
+    for (size_t i = 0; i < 2; i++) {
+        int k = gw_inj_category_find(c->pack, defs[i]);
+        if (k >= 0)
+            c->esc_cats |= 1ull << k;
+    }
+    if (!s)
+        return 0;
+    if (json_is_false(s) || (json_is_string(s) && strcmp(json_string_value(s), "off") == 0)) {
+        c->session = 0;
+        return 0;
+    }
+    if (!json_is_object(s))
+        return gw_cfg_error(cc, node_at(cc, "session", NULL), "'session' must be a mapping or off");
+    if (unknown_keys(cc, s, known, "session") < 0)
+        return -1;
+    if (get_count(cc, s, "attempts", 1, &c->attempts) < 0 ||
+        get_count(cc, s, "key_attempts", 0, &c->key_attempts) < 0 ||
+        get_count(cc, s, "watchlist", 0, &c->watchlist) < 0 ||
+        get_duration(cc, s, "window", &c->window_ms) < 0 ||
+        get_duration(cc, s, "block_for", &c->block_ms) < 0)
+        return -1;
+    const json_t *wf = json_object_get(s, "watchlist_factor");
+    if (wf) {
+        if (!json_is_number(wf) || json_number_value(wf) <= 0 || json_number_value(wf) > 1)
+            return gw_cfg_error(cc, node_at(cc, "session", "watchlist_factor"),
+                                "'session.watchlist_factor' must be a number in (0, 1]");
+        c->strict = json_number_value(wf);
+    }
+    const json_t *cl = json_object_get(s, "categories"), *e;
+    size_t i;
+    if (cl) {
+        if (!json_is_array(cl))
+            return gw_cfg_error(cc, node_at(cc, "session", "categories"),
+                                "'session.categories' must be a list of categories");
+        c->esc_cats = 0;
+        json_array_foreach(cl, i, e)
+        {
+            int kx = json_is_string(e) ? gw_inj_category_find(c->pack, json_string_value(e)) : -1;
+            if (kx < 0)
+                return gw_cfg_error(cc, node_at(cc, "session", "categories"),
+                                    "'session.categories': unknown category '%s' in %s",
+                                    json_is_string(e) ? json_string_value(e) : "?", c->pack->path);
+            c->esc_cats |= 1ull << kx;
+        }
+    }
+    return 0;
+}
+
+static int
+conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
+{
+    static const char *const known[] = {
+        "pack",         "action",         "direct",  "indirect",
+        "direct_roles", "indirect_roles", "disable", "tool_definition_disable",
+        "session",      "canary",         NULL};
+    if (unknown_keys(cc, in, known, NULL) < 0)
+        return -1;
+    struct iconf *c = calloc(1, sizeof(*c));
+    if (!c)
+        return gw_cfg_error(cc, NULL, "out of memory");
+    c->direct = (struct thr){0.5, 1.0};
+    c->indirect = (struct thr){0.5, 1.0};
+    c->direct_roles = 1u << GW_ROLE_USER;
+    c->indirect_roles = 1u << GW_ROLE_TOOL_RESULT | 1u << GW_ROLE_TOOL_DEFINITION;
+
+    const json_t *pk = json_object_get(in, "pack");
+    if (pk && !json_is_string(pk)) {
+        gw_cfg_error(cc, node_at(cc, "pack", NULL), "'pack' must be a file path");
+        goto fail;
+    }
+    const char *pack = pk ? json_string_value(pk) : "rules/injection.yaml";
+    char *path = NULL;
+    if (pack[0] != '/' && cc->basedir && asprintf(&path, "%s/%s", cc->basedir, pack) < 0)
+        path = NULL;
+    char err[600];
+    c->pack = gw_inj_pack_get(path ? path : pack, err, sizeof(err));
+    free(path);
+    if (!c->pack) {
+        gw_cfg_error(cc, node_at(cc, "pack", NULL), "rule pack: %s", err);
+        goto fail;
+    }
+
+    const json_t *act = json_object_get(in, "action");
+    if (act) {
+        const char *a = json_is_string(act) ? json_string_value(act) : "";
+        if (strcmp(a, "event") == 0)
+            c->monitor = 1;
+        else if (strcmp(a, "block") != 0) {
+            gw_cfg_error(cc, node_at(cc, "action", NULL), "'action' must be block or event");
+            goto fail;
+        }
+    }
+    if (get_thr(cc, in, "direct", &c->direct) < 0 ||
+        get_thr(cc, in, "indirect", &c->indirect) < 0 ||
+        get_roles(cc, in, "direct_roles", &c->direct_roles) < 0 ||
+        get_roles(cc, in, "indirect_roles", &c->indirect_roles) < 0)
+        goto fail;
+    if (c->direct_roles & c->indirect_roles) {
+        gw_cfg_error(cc, node_at(cc, "indirect_roles", NULL),
+                     "a role cannot be both direct and indirect");
+        goto fail;
+    }
+    c->skip = calloc(c->pack->nrules / 8 + 1, 1);
+    c->skip_tooldef = calloc(c->pack->nrules / 8 + 1, 1);
+    if (!c->skip || !c->skip_tooldef) {
+        gw_cfg_error(cc, NULL, "out of memory");
+        goto fail;
+    }
+    if (get_disable(cc, in, "disable", c->pack, NULL, c->skip) < 0 ||
+        get_disable(cc, in, "tool_definition_disable", c->pack, "hidden_instruction",
+                    c->skip_tooldef) < 0)
+        goto fail;
+    for (size_t b = 0; b <= c->pack->nrules / 8; b++)
+        c->skip_tooldef[b] |= c->skip[b];
+    if (get_session(cc, in, c) < 0)
+        goto fail;
+    const json_t *can = json_object_get(in, "canary");
+    if (can) {
+        if (!json_is_boolean(can)) {
+            gw_cfg_error(cc, node_at(cc, "canary", NULL), "'canary' must be true or false");
+            goto fail;
+        }
+        c->canary = json_is_true(can);
+    }
+    if (c->session && !shared_store()) {
+        gw_cfg_error(cc, NULL, "out of memory");
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    conf_free(c);
+    return -1;
+}
+
+static unsigned
+hooks(const void *conf)
+{
+    const struct iconf *c = conf;
+    return GW_HOOK_REQ_BODY | (c->canary ? GW_HOOK_RESP_BODY | GW_HOOK_RESP_CHUNK : 0);
+}
+
+static void
+describe(const void *conf, char *buf, size_t cap)
+{
+    const struct iconf *c = conf;
+    int n = snprintf(buf, cap,
+                     "pack %s (%zu rules, %zu categories), %s, direct event %g block %g, "
+                     "indirect event %g block %g",
+                     c->pack->path, c->pack->nrules, c->pack->ncats,
+                     c->monitor ? "action event (monitor)" : "action block", c->direct.event,
+                     c->direct.block, c->indirect.event, c->indirect.block);
+    if (n < 0 || (size_t)n >= cap)
+        return;
+    if (c->session)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ", session escalation %u (key %u) in %us, block %us, watchlist %u x%g",
+                      c->attempts, c->key_attempts, c->window_ms / 1000, c->block_ms / 1000,
+                      c->watchlist, c->strict);
+    else
+        n += snprintf(buf + n, cap - (size_t)n, ", session escalation off");
+    if (n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
+}
+
+const struct gw_filter_ops gw_flt_injection = {
+    .name = "injection",
+    .ctx_size = sizeof(struct ictx),
+    .conf_new = conf_new,
+    .conf_free = conf_free,
+    .on_req_body = on_req_body,
+    .on_resp_body = on_resp_body,
+    .on_resp_chunk = on_resp_chunk,
+    .hooks = hooks,
+    .describe = describe,
+};

@@ -1,0 +1,576 @@
+/*
+ * Rule packs of the injection filter: YAML → rules → one Hyperscan database, and the scoring of a
+ * text (see injection_pack.h for the pack format and the score).
+ *
+ * Every rule is compiled with HS_FLAG_SINGLEMATCH (a rule counts once per text, so a report per
+ * rule is all the score needs, and Hyperscan stops tracking a rule once it fired) and
+ * HS_FLAG_DOTALL, without start of match: an event reports the certain part of the match,
+ * [end - shortest match, end), mapped back to the original text.
+ */
+#include "filters/injection_pack.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/parse.h"
+#include "filters/normalize.h"
+#include "filters/scan.h"
+
+#define MAX_CATS 64
+#define MAX_PACK_BYTES (8u << 20)
+
+/* ---- loading ---- */
+
+struct pl {
+    const char *name;
+    char *err;
+    size_t errlen;
+};
+
+static int perr(struct pl *pl, const struct gw_cnode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+perr(struct pl *pl, const struct gw_cnode *n, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n)
+        snprintf(pl->err, pl->errlen, "%s:%d:%d: %s", pl->name, n->line, n->col, msg);
+    else
+        snprintf(pl->err, pl->errlen, "%s: %s", pl->name, msg);
+    return -1;
+}
+
+static const char *
+scalar(const struct gw_cnode *n)
+{
+    return n && n->type == GW_CNODE_SCALAR && strlen(n->scalar) == n->len ? n->scalar : NULL;
+}
+
+static int
+number(struct pl *pl, const struct gw_cnode *n, const char *what, double lo, double hi, double *out)
+{
+    const char *s = scalar(n);
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || n->quoted || !(v >= lo && v <= hi))
+        return perr(pl, n, "'%s' must be a number from %g to %g", what, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int
+name_ok(const char *s, int dots)
+{
+    if (!s || !*s || strlen(s) > 96)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              (dots && *s == '.')))
+            return 0;
+    return 1;
+}
+
+/* Non-ASCII bytes inside a bracket class would be matched byte by byte (no HS_FLAG_UTF8). */
+static int
+class_has_non_ascii(const char *p)
+{
+    int in = 0;
+    for (; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (!in && *p == '[') {
+            in = 1;
+            if (p[1] == '^')
+                p++;
+            if (p[1] == ']')
+                p++;
+        } else if (in && *p == ']') {
+            in = 0;
+        } else if (in && (unsigned char)*p >= 0x80) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_keys(struct pl *pl, const struct gw_cnode *map, const char *const *known, const char *list)
+{
+    for (size_t i = 0; i < map->npairs; i++) {
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], map->pairs[i].key->scalar) != 0)
+            k++;
+        if (!known[k])
+            return perr(pl, map->pairs[i].key, "unknown key '%s' (known: %s)",
+                        map->pairs[i].key->scalar, list);
+    }
+    return 0;
+}
+
+static int
+load_categories(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *seq)
+{
+    static const char *const known[] = {"name", "label", "severity", NULL};
+    if (!seq || seq->type != GW_CNODE_SEQ || seq->nitems == 0)
+        return perr(pl, seq, "'categories' must be a non-empty list");
+    if (seq->nitems > MAX_CATS)
+        return perr(pl, seq, "at most %d categories", MAX_CATS);
+    p->cats = calloc(seq->nitems, sizeof(*p->cats));
+    if (!p->cats)
+        return perr(pl, NULL, "out of memory");
+    for (size_t i = 0; i < seq->nitems; i++) {
+        const struct gw_cnode *c = seq->items[i];
+        struct gw_inj_category *cat = &p->cats[i];
+        if (c->type != GW_CNODE_MAP)
+            return perr(pl, c, "a category must be a mapping with name, label and severity");
+        if (check_keys(pl, c, known, "name, label, severity") < 0)
+            return -1;
+        const char *name = scalar(gw_cnode_get(c, "name"));
+        const char *label = scalar(gw_cnode_get(c, "label"));
+        if (!name_ok(name, 0))
+            return perr(pl, c, "a category needs a 'name' of [a-z0-9_-]");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->cats[j].name, name) == 0)
+                return perr(pl, c, "duplicate category '%s'", name);
+        double sev = 2;
+        const struct gw_cnode *s = gw_cnode_get(c, "severity");
+        if (s && number(pl, s, "severity", 1, 4, &sev) < 0)
+            return -1;
+        cat->name = strdup(name);
+        cat->label = strdup(label ? label : name);
+        cat->severity = (int)sev;
+        p->ncats = i + 1;
+        if (!cat->name || !cat->label)
+            return perr(pl, NULL, "out of memory");
+        for (char *q = cat->label; *q; q++)
+            if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+                *q = ' ';
+    }
+    return 0;
+}
+
+static int
+load_rule(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *o, struct gw_inj_rule *r)
+{
+    static const char *const known[] = {"id",    "pattern", "category", "weight",
+                                        "where", "lang",    "match",    NULL};
+    if (o->type != GW_CNODE_MAP)
+        return perr(pl, o, "a rule must be a mapping");
+    if (check_keys(pl, o, known, "id, pattern, category, weight, where, lang, match") < 0)
+        return -1;
+    const char *id = scalar(gw_cnode_get(o, "id"));
+    if (!name_ok(id, 1))
+        return perr(pl, o, "a rule needs an 'id' of [a-z0-9_.-]");
+    const struct gw_cnode *pn = gw_cnode_get(o, "pattern");
+    const char *pat = scalar(pn);
+    if (!pat || !*pat)
+        return perr(pl, o, "rule '%s': missing 'pattern'", id);
+    if (class_has_non_ascii(pat))
+        return perr(pl, pn,
+                    "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
+                    "alternatives of non-ASCII characters as (a|b)",
+                    id);
+    const struct gw_cnode *cn = gw_cnode_get(o, "category");
+    int cat = gw_inj_category_find(p, scalar(cn) ? scalar(cn) : "");
+    if (cat < 0)
+        return perr(pl, cn ? cn : o, "rule '%s': unknown or missing 'category'", id);
+    double w = 0;
+    const struct gw_cnode *wn = gw_cnode_get(o, "weight");
+    if (!wn)
+        return perr(pl, o, "rule '%s': missing 'weight'", id);
+    if (number(pl, wn, "weight", 0, 10, &w) < 0)
+        return -1;
+    if (w <= 0)
+        return perr(pl, wn, "rule '%s': 'weight' must be greater than 0", id);
+    const struct gw_cnode *wh = gw_cnode_get(o, "where");
+    const char *where = wh ? scalar(wh) : "both";
+    if (!where)
+        return perr(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+    if (strcmp(where, "direct") == 0)
+        r->where = GW_INJ_DIRECT;
+    else if (strcmp(where, "indirect") == 0)
+        r->where = GW_INJ_INDIRECT;
+    else if (strcmp(where, "both") == 0)
+        r->where = GW_INJ_DIRECT | GW_INJ_INDIRECT;
+    else
+        return perr(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+    const struct gw_cnode *ln = gw_cnode_get(o, "lang");
+    if (ln) {
+        size_t used = 0;
+        const struct gw_cnode *const *items =
+            ln->type == GW_CNODE_SEQ ? (const struct gw_cnode *const *)ln->items : &ln;
+        size_t n = ln->type == GW_CNODE_SEQ ? ln->nitems : 1;
+        for (size_t i = 0; i < n; i++) {
+            const char *l = scalar(items[i]);
+            if (!l || strlen(l) < 2 || strlen(l) > 3 || !name_ok(l, 0))
+                return perr(pl, items[i], "rule '%s': 'lang' must be language codes (en, de, ...)",
+                            id);
+            used += (size_t)snprintf(r->langs + used, sizeof(r->langs) - used, "%s%s",
+                                     used ? " " : "", l);
+            if (used >= sizeof(r->langs))
+                return perr(pl, ln, "rule '%s': too many languages", id);
+        }
+    } else {
+        snprintf(r->langs, sizeof(r->langs), "en");
+    }
+    const struct gw_cnode *mn = gw_cnode_get(o, "match");
+    if (mn && mn->type != GW_CNODE_SEQ)
+        return perr(pl, mn, "rule '%s': 'match' must be a list of example texts", id);
+    for (size_t i = 0; i < p->nrules; i++)
+        if (strcmp(p->rules[i].id, id) == 0)
+            return perr(pl, o, "duplicate rule id '%s' (first at line %d)", id, p->rules[i].line);
+    r->id = strdup(id);
+    r->pattern = strdup(pat);
+    if (!r->id || !r->pattern)
+        return perr(pl, NULL, "out of memory");
+    r->category = (unsigned)cat;
+    r->weight = w;
+    r->line = o->line;
+
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_expression_info(pat, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
+        perr(pl, pn, "rule '%s': %s", id, cerr ? cerr->message : "invalid pattern");
+        hs_free_compile_error(cerr);
+        return -1;
+    }
+    r->min_len = info->min_width;
+    free(info);
+    if (r->min_len == 0)
+        return perr(pl, pn, "rule '%s': the pattern matches the empty string", id);
+    return 0;
+}
+
+static int
+compile(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
+{
+    struct gw_scan_rule *sr = calloc(p->nrules ? p->nrules : 1, sizeof(*sr));
+    if (!sr)
+        return perr(pl, NULL, "out of memory");
+    for (size_t i = 0; i < p->nrules; i++) {
+        sr[i].id = p->rules[i].id;
+        sr[i].pattern = p->rules[i].pattern;
+        sr[i].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
+    }
+    char err[400];
+    size_t bad = 0;
+    p->db = gw_scan_compile(sr, p->nrules, 0, 0, err, sizeof(err), &bad);
+    free(sr);
+    if (!p->db) {
+        const struct gw_cnode *at =
+            bad < rules->nitems ? gw_cnode_get(rules->items[bad], "pattern") : NULL;
+        return perr(pl, at, "%s", err);
+    }
+    return 0;
+}
+
+struct gw_inj_pack *
+gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    static const char *const known[] = {"version", "repeat_factor", "categories", "rules", NULL};
+    struct pl pl = {name, err, errlen};
+    struct gw_cnode *root = NULL;
+    struct gw_inj_pack *p = calloc(1, sizeof(*p));
+    if (!p) {
+        perr(&pl, NULL, "out of memory");
+        return NULL;
+    }
+    p->repeat_factor = 0.25;
+    if (!(p->path = strdup(name))) {
+        perr(&pl, NULL, "out of memory");
+        goto fail;
+    }
+    if (gw_cnode_parse(name, text, len, &root, err, errlen) < 0)
+        goto fail;
+    if (!root || root->type != GW_CNODE_MAP) {
+        perr(&pl, root, "a rule pack is a mapping with 'version', 'categories' and 'rules'");
+        goto fail;
+    }
+    if (check_keys(&pl, root, known, "version, repeat_factor, categories, rules") < 0)
+        goto fail;
+    const char *ver = scalar(gw_cnode_get(root, "version"));
+    if (!ver || strcmp(ver, "1") != 0) {
+        perr(&pl, gw_cnode_get(root, "version") ? gw_cnode_get(root, "version") : root,
+             "'version' must be 1");
+        goto fail;
+    }
+    const struct gw_cnode *rf = gw_cnode_get(root, "repeat_factor");
+    if (rf && number(&pl, rf, "repeat_factor", 0, 1, &p->repeat_factor) < 0)
+        goto fail;
+    if (load_categories(&pl, p, gw_cnode_get(root, "categories")) < 0)
+        goto fail;
+    const struct gw_cnode *rules = gw_cnode_get(root, "rules");
+    if (!rules || rules->type != GW_CNODE_SEQ || rules->nitems == 0) {
+        perr(&pl, rules ? rules : root, "'rules' must be a non-empty list");
+        goto fail;
+    }
+    p->rules = calloc(rules->nitems, sizeof(*p->rules));
+    if (!p->rules) {
+        perr(&pl, NULL, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < rules->nitems; i++) {
+        if (load_rule(&pl, p, rules->items[i], &p->rules[i]) < 0) {
+            p->nrules = i + 1;
+            goto fail;
+        }
+        p->nrules = i + 1;
+    }
+    if (compile(&pl, p, rules) < 0)
+        goto fail;
+    gw_cnode_free(root);
+    return p;
+fail:
+    gw_cnode_free(root);
+    gw_inj_pack_free(p);
+    return NULL;
+}
+
+struct gw_inj_pack *
+gw_inj_pack_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open rule pack: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(MAX_PACK_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_PACK_BYTES + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    if (!buf || rerr || n > MAX_PACK_BYTES) {
+        snprintf(err, errlen, "%s: %s", path,
+                 !buf   ? "out of memory"
+                 : rerr ? "read error"
+                        : "rule pack larger than 8 MiB");
+        free(buf);
+        return NULL;
+    }
+    struct gw_inj_pack *p = gw_inj_pack_parse(path, buf, n, err, errlen);
+    free(buf);
+    return p;
+}
+
+void
+gw_inj_pack_free(struct gw_inj_pack *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->ncats; i++) {
+        free(p->cats[i].name);
+        free(p->cats[i].label);
+    }
+    for (size_t i = 0; i < p->nrules; i++) {
+        free(p->rules[i].id);
+        free(p->rules[i].pattern);
+    }
+    free(p->cats);
+    free(p->rules);
+    gw_scan_free(p->db);
+    free(p->path);
+    free(p);
+}
+
+int
+gw_inj_category_find(const struct gw_inj_pack *p, const char *name)
+{
+    for (size_t i = 0; i < p->ncats; i++)
+        if (strcmp(p->cats[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- the shared pack cache ---- */
+
+struct cached {
+    struct gw_inj_pack *p;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    struct cached *next;
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cached *cache;
+
+struct gw_inj_pack *
+gw_inj_pack_get(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        snprintf(err, errlen, "%s: cannot open rule pack: %s", path, strerror(errno));
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_mu);
+    for (struct cached *c = cache; c; c = c->next)
+        if (strcmp(c->p->path, path) == 0 && c->dev == st.st_dev && c->ino == st.st_ino &&
+            c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
+            c->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+            c->p->refs++;
+            pthread_mutex_unlock(&cache_mu);
+            return c->p;
+        }
+    pthread_mutex_unlock(&cache_mu);
+
+    struct gw_inj_pack *p = gw_inj_pack_load(path, err, errlen);
+    struct cached *c = p ? calloc(1, sizeof(*c)) : NULL;
+    if (!c) {
+        if (p)
+            snprintf(err, errlen, "%s: out of memory", path);
+        gw_inj_pack_free(p);
+        return NULL;
+    }
+    c->p = p;
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->size = st.st_size;
+    c->mtime = st.st_mtim;
+    p->refs = 1;
+    pthread_mutex_lock(&cache_mu);
+    c->next = cache;
+    cache = c;
+    pthread_mutex_unlock(&cache_mu);
+    return p;
+}
+
+void
+gw_inj_pack_put(struct gw_inj_pack *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&cache_mu);
+    struct cached **pp = &cache;
+    while (*pp && (*pp)->p != p)
+        pp = &(*pp)->next;
+    int last = --p->refs == 0;
+    struct cached *c = NULL;
+    if (last && *pp) {
+        c = *pp;
+        *pp = c->next;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    if (last) {
+        free(c);
+        gw_inj_pack_free(p);
+    }
+}
+
+/* ---- scanning ---- */
+
+struct acc {
+    const struct gw_inj_pack *p;
+    const struct gw_norm *n;
+    size_t base; /* offset of the window in the original text */
+    unsigned side;
+    const uint8_t *skip;
+    uint8_t *seen; /* rules already counted (a rule counts once per text, windows overlap) */
+    double max[MAX_CATS], sum[MAX_CATS];
+    struct gw_inj_result *r;
+};
+
+static int
+on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+{
+    struct acc *a = arg;
+    const struct gw_inj_rule *rule = &a->p->rules[idx];
+    (void)from;
+    if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
+        (a->seen[idx / 8] >> (idx % 8) & 1))
+        return 0;
+    a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    unsigned c = rule->category;
+    a->sum[c] += rule->weight;
+    if (rule->weight > a->max[c])
+        a->max[c] = rule->weight;
+    if (a->r->nhits < GW_INJ_MAX_HITS) {
+        size_t b = (size_t)to, s = b > rule->min_len ? b - rule->min_len : 0, oa = 0, ob = 0;
+        if (b > a->n->len)
+            b = a->n->len;
+        if (s < b)
+            gw_norm_span(a->n, s, b, &oa, &ob);
+        struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
+        h->rule = idx;
+        h->from = (uint32_t)(a->base + oa);
+        h->to = (uint32_t)(a->base + ob);
+    }
+    return 0;
+}
+
+/* End of the window that starts at off: WINDOW bytes on, moved back to a UTF-8 boundary. */
+static size_t
+window_end(const char *text, size_t len, size_t off)
+{
+    if (len - off <= GW_INJ_WINDOW)
+        return len;
+    size_t e = off + GW_INJ_WINDOW;
+    while (e > off + 1 && ((unsigned char)text[e] & 0xC0) == 0x80)
+        e--;
+    return e;
+}
+
+int
+gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
+            const uint8_t *skip, struct gw_inj_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    uint8_t seen_small[512], *seen = seen_small;
+    size_t nseen = p->nrules / 8 + 1;
+    if (nseen > sizeof(seen_small) && !(seen = malloc(nseen)))
+        return -1;
+    memset(seen, 0, nseen);
+    struct acc a = {.p = p, .side = side, .skip = skip, .seen = seen, .r = r};
+    int rc = 0;
+    /* Long texts are scanned in overlapping windows: memory stays bounded (the normaliser keeps
+     * 9 bytes per input byte) and a match up to GW_INJ_OVERLAP long is never cut in two. */
+    for (size_t off = 0;;) {
+        size_t end = window_end(text, len, off);
+        struct gw_norm n;
+        if (gw_normalize(text + off, end - off, GW_NORM_ALL, &n) < 0) {
+            rc = -1;
+            break;
+        }
+        a.n = &n;
+        a.base = off;
+        rc = gw_scan_block(p->db, n.text, n.len, on_match, &a);
+        gw_norm_free(&n);
+        if (rc < 0 || end == len)
+            break;
+        size_t next = end - GW_INJ_OVERLAP;
+        while (next > off + 1 && ((unsigned char)text[next] & 0xC0) == 0x80)
+            next--;
+        off = next;
+    }
+    if (seen != seen_small)
+        free(seen);
+    if (rc < 0) {
+        memset(r, 0, sizeof(*r));
+        return -1;
+    }
+    double best = -1;
+    for (size_t c = 0; c < p->ncats; c++) {
+        if (a.sum[c] <= 0)
+            continue;
+        double s = a.max[c] + p->repeat_factor * (a.sum[c] - a.max[c]);
+        r->score += s;
+        r->ncats++;
+        r->cats |= 1ull << c;
+        if (s > best) {
+            best = s;
+            r->top = (unsigned)c;
+        }
+    }
+    return 0;
+}

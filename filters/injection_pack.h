@@ -1,0 +1,112 @@
+/*
+ * Prompt-injection rule packs (config/rules/injection.yaml): loading, compiling and scoring. The
+ * `injection` filter (flt_injection.c) is the glue to the chain; this module knows nothing of
+ * exchanges, so unit tests, the bench and the fuzz target drive it directly.
+ *
+ * A pack is data: categories (name, severity, a human label for block messages) and rules (id,
+ * pattern, category, weight, where: direct / indirect / both, languages). Every rule is matched
+ * against the text after gw_normalize(GW_NORM_ALL): lowercase, white space runs collapsed to one
+ * space, split letters joined, leetspeak undone, homoglyphs and full-width forms folded. Patterns
+ * are therefore written in lowercase, with ' ' (or \s) for any white space, and with the letters
+ * of leetspeak ("base6a" is what "base64" becomes: digits next to letters are read as letters;
+ * write such words as (base ?6[4a]) or avoid them). Patterns are byte-wise (no HS_FLAG_UTF8):
+ * non-ASCII text is matched as literal UTF-8 sequences, so alternatives of non-ASCII characters
+ * are written (a|b), never as a bracket class [ab] (the loader rejects non-ASCII bytes inside a
+ * class); '.' matches any byte.
+ *
+ * Scoring of one text against one side (direct: what a user typed; indirect: tool results,
+ * retrieved documents, tool definitions): the rules that apply to that side and matched, each
+ * counted once; per category the heaviest weight counts whole and every further rule of the same
+ * category counts repeat_factor of its weight (a second phrasing of the same trick adds little);
+ * the text's score is the sum over categories, so independent techniques (an override plus a
+ * persona plus an exfiltration link) add up. Weights are calibrated so that 1.0 is "block on its
+ * own" and typical thresholds are event 0.5, block 1.0.
+ */
+#ifndef GW_INJECTION_PACK_H
+#define GW_INJECTION_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { GW_INJ_DIRECT = 1u << 0, GW_INJ_INDIRECT = 1u << 1 };
+
+struct gw_inj_category {
+    char *name;  /* [a-z0-9_]+ */
+    char *label; /* for block messages: "instruction override" */
+    int severity;
+};
+
+struct gw_inj_rule {
+    char *id, *pattern;
+    unsigned category; /* index into the pack's categories */
+    double weight;
+    unsigned where; /* GW_INJ_* */
+    char langs[64]; /* "en", "de fr", ... (informational) */
+    size_t min_len; /* shortest match in bytes of normalised text */
+    int line;       /* in the pack file */
+};
+
+struct gw_inj_pack {
+    char *path; /* as loaded, for messages */
+    struct gw_inj_category *cats;
+    size_t ncats;
+    struct gw_inj_rule *rules;
+    size_t nrules;
+    double repeat_factor;
+    struct gw_scan_db *db;
+    unsigned refs; /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
+};
+
+/*
+ * Loads and compiles the pack in file path (YAML). Returns the pack, or NULL with
+ * "path:line:col: message" in err. Slow (Hyperscan compile): control thread only.
+ */
+struct gw_inj_pack *gw_inj_pack_load(const char *path, char *err, size_t errlen);
+
+/* The same from text already in memory (name is used in messages). */
+struct gw_inj_pack *gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err,
+                                      size_t errlen);
+
+void gw_inj_pack_free(struct gw_inj_pack *p);
+
+/*
+ * A shared, reference-counted pack for path: a second filter instance (another route's
+ * thresholds) or a reload of an unchanged file reuses the compiled pack instead of compiling it
+ * again. Keyed by path, size and modification time. gw_inj_pack_put drops a reference. Thread-safe.
+ */
+struct gw_inj_pack *gw_inj_pack_get(const char *path, char *err, size_t errlen);
+void gw_inj_pack_put(struct gw_inj_pack *p);
+
+/* Index of a category by name, -1 when absent. */
+int gw_inj_category_find(const struct gw_inj_pack *p, const char *name);
+
+#define GW_INJ_MAX_HITS 32
+/* Texts longer than GW_INJ_WINDOW are scanned in windows that overlap by GW_INJ_OVERLAP bytes:
+ * memory stays bounded, and a match shorter than the overlap is always inside one window (a
+ * longer one that crosses a window boundary can be missed). */
+#define GW_INJ_WINDOW (64u * 1024)
+#define GW_INJ_OVERLAP (4u * 1024)
+
+struct gw_inj_hit {
+    unsigned rule;
+    uint32_t from, to; /* the certain part of the match, in the original text */
+};
+
+struct gw_inj_result {
+    double score;
+    unsigned ncats; /* categories that contributed */
+    unsigned top;   /* category with the largest contribution (valid when nhits) */
+    uint64_t cats;  /* bit per category index < 64 that contributed */
+    struct gw_inj_hit hits[GW_INJ_MAX_HITS];
+    size_t nhits; /* rules that matched and apply (at most GW_INJ_MAX_HITS) */
+};
+
+/*
+ * Normalises and scans len bytes of text for side (GW_INJ_DIRECT or GW_INJ_INDIRECT); rules in
+ * skip (a bitmap over rule indexes, may be NULL) are ignored. Fills *r. 0, or -1 when out of
+ * memory or on a Hyperscan error (*r then holds nothing). Worker-safe (per-thread scratch).
+ */
+int gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
+                const uint8_t *skip, struct gw_inj_result *r);
+
+#endif

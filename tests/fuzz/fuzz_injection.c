@@ -1,0 +1,70 @@
+/*
+ * Injection pack fuzzer. First byte even: the rest is a text scanned with the shipped pack
+ * (config/rules/injection.yaml, from the source directory scripts/fuzz.sh runs in) on both sides;
+ * every hit must lie inside the text, the score must be finite and the categories consistent.
+ * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
+ * pack that loads is scanned over its own text.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/injection_pack.h"
+
+static struct gw_inj_pack *shipped;
+
+static void
+check(const struct gw_inj_pack *p, const char *t, size_t n)
+{
+    for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_INDIRECT; side <<= 1) {
+        struct gw_inj_result r;
+        if (gw_inj_scan(p, t, n, side, NULL, &r) < 0)
+            continue;
+        if (!isfinite(r.score) || r.score < 0 || (r.nhits == 0) != (r.score == 0 && r.ncats == 0))
+            abort();
+        for (size_t i = 0; i < r.nhits; i++) {
+            const struct gw_inj_hit *h = &r.hits[i];
+            if (h->rule >= p->nrules || h->from > h->to || h->to > n)
+                abort();
+            if (!(p->rules[h->rule].where & side))
+                abort();
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    if (!shipped) {
+        char err[600];
+        shipped = gw_inj_pack_load("config/rules/injection.yaml", err, sizeof(err));
+        if (!shipped) {
+            fprintf(stderr, "fuzz_injection: %s (run from the source directory)\n", err);
+            abort();
+        }
+    }
+    const char *t = (const char *)data + 1;
+    size_t n = size - 1;
+    if ((data[0] & 1) == 0) {
+        check(shipped, t, n);
+        return 0;
+    }
+    if (n > 4096)
+        return 0; /* compiling is slow; big packs add nothing */
+    char err[600] = "";
+    struct gw_inj_pack *p = gw_inj_pack_parse("fuzz.yaml", t, n, err, sizeof(err));
+    if (!p) {
+        if (!err[0])
+            abort();
+        return 0;
+    }
+    check(p, t, n);
+    gw_inj_pack_free(p);
+    return 0;
+}

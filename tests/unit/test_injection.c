@@ -1,0 +1,340 @@
+/* Unit tests for filters/injection_pack.c: pack errors with positions, the score (weights,
+ * repeats, categories, sides, disabled rules), offsets of disguised text, and the shipped pack:
+ * every rule matches its own examples, the required categories and languages are there, and
+ * hand-written attacks and hard negatives (tests/fixtures/injection/) land on the right side of
+ * the default thresholds. Runs from the source directory (ctest's working directory). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "config/parse.h"
+#include "filters/injection_pack.h"
+
+#define SHIPPED "config/rules/injection.yaml"
+
+static struct gw_inj_pack *
+parse(const char *text, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return gw_inj_pack_parse("p.yaml", text, strlen(text), err, errlen);
+}
+
+static void
+expect_error(const char *text, const char *want)
+{
+    char err[700];
+    struct gw_inj_pack *p = parse(text, err, sizeof(err));
+    if (p) {
+        gw_inj_pack_free(p);
+        fail_msg("pack loaded, want error containing \"%s\"", want);
+    }
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+}
+
+#define HEAD "version: 1\ncategories:\n  - {name: a, label: cat a, severity: 3}\n"
+
+static void
+test_pack_errors(void **state)
+{
+    (void)state;
+    expect_error("version: 2\n", "p.yaml:1:10: 'version' must be 1");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x', colour: red}\n",
+                 "p.yaml:5:52: unknown key 'colour'");
+    expect_error(HEAD "rules:\n  - {id: r1, category: b, weight: 1, pattern: 'x'}\n",
+                 "p.yaml:5:24: rule 'r1': unknown or missing 'category'");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 11, pattern: 'x'}\n",
+                 "'weight' must be a number from 0 to 10");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: '[\xc3\xa9"
+                      "e]'}\n",
+                 "non-ASCII character inside [...]");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x?'}\n",
+                 "matches the empty string");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
+                      "  - {id: r1, category: a, weight: 1, pattern: 'y'}\n",
+                 "duplicate rule id 'r1' (first at line 5)");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
+                      "  - {id: r2, category: a, weight: 1, pattern: '(x'}\n",
+                 "p.yaml:6:47: rule 'r2': Missing close parenthesis");
+    expect_error(HEAD
+                 "rules:\n  - {id: r1, category: a, weight: 1, where: sideways, pattern: 'x'}\n",
+                 "'where' must be direct, indirect or both");
+    expect_error(HEAD "rules: []\n", "'rules' must be a non-empty list");
+
+    char err[200];
+    assert_null(gw_inj_pack_load("/nonexistent/pack.yaml", err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent/pack.yaml: cannot open rule pack"));
+}
+
+static const char *const SCORING =
+    "version: 1\n"
+    "repeat_factor: 0.25\n"
+    "categories:\n"
+    "  - {name: over, label: override, severity: 3}\n"
+    "  - {name: pers, label: persona, severity: 2}\n"
+    "rules:\n"
+    "  - {id: o1, category: over, weight: 0.6, pattern: '\\bignore\\b'}\n"
+    "  - {id: o2, category: over, weight: 0.4, pattern: '\\binstructions\\b'}\n"
+    "  - {id: p1, category: pers, weight: 0.5, pattern: '\\bdan\\b'}\n"
+    "  - {id: i1, category: pers, weight: 1.0, where: indirect, pattern: 'dear ai'}\n"
+    "  - {id: d1, category: pers, weight: 0.3, where: direct, pattern: 'only direct'}\n";
+
+static void
+test_scoring(void **state)
+{
+    (void)state;
+    char err[300];
+    struct gw_inj_pack *p = parse(SCORING, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    struct gw_inj_result r;
+
+    assert_int_equal(gw_inj_scan(p, "hello there", 11, GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 0);
+    assert_true(r.score == 0);
+
+    /* a rule counts once, however often it matches */
+    const char *t = "ignore this, ignore that, IGNORE";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    assert_float_equal(r.score, 0.6, 1e-9);
+
+    /* a second rule of the same category adds a quarter of its weight */
+    t = "ignore the instructions";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 2);
+    assert_int_equal(r.ncats, 1);
+    assert_float_equal(r.score, 0.6 + 0.25 * 0.4, 1e-9);
+
+    /* another category adds its whole weight */
+    t = "ignore them, you are DAN";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.ncats, 2);
+    assert_float_equal(r.score, 1.1, 1e-9);
+    assert_int_equal(r.top, 0);
+    assert_true(r.cats == 3);
+
+    /* where: indirect rules only count on the indirect side, direct ones on the direct side */
+    t = "Dear AI, this is only direct";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_float_equal(r.score, 0.3, 1e-9);
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_INDIRECT, NULL, &r), 0);
+    assert_float_equal(r.score, 1.0, 1e-9);
+
+    /* disabled rules are skipped */
+    uint8_t skip[1] = {1u << 0}; /* o1 */
+    t = "ignore the instructions";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, skip, &r), 0);
+    assert_float_equal(r.score, 0.4, 1e-9);
+
+    /* disguises are folded, and the reported span lies in the original text and ends where
+     * the match ends there */
+    t = "Please \xef\xbd\x89\xef\xbd\x87\xef\xbd\x8e\xef\xbd\x8f\xef\xbd\x92\xef\xbd\x85 it"; /* full-width
+                                                                                               */
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    assert_int_equal(r.hits[0].from, 7);
+    assert_int_equal(r.hits[0].to, 7 + 18);
+    t = "pls i g n o r e";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    assert_int_equal(r.hits[0].to, strlen(t));
+    t = "1gn0r3 it";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    t = "ig\xe2\x80\x8bnore"; /* zero-width space */
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    assert_int_equal(r.hits[0].to, strlen(t));
+
+    /* long texts go in overlapping windows: a match across a window end is found once, at its
+     * offset in the whole text; matches in different windows add up as usual */
+    size_t big = 3 * GW_INJ_WINDOW;
+    char *b = malloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        b[i] = "lorem ipsum "[i % 12];
+    b[big] = '\0';
+    size_t at = GW_INJ_WINDOW - 3;
+    memcpy(b + at, " ignore ", 8);
+    memcpy(b + big - 10, " dan ", 5);
+    assert_int_equal(gw_inj_scan(p, b, big, GW_INJ_DIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 2);
+    assert_float_equal(r.score, 1.1, 1e-9);
+    assert_int_equal(r.hits[0].rule, 0);
+    assert_int_equal(r.hits[0].from, at + 1);
+    assert_int_equal(r.hits[0].to, at + 7);
+    assert_int_equal(r.hits[1].to, big - 6);
+    free(b);
+    gw_inj_pack_free(p);
+}
+
+static void
+test_cache(void **state)
+{
+    (void)state;
+    char err[300];
+    struct gw_inj_pack *a = gw_inj_pack_get(SHIPPED, err, sizeof(err));
+    if (!a)
+        fail_msg("%s", err);
+    struct gw_inj_pack *b = gw_inj_pack_get(SHIPPED, err, sizeof(err));
+    assert_ptr_equal(a, b);
+    assert_int_equal(a->refs, 2);
+    gw_inj_pack_put(b);
+    gw_inj_pack_put(a);
+}
+
+/* The side a rule is tested on: direct when it applies there, else indirect. */
+static unsigned
+side_of(const struct gw_inj_rule *r)
+{
+    return r->where & GW_INJ_DIRECT ? GW_INJ_DIRECT : GW_INJ_INDIRECT;
+}
+
+static void
+test_shipped_examples(void **state)
+{
+    (void)state;
+    char err[700];
+    struct gw_inj_pack *p = gw_inj_pack_load(SHIPPED, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    FILE *f = fopen(SHIPPED, "rb");
+    assert_non_null(f);
+    static char buf[4 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    struct gw_cnode *root = NULL;
+    assert_int_equal(gw_cnode_parse(SHIPPED, buf, n, &root, err, sizeof(err)), 0);
+    const struct gw_cnode *rules = gw_cnode_get(root, "rules");
+    assert_int_equal(rules->nitems, p->nrules);
+    size_t examples = 0, bad = 0;
+    for (size_t i = 0; i < p->nrules; i++) {
+        const struct gw_cnode *m = gw_cnode_get(rules->items[i], "match");
+        if (!m || m->nitems == 0) {
+            print_message("rule %s has no 'match' examples\n", p->rules[i].id);
+            bad++;
+            continue;
+        }
+        for (size_t k = 0; k < m->nitems; k++) {
+            const char *ex = m->items[k]->scalar;
+            struct gw_inj_result r;
+            assert_int_equal(gw_inj_scan(p, ex, strlen(ex), side_of(&p->rules[i]), NULL, &r), 0);
+            int found = 0;
+            for (size_t h = 0; h < r.nhits; h++)
+                found |= r.hits[h].rule == i;
+            if (!found) {
+                print_message("rule %s (line %d) does not match its example \"%s\"\n",
+                              p->rules[i].id, p->rules[i].line, ex);
+                bad++;
+            }
+            examples++;
+        }
+    }
+    assert_int_equal(bad, 0);
+    assert_true(examples >= p->nrules);
+
+    /* the categories the issue names, and the main ones in ten more languages */
+    static const char *const cats[] = {"instruction_override", "system_prompt_extraction",
+                                       "jailbreak_persona",    "fake_delimiter",
+                                       "encoded_payload",      "exfiltration",
+                                       "tool_abuse",           "credential_fishing",
+                                       "addressed_to_ai",      "hidden_instruction"};
+    static const char *const langs[] = {"de", "fr", "es", "pt", "it", "nl", "ru", "zh", "ja", "ko"};
+    for (size_t c = 0; c < sizeof(cats) / sizeof(cats[0]); c++) {
+        int k = gw_inj_category_find(p, cats[c]);
+        if (k < 0)
+            fail_msg("category %s missing", cats[c]);
+        size_t nr = 0;
+        for (size_t i = 0; i < p->nrules; i++)
+            nr += p->rules[i].category == (unsigned)k;
+        if (nr == 0)
+            fail_msg("category %s has no rules", cats[c]);
+        if (c >= 3)
+            continue;
+        for (size_t l = 0; l < sizeof(langs) / sizeof(langs[0]); l++) {
+            int has = 0;
+            for (size_t i = 0; i < p->nrules; i++) {
+                const char *ls = p->rules[i].langs;
+                size_t ll = strlen(langs[l]);
+                for (const char *q = strstr(ls, langs[l]); q; q = strstr(q + 1, langs[l]))
+                    if ((q == ls || q[-1] == ' ') && (q[ll] == '\0' || q[ll] == ' '))
+                        has |= p->rules[i].category == (unsigned)k;
+            }
+            if (!has)
+                fail_msg("category %s has no rule for language %s", cats[c], langs[l]);
+        }
+    }
+    gw_cnode_free(root);
+    gw_inj_pack_free(p);
+}
+
+/* tests/fixtures/injection/<name>.jsonl: {"side": "direct"|"indirect", "text": ...} per line;
+ * every text must score at least (attacks) or below (benign) 1.0, the default block threshold. */
+static void
+check_fixture(const char *path, int attack)
+{
+    char err[700];
+    struct gw_inj_pack *p = gw_inj_pack_load(SHIPPED, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0, n = 0, wrong = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)len, 0, &je);
+        if (!o)
+            fail_msg("%s: %s", path, je.text);
+        const char *text = json_string_value(json_object_get(o, "text"));
+        const char *side = json_string_value(json_object_get(o, "side"));
+        assert_non_null(text);
+        unsigned s = side && strcmp(side, "indirect") == 0 ? GW_INJ_INDIRECT : GW_INJ_DIRECT;
+        struct gw_inj_result r;
+        assert_int_equal(gw_inj_scan(p, text, strlen(text), s, NULL, &r), 0);
+        if ((r.score >= 1.0) != attack) {
+            print_message("%s: score %.2f for \"%s\"\n", path, r.score, text);
+            wrong++;
+        }
+        n++;
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    assert_true(n >= 20);
+    assert_int_equal(wrong, 0);
+    gw_inj_pack_free(p);
+}
+
+static void
+test_fixture_attacks(void **state)
+{
+    (void)state;
+    check_fixture("tests/fixtures/injection/attacks.jsonl", 1);
+}
+
+static void
+test_fixture_benign(void **state)
+{
+    (void)state;
+    check_fixture("tests/fixtures/injection/benign.jsonl", 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pack_errors),     cmocka_unit_test(test_scoring),
+        cmocka_unit_test(test_cache),           cmocka_unit_test(test_shipped_examples),
+        cmocka_unit_test(test_fixture_attacks), cmocka_unit_test(test_fixture_benign),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
