@@ -509,6 +509,35 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
+/* The calling thread's normalisation buffers (freed when the thread exits). */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void
+scratch_destroy(void *p)
+{
+    gw_norm_scratch_free(p);
+    free(p);
+}
+
+static void
+scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+static struct gw_norm_scratch *
+thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_init);
+    struct gw_norm_scratch *sc = pthread_getspecific(scratch_key);
+    if (!sc && (sc = calloc(1, sizeof(*sc))) && pthread_setspecific(scratch_key, sc) != 0) {
+        free(sc);
+        sc = NULL;
+    }
+    return sc;
+}
+
 /* End of the window that starts at off: WINDOW bytes on, moved back to a UTF-8 boundary. */
 static size_t
 window_end(const char *text, size_t len, size_t off)
@@ -538,14 +567,14 @@ gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned 
     for (size_t off = 0;;) {
         size_t end = window_end(text, len, off);
         struct gw_norm n;
-        if (gw_normalize(text + off, end - off, GW_NORM_ALL, &n) < 0) {
+        struct gw_norm_scratch *sc = thread_scratch();
+        if (!sc || gw_normalize_scratch(text + off, end - off, GW_NORM_ALL, sc, &n) < 0) {
             rc = -1;
             break;
         }
         a.n = &n;
         a.base = off;
         rc = gw_scan_block(p->db, n.text, n.len, on_match, &a);
-        gw_norm_free(&n);
         if (rc < 0 || end == len)
             break;
         size_t next = end - GW_INJ_OVERLAP;

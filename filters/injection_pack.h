@@ -84,8 +84,8 @@ int gw_inj_category_find(const struct gw_inj_pack *p, const char *name);
 /* Texts longer than GW_INJ_WINDOW are scanned in windows that overlap by GW_INJ_OVERLAP bytes:
  * memory stays bounded, and a match shorter than the overlap is always inside one window (a
  * longer one that crosses a window boundary can be missed). */
-#define GW_INJ_WINDOW (64u * 1024)
-#define GW_INJ_OVERLAP (4u * 1024)
+#define GW_INJ_WINDOW (32u * 1024)
+#define GW_INJ_OVERLAP (2u * 1024)
 
 struct gw_inj_hit {
     unsigned rule;
@@ -102,9 +102,10 @@ struct gw_inj_result {
 };
 
 /*
- * Normalises and scans len bytes of text for side (GW_INJ_DIRECT or GW_INJ_INDIRECT); rules in
- * skip (a bitmap over rule indexes, may be NULL) are ignored. Fills *r. 0, or -1 when out of
- * memory or on a Hyperscan error (*r then holds nothing). Worker-safe (per-thread scratch).
+ * Normalises (into the calling thread's reusable buffers) and scans len bytes of text for side
+ * (GW_INJ_DIRECT or GW_INJ_INDIRECT); rules in skip (a bitmap over rule indexes, may be NULL) are
+ * ignored. Fills *r. 0, or -1 when out of memory or on a Hyperscan error (*r then holds nothing).
+ * Worker-safe (per-thread scratch).
  */
 int gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                 const uint8_t *skip, struct gw_inj_result *r);

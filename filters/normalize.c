@@ -113,9 +113,12 @@ enum {
     A_WS = 4,  /* white space SPACE collapses */
     A_SEP = 8, /* SPLIT separators */
     A_LEET = 16,
+    A_HIGH = 32, /* a byte >= 0x80 (bclass only): part of a word */
 };
+#define A_WORD (A_LATIN | A_DIGIT | A_HIGH)
 
 static unsigned char aclass[128];
+static unsigned char bclass[256]; /* aclass for every byte value */
 static unsigned char ascii_lower[128], ascii_same[128];
 static char leet_to[128];
 
@@ -143,6 +146,8 @@ init_tables(void)
         leet_to[(unsigned char)from[i]] = to[i];
         aclass[(unsigned char)from[i]] |= A_LEET;
     }
+    for (int c = 0; c < 256; c++)
+        bclass[c] = c < 128 ? aclass[c] : A_HIGH;
 }
 
 /* Decodes one strict UTF-8 character at s[0..n); returns its length, or 0 when invalid. */
@@ -721,12 +726,34 @@ single_letter(const unsigned char *t, size_t n, size_t i)
 
 #define SPLIT_MAX_SEP 16
 
+/* The first r' >= r where a split run may start (an ASCII letter with no word byte before it,
+ * followed by a separator), or n. Branch-free per byte: most text has no such place, and the
+ * word ends it passes would otherwise be unpredictable branches. */
+static size_t
+next_candidate(const unsigned char *t, size_t n, size_t r)
+{
+    unsigned prev = r ? bclass[t[r - 1]] : 0;
+    for (; r + 1 < n; r++) {
+        unsigned cur = bclass[t[r]];
+        unsigned ok = (cur & A_LATIN) & (bclass[t[r + 1]] >> 3) & (unsigned)((prev & A_WORD) == 0);
+        if (ok)
+            return r;
+        prev = cur;
+    }
+    return n;
+}
+
 /* Joins runs of >= 3 single letters separated by the same separator run, in place. */
 static size_t
 split_pass(unsigned char *t, uint32_t *map, uint32_t *end, size_t n)
 {
     size_t r = 0, w = 0;
     while (r < n) {
+        if (w == r) { /* nothing moved yet: skip to where a run may start */
+            r = w = next_candidate(t, n, r);
+            if (r >= n)
+                break;
+        }
         if (r + 1 < n && t[r + 1] < 0x80 && (aclass[t[r + 1]] & A_SEP) && single_letter(t, n, r)) {
             size_t s0 = r + 1, s1 = s0;
             while (s1 < n && t[s1] < 0x80 && (aclass[t[s1]] & A_SEP) && s1 - s0 <= SPLIT_MAX_SEP)
@@ -766,57 +793,70 @@ split_pass(unsigned char *t, uint32_t *map, uint32_t *end, size_t n)
     return w;
 }
 
+/* Whether any substitute byte touches a letter or another substitute: without one, leet_pass
+ * changes nothing. Branch-free, so the common answer (no) costs one look at each byte. */
 static int
-is_token_space(unsigned char c)
+leet_possible(const unsigned char *t, size_t n)
 {
-    return c < 0x80 && (aclass[c] & A_WS);
+    unsigned any = 0;
+    for (size_t x = 1; x + 1 < n; x++) {
+        unsigned nb = bclass[t[x - 1]] | bclass[t[x + 1]];
+        any |= (bclass[t[x]] >> 4) & ((nb | nb >> 4) & 1);
+    }
+    if (n >= 2) {
+        any |= (bclass[t[0]] >> 4) & ((bclass[t[1]] | bclass[t[1]] >> 4) & 1);
+        any |= (bclass[t[n - 1]] >> 4) & ((bclass[t[n - 2]] | bclass[t[n - 2]] >> 4) & 1);
+    }
+    return any & 1;
+}
+
+/* Undoes the substitutions of the token t[s..e), which holds a letter and a substitute. */
+static void
+leet_token(unsigned char *t, size_t s, size_t e)
+{
+    /* A substitute counts only next to a letter or another substitute of the token, and the
+     * punctuation ones (! @ $) only before one: "stop!" and "me@" stay as written. */
+    for (size_t x = s; x < e; x++) {
+        if (t[x] >= 0x80 || !(aclass[t[x]] & A_LEET))
+            continue;
+        int next = x + 1 < e && t[x + 1] < 0x80 && (aclass[t[x + 1]] & (A_LATIN | A_LEET));
+        int prev = x > s && t[x - 1] < 0x80 && (aclass[t[x - 1]] & (A_LATIN | A_LEET));
+        int punct = t[x] == '!' || t[x] == '@' || t[x] == '$';
+        if (next || (!punct && prev))
+            t[x] = (unsigned char)leet_to[t[x]];
+    }
 }
 
 /* Undoes digit/symbol substitutions in tokens that also hold an ASCII letter, in place. */
 static void
 leet_pass(unsigned char *t, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && is_token_space(t[i]))
-            i++;
-        size_t s = i;
-        unsigned seen = 0;
-        while (i < n && !is_token_space(t[i])) {
-            if (t[i] < 0x80)
-                seen |= aclass[t[i]];
-            i++;
-        }
-        if ((seen & A_LATIN) && (seen & A_LEET)) {
-            /* A substitute counts only next to a letter or another substitute of the token, and
-             * the punctuation ones (! @ $) only before one: "stop!" and "me@" stay as written. */
-            for (size_t x = s; x < i; x++) {
-                if (t[x] >= 0x80 || !(aclass[t[x]] & A_LEET))
-                    continue;
-                int next = x + 1 < i && t[x + 1] < 0x80 && (aclass[t[x + 1]] & (A_LATIN | A_LEET));
-                int prev = x > s && t[x - 1] < 0x80 && (aclass[t[x - 1]] & (A_LATIN | A_LEET));
-                int punct = t[x] == '!' || t[x] == '@' || t[x] == '$';
-                if (next || (!punct && prev))
-                    t[x] = (unsigned char)leet_to[t[x]];
-            }
+    if (!leet_possible(t, n))
+        return;
+    size_t s = 0;
+    unsigned seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = bclass[t[i]];
+        if (k & A_WS) {
+            if ((seen & A_LATIN) && (seen & A_LEET))
+                leet_token(t, s, i);
+            seen = 0;
+            s = i + 1;
+        } else {
+            seen |= k;
         }
     }
+    if ((seen & A_LATIN) && (seen & A_LEET))
+        leet_token(t, s, n);
 }
 
-int
-gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out)
+/* Normalises into t (len + 1 bytes) and map (2 * (len + 1) entries); fills *out with pointers
+ * into them. */
+static void
+normalize_into(const char *in, size_t len, unsigned flags, char *t, uint32_t *map,
+               struct gw_norm *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (len >= UINT32_MAX)
-        return -1;
     pthread_once(&tables_once, init_tables);
-    char *t = malloc(len + 1);
-    uint32_t *map = malloc(sizeof(uint32_t) * 2 * (len + 1));
-    if (!t || !map) {
-        free(t);
-        free(map);
-        return -1;
-    }
     struct pass p = {
         .in = (const unsigned char *)in,
         .n = len,
@@ -838,7 +878,56 @@ gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out)
     out->len = n;
     out->map = map;
     out->end = p.end;
+}
+
+int
+gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len >= UINT32_MAX)
+        return -1;
+    char *t = malloc(len + 1);
+    uint32_t *map = malloc(sizeof(uint32_t) * 2 * (len + 1));
+    if (!t || !map) {
+        free(t);
+        free(map);
+        return -1;
+    }
+    normalize_into(in, len, flags, t, map, out);
     return 0;
+}
+
+int
+gw_normalize_scratch(const char *in, size_t len, unsigned flags, struct gw_norm_scratch *sc,
+                     struct gw_norm *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len >= UINT32_MAX)
+        return -1;
+    if (sc->cap < len + 1) {
+        size_t cap = len + 1 > 2 * sc->cap ? len + 1 : 2 * sc->cap;
+        char *t = malloc(cap);
+        uint32_t *map = malloc(sizeof(uint32_t) * 2 * cap);
+        if (!t || !map) {
+            free(t);
+            free(map);
+            return -1;
+        }
+        gw_norm_scratch_free(sc);
+        sc->t = t;
+        sc->map = map;
+        sc->cap = cap;
+    }
+    normalize_into(in, len, flags, sc->t, sc->map, out);
+    return 0;
+}
+
+void
+gw_norm_scratch_free(struct gw_norm_scratch *sc)
+{
+    free(sc->t);
+    free(sc->map);
+    memset(sc, 0, sizeof(*sc));
 }
 
 void

@@ -77,6 +77,24 @@ int gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out
 /* Releases what gw_normalize allocated and zeroes *n. Safe on a zeroed struct. */
 void gw_norm_free(struct gw_norm *n);
 
+/* Reusable buffers for gw_normalize_scratch (zero-initialise; one per thread). */
+struct gw_norm_scratch {
+    char *t;
+    uint32_t *map;
+    size_t cap; /* input bytes the buffers serve */
+};
+
+/*
+ * gw_normalize into sc's buffers, grown when needed and kept for the next call: the hot path
+ * (one normalisation per scanned text) then allocates nothing, and large texts do not get fresh
+ * pages from the kernel on every call. *out points into sc and is valid until the next call with
+ * sc; it must not be passed to gw_norm_free. 0, or -1 as gw_normalize.
+ */
+int gw_normalize_scratch(const char *in, size_t len, unsigned flags, struct gw_norm_scratch *sc,
+                         struct gw_norm *out);
+/* Releases sc's buffers and zeroes it. */
+void gw_norm_scratch_free(struct gw_norm_scratch *sc);
+
 /*
  * The original span [*orig_a, *orig_b) of the normalised span [a, b), a < b <= n->len:
  * *orig_a = map[a], *orig_b = the offset just past the original character that produced byte
