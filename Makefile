@@ -57,6 +57,10 @@ test: build build-asan build-fuzz format-check
 bench: build
 	@bench/run.sh $(BUILD)
 
+# Detection rates of the injection filter over ../shared/data (or PC_EVAL_DATA); see README.
+eval: build
+	@node scripts/eval.mjs --bin $(BUILD)/portcullis
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
