@@ -10,7 +10,8 @@
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
-# the filter chain section, BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
+# the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
+# the chain section), BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
 # (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
@@ -27,6 +28,7 @@ idle_n=${BENCH_IDLE_CONNS:-10000}
 tls_on=${BENCH_TLS:-1}
 chain_on=${BENCH_CHAIN:-1}
 audit_on=${BENCH_AUDIT:-1}
+inj_on=${BENCH_INJECTION:-1}
 audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
@@ -160,6 +162,17 @@ YAML
   chon_port=$started_port chon_ms=$started_ms
   start_gw gw-chain-off
   choff_port=$started_port
+  if [[ $inj_on != 0 ]]; then
+    # The injection filter with the shipped pack, default thresholds, session escalation on.
+    sed -e '/^    filters: \[\]$/d' -e '/^filters:/,$d' "$tmp/gw-chain-off.yaml" >"$tmp/gw-inj.yaml"
+    cat >>"$tmp/gw-inj.yaml" <<YAML
+filters:
+  - type: injection
+    pack: $PWD/config/rules/injection.yaml
+YAML
+    start_gw gw-inj
+    inj_port=$started_port inj_ms=$started_ms
+  fi
 
   # The texts. Request: bench/prompt4k.txt as the user message (the body bench/chat4k.lua sends),
   # answered by a short summary (the mock's `text`, in X-Mock). Stream: the prompt's words, cycled
@@ -320,6 +333,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
 to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.0f", v+0; else if (v ~ /ms$/) printf "%.0f", v*1000; else if (v ~ /s$/) printf "%.0f", v*1000000; else print v }'; }
 
 chain_md=
+inj_md=
 if [[ $chain_on != 0 ]]; then
   # Scenario 1, the 4 KB prompt: throughput at $conns connections (as above), then latency with
   # one connection (3 s, no queueing). Any failed request stops the bench.
@@ -426,6 +440,58 @@ ON − OFF (median): $(awk -v a="$sn_med" -v b="$sf_med" 'BEGIN { printf "%.2f",
 (OFF − direct: $(diff_us "$sf_med" "$sd_med" "$stream_events") µs per event for proxying alone).
 MD
 )
+
+  if [[ $inj_on != 0 ]]; then
+    # The 4 KB prompt must pass the pack (it is benign): the figures are the cost of scanning.
+    inj_scan=$("$build/portcullis" scan -c "$tmp/gw-inj.yaml" --route /v1/ <"$tmp/chat4k.json") ||
+      die "portcullis scan failed with the injection pack"
+    [[ $(jq -r .action <<<"$inj_scan") == pass ]] ||
+      die "bench/prompt4k.txt matches the injection pack: $(jq -c 'del(.body)' <<<"$inj_scan")"
+    WRK_MAX_FAIL=0 wrk_run "inj" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run "inj1" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run "inj1-off" "http://127.0.0.1:$choff_port" bench/chat4k.lua "${chat4k_env[@]}"
+    read -r in_rps in_p50 in_p99 < <(wrk_stats inj)
+    read -r in1_rps in1_p50 in1_p99 < <(wrk_stats inj1)
+    read -r io1_rps io1_p50 io1_p99 < <(wrk_stats inj1-off)
+    # Scan throughput on one core: English meeting notes (bench/prompt4k.txt) and the
+    # multilingual hand-written texts of tests/fixtures/injection (benign and attacks).
+    jq -r .text tests/fixtures/injection/benign.jsonl tests/fixtures/injection/attacks.jsonl >"$tmp/inj-mixed.txt"
+    "$build/pc-bench-injection" config/rules/injection.yaml bench/prompt4k.txt >"$tmp/inj-en.txt" ||
+      die "pc-bench-injection failed"
+    "$build/pc-bench-injection" config/rules/injection.yaml "$tmp/inj-mixed.txt" >"$tmp/inj-mixed.out" ||
+      die "pc-bench-injection failed"
+    grep -q ' hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
+    inj_rules=$(awk '$1 == "segments" {print $6}' "$tmp/inj-en.txt")
+    col() { awk -v w="$2" -v c="$3" '$1 == w {print $c}' "$1"; }
+    inj_md=$(cat <<MD
+
+
+## Injection filter
+
+The \`injection\` filter with the shipped pack (config/rules/injection.yaml, $inj_rules rules, compiled at
+start in $inj_ms ms) and default thresholds, against the chain-OFF process above (\`filters: []\`),
+same mock, same 4 KB prompt (checked to pass the pack: no rule matches).
+
+| | requests/s ($conns connections) | p50 | p99 | 1 connection: p50 | p99 |
+|---|---|---|---|---|---|
+| OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$io1_p50") µs | $(to_us "$io1_p99") µs |
+| **injection** | $in_rps | $(to_ms "$in_p50") ms | $(to_ms "$in_p99") ms | $(to_us "$in1_p50") µs | $(to_us "$in1_p99") µs |
+
+Requests/s injection/OFF: **$(ratio "$in_rps" "$cf_rps")**. Added median latency with one connection
+(runs back to back): **$(($(to_us "$in1_p50") - $(to_us "$io1_p50"))) µs** per request;
+1/throughput difference: $(awk -v a="$in_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
+
+Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-second rounds):
+
+| text | normalise | match (Hyperscan, normalised text) | whole scan (normalise + match + score) | per 2 KB |
+|---|---|---|---|---|
+| English meeting notes (bench/prompt4k.txt) | $(col "$tmp/inj-en.txt" normalise 2) MB/s | $(col "$tmp/inj-en.txt" match 2) MB/s | **$(col "$tmp/inj-en.txt" scan 2) MB/s** | $(col "$tmp/inj-en.txt" scan 3) µs |
+| mixed languages (tests/fixtures/injection, attacks and benign) | $(col "$tmp/inj-mixed.out" normalise 2) MB/s | $(col "$tmp/inj-mixed.out" match 2) MB/s | **$(col "$tmp/inj-mixed.out" scan 2) MB/s** | $(col "$tmp/inj-mixed.out" scan 3) µs |
+MD
+)
+  fi
 fi
 
 tls_md=
@@ -659,6 +725,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$audit_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$audit_md
 MD
 cat "$results"

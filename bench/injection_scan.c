@@ -1,0 +1,202 @@
+/*
+ * pc-bench-injection: scan cost of an injection rule pack on one core.
+ *
+ *   pc-bench-injection [--per-rule] PACK FILE...
+ *
+ * Each FILE is one text (e.g. bench/prompt4k.txt). The texts are cut into 2 KB segments (on UTF-8
+ * boundaries) and every segment is, in turn: normalised only (gw_normalize_scratch, all steps, as
+ * the filter does it); matched
+ * only (the pack's Hyperscan database over the already normalised text); and scanned as the
+ * filter does it (gw_inj_scan: normalise + match + score), on the direct side. Each measurement
+ * repeats until 1 s has passed and keeps the best of 5 rounds. Prints one line per measurement:
+ * "<what> <MB/s> <us per 2 KB segment>", and a final "segments N hits H" line (hits must be 0 for
+ * benign texts: the figures are the cost of scanning, not of reporting).
+ *
+ * --per-rule: compiles every rule alone and prints the 25 most expensive ones (MB/s over the
+ * normalised texts, best of 3 rounds of 0.2 s): the cost of a database is roughly the sum of its
+ * rules' costs, so this is how a slow pack is fixed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "filters/injection_pack.h"
+#include "filters/normalize.h"
+#include "filters/scan.h"
+
+#define SEG 2048
+
+struct seg {
+    const char *p;
+    size_t n;
+};
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+{
+    (void)idx, (void)from, (void)to;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+enum what { NORM, MATCH, FULL };
+
+static double
+run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t n, enum what w,
+    size_t *hits, size_t *bytes_out)
+{
+    double best = 1e30;
+    for (int round = 0; round < 5; round++) {
+        size_t bytes = 0, iters = 0;
+        double t0 = now_s(), t;
+        do {
+            for (size_t i = 0; i < n; i++) {
+                if (w == NORM) {
+                    static struct gw_norm_scratch sc;
+                    struct gw_norm x;
+                    if (gw_normalize_scratch(segs[i].p, segs[i].n, GW_NORM_ALL, &sc, &x) < 0)
+                        exit(1);
+                } else if (w == MATCH) {
+                    gw_scan_block(p->db, norms[i].text, norms[i].len, count_cb, hits);
+                } else {
+                    struct gw_inj_result r;
+                    if (gw_inj_scan(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r) < 0)
+                        exit(1);
+                    *hits += r.nhits;
+                }
+                bytes += segs[i].n;
+            }
+            iters++;
+            t = now_s() - t0;
+        } while (t < 1.0);
+        double per_byte = t / (double)bytes;
+        if (per_byte < best)
+            best = per_byte;
+        *bytes_out = bytes / iters;
+    }
+    return best;
+}
+
+struct cost {
+    size_t rule;
+    double mbs;
+};
+
+static int
+by_cost(const void *a, const void *b)
+{
+    const struct cost *x = a, *y = b;
+    return x->mbs < y->mbs ? -1 : x->mbs > y->mbs;
+}
+
+static void
+per_rule(const struct gw_inj_pack *p, const struct gw_norm *norms, size_t n)
+{
+    struct cost *c = calloc(p->nrules, sizeof(*c));
+    for (size_t r = 0; r < p->nrules; r++) {
+        struct gw_scan_rule sr = {p->rules[r].id, p->rules[r].pattern,
+                                  HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH};
+        char err[300];
+        struct gw_scan_db *db = gw_scan_compile(&sr, 1, 0, 0, err, sizeof(err), NULL);
+        if (!db) {
+            fprintf(stderr, "%s\n", err);
+            exit(1);
+        }
+        double best = 1e30;
+        size_t hits = 0;
+        for (int round = 0; round < 3; round++) {
+            size_t bytes = 0;
+            double t0 = now_s(), t;
+            do {
+                for (size_t i = 0; i < n; i++) {
+                    gw_scan_block(db, norms[i].text, norms[i].len, count_cb, &hits);
+                    bytes += norms[i].len;
+                }
+                t = now_s() - t0;
+            } while (t < 0.2);
+            if (t / (double)bytes < best)
+                best = t / (double)bytes;
+        }
+        gw_scan_free(db);
+        c[r] = (struct cost){r, 1.0 / best / 1e6};
+    }
+    qsort(c, p->nrules, sizeof(*c), by_cost);
+    for (size_t i = 0;
+         i < p->nrules &&
+         i < (getenv("PC_BENCH_TOP") ? strtoul(getenv("PC_BENCH_TOP"), NULL, 10) : 25);
+         i++)
+        printf("%8.0f MB/s  %s (line %d)\n", c[i].mbs, p->rules[c[i].rule].id,
+               p->rules[c[i].rule].line);
+    free(c);
+}
+
+int
+main(int argc, char **argv)
+{
+    int per = argc > 1 && strcmp(argv[1], "--per-rule") == 0;
+    argc -= per;
+    argv += per;
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s [--per-rule] PACK FILE...\n", argv[0]);
+        return 2;
+    }
+    char err[600];
+    struct gw_inj_pack *p = gw_inj_pack_load(argv[1], err, sizeof(err));
+    if (!p) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    struct seg *segs = NULL;
+    size_t n = 0, cap = 0;
+    for (int a = 2; a < argc; a++) {
+        FILE *f = fopen(argv[a], "rb");
+        if (!f) {
+            perror(argv[a]);
+            return 1;
+        }
+        char *buf = malloc(16 << 20);
+        size_t len = fread(buf, 1, 16 << 20, f);
+        fclose(f);
+        for (size_t off = 0; off < len;) {
+            size_t k = len - off < SEG ? len - off : SEG;
+            while (off + k < len && k > 0 && ((unsigned char)buf[off + k] & 0xC0) == 0x80)
+                k--;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                segs = realloc(segs, cap * sizeof(*segs));
+            }
+            segs[n++] = (struct seg){buf + off, k};
+            off += k;
+        }
+    }
+    struct gw_norm *norms = calloc(n, sizeof(*norms));
+    for (size_t i = 0; i < n; i++)
+        if (gw_normalize(segs[i].p, segs[i].n, GW_NORM_ALL, &norms[i]) < 0)
+            return 1;
+    if (per) {
+        per_rule(p, norms, n);
+        return 0;
+    }
+    size_t hits = 0, bytes = 0, mhits = 0;
+    static const char *const names[] = {"normalise", "match", "scan"};
+    for (enum what w = NORM; w <= FULL; w++) {
+        size_t *h = w == MATCH ? &mhits : &hits;
+        double spb = run(p, segs, norms, n, w, h, &bytes);
+        printf("%s %.0f %.2f\n", names[w], 1.0 / spb / 1e6, spb * SEG * 1e6);
+    }
+    printf("segments %zu bytes %zu rules %zu hits %zu\n", n, bytes, p->nrules, hits);
+    for (size_t i = 0; i < n; i++)
+        gw_norm_free(&norms[i]);
+    free(norms);
+    gw_inj_pack_free(p);
+    return 0;
+}
