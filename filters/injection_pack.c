@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "config/parse.h"
+#include "gateway/log.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
 
@@ -439,10 +440,28 @@ gw_inj_pack_get(const char *path, char *err, size_t errlen)
     c->size = st.st_size;
     c->mtime = st.st_mtim;
     p->refs = 1;
+    struct cached *stale = NULL;
     pthread_mutex_lock(&cache_mu);
+    /* Older, unused versions of this file go. */
+    for (struct cached **pp = &cache; *pp;) {
+        struct cached *o = *pp;
+        if (o->p->refs == 0 && strcmp(o->p->path, path) == 0) {
+            *pp = o->next;
+            o->next = stale;
+            stale = o;
+        } else {
+            pp = &o->next;
+        }
+    }
     c->next = cache;
     cache = c;
     pthread_mutex_unlock(&cache_mu);
+    while (stale) {
+        struct cached *n = stale->next;
+        gw_inj_pack_free(stale->p);
+        free(stale);
+        stale = n;
+    }
     return p;
 }
 
@@ -451,21 +470,13 @@ gw_inj_pack_put(struct gw_inj_pack *p)
 {
     if (!p)
         return;
+    /* An unused pack stays cached (until a newer version of its file is compiled), so that a
+     * reload whose old snapshot went first, or a config loaded again, does not compile again. */
     pthread_mutex_lock(&cache_mu);
-    struct cached **pp = &cache;
-    while (*pp && (*pp)->p != p)
-        pp = &(*pp)->next;
-    int last = --p->refs == 0;
-    struct cached *c = NULL;
-    if (last && *pp) {
-        c = *pp;
-        *pp = c->next;
-    }
+    GW_BUG_ON(p->refs == 0);
+    if (p->refs > 0)
+        p->refs--;
     pthread_mutex_unlock(&cache_mu);
-    if (last) {
-        free(c);
-        gw_inj_pack_free(p);
-    }
 }
 
 /* ---- scanning ---- */

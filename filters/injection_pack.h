@@ -72,7 +72,9 @@ void gw_inj_pack_free(struct gw_inj_pack *p);
 /*
  * A shared, reference-counted pack for path: a second filter instance (another route's
  * thresholds) or a reload of an unchanged file reuses the compiled pack instead of compiling it
- * again. Keyed by path, size and modification time. gw_inj_pack_put drops a reference. Thread-safe.
+ * again. Keyed by path, device, inode, size and modification time. gw_inj_pack_put drops a
+ * reference; a pack nobody uses stays cached until a newer version of the same file is compiled
+ * (one compiled copy per file at most, besides those still in use). Thread-safe.
  */
 struct gw_inj_pack *gw_inj_pack_get(const char *path, char *err, size_t errlen);
 void gw_inj_pack_put(struct gw_inj_pack *p);

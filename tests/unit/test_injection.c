@@ -197,14 +197,32 @@ side_of(const struct gw_inj_rule *r)
     return r->where & GW_INJ_DIRECT ? GW_INJ_DIRECT : GW_INJ_INDIRECT;
 }
 
+/* The shipped pack, compiled once for the tests that read it (it takes seconds). */
+static struct gw_inj_pack *shipped;
+
+static struct gw_inj_pack *
+shipped_pack(void)
+{
+    char err[700];
+    if (!shipped && !(shipped = gw_inj_pack_load(SHIPPED, err, sizeof(err))))
+        fail_msg("%s", err);
+    return shipped;
+}
+
+static int
+teardown_group(void **state)
+{
+    (void)state;
+    gw_inj_pack_free(shipped);
+    return 0;
+}
+
 static void
 test_shipped_examples(void **state)
 {
     (void)state;
     char err[700];
-    struct gw_inj_pack *p = gw_inj_pack_load(SHIPPED, err, sizeof(err));
-    if (!p)
-        fail_msg("%s", err);
+    struct gw_inj_pack *p = shipped_pack();
     FILE *f = fopen(SHIPPED, "rb");
     assert_non_null(f);
     static char buf[4 << 20];
@@ -272,7 +290,6 @@ test_shipped_examples(void **state)
         }
     }
     gw_cnode_free(root);
-    gw_inj_pack_free(p);
 }
 
 /* tests/fixtures/injection/<name>.jsonl: {"side": "direct"|"indirect", "text": ...} per line;
@@ -280,10 +297,7 @@ test_shipped_examples(void **state)
 static void
 check_fixture(const char *path, int attack)
 {
-    char err[700];
-    struct gw_inj_pack *p = gw_inj_pack_load(SHIPPED, err, sizeof(err));
-    if (!p)
-        fail_msg("%s", err);
+    struct gw_inj_pack *p = shipped_pack();
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     char *line = NULL;
@@ -311,7 +325,6 @@ check_fixture(const char *path, int attack)
     fclose(f);
     assert_true(n >= 20);
     assert_int_equal(wrong, 0);
-    gw_inj_pack_free(p);
 }
 
 static void
@@ -336,5 +349,5 @@ main(void)
         cmocka_unit_test(test_cache),           cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_fixture_attacks), cmocka_unit_test(test_fixture_benign),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, teardown_group);
 }
