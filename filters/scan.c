@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 struct gw_scan_db {
@@ -103,6 +105,60 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
         gw_scan_free(db);
         return NULL;
     }
+    return db;
+}
+
+int
+gw_scan_save(const struct gw_scan_db *db, const char *path)
+{
+    char *bytes = NULL, tmp[4096];
+    size_t len = 0;
+    if (!db || !db->block || db->has_stream ||
+        hs_serialize_database(db->block, &bytes, &len) != HS_SUCCESS)
+        return -1;
+    int n = snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+    FILE *f = n > 0 && (size_t)n < sizeof(tmp) ? fopen(tmp, "wb") : NULL;
+    int ok = f && fwrite(bytes, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(bytes);
+    if (!f)
+        return -1;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+struct gw_scan_db *
+gw_scan_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct stat st;
+    char *bytes = NULL;
+    struct gw_scan_db *db = NULL;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < (1 << 30) &&
+        (bytes = malloc((size_t)st.st_size)) &&
+        fread(bytes, 1, (size_t)st.st_size, f) == (size_t)st.st_size &&
+        (db = calloc(1, sizeof(*db)))) {
+        char *info = NULL;
+        /* Only a block-mode database built for this Hyperscan and this CPU (the info string
+         * names the version and the platform features it was compiled for). */
+        if (hs_serialized_database_info(bytes, (size_t)st.st_size, &info) != HS_SUCCESS ||
+            !strstr(info, "BLOCK") ||
+            hs_deserialize_database(bytes, (size_t)st.st_size, &db->block) != HS_SUCCESS) {
+            free(db);
+            db = NULL;
+        } else {
+            db->serial = atomic_fetch_add(&next_serial, 1);
+        }
+        free(info);
+    }
+    free(bytes);
+    fclose(f);
     return db;
 }
 

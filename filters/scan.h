@@ -38,6 +38,16 @@ struct gw_scan_db;
 struct gw_scan_db *gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
                                    char *err, size_t errlen, size_t *bad);
 
+/*
+ * A compiled block-mode database (compiled with stream = 0) saved to path (written to a temporary
+ * file, then renamed) / loaded back. gw_scan_load returns NULL when the file is missing,
+ * unreadable, or was built by another Hyperscan version or for another CPU; the caller then
+ * compiles. A database file is code for Hyperscan's engine: load only files this process (or a
+ * trusted one) wrote.
+ */
+int gw_scan_save(const struct gw_scan_db *db, const char *path);
+struct gw_scan_db *gw_scan_load(const char *path);
+
 /* Frees a database no scan or open stream uses any more. NULL is ignored. */
 void gw_scan_free(struct gw_scan_db *db);
 
