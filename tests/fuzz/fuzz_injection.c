@@ -42,9 +42,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     if (!shipped) {
-        setenv("PORTCULLIS_CACHE_DIR", "off", 1); /* no cache file per fuzzed pack */
         char err[600];
         shipped = gw_inj_pack_load("config/rules/injection.yaml", err, sizeof(err));
+        setenv("PORTCULLIS_CACHE_DIR", "off", 1); /* no cache file per fuzzed pack */
         if (!shipped) {
             fprintf(stderr, "fuzz_injection: %s (run from the source directory)\n", err);
             abort();
