@@ -289,14 +289,20 @@ find_canary(const struct ictx *x, const char *t, size_t n)
     return -1;
 }
 
-static void
-leak(struct gw_tx *tx, struct ictx *x, enum gw_role role, int msg_index, uint64_t off)
+/* The answer holds the canary: an alert, and the response is blocked (monitor mode: reported
+ * once, the answer goes on). */
+static enum gw_verdict
+leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, enum gw_role role, int msg_index,
+     uint64_t off)
 {
     x->leaked = 1;
-    emit_simple(tx, "canary", "injection:system_prompt_leak", "block", 4, 1.0, role, msg_index, off,
-                CANARY_LEN);
+    emit_simple(tx, "canary", "injection:system_prompt_leak", c->monitor ? "event" : "block", 4,
+                1.0, role, msg_index, off, CANARY_LEN);
+    if (c->monitor)
+        return GW_PASS;
     gw_tx_block(tx, 403, "output_blocked",
                 "Response blocked: the model revealed its system prompt (system_prompt_leak).");
+    return GW_BLOCK;
 }
 
 /* ---- callbacks ---- */
@@ -380,15 +386,12 @@ static enum gw_verdict
 on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
 {
     struct ictx *x = ctx;
-    (void)conf;
     if (!x->canary_set)
         return GW_PASS;
     for (size_t i = 0; i < segs->n; i++) {
         long at = find_canary(x, segs->v[i].text, segs->v[i].len);
-        if (at >= 0) {
-            leak(tx, x, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
-            return GW_BLOCK;
-        }
+        if (at >= 0)
+            return leak(tx, conf, x, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
     }
     return GW_PASS;
 }
@@ -411,8 +414,8 @@ static enum gw_verdict
 on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
 {
     struct ictx *x = ctx;
-    (void)conf;
-    if (!x->canary_set)
+    ch->hold = 0;
+    if (!x->canary_set || x->leaked)
         return GW_PASS;
     struct stail *t = tail_of(x, ch->stream_id);
     /* The released tail, then this chunk: a token that straddles a timed flush is still found. */
@@ -421,17 +424,12 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     if (pre) {
         memcpy(buf, t->b, pre);
         memcpy(buf + pre, ch->text, head);
-        long at = find_canary(x, buf, pre + head);
-        if (at >= 0) {
-            leak(tx, x, ch->role, ch->choice, ch->offset);
-            return GW_BLOCK;
-        }
+        if (find_canary(x, buf, pre + head) >= 0)
+            return leak(tx, conf, x, ch->role, ch->choice, ch->offset);
     }
     long at = find_canary(x, ch->text, ch->len);
-    if (at >= 0) {
-        leak(tx, x, ch->role, ch->choice, ch->offset + (uint64_t)at);
-        return GW_BLOCK;
-    }
+    if (at >= 0)
+        return leak(tx, conf, x, ch->role, ch->choice, ch->offset + (uint64_t)at);
     ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, CANARY_LEN - 1);
     if (t) {
         size_t rel = ch->len - ch->hold, keep = rel < CANARY_LEN - 1 ? rel : CANARY_LEN - 1;

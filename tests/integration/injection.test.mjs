@@ -71,6 +71,8 @@ before(async () => {
                         session: 'off' },
                     { type: 'injection', name: 'canary', pack: SHIPPED, canary: true,
                         session: 'off' },
+                    { type: 'injection', name: 'canary-mon', pack: SHIPPED, canary: true,
+                        action: 'event', session: 'off' },
                     { type: 'trace', name: 'chop1', seed: 5 },
                     { type: 'trace', name: 'chop2', seed: 9 },
                     { type: 'injection', name: 'det', pack: TEST_PACK,
@@ -85,6 +87,7 @@ before(async () => {
             route('/monitor/', 'openai', ['monitor']),
             route('/canary-a/', 'anthropic', ['canary']),
             route('/canary/', 'openai', ['canary']),
+            route('/canary-mon/', 'openai', ['canary-mon']),
             route('/canary-ta/', 'anthropic', ['chop1', 'canary', 'chop2']),
             route('/canary-t/', 'openai', ['chop1', 'canary', 'chop2']),
             route('/det-a/', 'anthropic', ['det']),
@@ -341,6 +344,24 @@ test('canary: a system prompt leaked in a JSON answer is blocked, for the three 
         const a = await postJson(gw.port, '/canary-a/v1/messages',
             messagesBody('hi', { system: SYSTEM, mock: leak }));
         assertAnthropicError(a, 403, 'anthropic leak');
+        // monitor mode: the leak is reported, the answer goes through (JSON and streamed)
+        const mon = await postJson(gw.port, '/canary-mon/v1/chat/completions', {
+            model: 'gpt-4o-mini', mock: leak,
+            messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: 'hi' }],
+        });
+        assert.equal(mon.status, 200, mon.body);
+        assert.match(mon.body, /pcanary-/);
+        const ms = await streamRequest(gw.port, '/canary-mon/v1/chat/completions', {
+            model: 'gpt-4o-mini', stream: true, mock: { echo: 'system', chunks: [3] },
+            messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: 'hi' }],
+        });
+        assert.equal(ms.status, 200);
+        assert.match(ms.text, /data: \[DONE\]/);
+        assert.doesNotMatch(ms.text, /"error"/);
+        await waitUntil(() => readRecords(auditFile).filter((x) =>
+            x.portcullis?.filter === 'canary-mon' &&
+            x.rule?.category === 'injection:system_prompt_leak' &&
+            x.event.action === 'event').length >= 2, T(5000), 'monitor-mode leak events');
         // no system prompt: nothing to protect, nothing added
         const none = await postJson(gw.port, '/canary/v1/chat/completions', chatBody('plain'));
         assert.equal(none.status, 200);
