@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "config/parse.h"
+#include "filters/filter.h"
 #include "gateway/log.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
@@ -29,30 +29,8 @@
 
 /* ---- loading ---- */
 
-struct pl {
-    const char *name;
-    char *err;
-    size_t errlen;
-};
-
-static int perr(struct pl *pl, const struct gw_cnode *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-perr(struct pl *pl, const struct gw_cnode *n, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (n)
-        snprintf(pl->err, pl->errlen, "%s:%d:%d: %s", pl->name, n->line, n->col, msg);
-    else
-        snprintf(pl->err, pl->errlen, "%s: %s", pl->name, msg);
-    return -1;
-}
-
+/* Errors name the pack file and the node's line and column (gw_cfg_error with the pack as the
+ * file and no default node). */
 static const char *
 scalar(const struct gw_cnode *n)
 {
@@ -60,13 +38,14 @@ scalar(const struct gw_cnode *n)
 }
 
 static int
-number(struct pl *pl, const struct gw_cnode *n, const char *what, double lo, double hi, double *out)
+number(struct gw_cfg_ctx *pl, const struct gw_cnode *n, const char *what, double lo, double hi,
+       double *out)
 {
     const char *s = scalar(n);
     char *end = NULL;
     double v = s ? strtod(s, &end) : 0;
     if (!s || !*s || *end || n->quoted || !(v >= lo && v <= hi))
-        return perr(pl, n, "'%s' must be a number from %g to %g", what, lo, hi);
+        return gw_cfg_error(pl, n, "'%s' must be a number from %g to %g", what, lo, hi);
     *out = v;
     return 0;
 }
@@ -109,44 +88,46 @@ class_has_non_ascii(const char *p)
 }
 
 static int
-check_keys(struct pl *pl, const struct gw_cnode *map, const char *const *known, const char *list)
+check_keys(struct gw_cfg_ctx *pl, const struct gw_cnode *map, const char *const *known,
+           const char *list)
 {
     for (size_t i = 0; i < map->npairs; i++) {
         size_t k = 0;
         while (known[k] && strcmp(known[k], map->pairs[i].key->scalar) != 0)
             k++;
         if (!known[k])
-            return perr(pl, map->pairs[i].key, "unknown key '%s' (known: %s)",
-                        map->pairs[i].key->scalar, list);
+            return gw_cfg_error(pl, map->pairs[i].key, "unknown key '%s' (known: %s)",
+                                map->pairs[i].key->scalar, list);
     }
     return 0;
 }
 
 static int
-load_categories(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *seq)
+load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *seq)
 {
     static const char *const known[] = {"name", "label", "severity", NULL};
     if (!seq || seq->type != GW_CNODE_SEQ || seq->nitems == 0)
-        return perr(pl, seq, "'categories' must be a non-empty list");
+        return gw_cfg_error(pl, seq, "'categories' must be a non-empty list");
     if (seq->nitems > MAX_CATS)
-        return perr(pl, seq, "at most %d categories", MAX_CATS);
+        return gw_cfg_error(pl, seq, "at most %d categories", MAX_CATS);
     p->cats = calloc(seq->nitems, sizeof(*p->cats));
     if (!p->cats)
-        return perr(pl, NULL, "out of memory");
+        return gw_cfg_error(pl, NULL, "out of memory");
     for (size_t i = 0; i < seq->nitems; i++) {
         const struct gw_cnode *c = seq->items[i];
         struct gw_inj_category *cat = &p->cats[i];
         if (c->type != GW_CNODE_MAP)
-            return perr(pl, c, "a category must be a mapping with name, label and severity");
+            return gw_cfg_error(pl, c,
+                                "a category must be a mapping with name, label and severity");
         if (check_keys(pl, c, known, "name, label, severity") < 0)
             return -1;
         const char *name = scalar(gw_cnode_get(c, "name"));
         const char *label = scalar(gw_cnode_get(c, "label"));
         if (!name_ok(name, 0))
-            return perr(pl, c, "a category needs a 'name' of [a-z0-9_-]");
+            return gw_cfg_error(pl, c, "a category needs a 'name' of [a-z0-9_-]");
         for (size_t j = 0; j < i; j++)
             if (strcmp(p->cats[j].name, name) == 0)
-                return perr(pl, c, "duplicate category '%s'", name);
+                return gw_cfg_error(pl, c, "duplicate category '%s'", name);
         double sev = 2;
         const struct gw_cnode *s = gw_cnode_get(c, "severity");
         if (s && number(pl, s, "severity", 1, 4, &sev) < 0)
@@ -156,7 +137,7 @@ load_categories(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *seq
         cat->severity = (int)sev;
         p->ncats = i + 1;
         if (!cat->name || !cat->label)
-            return perr(pl, NULL, "out of memory");
+            return gw_cfg_error(pl, NULL, "out of memory");
         for (char *q = cat->label; *q; q++)
             if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
                 *q = ' ';
@@ -165,42 +146,44 @@ load_categories(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *seq
 }
 
 static int
-load_rule(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *o, struct gw_inj_rule *r)
+load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
+          struct gw_inj_rule *r)
 {
     static const char *const known[] = {"id",    "pattern", "category", "weight",
                                         "where", "lang",    "match",    NULL};
     if (o->type != GW_CNODE_MAP)
-        return perr(pl, o, "a rule must be a mapping");
+        return gw_cfg_error(pl, o, "a rule must be a mapping");
     if (check_keys(pl, o, known, "id, pattern, category, weight, where, lang, match") < 0)
         return -1;
     const char *id = scalar(gw_cnode_get(o, "id"));
     if (!name_ok(id, 1))
-        return perr(pl, o, "a rule needs an 'id' of [a-z0-9_.-]");
+        return gw_cfg_error(pl, o, "a rule needs an 'id' of [a-z0-9_.-]");
     const struct gw_cnode *pn = gw_cnode_get(o, "pattern");
     const char *pat = scalar(pn);
     if (!pat || !*pat)
-        return perr(pl, o, "rule '%s': missing 'pattern'", id);
+        return gw_cfg_error(pl, o, "rule '%s': missing 'pattern'", id);
     if (class_has_non_ascii(pat))
-        return perr(pl, pn,
-                    "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
-                    "alternatives of non-ASCII characters as (a|b)",
-                    id);
+        return gw_cfg_error(
+            pl, pn,
+            "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
+            "alternatives of non-ASCII characters as (a|b)",
+            id);
     const struct gw_cnode *cn = gw_cnode_get(o, "category");
     int cat = gw_inj_category_find(p, scalar(cn) ? scalar(cn) : "");
     if (cat < 0)
-        return perr(pl, cn ? cn : o, "rule '%s': unknown or missing 'category'", id);
+        return gw_cfg_error(pl, cn ? cn : o, "rule '%s': unknown or missing 'category'", id);
     double w = 0;
     const struct gw_cnode *wn = gw_cnode_get(o, "weight");
     if (!wn)
-        return perr(pl, o, "rule '%s': missing 'weight'", id);
+        return gw_cfg_error(pl, o, "rule '%s': missing 'weight'", id);
     if (number(pl, wn, "weight", 0, 10, &w) < 0)
         return -1;
     if (w <= 0)
-        return perr(pl, wn, "rule '%s': 'weight' must be greater than 0", id);
+        return gw_cfg_error(pl, wn, "rule '%s': 'weight' must be greater than 0", id);
     const struct gw_cnode *wh = gw_cnode_get(o, "where");
     const char *where = wh ? scalar(wh) : "both";
     if (!where)
-        return perr(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
     if (strcmp(where, "direct") == 0)
         r->where = GW_INJ_DIRECT;
     else if (strcmp(where, "indirect") == 0)
@@ -208,7 +191,7 @@ load_rule(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *o, struct
     else if (strcmp(where, "both") == 0)
         r->where = GW_INJ_DIRECT | GW_INJ_INDIRECT;
     else
-        return perr(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
     const struct gw_cnode *ln = gw_cnode_get(o, "lang");
     if (ln) {
         size_t used = 0;
@@ -218,26 +201,27 @@ load_rule(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *o, struct
         for (size_t i = 0; i < n; i++) {
             const char *l = scalar(items[i]);
             if (!l || strlen(l) < 2 || strlen(l) > 3 || !name_ok(l, 0))
-                return perr(pl, items[i], "rule '%s': 'lang' must be language codes (en, de, ...)",
-                            id);
+                return gw_cfg_error(pl, items[i],
+                                    "rule '%s': 'lang' must be language codes (en, de, ...)", id);
             used += (size_t)snprintf(r->langs + used, sizeof(r->langs) - used, "%s%s",
                                      used ? " " : "", l);
             if (used >= sizeof(r->langs))
-                return perr(pl, ln, "rule '%s': too many languages", id);
+                return gw_cfg_error(pl, ln, "rule '%s': too many languages", id);
         }
     } else {
         snprintf(r->langs, sizeof(r->langs), "en");
     }
     const struct gw_cnode *mn = gw_cnode_get(o, "match");
     if (mn && mn->type != GW_CNODE_SEQ)
-        return perr(pl, mn, "rule '%s': 'match' must be a list of example texts", id);
+        return gw_cfg_error(pl, mn, "rule '%s': 'match' must be a list of example texts", id);
     for (size_t i = 0; i < p->nrules; i++)
         if (strcmp(p->rules[i].id, id) == 0)
-            return perr(pl, o, "duplicate rule id '%s' (first at line %d)", id, p->rules[i].line);
+            return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,
+                                p->rules[i].line);
     r->id = strdup(id);
     r->pattern = strdup(pat);
     if (!r->id || !r->pattern)
-        return perr(pl, NULL, "out of memory");
+        return gw_cfg_error(pl, NULL, "out of memory");
     r->category = (unsigned)cat;
     r->weight = w;
     r->line = o->line;
@@ -245,14 +229,14 @@ load_rule(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *o, struct
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *cerr = NULL;
     if (hs_expression_info(pat, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
-        perr(pl, pn, "rule '%s': %s", id, cerr ? cerr->message : "invalid pattern");
+        gw_cfg_error(pl, pn, "rule '%s': %s", id, cerr ? cerr->message : "invalid pattern");
         hs_free_compile_error(cerr);
         return -1;
     }
     r->min_len = info->min_width;
     free(info);
     if (r->min_len == 0)
-        return perr(pl, pn, "rule '%s': the pattern matches the empty string", id);
+        return gw_cfg_error(pl, pn, "rule '%s': the pattern matches the empty string", id);
     return 0;
 }
 
@@ -313,11 +297,11 @@ cache_path(const struct gw_scan_rule *sr, size_t n, char *out, size_t cap)
 }
 
 static int
-compile(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
+compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
 {
     struct gw_scan_rule *sr = calloc(p->nrules ? p->nrules : 1, sizeof(*sr));
     if (!sr)
-        return perr(pl, NULL, "out of memory");
+        return gw_cfg_error(pl, NULL, "out of memory");
     for (size_t i = 0; i < p->nrules; i++) {
         sr[i].id = p->rules[i].id;
         sr[i].pattern = p->rules[i].pattern;
@@ -337,7 +321,7 @@ compile(struct pl *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
     if (!p->db) {
         const struct gw_cnode *at =
             bad < rules->nitems ? gw_cnode_get(rules->items[bad], "pattern") : NULL;
-        return perr(pl, at, "%s", err);
+        return gw_cfg_error(pl, at, "%s", err);
     }
     return 0;
 }
@@ -346,30 +330,31 @@ struct gw_inj_pack *
 gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
     static const char *const known[] = {"version", "repeat_factor", "categories", "rules", NULL};
-    struct pl pl = {name, err, errlen};
+    struct gw_cfg_ctx pl = {name, NULL, err, errlen, NULL};
     struct gw_cnode *root = NULL;
     struct gw_inj_pack *p = calloc(1, sizeof(*p));
     if (!p) {
-        perr(&pl, NULL, "out of memory");
+        gw_cfg_error(&pl, NULL, "out of memory");
         return NULL;
     }
     p->repeat_factor = 0.25;
     if (!(p->path = strdup(name))) {
-        perr(&pl, NULL, "out of memory");
+        gw_cfg_error(&pl, NULL, "out of memory");
         goto fail;
     }
     if (gw_cnode_parse(name, text, len, &root, err, errlen) < 0)
         goto fail;
     if (!root || root->type != GW_CNODE_MAP) {
-        perr(&pl, root, "a rule pack is a mapping with 'version', 'categories' and 'rules'");
+        gw_cfg_error(&pl, root,
+                     "a rule pack is a mapping with 'version', 'categories' and 'rules'");
         goto fail;
     }
     if (check_keys(&pl, root, known, "version, repeat_factor, categories, rules") < 0)
         goto fail;
     const char *ver = scalar(gw_cnode_get(root, "version"));
     if (!ver || strcmp(ver, "1") != 0) {
-        perr(&pl, gw_cnode_get(root, "version") ? gw_cnode_get(root, "version") : root,
-             "'version' must be 1");
+        gw_cfg_error(&pl, gw_cnode_get(root, "version") ? gw_cnode_get(root, "version") : root,
+                     "'version' must be 1");
         goto fail;
     }
     const struct gw_cnode *rf = gw_cnode_get(root, "repeat_factor");
@@ -379,12 +364,12 @@ gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, siz
         goto fail;
     const struct gw_cnode *rules = gw_cnode_get(root, "rules");
     if (!rules || rules->type != GW_CNODE_SEQ || rules->nitems == 0) {
-        perr(&pl, rules ? rules : root, "'rules' must be a non-empty list");
+        gw_cfg_error(&pl, rules ? rules : root, "'rules' must be a non-empty list");
         goto fail;
     }
     p->rules = calloc(rules->nitems, sizeof(*p->rules));
     if (!p->rules) {
-        perr(&pl, NULL, "out of memory");
+        gw_cfg_error(&pl, NULL, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < rules->nitems; i++) {
