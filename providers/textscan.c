@@ -289,18 +289,24 @@ small(const struct scan *s, const unsigned char *v, char *buf)
     return n;
 }
 
-/* The index in names of the string at v, compared whole (segments.c str_is); -1 when none. */
+/* The index in names of the n bytes at buf; -1 when none (or n is over NAME_MAX_LEN). */
 static int
-str_pick(const struct scan *s, const unsigned char *v, const struct name *names)
+name_index(const struct name *names, const char *buf, size_t n)
 {
-    char buf[NAME_MAX_LEN];
-    size_t n = small(s, v, buf);
     if (n > NAME_MAX_LEN)
         return -1;
     for (int i = 0; names[i].s; i++)
         if (names[i].n == n && memcmp(names[i].s, buf, n) == 0)
             return i;
     return -1;
+}
+
+/* The index in names of the string at v, compared whole (segments.c str_is); -1 when none. */
+static int
+str_pick(const struct scan *s, const unsigned char *v, const struct name *names)
+{
+    char buf[NAME_MAX_LEN];
+    return name_index(names, buf, small(s, v, buf));
 }
 
 /* Like str_pick, comparing the C string (up to a first NUL) as strcmp on json_string_value
@@ -315,12 +321,7 @@ cstr_pick(const struct scan *s, const unsigned char *v, const struct name *names
     const char *nul = memchr(buf, '\0', n < NAME_MAX_LEN ? n : NAME_MAX_LEN);
     if (nul)
         n = (size_t)(nul - buf);
-    if (n > NAME_MAX_LEN)
-        return -1;
-    for (int i = 0; names[i].s; i++)
-        if (names[i].n == n && memcmp(names[i].s, buf, n) == 0)
-            return i;
-    return -1;
+    return name_index(names, buf, n);
 }
 
 /* 1 and *x when v is an integer (a number without fraction or exponent; validated, so within
