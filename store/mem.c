@@ -387,19 +387,31 @@ gw_store_free(struct gw_store *s)
     free(s);
 }
 
+/* Hashes key and locks its shard: the shard (unlock it when done), or NULL when the key is too
+ * long. */
+static struct shard *
+lock_key(struct gw_store *s, const char *key, uint64_t *hash, int *klen)
+{
+    *klen = hash_key(s, key, hash);
+    if (*klen < 0)
+        return NULL;
+    struct shard *sh = shard_of(s, *hash);
+    pthread_mutex_lock(&sh->lock);
+    return sh;
+}
+
 int
 gw_store_incr(struct gw_store *s, const char *key, int64_t delta, uint64_t ttl_ms, int64_t *out)
 {
     CHECK_ARGS(!s || !key || !out);
     *out = 0;
     uint64_t hash;
-    int klen = hash_key(s, key, &hash);
-    if (klen < 0)
+    int klen;
+    struct shard *sh = lock_key(s, key, &hash, &klen);
+    if (!sh)
         return -1;
-    struct shard *sh = shard_of(s, hash);
     int rc = 0;
     int64_t sum;
-    pthread_mutex_lock(&sh->lock);
     uint64_t now = now_ms();
     sweep(sh, now);
     struct entry *e = lookup(sh, hash, key, (size_t)klen, now);
@@ -432,11 +444,10 @@ gw_store_get(struct gw_store *s, const char *key, int64_t *out, uint64_t *ttl_le
     if (ttl_left_ms)
         *ttl_left_ms = 0;
     uint64_t hash;
-    int klen = hash_key(s, key, &hash);
-    if (klen < 0)
+    int klen;
+    struct shard *sh = lock_key(s, key, &hash, &klen);
+    if (!sh)
         return -1;
-    struct shard *sh = shard_of(s, hash);
-    pthread_mutex_lock(&sh->lock);
     uint64_t now = now_ms();
     const struct entry *e = lookup(sh, hash, key, (size_t)klen, now);
     if (e) {
@@ -453,12 +464,11 @@ gw_store_set(struct gw_store *s, const char *key, int64_t value, uint64_t ttl_ms
 {
     CHECK_ARGS(!s || !key);
     uint64_t hash;
-    int klen = hash_key(s, key, &hash);
-    if (klen < 0)
+    int klen;
+    struct shard *sh = lock_key(s, key, &hash, &klen);
+    if (!sh)
         return -1;
-    struct shard *sh = shard_of(s, hash);
     int rc = 0;
-    pthread_mutex_lock(&sh->lock);
     uint64_t now = now_ms();
     uint64_t expires = expiry(now, ttl_ms);
     sweep(sh, now);
@@ -482,12 +492,11 @@ gw_store_take(struct gw_store *s, const char *key, int64_t *out)
     CHECK_ARGS(!s || !key || !out);
     *out = 0;
     uint64_t hash;
-    int klen = hash_key(s, key, &hash);
-    if (klen < 0)
+    int klen;
+    struct shard *sh = lock_key(s, key, &hash, &klen);
+    if (!sh)
         return -1;
-    struct shard *sh = shard_of(s, hash);
     int rc = 0;
-    pthread_mutex_lock(&sh->lock);
     struct entry *e = lookup(sh, hash, key, (size_t)klen, now_ms());
     if (e) {
         if (e->value > 0) {
@@ -505,11 +514,10 @@ gw_store_del(struct gw_store *s, const char *key)
 {
     CHECK_ARGS(!s || !key);
     uint64_t hash;
-    int klen = hash_key(s, key, &hash);
-    if (klen < 0)
+    int klen;
+    struct shard *sh = lock_key(s, key, &hash, &klen);
+    if (!sh)
         return -1;
-    struct shard *sh = shard_of(s, hash);
-    pthread_mutex_lock(&sh->lock);
     size_t i = find(sh, hash, key, (size_t)klen);
     if (i != SIZE_MAX)
         remove_at(sh, i);
