@@ -148,33 +148,37 @@ gw_json_quote16(const unsigned char *p)
 }
 #endif
 
-/* The first byte at or after p that is not plain printable ASCII inside a string (or end). */
-static inline const unsigned char *
-gw_json_skip_plain(const unsigned char *p, const unsigned char *end)
+/* The one scanning loop of the two below: quotes = 1 stops at '"' or '\\' only, quotes = 0 at
+ * anything that is not plain printable ASCII inside a string. Called with a constant, so each
+ * caller gets its own specialised copy. */
+static inline __attribute__((always_inline)) const unsigned char *
+gw_json_scan_to(const unsigned char *p, const unsigned char *end, int quotes)
 {
 #ifdef __SSE2__
+#define GW_JSON_M16(q) (quotes ? gw_json_quote16(q) : gw_json_special16(q))
     if (end - p >= 16) {
-        /* most strings are short: one test first */
-        unsigned m = gw_json_special16(p);
+        /* most strings, keys and values are short: one test first */
+        unsigned m = GW_JSON_M16(p);
         if (m)
             return p + __builtin_ctz(m);
         p += 16;
         /* long runs (prompts, base64 images): 64 bytes per branch */
-        while (end - p >= 64 && !(gw_json_special16(p) | gw_json_special16(p + 16) |
-                                  gw_json_special16(p + 32) | gw_json_special16(p + 48)))
+        while (end - p >= 64 &&
+               !(GW_JSON_M16(p) | GW_JSON_M16(p + 16) | GW_JSON_M16(p + 32) | GW_JSON_M16(p + 48)))
             p += 64;
         while (end - p >= 16) {
-            m = gw_json_special16(p);
+            m = GW_JSON_M16(p);
             if (m)
                 return p + __builtin_ctz(m);
             p += 16;
         }
     }
+#undef GW_JSON_M16
 #endif
     while (end - p >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
-        uint64_t m = gw_json_special8(v);
+        uint64_t m = quotes ? gw_json_quote8(v) : gw_json_special8(v);
         if (m) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
             return p + __builtin_ctzll(m) / 8;
@@ -184,49 +188,23 @@ gw_json_skip_plain(const unsigned char *p, const unsigned char *end)
         }
         p += 8;
     }
-    while (p < end && gw_json_plain(*p))
+    while (p < end && (quotes ? *p != '"' && *p != '\\' : gw_json_plain(*p)))
         p++;
     return p;
+}
+
+/* The first byte at or after p that is not plain printable ASCII inside a string (or end). */
+static inline const unsigned char *
+gw_json_skip_plain(const unsigned char *p, const unsigned char *end)
+{
+    return gw_json_scan_to(p, end, 0);
 }
 
 /* The first '"' or '\\' at or after p (or end). */
 static inline const unsigned char *
 gw_json_find_quote(const unsigned char *p, const unsigned char *end)
 {
-#ifdef __SSE2__
-    if (end - p >= 16) {
-        /* keys and most values are short: one test first */
-        unsigned m = gw_json_quote16(p);
-        if (m)
-            return p + __builtin_ctz(m);
-        p += 16;
-        while (end - p >= 64 && !(gw_json_quote16(p) | gw_json_quote16(p + 16) |
-                                  gw_json_quote16(p + 32) | gw_json_quote16(p + 48)))
-            p += 64;
-        while (end - p >= 16) {
-            m = gw_json_quote16(p);
-            if (m)
-                return p + __builtin_ctz(m);
-            p += 16;
-        }
-    }
-#endif
-    while (end - p >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        uint64_t m = gw_json_quote8(v);
-        if (m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return p + __builtin_ctzll(m) / 8;
-#else
-            break;
-#endif
-        }
-        p += 8;
-    }
-    while (p < end && *p != '"' && *p != '\\')
-        p++;
-    return p;
+    return gw_json_scan_to(p, end, 1);
 }
 
 /*
