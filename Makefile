@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 CONFIG     ?= config/portcullis.yaml
 
-.PHONY: all deps build build-asan build-fuzz run test unit test-unit test-integration fuzz bench eval \
+.PHONY: all deps build build-asan build-fuzz run test unit test-unit test-integration fuzz bench eval model \
         format format-check clean
 
 all: build
@@ -58,8 +58,14 @@ bench: build
 	@bench/run.sh $(BUILD)
 
 # Detection rates of the injection filter over ../shared/data (or PC_EVAL_DATA); see README.
+# Also checks that retraining reproduces the shipped classifier.
 eval: build
 	@node scripts/eval.mjs --bin $(BUILD)/portcullis
+	@scripts/train-model.sh $(BUILD) --check
+
+# Retrains the shipped injection classifier (config/models/injection.pcm) from the train splits.
+model: build
+	@scripts/train-model.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

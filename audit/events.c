@@ -261,6 +261,13 @@ gw_audit_filter(const struct gw_audit_who *who, const struct gw_event *ev, enum 
     }
     who_fields(&w, who, 0, -1, -1);
     opt_str(&w, "filter", ev->filter);
+    if (ev->has_parts) {
+        gw_jw_obj(&w, "scores");
+        gw_jw_num(&w, "combined", ev->score);
+        gw_jw_num(&w, "rules", ev->rule_score);
+        gw_jw_num(&w, "classifier", ev->model_score);
+        gw_jw_end(&w);
+    }
     gw_jw_str(&w, "direction", dir == GW_DIR_REQUEST ? "request" : "response");
     gw_jw_obj(&w, "segment");
     gw_jw_str(&w, "role", gw_role_name(ev->role));

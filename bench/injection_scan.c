@@ -12,6 +12,10 @@
  * "<what> <MB/s> <us per 2 KB segment>", and a final "segments N hits H" line (hits must be 0 for
  * benign texts: the figures are the cost of scanning, not of reporting).
  *
+ * With --model MODEL (a classifier file, filters/classifier.h) two more lines: "classify" (the
+ * classifier alone over the already normalised segments) and "scan+classify" (what the filter
+ * does with the classifier on: gw_inj_scan_clf, one normalisation feeding both).
+ *
  * --per-rule: compiles every rule alone and prints the 25 most expensive ones (MB/s over the
  * normalised texts, best of 3 rounds of 0.2 s): the cost of a database is roughly the sum of its
  * rules' costs, so this is how a slow pack is fixed.
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "filters/classifier.h"
 #include "filters/injection_pack.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
@@ -48,7 +53,10 @@ count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-enum what { NORM, MATCH, FULL };
+enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY };
+
+static const struct gw_clf_model *model;
+static volatile double sink;
 
 static double
 run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t n, enum what w,
@@ -67,6 +75,18 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                         exit(1);
                 } else if (w == MATCH) {
                     gw_scan_block(p->db, norms[i].text, norms[i].len, count_cb, hits);
+                } else if (w == CLASSIFY) {
+                    struct gw_clf_acc a;
+                    gw_clf_begin(&a, model, 0);
+                    gw_clf_feed(&a, norms[i].text, norms[i].len);
+                    sink = gw_clf_end(&a);
+                } else if (w == FULL_CLASSIFY) {
+                    struct gw_inj_result r;
+                    struct gw_clf_acc a;
+                    gw_clf_begin(&a, model, 0);
+                    if (gw_inj_scan_clf(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r, &a) < 0)
+                        exit(1);
+                    sink = gw_clf_end(&a);
                 } else {
                     struct gw_inj_result r;
                     if (gw_inj_scan(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r) < 0)
@@ -145,11 +165,19 @@ main(int argc, char **argv)
     int per = argc > 1 && strcmp(argv[1], "--per-rule") == 0;
     argc -= per;
     argv += per;
+    char err[600];
+    if (argc > 2 && strcmp(argv[1], "--model") == 0) {
+        if (!(model = gw_clf_load(argv[2], err, sizeof(err)))) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--per-rule] PACK FILE...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--per-rule] [--model MODEL] PACK FILE...\n", argv[0]);
         return 2;
     }
-    char err[600];
     struct gw_inj_pack *p = gw_inj_pack_load(argv[1], err, sizeof(err));
     if (!p) {
         fprintf(stderr, "%s\n", err);
@@ -187,8 +215,8 @@ main(int argc, char **argv)
         return 0;
     }
     size_t hits = 0, bytes = 0, mhits = 0;
-    static const char *const names[] = {"normalise", "match", "scan"};
-    for (enum what w = NORM; w <= FULL; w++) {
+    static const char *const names[] = {"normalise", "match", "scan", "classify", "scan+classify"};
+    for (enum what w = NORM; w <= (model ? FULL_CLASSIFY : FULL); w++) {
         size_t *h = w == MATCH ? &mhits : &hits;
         double spb = run(p, segs, norms, n, w, h, &bytes);
         printf("%s %.0f %.2f\n", names[w], 1.0 / spb / 1e6, spb * SEG * 1e6);

@@ -169,9 +169,14 @@ YAML
 filters:
   - type: injection
     pack: $PWD/config/rules/injection.yaml
+    classifier: $PWD/config/models/injection.pcm
 YAML
     start_gw gw-inj
     inj_port=$started_port inj_ms=$started_ms
+    # ... and the rule pack alone (classifier off): what the classifier adds per request.
+    sed -e "s|^    classifier: .*|    classifier: 'off'|" "$tmp/gw-inj.yaml" >"$tmp/gw-inj-rules.yaml"
+    start_gw gw-inj-rules
+    injr_port=$started_port
   fi
 
   # The texts. Request: bench/prompt4k.txt as the user message (the body bench/chat4k.lua sends),
@@ -446,21 +451,25 @@ MD
     inj_scan=$("$build/portcullis" scan -c "$tmp/gw-inj.yaml" --route /v1/ <"$tmp/chat4k.json") ||
       die "portcullis scan failed with the injection pack"
     [[ $(jq -r .action <<<"$inj_scan") == pass ]] ||
-      die "bench/prompt4k.txt matches the injection pack: $(jq -c 'del(.body)' <<<"$inj_scan")"
+      die "bench/prompt4k.txt is flagged by the injection filter: $(jq -c 'del(.body)' <<<"$inj_scan")"
     WRK_MAX_FAIL=0 wrk_run "inj" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run "inj1" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run "inj1-off" "http://127.0.0.1:$choff_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run "inj1-rules" "http://127.0.0.1:$injr_port" bench/chat4k.lua "${chat4k_env[@]}"
     read -r in_rps in_p50 in_p99 < <(wrk_stats inj)
     read -r in1_rps in1_p50 in1_p99 < <(wrk_stats inj1)
     read -r io1_rps io1_p50 io1_p99 < <(wrk_stats inj1-off)
+    read -r ir1_rps ir1_p50 ir1_p99 < <(wrk_stats inj1-rules)
     # Scan throughput on one core: English meeting notes (bench/prompt4k.txt) and the
     # multilingual hand-written texts of tests/fixtures/injection (benign and attacks).
     jq -r .text tests/fixtures/injection/benign.jsonl tests/fixtures/injection/attacks.jsonl >"$tmp/inj-mixed.txt"
-    "$build/pc-bench-injection" config/rules/injection.yaml bench/prompt4k.txt >"$tmp/inj-en.txt" ||
+    model=(--model config/models/injection.pcm)
+    "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml bench/prompt4k.txt >"$tmp/inj-en.txt" ||
       die "pc-bench-injection failed"
-    "$build/pc-bench-injection" config/rules/injection.yaml "$tmp/inj-mixed.txt" >"$tmp/inj-mixed.out" ||
+    "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml "$tmp/inj-mixed.txt" >"$tmp/inj-mixed.out" ||
       die "pc-bench-injection failed"
     grep -q ' hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
     inj_rules=$(awk '$1 == "segments" {print $6}' "$tmp/inj-en.txt")
@@ -471,16 +480,19 @@ MD
 ## Injection filter
 
 The \`injection\` filter with the shipped pack (config/rules/injection.yaml, $inj_rules rules, compiled at
-start in $inj_ms ms) and default thresholds, against the chain-OFF process above (\`filters: []\`),
-same mock, same 4 KB prompt (checked to pass the pack: no rule matches).
+start in $inj_ms ms), the shipped classifier (config/models/injection.pcm) and default thresholds,
+against the chain-OFF process above (\`filters: []\`), same mock, same 4 KB prompt (checked to pass
+the filter: no rule matches, the classifier does not flag it).
 
 | | requests/s ($conns connections) | p50 | p99 | 1 connection: p50 | p99 |
 |---|---|---|---|---|---|
 | OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$io1_p50") µs | $(to_us "$io1_p99") µs |
-| **injection** | $in_rps | $(to_ms "$in_p50") ms | $(to_ms "$in_p99") ms | $(to_us "$in1_p50") µs | $(to_us "$in1_p99") µs |
+| **injection** (rules + classifier) | $in_rps | $(to_ms "$in_p50") ms | $(to_ms "$in_p99") ms | $(to_us "$in1_p50") µs | $(to_us "$in1_p99") µs |
+| injection, \`classifier: off\` | | | | $(to_us "$ir1_p50") µs | $(to_us "$ir1_p99") µs |
 
 Requests/s injection/OFF: **$(ratio "$in_rps" "$cf_rps")**. Added median latency with one connection
-(runs back to back): **$(($(to_us "$in1_p50") - $(to_us "$io1_p50"))) µs** per request;
+(runs back to back): **$(($(to_us "$in1_p50") - $(to_us "$io1_p50"))) µs** per request, of which the
+classifier $(($(to_us "$in1_p50") - $(to_us "$ir1_p50"))) µs (rules alone: $(($(to_us "$ir1_p50") - $(to_us "$io1_p50"))) µs);
 1/throughput difference: $(awk -v a="$in_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
 
 Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-second rounds):
@@ -489,6 +501,14 @@ Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-seco
 |---|---|---|---|---|
 | English meeting notes (bench/prompt4k.txt) | $(col "$tmp/inj-en.txt" normalise 2) MB/s | $(col "$tmp/inj-en.txt" match 2) MB/s | **$(col "$tmp/inj-en.txt" scan 2) MB/s** | $(col "$tmp/inj-en.txt" scan 3) µs |
 | mixed languages (tests/fixtures/injection, attacks and benign) | $(col "$tmp/inj-mixed.out" normalise 2) MB/s | $(col "$tmp/inj-mixed.out" match 2) MB/s | **$(col "$tmp/inj-mixed.out" scan 2) MB/s** | $(col "$tmp/inj-mixed.out" scan 3) µs |
+
+The classifier on one core (same segments; "classify" is the model alone over the normalised text,
+"scan + classify" is what the filter does: one normalisation feeding the rules and the model):
+
+| text | classify | per KB | per 2 KB | scan + classify | per 2 KB |
+|---|---|---|---|---|---|
+| English meeting notes | $(col "$tmp/inj-en.txt" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-en.txt" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-en.txt" classify 3) µs** | $(col "$tmp/inj-en.txt" scan+classify 2) MB/s | $(col "$tmp/inj-en.txt" scan+classify 3) µs |
+| mixed languages | $(col "$tmp/inj-mixed.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-mixed.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-mixed.out" classify 3) µs** | $(col "$tmp/inj-mixed.out" scan+classify 2) MB/s | $(col "$tmp/inj-mixed.out" scan+classify 3) µs |
 MD
 )
   fi

@@ -177,6 +177,10 @@ struct gw_event {
     const char *filter, *rule_id, *category, *action; /* action: block / redact / event */
     int severity;                                     /* 1 low .. 4 critical */
     double score;
+    /* A score that combines detectors: its parts (injection: the rule pack's score and the
+     * classifier's probability), reported when has_parts. */
+    int has_parts;
+    double rule_score, model_score;
     enum gw_role role;
     int msg_index;
     uint64_t offset, length; /* span in the segment / logical stream */

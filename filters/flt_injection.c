@@ -1,12 +1,15 @@
 /*
  * The `injection` filter: prompt-injection, jailbreak and system-prompt-extraction detection with
- * a rule pack (filters/injection_pack.h), per-session escalation and a system-prompt canary.
+ * a rule pack (filters/injection_pack.h) and a classifier (filters/classifier.h), per-session
+ * escalation and a system-prompt canary.
  *
  *   - type: injection
  *     pack: rules/injection.yaml     # relative to the config file (this is the default)
+ *     classifier: models/injection.pcm   # ditto; off: the rule pack alone
  *     action: block                  # block | event (monitor: detections are only reported)
- *     direct:   {event: 0.5, block: 1.0}   # thresholds for what users write
- *     indirect: {event: 0.5, block: 1.0}   # ... for tool results, documents, tool definitions
+ *     # per side: score = rules x pack score + classifier x probability, against the thresholds
+ *     direct:   {event: 0.5, block: 1.0, rules: 1.0, classifier: 1.5}   # what users write
+ *     indirect: {event: 0.5, block: 1.0, rules: 1.0, classifier: 1.0}   # tool results, documents
  *     direct_roles: [user]
  *     indirect_roles: [tool_result, tool_definition]
  *     disable: [rule-id, category, ...]
@@ -22,10 +25,12 @@
  *     canary: false                  # append a canary token to the system prompt, block leaks
  *
  * Request side: every segment whose role is listed is scored (system and developer messages,
- * written by the application, never are). A segment at or over the event threshold emits one
- * event per matching rule (rule id, category, the segment's score, role, original offsets); at or
- * over the block threshold the request is refused with 403 in the provider's format, naming the
- * categories, never the pattern.
+ * written by the application, never are): one normalisation feeds the rule scan and the
+ * classifier. A segment at or over the event threshold emits one event per matching rule (rule
+ * id, category, the combined score and its two parts, role, original offsets), plus a
+ * `classifier` event when the model carried the score; at or over the block threshold the
+ * request is refused with 403 in the provider's format, naming the categories (and
+ * "classifier"), never the pattern.
  *
  * Session state lives in a process-wide store (store/store.h) that survives config reloads; keys
  * are scoped by virtual key so one tenant's session id cannot touch another's.
@@ -47,6 +52,7 @@
 
 #include "config/cfg.h"
 #include "config/parse.h"
+#include "filters/classifier.h"
 #include "filters/filter.h"
 #include "filters/injection_pack.h"
 #include "store/store.h"
@@ -56,13 +62,22 @@
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
+#define DEFAULT_MODEL "models/injection.pcm"
+/* Chosen by cross-validation on the train splits (portcullis-train --rules): with the pack at
+ * weight 1, a direct weight of 1.5 puts the block threshold 1.0 at ~1 % false positives; on the
+ * indirect side the classifier alone must not block (long technical documents), so 1.0. */
+#define DEFAULT_DIRECT_WEIGHT 1.5
+#define DEFAULT_INDIRECT_WEIGHT 1.0
 
 struct thr {
     double event, block;
+    double rules, model; /* score = rules x rule-pack score + model x classifier probability */
 };
 
 struct iconf {
     struct gw_inj_pack *pack;
+    struct gw_clf_model *model; /* NULL: classifier off */
+    char *model_path;
     uint8_t *skip;         /* disabled rules */
     uint8_t *skip_tooldef; /* ... and those not applied to tool definitions */
     struct thr direct, indirect;
@@ -111,11 +126,34 @@ shared_store(void)
 
 /* ---- events and blocks ---- */
 
+/* What one segment scored. */
+struct verdict {
+    double score, prob; /* combined; the classifier's probability (0 when it is off) */
+    int model_counts;   /* the classifier carried the score (it is named in events / messages) */
+};
+
 static void
 emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
-          const struct gw_inj_result *r, const char *action)
+          const struct gw_inj_result *r, const struct verdict *v, const char *action)
 {
     char cat[80];
+    if (v->model_counts) {
+        struct gw_event ev = {
+            .rule_id = "classifier",
+            .category = "injection:classifier",
+            .action = action,
+            .severity = 3,
+            .score = v->score,
+            .has_parts = 1,
+            .rule_score = r->score,
+            .model_score = v->prob,
+            .role = s->role,
+            .msg_index = s->msg_index,
+            .offset = 0,
+            .length = s->len,
+        };
+        gw_emit(tx, &ev);
+    }
     for (size_t i = 0; i < r->nhits && i < MAX_EVENTS_PER_SEG; i++) {
         const struct gw_inj_rule *rule = &c->pack->rules[r->hits[i].rule];
         const struct gw_inj_category *k = &c->pack->cats[rule->category];
@@ -125,7 +163,10 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .category = cat,
             .action = action,
             .severity = k->severity,
-            .score = r->score,
+            .score = v->score,
+            .has_parts = c->model != NULL,
+            .rule_score = r->score,
+            .model_score = v->prob,
             .role = s->role,
             .msg_index = s->msg_index,
             .offset = r->hits[i].from,
@@ -153,9 +194,10 @@ emit_simple(struct gw_tx *tx, const char *rule, const char *cat, const char *act
     gw_emit(tx, &ev);
 }
 
-/* "instruction override, system-prompt extraction" for the categories in mask. */
+/* "instruction override, system-prompt extraction" for the categories in mask, then "classifier"
+ * when it carried a score. */
 static void
-cat_list(const struct gw_inj_pack *p, uint64_t mask, char *out, size_t cap)
+cat_list(const struct gw_inj_pack *p, uint64_t mask, int model, char *out, size_t cap)
 {
     size_t used = 0;
     out[0] = '\0';
@@ -163,6 +205,8 @@ cat_list(const struct gw_inj_pack *p, uint64_t mask, char *out, size_t cap)
         if (mask >> c & 1)
             used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? ", " : "",
                                      p->cats[c].label);
+    if (model && used < cap)
+        snprintf(out + used, cap - used, "%sclassifier", used ? ", " : "");
 }
 
 /* ---- session escalation ---- */
@@ -335,8 +379,9 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     double f = strict ? c->strict : 1.0;
 
     uint64_t cats = 0, block_cats = 0;
-    int detected = 0, block = 0;
+    int detected = 0, block = 0, block_model = 0;
     struct gw_inj_result r;
+    struct gw_clf_acc acc;
     for (size_t i = 0; i < segs->n; i++) {
         struct gw_segment *s = &segs->v[i];
         unsigned bit = 1u << s->role, side;
@@ -351,19 +396,26 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
             continue;
         }
         const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
-        if (gw_inj_scan(c->pack, s->text, s->len, side, skip, &r) < 0)
+        if (c->model)
+            gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT);
+        if (gw_inj_scan_clf(c->pack, s->text, s->len, side, skip, &r, c->model ? &acc : NULL) < 0)
             return GW_ERROR;
+        struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
+        double by_rules = t->rules * r.score, by_model = t->model * v.prob;
+        v.score = by_rules + by_model;
         /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
-        if (r.nhits == 0 || r.score + SCORE_EPS < t->event * f)
+        if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
             continue;
-        int b = r.score + SCORE_EPS >= t->block * f && !c->monitor;
+        v.model_counts = c->model && (r.nhits == 0 || by_model >= by_rules);
+        int b = v.score + SCORE_EPS >= t->block * f && !c->monitor;
         detected = 1;
         cats |= r.cats;
         if (b) {
             block = 1;
             block_cats |= r.cats;
+            block_model |= v.model_counts;
         }
-        emit_hits(tx, c, s, &r, b ? "block" : "event");
+        emit_hits(tx, c, s, &r, &v, b ? "block" : "event");
     }
     if (detected && c->session && (id.session || id.key_id) && escalate(tx, c, &id, cats) &&
         !c->monitor && !block) {
@@ -372,7 +424,7 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     }
     if (block) {
         char list[300], msg[400];
-        cat_list(c->pack, block_cats, list, sizeof(list));
+        cat_list(c->pack, block_cats, block_model, list, sizeof(list));
         snprintf(msg, sizeof(msg), "Request blocked: possible prompt injection (%s).", list);
         gw_tx_block(tx, 403, "prompt_injection", msg);
         return GW_BLOCK;
@@ -456,6 +508,8 @@ conf_free(void *conf)
     if (!c)
         return;
     gw_inj_pack_put(c->pack);
+    gw_clf_free(c->model);
+    free(c->model_path);
     free(c->skip);
     free(c->skip_tooldef);
     free(c);
@@ -545,13 +599,20 @@ get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
     const json_t *v;
     json_object_foreach((json_t *)o, k, v)
     {
-        double *dst = strcmp(k, "event") == 0 ? &t->event : strcmp(k, "block") == 0 ? &t->block : 0;
+        double *dst = strcmp(k, "event") == 0        ? &t->event
+                      : strcmp(k, "block") == 0      ? &t->block
+                      : strcmp(k, "rules") == 0      ? &t->rules
+                      : strcmp(k, "classifier") == 0 ? &t->model
+                                                     : NULL;
         if (!dst)
-            return gw_cfg_error(cc, node_at(cc, key, k), "unknown key '%s' in '%s' (event, block)",
-                                k, key);
-        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100)
-            return gw_cfg_error(cc, node_at(cc, key, k), "'%s.%s' must be a number in (0, 100]",
-                                key, k);
+            return gw_cfg_error(cc, node_at(cc, key, k),
+                                "unknown key '%s' in '%s' (event, block, rules, classifier)", k,
+                                key);
+        int weight = dst == &t->rules || dst == &t->model;
+        if (!json_is_number(v) || json_number_value(v) < 0 ||
+            (!weight && json_number_value(v) == 0) || json_number_value(v) > 100)
+            return gw_cfg_error(cc, node_at(cc, key, k), "'%s.%s' must be a number in %s0, 100]",
+                                key, k, weight ? "[" : "(");
         *dst = json_number_value(v);
     }
     if (t->block < t->event)
@@ -678,20 +739,47 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     return 0;
 }
 
+/* `classifier: PATH | off` (default models/injection.pcm), relative to the config file. */
+static int
+get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
+{
+    const json_t *m = json_object_get(in, "classifier");
+    if (m && (json_is_false(m) || (json_is_string(m) && strcmp(json_string_value(m), "off") == 0)))
+        return 0;
+    if (m && !json_is_string(m))
+        return gw_cfg_error(cc, node_at(cc, "classifier", NULL),
+                            "'classifier' must be a model file path or off");
+    const char *file = m ? json_string_value(m) : DEFAULT_MODEL;
+    if (file[0] != '/' && cc->basedir) {
+        if (asprintf(&c->model_path, "%s/%s", cc->basedir, file) < 0)
+            c->model_path = NULL;
+    } else {
+        c->model_path = strdup(file);
+    }
+    if (!c->model_path)
+        return gw_cfg_error(cc, NULL, "out of memory");
+    char err[600];
+    if (!(c->model = gw_clf_load(c->model_path, err, sizeof(err))))
+        return gw_cfg_error(cc, m ? node_at(cc, "classifier", NULL) : cc->node,
+                            "classifier model: %s%s", err,
+                            m ? "" : " (set 'classifier: off' to use the rule pack alone)");
+    return 0;
+}
+
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
     static const char *const known[] = {
-        "pack",         "action",         "direct",  "indirect",
-        "direct_roles", "indirect_roles", "disable", "tool_definition_disable",
-        "session",      "canary",         NULL};
+        "pack",         "action",         "direct",     "indirect",
+        "direct_roles", "indirect_roles", "disable",    "tool_definition_disable",
+        "session",      "canary",         "classifier", NULL};
     if (unknown_keys(cc, in, known, NULL) < 0)
         return -1;
     struct iconf *c = calloc(1, sizeof(*c));
     if (!c)
         return gw_cfg_error(cc, NULL, "out of memory");
-    c->direct = (struct thr){0.5, 1.0};
-    c->indirect = (struct thr){0.5, 1.0};
+    c->direct = (struct thr){0.5, 1.0, 1.0, DEFAULT_DIRECT_WEIGHT};
+    c->indirect = (struct thr){0.5, 1.0, 1.0, DEFAULT_INDIRECT_WEIGHT};
     c->direct_roles = 1u << GW_ROLE_USER;
     c->indirect_roles = 1u << GW_ROLE_TOOL_RESULT | 1u << GW_ROLE_TOOL_DEFINITION;
 
@@ -711,6 +799,9 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         gw_cfg_error(cc, node_at(cc, "pack", NULL), "rule pack: %s", err);
         goto fail;
     }
+
+    if (get_model(cc, in, c) < 0)
+        goto fail;
 
     const json_t *act = json_object_get(in, "action");
     if (act) {
@@ -792,7 +883,15 @@ describe(const void *conf, char *buf, size_t cap)
     else
         n += snprintf(buf + n, cap - (size_t)n, ", session escalation off");
     if (n > 0 && (size_t)n < cap)
-        snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
+        n += snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
+    if (n > 0 && (size_t)n < cap && c->model)
+        snprintf(buf + n, cap - (size_t)n,
+                 ", classifier %s (sha256 %.12s, 2^%u weights), score = direct %g x rules + %g x "
+                 "classifier, indirect %g x rules + %g x classifier",
+                 c->model_path, c->model->sha256, c->model->prm.nbits, c->direct.rules,
+                 c->direct.model, c->indirect.rules, c->indirect.model);
+    else if (n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, ", classifier off");
 }
 
 const struct gw_filter_ops gw_flt_injection = {

@@ -21,6 +21,7 @@
 #include "config/parse.h"
 #include "filters/filter.h"
 #include "gateway/log.h"
+#include "filters/classifier.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
 
@@ -615,6 +616,13 @@ int
 gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
             const uint8_t *skip, struct gw_inj_result *r)
 {
+    return gw_inj_scan_clf(p, text, len, side, skip, r, NULL);
+}
+
+int
+gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
+                const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf)
+{
     memset(r, 0, sizeof(*r));
     uint8_t seen_small[512], *seen = seen_small;
     size_t nseen = p->nrules / 8 + 1;
@@ -623,6 +631,7 @@ gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned 
     memset(seen, 0, nseen);
     struct acc a = {.p = p, .side = side, .skip = skip, .seen = seen, .r = r};
     int rc = 0;
+    size_t fed = 0; /* original bytes already fed to the classifier */
     /* Long texts are scanned in overlapping windows: memory stays bounded (the normaliser keeps
      * 9 bytes per input byte) and a match up to GW_INJ_OVERLAP long is never cut in two. */
     for (size_t off = 0;;) {
@@ -636,6 +645,13 @@ gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned 
         a.n = &n;
         a.base = off;
         rc = gw_scan_block(p->db, n.text, n.len, on_match, &a);
+        if (clf) {
+            size_t from = 0;
+            while (from < n.len && off + n.map[from] < fed)
+                from++;
+            gw_clf_feed(clf, n.text + from, n.len - from);
+            fed = end;
+        }
         if (rc < 0 || end == len)
             break;
         size_t next = end - GW_INJ_OVERLAP;

@@ -112,4 +112,11 @@ struct gw_inj_result {
 int gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                 const uint8_t *skip, struct gw_inj_result *r);
 
+/* The same, also feeding the normalised text to a classifier (filters/classifier.h) begun by the
+ * caller, so the text is normalised once for both; every normalised byte is fed once (window
+ * overlaps are not fed again). */
+struct gw_clf_acc;
+int gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
+                    const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf);
+
 #endif

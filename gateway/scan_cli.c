@@ -56,6 +56,10 @@ verdict_json(const struct gw_scan_result *r)
         json_object_set_new(x, "action", json_string(e->action ? e->action : "event"));
         json_object_set_new(x, "severity", json_integer(e->severity));
         json_object_set_new(x, "score", json_real(e->score));
+        if (e->has_parts) {
+            json_object_set_new(x, "rule_score", json_real(e->rule_score));
+            json_object_set_new(x, "classifier", json_real(e->model_score));
+        }
         json_object_set_new(x, "role", json_string(gw_role_name(e->role)));
         json_object_set_new(x, "msg_index", json_integer(e->msg_index));
         json_object_set_new(x, "offset", json_integer((json_int_t)e->offset));

@@ -3,16 +3,21 @@
 // $PC_EVAL_DATA) and prints detection and false-positive rates of the injection filter per file,
 // split, label and subset, separately for direct (user) and indirect (tool_result) injection.
 //
-// Every record is scanned once, with thresholds so low that every rule hit is reported with the
-// segment's score (tests/eval/eval.yaml); the rates at the default block threshold and at the
-// "<= 1 % false positives" operating point are computed from those scores here. The operating
-// point is chosen on the benign *train* split (prompts for direct, documents for indirect) and
-// the false-positive rates are reported on the held-out benign sets.
+// Every record is scanned once, with thresholds so low that every segment is reported with its
+// scores (tests/eval/eval.yaml: the shipped pack and model, the shipped weights): the rule pack's
+// score, the classifier's probability and the combined score the filter compares with its
+// thresholds. Three detectors are reported from those: rules alone, classifier alone, combined.
+// Rates are given at the shipped thresholds (block / event: what the gateway does) and at the
+// "<= 1 % false positives" operating point of each detector: the lowest threshold that flags at
+// most 1 % of the HELD-OUT benign records of that side (prompts for direct, clean documents for
+// indirect), i.e. detection at 1 % FPR read off the held-out ROC curve. The classifier was
+// trained on the train splits, so train rows are in-sample for it and shown for reference only.
 //
 //   node scripts/eval.mjs [--bin build/portcullis] [--config tests/eval/eval.yaml]
 //                         [--split train|test|all] [--rules] [--misses N] [--json FILE]
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,7 +54,44 @@ function subsetOf(file, r) {
   return r.subset || '';
 }
 
+// Long benign documents from this machine (Debian documentation, licences, man pages) as tool
+// results: the length-bias check (the attack data is much longer than the benign data, so a model
+// could learn "long = attack"). Deterministic for a given machine: files in sorted order, chunks
+// deduplicated, every k-th kept. Not part of the operating points.
+function machineDocs(size, limit) {
+  const texts = [];
+  const walk = (dir) => {
+    let names;
+    try { names = readdirSync(dir).sort(); } catch { return; }
+    for (const n of names) {
+      const p = join(dir, n);
+      let st;
+      try { st = statSync(p); } catch { continue; }
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && st.size < 4e6 && (/\.gz$/.test(n) || /(README|NEWS|changelog|copyright|\.txt|\.md|TODO|FAQ)[^/]*$/i.test(n) || dir.endsWith('common-licenses'))) {
+        try {
+          const b = readFileSync(p);
+          texts.push((/\.gz$/.test(n) ? gunzipSync(b) : b).toString('utf8'));
+        } catch { /* unreadable: skip */ }
+      }
+    }
+  };
+  for (const d of ['/usr/share/doc', '/usr/share/common-licenses', '/usr/share/man/man1', '/usr/share/man/man5', '/usr/share/man/man8']) walk(d);
+  const seen = new Set(), chunks = [];
+  for (const t of texts)
+    for (let i = 0; i + size / 10 < t.length; i += size) {
+      const c = t.slice(i, i + size);
+      if (!seen.has(c)) { seen.add(c); chunks.push(c); }
+    }
+  const k = Math.max(1, Math.floor(chunks.length / limit));
+  return chunks.filter((_, i) => i % k === 0).slice(0, limit);
+}
+
 const records = [];
+if (!args.includes('--no-machine-docs'))
+  for (const [size, limit, name] of [[2000, 3000, '2 KB chunks'], [8000, 600, '8 KB chunks']])
+    for (const text of machineDocs(size, limit))
+      records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: name, side: 'indirect', text, lang: '', variant: '' });
 for (const file of FILES) {
   const path = join(dataDir, `${file}.jsonl`);
   if (!existsSync(path)) continue;
@@ -99,25 +141,32 @@ records.forEach((r, i) => {
   const v = verdicts[i];
   const hits = (v.rules || []).filter((e) => e.filter === 'injection' || e.category?.startsWith('injection:'));
   r.score = hits.reduce((m, e) => Math.max(m, e.score || 0), 0);
+  r.rule = hits.reduce((m, e) => Math.max(m, e.rule_score ?? e.score ?? 0), 0);
+  r.clf = hits.reduce((m, e) => Math.max(m, e.classifier ?? 0), 0);
   r.rules = [...new Set(hits.map((e) => e.rule_id))];
   r.cats = [...new Set(hits.map((e) => e.category))];
 });
 
 const pct = (a, n) => (n ? ((100 * a) / n).toFixed(1).padStart(5) + '%' : '   - ');
 const isAttack = (r) => ATTACK.has(r.label);
+const HELD_OUT = new Set(['test', 'smoke']);
+const DETECTORS = { rules: (r) => r.rule, classifier: (r) => r.clf, combined: (r) => r.score };
+const hasModel = records.some((r) => r.clf > 0);
 
-// Operating points: the lowest threshold (among scores seen) with <= 1 % of the benign train
-// records of that side at or above it.
-function operatingPoint(side) {
-  const benign = records.filter((r) => r.side === side && !isAttack(r) && r.split === 'train');
-  const scores = [...new Set(records.filter((r) => r.side === side).map((r) => r.score).filter((s) => s > 0))].sort((a, b) => a - b);
+// Operating points: per side and detector, the lowest threshold (among the scores seen) that
+// flags at most 1 % of the held-out benign records of that side.
+function operatingPoint(side, f) {
+  const benign = records.filter((r) => r.side === side && !isAttack(r) && HELD_OUT.has(r.split));
+  const scores = [...new Set(records.filter((r) => r.side === side).map(f).filter((s) => s > 0))].sort((a, b) => a - b);
   for (const t of scores) {
-    const fp = benign.filter((r) => r.score >= t).length;
+    const fp = benign.filter((r) => f(r) >= t).length;
     if (fp <= benign.length * 0.01) return t;
   }
   return Infinity;
 }
-const OP = { direct: operatingPoint('direct'), indirect: operatingPoint('indirect') };
+const OP = {};
+for (const side of ['direct', 'indirect'])
+  OP[side] = Object.fromEntries(Object.entries(DETECTORS).map(([k, f]) => [k, operatingPoint(side, f)]));
 
 const groups = new Map();
 for (const r of records) {
@@ -126,35 +175,63 @@ for (const r of records) {
   groups.get(key).push(r);
 }
 
-const summary = { block: BLOCK, operating_point: OP, groups: [] };
-console.log(`portcullis eval: ${records.length} records from ${dataDir} in ${secs.toFixed(1)} s`);
-console.log(`thresholds: block direct ${BLOCK.direct}, indirect ${BLOCK.indirect}; event ${EVENT}; operating point (<= 1 % FP on benign train): direct ${OP.direct}, indirect ${OP.indirect}`);
-console.log('rates: attacks = detected, benign = false positives\n');
+const rates = (rs, side) => {
+  const n = rs.length, at = (f, t) => rs.filter((r) => f(r) >= t).length;
+  return {
+    n,
+    rules_block: at(DETECTORS.rules, BLOCK[side]),
+    block: at(DETECTORS.combined, BLOCK[side]),
+    event: at(DETECTORS.combined, EVENT),
+    op_rules: at(DETECTORS.rules, OP[side].rules),
+    op_classifier: at(DETECTORS.classifier, OP[side].classifier),
+    op_combined: at(DETECTORS.combined, OP[side].combined),
+  };
+};
+const row = (x) => `${String(x.n).padStart(5)} ${pct(x.rules_block, x.n)} ${pct(x.block, x.n)} ${pct(x.event, x.n)}   ${pct(x.op_rules, x.n)} ${pct(x.op_classifier, x.n)} ${pct(x.op_combined, x.n)}`;
+
+const summary = { block: BLOCK, event: EVENT, operating_point: OP, groups: [], totals: [] };
+console.log(`portcullis eval: ${records.length} records from ${dataDir} in ${secs.toFixed(1)} s${hasModel ? '' : ' (classifier off in the eval config)'}`);
+console.log(`shipped thresholds on the combined score: block direct ${BLOCK.direct}, indirect ${BLOCK.indirect}; event ${EVENT}`);
+for (const side of ['direct', 'indirect'])
+  console.log(`<= 1 % FP operating points (${side}): ${Object.entries(OP[side]).map(([k, v]) => `${k} ${Number.isFinite(v) ? v.toFixed(3) : 'none'}`).join(', ')}`);
+console.log('rates: attacks = detected, benign = false positives. rules@b: the rule score alone at the block threshold;');
+console.log('@block / @event: the combined score at the shipped thresholds (what the gateway does);');
+console.log('rules@1% / model@1% / comb@1%: each detector at its <= 1 % FP operating point\n');
+const head = `${'n'.padStart(5)}  rules@b  @block  @event   rules@1% model@1%  comb@1%`;
 for (const side of ['direct', 'indirect']) {
   console.log(`== ${side} ==`);
-  console.log(`${'file'.padEnd(22)} ${'split'.padEnd(6)} ${'label'.padEnd(18)} ${'subset'.padEnd(40)} ${'n'.padStart(5)}  @block  @event     @op`);
+  console.log(`${'file'.padEnd(22)} ${'split'.padEnd(6)} ${'label'.padEnd(18)} ${'subset'.padEnd(40)} ${head}`);
   const keys = [...groups.keys()].filter((k) => k.startsWith(side + '\t')).sort();
   for (const k of keys) {
     const rs = groups.get(k);
     const [, file, split, label, subset] = k.split('\t');
-    const n = rs.length;
-    const b = rs.filter((r) => r.score >= BLOCK[side]).length;
-    const e = rs.filter((r) => r.score >= EVENT).length;
-    const o = rs.filter((r) => r.score >= OP[side]).length;
-    console.log(`${file.padEnd(22)} ${split.padEnd(6)} ${label.padEnd(18)} ${subset.slice(0, 40).padEnd(40)} ${String(n).padStart(5)} ${pct(b, n)} ${pct(e, n)} ${pct(o, n)}`);
-    summary.groups.push({ side, file, split, label, subset, n, block: b, event: e, op: o });
+    const x = rates(rs, side);
+    console.log(`${file.padEnd(22)} ${split.padEnd(6)} ${label.padEnd(18)} ${subset.slice(0, 40).padEnd(40)} ${row(x)}`);
+    summary.groups.push({ side, file, split, label, subset, ...x });
   }
-  // Totals per label over the held-out data (test + smoke).
+  // Totals per label over the held-out data (test + smoke), then over train.
   for (const heldOut of [true, false]) {
-    const sel = records.filter((r) => r.side === side && (heldOut ? r.split !== 'train' : r.split === 'train'));
+    const sel = records.filter((r) => r.side === side && (heldOut ? HELD_OUT.has(r.split) : r.split === 'train'));
     const byLabel = {};
     for (const r of sel) (byLabel[r.label] ||= []).push(r);
     for (const [label, rs] of Object.entries(byLabel)) {
-      const n = rs.length;
-      console.log(`${('TOTAL ' + (heldOut ? 'held-out' : 'train')).padEnd(29)} ${label.padEnd(18)} ${''.padEnd(40)} ${String(n).padStart(5)} ${pct(rs.filter((r) => r.score >= BLOCK[side]).length, n)} ${pct(rs.filter((r) => r.score >= EVENT).length, n)} ${pct(rs.filter((r) => r.score >= OP[side]).length, n)}`);
+      const x = rates(rs, side);
+      console.log(`${('TOTAL ' + (heldOut ? 'held-out' : 'train')).padEnd(29)} ${label.padEnd(18)} ${''.padEnd(40)} ${row(x)}`);
+      summary.totals.push({ side, held_out: heldOut, label, ...x });
     }
   }
   console.log('');
+}
+
+// Held-out attacks of both sides together (the issue's goal: combined >= 95 % at <= 1 % FP).
+{
+  const att = records.filter((r) => isAttack(r) && HELD_OUT.has(r.split));
+  const cnt = (k) => att.filter((r) => DETECTORS[k](r) >= OP[r.side][k]).length;
+  const cse = att.filter((r) => !(r.file === 'attacks_cyberseceval' && r.subset.endsWith('logic-violating')));
+  const cnt2 = (k) => cse.filter((r) => DETECTORS[k](r) >= OP[r.side][k]).length;
+  console.log(`== all held-out attacks (${att.length}) at <= 1 % FP: rules ${pct(cnt('rules'), att.length).trim()}, classifier ${pct(cnt('classifier'), att.length).trim()}, combined ${pct(cnt('combined'), att.length).trim()}`);
+  console.log(`== ... without CyberSecEval's logic-violating rows (${cse.length}): rules ${pct(cnt2('rules'), cse.length).trim()}, classifier ${pct(cnt2('classifier'), cse.length).trim()}, combined ${pct(cnt2('combined'), cse.length).trim()}`);
+  console.log(`== ... at the shipped block threshold: combined ${pct(att.filter((r) => r.score >= BLOCK[r.side]).length, att.length).trim()}\n`);
 }
 
 // CyberSecEval by language and by technique (held out, never trained on).

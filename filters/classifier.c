@@ -1,0 +1,584 @@
+/*
+ * The injection classifier (see classifier.h): model files, feature extraction, scoring.
+ *
+ * Extraction and scoring are one always-inlined loop (run) compiled twice: with weights (the
+ * filter's hot path: a table look-up and an add per feature, no allocation) and with callbacks
+ * (the trainer), so training and serving can never disagree about what a feature is.
+ */
+#include "filters/classifier.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "filters/normalize.h"
+
+#define MAGIC "PCMODEL\n"
+#define HDR_WORDS 8 /* format, features, nbits, cmin, cmax, words, block, meta_len */
+#define MAX_META (1u << 20)
+
+/* ---- hashing ---- */
+
+static inline uint64_t
+mix(uint64_t v)
+{
+    v ^= v >> 31;
+    v *= 0x9E3779B97F4A7C15ull;
+    v ^= v >> 29;
+    v *= 0xD6E8FEB86659FD93ull;
+    v ^= v >> 32;
+    return v;
+}
+
+enum {
+    SALT_CHAR = 0x100,
+    SALT_WORD = 0x200,
+    SALT_BIGRAM = 0x300,
+    SALT_PUNCT = 0x400,
+    SALT_IMP = 0x500,
+    SALT_ROLE = 0x600,
+    SALT_LEN = 0x700,
+};
+
+static inline uint32_t
+idx_of(const struct gw_clf_params *p, uint64_t h)
+{
+    return (uint32_t)(mix(h) >> (64 - p->nbits));
+}
+
+/* Character n-grams are the bulk of the features: one multiply (Fibonacci hashing; the top bits
+ * depend on every input bit) instead of the full mix. */
+static inline uint32_t
+idx_fast(const struct gw_clf_params *p, uint64_t v)
+{
+    return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> (64 - p->nbits));
+}
+
+static inline uint64_t
+load8(const char *t, size_t avail)
+{
+    uint64_t x = 0;
+    if (avail >= 8)
+        memcpy(&x, t, 8);
+    else
+        for (size_t i = 0; i < avail; i++)
+            x |= (uint64_t)(unsigned char)t[i] << (8 * i);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    if (avail >= 8)
+        x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+static inline uint64_t
+fnv(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* ---- word classes ---- */
+
+struct word {
+    const char *s;
+    size_t n;
+};
+/* clang-format off */
+#define W(s) {s, sizeof(s) - 1}
+/* clang-format on */
+
+static int
+word_in(const char *w, size_t n, const struct word *list)
+{
+    for (size_t i = 0; list[i].s; i++)
+        if (list[i].n == n && memcmp(list[i].s, w, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sentence openers that make a sentence an instruction (English: the language of most
+ * injections and of the public training data; other languages are left to the n-grams). */
+static const struct word imperative[] = {
+    W("ignore"),   W("forget"),    W("disregard"), W("pretend"),   W("act"),     W("imagine"),
+    W("write"),    W("tell"),      W("print"),     W("repeat"),    W("output"),  W("reveal"),
+    W("show"),     W("say"),       W("respond"),   W("answer"),    W("reply"),   W("give"),
+    W("list"),     W("do"),        W("dont"),      W("never"),     W("always"),  W("stop"),
+    W("start"),    W("translate"), W("summarize"), W("summarise"), W("include"), W("send"),
+    W("append"),   W("insert"),    W("call"),      W("visit"),     W("click"),   W("describe"),
+    W("explain"),  W("provide"),   W("generate"),  W("create"),    W("make"),    W("remember"),
+    W("now"),      W("from"),      W("you"),       W("please"),    W("begin"),   W("continue"),
+    W("override"), W("bypass"),    W("execute"),   W("run"),       W("follow"),  W("use"),
+    W("add"),      W("replace"),   W("delete"),    W("recommend"), W("rate"),    W("type"),
+    W("return"),   {NULL, 0}};
+
+static const struct word role_words[] = {
+    W("system"),      W("assistant"),    W("user"),   W("human"),     W("ai"),
+    W("instruction"), W("instructions"), W("admin"),  W("developer"), W("bot"),
+    W("model"),       W("context"),      W("inst"),   W("sys"),       W("important"),
+    W("note"),        W("end"),          W("prompt"), {NULL, 0}};
+
+static inline int
+is_word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 || (c >= 'A' && c <= 'Z');
+}
+
+/* ---- the extraction / scoring loop ---- */
+
+struct sink {
+    void (*feat)(void *arg, uint32_t block, uint32_t index);
+    void (*block_end)(void *arg, uint32_t block, uint32_t length);
+    void *arg;
+    const struct gw_clf_params *p;
+};
+
+static inline const struct gw_clf_params *
+params(const struct gw_clf_acc *a, const struct sink *x)
+{
+    return x ? x->p : &a->m->prm;
+}
+
+static inline __attribute__((always_inline)) void
+add(struct gw_clf_acc *a, const struct sink *x, uint32_t i)
+{
+    if (x)
+        x->feat(x->arg, (uint32_t)(a->pos / x->p->block), i);
+    else
+        a->s[1] += a->m->w[i];
+    a->n[1]++;
+}
+
+/* A word-level feature counts twice: once as itself and once for the side it is read on, so the
+ * model can learn that "recommend a good book" is ordinary from a user and an injection inside a
+ * retrieved document, while both sides share what attacks have in common. */
+static inline __attribute__((always_inline)) void
+add2(struct gw_clf_acc *a, const struct sink *x, uint64_t h)
+{
+    const struct gw_clf_params *p = params(a, x);
+    add(a, x, idx_of(p, h));
+    add(a, x, idx_of(p, h ^ ((uint64_t)(a->side + 1) << 58)));
+}
+
+static uint32_t
+len_bucket(uint32_t n)
+{
+    return n < 32 ? 0 : n < 96 ? 1 : n < 256 ? 2 : n < 512 ? 3 : n < 1024 ? 4 : 5;
+}
+
+uint32_t
+gw_clf_window_feature(const struct gw_clf_params *p, uint32_t window_len)
+{
+    return idx_of(p, SALT_LEN + len_bucket(window_len));
+}
+
+static void
+pool(struct gw_clf_acc *a, int both)
+{
+    const struct gw_clf_model *m = a->m;
+    float s = a->s[1];
+    uint32_t n = a->n[1], len = a->len[1];
+    if (both) {
+        s += a->s[0];
+        n += a->n[0];
+        len += a->len[0];
+    }
+    s += m->w[gw_clf_window_feature(&m->prm, len)];
+    double z = m->bias + s / sqrt((double)n + 1);
+    if (!a->any || z > a->best)
+        a->best = z;
+    a->any = 1;
+}
+
+/* Ends the current block: its structural features, then (scoring) the window it closes. */
+static inline __attribute__((always_inline)) void
+close_block(struct gw_clf_acc *a, const struct sink *x, uint32_t blen)
+{
+    const struct gw_clf_params *p = params(a, x);
+    uint32_t b = !a->sent ? 0 : a->imp == 0 ? 1 : a->imp * 2 <= a->sent ? 2 : 3;
+    /* the block's own number: pos is already past it when a block is closed at its end */
+    uint64_t keep = a->pos;
+    a->pos -= blen ? 1 : 0;
+    add2(a, x, SALT_IMP + b);
+    if (a->role)
+        add2(a, x, SALT_ROLE);
+    a->pos = keep;
+    a->len[1] = blen;
+    if (x) {
+        x->block_end(x->arg, (uint32_t)((a->pos - (blen ? 1 : 0)) / p->block), blen);
+    } else if (a->have_prev) {
+        pool(a, 1);
+    }
+    a->s[0] = a->s[1];
+    a->n[0] = a->n[1];
+    a->len[0] = a->len[1];
+    a->s[1] = 0;
+    a->n[1] = 0;
+    a->len[1] = 0;
+    a->have_prev = 1;
+    a->sent = a->imp = 0;
+    a->role = 0;
+}
+
+static inline __attribute__((always_inline)) void
+run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
+{
+    const struct gw_clf_params *p = params(a, x);
+    static const uint64_t mask[9] = {0,
+                                     0xffull,
+                                     0xffffull,
+                                     0xffffffull,
+                                     0xffffffffull,
+                                     0xffffffffffull,
+                                     0xffffffffffffull,
+                                     0xffffffffffffffull,
+                                     ~0ull};
+    size_t tok_end = 0; /* bytes before this belong to a token already counted */
+    const char *pw = NULL;
+    size_t pwn = 0;
+    int prev_open = 0; /* the previous token was < [ # | */
+    a->prev_word = 0;
+    a->at_start = 1;
+    /* bytes until the current block ends (a countdown: no division per byte) */
+    uint32_t left = (uint32_t)(p->block - a->pos % p->block);
+    for (size_t i = 0; i < len; i++) {
+        /* character n-grams starting here */
+        uint64_t v = load8(t + i, len - i);
+        if (x) {
+            for (unsigned n = p->cmin; n <= p->cmax && i + n <= len; n++)
+                add(a, x, idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56)));
+        } else {
+            /* a sum per byte, then one add into the block: short dependency chains */
+            float t8 = 0;
+            unsigned n = p->cmin, k = 0;
+            for (; n <= p->cmax && i + n <= len; n++, k++)
+                t8 += a->m->w[idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56))];
+            a->s[1] += t8;
+            a->n[1] += k;
+        }
+        /* the token starting here */
+        if (i >= tok_end) {
+            unsigned char c = (unsigned char)t[i];
+            if (is_word_byte(c)) {
+                size_t e = i + 1;
+                while (e < len && is_word_byte((unsigned char)t[e]))
+                    e++;
+                uint64_t h = fnv(t + i, e - i);
+                add2(a, x, h ^ SALT_WORD);
+                if (p->words >= 2 && a->prev_word)
+                    add2(a, x, a->prev_word * 31 + h + SALT_BIGRAM);
+                if (a->at_start) {
+                    a->sent++;
+                    a->imp += (uint32_t)word_in(t + i, e - i, imperative);
+                    a->at_start = 0;
+                }
+                if (prev_open && word_in(t + i, e - i, role_words))
+                    a->role = 1;
+                a->prev_word = h;
+                pw = t + i;
+                pwn = e - i;
+                prev_open = 0;
+                tok_end = e;
+            } else if (c != ' ') {
+                uint64_t h = c + SALT_PUNCT;
+                add2(a, x, h);
+                if (p->words >= 2 && a->prev_word)
+                    add2(a, x, a->prev_word * 31 + h + SALT_BIGRAM);
+                if (c == ':' && pw && word_in(pw, pwn, role_words))
+                    a->role = 1;
+                if (c == '.' || c == '!' || c == '?')
+                    a->at_start = 1;
+                prev_open = c == '<' || c == '[' || c == '#' || c == '|';
+                a->prev_word = h;
+                pw = NULL;
+                tok_end = i + 1;
+            }
+        }
+        a->pos++;
+        a->len[1]++;
+        if (--left == 0) {
+            close_block(a, x, a->len[1]);
+            left = p->block;
+        }
+    }
+}
+
+/* ---- public scoring ---- */
+
+void
+gw_clf_begin(struct gw_clf_acc *a, const struct gw_clf_model *m, int side)
+{
+    memset(a, 0, sizeof(*a));
+    a->m = m;
+    a->side = side != 0;
+}
+
+void
+gw_clf_feed(struct gw_clf_acc *a, const char *norm, size_t len)
+{
+    run(a, NULL, norm, len);
+}
+
+double
+gw_clf_end(struct gw_clf_acc *a)
+{
+    if (a->len[1])
+        close_block(a, NULL, a->len[1]);
+    if (!a->any) {
+        /* one block (or none): the window is that block alone */
+        a->s[1] = a->s[0];
+        a->n[1] = a->n[0];
+        a->len[1] = a->len[0];
+        pool(a, 0);
+    }
+    return 1.0 / (1.0 + exp(-a->best));
+}
+
+double
+gw_clf_score(const struct gw_clf_model *m, int side, const char *text, size_t len)
+{
+    struct gw_norm n;
+    if (gw_normalize(text, len, GW_NORM_ALL, &n) < 0)
+        return -1;
+    struct gw_clf_acc a;
+    gw_clf_begin(&a, m, side);
+    gw_clf_feed(&a, n.text, n.len);
+    gw_norm_free(&n);
+    return gw_clf_end(&a);
+}
+
+void
+gw_clf_extract(const struct gw_clf_params *p, int side, const char *norm, size_t len,
+               void (*feat)(void *arg, uint32_t block, uint32_t index),
+               void (*block_end)(void *arg, uint32_t block, uint32_t length), void *arg)
+{
+    struct sink x = {.feat = feat, .block_end = block_end, .arg = arg, .p = p};
+    struct gw_clf_acc a;
+    memset(&a, 0, sizeof(a));
+    a.side = side != 0;
+    run(&a, &x, norm, len);
+    if (a.len[1])
+        close_block(&a, &x, a.len[1]);
+}
+
+/* ---- model files ---- */
+
+void
+gw_clf_free(struct gw_clf_model *m)
+{
+    if (!m)
+        return;
+    free(m->w);
+    free(m->meta);
+    free(m);
+}
+
+static uint32_t
+get32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void
+put32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+}
+
+static float
+getf(const unsigned char *b)
+{
+    uint32_t u = get32(b);
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static int
+sha256(const unsigned char *b, size_t n, unsigned char out[32])
+{
+    unsigned int olen = 0;
+    return EVP_Digest(b, n, out, &olen, EVP_sha256(), NULL) == 1 && olen == 32 ? 0 : -1;
+}
+
+static const char *
+check_params(const struct gw_clf_params *p)
+{
+    if (p->nbits < 10 || p->nbits > 24)
+        return "nbits must be 10..24";
+    if (p->cmin < 1 || p->cmin > p->cmax || p->cmax > 8)
+        return "character n-gram lengths must be 1 <= cmin <= cmax <= 8";
+    if (p->words < 1 || p->words > 2)
+        return "word n-grams must be 1 or 2";
+    if (p->block < 64 || p->block > 65536)
+        return "block must be 64..65536 bytes";
+    return NULL;
+}
+
+struct gw_clf_model *
+gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err, size_t errlen)
+{
+    const size_t fixed = 8 + 4 * HDR_WORDS;
+    if (len < fixed + 4 + 32 || memcmp(buf, MAGIC, 8) != 0) {
+        snprintf(err, errlen, "%s: not a Portcullis model file (trained by portcullis-train)",
+                 name);
+        return NULL;
+    }
+    unsigned char sum[32];
+    if (sha256(buf, len - 32, sum) < 0 || memcmp(sum, buf + len - 32, 32) != 0) {
+        snprintf(err, errlen, "%s: checksum mismatch: the file is corrupt or truncated", name);
+        return NULL;
+    }
+    const unsigned char *h = buf + 8;
+    uint32_t format = get32(h), features = get32(h + 4), meta_len = get32(h + 28);
+    if (format != GW_CLF_FORMAT) {
+        snprintf(err, errlen, "%s: model format %u, this build reads format %u", name, format,
+                 GW_CLF_FORMAT);
+        return NULL;
+    }
+    if (features != GW_CLF_FEATURES) {
+        snprintf(err, errlen,
+                 "%s: the model was trained on features v%u, this build extracts v%u: retrain it "
+                 "with this build's portcullis-train",
+                 name, features, GW_CLF_FEATURES);
+        return NULL;
+    }
+    struct gw_clf_params p = {.nbits = get32(h + 8),
+                              .cmin = get32(h + 12),
+                              .cmax = get32(h + 16),
+                              .words = get32(h + 20),
+                              .block = get32(h + 24)};
+    const char *bad = check_params(&p);
+    if (bad) {
+        snprintf(err, errlen, "%s: %s", name, bad);
+        return NULL;
+    }
+    size_t nw = (size_t)1 << p.nbits;
+    if (meta_len > MAX_META || len != fixed + meta_len + 4 + 4 * nw + 32) {
+        snprintf(err, errlen, "%s: size does not match its header (%zu bytes)", name, len);
+        return NULL;
+    }
+    struct gw_clf_model *m = calloc(1, sizeof(*m));
+    if (!m || !(m->w = malloc(nw * sizeof(float))) || !(m->meta = malloc(meta_len + 1))) {
+        gw_clf_free(m);
+        snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    m->prm = p;
+    memcpy(m->meta, buf + fixed, meta_len);
+    m->meta[meta_len] = '\0';
+    const unsigned char *f = buf + fixed + meta_len;
+    m->bias = getf(f);
+    int finite = isfinite(m->bias);
+    for (size_t i = 0; i < nw; i++) {
+        m->w[i] = getf(f + 4 + 4 * i);
+        finite &= isfinite(m->w[i]) != 0;
+    }
+    if (!finite) {
+        gw_clf_free(m);
+        snprintf(err, errlen, "%s: a weight is not a finite number", name);
+        return NULL;
+    }
+    for (size_t i = 0; i < 32; i++)
+        snprintf(m->sha256 + 2 * i, 3, "%02x", buf[len - 32 + i]);
+    return m;
+}
+
+struct gw_clf_model *
+gw_clf_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 1u << 20;
+            unsigned char *nb = nc < (256u << 20) ? realloc(buf, nc) : NULL;
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "%s: too large or out of memory", path);
+                return NULL;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(buf);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    struct gw_clf_model *m = gw_clf_parse(path, buf, len, err, errlen);
+    free(buf);
+    return m;
+}
+
+int
+gw_clf_write(const char *path, const struct gw_clf_model *m, char *err, size_t errlen)
+{
+    const char *bad = check_params(&m->prm);
+    if (bad) {
+        snprintf(err, errlen, "%s: %s", path, bad);
+        return -1;
+    }
+    size_t meta_len = m->meta ? strlen(m->meta) : 0, nw = (size_t)1 << m->prm.nbits;
+    size_t fixed = 8 + 4 * HDR_WORDS, len = fixed + meta_len + 4 + 4 * nw + 32;
+    unsigned char *b = malloc(len);
+    if (!b) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    memcpy(b, MAGIC, 8);
+    uint32_t hdr[HDR_WORDS] = {GW_CLF_FORMAT, GW_CLF_FEATURES, m->prm.nbits, m->prm.cmin,
+                               m->prm.cmax,   m->prm.words,    m->prm.block, (uint32_t)meta_len};
+    for (size_t i = 0; i < HDR_WORDS; i++)
+        put32(b + 8 + 4 * i, hdr[i]);
+    if (meta_len)
+        memcpy(b + fixed, m->meta, meta_len);
+    unsigned char *f = b + fixed + meta_len;
+    uint32_t u;
+    memcpy(&u, &m->bias, 4);
+    put32(f, u);
+    for (size_t i = 0; i < nw; i++) {
+        memcpy(&u, &m->w[i], 4);
+        put32(f + 4 + 4 * i, u);
+    }
+    if (sha256(b, len - 32, b + len - 32) < 0) {
+        free(b);
+        snprintf(err, errlen, "%s: SHA-256 failed", path);
+        return -1;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    FILE *o = fopen(tmp, "wb");
+    int ok = o && fwrite(b, 1, len, o) == len;
+    if (o && fclose(o) != 0)
+        ok = 0;
+    free(b);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}

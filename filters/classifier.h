@@ -1,0 +1,106 @@
+/*
+ * The injection classifier: a linear model over hashed features of normalised text, scored in
+ * microseconds inside the `injection` filter beside the rule pack (flt_injection.c combines the
+ * two). The weights come from a model file trained by `portcullis-train` (tools/train.c).
+ *
+ * Features (version GW_CLF_FEATURES), over the text after gw_normalize(GW_NORM_ALL):
+ *   - character n-grams of cmin..cmax bytes starting at every byte;
+ *   - word unigrams and (words >= 2) bigrams: a word is a run of ASCII letters and digits or of
+ *     non-ASCII bytes, every other non-space ASCII character is a token of its own (so "system :"
+ *     and "< |" are bigrams);
+ *   - per block: the share of sentences that open with an imperative verb (4 buckets) and
+ *     whether a role marker ("system:", "[assistant]", "<user>", "### instruction") occurs;
+ *   - per window: its length (6 buckets).
+ * Word-level and block features count twice: as themselves and joined with the side the text is
+ * read on (direct: what a user wrote; indirect: documents and tool results), so one model learns
+ * what attacks share and what is only suspicious inside data ("recommend a good book").
+ * Every feature is hashed to one of 2^nbits weights. The text is cut into blocks of `block`
+ * normalised bytes (a feature belongs to the block it starts in); a window is two consecutive
+ * blocks (a text of one block is one window). A window's margin is
+ *       bias + (sum of its features' weights) / sqrt(number of its features)
+ * counting repeats, and the text's probability is the logistic function of the largest window
+ * margin: an instruction buried in a long document is judged with the two blocks around it, not
+ * diluted by the rest, and a long document gets no credit for being long.
+ *
+ * Model file (little-endian, written by gw_clf_write):
+ *   "PCMODEL\n", u32 format (1), u32 features version, u32 nbits, cmin, cmax, words, block,
+ *   u32 meta_len, meta (JSON: how the file was trained), f32 bias, f32 weights[2^nbits],
+ *   32-byte SHA-256 of everything before it.
+ */
+#ifndef GW_CLASSIFIER_H
+#define GW_CLASSIFIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_CLF_FORMAT 1
+#define GW_CLF_FEATURES 1
+
+struct gw_clf_params {
+    unsigned nbits;      /* 10..24 */
+    unsigned cmin, cmax; /* character n-gram lengths, 1 <= cmin <= cmax <= 8 */
+    unsigned words;      /* 1: word unigrams, 2: and bigrams */
+    unsigned block;      /* normalised bytes per block, 64..65536 */
+};
+
+struct gw_clf_model {
+    struct gw_clf_params prm;
+    float bias;
+    float *w;        /* 2^nbits weights (owned) */
+    char *meta;      /* NUL-terminated JSON (owned, may be "") */
+    char sha256[65]; /* of the file, hex */
+};
+
+/*
+ * Loads a model file. Returns the model (free with gw_clf_free), or NULL with "path: message" in
+ * err: unreadable, not a model file, checksum mismatch (corrupt or truncated), a format or
+ * feature version this build does not implement, or parameters out of range.
+ */
+struct gw_clf_model *gw_clf_load(const char *path, char *err, size_t errlen);
+
+/* The same from a file's bytes in memory (name is used in messages). */
+struct gw_clf_model *gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err,
+                                  size_t errlen);
+
+/* Writes m to path (a temporary file, then renamed). 0, or -1 with a message in err. */
+int gw_clf_write(const char *path, const struct gw_clf_model *m, char *err, size_t errlen);
+
+void gw_clf_free(struct gw_clf_model *m);
+
+/* Scoring a text fed in pieces of normalised text (the rule scan's windows): */
+struct gw_clf_acc {
+    const struct gw_clf_model *m;
+    uint64_t pos;          /* normalised bytes fed so far */
+    float s[2];            /* weight sums of the previous and the current block */
+    uint32_t n[2], len[2]; /* their feature counts and lengths */
+    uint32_t sent, imp;    /* the current block's sentences, imperative ones */
+    int role, at_start, have_prev, side;
+    uint64_t prev_word; /* hash of the previous token, 0 at a feed's start */
+    double best;        /* largest window margin */
+    int any;
+};
+
+/* side: 0 direct (what users write), 1 indirect (documents, tool results). */
+void gw_clf_begin(struct gw_clf_acc *a, const struct gw_clf_model *m, int side);
+/* Feeds len bytes of normalised text that follow what was fed before. A feed boundary ends
+ * n-grams (pieces are long windows of the rule scan; the few n-grams lost there do not matter). */
+void gw_clf_feed(struct gw_clf_acc *a, const char *norm, size_t len);
+/* The probability (0..1) that the text fed is an injection. */
+double gw_clf_end(struct gw_clf_acc *a);
+
+/* Normalises len bytes of text and scores them (tests, the bench, the trainer). -1 when out of
+ * memory. */
+double gw_clf_score(const struct gw_clf_model *m, int side, const char *text, size_t len);
+
+/*
+ * Feature extraction for the trainer: calls feat(arg, block, index) for every feature of every
+ * block of len bytes of normalised text (block = the block's number; index < 2^nbits), and
+ * block_end(arg, block, length) after each block. Window features (length buckets) are not
+ * included: gw_clf_window_feature gives the index of a window's.
+ */
+void gw_clf_extract(const struct gw_clf_params *p, int side, const char *norm, size_t len,
+                    void (*feat)(void *arg, uint32_t block, uint32_t index),
+                    void (*block_end)(void *arg, uint32_t block, uint32_t length), void *arg);
+uint32_t gw_clf_window_feature(const struct gw_clf_params *p, uint32_t window_len);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make model`: retrains the shipped injection classifier (config/models/injection.pcm) with the
+# exact command that produced the committed file. Reads the train splits of ../shared/data (or
+# $PC_EVAL_DATA) -- never the held-out ones -- plus the hand-written sets in training/injection/
+# and the `match:` examples of the shipped rule pack.
+#
+#   scripts/train-model.sh [BUILD_DIR] [--check]
+#
+# --check trains into a temporary file and compares it with the committed one (`make eval` runs
+# it): training is deterministic, so the same data and code give the same bytes.
+set -euo pipefail
+build=${1:-build}
+check=${2:-}
+data=${PC_EVAL_DATA:-../shared/data}
+if [[ ! -d $data ]]; then
+  echo "train-model: no training data at $data (set PC_EVAL_DATA)" >&2
+  exit 2
+fi
+out=config/models/injection.pcm
+report=/dev/stdout
+if [[ $check == --check ]]; then
+  out=$(mktemp --suffix=.pcm)
+  report=/dev/null
+fi
+# The command (relative paths, so the model's recorded command is the same on every machine):
+"$build/portcullis-train" -o "$out" --split train --lr 0.05 --block 256 --prior 0.05 \
+  --examples config/rules/injection.yaml --rules config/rules/injection.yaml \
+  "$data/attacks_garak.jsonl" "$data/indirect_bipia.jsonl" "$data/benign_prompts.jsonl" \
+  training/injection/attacks-extra.jsonl training/injection/benign-extra.jsonl \
+  training/injection/benign-hard.jsonl training/injection/benign-technical.jsonl >"$report"
+if [[ $check == --check ]]; then
+  if cmp -s "$out" config/models/injection.pcm; then
+    echo "train-model: retraining reproduces config/models/injection.pcm byte for byte"
+  else
+    echo "train-model: retraining gives a different file than config/models/injection.pcm" \
+      "(data, code or options changed: run 'make model' and commit the result)" >&2
+    rm -f "$out"
+    exit 1
+  fi
+  rm -f "$out"
+fi
