@@ -10,6 +10,7 @@
  *     # per side: score = rules x pack score + classifier x probability, against the thresholds
  *     direct:   {event: 0.5, block: 1.0, rules: 1.0, classifier: 1.5}   # what users write
  *     indirect: {event: 0.5, block: 1.0, rules: 1.0, classifier: 1.0}   # tool results, documents
+ *     roles: {tool_definition: {classifier: 0}}   # per role: overrides its side's numbers
  *     direct_roles: [user]
  *     indirect_roles: [tool_result, tool_definition]
  *     disable: [rule-id, category, ...]
@@ -76,7 +77,9 @@ struct thr {
 
 struct iconf {
     struct gw_inj_pack *pack;
-    struct gw_clf_model *model; /* NULL: classifier off */
+    struct thr
+        role_thr[GW_ROLE_COUNT]; /* per role: its side's numbers with the `roles` overrides */
+    struct gw_clf_model *model;  /* NULL: classifier off */
     char *model_path;
     uint8_t *skip;         /* disabled rules */
     uint8_t *skip_tooldef; /* ... and those not applied to tool definitions */
@@ -385,16 +388,13 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     for (size_t i = 0; i < segs->n; i++) {
         struct gw_segment *s = &segs->v[i];
         unsigned bit = 1u << s->role, side;
-        const struct thr *t;
-        if (c->direct_roles & bit) {
+        if (c->direct_roles & bit)
             side = GW_INJ_DIRECT;
-            t = &c->direct;
-        } else if (c->indirect_roles & bit) {
+        else if (c->indirect_roles & bit)
             side = GW_INJ_INDIRECT;
-            t = &c->indirect;
-        } else {
+        else
             continue;
-        }
+        const struct thr *t = &c->role_thr[s->role];
         const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
         if (c->model)
             gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT);
@@ -586,6 +586,8 @@ unknown_keys(struct gw_cfg_ctx *cc, const json_t *o, const char *const *known, c
     return 0;
 }
 
+/* The mapping `key` of in ({event, block, rules, classifier}) into *t; errors point at the node
+ * under base (the filter's mapping, or its `roles` mapping). */
 static int
 get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
 {
@@ -593,8 +595,8 @@ get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
     if (!o)
         return 0;
     if (!json_is_object(o))
-        return gw_cfg_error(cc, node_at(cc, key, NULL), "'%s' must be a mapping {event, block}",
-                            key);
+        return gw_cfg_error(cc, node_at(cc, key, NULL),
+                            "'%s' must be a mapping {event, block, rules, classifier}", key);
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)o, k, v)
@@ -739,6 +741,37 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     return 0;
 }
 
+/* Every role starts with its side's numbers; `roles: {ROLE: {event, block, rules, classifier}}`
+ * overrides some of them for that role (errors point into the `roles` mapping). */
+static int
+get_role_thr(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
+{
+    for (int r = 0; r < GW_ROLE_COUNT; r++)
+        c->role_thr[r] = c->direct_roles & (1u << r) ? c->direct : c->indirect;
+    const json_t *roles = json_object_get(in, "roles"), *v;
+    const char *k;
+    if (!roles)
+        return 0;
+    if (!json_is_object(roles))
+        return gw_cfg_error(
+            cc, node_at(cc, "roles", NULL),
+            "'roles' must be a mapping of role to {event, block, rules, classifier}");
+    struct gw_cfg_ctx sub = *cc;
+    sub.node = gw_cnode_get(cc->node, "roles");
+    json_object_foreach((json_t *)roles, k, v)
+    {
+        int r = gw_role_from_name(k);
+        if (r < 0 || !((c->direct_roles | c->indirect_roles) & (1u << r)))
+            return gw_cfg_error(&sub, node_at(&sub, k, NULL),
+                                "'roles': '%s' is not a scanned role (direct_roles, "
+                                "indirect_roles)",
+                                k);
+        if (get_thr(&sub, roles, k, &c->role_thr[r]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* `classifier: PATH | off` (default models/injection.pcm), relative to the config file. */
 static int
 get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
@@ -769,10 +802,19 @@ get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
-    static const char *const known[] = {
-        "pack",         "action",         "direct",     "indirect",
-        "direct_roles", "indirect_roles", "disable",    "tool_definition_disable",
-        "session",      "canary",         "classifier", NULL};
+    static const char *const known[] = {"pack",
+                                        "action",
+                                        "direct",
+                                        "indirect",
+                                        "direct_roles",
+                                        "indirect_roles",
+                                        "disable",
+                                        "tool_definition_disable",
+                                        "session",
+                                        "canary",
+                                        "classifier",
+                                        "roles",
+                                        NULL};
     if (unknown_keys(cc, in, known, NULL) < 0)
         return -1;
     struct iconf *c = calloc(1, sizeof(*c));
@@ -823,6 +865,8 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
                      "a role cannot be both direct and indirect");
         goto fail;
     }
+    if (get_role_thr(cc, in, c) < 0)
+        goto fail;
     c->skip = calloc(c->pack->nrules / 8 + 1, 1);
     c->skip_tooldef = calloc(c->pack->nrules / 8 + 1, 1);
     if (!c->skip || !c->skip_tooldef) {
@@ -891,7 +935,17 @@ describe(const void *conf, char *buf, size_t cap)
                  c->model_path, c->model->sha256, c->model->prm.nbits, c->direct.rules,
                  c->direct.model, c->indirect.rules, c->indirect.model);
     else if (n > 0 && (size_t)n < cap)
-        snprintf(buf + n, cap - (size_t)n, ", classifier off");
+        n += snprintf(buf + n, cap - (size_t)n, ", classifier off");
+    for (int r = 0; r < GW_ROLE_COUNT && n > 0 && (size_t)n < cap; r++) {
+        const struct thr *t = &c->role_thr[r],
+                         *side = c->direct_roles & (1u << r) ? &c->direct : &c->indirect;
+        if (!((c->direct_roles | c->indirect_roles) & (1u << r)) ||
+            memcmp(t, side, sizeof(*t)) == 0)
+            continue;
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ", role %s: event %g block %g, %g x rules + %g x classifier",
+                      gw_role_name((enum gw_role)r), t->event, t->block, t->rules, t->model);
+    }
 }
 
 const struct gw_filter_ops gw_flt_injection = {

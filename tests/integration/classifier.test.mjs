@@ -91,13 +91,15 @@ before(async () => {
                         classifier: 0 } }),
                     det('monitor', { action: 'event', direct: { event: 0.5, block: 1.0,
                         rules: 1.0, classifier: 1.2 } }),
+                    det('per-role', { indirect: { event: 0.5, block: 1.0, classifier: 1.2 },
+                        roles: { tool_result: { classifier: 0 } } }),
                 ],
             },
         });
         const route = (prefix, filters) => ({ prefix, provider: 'openai', strip_prefix: true,
             filters });
         cfg.routes = [route('/weak/', ['weak']), route('/rules-only/', ['rules-only']),
-            route('/monitor/', ['monitor']),
+            route('/monitor/', ['monitor']), route('/per-role/', ['per-role']),
             { prefix: '/v1/', provider: 'openai', filters: ['combined'] }];
         return cfg;
     });
@@ -184,6 +186,31 @@ test('rules and classifier add up; weights per side decide; weight 0 leaves the 
             x.rule.id === 'classifier'), 'weight 0: no classifier events');
     });
 
+test('per-role overrides: a role can have its own weights, the other roles keep their side\'s',
+    TEST_OPTS, async () => {
+        const url = '/per-role/v1/chat/completions';
+        const toolResult = (text) => ({
+            model: 'gpt-4o-mini',
+            messages: [
+                { role: 'user', content: 'check my order' },
+                { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function',
+                    function: { name: 'get_order', arguments: '{"id":12}' } }] },
+                { role: 'tool', tool_call_id: 'c1', content: text },
+            ],
+        });
+        // tool results: classifier weight 0 for this role, so the model's words pass ...
+        assert.equal((await postJson(gw.port, url, toolResult(ATTACK))).status, 200);
+        // ... while rules still apply to them
+        assertOpenAIError(await postJson(gw.port, url, toolResult('dear zebra reader')), 403);
+        // tool definitions are indirect too and keep the side's classifier weight 1.2
+        const td = await postJson(gw.port, url, chatBody('hi', {
+            tools: [{ type: 'function', function: { name: 'lookup', description: ATTACK,
+                parameters: { type: 'object', properties: {} } } }],
+        }));
+        assertOpenAIError(td, 403, 'tool definition');
+        assert.match(JSON.parse(td.body).error.message, /\(classifier\)/);
+    });
+
 test('monitor mode reports the classifier and lets the request through', TEST_OPTS, async () => {
     assert.equal((await postJson(gw.port, '/monitor/v1/chat/completions',
         chatBody(ATTACK))).status, 200);
@@ -231,6 +258,12 @@ test('model errors are config errors with file:line:col; check describes the mod
             assert.match(r.stderr, /f\.yaml:\d+:\d+: 'direct\.classifier' must be a number in \[0, 100\]/);
             r = await runCheck(write('g.yaml', base({ classifier: 'off', direct: { weight: 1 } })));
             assert.match(r.stderr, /unknown key 'weight' in 'direct' \(event, block, rules, classifier\)/);
+            r = await runCheck(write('h.yaml', base({ classifier: 'off',
+                roles: { system: { block: 2 } } })));
+            assert.match(r.stderr, /h\.yaml:\d+:\d+: 'roles': 'system' is not a scanned role/);
+            r = await runCheck(write('i.yaml', base({ classifier: 'off',
+                roles: { tool_result: { classifier: 'x' } } })));
+            assert.match(r.stderr, /i\.yaml:\d+:\d+: 'tool_result\.classifier' must be a number in \[0, 100\]/);
 
             fs.mkdirSync(path.join(cdir, 'models'));
             fs.copyFileSync(model, path.join(cdir, 'models/injection.pcm'));
