@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     startMock, startGateway, gatewayConfig, postJson, request, streamRequest, chatBody,
-    messagesBody, waitUntil, tmpDir, rawExchange, GW_BIN, TEST_OPTS, T,
+    messagesBody, waitUntil, tmpDir, rawExchange, GW_BIN, TEST_OPTS, T, readRecords,
 } from './lib.mjs';
 import { startCollector } from './collector.mjs';
 import { startRsyslog } from './rsyslog.mjs';
@@ -46,13 +46,6 @@ function keygen(team, user) {
 }
 
 /** Records of a JSON-lines audit file (every line must parse). */
-function readRecords(file) {
-    if (!fs.existsSync(file))
-        return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
-        .map((l) => JSON.parse(l));
-}
-
 function verify(...args) {
     const r = spawnSync(GW_BIN, ['audit-verify', ...args], { encoding: 'utf8' });
     return { code: r.status, out: r.stdout + r.stderr };

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     startMock, startGateway, gatewayConfig, postJson, chatBody, assertOpenAIError, runCheck,
-    tmpDir, toYaml, waitUntil, GW_BIN, ROOT, TEST_OPTS, T,
+    tmpDir, toYaml, waitUntil, GW_BIN, ROOT, TEST_OPTS, T, readRecords,
 } from './lib.mjs';
 
 const TRAIN_BIN = path.join(path.dirname(GW_BIN), 'portcullis-train');
@@ -58,13 +58,6 @@ function trainingData() {
 function train(out, data) {
     return execFileSync(TRAIN_BIN, ['-o', out, '--split', 'train', '--nbits', '12',
         '--epochs', '6', '--folds', '2', data], { encoding: 'utf8' });
-}
-
-function readRecords(file) {
-    if (!fs.existsSync(file))
-        return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
-        .map((l) => JSON.parse(l));
 }
 
 before(async () => {

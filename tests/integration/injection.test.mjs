@@ -17,7 +17,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
     startMock, startGateway, gatewayConfig, postJson, streamRequest, chatBody, messagesBody,
     assertOpenAIError, assertAnthropicError, runCheck, tmpDir, toYaml, waitUntil, request,
-    GW_BIN, ROOT, CLIENT_KEY, TEST_OPTS, T,
+    GW_BIN, ROOT, CLIENT_KEY, TEST_OPTS, T, readRecords,
 } from './lib.mjs';
 
 const SHIPPED = path.join(ROOT, 'config/rules/injection.yaml');
@@ -39,13 +39,6 @@ function keygen(team, user) {
         sha256: /^\s*sha256:\s*([0-9a-f]{64})\s*$/m.exec(out)[1],
         id: /^\s*-?\s*id:\s*(\S+)\s*$/m.exec(out)[1],
     };
-}
-
-function readRecords(file) {
-    if (!fs.existsSync(file))
-        return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
-        .map((l) => JSON.parse(l));
 }
 
 before(async () => {

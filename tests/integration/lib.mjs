@@ -459,6 +459,14 @@ export class Gateway {
     }
 }
 
+/** The JSON lines of file (an audit trail), [] while it does not exist. */
+export function readRecords(file) {
+    if (!fs.existsSync(file))
+        return [];
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
+        .map((l) => JSON.parse(l));
+}
+
 export function tail(s, n = 3000) {
     return s.length > n ? `...${s.slice(-n)}` : s;
 }
