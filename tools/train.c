@@ -7,21 +7,28 @@
  *     --examples PACK  also use the `match:` examples of the rule pack's rules of weight >= 0.75
  *                      as attacks (they are written for the pack, in all its languages)
  *     --rules PACK     report cross-validated detection of rules + w x classifier for a few w
- *     --nbits N --cmin N --cmax N --words N --block N     features (default 18 3 5 2 512)
+ *     --nbits N --cmin N --cmax N --words N --block N     features (default 18 3 5 2 512;
+ *                      the shipped model uses --block 256)
  *     --epochs N --lr X --l2 X --folds N                  training (default 16 0.2 1e-6 5)
  *     --prior P        the share of attacks the probabilities are calibrated for (default 0.5:
  *                      as trained, attacks and benign texts weigh the same); 0.05 makes a text
  *                      that looks like neither score 0.05 instead of 0.5
  *
  * Records: {"text": ..., "label": ...}; attack labels injection, indirect_injection, jailbreak,
- * prompt_extraction; benign labels benign, benign_document; other labels are skipped.
+ * prompt_extraction; benign labels benign, benign_document; other labels are skipped. Optional
+ * "attack_text": the attack inside a poisoned document (the windows it may be learnt from).
+ * indirect_injection and benign_document records are read on the indirect side.
+ *
+ * PC_TRAIN_DUMP=FILE writes every record's out-of-fold score (tab-separated: input, label,
+ * normalised length, blocks, window range, probability, rule score, index) for studying the data.
  *
  * The model is trained the way it is served: a text's probability is the logistic function of
  * its best window (classifier.h), so each step updates the window that currently scores highest
  * (for an attack: the part that looks most like one; for a benign text: the part closest to a
  * false positive). Records are weighted so that in every length bucket attacks and benign texts
  * weigh the same: the public attack data is much longer than the benign data, and without this
- * the model learns "long = attack". Cross-validation (folds by a hash of the text) reports
+ * the model learns "long = attack". Cross-validation (folds by a hash of the text without its
+ * attack_text, so a clean document and its poisoned copies share a fold) reports
  * detection at <= 1 % false positives per input file and label, and on long benign texts. The
  * whole run is deterministic: the same inputs and options give the same file.
  */
@@ -30,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
