@@ -19,11 +19,11 @@
 #include <openssl/evp.h>
 
 #include "config/parse.h"
-#include "filters/filter.h"
-#include "gateway/log.h"
 #include "filters/classifier.h"
+#include "filters/filter.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
+#include "gateway/log.h"
 
 #define MAX_CATS 64
 #define MAX_PACK_BYTES (8u << 20)
