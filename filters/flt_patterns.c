@@ -15,6 +15,14 @@
  *           category: data_leak          # default custom
  *           severity: 2                  # 1 low .. 4 critical, default 2
  *           max_len: 256                 # longest match, in bytes, in a streamed response
+ *           validate: card               # luhn card iban ssn ipv4 ipv6 phone jwt (validate.h)
+ *           entropy: 3.5                 # at least this many bits per byte (Shannon)
+ *
+ * validate / entropy: a match counts only when its text passes (a card number with a bad check
+ * digit, an IP address 1.2.3.999, an all-"x" placeholder are left alone, without an event). Both
+ * need the start of each match, so they are for redact rules (compiled with start of match) and
+ * fixed-width regexes. In a stream, a match whose beginning was already released (one longer
+ * than max_len) cannot be read whole and counts unchecked.
  *
  * Whole texts (request segments, buffered responses) are scanned in block mode. Streamed responses
  * are scanned in stream mode, one Hyperscan stream per logical stream, so each byte is scanned
@@ -68,6 +76,7 @@
 #include "config/name.h"
 #include "filters/filter.h"
 #include "filters/scan.h"
+#include "filters/validate.h"
 #include "providers/provider.h"
 
 #define DEFAULT_MAX_LEN 256
@@ -97,6 +106,8 @@ struct prule {
     size_t max_len;
     size_t min_len; /* shortest match, in bytes */
     int exact;      /* matches are reported with their start: redact (SOM) or fixed width */
+    int (*check)(const char *s, size_t n); /* validate: NULL for none */
+    double entropy;                        /* bits per byte a match needs, 0 for any */
 };
 
 struct pconf {
@@ -199,7 +210,26 @@ struct collector {
     unsigned seg;
     struct mvec *out;
     int oom;
+    /* the text scanned, for validation: text[0] is at offset base (0 for a segment; a stream's
+     * chunk starts at its base), len bytes */
+    const char *text;
+    uint64_t base;
+    size_t len;
 };
+
+/* Whether the text of a match of r over [from, to) passes the rule's checks. A match that is not
+ * all in view (its beginning released earlier in a stream) passes unchecked. */
+static int
+passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t to)
+{
+    if (!r->check && r->entropy <= 0)
+        return 1;
+    if (from < k->base || to > k->base + k->len || from > to)
+        return 1;
+    const char *t = k->text + (from - k->base);
+    size_t n = (size_t)(to - from);
+    return (!r->check || r->check(t, n)) && (r->entropy <= 0 || gw_entropy(t, n) >= r->entropy);
+}
 
 static int
 collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
@@ -226,6 +256,8 @@ collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
                 }
             }
     }
+    if (!passes(k, r, from, to))
+        return 0;
     if (mvec_push(k->out, rule, k->seg, from, to) < 0) {
         k->oom = 1;
         return 1;
@@ -348,7 +380,7 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
     const struct gw_scan_db *db = req ? c->req_db : c->resp_db;
     unsigned roles = req ? c->req_roles : c->resp_roles;
     struct mvec m = {0};
-    struct collector k = {c, req ? c->req_map : c->resp_map, 0, 0, &m, 0};
+    struct collector k = {c, req ? c->req_map : c->resp_map, 0, 0, &m, 0, NULL, 0, 0};
     enum gw_verdict v = GW_PASS;
 
     for (size_t i = 0; i < segs->n; i++) {
@@ -357,6 +389,8 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
             continue;
         k.role_bit = 1u << s->role;
         k.seg = (unsigned)i;
+        k.text = s->text;
+        k.len = s->len;
         if (gw_scan_block(db, s->text, s->len, collect, &k) < 0 || k.oom) {
             v = GW_ERROR;
             goto out;
@@ -510,7 +544,8 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     uint64_t held = p->fed - p->base;
     if (held > ch->len)
         return GW_ERROR;
-    struct collector k = {c, c->resp_map, 1u << ch->role, 0, &p->pending, 0};
+    struct collector k = {c, c->resp_map, 1u << ch->role, 0,      &p->pending,
+                          0, ch->text,    p->base,        ch->len};
     if (gw_scan_stream_feed(p->hs, ch->text + held, ch->len - (size_t)held, collect, &k) < 0)
         return GW_ERROR;
     p->fed = p->base + ch->len;
@@ -703,11 +738,50 @@ get_string(const json_t *o, const char *key, const char **out)
 }
 
 static int
+card_ok(const char *s, size_t n)
+{
+    return gw_valid_card(s, n) != GW_CARD_NONE;
+}
+
+/* validate: NAME and entropy: BITS of rule i (after its action and widths are known). */
+static int
+get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, struct prule *r)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(const char *, size_t);
+    } checks[] = {{"luhn", gw_valid_luhn},   {"card", card_ok},       {"iban", gw_valid_iban},
+                  {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
+                  {"phone", gw_valid_phone}, {"jwt", gw_valid_jwt}};
+    const json_t *v = json_object_get(o, "validate"), *e = json_object_get(o, "entropy");
+    if (v) {
+        const char *name = json_is_string(v) ? json_string_value(v) : "";
+        for (size_t k = 0; k < sizeof(checks) / sizeof(checks[0]) && !r->check; k++)
+            if (strcmp(checks[k].name, name) == 0)
+                r->check = checks[k].fn;
+        if (!r->check)
+            return rule_error(cc, i, id,
+                              "'validate' must be one of luhn, card, iban, ssn, ipv4, ipv6, "
+                              "phone, jwt");
+    }
+    if (e) {
+        if (!json_is_number(e) || json_number_value(e) <= 0 || json_number_value(e) > 8)
+            return rule_error(cc, i, id, "'entropy' must be a number of bits per byte in (0, 8]");
+        r->entropy = json_number_value(e);
+    }
+    if ((v || e) && !r->exact)
+        return rule_error(cc, i, id,
+                          "'validate' and 'entropy' need the start of each match: use them on a "
+                          "redact rule or a fixed-width regex");
+    return 0;
+}
+
+static int
 parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
 {
-    static const char *const keys[] = {"id",        "regex",    "flags",       "where",
-                                       "direction", "action",   "replacement", "message",
-                                       "category",  "severity", "max_len"};
+    static const char *const keys[] = {"id",      "regex",       "flags",   "where",    "direction",
+                                       "action",  "replacement", "message", "category", "severity",
+                                       "max_len", "validate",    "entropy"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -729,7 +803,8 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
         if (k == sizeof(keys) / sizeof(keys[0]))
             return rule_error(cc, i, id,
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
-                              "action, replacement, message, category, severity, max_len)",
+                              "action, replacement, message, category, severity, max_len, "
+                              "validate, entropy)",
                               key);
     }
 
@@ -877,7 +952,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
             return rule_error(cc, i, id, "'max_len' must be an integer from 1 to %d", MAX_MAX_LEN);
         r->max_len = (size_t)json_integer_value(ml);
     }
-    return 0;
+    return get_checks(cc, i, id, o, r);
 }
 
 /*

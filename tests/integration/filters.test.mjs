@@ -48,7 +48,11 @@ const POLICY_RULES = [
     { id: 'forbidden', regex: 'FORBIDDEN-[0-9]{3}', direction: 'response', action: 'block' },
     { id: 'audit', regex: 'password', action: 'event' },
     { id: 'wait-marker', regex: 'WAITMARK', direction: 'request', action: 'event' },
+    { id: 'card', regex: '\\b[0-9][0-9 -]{10,21}[0-9]\\b', action: 'redact', validate: 'card',
+        replacement: '[CARD]' },
 ];
+const CARD_OK = '4111 1111 1111 1111';
+const CARD_BAD = '4111 1111 1111 1112'; // bad check digit: not a card, left alone
 
 const OA_MODEL = 'gpt-4o-mini';
 const AN_MODEL = 'claude-3-5-haiku-latest';
@@ -849,6 +853,25 @@ for (const fl of FLAVOURS) {
                 }
             }
         }
+    });
+}
+
+for (const fl of FLAVOURS) {
+    test(`validate (${fl.name}): only a card number with a valid check digit is redacted, in the ` +
+         'request and in a streamed answer split anywhere', TEST_OPTS, async () => {
+        const text = `pay ${CARD_OK} or ${CARD_BAD} now`;
+        const want = `pay [CARD] or ${CARD_BAD} now`;
+        const body = { model: OA_MODEL, messages: [{ role: 'user', content: text }],
+            mock: { text: 'ok' } };
+        await sentUpstream(`${fl.oa}/chat/completions`, body, replaceDeep(body, CARD_OK, '[CARD]'),
+            `request ${fl.name}`);
+        for (const api of APIS)
+            for (const wire of [{ chunks: [1] }, { chunks: [3], wire_split: [2, 5] },
+                { chunks: [2], wire_split: 'random', seed: 11 }]) {
+                const res = await rawCall(`card-${fl.name}`, apiPath(api, fl), apiBody(api,
+                    { text, ...wire }));
+                checkStream(api, res, { text: want }, `${api} ${JSON.stringify(wire)}`);
+            }
     });
 }
 

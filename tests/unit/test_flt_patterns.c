@@ -598,6 +598,79 @@ test_stream_every_split(void **state)
 }
 
 /* Events of a stream: one per merged span, offsets in the stream, however it is split. */
+/* validate and entropy: only matches whose text passes count, in requests and in streams split
+ * anywhere; a failing match leaves no event. */
+static const char *check_rules =
+    "{\"rules\": ["
+    "{\"id\": \"card\", \"regex\": \"\\\\b[0-9][0-9 -]{10,21}[0-9]\\\\b\", "
+    "\"action\": \"redact\", \"validate\": \"card\", \"replacement\": \"[CARD]\"},"
+    "{\"id\": \"ip\", \"regex\": \"\\\\b[0-9]{1,3}(\\\\.[0-9]{1,3}){3}\\\\b\", "
+    "\"action\": \"redact\", \"validate\": \"ipv4\", \"replacement\": \"[IP]\"},"
+    "{\"id\": \"tok\", \"regex\": \"tok_[A-Za-z0-9]{12}\", \"action\": \"redact\", "
+    "\"entropy\": 3.0, \"replacement\": \"[TOK]\"}]}";
+
+static void
+test_validate_entropy(void **state)
+{
+    (void)state;
+    void *c = load(check_rules);
+    assert_non_null(c);
+    const char *text = "pay 4111 1111 1111 1111 not 4111 1111 1111 1112; host 10.0.0.7 not "
+                       "10.0.0.999; tok_Zq8Lm3Xv9Rt2 but tok_xxxxxxxxxxxx.";
+    const char *want = "pay [CARD] not 4111 1111 1111 1112; host [IP] not 10.0.0.999; [TOK] "
+                       "but tok_xxxxxxxxxxxx.";
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, text);
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, want);
+    assert_int_equal(tx.nev, 3); /* the failing matches leave no event */
+    segs_free(&ss);
+
+    /* streamed: the same, however it is split */
+    enum gw_verdict v;
+    char *expect = redact_whole(c, text, &v);
+    assert_string_equal(expect, want);
+    size_t n = strlen(text);
+    for (size_t a = 0; a <= n; a++)
+        check_split(c, text, expect, &a, 1);
+    size_t *every = malloc(n * sizeof(*every));
+    for (size_t i = 0; i < n; i++)
+        every[i] = i;
+    check_split(c, text, expect, every, n);
+    free(every);
+    free(expect);
+    gw_flt_patterns.conf_free(c);
+
+    /* errors: an unknown validator, a bad entropy, a check on a rule without match starts */
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"redact\", "
+               "\"validate\": \"crc\"}]}",
+               "'validate' must be one of luhn, card, iban");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"redact\", "
+               "\"entropy\": 9}]}",
+               "'entropy' must be a number of bits per byte in (0, 8]");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"[0-9]{12,19}\", \"action\": "
+               "\"block\", \"validate\": \"luhn\"}]}",
+               "'validate' and 'entropy' need the start of each match");
+    /* a fixed-width block rule can be validated */
+    c = load("{\"rules\": [{\"id\": \"ssn\", \"regex\": \"[0-9]{3}-[0-9]{2}-[0-9]{4}\", "
+             "\"action\": \"block\", \"validate\": \"ssn\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "ids 000-12-3456 and 666-12-3456 are not real");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx2, c, NULL, &ss.s), GW_PASS);
+    assert_int_equal(tx2.nev, 0);
+    segs_free(&ss);
+    struct gw_tx tx3 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "mine is 536-22-8190");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx3, c, NULL, &ss.s), GW_BLOCK);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
 static void
 test_stream_events(void **state)
 {
@@ -1104,6 +1177,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_validate_entropy),
         cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_request_redaction_overlap),
         cmocka_unit_test(test_block_verdicts),
