@@ -2,7 +2,9 @@
  * The `patterns` filter: user-defined regular expressions from the config, each with the roles it
  * looks at, a direction and an action (block, redact, event).
  *
- *   - patterns:
+ *   - type: patterns
+ *     rules_file: rules/secrets.yaml     # optional: YAML {version: 1, rules: [...]}, relative to
+ *                                        # the config file; its rules come before the inline ones
  *       rules:
  *         - id: internal-hostname        # required, unique, [A-Za-z0-9_.-]+
  *           regex: '[a-z0-9-]+\.corp\.example\.com'   # required, Hyperscan syntax
@@ -67,6 +69,7 @@
  * rule added, which did not compile before: 2.65 / 2.9 us.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,6 +77,7 @@
 #include <string.h>
 
 #include "config/name.h"
+#include "config/parse.h"
 #include "filters/filter.h"
 #include "filters/scan.h"
 #include "filters/validate.h"
@@ -108,11 +112,14 @@ struct prule {
     int exact;      /* matches are reported with their start: redact (SOM) or fixed width */
     int (*check)(const char *s, size_t n); /* validate: NULL for none */
     double entropy;                        /* bits per byte a match needs, 0 for any */
+    const char *file;                      /* the rules file it came from (NULL: inline) */
+    int line, col;                         /* ... and where in it */
 };
 
 struct pconf {
     struct prule *rules;
     size_t n;
+    char *rules_file; /* path of rules_file, for messages */
     struct gw_scan_db *req_db, *resp_db;
     unsigned *req_map, *resp_map;   /* database index -> rule index */
     unsigned req_roles, resp_roles; /* roles some rule looks at */
@@ -673,6 +680,7 @@ conf_free(void *conf)
     if (!c)
         return;
     rules_free(c->rules, c->n);
+    free(c->rules_file);
     if (c->req_db != c->resp_db) {
         gw_scan_free(c->req_db);
         free(c->req_map);
@@ -779,9 +787,10 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
 static int
 parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
 {
+    /* match / nomatch: example texts, for the tests of a rules file (not used here) */
     static const char *const keys[] = {"id",      "regex",       "flags",   "where",    "direction",
                                        "action",  "replacement", "message", "category", "severity",
-                                       "max_len", "validate",    "entropy"};
+                                       "max_len", "validate",    "entropy", "match",    "nomatch"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -804,7 +813,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
             return rule_error(cc, i, id,
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
                               "action, replacement, message, category, severity, max_len, "
-                              "validate, entropy)",
+                              "validate, entropy, match, nomatch)",
                               key);
     }
 
@@ -963,10 +972,18 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
  * or another action.
  */
 static int
-compile_error(struct gw_cfg_ctx *cc, const struct prule *r, int stream, const char *err)
+compile_error(struct gw_cfg_ctx *cc0, const struct prule *r, int stream, const char *err)
 {
     if (!r)
-        return gw_cfg_error(cc, NULL, "patterns: %s", err);
+        return gw_cfg_error(cc0, NULL, "patterns: %s", err);
+    /* a rule from a rules file: the error points into that file */
+    struct gw_cfg_ctx sub = *cc0, *cc = cc0;
+    struct gw_cnode at = {.line = r->line, .col = r->col};
+    if (r->file) {
+        sub.file = r->file;
+        sub.node = &at;
+        cc = &sub;
+    }
     const char *why = strstr(err, "': ");
     why = why ? why + 3 : err;
     int len = (int)strlen(why);
@@ -1021,6 +1038,59 @@ compile_side(struct gw_cfg_ctx *cc, struct pconf *c, int req, int stream, struct
     return rc;
 }
 
+/* Reads rules_file (path relative to the config file) into *root; its `rules` sequence is
+ * returned in *list. 0, or -1 with a config error. */
+static int
+load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_cnode **root,
+                const struct gw_cnode **list)
+{
+    const struct gw_cnode *at = gw_cnode_get(cc->node, "rules_file");
+    if (file[0] != '/' && cc->basedir) {
+        if (asprintf(path, "%s/%s", cc->basedir, file) < 0)
+            *path = NULL;
+    } else {
+        *path = xstrdup(file);
+    }
+    if (!*path)
+        return gw_cfg_error(cc, at, "patterns: out of memory");
+    FILE *f = fopen(*path, "rb");
+    if (!f)
+        return gw_cfg_error(cc, at, "patterns: rules_file %s: %s", *path, strerror(errno));
+    size_t cap = 8u << 20;
+    char *buf = malloc(cap);
+    size_t len = buf ? fread(buf, 1, cap, f) : 0;
+    int toolong = buf && len == cap && fgetc(f) != EOF;
+    fclose(f);
+    if (!buf || toolong) {
+        free(buf);
+        return gw_cfg_error(cc, at, "patterns: rules_file %s: %s", *path,
+                            buf ? "larger than 8 MiB" : "out of memory");
+    }
+    char err[600];
+    int rc = gw_cnode_parse(*path, buf, len, root, err, sizeof(err));
+    free(buf);
+    if (rc < 0)
+        return gw_cfg_error(cc, at, "patterns: rules_file: %s", err);
+    struct gw_cfg_ctx sub = *cc;
+    sub.file = *path;
+    sub.node = *root;
+    const struct gw_cnode *v = gw_cnode_get(*root, "version");
+    *list = gw_cnode_get(*root, "rules");
+    if (!*root || (*root)->type != GW_CNODE_MAP)
+        return gw_cfg_error(&sub, NULL, "a rules file is a mapping {version: 1, rules: [...]}");
+    for (size_t i = 0; i < (*root)->npairs; i++) {
+        const struct gw_cpair *pr = &(*root)->pairs[i];
+        if (strcmp(pr->key->scalar, "version") != 0 && strcmp(pr->key->scalar, "rules") != 0)
+            return gw_cfg_error(&sub, pr->key, "unknown key '%s' (known: version, rules)",
+                                pr->key->scalar);
+    }
+    if (v && (!v->scalar || strcmp(v->scalar, "1") != 0))
+        return gw_cfg_error(&sub, v, "'version' must be 1");
+    if (!*list || (*list)->type != GW_CNODE_SEQ || (*list)->nitems == 0)
+        return gw_cfg_error(&sub, *list, "'rules' must be a non-empty list");
+    return 0;
+}
+
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
@@ -1031,29 +1101,67 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     const json_t *val;
     json_object_foreach((json_t *)in, key, val)
     {
-        if (strcmp(key, "rules") != 0)
-            return gw_cfg_error(cc, NULL, "patterns: unknown key '%s' (known: rules)", key);
+        if (strcmp(key, "rules") != 0 && strcmp(key, "rules_file") != 0)
+            return gw_cfg_error(cc, NULL, "patterns: unknown key '%s' (known: rules, rules_file)",
+                                key);
     }
-    const json_t *rules = json_object_get(in, "rules");
-    if (!json_is_array(rules) || json_array_size(rules) == 0)
+    const json_t *rules = json_object_get(in, "rules"), *rf = json_object_get(in, "rules_file");
+    if (rules && !json_is_array(rules))
+        return gw_cfg_error(cc, NULL, "patterns: 'rules' must be a list");
+    if (rf && !json_is_string(rf))
+        return gw_cfg_error(cc, NULL, "patterns: 'rules_file' must be a file path");
+    if (!rf && json_array_size(rules) == 0)
         return gw_cfg_error(cc, NULL, "patterns: 'rules' must be a non-empty list");
 
     struct pconf *c = calloc(1, sizeof(*c));
-    size_t n = json_array_size(rules);
-    if (!c || !(c->rules = calloc(n, sizeof(*c->rules)))) {
-        free(c);
+    if (!c)
         return gw_cfg_error(cc, NULL, "patterns: out of memory");
+    /* the rules file's rules first, then the inline ones */
+    struct gw_cnode *froot = NULL;
+    const struct gw_cnode *flist = NULL;
+    size_t nfile = 0;
+    if (rf && load_rules_file(cc, json_string_value(rf), &c->rules_file, &froot, &flist) < 0)
+        goto fail;
+    nfile = flist ? flist->nitems : 0;
+    size_t n = nfile + json_array_size(rules);
+    if (!(c->rules = calloc(n, sizeof(*c->rules)))) {
+        gw_cfg_error(cc, NULL, "patterns: out of memory");
+        goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         c->n = i + 1; /* so that conf_free releases what parse_rule filled in */
-        if (parse_rule(cc, i, json_array_get(rules, i), &c->rules[i]) < 0)
+        struct gw_cfg_ctx sub = *cc, *rc = cc;
+        json_t *o = NULL;
+        size_t idx = i;
+        if (i < nfile) {
+            sub.file = c->rules_file;
+            sub.node = flist->items[i];
+            rc = &sub;
+            o = gw_cnode_to_json(flist->items[i]);
+            c->rules[i].file = c->rules_file;
+            c->rules[i].line = flist->items[i]->line;
+            c->rules[i].col = flist->items[i]->col;
+        } else {
+            idx = i - nfile;
+            o = json_incref(json_array_get(rules, idx));
+        }
+        int bad = !o ? gw_cfg_error(rc, NULL, "patterns: out of memory")
+                     : parse_rule(rc, idx, o, &c->rules[i]);
+        json_decref(o);
+        if (bad < 0)
             goto fail;
         for (size_t j = 0; j < i; j++)
             if (strcmp(c->rules[j].id, c->rules[i].id) == 0) {
-                rule_error(cc, i, c->rules[i].id, "duplicate id (also rules[%zu])", j);
+                rule_error(rc, idx, c->rules[i].id,
+                           c->rules[j].file ? "duplicate id (also rules[%zu] of %s)"
+                                            : "duplicate id (also rules[%zu])%s",
+                           c->rules[j].file ? j : j - nfile,
+                           c->rules[j].file ? c->rules[j].file : "");
                 goto fail;
             }
     }
+    gw_cnode_free(froot);
+    froot = NULL;
     int same = 1; /* every rule both ways: one database serves both */
     for (size_t i = 0; i < n; i++) {
         const struct prule *r = &c->rules[i];
@@ -1081,6 +1189,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     *out = c;
     return 0;
 fail:
+    gw_cnode_free(froot);
     conf_free(c);
     return -1;
 }

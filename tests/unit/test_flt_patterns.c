@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
 
+#include "config/parse.h"
 #include "filters/filter.h"
 
 extern const struct gw_filter_ops gw_flt_patterns;
@@ -72,8 +74,10 @@ gw_tx_alloc(struct gw_tx *tx, size_t n)
 WEAK int
 gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
 {
-    (void)node;
-    int n = snprintf(cc->err, cc->errlen, "%s:1:1: ", cc->file);
+    if (!node)
+        node = cc->node;
+    int n = snprintf(cc->err, cc->errlen, "%s:%d:%d: ", cc->file, node ? node->line : 1,
+                     node ? node->col : 1);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(cc->err + n, cc->errlen - (size_t)n, fmt, ap);
@@ -671,6 +675,90 @@ test_validate_entropy(void **state)
     gw_flt_patterns.conf_free(c);
 }
 
+/* rules_file: rules from a YAML file (before the inline ones), errors with the file's positions */
+static char *
+write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/pc-rules-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void
+load_file_fails(const char *yaml, const char *inline_rules, const char *want)
+{
+    char *path = write_tmp(yaml), json[512];
+    snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"%s%s}", path, inline_rules ? ", " : "",
+             inline_rules ? inline_rules : "");
+    void *c = load(json);
+    unlink(path);
+    if (c) {
+        gw_flt_patterns.conf_free(c);
+        fail_msg("rules file accepted: %s", yaml);
+    }
+    if (!strstr(errbuf, want))
+        fail_msg("error '%s' lacks '%s'", errbuf, want);
+}
+
+static void
+test_rules_file(void **state)
+{
+    (void)state;
+    char *path = write_tmp("version: 1\n"
+                           "rules:\n"
+                           "  - id: gh\n"
+                           "    regex: 'ghp_[A-Za-z0-9]{36}'\n"
+                           "    action: redact\n"
+                           "    replacement: '[GH]'\n"
+                           "    match: ['token ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa here']\n"
+                           "    nomatch: ['ghp_short']\n");
+    char json[256];
+    snprintf(json, sizeof(json),
+             "{\"rules_file\": \"%s\", \"rules\": [{\"id\": \"x\", \"regex\": \"XYZZY\", "
+             "\"action\": \"redact\", \"replacement\": \"[X]\"}]}",
+             path);
+    void *c = load(json);
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "a ghp_0123456789abcdefghijABCDEFGHIJ012345 b XYZZY");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "a [GH] b [X]");
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+    /* the file alone is enough */
+    snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"}", path);
+    c = load(json);
+    assert_non_null(c);
+    gw_flt_patterns.conf_free(c);
+    unlink(path);
+
+    load_fails("{\"rules_file\": \"/nonexistent/rules.yaml\"}",
+               "rules_file /nonexistent/rules.yaml: No such file");
+    load_fails("{\"rules_file\": 7}", "'rules_file' must be a file path");
+    load_file_fails("rules: [unclosed\n", NULL, "patterns: rules_file: /tmp/pc-rules-");
+    load_file_fails("version: 2\nrules: [{id: a, regex: b}]\n", NULL, ":1:10: 'version' must be 1");
+    load_file_fails("rules: [{id: a, regex: b}]\nextra: 1\n", NULL,
+                    ":2:1: unknown key 'extra' (known: version, rules)");
+    load_file_fails("rules: []\n", NULL, "'rules' must be a non-empty list");
+    /* a rule's error points at that rule in the file */
+    load_file_fails("rules:\n  - {id: a, regex: b}\n  - {id: c, regex: d, action: smash}\n", NULL,
+                    ":3:5: patterns: rules[1] ('c'): ");
+    /* ... so does a Hyperscan error */
+    load_file_fails("rules:\n  - {id: a, regex: b}\n  - {id: bad, regex: '(unclosed'}\n", NULL,
+                    ":3:5: patterns: rule 'bad': ");
+    /* an inline rule may not reuse a file rule's id */
+    load_file_fails("rules:\n  - {id: a, regex: b}\n",
+                    "\"rules\": [{\"id\": \"a\", \"regex\": \"c\"}]",
+                    "duplicate id (also rules[0] of /tmp/pc-rules-");
+}
+
 static void
 test_stream_events(void **state)
 {
@@ -1178,6 +1266,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_validate_entropy),
+        cmocka_unit_test(test_rules_file),
         cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_request_redaction_overlap),
         cmocka_unit_test(test_block_verdicts),
