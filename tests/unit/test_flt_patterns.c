@@ -759,6 +759,86 @@ test_rules_file(void **state)
                     "duplicate id (also rules[0] of /tmp/pc-rules-");
 }
 
+/* The shipped secrets pack (config/rules/secrets.yaml): it loads, has the coverage the README
+ * promises, and every rule redacts its `match` examples and leaves its `nomatch` ones alone. */
+#define SECRETS "config/rules/secrets.yaml"
+
+static int
+fired(const struct gw_tx *tx, const char *id)
+{
+    for (int i = 0; i < tx->nev; i++)
+        if (strcmp(tx->ev[i].rule_id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+test_secrets_pack(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules_file\": \"" SECRETS "\"}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    FILE *f = fopen(SECRETS, "rb");
+    assert_non_null(f);
+    static char buf[4 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    struct gw_cnode *root = NULL;
+    char err[600];
+    assert_int_equal(gw_cnode_parse(SECRETS, buf, n, &root, err, sizeof(err)), 0);
+    const struct gw_cnode *rules = gw_cnode_get(root, "rules");
+    assert_non_null(rules);
+    assert_true(rules->nitems >= 80);
+    size_t examples = 0, bad = 0;
+    for (size_t i = 0; i < rules->nitems; i++) {
+        const char *id = gw_cnode_get(rules->items[i], "id")->scalar;
+        const struct gw_cnode *m = gw_cnode_get(rules->items[i], "match"),
+                              *nm = gw_cnode_get(rules->items[i], "nomatch");
+        if (!m || !m->nitems || !nm || !nm->nitems) {
+            print_message("rule %s lacks match or nomatch examples\n", id);
+            bad++;
+            continue;
+        }
+        for (int want = 1; want >= 0; want--) {
+            const struct gw_cnode *list = want ? m : nm;
+            for (size_t k = 0; k < list->nitems; k++) {
+                struct gw_tx tx = {0};
+                struct segs ss;
+                segs_init(&ss, GW_DIR_REQUEST);
+                segs_add(&ss, GW_ROLE_USER, 0, list->items[k]->scalar);
+                enum gw_verdict v = gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s);
+                if (fired(&tx, id) != want || (want && v != GW_REDACT)) {
+                    print_message("rule %s: %s example \"%s\" %s\n", id, want ? "match" : "nomatch",
+                                  list->items[k]->scalar,
+                                  want ? "is not redacted by it" : "fires it");
+                    bad++;
+                }
+                segs_free(&ss);
+                examples++;
+            }
+        }
+    }
+    /* the providers issue 7 names */
+    static const char *const need[] = {
+        "openai",  "anthropic", "aws",    "gcp",         "azure",       "github", "gitlab",
+        "slack",   "stripe",    "twilio", "sendgrid",    "huggingface", "npm",    "pypi",
+        "datadog", "shopify",   "jwt",    "private-key", "openssh",     NULL};
+    for (size_t k = 0; need[k]; k++) {
+        int found = 0;
+        for (size_t i = 0; i < rules->nitems && !found; i++)
+            found = strstr(gw_cnode_get(rules->items[i], "id")->scalar, need[k]) != NULL;
+        if (!found) {
+            print_message("no rule id mentions %s\n", need[k]);
+            bad++;
+        }
+    }
+    gw_cnode_free(root);
+    gw_flt_patterns.conf_free(c);
+    assert_int_equal(bad, 0);
+    assert_true(examples >= 2 * 80);
+}
+
 static void
 test_stream_events(void **state)
 {
@@ -1267,6 +1347,7 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_validate_entropy),
         cmocka_unit_test(test_rules_file),
+        cmocka_unit_test(test_secrets_pack),
         cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_request_redaction_overlap),
         cmocka_unit_test(test_block_verdicts),
