@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "filters/normalize.h"
+#include "gateway/io.h"
 
 #define MAGIC "PCMODEL\n"
 #define HDR_WORDS 8 /* format, features, nbits, cmin, cmax, words, block, meta_len */
@@ -496,39 +497,16 @@ gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err, 
 struct gw_clf_model *
 gw_clf_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    char *buf;
+    size_t len;
+    if (gw_read_file(path, 256u << 20, &buf, &len) < 0) {
+        snprintf(err, errlen, "%s: %s", path,
+                 errno == EFBIG || errno == ENOMEM ? "too large or out of memory"
+                 : errno == EIO                    ? "read error"
+                                                   : strerror(errno));
         return NULL;
     }
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 1u << 20;
-            unsigned char *nb = nc < (256u << 20) ? realloc(buf, nc) : NULL;
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errlen, "%s: too large or out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0)
-            break;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        snprintf(err, errlen, "%s: read error", path);
-        return NULL;
-    }
-    struct gw_clf_model *m = gw_clf_parse(path, buf, len, err, errlen);
+    struct gw_clf_model *m = gw_clf_parse(path, (const unsigned char *)buf, len, err, errlen);
     free(buf);
     return m;
 }

@@ -81,6 +81,7 @@
 #include "filters/filter.h"
 #include "filters/scan.h"
 #include "filters/validate.h"
+#include "gateway/io.h"
 #include "providers/provider.h"
 
 #define DEFAULT_MAX_LEN 256
@@ -1053,19 +1054,13 @@ load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_
     }
     if (!*path)
         return gw_cfg_error(cc, at, "patterns: out of memory");
-    FILE *f = fopen(*path, "rb");
-    if (!f)
-        return gw_cfg_error(cc, at, "patterns: rules_file %s: %s", *path, strerror(errno));
-    size_t cap = 8u << 20;
-    char *buf = malloc(cap);
-    size_t len = buf ? fread(buf, 1, cap, f) : 0;
-    int toolong = buf && len == cap && fgetc(f) != EOF;
-    fclose(f);
-    if (!buf || toolong) {
-        free(buf);
+    char *buf;
+    size_t len;
+    if (gw_read_file(*path, 8u << 20, &buf, &len) < 0)
         return gw_cfg_error(cc, at, "patterns: rules_file %s: %s", *path,
-                            buf ? "larger than 8 MiB" : "out of memory");
-    }
+                            errno == EFBIG    ? "larger than 8 MiB"
+                            : errno == ENOMEM ? "out of memory"
+                                              : strerror(errno));
     char err[600];
     int rc = gw_cnode_parse(*path, buf, len, root, err, sizeof(err));
     free(buf);

@@ -23,6 +23,7 @@
 #include "filters/filter.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
+#include "gateway/io.h"
 #include "gateway/log.h"
 
 #define MAX_CATS 64
@@ -393,21 +394,16 @@ fail:
 struct gw_inj_pack *
 gw_inj_pack_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open rule pack: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(MAX_PACK_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_PACK_BYTES + 1, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf || rerr || n > MAX_PACK_BYTES) {
-        snprintf(err, errlen, "%s: %s", path,
-                 !buf   ? "out of memory"
-                 : rerr ? "read error"
-                        : "rule pack larger than 8 MiB");
-        free(buf);
+    char *buf;
+    size_t n;
+    if (gw_read_file(path, MAX_PACK_BYTES, &buf, &n) < 0) {
+        if (errno == EFBIG || errno == ENOMEM || errno == EIO)
+            snprintf(err, errlen, "%s: %s", path,
+                     errno == ENOMEM ? "out of memory"
+                     : errno == EIO  ? "read error"
+                                     : "rule pack larger than 8 MiB");
+        else
+            snprintf(err, errlen, "%s: cannot open rule pack: %s", path, strerror(errno));
         return NULL;
     }
     struct gw_inj_pack *p = gw_inj_pack_parse(path, buf, n, err, errlen);

@@ -1,6 +1,9 @@
 #include "gateway/io.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -63,5 +66,51 @@ gw_write_all(int fd, const void *buf, size_t n)
         p += w;
         n -= (size_t)w;
     }
+    return 0;
+}
+
+int
+gw_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    if (cap > max + 1)
+        cap = max + 1;
+    char *b = NULL;
+    size_t n = 0;
+    int err = 0;
+    for (;;) {
+        char *nb = realloc(b, cap + 1);
+        if (!nb) {
+            err = ENOMEM;
+            break;
+        }
+        b = nb;
+        n += fread(b + n, 1, cap - n, f);
+        if (n > max) {
+            err = EFBIG;
+            break;
+        }
+        if (n < cap) { /* the end, or an error */
+            if (ferror(f))
+                err = EIO;
+            break;
+        }
+        cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+    }
+    fclose(f);
+    if (err) {
+        free(b);
+        errno = err;
+        return -1;
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
     return 0;
 }

@@ -21,4 +21,9 @@ ssize_t gw_sock_read(struct evbuffer *in, int fd, int *err);
  * (EIO when the kernel wrote nothing without an error). */
 int gw_write_all(int fd, const void *p, size_t n);
 
+/* Reads the whole file at path into a new buffer (NUL-terminated; *len excludes the NUL, the
+ * caller frees *buf). 0, or -1 with errno set: the open's error, EFBIG when the file holds more
+ * than max bytes, ENOMEM, or EIO on a read error. */
+int gw_read_file(const char *path, size_t max, char **buf, size_t *len);
+
 #endif
