@@ -132,6 +132,10 @@ struct gw_cfg_ctx {
 int gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A file named in a filter's config: relative paths are taken from the config file's directory.
+ * Returns a new string (the caller frees it), NULL when out of memory. */
+char *gw_cfg_path(const struct gw_cfg_ctx *cc, const char *file);
+
 struct gw_filter_ops {
     const char *name; /* config keyword */
     size_t ctx_size;  /* per-exchange context, zeroed */

@@ -783,13 +783,7 @@ get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         return gw_cfg_error(cc, node_at(cc, "classifier", NULL),
                             "'classifier' must be a model file path or off");
     const char *file = m ? json_string_value(m) : DEFAULT_MODEL;
-    if (file[0] != '/' && cc->basedir) {
-        if (asprintf(&c->model_path, "%s/%s", cc->basedir, file) < 0)
-            c->model_path = NULL;
-    } else {
-        c->model_path = strdup(file);
-    }
-    if (!c->model_path)
+    if (!(c->model_path = gw_cfg_path(cc, file)))
         return gw_cfg_error(cc, NULL, "out of memory");
     char err[600];
     if (!(c->model = gw_clf_load(c->model_path, err, sizeof(err))))
@@ -831,9 +825,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         goto fail;
     }
     const char *pack = pk ? json_string_value(pk) : "rules/injection.yaml";
-    char *path = NULL;
-    if (pack[0] != '/' && cc->basedir && asprintf(&path, "%s/%s", cc->basedir, pack) < 0)
-        path = NULL;
+    char *path = gw_cfg_path(cc, pack);
     char err[600];
     c->pack = gw_inj_pack_get(path ? path : pack, err, sizeof(err));
     free(path);

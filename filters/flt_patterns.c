@@ -1046,13 +1046,7 @@ load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_
                 const struct gw_cnode **list)
 {
     const struct gw_cnode *at = gw_cnode_get(cc->node, "rules_file");
-    if (file[0] != '/' && cc->basedir) {
-        if (asprintf(path, "%s/%s", cc->basedir, file) < 0)
-            *path = NULL;
-    } else {
-        *path = xstrdup(file);
-    }
-    if (!*path)
+    if (!(*path = gw_cfg_path(cc, file)))
         return gw_cfg_error(cc, at, "patterns: out of memory");
     char *buf;
     size_t len;
