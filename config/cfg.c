@@ -1026,15 +1026,6 @@ gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt
     return -1;
 }
 
-char *
-gw_cfg_path(const struct gw_cfg_ctx *cc, const char *file)
-{
-    char *path = NULL;
-    if (file[0] != '/' && cc->basedir)
-        return asprintf(&path, "%s/%s", cc->basedir, file) < 0 ? NULL : path;
-    return strdup(file);
-}
-
 static int
 set_filters(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
 {

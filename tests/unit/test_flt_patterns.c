@@ -85,15 +85,6 @@ gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char *fmt
     return -1;
 }
 
-WEAK char *
-gw_cfg_path(const struct gw_cfg_ctx *cc, const char *file)
-{
-    char *path = NULL;
-    if (file[0] != '/' && cc->basedir)
-        return asprintf(&path, "%s/%s", cc->basedir, file) < 0 ? NULL : path;
-    return strdup(file);
-}
-
 static const char *const role_names[] = {
     "system", "developer", "user", "assistant", "tool_result", "tool_call_args", "tool_definition",
 };
