@@ -746,32 +746,18 @@ get_string(const json_t *o, const char *key, const char **out)
     return 0;
 }
 
-static int
-card_ok(const char *s, size_t n)
-{
-    return gw_valid_card(s, n) != GW_CARD_NONE;
-}
-
 /* validate: NAME and entropy: BITS of rule i (after its action and widths are known). */
 static int
 get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, struct prule *r)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(const char *, size_t);
-    } checks[] = {{"luhn", gw_valid_luhn},   {"card", card_ok},       {"iban", gw_valid_iban},
-                  {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
-                  {"phone", gw_valid_phone}, {"jwt", gw_valid_jwt}};
     const json_t *v = json_object_get(o, "validate"), *e = json_object_get(o, "entropy");
     if (v) {
-        const char *name = json_is_string(v) ? json_string_value(v) : "";
-        for (size_t k = 0; k < sizeof(checks) / sizeof(checks[0]) && !r->check; k++)
-            if (strcmp(checks[k].name, name) == 0)
-                r->check = checks[k].fn;
-        if (!r->check)
-            return rule_error(cc, i, id,
-                              "'validate' must be one of luhn, card, iban, ssn, ipv4, ipv6, "
-                              "phone, jwt");
+        r->check = json_is_string(v) ? gw_validator_find(json_string_value(v)) : NULL;
+        if (!r->check) {
+            char names[512];
+            gw_validator_names(names, sizeof(names));
+            return rule_error(cc, i, id, "'validate' must be one of %s", names);
+        }
     }
     if (e) {
         if (!json_is_number(e) || json_number_value(e) <= 0 || json_number_value(e) > 8)

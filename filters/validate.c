@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "filters/validate.h"
@@ -599,4 +600,45 @@ gw_valid_jwt(const char *s, size_t n)
     if (alg == 0)
         return 0;
     return sig > 0 || alg == 2;
+}
+
+/* ---- lookup by name, for rule files ---- */
+
+static int
+card_any(const char *s, size_t n)
+{
+    return gw_valid_card(s, n) != GW_CARD_NONE;
+}
+
+static const struct {
+    const char *name;
+    gw_validator fn;
+} validators[] = {
+    {"luhn", gw_valid_luhn},   {"card", card_any},      {"iban", gw_valid_iban},
+    {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
+    {"phone", gw_valid_phone}, {"jwt", gw_valid_jwt},
+};
+
+gw_validator
+gw_validator_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(validators) / sizeof(validators[0]); i++)
+        if (strcmp(validators[i].name, name) == 0)
+            return validators[i].fn;
+    return NULL;
+}
+
+size_t
+gw_validator_names(char *out, size_t cap)
+{
+    size_t used = 0;
+    if (cap)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof(validators) / sizeof(validators[0]); i++) {
+        int k = snprintf(out + used, cap > used ? cap - used : 0, "%s%s", i ? ", " : "",
+                         validators[i].name);
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return used;
 }

@@ -81,4 +81,11 @@ double gw_entropy(const char *s, size_t n);
  * unsecured tokens spelled "None" are still recognised). Returns 1 valid, 0 invalid. */
 int gw_valid_jwt(const char *s, size_t n);
 
+/* A validator by the name rule files use ("luhn", "card", "iban", "ssn", "ipv4", "ipv6", "phone",
+ * "jwt", ...), or NULL for an unknown name. gw_validator_names writes the known names, separated
+ * by ", ", into out (truncated to cap) and returns the length it needed. */
+typedef int (*gw_validator)(const char *s, size_t n);
+gw_validator gw_validator_find(const char *name);
+size_t gw_validator_names(char *out, size_t cap);
+
 #endif
