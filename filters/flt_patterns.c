@@ -70,6 +70,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,10 +95,18 @@
 #define LOOKAHEAD 1
 #define MAX_EXTRA_HOLD 4096
 
-enum paction { ACT_BLOCK, ACT_REDACT, ACT_EVENT };
+enum paction { ACT_BLOCK, ACT_REDACT, ACT_EVENT, ACT_OFF };
+
+/* Words of context / keywords / allow, lowercased (ASCII), searched ignoring ASCII case. */
+struct words {
+    char **v;
+    size_t *len;
+    size_t n;
+};
 
 struct prule {
     char *id, *regex, *category;
+    const char *type; /* the data type: category after its ':' (pii:email -> email), else id */
     char *replacement;
     size_t replacement_len;
     char *replacement_json; /* the same, escaped for the inside of a JSON string */
@@ -115,6 +124,15 @@ struct prule {
     double entropy;                        /* bits per byte a match needs, 0 for any */
     const char *file;                      /* the rules file it came from (NULL: inline) */
     int line, col;                         /* ... and where in it */
+    struct words context;                  /* one must occur within window bytes before */
+    size_t window;
+    struct words keywords; /* the match must contain one */
+    struct words allow;    /* a match containing one is ignored */
+    size_t max_width;      /* longest match Hyperscan can bound, 0 for none */
+    int som;               /* compiled with start of match: redact, or checked (above) */
+    int mask;              /* redact with a format-preserving mask ... */
+    unsigned keep;         /* ... that leaves the last keep letters and digits as they are */
+    int owner;             /* 0: a copy for the other direction, sharing the strings */
 };
 
 struct pconf {
@@ -225,18 +243,65 @@ struct collector {
     size_t len;
 };
 
+static int
+lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int
+is_alnum(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether t[0..n) holds one of w (ASCII case ignored); at a word start when start is set (the
+ * byte before it is not a letter or digit). */
+static int
+has_word(const char *t, size_t n, const struct words *w, int start)
+{
+    for (size_t k = 0; k < w->n; k++) {
+        const char *x = w->v[k];
+        size_t m = w->len[k];
+        for (size_t i = 0; i + m <= n; i++) {
+            if (lower((unsigned char)t[i]) != (unsigned char)x[0] ||
+                (start && i > 0 && is_alnum((unsigned char)t[i - 1])))
+                continue;
+            size_t j = 1;
+            while (j < m && lower((unsigned char)t[i + j]) == (unsigned char)x[j])
+                j++;
+            if (j == m)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* Whether the text of a match of r over [from, to) passes the rule's checks. A match that is not
- * all in view (its beginning released earlier in a stream) passes unchecked. */
+ * all in view (its beginning released earlier in a stream) passes unchecked. Context words are
+ * looked for in the window before the match and in the match itself, as far as they are in view
+ * (the stream hold keeps the window of a match up to max_len long in view). */
 static int
 passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t to)
 {
-    if (!r->check && r->entropy <= 0)
+    if (!r->check && r->entropy <= 0 && !r->context.n && !r->keywords.n && !r->allow.n)
         return 1;
     if (from < k->base || to > k->base + k->len || from > to)
         return 1;
     const char *t = k->text + (from - k->base);
     size_t n = (size_t)(to - from);
-    return (!r->check || r->check(t, n)) && (r->entropy <= 0 || gw_entropy(t, n) >= r->entropy);
+    if ((r->check && !r->check(t, n)) || (r->entropy > 0 && gw_entropy(t, n) < r->entropy))
+        return 0;
+    if (r->allow.n && has_word(t, n, &r->allow, 0))
+        return 0;
+    if (r->keywords.n && !has_word(t, n, &r->keywords, 0))
+        return 0;
+    if (r->context.n) {
+        uint64_t lo = from - k->base > r->window ? from - r->window : k->base;
+        if (!has_word(k->text + (lo - k->base), (size_t)(to - lo), &r->context, 1))
+            return 0;
+    }
+    return 1;
 }
 
 static int
@@ -247,7 +312,7 @@ collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
     const struct prule *r = &k->c->rules[rule];
     if (!(r->roles & k->role_bit))
         return 0;
-    if (r->action != ACT_REDACT) {
+    if (!r->som) {
         /* Compiled without SOM (from = 0): what is certain is that the match ends at to and is at
          * least min_len long. Hyperscan reports such a rule once per end offset (.{1,200}: up to
          * 200 times per occurrence): a report that joins one of the last few of its rule only
@@ -311,6 +376,46 @@ char_start(const char *t, uint64_t base, uint64_t pos)
     return pos;
 }
 
+/* The unit of text at t[i] for a mask: its length in *step; 1 when it is masked (a letter, a digit,
+ * a non-ASCII character or, in JSON text, a \\u escape), 0 when it stays (other escapes too). */
+static int
+mask_unit(const char *t, size_t n, size_t i, int json, size_t *step)
+{
+    unsigned char c = (unsigned char)t[i];
+    *step = 1;
+    if (json && c == '\\' && i + 1 < n) {
+        *step = t[i + 1] == 'u' && i + 6 <= n ? 6 : 2;
+        return *step == 6;
+    }
+    if (c >= 0x80) {
+        while (i + *step < n && *step < 4 && ((unsigned char)t[i + *step] & 0xC0) == 0x80)
+            (*step)++;
+        return 1;
+    }
+    return is_alnum(c);
+}
+
+/* The format-preserving mask of t[0..n) into out (room for n bytes): every masked unit becomes
+ * '*' but the last keep, the rest stays (separators, punctuation: 4111-1111-1111-1111 with keep 4
+ * is ****-****-****-1111). Returns its length (at most n). */
+static size_t
+mask_text(const char *t, size_t n, unsigned keep, int json, char *out)
+{
+    size_t units = 0, step, o = 0, seen = 0;
+    for (size_t i = 0; i < n; i += step)
+        units += (size_t)mask_unit(t, n, i, json, &step);
+    size_t masked = units > keep ? units - keep : 0;
+    for (size_t i = 0; i < n; i += step) {
+        if (mask_unit(t, n, i, json, &step) && seen++ < masked) {
+            out[o++] = '*';
+        } else {
+            memcpy(out + o, t + i, step);
+            o += step;
+        }
+    }
+    return o;
+}
+
 /* A merged span: [from, to) covering overlapping matches; rule: the leftmost one's. */
 struct span {
     uint64_t from, to;
@@ -371,8 +476,17 @@ apply_spans(const struct pconf *c, const struct span *sp, size_t ns, uint64_t ba
         int json = (seg ? seg->role : ch->role) == GW_ROLE_TOOL_CALL_ARGS;
         const char *rep = json ? r->replacement_json : r->replacement;
         size_t rlen = json ? r->replacement_json_len : r->replacement_len;
-        if ((seg ? gw_segment_replace(seg, off, len, rep, rlen)
-                 : gw_chunk_replace(ch, off, len, rep, rlen)) < 0)
+        char *masked = NULL;
+        if (r->mask) {
+            if (!(masked = malloc(len)))
+                return -1;
+            rlen = mask_text(t + off, len, r->keep, json, masked);
+            rep = masked;
+        }
+        int rc = seg ? gw_segment_replace(seg, off, len, rep, rlen)
+                     : gw_chunk_replace(ch, off, len, rep, rlen);
+        free(masked);
+        if (rc < 0)
             return -1;
         limit = from;
         done++;
@@ -660,17 +774,37 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
 /* ---- configuration ---- */
 
 static void
+words_free(struct words *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->v[i]);
+    free(w->v);
+    free(w->len);
+}
+
+/* The strings of a rule that owns them. */
+static void
+rule_free(struct prule *r)
+{
+    if (!r->owner)
+        return;
+    words_free(&r->context);
+    words_free(&r->keywords);
+    words_free(&r->allow);
+    free(r->id);
+    free(r->regex);
+    free(r->category);
+    free(r->replacement);
+    free(r->replacement_json);
+    free(r->message_req);
+    free(r->message_resp);
+}
+
+static void
 rules_free(struct prule *rules, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(rules[i].id);
-        free(rules[i].regex);
-        free(rules[i].category);
-        free(rules[i].replacement);
-        free(rules[i].replacement_json);
-        free(rules[i].message_req);
-        free(rules[i].message_resp);
-    }
+    for (size_t i = 0; i < n; i++)
+        rule_free(&rules[i]);
     free(rules);
 }
 
@@ -764,20 +898,54 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
             return rule_error(cc, i, id, "'entropy' must be a number of bits per byte in (0, 8]");
         r->entropy = json_number_value(e);
     }
-    if ((v || e) && !r->exact)
-        return rule_error(cc, i, id,
-                          "'validate' and 'entropy' need the start of each match: use them on a "
-                          "redact rule or a fixed-width regex");
+    static const char *const lists[] = {"context", "keywords", "allow"};
+    struct words *outs[] = {&r->context, &r->keywords, &r->allow};
+    for (size_t k = 0; k < 3; k++) {
+        const json_t *a = json_object_get(o, lists[k]), *w;
+        size_t j;
+        if (!a)
+            continue;
+        if (!json_is_array(a) || json_array_size(a) == 0)
+            return rule_error(cc, i, id, "'%s' must be a non-empty list of words", lists[k]);
+        size_t n = json_array_size(a);
+        if (!(outs[k]->v = calloc(n, sizeof(char *))) ||
+            !(outs[k]->len = calloc(n, sizeof(size_t))))
+            return rule_error(cc, i, id, "out of memory");
+        json_array_foreach(a, j, w)
+        {
+            size_t len = json_is_string(w) ? json_string_length(w) : 0;
+            if (len == 0 || len > 64)
+                return rule_error(cc, i, id, "'%s' must be a list of words of 1 to 64 bytes",
+                                  lists[k]);
+            if (!(outs[k]->v[j] = xstrdup(json_string_value(w))))
+                return rule_error(cc, i, id, "out of memory");
+            outs[k]->n = j + 1;
+            outs[k]->len[j] = len;
+            for (char *q = outs[k]->v[j]; *q; q++)
+                *q = (char)lower((unsigned char)*q);
+        }
+    }
+    const json_t *win = json_object_get(o, "context_window");
+    r->window = 48;
+    if (win) {
+        if (!r->context.n)
+            return rule_error(cc, i, id, "'context_window' needs 'context'");
+        if (!json_is_integer(win) || json_integer_value(win) < 1 || json_integer_value(win) > 1024)
+            return rule_error(cc, i, id, "'context_window' must be an integer from 1 to 1024");
+        r->window = (size_t)json_integer_value(win);
+    }
     return 0;
 }
 
+/* One rule; overridable: the filter's request / response / types may give it another action. */
 static int
-parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
+parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, int overridable)
 {
     /* match / nomatch: example texts, for the tests of a rules file (not used here) */
-    static const char *const keys[] = {"id",      "regex",       "flags",   "where",    "direction",
-                                       "action",  "replacement", "message", "category", "severity",
-                                       "max_len", "validate",    "entropy", "match",    "nomatch"};
+    static const char *const keys[] = {
+        "id",      "regex",    "flags",          "where",    "direction", "action",  "replacement",
+        "message", "category", "severity",       "max_len",  "validate",  "entropy", "match",
+        "nomatch", "context",  "context_window", "keywords", "allow"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -800,7 +968,8 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
             return rule_error(cc, i, id,
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
                               "action, replacement, message, category, severity, max_len, "
-                              "validate, entropy, match, nomatch)",
+                              "validate, entropy, context, context_window, keywords, allow, "
+                              "match, nomatch)",
                               key);
     }
 
@@ -888,34 +1057,45 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
     else
         return rule_error(cc, i, id, "'action' must be block, redact or event, not '%s'", action);
 
-    if (rep && r->action != ACT_REDACT)
+    if (rep && r->action != ACT_REDACT && !overridable)
         return rule_error(cc, i, id, "'replacement' applies to action redact only");
-    if (msg && r->action != ACT_BLOCK)
+    if (msg && r->action != ACT_BLOCK && !overridable)
         return rule_error(cc, i, id, "'message' applies to action block only");
-    if (r->action == ACT_REDACT) {
-        r->replacement = rep ? xstrdup(rep) : concat3("[REDACTED:", id, "]");
-        if (!r->replacement)
-            return rule_error(cc, i, id, "out of memory");
-        r->replacement_len = strlen(r->replacement);
-        /* Tool-call arguments are JSON text and secrets sit inside its strings: there the
-         * replacement must not end the string or start an escape. */
-        size_t cap = 6 * r->replacement_len + 1;
-        r->replacement_json = malloc(cap);
-        if (!r->replacement_json)
-            return rule_error(cc, i, id, "out of memory");
-        r->replacement_json_len =
-            gw_json_escape(r->replacement, r->replacement_len, r->replacement_json, cap);
-    }
-    if (r->action == ACT_BLOCK) {
-        r->message_req = msg ? xstrdup(msg) : concat3("Request blocked by policy rule '", id, "'");
-        r->message_resp =
-            msg ? xstrdup(msg) : concat3("Response blocked by policy rule '", id, "'");
-        if (!r->message_req || !r->message_resp)
-            return rule_error(cc, i, id, "out of memory");
-    }
     if (cat && !*cat)
         return rule_error(cc, i, id, "'category' must not be empty");
     if (!(r->category = xstrdup(cat ? cat : "custom")))
+        return rule_error(cc, i, id, "out of memory");
+    const char *colon = strchr(r->category, ':');
+    r->type = colon && colon[1] ? colon + 1 : r->id;
+
+    /* What each action needs, whichever the rule ends up with (see conf_new). */
+    r->replacement = rep ? xstrdup(rep) : concat3("[REDACTED:", r->type, "]");
+    if (!r->replacement)
+        return rule_error(cc, i, id, "out of memory");
+    r->replacement_len = strlen(r->replacement);
+    /* Tool-call arguments are JSON text and secrets sit inside its strings: there the
+     * replacement must not end the string or start an escape. */
+    size_t cap = 6 * r->replacement_len + 1;
+    r->replacement_json = malloc(cap);
+    if (!r->replacement_json)
+        return rule_error(cc, i, id, "out of memory");
+    r->replacement_json_len =
+        gw_json_escape(r->replacement, r->replacement_len, r->replacement_json, cap);
+    /* Blocks name the kind of data (never the data); other rules, the rule. */
+    size_t cl = colon ? (size_t)(colon - r->category) : strlen(r->category);
+    const char *kind = cl == 3 && strncmp(r->category, "pii", 3) == 0      ? "personal data"
+                       : cl == 6 && strncmp(r->category, "secret", 6) == 0 ? "a credential"
+                                                                           : NULL;
+    char what[300];
+    if (kind)
+        snprintf(what, sizeof(what), "%s (%s)", kind, r->type);
+    r->message_req = msg    ? xstrdup(msg)
+                     : kind ? concat3("Request blocked: it contains ", what, "")
+                            : concat3("Request blocked by policy rule '", id, "'");
+    r->message_resp = msg    ? xstrdup(msg)
+                      : kind ? concat3("Response blocked: it contained ", what, "")
+                             : concat3("Response blocked by policy rule '", id, "'");
+    if (!r->message_req || !r->message_resp)
         return rule_error(cc, i, id, "out of memory");
 
     const json_t *sev = json_object_get(o, "severity");
@@ -929,8 +1109,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
     /* The longest match: given, else what Hyperscan can bound, else the default. */
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *cerr = NULL;
-    unsigned som = r->action == ACT_REDACT ? HS_FLAG_SOM_LEFTMOST : 0;
-    if (hs_expression_info(regex, r->hs_flags | som, &info, &cerr) != HS_SUCCESS) {
+    if (hs_expression_info(regex, r->hs_flags, &info, &cerr) != HS_SUCCESS) {
         int rc = gw_cfg_error(cc, NULL, "patterns: rule '%s': %s", id,
                               cerr ? cerr->message : "invalid expression");
         hs_free_compile_error(cerr);
@@ -938,7 +1117,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r)
     }
     unsigned width = info->max_width;
     r->min_len = info->min_width;
-    r->exact = r->action == ACT_REDACT || info->min_width == info->max_width;
+    r->max_width = width == UINT_MAX ? 0 : width;
     free(info);
     r->max_len = width == 0 || width > MAX_MAX_LEN ? DEFAULT_MAX_LEN : width;
     const json_t *ml = json_object_get(o, "max_len");
@@ -1011,13 +1190,14 @@ compile_side(struct gw_cfg_ctx *cc, struct pconf *c, int req, int stream, struct
         if (req ? !r->req : !r->resp)
             continue;
         /* Only a span that is replaced needs its start (see the top of the file). */
-        unsigned som = r->action == ACT_REDACT ? HS_FLAG_SOM_LEFTMOST : 0;
+        unsigned som = r->som ? HS_FLAG_SOM_LEFTMOST : 0;
         sr[k] = (struct gw_scan_rule){r->id, r->regex, r->hs_flags | som};
         (*map)[k++] = (unsigned)i;
     }
     char err[512];
     size_t bad;
-    *db = gw_scan_compile(sr, k, 0, stream, err, sizeof(err), &bad);
+    /* the secrets pack takes seconds to compile; loading it from the cache, milliseconds */
+    *db = gw_scan_compile_cached("patterns", sr, k, 0, stream, err, sizeof(err), &bad);
     int rc = 0;
     if (!*db)
         rc = compile_error(cc, bad < k ? &c->rules[(*map)[bad]] : NULL, stream, err);
@@ -1066,6 +1246,135 @@ load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_
     return 0;
 }
 
+/* Actions and redaction style set by the filter (for every rule) or by `types` (for the rules of
+ * one data type), overriding the rules' own: -1 where not set. */
+struct override {
+    const char *type; /* NULL: the filter's own */
+    int act[2];       /* [0] requests, [1] responses: an enum paction */
+    int mask, keep;
+    const struct gw_cnode *node;
+};
+
+static int
+parse_action(const char *a)
+{
+    static const char *const names[] = {"block", "redact", "event", "off"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(a, names[k]) == 0)
+            return k;
+    return -1;
+}
+
+/* request / response / mask / keep of o (the filter's mapping, or one entry of types: a mapping,
+ * or an action string for both directions). */
+static int
+parse_override(struct gw_cfg_ctx *cc, const char *what, const json_t *o, struct override *ov)
+{
+    ov->act[0] = ov->act[1] = ov->mask = ov->keep = -1;
+    if (json_is_string(o)) {
+        int a = parse_action(json_string_value(o));
+        if (a < 0)
+            return gw_cfg_error(cc, ov->node,
+                                "patterns: %s: an action is block, redact, event or off, not '%s'",
+                                what, json_string_value(o));
+        ov->act[0] = ov->act[1] = a;
+        return 0;
+    }
+    if (!json_is_object(o))
+        return gw_cfg_error(cc, ov->node,
+                            "patterns: %s: expected an action or a mapping with request, response, "
+                            "mask, keep",
+                            what);
+    static const char *const dirs[] = {"request", "response"};
+    for (int d = 0; d < 2; d++) {
+        const json_t *v = json_object_get(o, dirs[d]);
+        if (!v)
+            continue;
+        if (!json_is_string(v) || (ov->act[d] = parse_action(json_string_value(v))) < 0)
+            return gw_cfg_error(cc, ov->node,
+                                "patterns: %s: '%s' must be block, redact, event or off", what,
+                                dirs[d]);
+    }
+    const json_t *m = json_object_get(o, "mask"), *k = json_object_get(o, "keep");
+    if (m) {
+        if (!json_is_boolean(m))
+            return gw_cfg_error(cc, ov->node, "patterns: %s: 'mask' must be true or false", what);
+        ov->mask = json_is_true(m);
+    }
+    if (k) {
+        if (!json_is_integer(k) || json_integer_value(k) < 0 || json_integer_value(k) > 64)
+            return gw_cfg_error(cc, ov->node,
+                                "patterns: %s: 'keep' must be an integer from 0 to 64", what);
+        ov->keep = (int)json_integer_value(k);
+    }
+    return 0;
+}
+
+/*
+ * The rules as the filter applies them: each rule with the action the filter's overrides give it
+ * per direction (its type's entry in `types`, else the filter's request / response, else its own
+ * action; off drops it), as one rule when both directions agree, else one per direction (the copy
+ * shares the strings: owner 0). Then what each needs: start of match, exactness.
+ */
+static int
+apply_overrides(struct gw_cfg_ctx *cc, struct pconf *c, const struct override *f,
+                const struct override *types, size_t ntypes)
+{
+    for (size_t k = 0; k < ntypes; k++) {
+        size_t i = 0;
+        while (i < c->n && strcmp(types[k].type, c->rules[i].type) != 0)
+            i++;
+        if (i == c->n)
+            return gw_cfg_error(cc, types[k].node, "patterns: types: no rule has type '%s'",
+                                types[k].type);
+    }
+    struct prule *v = calloc(2 * c->n + 1, sizeof(*v));
+    if (!v)
+        return gw_cfg_error(cc, NULL, "patterns: out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        struct prule r = c->rules[i];
+        const struct override *t = NULL;
+        for (size_t k = 0; k < ntypes && !t; k++)
+            if (strcmp(types[k].type, r.type) == 0)
+                t = &types[k];
+        int act[2];
+        for (int d = 0; d < 2; d++) {
+            act[d] = (d ? r.resp : r.req) ? (int)r.action : ACT_OFF;
+            if (act[d] != ACT_OFF && t && t->act[d] >= 0)
+                act[d] = t->act[d];
+            else if (act[d] != ACT_OFF && f->act[d] >= 0)
+                act[d] = f->act[d];
+        }
+        r.mask = t && t->mask >= 0 ? t->mask : f->mask > 0;
+        r.keep = (unsigned)(t && t->keep >= 0 ? t->keep : f->keep > 0 ? f->keep : 0);
+        int owner = 1;
+        for (int d = 0; d < 2; d++) {
+            if (act[d] == ACT_OFF || (d == 1 && act[0] == act[1]))
+                continue;
+            struct prule *x = &v[n++];
+            *x = r;
+            x->owner = owner;
+            owner = 0;
+            x->action = (enum paction)act[d];
+            x->req = d == 0;
+            x->resp = d == 1 || act[0] == act[1];
+            /* A replaced span needs its start, and so do the checks, which read the match. */
+            x->som = x->action == ACT_REDACT || x->check || x->entropy > 0 || x->context.n ||
+                     x->keywords.n || x->allow.n;
+            x->exact = x->som || (x->max_width && x->min_len == x->max_width);
+        }
+        if (owner) { /* off both ways: its strings go now */
+            rule_free(&c->rules[i]);
+            continue;
+        }
+    }
+    free(c->rules);
+    c->rules = v;
+    c->n = n;
+    return 0;
+}
+
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
@@ -1076,25 +1385,66 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     const json_t *val;
     json_object_foreach((json_t *)in, key, val)
     {
-        if (strcmp(key, "rules") != 0 && strcmp(key, "rules_file") != 0)
-            return gw_cfg_error(cc, NULL, "patterns: unknown key '%s' (known: rules, rules_file)",
+        static const char *const known[] = {"rules", "rules_file", "request", "response",
+                                            "mask",  "keep",       "types"};
+        size_t k = 0;
+        while (k < 7 && strcmp(known[k], key) != 0)
+            k++;
+        if (k == 7)
+            return gw_cfg_error(cc, gw_cnode_get(cc->node, key),
+                                "patterns: unknown key '%s' (known: rules, rules_file, request, "
+                                "response, mask, keep, types)",
                                 key);
     }
+    /* the filter's overrides and those per type */
+    struct override fov = {0}, *tov = NULL;
+    size_t ntypes = 0;
+    if (parse_override(cc, "the filter", in, &fov) < 0)
+        return -1;
+    const json_t *types = json_object_get(in, "types");
+    if (types && !json_is_object(types))
+        return gw_cfg_error(cc, gw_cnode_get(cc->node, "types"),
+                            "patterns: 'types' must be a mapping of data type to actions");
+    if (types && json_object_size(types)) {
+        if (!(tov = calloc(json_object_size(types), sizeof(*tov))))
+            return gw_cfg_error(cc, NULL, "patterns: out of memory");
+        const struct gw_cnode *tn = gw_cnode_get(cc->node, "types");
+        json_object_foreach((json_t *)types, key, val)
+        {
+            struct override *ov = &tov[ntypes++];
+            ov->type = key;
+            ov->node = tn ? gw_cnode_get(tn, key) : NULL;
+            char what[200];
+            snprintf(what, sizeof(what), "types: %s", key);
+            if (parse_override(cc, what, val, ov) < 0) {
+                free(tov);
+                return -1;
+            }
+        }
+    }
+    int overridable = fov.act[0] >= 0 || fov.act[1] >= 0 || ntypes > 0;
     const json_t *rules = json_object_get(in, "rules"), *rf = json_object_get(in, "rules_file");
-    if (rules && !json_is_array(rules))
-        return gw_cfg_error(cc, NULL, "patterns: 'rules' must be a list");
-    if (rf && !json_is_string(rf))
-        return gw_cfg_error(cc, NULL, "patterns: 'rules_file' must be a file path");
-    if (!rf && json_array_size(rules) == 0)
-        return gw_cfg_error(cc, NULL, "patterns: 'rules' must be a non-empty list");
-
-    struct pconf *c = calloc(1, sizeof(*c));
-    if (!c)
-        return gw_cfg_error(cc, NULL, "patterns: out of memory");
-    /* the rules file's rules first, then the inline ones */
+    struct pconf *c = NULL;
     struct gw_cnode *froot = NULL;
     const struct gw_cnode *flist = NULL;
     size_t nfile = 0;
+    if (rules && !json_is_array(rules)) {
+        gw_cfg_error(cc, NULL, "patterns: 'rules' must be a list");
+        goto fail;
+    }
+    if (rf && !json_is_string(rf)) {
+        gw_cfg_error(cc, NULL, "patterns: 'rules_file' must be a file path");
+        goto fail;
+    }
+    if (!rf && json_array_size(rules) == 0) {
+        gw_cfg_error(cc, NULL, "patterns: 'rules' must be a non-empty list");
+        goto fail;
+    }
+    if (!(c = calloc(1, sizeof(*c)))) {
+        gw_cfg_error(cc, NULL, "patterns: out of memory");
+        goto fail;
+    }
+    /* the rules file's rules first, then the inline ones */
     if (rf && load_rules_file(cc, json_string_value(rf), &c->rules_file, &froot, &flist) < 0)
         goto fail;
     nfile = flist ? flist->nitems : 0;
@@ -1120,8 +1470,9 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
             idx = i - nfile;
             o = json_incref(json_array_get(rules, idx));
         }
+        c->rules[i].owner = 1;
         int bad = !o ? gw_cfg_error(rc, NULL, "patterns: out of memory")
-                     : parse_rule(rc, idx, o, &c->rules[i]);
+                     : parse_rule(rc, idx, o, &c->rules[i], overridable);
         json_decref(o);
         if (bad < 0)
             goto fail;
@@ -1137,6 +1488,10 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     }
     gw_cnode_free(froot);
     froot = NULL;
+    if (apply_overrides(cc, c, &fov, tov, ntypes) < 0)
+        goto fail;
+    free(tov);
+    tov = NULL;
     int same = 1; /* every rule both ways: one database serves both */
     for (size_t i = 0; i < n; i++) {
         const struct prule *r = &c->rules[i];
@@ -1146,11 +1501,12 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         if (!r->resp)
             continue;
         c->resp_roles |= r->roles;
-        if (r->action == ACT_EVENT)
-            continue; /* nothing to withhold for an audit-only rule */
+        if (r->action == ACT_EVENT && !r->context.n)
+            continue; /* nothing to withhold for an audit-only rule (but its context) */
+        size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0);
         for (int role = 0; role < GW_ROLE_COUNT; role++)
-            if ((r->roles & (1u << role)) && c->hold[role] < r->max_len + LOOKAHEAD)
-                c->hold[role] = r->max_len + LOOKAHEAD;
+            if ((r->roles & (1u << role)) && c->hold[role] < hold)
+                c->hold[role] = hold;
     }
     c->stream_roles = c->resp_roles & ((1u << GW_ROLE_ASSISTANT) | (1u << GW_ROLE_TOOL_CALL_ARGS));
     if (compile_side(cc, c, 0, c->stream_roles != 0, &c->resp_db, &c->resp_map) < 0)
@@ -1164,6 +1520,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     *out = c;
     return 0;
 fail:
+    free(tov);
     gw_cnode_free(froot);
     conf_free(c);
     return -1;

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "config/parse.h"
 #include "filters/classifier.h"
 #include "filters/filter.h"
@@ -242,62 +240,6 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     return 0;
 }
 
-/*
- * Where the compiled database of these rules is cached: $PORTCULLIS_CACHE_DIR, else
- * $XDG_CACHE_HOME/portcullis, else $HOME/.cache/portcullis (created; PORTCULLIS_CACHE_DIR=off
- * turns the cache off), file injection-<SHA-256 of the Hyperscan version, flags and patterns>.hsdb.
- * Compiling the shipped pack takes seconds; loading it, milliseconds. 0, or -1 for no cache.
- */
-static int
-cache_path(const struct gw_scan_rule *sr, size_t n, char *out, size_t cap)
-{
-    const char *env = getenv("PORTCULLIS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
-               *home = getenv("HOME");
-    char dir[3000];
-    if (env && strcmp(env, "off") == 0)
-        return -1;
-    if (env && *env)
-        snprintf(dir, sizeof(dir), "%s", env);
-    else if (xdg && *xdg)
-        snprintf(dir, sizeof(dir), "%s/portcullis", xdg);
-    else if (home && *home)
-        snprintf(dir, sizeof(dir), "%s/.cache/portcullis", home);
-    else
-        return -1;
-    /* mkdir -p */
-    for (char *q = dir + 1;; q++) {
-        if (*q == '/' || *q == '\0') {
-            char c = *q;
-            *q = '\0';
-            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *q = c;
-            if (!c)
-                break;
-        }
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, "inj1", 4) &&
-             EVP_DigestUpdate(md, hs_version(), strlen(hs_version()) + 1);
-    for (size_t i = 0; ok && i < n; i++) {
-        char fl[16];
-        int k = snprintf(fl, sizeof(fl), "%u:", sr[i].flags);
-        ok = EVP_DigestUpdate(md, fl, (size_t)k) &&
-             EVP_DigestUpdate(md, sr[i].pattern, strlen(sr[i].pattern) + 1);
-    }
-    ok = ok && EVP_DigestFinal_ex(md, h, &hl);
-    EVP_MD_CTX_free(md);
-    if (!ok)
-        return -1;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    for (unsigned i = 0; i < hl; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
-    int m = snprintf(out, cap, "%s/injection-%s.hsdb", dir, hex);
-    return m > 0 && (size_t)m < cap ? 0 : -1;
-}
-
 static int
 compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
 {
@@ -309,17 +251,11 @@ compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rul
         sr[i].pattern = p->rules[i].pattern;
         sr[i].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
     }
-    char err[400], cache[4096];
+    char err[400];
     size_t bad = 0;
-    int cached = cache_path(sr, p->nrules, cache, sizeof(cache)) == 0;
-    if (cached && (p->db = gw_scan_load(cache)) != NULL) {
-        free(sr);
-        return 0;
-    }
-    p->db = gw_scan_compile(sr, p->nrules, 0, 0, err, sizeof(err), &bad);
+    /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
+    p->db = gw_scan_compile_cached("injection", sr, p->nrules, 0, 0, err, sizeof(err), &bad);
     free(sr);
-    if (p->db && cached)
-        gw_scan_save(p->db, cache); /* best effort: the next start loads it */
     if (!p->db) {
         const struct gw_cnode *at =
             bad < rules->nitems ? gw_cnode_get(rules->items[bad], "pattern") : NULL;

@@ -4,6 +4,7 @@
  */
 #include "filters/scan.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+
+#include "gateway/io.h"
 
 struct gw_scan_db {
     hs_database_t *block;  /* NULL when the set is empty */
@@ -108,57 +113,170 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
     return db;
 }
 
-int
-gw_scan_save(const struct gw_scan_db *db, const char *path)
+/* ---- on-disk cache ---- */
+
+/*
+ * The cache directory: $PORTCULLIS_CACHE_DIR, else $XDG_CACHE_HOME/portcullis, else
+ * $HOME/.cache/portcullis (created), and the file <tag>-<SHA-256 of the Hyperscan version, the
+ * modes and the rules>.hsdb in it. 0, or -1 for no cache (PORTCULLIS_CACHE_DIR=off, no home).
+ */
+static int
+cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som, int stream,
+           char *out, size_t cap)
 {
-    char *bytes = NULL, tmp[4096];
-    size_t len = 0;
-    if (!db || !db->block || db->has_stream ||
-        hs_serialize_database(db->block, &bytes, &len) != HS_SUCCESS)
+    const char *env = getenv("PORTCULLIS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
+    char dir[3000];
+    if (env && strcmp(env, "off") == 0)
         return -1;
+    if (env && *env)
+        snprintf(dir, sizeof(dir), "%s", env);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof(dir), "%s/portcullis", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof(dir), "%s/.cache/portcullis", home);
+    else
+        return -1;
+    for (char *q = dir + 1;; q++) { /* mkdir -p */
+        if (*q == '/' || *q == '\0') {
+            char c = *q;
+            *q = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *q = c;
+            if (!c)
+                break;
+        }
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    char head[32];
+    int k = snprintf(head, sizeof(head), "scan2:%d:%d:", som != 0, stream != 0);
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(md, head, (size_t)k) &&
+             EVP_DigestUpdate(md, hs_version(), strlen(hs_version()) + 1);
+    for (size_t i = 0; ok && i < n; i++) {
+        char fl[16];
+        k = snprintf(fl, sizeof(fl), "%u:", rules[i].flags);
+        ok = EVP_DigestUpdate(md, fl, (size_t)k) &&
+             EVP_DigestUpdate(md, rules[i].pattern, strlen(rules[i].pattern) + 1);
+    }
+    ok = ok && EVP_DigestFinal_ex(md, h, &hl);
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return -1;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    for (unsigned i = 0; i < hl; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    int m = snprintf(out, cap, "%s/%s-%s.hsdb", dir, tag, hex);
+    return m > 0 && (size_t)m < cap ? 0 : -1;
+}
+
+/* File: "PCDB" + for the block and the stream database: 8-byte little-endian length + the
+ * serialised database (length 0: none). */
+static int
+put_db(FILE *f, const hs_database_t *hdb)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    if (hdb && hs_serialize_database(hdb, &bytes, &len) != HS_SUCCESS)
+        return -1;
+    unsigned char l8[8];
+    for (int i = 0; i < 8; i++)
+        l8[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    int ok = fwrite(l8, 1, 8, f) == 8 && (len == 0 || fwrite(bytes, 1, len, f) == len);
+    free(bytes);
+    return ok ? 0 : -1;
+}
+
+static void
+cache_save(const struct gw_scan_db *db, const char *path)
+{
+    char tmp[4200];
     int n = snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
     FILE *f = n > 0 && (size_t)n < sizeof(tmp) ? fopen(tmp, "wb") : NULL;
-    int ok = f && fwrite(bytes, 1, len, f) == len;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    free(bytes);
     if (!f)
-        return -1;
-    if (!ok || rename(tmp, path) != 0) {
+        return;
+    int ok =
+        fwrite("PCDB", 1, 4, f) == 4 && put_db(f, db->block) == 0 && put_db(f, db->stream) == 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) /* best effort: the next start compiles again */
         unlink(tmp);
+}
+
+/* One database of the file at *p (len bytes left), in mode ("BLOCK" / "STREAM"): 0 (*out NULL
+ * for length 0), or -1 when it is damaged or not built for this Hyperscan, CPU and mode. */
+static int
+get_db(const char **p, size_t *left, const char *mode, hs_database_t **out)
+{
+    *out = NULL;
+    if (*left < 8)
         return -1;
+    uint64_t len = 0;
+    for (int i = 0; i < 8; i++)
+        len |= (uint64_t)(unsigned char)(*p)[i] << (8 * i);
+    *p += 8;
+    *left -= 8;
+    if (len > *left)
+        return -1;
+    if (len == 0)
+        return 0;
+    char *info = NULL;
+    int ok = hs_serialized_database_info(*p, (size_t)len, &info) == HS_SUCCESS &&
+             strstr(info, mode) && hs_deserialize_database(*p, (size_t)len, out) == HS_SUCCESS;
+    free(info);
+    *p += len;
+    *left -= (size_t)len;
+    return ok ? 0 : -1;
+}
+
+static struct gw_scan_db *
+cache_load(const char *path, int want_block, int want_stream)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (gw_read_file(path, 1u << 30, &buf, &len) < 0)
+        return NULL;
+    struct gw_scan_db *db = calloc(1, sizeof(*db));
+    const char *p = buf + 4;
+    size_t left = len >= 4 ? len - 4 : 0;
+    if (!db || len < 4 || memcmp(buf, "PCDB", 4) != 0 ||
+        get_db(&p, &left, "BLOCK", &db->block) < 0 ||
+        get_db(&p, &left, "STREAM", &db->stream) < 0 || left != 0 || !db->block != !want_block ||
+        !db->stream != !want_stream) {
+        if (db) {
+            hs_free_database(db->block);
+            hs_free_database(db->stream);
+        }
+        free(db);
+        free(buf);
+        return NULL;
     }
-    return 0;
+    free(buf);
+    db->has_stream = want_stream;
+    db->serial = atomic_fetch_add(&next_serial, 1);
+    return db;
 }
 
 struct gw_scan_db *
-gw_scan_load(const char *path)
+gw_scan_compile_cached(const char *tag, const struct gw_scan_rule *rules, size_t n, int som,
+                       int stream, char *err, size_t errlen, size_t *bad)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct stat st;
-    char *bytes = NULL;
-    struct gw_scan_db *db = NULL;
-    if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < (1 << 30) &&
-        (bytes = malloc((size_t)st.st_size)) &&
-        fread(bytes, 1, (size_t)st.st_size, f) == (size_t)st.st_size &&
-        (db = calloc(1, sizeof(*db)))) {
-        char *info = NULL;
-        /* Only a block-mode database built for this Hyperscan and this CPU (the info string
-         * names the version and the platform features it was compiled for). */
-        if (hs_serialized_database_info(bytes, (size_t)st.st_size, &info) != HS_SUCCESS ||
-            !strstr(info, "BLOCK") ||
-            hs_deserialize_database(bytes, (size_t)st.st_size, &db->block) != HS_SUCCESS) {
-            free(db);
-            db = NULL;
-        } else {
-            db->serial = atomic_fetch_add(&next_serial, 1);
-        }
-        free(info);
+    char path[4096];
+    int cached = n > 0 && cache_path(tag, rules, n, som, stream, path, sizeof(path)) == 0;
+    struct gw_scan_db *db;
+    if (cached && (db = cache_load(path, 1, stream != 0)) != NULL) {
+        if (bad)
+            *bad = n;
+        if (errlen)
+            err[0] = '\0';
+        return db;
     }
-    free(bytes);
-    fclose(f);
+    db = gw_scan_compile(rules, n, som, stream, err, errlen, bad);
+    if (db && cached)
+        cache_save(db, path);
     return db;
 }
 

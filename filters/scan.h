@@ -39,14 +39,17 @@ struct gw_scan_db *gw_scan_compile(const struct gw_scan_rule *rules, size_t n, i
                                    char *err, size_t errlen, size_t *bad);
 
 /*
- * A compiled block-mode database (compiled with stream = 0) saved to path (written to a temporary
- * file, then renamed) / loaded back. gw_scan_load returns NULL when the file is missing,
- * unreadable, or was built by another Hyperscan version or for another CPU; the caller then
- * compiles. A database file is code for Hyperscan's engine: load only files this process (or a
- * trusted one) wrote.
+ * gw_scan_compile with an on-disk cache: the compiled databases are kept in
+ * $PORTCULLIS_CACHE_DIR, else $XDG_CACHE_HOME/portcullis, else ~/.cache/portcullis
+ * (PORTCULLIS_CACHE_DIR=off: no cache), in <tag>-<SHA-256 of the Hyperscan version, som, stream
+ * and every rule's flags and pattern>.hsdb, and loaded from there when present (milliseconds
+ * instead of seconds). A file that is damaged or was built by another Hyperscan or for another
+ * CPU is ignored and rewritten. Writing is best effort (temporary file, then renamed). A database
+ * file is code for Hyperscan's engine: the directory must be the user's own.
  */
-int gw_scan_save(const struct gw_scan_db *db, const char *path);
-struct gw_scan_db *gw_scan_load(const char *path);
+struct gw_scan_db *gw_scan_compile_cached(const char *tag, const struct gw_scan_rule *rules,
+                                          size_t n, int som, int stream, char *err, size_t errlen,
+                                          size_t *bad);
 
 /* Frees a database no scan or open stream uses any more. NULL is ignored. */
 void gw_scan_free(struct gw_scan_db *db);

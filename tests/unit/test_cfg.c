@@ -780,9 +780,9 @@ test_fallback_env(void **state)
                                 "mock)\n"));
     assert_non_null(strstr(sum, "\nprovider mock: openai api, http://127.0.0.1:8089, auth none\n"));
     assert_non_null(strstr(sum, "\nroute /v1/messages -> anthropic (via fallback mock-anthropic: "
-                                "no key), filters injection\n"));
+                                "no key), filters injection -> secrets\n"));
     assert_non_null(strstr(sum, "\nroute /v1/ -> openai (via fallback mock: no key), filters "
-                                "injection\n"));
+                                "injection -> secrets\n"));
     free(sum);
     gw_config_unref(cfg);
 
@@ -806,7 +806,7 @@ test_fallback_env(void **state)
     sum = summary_of(cfg);
     assert_null(strstr(sum, "SECRET"));
     assert_non_null(strstr(sum, "auth bearer, key from $OPENAI_API_KEY\n"));
-    assert_non_null(strstr(sum, "\nroute /v1/ -> openai, filters injection\n"));
+    assert_non_null(strstr(sum, "\nroute /v1/ -> openai, filters injection -> secrets\n"));
     free(sum);
     gw_config_unref(cfg);
 

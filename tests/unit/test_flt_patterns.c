@@ -647,16 +647,26 @@ test_validate_entropy(void **state)
     free(expect);
     gw_flt_patterns.conf_free(c);
 
-    /* errors: an unknown validator, a bad entropy, a check on a rule without match starts */
+    /* errors: an unknown validator, a bad entropy */
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"redact\", "
                "\"validate\": \"crc\"}]}",
                "'validate' must be one of luhn, card, iban");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"redact\", "
                "\"entropy\": 9}]}",
                "'entropy' must be a number of bits per byte in (0, 8]");
-    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"[0-9]{12,19}\", \"action\": "
-               "\"block\", \"validate\": \"luhn\"}]}",
-               "'validate' and 'entropy' need the start of each match");
+    /* a checked block or event rule is compiled with match starts too: its events are exact */
+    c = load("{\"rules\": [{\"id\": \"pan\", \"regex\": \"\\\\b[0-9]{12,19}\\\\b\", "
+             "\"action\": \"event\", \"validate\": \"luhn\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx1 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "4111111111111112 no, 4111111111111111 yes");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx1, c, NULL, &ss.s), GW_PASS);
+    assert_int_equal(tx1.nev, 1);
+    assert_int_equal(tx1.ev[0].offset, 21);
+    assert_int_equal(tx1.ev[0].length, 16);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
     /* a fixed-width block rule can be validated */
     c = load("{\"rules\": [{\"id\": \"ssn\", \"regex\": \"[0-9]{3}-[0-9]{2}-[0-9]{4}\", "
              "\"action\": \"block\", \"validate\": \"ssn\"}]}");
@@ -673,6 +683,168 @@ test_validate_entropy(void **state)
     assert_int_equal(gw_flt_patterns.on_req_body(&tx3, c, NULL, &ss.s), GW_BLOCK);
     segs_free(&ss);
     gw_flt_patterns.conf_free(c);
+}
+
+/* Splits text every way test_validate_entropy does and compares with the whole-text result. */
+static void
+check_all_splits(void *c, const char *text, const char *want)
+{
+    enum gw_verdict v;
+    char *expect = redact_whole(c, text, &v);
+    assert_string_equal(expect, want);
+    size_t n = strlen(text);
+    for (size_t a = 0; a <= n; a++)
+        check_split(c, text, expect, &a, 1);
+    size_t *every = malloc(n * sizeof(*every));
+    for (size_t i = 0; i < n; i++)
+        every[i] = i;
+    check_split(c, text, expect, every, n);
+    for (size_t a = 0; a <= n; a += 2)
+        for (size_t b = a; b <= n; b += 7) {
+            size_t cuts[2] = {a, b};
+            check_split(c, text, expect, cuts, 2);
+        }
+    free(every);
+    free(expect);
+}
+
+/* context (a word near before the match), keywords (in the match), allow (placeholders out) */
+static void
+test_context_keywords_allow(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": ["
+                   "{\"id\": \"dob\", \"regex\": \"\\\\b[0-9]{4}-[0-9]{2}-[0-9]{2}\\\\b\", "
+                   "\"action\": \"redact\", \"context\": [\"Date of birth\", \"DOB\", \"born\"], "
+                   "\"context_window\": 24, \"replacement\": \"[DOB]\"},"
+                   "{\"id\": \"key\", \"regex\": \"(acme|zeta)_[a-z0-9]{8}\", \"action\": "
+                   "\"redact\", \"keywords\": [\"ACME\"], \"replacement\": \"[KEY]\"},"
+                   "{\"id\": \"mail\", \"regex\": \"[a-z]+@[a-z]+\\\\.com\", \"action\": "
+                   "\"redact\", \"allow\": [\"@example.com\"], \"replacement\": \"[MAIL]\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    const char *text = "Born: 1990-01-31, order date 2024-05-06; dob 1985-12-01, the adobe "
+                       "2000-01-01. acme_ab12cd34 zeta_ab12cd34 mail bob@corp.com or "
+                       "bob@example.com; date of birth\n\n1977-07-07";
+    const char *want = "Born: [DOB], order date 2024-05-06; dob [DOB], the adobe 2000-01-01. [KEY] "
+                       "zeta_ab12cd34 mail [MAIL] or bob@example.com; date of birth\n\n[DOB]";
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, text);
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, want);
+    assert_int_equal(tx.nev, 5); /* the matches left alone leave no event */
+    segs_free(&ss);
+    check_all_splits(c, text, want);
+    gw_flt_patterns.conf_free(c);
+
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"context\": []}]}",
+               "'context' must be a non-empty list of words");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"allow\": [7]}]}",
+               "'allow' must be a list of words of 1 to 64 bytes");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"context_window\": 5}]}",
+               "'context_window' needs 'context'");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"context\": [\"k\"], "
+               "\"context_window\": 0}]}",
+               "'context_window' must be an integer from 1 to 1024");
+}
+
+/* Actions per data type and direction, masks. */
+static const char *typed_rules =
+    "\"rules\": ["
+    "{\"id\": \"mail\", \"regex\": \"[a-z]+@[a-z]+\\\\.com\", \"category\": \"pii:email\", "
+    "\"action\": \"redact\"},"
+    "{\"id\": \"card\", \"regex\": \"\\\\b[0-9]{4}(-?[0-9]{4}){3}\\\\b\", \"category\": "
+    "\"pii:card\", \"validate\": \"card\", \"action\": \"redact\"},"
+    "{\"id\": \"tok\", \"regex\": \"tok_[a-z0-9]{8}\", \"category\": \"secret\", \"action\": "
+    "\"redact\"},"
+    "{\"id\": \"word\", \"regex\": \"confidential\", \"action\": \"event\", \"replacement\": "
+    "\"[C]\"}]";
+
+static void
+test_type_actions(void **state)
+{
+    (void)state;
+    char json[2048];
+    snprintf(json, sizeof(json),
+             "{%s, \"request\": \"event\", \"response\": \"redact\", \"types\": {\"card\": "
+             "{\"request\": \"block\", \"mask\": true, \"keep\": 4}, \"tok\": \"off\"}}",
+             typed_rules);
+    void *c = load(json);
+    if (!c)
+        fail_msg("%s", errbuf);
+
+    /* requests: a card blocks, naming the type; e-mail only reported; tok off */
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "bob@corp.com pays with 4111-1111-1111-1111");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_BLOCK);
+    assert_int_equal(tx.status, 403);
+    assert_string_equal(tx.message, "Request blocked: it contains personal data (card)");
+    segs_free(&ss);
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "bob@corp.com, confidential, tok_abcd1234, 4111-1111-1111-1112");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx2, c, NULL, &ss.s), GW_PASS);
+    assert_int_equal(tx2.nev, 2);
+    assert_string_equal(tx2.ev[0].category, "pii:email");
+    assert_string_equal(tx2.ev[0].action, "event");
+    assert_string_equal(tx2.ev[1].rule_id, "word");
+    assert_string_equal(tx2.ev[1].action, "event");
+    segs_free(&ss);
+
+    /* responses: redacted as [REDACTED:<type>], the card masked; the event rule redacts too,
+     * with its replacement; tok is off; whole and streamed alike */
+    const char *text = "bob@corp.com pays with 4111-1111-1111-1111 (confidential) tok_abcd1234";
+    const char *want = "[REDACTED:email] pays with ****-****-****-1111 ([C]) tok_abcd1234";
+    check_all_splits(c, text, want);
+    gw_flt_patterns.conf_free(c);
+
+    /* the filter's mask for every type; keep from the type */
+    snprintf(json, sizeof(json),
+             "{%s, \"mask\": true, \"types\": {\"card\": {\"keep\": 2}, \"email\": {\"request\": "
+             "\"redact\", \"response\": \"off\"}}}",
+             typed_rules);
+    c = load(json);
+    if (!c)
+        fail_msg("%s", errbuf);
+    struct gw_tx tx3 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "bob@corp.com 4111111111111111 tok_abcd1234");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx3, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "***@****.*** **************11 ***_********");
+    segs_free(&ss);
+    check_all_splits(c, "bob@corp.com 4111111111111111", "bob@corp.com **************11");
+    gw_flt_patterns.conf_free(c);
+
+    /* a mask in JSON text (tool-call arguments) keeps escapes whole; \u escapes are masked */
+    c = load("{\"rules\": [{\"id\": \"pw\", \"regex\": \"pw=[^\\\"]{1,30}x\", \"action\": "
+             "\"redact\"}], \"mask\": true}");
+    assert_non_null(c);
+    struct gw_tx tx4 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_TOOL_CALL_ARGS, 0, "{\"q\":\"pw=a\\nb\\u00e9c\\\\x\"}");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx4, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "{\"q\":\"**=*\\n***\\\\*\"}");
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+
+    snprintf(json, sizeof(json), "{%s, \"types\": {\"nope\": \"off\"}}", typed_rules);
+    load_fails(json, "types: no rule has type 'nope'");
+    snprintf(json, sizeof(json), "{%s, \"request\": \"smash\"}", typed_rules);
+    load_fails(json, "'request' must be block, redact, event or off");
+    snprintf(json, sizeof(json), "{%s, \"types\": {\"card\": {\"mask\": 1}}}", typed_rules);
+    load_fails(json, "types: card: 'mask' must be true or false");
+    snprintf(json, sizeof(json), "{%s, \"types\": {\"card\": \"hide\"}}", typed_rules);
+    load_fails(json, "types: card: an action is block, redact, event or off, not 'hide'");
+    snprintf(json, sizeof(json), "{%s, \"keep\": 99}", typed_rules);
+    load_fails(json, "'keep' must be an integer from 0 to 64");
+    /* without overrides a replacement on an event rule is still a mistake */
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"action\": \"event\", "
+               "\"replacement\": \"y\"}]}",
+               "'replacement' applies to action redact only");
 }
 
 /* rules_file: rules from a YAML file (before the inline ones), errors with the file's positions */
@@ -1346,6 +1518,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_validate_entropy),
+        cmocka_unit_test(test_context_keywords_allow),
+        cmocka_unit_test(test_type_actions),
         cmocka_unit_test(test_rules_file),
         cmocka_unit_test(test_secrets_pack),
         cmocka_unit_test(test_conf_ok),
