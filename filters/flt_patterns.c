@@ -17,8 +17,37 @@
  *           category: data_leak          # default custom
  *           severity: 2                  # 1 low .. 4 critical, default 2
  *           max_len: 256                 # longest match, in bytes, in a streamed response
- *           validate: card               # luhn card iban ssn ipv4 ipv6 phone jwt (validate.h)
+ *           validate: card               # luhn card iban ssn ipv4 ipv6 phone jwt ... (validate.h)
  *           entropy: 3.5                 # at least this many bits per byte (Shannon)
+ *           context: [passport, pasaporte]   # one of these words (ASCII case ignored) must come
+ *           context_window: 48           # ... at most this many bytes before the match, or in it
+ *           keywords: [acme]             # the match must contain one of these
+ *           allow: [EXAMPLE]             # a match containing one of these is ignored
+ *       request: event                   # every rule's action in requests (block redact event off)
+ *       response: redact                 # ... and in responses
+ *       mask: false                      # true: redact with a format-preserving mask ...
+ *       keep: 0                          # ... leaving the last keep letters / digits
+ *       types:                           # per data type: the category after ':' (pii:card ->
+ *         card: {request: block, mask: true, keep: 4}   # card), else the rule id
+ *         ip: off
+ *
+ * Actions per type and direction: a rule's action in one direction is its type's entry in
+ * `types`, else the filter's request / response, else its own (off drops it there). A rule whose
+ * two directions differ becomes two rules, one per direction (sharing their strings), so the
+ * scanning code below sees one action per rule. The default replacement is [REDACTED:<type>];
+ * blocks of pii / secret categories say "it contains personal data (card)", never the data.
+ *
+ * Checks (validate, entropy, context, keywords, allow) read the match, so a rule with any of them
+ * is compiled with start of match whatever its action; a rule with context is held back in a
+ * stream by context_window more, so that the words before a match are still in view.
+ *
+ * Streams and anchors: most rules begin with a literal (ghp_, -----BEGIN, a vendor's name):
+ * anchors_of reads it off the regex (alternatives, small classes, optional parts included).
+ * Such a rule's text is held back only from where its anchor occurs (or begins at the very end
+ * of the text) while a match starting there may still be incomplete; other rules hold back
+ * their max_len + 1 everywhere. A stream of ordinary prose then flows with little or no hold,
+ * even though private-key rules may match 8 KiB. Occurrences are looked for once, in new text,
+ * through a first-byte index and a table of first byte pairs.
  *
  * validate / entropy: a match counts only when its text passes (a card number with a bad check
  * digit, an IP address 1.2.3.999, an all-"x" placeholder are left alone, without an event). Both
@@ -94,6 +123,8 @@
  * supported under UCP, so no assertion reads a whole multi-byte character. */
 #define LOOKAHEAD 1
 #define MAX_EXTRA_HOLD 4096
+#define ANCHOR_MIN 3
+#define ANCHOR_MAX 48
 
 enum paction { ACT_BLOCK, ACT_REDACT, ACT_EVENT, ACT_OFF };
 
@@ -135,9 +166,28 @@ struct prule {
     int owner;             /* 0: a copy for the other direction, sharing the strings */
 };
 
+/* A literal every match of some rules begins with (see anchors_of): in a stream, text is held
+ * back from where it occurs (or where its beginning ends the text) while a match starting there
+ * could still be incomplete, instead of by those rules' max_len everywhere. */
+struct anchor {
+    char lit[ANCHOR_MAX]; /* lowercased when caseless */
+    size_t len;
+    int caseless;
+    size_t hold;    /* the longest match starting at it, + LOOKAHEAD */
+    unsigned roles; /* of the rules it anchors */
+};
+
 struct pconf {
     struct prule *rules;
     size_t n;
+    struct anchor *anchors;
+    size_t nanchors;
+    size_t anchor_maxlen;
+    /* anchors by first byte (lowercased for the caseless ones): order[first[b] .. first[b + 1]),
+     * [0] case-sensitive, [1] caseless; and which first two bytes some anchor has */
+    unsigned first[2][257];
+    unsigned *order[2];
+    uint8_t pair[2][8192];
     char *rules_file; /* path of rules_file, for messages */
     struct gw_scan_db *req_db, *resp_db;
     unsigned *req_map, *resp_map;   /* database index -> rule index */
@@ -160,9 +210,17 @@ struct mvec {
 };
 
 /* Per logical stream of a streamed response. */
+/* Where an anchor occurs in a stream, and until which offset a match from there may go on. */
+struct occ {
+    uint64_t pos, until;
+};
+
 struct pstream {
     int id;
     int closed;
+    struct occ *occ; /* anchor occurrences that may still begin an unfinished match */
+    size_t nocc, capocc;
+    uint64_t anchored_to; /* the text before it was looked at for whole anchors */
     struct gw_scan_stream *hs;
     uint64_t base;       /* stream offset of the text[0] the chain presents next */
     uint64_t fed;        /* bytes fed to Hyperscan */
@@ -649,6 +707,83 @@ release_matches(struct gw_tx *tx, const struct pconf *c, const struct gw_chunk *
     p->pending.n = keep;
 }
 
+/* Whether t[0..n) equals a->lit[0..n) (ASCII case ignored for a caseless anchor). */
+static int
+anchor_eq(const struct anchor *a, const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((a->caseless ? lower(c) : c) != (unsigned char)a->lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The earliest stream offset in [base, end) (text t, t[0] at base) from which an anchored rule's
+ * match may have begun and not yet ended, in *from (end when there is none): an occurrence of an
+ * anchor less than its hold before end, or the beginning of one at the very end. Occurrences are
+ * looked for once each, in the text that arrived since the last call (and the anchor length
+ * before it), through a first-byte index and a table of first byte pairs. 0, or -1 when out of
+ * memory.
+ */
+static int
+anchored_from(const struct pconf *c, struct pstream *p, unsigned role_bit, const char *t,
+              uint64_t base, uint64_t end, uint64_t *from)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->nocc; i++)
+        if (p->occ[i].until >= end) /* as the plain hold: kept while end - pos <= hold */
+            p->occ[k++] = p->occ[i];
+    p->nocc = k;
+    uint64_t best = end;
+    uint64_t start = p->anchored_to > c->anchor_maxlen ? p->anchored_to - c->anchor_maxlen + 1 : 0;
+    if (start < base)
+        start = base;
+    for (uint64_t i = start; i < end; i++) {
+        const unsigned char *x = (const unsigned char *)t + (i - base);
+        for (int ci = 0; ci < 2; ci++) {
+            unsigned b0 = ci ? (unsigned)lower(x[0]) : x[0];
+            if (c->first[ci][b0] == c->first[ci][b0 + 1])
+                continue;
+            if (i + 1 < end) {
+                unsigned b1 = ci ? (unsigned)lower(x[1]) : x[1], pr = b0 << 8 | b1;
+                if (!(c->pair[ci][pr >> 3] & (1u << (pr & 7))))
+                    continue;
+            }
+            for (unsigned j = c->first[ci][b0]; j < c->first[ci][b0 + 1]; j++) {
+                const struct anchor *a = &c->anchors[c->order[ci][j]];
+                if (!(a->roles & role_bit))
+                    continue;
+                uint64_t e = i + a->len;
+                if (e > end) { /* the text ends inside it */
+                    if (i < best && anchor_eq(a, (const char *)x, (size_t)(end - i)))
+                        best = i;
+                    continue;
+                }
+                if (e <= p->anchored_to || i + a->hold < end ||
+                    !anchor_eq(a, (const char *)x, a->len))
+                    continue; /* seen before, over already, or not there */
+                if (p->nocc == p->capocc) {
+                    size_t cap = p->capocc ? 2 * p->capocc : 4;
+                    struct occ *v = realloc(p->occ, cap * sizeof(*v));
+                    if (!v)
+                        return -1;
+                    p->occ = v;
+                    p->capocc = cap;
+                }
+                p->occ[p->nocc++] = (struct occ){i, i + a->hold};
+            }
+        }
+    }
+    p->anchored_to = end;
+    for (size_t i = 0; i < p->nocc; i++)
+        if (p->occ[i].pos < best)
+            best = p->occ[i].pos;
+    *from = best < base ? base : best;
+    return 0;
+}
+
 static enum gw_verdict
 on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
 {
@@ -701,9 +836,17 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     /* Release boundary: hold back what could still start a match, on a character start. */
     uint64_t r = q;
     size_t hold = c->hold[ch->role];
-    if (!ch->final && !ch->flush && hold) /* a flush releases everything; the stream goes on */
-        r = char_start(ch->text, p->base, ch->len > hold ? q - hold : p->base);
+    uint64_t a = q;
+    if (c->nanchors && anchored_from(c, p, 1u << ch->role, ch->text, p->base, q, &a) < 0)
+        return GW_ERROR;
+    if (!ch->final && !ch->flush) { /* a flush releases everything; the stream goes on */
+        if (hold)
+            r = char_start(ch->text, p->base, ch->len > hold ? q - hold : p->base);
+        if (a < r)
+            r = char_start(ch->text, p->base, a);
+    }
     uint64_t r0 = r;
+    hold = (size_t)(q - r0);
 
     /* Never release the beginning of a known redaction whose end is held: hold it whole... */
     if (n > 1)
@@ -766,6 +909,7 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
     for (size_t i = 0; i < x->n; i++) {
         gw_scan_stream_close(x->v[i].hs, NULL, NULL);
         free(x->v[i].pending.v);
+        free(x->v[i].occ);
     }
     free(x->v);
     memset(x, 0, sizeof(*x));
@@ -815,6 +959,9 @@ conf_free(void *conf)
     if (!c)
         return;
     rules_free(c->rules, c->n);
+    free(c->anchors);
+    free(c->order[0]);
+    free(c->order[1]);
     free(c->rules_file);
     if (c->req_db != c->resp_db) {
         gw_scan_free(c->req_db);
@@ -1246,6 +1393,379 @@ load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_
     return 0;
 }
 
+/* ---- anchors: the literal a rule's matches begin with ---- */
+
+static int
+is_meta(char c)
+{
+    return c && strchr("\\[](){}.*+?|^$", c) != NULL;
+}
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* One literal byte of a regex at *p (plain, an escaped punctuation character or \xHH): 1 with
+ * *out set and *p moved past it, 0 when *p is something else. */
+static int
+lit_byte(const char **p, char *out)
+{
+    const char *s = *p;
+    if (s[0] == '\\') {
+        if (s[1] && !is_alnum((unsigned char)s[1])) {
+            *out = s[1];
+            *p = s + 2;
+            return 1;
+        }
+        if (s[1] == 'x' && hexval(s[2]) >= 0 && hexval(s[3]) >= 0) {
+            *out = (char)(hexval(s[2]) * 16 + hexval(s[3]));
+            *p = s + 4;
+            return 1;
+        }
+        return 0;
+    }
+    if (!s[0] || is_meta(s[0]))
+        return 0;
+    *out = s[0];
+    *p = s + 1;
+    return 1;
+}
+
+/* The literal prefixes of a regex being read: each with whether it may still grow. */
+#define PREFIX_MAX 32
+
+struct prefixes {
+    char v[PREFIX_MAX][ANCHOR_MAX];
+    size_t len[PREFIX_MAX];
+    int open[PREFIX_MAX];
+    size_t n;
+    int bad; /* too many, or something that cannot be followed */
+};
+
+static void
+close_all(struct prefixes *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        ps->open[i] = 0;
+}
+
+static void
+append(struct prefixes *ps, char c)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->open[i] && ps->len[i] < ANCHOR_MAX - 1)
+            ps->v[i][ps->len[i]++] = c;
+}
+
+/* Adds the prefixes of b to a, but those it has already (closed ones, equal): 0, or -1 when there
+ * would be more than PREFIX_MAX. */
+static int
+merge(struct prefixes *a, const struct prefixes *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        size_t j = 0;
+        while (j < a->n && !(a->len[j] == b->len[i] && a->open[j] == b->open[i] &&
+                             memcmp(a->v[j], b->v[i], b->len[i]) == 0))
+            j++;
+        if (j < a->n)
+            continue;
+        if (a->n == PREFIX_MAX)
+            return -1;
+        memcpy(a->v[a->n], b->v[i], b->len[i]);
+        a->len[a->n] = b->len[i];
+        a->open[a->n] = b->open[i];
+        a->n++;
+    }
+    return 0;
+}
+
+/* Moves *p past one item that is not read (a class, an escape, a group, any byte). */
+static void
+skip_item(const char **p)
+{
+    const char *s = *p;
+    if (*s == '\\') {
+        s += s[1] ? 2 : 1;
+    } else if (*s == '[') {
+        s++;
+        s += *s == '^';
+        s += *s == ']';
+        while (*s && *s != ']')
+            s += *s == '\\' && s[1] ? 2 : 1;
+        s += *s == ']';
+    } else if (*s == '(') {
+        int depth = 1;
+        s++;
+        while (*s && depth) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '[') {
+                skip_item(&s);
+                continue;
+            } else if (*s == '(')
+                depth++;
+            else if (*s == ')')
+                depth--;
+            s++;
+        }
+    } else if (*s) {
+        s++;
+    }
+    *p = s;
+}
+
+static int
+is_quant(char c)
+{
+    return c == '?' || c == '*' || c == '{' || c == '+';
+}
+
+/* Moves *p past a quantifier after an item, if any. */
+static void
+skip_quant(const char **p)
+{
+    const char *s = *p;
+    if (*s == '{') {
+        while (*s && *s != '}')
+            s++;
+        s += *s == '}';
+    } else if (is_quant(*s)) {
+        s++;
+    }
+    s += *s == '?' || *s == '+'; /* lazy or possessive */
+    *p = s;
+}
+
+static void read_alternatives(const char **p, struct prefixes *ps);
+
+/*
+ * Reads the sequence at *p up to the '|' or ')' that ends it (or the end), extending the open
+ * prefixes of ps by what every match has there: literal bytes, a class of a few literal bytes (one
+ * prefix per byte), a group of alternatives (one per alternative); \b and ^ match no byte and are
+ * passed over. The first item that is anything else, or that a quantifier makes optional or
+ * repeated, closes every prefix (a + keeps one occurrence first).
+ */
+static void
+read_sequence(const char **p, struct prefixes *ps)
+{
+    while (**p && **p != '|' && **p != ')') {
+        const char *s = *p;
+        char c;
+        int any_open = 0;
+        for (size_t i = 0; i < ps->n; i++)
+            any_open |= ps->open[i];
+        if (!any_open || ps->bad) {
+            skip_item(p);
+            skip_quant(p);
+            continue;
+        }
+        if ((s[0] == '\\' && (s[1] == 'b' || s[1] == 'B')) || s[0] == '^') {
+            *p = s + (s[0] == '^' ? 1 : 2); /* match no byte */
+            continue;
+        }
+        /* The item at s, then its quantifier at q. */
+        const char *q = s;
+        skip_item(&q);
+        unsigned lo = 1;
+        int more = 0; /* may repeat */
+        if (*q == '?' || *q == '*') {
+            lo = 0;
+            more = *q == '*';
+        } else if (*q == '+') {
+            more = 1;
+        } else if (*q == '{') {
+            char *end;
+            unsigned long n = strtoul(q + 1, &end, 10);
+            lo = n > 8 ? 8 : (unsigned)n;
+            more = *end != '}' || n > 8;
+        }
+        if (lo == 0) {
+            /* Optional: the union of going on without it and with one of it (then closed). */
+            struct prefixes with = *ps, saved = *ps;
+            const char *rest = q, *p2 = s;
+            skip_quant(&rest);
+            char one[ANCHOR_MAX * 2];
+            size_t len = (size_t)(q - s);
+            if (len >= sizeof(one)) {
+                ps->bad = 1;
+                return;
+            }
+            memcpy(one, s, len);
+            one[len] = '\0';
+            p2 = one;
+            read_sequence(&p2, &with);
+            close_all(&with);
+            *p = rest;
+            read_sequence(p, ps);
+            if (ps->bad || with.bad || merge(ps, &with) < 0) {
+                /* too many ways: what was certain before the item is */
+                *ps = saved;
+                close_all(ps);
+            }
+            return;
+        }
+        if (lit_byte(&s, &c)) {
+            for (unsigned k = 0; k < lo; k++)
+                append(ps, c);
+        } else if (s[0] == '[' && s[1] != '^') {
+            char set[4];
+            size_t k = 0;
+            const char *r = s + 1;
+            /* in a class only \\, ] and - (a range) are special */
+            while (*r && *r != ']' && *r != '-' && k < 4) {
+                if (*r == '\\') {
+                    if (!r[1] || is_alnum((unsigned char)r[1]))
+                        break;
+                    r++;
+                }
+                set[k++] = *r++;
+            }
+            if (*r != ']' || k == 0 || lo != 1 || ps->n * k > PREFIX_MAX) {
+                close_all(ps);
+            } else {
+                struct prefixes out = {.n = 0};
+                for (size_t i = 0; i < ps->n; i++)
+                    for (size_t j = 0; j < (ps->open[i] ? k : 1); j++) {
+                        out.len[out.n] = ps->len[i];
+                        memcpy(out.v[out.n], ps->v[i], ps->len[i]);
+                        out.open[out.n] = ps->open[i];
+                        if (ps->open[i] && out.len[out.n] < ANCHOR_MAX - 1)
+                            out.v[out.n][out.len[out.n]++] = set[j];
+                        out.n++;
+                    }
+                *ps = out;
+            }
+        } else if (strncmp(s, "(?:", 3) == 0 && lo == 1) {
+            const char *g = s + 3;
+            read_alternatives(&g, ps);
+        } else {
+            close_all(ps);
+        }
+        if (more)
+            close_all(ps);
+        *p = q;
+        skip_quant(p);
+    }
+}
+
+/* Reads alternatives a|b|c at *p (up to the ')' or the end): ps becomes the union of each
+ * alternative read from ps. */
+static void
+read_alternatives(const char **p, struct prefixes *ps)
+{
+    struct prefixes start = *ps, all = {.n = 0};
+    for (;;) {
+        struct prefixes one = start;
+        read_sequence(p, &one);
+        if (one.bad || merge(&all, &one) < 0)
+            ps->bad = 1; /* below: what was certain before the group is */
+        if (**p != '|')
+            break;
+        (*p)++;
+    }
+    if (!ps->bad) {
+        *ps = all;
+    } else {
+        *ps = start;
+        close_all(ps);
+    }
+}
+
+/*
+ * The literals every match of regex re begins with, as alternatives: `\bghp_[A-Za-z0-9]{36}` ->
+ * ghp_, `(?:sk|rk)_live_[0-9a-z]{24}` -> sk_live_, rk_live_, `\bey[IJ]` -> eyI, eyJ,
+ * `-----BEGIN (?:RSA |EC |)PRIVATE` -> "-----BEGIN RSA PRIVATE", ... (see read_sequence). Returns
+ * how many were written to out (each NUL-terminated and at most ANCHOR_MAX - 1 bytes: a longer
+ * literal is cut, its beginning is still certain), or 0 when a match may begin otherwise or with
+ * fewer than ANCHOR_MIN certain bytes, or there would be more than PREFIX_MAX.
+ */
+static size_t
+anchors_of(const char *re, char (*out)[ANCHOR_MAX])
+{
+    struct prefixes ps = {.n = 1, .open = {1}};
+    const char *p = re;
+    read_alternatives(&p, &ps);
+    if (ps.bad || *p)
+        return 0; /* an unbalanced ')': not a regex this reads */
+    for (size_t i = 0; i < ps.n; i++) {
+        if (ps.len[i] < ANCHOR_MIN)
+            return 0;
+        memcpy(out[i], ps.v[i], ps.len[i]);
+        out[i][ps.len[i]] = '\0';
+    }
+    return ps.n;
+}
+
+/* Adds the anchors of r (a response rule whose matches are at most hold bytes long, held back
+ * beyond them): 1 when it has some, 0 when it has none, -1 when out of memory. */
+static int
+add_anchors(struct pconf *c, const struct prule *r, size_t hold)
+{
+    char lits[PREFIX_MAX][ANCHOR_MAX];
+    size_t k = r->context.n ? 0 : anchors_of(r->regex, lits);
+    int caseless = (r->hs_flags & HS_FLAG_CASELESS) != 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t len = strlen(lits[i]), j = 0;
+        if (caseless)
+            for (size_t m = 0; m < len; m++)
+                lits[i][m] = (char)lower((unsigned char)lits[i][m]);
+        while (j < c->nanchors &&
+               (c->anchors[j].caseless != caseless || strcmp(c->anchors[j].lit, lits[i]) != 0))
+            j++;
+        if (j == c->nanchors) {
+            struct anchor *v = realloc(c->anchors, (j + 1) * sizeof(*v));
+            if (!v)
+                return -1;
+            c->anchors = v;
+            memset(&v[j], 0, sizeof(v[j]));
+            memcpy(v[j].lit, lits[i], len + 1);
+            v[j].len = len;
+            v[j].caseless = caseless;
+            c->nanchors++;
+        }
+        if (c->anchors[j].hold < hold)
+            c->anchors[j].hold = hold;
+        c->anchors[j].roles |= r->roles;
+    }
+    return k > 0;
+}
+
+/* The first-byte index and the first-pair table of the anchors (see anchored_from). */
+static int
+index_anchors(struct pconf *c)
+{
+    for (int ci = 0; ci < 2; ci++) {
+        unsigned count[257] = {0};
+        for (size_t k = 0; k < c->nanchors; k++)
+            if (c->anchors[k].caseless == ci)
+                count[(unsigned char)c->anchors[k].lit[0]]++;
+        c->first[ci][0] = 0;
+        for (int b = 0; b < 256; b++)
+            c->first[ci][b + 1] = c->first[ci][b] + count[b];
+        if (!(c->order[ci] = malloc((c->nanchors + 1) * sizeof(unsigned))))
+            return -1;
+        unsigned fill[256];
+        memcpy(fill, c->first[ci], sizeof(fill));
+        for (size_t k = 0; k < c->nanchors; k++) {
+            const struct anchor *a = &c->anchors[k];
+            if (a->caseless != ci)
+                continue;
+            unsigned b0 = (unsigned char)a->lit[0], pr = b0 << 8 | (unsigned char)a->lit[1];
+            c->order[ci][fill[b0]++] = (unsigned)k;
+            c->pair[ci][pr >> 3] |= (uint8_t)(1u << (pr & 7));
+        }
+    }
+    for (size_t k = 0; k < c->nanchors; k++)
+        if (c->anchors[k].len > c->anchor_maxlen)
+            c->anchor_maxlen = c->anchors[k].len;
+    return 0;
+}
+
 /* Actions and redaction style set by the filter (for every rule) or by `types` (for the rules of
  * one data type), overriding the rules' own: -1 where not set. */
 struct override {
@@ -1501,12 +2021,23 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         if (!r->resp)
             continue;
         c->resp_roles |= r->roles;
-        if (r->action == ACT_EVENT && !r->context.n)
-            continue; /* nothing to withhold for an audit-only rule (but its context) */
+        /* Event rules too: their text is not edited, but a run of matches must be reported
+         * whole (one event), which it is when nothing of it is released before it has ended. */
         size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0);
+        int anchored = add_anchors(c, r, hold);
+        if (anchored < 0) {
+            gw_cfg_error(cc, NULL, "patterns: out of memory");
+            goto fail;
+        }
+        if (anchored)
+            continue; /* held from where its anchor occurs, in the stream */
         for (int role = 0; role < GW_ROLE_COUNT; role++)
             if ((r->roles & (1u << role)) && c->hold[role] < hold)
                 c->hold[role] = hold;
+    }
+    if (index_anchors(c) < 0) {
+        gw_cfg_error(cc, NULL, "patterns: out of memory");
+        goto fail;
     }
     c->stream_roles = c->resp_roles & ((1u << GW_ROLE_ASSISTANT) | (1u << GW_ROLE_TOOL_CALL_ARGS));
     if (compile_side(cc, c, 0, c->stream_roles != 0, &c->resp_db, &c->resp_map) < 0)
@@ -1526,6 +2057,41 @@ fail:
     return -1;
 }
 
+static void
+describe(const void *conf, char *buf, size_t cap)
+{
+    const struct pconf *c = conf;
+    static const char *const names[] = {"block", "redact", "event"};
+    size_t cnt[2][3] = {{0}}, ids = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct prule *r = &c->rules[i];
+        ids += r->owner;
+        for (int d = 0; d < 2; d++)
+            cnt[d][r->action] += d ? (size_t)r->resp : (size_t)r->req;
+    }
+    size_t hold = 0;
+    for (int role = 0; role < GW_ROLE_COUNT; role++)
+        if (c->hold[role] > hold)
+            hold = c->hold[role];
+    int n = snprintf(buf, cap, "%zu rules%s%s", ids, c->rules_file ? " from " : "",
+                     c->rules_file ? c->rules_file : "");
+    for (int d = 0; d < 2 && n > 0 && (size_t)n < cap; d++) {
+        n += snprintf(buf + n, cap - (size_t)n, "; %s:", d ? "responses" : "requests");
+        int any = 0;
+        for (int a = 0; a < 3 && n > 0 && (size_t)n < cap; a++)
+            if (cnt[d][a]) {
+                n += snprintf(buf + n, cap - (size_t)n, "%s %zu %s", any ? "," : "", cnt[d][a],
+                              names[a]);
+                any = 1;
+            }
+        if (!any && n > 0 && (size_t)n < cap)
+            n += snprintf(buf + n, cap - (size_t)n, " none");
+    }
+    if (n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n,
+                 "; streams hold back %zu bytes, more after any of %zu anchors", hold, c->nanchors);
+}
+
 const struct gw_filter_ops gw_flt_patterns = {
     .name = "patterns",
     .ctx_size = sizeof(struct pctx),
@@ -1535,4 +2101,5 @@ const struct gw_filter_ops gw_flt_patterns = {
     .on_resp_body = on_resp_body,
     .on_resp_chunk = on_resp_chunk,
     .on_tx_end = on_tx_end,
+    .describe = describe,
 };

@@ -847,6 +847,72 @@ test_type_actions(void **state)
                "'replacement' applies to action redact only");
 }
 
+/* Rules that begin with a literal are held back only from where it occurs in a stream (or where
+ * its beginning ends the text), not by their max_len everywhere. */
+static void
+test_stream_anchored_hold(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules\": ["
+                   "{\"id\": \"gh\", \"regex\": \"\\\\bghp_[A-Za-z0-9]{36}\\\\b\", \"action\": "
+                   "\"redact\"},"
+                   "{\"id\": \"key\", \"regex\": \"-----BEGIN (?:RSA |)PRIVATE KEY-----"
+                   "[A-Za-z0-9+/=\\\\s]{64,}-----END (?:RSA |)PRIVATE KEY-----\", \"action\": "
+                   "\"redact\", \"max_len\": 4096},"
+                   "{\"id\": \"pw\", \"regex\": \"(?:password|passwd)=[^ ]{4,20}\", \"flags\": "
+                   "\"i\", \"action\": \"redact\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    static const struct {
+        const char *text;
+        size_t hold;
+    } cases[] = {
+        {"hello world, nothing here", 0},
+        {"text ending in gh", 2}, /* partial ghp_ */
+        {"see ghp_abc", 7},       /* from ghp_ */
+        {"a -----BEGIN RSA PRIVATE KEY-----\nAAAA", 36},
+        {"x ----", 4},                                            /* partial -----BEGIN */
+        {"the PassWo", 6},                                        /* caseless */
+        {"see ghp_0123456789abcdefghij0123456789ABCDEF done", 0}, /* matched and redacted */
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct gw_tx tx = {0};
+        void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+        struct gw_chunk ch = {.role = GW_ROLE_ASSISTANT, .len = strlen(cases[k].text)};
+        ch.text = malloc(ch.len + 1);
+        memcpy(ch.text, cases[k].text, ch.len + 1);
+        enum gw_verdict v = gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch);
+        assert_true(v == GW_PASS || v == GW_REDACT);
+        if (ch.hold != cases[k].hold)
+            fail_msg("'%s': hold %zu, want %zu", cases[k].text, ch.hold, cases[k].hold);
+        gw_flt_patterns.on_tx_end(&tx, c, ctx);
+        free(ctx);
+        free(ch.text);
+    }
+    /* and whatever the split, the text is the whole body's */
+    const char *text =
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9"
+        "Cnzj4p4WGeKLs1Pt8Qu\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQJAIJLixBy2qpFoS4Dsl"
+        "\n-----END RSA PRIVATE KEY-----\nand ghp_0123456789abcdefghij0123456789ABCDEF, "
+        "Password=hunter22 ok";
+    check_all_splits(c, text, "key:\n[REDACTED:key]\nand [REDACTED:gh], [REDACTED:pw] ok");
+    gw_flt_patterns.conf_free(c);
+
+    /* a top-level alternation has no common beginning: held by its max_len (3) + 1 */
+    c = load("{\"rules\": [{\"id\": \"alt\", \"regex\": \"abc|[0-9]{2}x\", \"action\": "
+             "\"redact\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    void *ctx = calloc(1, gw_flt_patterns.ctx_size);
+    char t[] = "hello world";
+    struct gw_chunk ch = {.role = GW_ROLE_ASSISTANT, .text = t, .len = 11};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch), GW_PASS);
+    assert_int_equal(ch.hold, 4);
+    gw_flt_patterns.on_tx_end(&tx, c, ctx);
+    free(ctx);
+    gw_flt_patterns.conf_free(c);
+}
+
 /* rules_file: rules from a YAML file (before the inline ones), errors with the file's positions */
 static char *
 write_tmp(const char *text)
@@ -1103,12 +1169,20 @@ test_stream_hold(void **state)
     struct gw_chunk ch = {.role = GW_ROLE_ASSISTANT, .text = text, .len = 16};
     assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch), GW_PASS);
     assert_int_equal(ch.hold, 7);
-    /* an event-only stream holds nothing back */
+    /* an event rule holds back too (x+: 256 + 1), so that a run is one event; it comes when the
+     * run has ended */
     char t2[] = "xxxx";
     struct gw_chunk ch2 = {.role = GW_ROLE_TOOL_CALL_ARGS, .stream_id = 1, .text = t2, .len = 4};
     assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch2), GW_PASS);
-    assert_int_equal(ch2.hold, 0);
+    assert_int_equal(ch2.hold, 4);
+    assert_int_equal(tx.nev, 0);
+    char t2b[] = "xxxxxx";
+    struct gw_chunk ch2b = {
+        .role = GW_ROLE_TOOL_CALL_ARGS, .stream_id = 1, .text = t2b, .len = 6, .final = 1};
+    assert_int_equal(gw_flt_patterns.on_resp_chunk(&tx, c, ctx, &ch2b), GW_PASS);
+    assert_int_equal(ch2b.hold, 0);
     assert_int_equal(tx.nev, 1);
+    assert_int_equal(tx.ev[0].length, 6);
     /* a role no rule looks at */
     char t3[] = "ab12";
     struct gw_chunk ch3 = {.role = GW_ROLE_SYSTEM, .stream_id = 2, .text = t3, .len = 4};
@@ -1520,6 +1594,7 @@ main(void)
         cmocka_unit_test(test_validate_entropy),
         cmocka_unit_test(test_context_keywords_allow),
         cmocka_unit_test(test_type_actions),
+        cmocka_unit_test(test_stream_anchored_hold),
         cmocka_unit_test(test_rules_file),
         cmocka_unit_test(test_secrets_pack),
         cmocka_unit_test(test_conf_ok),
