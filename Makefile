@@ -58,9 +58,11 @@ bench: build
 	@bench/run.sh $(BUILD)
 
 # Detection rates of the injection filter over ../shared/data (or PC_EVAL_DATA); see README.
+# Then precision and recall of the secrets and PII packs (scripts/eval-sensitive.mjs).
 # Also checks that retraining reproduces the shipped classifier.
 eval: build
 	@node scripts/eval.mjs --bin $(BUILD)/portcullis
+	@node scripts/eval-sensitive.mjs --bin $(BUILD)/portcullis
 	@scripts/train-model.sh $(BUILD) --check
 
 # Retrains the shipped injection classifier (config/models/injection.pcm) from the train splits.
