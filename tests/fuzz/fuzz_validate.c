@@ -4,6 +4,9 @@
  * and implies Luhn and 12-19 digits; whatever is accepted uses only the bytes its format allows;
  * IBAN and SSN verdicts survive re-spacing and case; IPv4/IPv6 verdicts agree with inet_pton on a
  * NUL-terminated copy, and a valid IPv4 makes a valid ::ffff: IPv6; valid JWTs have two dots.
+ * Every validator of the table (gw_validator_find) runs too: an accepted date or e-mail stays
+ * within its alphabet and length, an accepted identifier written with separators stays valid
+ * with them removed, and a SIN passes Luhn.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -150,6 +153,71 @@ check_rest(const char *s, size_t n)
     }
 }
 
+/* The identifiers: the bytes each may contain, and whether its separators may be dropped. */
+static const struct {
+    const char *name;
+    const char *allowed;
+    int compact;
+} ids[] = {
+    {"date", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz -/.,", 0},
+    {"email", ALNUM "!#$%&'*+-/=?^_`{|}~.@", 0},
+    {"uk_nhs", DIGITS " -", 1},
+    {"uk_nino", ALNUM " ", 1},
+    {"es_nif", DIGITS "TRWAGMYFPDXBNJZSQVHLCKE -", 1},
+    {"it_fiscal_code", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0},
+    {"pl_pesel", DIGITS, 0},
+    {"fi_hetu", DIGITS "+-ABCDEFHJKLMNPRSTUVWXY", 0},
+    {"nl_bsn", DIGITS ". ", 1},
+    {"fr_nir", DIGITS "AB ", 1},
+    {"de_tax_id", DIGITS " ", 1},
+    {"in_aadhaar", DIGITS " -", 1},
+    {"in_pan", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0},
+    {"sg_nric", DIGITS "STFGMJZIHEDCBAXWURQPNLK", 0},
+    {"au_abn", DIGITS " ", 1},
+    {"au_tfn", DIGITS " -", 1},
+    {"au_medicare", DIGITS " -", 1},
+    {"us_itin", DIGITS " -", 1},
+    {"us_aba", DIGITS, 0},
+    {"kr_rrn", DIGITS "-", 1},
+    {"ca_sin", DIGITS " -", 1},
+    {"br_cpf", DIGITS ".-", 1},
+    {"cn_resident_id", DIGITS "Xx", 0},
+    {"se_personnummer", DIGITS "-+", 1},
+    {"no_fnr", DIGITS " ", 1},
+    {"mrz_td3", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ<\r\n", 0},
+};
+
+static void
+check_ids(const char *s, size_t n)
+{
+    for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+        gw_validator f = gw_validator_find(ids[k].name);
+        if (!f)
+            abort();
+        if (!f(s, n))
+            continue;
+        if (n == 0 || n > 254 || !only(s, n, ids[k].allowed))
+            abort();
+        if (!ids[k].compact)
+            continue;
+        char c[64];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strchr(" -.+", s[i]))
+                continue;
+            if (m == sizeof(c))
+                abort();
+            c[m++] = s[i];
+        }
+        if (!f(c, m))
+            abort();
+    }
+    if (gw_validator_find("ca_sin")(s, n) && !gw_valid_luhn(s, n))
+        abort();
+    if (gw_validator_find("email")(s, n) && (!memchr(s, '@', n) || n < 6))
+        abort();
+}
+
 static void
 check_all(const char *s, size_t n)
 {
@@ -157,6 +225,7 @@ check_all(const char *s, size_t n)
     check_ssn(s, n);
     check_ip(s, n);
     check_rest(s, n);
+    check_ids(s, n);
 }
 
 int

@@ -1,7 +1,9 @@
 /* Unit tests for filters/validate.c: published test numbers pass, one changed character fails,
  * every boundary of every range is tried from both sides, the IBAN registry table matches the
- * registry, IP parsing agrees with inet_pton, and no validator reads past n (every case is run
- * from a heap copy of exactly n bytes, so the sanitizer build catches an over-read). */
+ * registry, IP parsing agrees with inet_pton, identifiers built with their check digit pass and
+ * near misses (check digit, date, length, separators) fail, and no validator reads past n (every
+ * case is run from a heap copy of exactly n bytes, so the sanitizer build catches an
+ * over-read). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -727,6 +729,812 @@ test_jwt_invalid(void **state)
     BAD(gw_valid_jwt, ".");
 }
 
+/* ---- Dates ------------------------------------------------------------------------------- */
+
+static void
+test_date_numeric(void **state)
+{
+    (void)state;
+    OK(gw_valid_date, "1990-01-31");
+    OK(gw_valid_date, "1990/1/31");
+    OK(gw_valid_date, "1990.01.31");
+    OK(gw_valid_date, "31/01/1990");
+    OK(gw_valid_date, "01/31/1990"); /* only the month-day reading is a date */
+    OK(gw_valid_date, "31.01.1990");
+    OK(gw_valid_date, "31-01-1990");
+    OK(gw_valid_date, "1-31-1990");
+    OK(gw_valid_date, "5/3/1985");
+    OK(gw_valid_date, "1900-01-01");
+    OK(gw_valid_date, "2099-12-31");
+    /* leap years: divisible by 4, centuries only by 400 */
+    OK(gw_valid_date, "2000-02-29");
+    OK(gw_valid_date, "29.02.1996");
+    OK(gw_valid_date, "02/29/2024");
+    BAD(gw_valid_date, "1900-02-29");
+    BAD(gw_valid_date, "29.02.1995");
+    BAD(gw_valid_date, "2023-02-29");
+    BAD(gw_valid_date, "1990-02-30");
+    BAD(gw_valid_date, "31/04/1990");
+    BAD(gw_valid_date, "04/31/1990"); /* April has 30 days either way round */
+    BAD(gw_valid_date, "01.31.1990"); /* '.' is day-month only */
+    BAD(gw_valid_date, "1990-13-01");
+    BAD(gw_valid_date, "1990-00-10");
+    BAD(gw_valid_date, "1990-01-00");
+    BAD(gw_valid_date, "1990-01-32");
+    BAD(gw_valid_date, "32/01/1990");
+    BAD(gw_valid_date, "13/13/1990");
+    BAD(gw_valid_date, "1899-12-31"); /* years 1900-2099 */
+    BAD(gw_valid_date, "2100-01-01");
+    BAD(gw_valid_date, "31/01/2100");
+    BAD(gw_valid_date, "1990-01/31"); /* mixed separators */
+    BAD(gw_valid_date, "31/01.1990");
+    BAD(gw_valid_date, "1990 01 31");
+    BAD(gw_valid_date, "1990-001-31");
+    BAD(gw_valid_date, "19900-01-31");
+    BAD(gw_valid_date, "31/01/90"); /* two-digit years */
+    BAD(gw_valid_date, "31/01/19900");
+    BAD(gw_valid_date, "123/01/1990");
+    BAD(gw_valid_date, "1990-01-31T10:00");
+    BAD(gw_valid_date, " 1990-01-31");
+    BAD(gw_valid_date, "1990-01-31 ");
+    BAD(gw_valid_date, "1.2.3.4");
+    BAD(gw_valid_date, "");
+    assert_int_equal(run_n(gw_valid_date, "1990-01-311", 10), 1);
+    assert_int_equal(run_n(gw_valid_date, "1990-01-31", 9), 1); /* 1990-01-3 */
+    assert_int_equal(run_n(gw_valid_date, "31/01/1990", 9), 0);
+}
+
+static void
+test_date_textual(void **state)
+{
+    (void)state;
+    OK(gw_valid_date, "31 January 1990");
+    OK(gw_valid_date, "31 january 1990");
+    OK(gw_valid_date, "31 JANUARY 1990");
+    OK(gw_valid_date, "31 Jan 1990");
+    OK(gw_valid_date, "31 Jan. 1990");
+    OK(gw_valid_date, "31 January, 1990");
+    OK(gw_valid_date, "31st January 1990");
+    OK(gw_valid_date, "1st of March 1985");
+    OK(gw_valid_date, "22nd  Sept 1975");
+    OK(gw_valid_date, "3RD Sep 1975");
+    OK(gw_valid_date, "31-Jan-1990");
+    OK(gw_valid_date, "7-may-2001");
+    OK(gw_valid_date, "January 31, 1990");
+    OK(gw_valid_date, "January 31 1990");
+    OK(gw_valid_date, "Jan 31 1990");
+    OK(gw_valid_date, "Jan. 31st, 1990");
+    OK(gw_valid_date, "feb 29 2000");
+    OK(gw_valid_date, "December 1st 2099");
+    OK(gw_valid_date, "May 5, 1955");
+    OK(gw_valid_date, "2th June 1990"); /* the suffix is not checked against the day */
+
+    BAD(gw_valid_date, "Feb 29 1900");
+    BAD(gw_valid_date, "30 February 2000");
+    BAD(gw_valid_date, "31 April 1990");
+    BAD(gw_valid_date, "32 January 1990");
+    BAD(gw_valid_date, "0 January 1990");
+    BAD(gw_valid_date, "January 0, 1990");
+    BAD(gw_valid_date, "31 Janu 1990");
+    BAD(gw_valid_date, "31 Janvier 1990");
+    BAD(gw_valid_date, "31 Jn 1990");
+    BAD(gw_valid_date, "31 January. 1990"); /* '.' only after an abbreviation */
+    BAD(gw_valid_date, "May. 5, 1955");
+    BAD(gw_valid_date, "31 January 90");
+    BAD(gw_valid_date, "31 January 1890");
+    BAD(gw_valid_date, "31January 1990");
+    BAD(gw_valid_date, "31 January1990");
+    BAD(gw_valid_date, "January31, 1990");
+    BAD(gw_valid_date, "January 31,1990");
+    BAD(gw_valid_date, "31xx January 1990");
+    BAD(gw_valid_date, "31 of January 1990"); /* "of" only after an ordinal */
+    BAD(gw_valid_date, "January 31st of 1990");
+    BAD(gw_valid_date, "31-Jan 1990");
+    BAD(gw_valid_date, "31-Jan.-1990");
+    BAD(gw_valid_date, "31st-Jan-1990");
+    BAD(gw_valid_date, "Monday 31 January 1990");
+    BAD(gw_valid_date, "January 1990");
+    BAD(gw_valid_date, "31 January");
+    BAD(gw_valid_date, "January 31, 1990.");
+    assert_int_equal(run_n(gw_valid_date, "Jan 31 19901", 11), 1);
+}
+
+/* ---- E-mail ------------------------------------------------------------------------------ */
+
+static void
+test_email(void **state)
+{
+    (void)state;
+    OK(gw_valid_email, "jane.doe@example.com");
+    OK(gw_valid_email, "a@b.co");
+    OK(gw_valid_email, "JOHN+tag@Mail.Example.CO.UK");
+    OK(gw_valid_email, "o'brien@example.ie");
+    OK(gw_valid_email, "x!#$%&'*+-/=?^_`{|}~y@example.org");
+    OK(gw_valid_email, "user@sub-domain.example-site.museum");
+    OK(gw_valid_email, "user@xn--bcher-kva.xn--p1ai");
+    OK(gw_valid_email, "user@1.2.example");
+    OK(gw_valid_email, "user@abcdefghijklmnopqrstuvwx.abcdefghijklmnopqrstuvwx"); /* TLD of 24 */
+
+    OK(gw_valid_email, "user@example.py"); /* real TLDs that are also file extensions */
+    OK(gw_valid_email, "user@example.MD");
+    OK(gw_valid_email, "user@example.zip");
+    OK(gw_valid_email, "user@example.jsonx");
+    OK(gw_valid_email, "user@example.xmlx");
+    BAD(gw_valid_email, "icon@2x.png"); /* extensions that are no TLD */
+    BAD(gw_valid_email, "icon@2x.PNG");
+    BAD(gw_valid_email, "ca@valencia.po");
+    BAD(gw_valid_email, "en@quot.header");
+    BAD(gw_valid_email, "lib@1.2.js");
+    BAD(gw_valid_email, "a@b.json");
+    BAD(gw_valid_email, "a@b.wasm"); /* the last word of the list */
+    BAD(gw_valid_email, "a@b.png.swp");
+    BAD(gw_valid_email, "user@example.abcdefghijklmnopqrstuvwxy"); /* TLD of 25 */
+    BAD(gw_valid_email, "user@example.c");
+    BAD(gw_valid_email, "user@example.c0m");
+    BAD(gw_valid_email, "user@example.xn--");
+    BAD(gw_valid_email, "user@localhost");
+    BAD(gw_valid_email, "user@example.com.");
+    BAD(gw_valid_email, "user@.example.com");
+    BAD(gw_valid_email, "user@example..com");
+    BAD(gw_valid_email, "user@-example.com");
+    BAD(gw_valid_email, "user@example-.com");
+    BAD(gw_valid_email, "user@exa_mple.com");
+    BAD(gw_valid_email, "user@[192.0.2.1]");
+    BAD(gw_valid_email, ".user@example.com");
+    BAD(gw_valid_email, "user.@example.com");
+    BAD(gw_valid_email, "us..er@example.com");
+    BAD(gw_valid_email, "us er@example.com");
+    BAD(gw_valid_email, "\"user\"@example.com");
+    BAD(gw_valid_email, "us(er@example.com");
+    BAD(gw_valid_email, "user@@example.com");
+    BAD(gw_valid_email, "user@exa@mple.com");
+    BAD(gw_valid_email, "@example.com");
+    BAD(gw_valid_email, "user@");
+    BAD(gw_valid_email, "userexample.com");
+    BAD(gw_valid_email, "");
+
+    /* Limits: 64 bytes of local part, 63 per label, 254 in all. */
+    char buf[400];
+    memset(buf, 'a', 64);
+    strcpy(buf + 64, "@example.com");
+    OK(gw_valid_email, buf);
+    memset(buf, 'a', 65);
+    strcpy(buf + 65, "@example.com");
+    BAD(gw_valid_email, buf);
+    strcpy(buf, "u@");
+    memset(buf + 2, 'b', 63);
+    strcpy(buf + 65, ".com");
+    OK(gw_valid_email, buf);
+    strcpy(buf, "u@");
+    memset(buf + 2, 'b', 64);
+    strcpy(buf + 66, ".com");
+    BAD(gw_valid_email, buf);
+    /* u@, 4 labels of 61 and their dots, "comm": 2 + 248 + 4 = 254 */
+    size_t o = (size_t)snprintf(buf, sizeof(buf), "u@");
+    for (int k = 0; k < 4; k++) {
+        memset(buf + o, 'c', 61);
+        o += 61;
+        buf[o++] = '.';
+    }
+    memcpy(buf + o, "comm", 5); /* 254 */
+    assert_int_equal(strlen(buf), 254);
+    OK(gw_valid_email, buf);
+    memcpy(buf + o, "commm", 6); /* 255 */
+    BAD(gw_valid_email, buf);
+    assert_int_equal(run_n(gw_valid_email, "jane@example.com.", 16), 1);
+    assert_int_equal(run_n(gw_valid_email, "jane@example.com", 15), 1); /* example.co */
+    assert_int_equal(run_n(gw_valid_email, "jane@example.com", 14), 0);
+}
+
+/* ---- National identifiers ----------------------------------------------------------------
+ * The valid numbers below are made up: a base chosen by hand and the check digit computed by the
+ * published algorithm, with the arithmetic in the comment; changing one character must break
+ * them. None is a real person's number as far as anyone could know. */
+
+static void
+test_uk_nhs(void **state)
+{
+    (void)state;
+    /* 943476591: 9*10 + 4*9 + 3*8 + 4*7 + 7*6 + 6*5 + 5*4 + 9*3 + 1*2 = 299, 299 mod 11 = 2,
+     * check 11 - 2 = 9 (the NHS's own sample number) */
+    OK(gw_valid_uk_nhs, "9434765919");
+    OK(gw_valid_uk_nhs, "943 476 5919");
+    OK(gw_valid_uk_nhs, "943-476-5919");
+    /* 401023213: sum 92, 92 mod 11 = 4, check 7 */
+    OK(gw_valid_uk_nhs, "401 023 2137");
+    /* 400000002: 4*10 + 2*2 = 44 = 0 mod 11, check 11 - 0 = 11, written 0 */
+    OK(gw_valid_uk_nhs, "4000000020");
+    BAD(gw_valid_uk_nhs, "4000000021");
+    BAD(gw_valid_uk_nhs, "9434765918");
+    BAD(gw_valid_uk_nhs, "9434765991"); /* swapped */
+    BAD(gw_valid_uk_nhs, "943 476 591");
+    BAD(gw_valid_uk_nhs, "94347659190");
+    BAD(gw_valid_uk_nhs, "943 4765 919"); /* grouped 3-4-3 */
+    BAD(gw_valid_uk_nhs, "943 476-5919"); /* mixed separators */
+    BAD(gw_valid_uk_nhs, "943  476 5919");
+    BAD(gw_valid_uk_nhs, "943.476.5919");
+    BAD(gw_valid_uk_nhs, "4444444444"); /* passes mod 11, all the same digit */
+    /* 100000001: 1*10 + 1*2 = 12, 12 mod 11 = 1, 11 - 1 = 10: no check digit fits */
+    for (char c = '0'; c <= '9'; c++) {
+        char t[11] = "100000001";
+        t[9] = c;
+        t[10] = '\0';
+        BAD(gw_valid_uk_nhs, t);
+    }
+}
+
+static void
+test_uk_nino(void **state)
+{
+    (void)state;
+    OK(gw_valid_uk_nino, "AB123456C");
+    OK(gw_valid_uk_nino, "AB 12 34 56 C");
+    OK(gw_valid_uk_nino, "AB 123456 C");
+    OK(gw_valid_uk_nino, "AB123456 D");
+    OK(gw_valid_uk_nino, "JG103759A");
+    OK(gw_valid_uk_nino, "OA123456B"); /* O is excluded as the second letter only */
+    BAD(gw_valid_uk_nino, "AO123456B");
+    BAD(gw_valid_uk_nino, "DA123456A"); /* D F I Q U V: never first */
+    BAD(gw_valid_uk_nino, "FA123456A");
+    BAD(gw_valid_uk_nino, "IA123456A");
+    BAD(gw_valid_uk_nino, "QA123456A");
+    BAD(gw_valid_uk_nino, "UA123456A");
+    BAD(gw_valid_uk_nino, "VA123456A");
+    BAD(gw_valid_uk_nino, "AD123456A"); /* ... nor second */
+    BAD(gw_valid_uk_nino, "AV123456A");
+    BAD(gw_valid_uk_nino, "BG123456A"); /* unallocated prefixes */
+    BAD(gw_valid_uk_nino, "GB123456A");
+    BAD(gw_valid_uk_nino, "KN123456A");
+    BAD(gw_valid_uk_nino, "NK123456A");
+    BAD(gw_valid_uk_nino, "NT123456A");
+    BAD(gw_valid_uk_nino, "TN123456A");
+    BAD(gw_valid_uk_nino, "ZZ123456A");
+    BAD(gw_valid_uk_nino, "AB123456E"); /* suffix A-D */
+    BAD(gw_valid_uk_nino, "AB123456");
+    BAD(gw_valid_uk_nino, "ab123456c");
+    BAD(gw_valid_uk_nino, "AB12345C");
+    BAD(gw_valid_uk_nino, "AB1234567C");
+    BAD(gw_valid_uk_nino, "AB 123 456 C"); /* a space inside a digit pair */
+    BAD(gw_valid_uk_nino, "A B123456C");
+    BAD(gw_valid_uk_nino, "AB  123456C");
+    BAD(gw_valid_uk_nino, "AB-12-34-56-C");
+    BAD(gw_valid_uk_nino, " AB123456C");
+    BAD(gw_valid_uk_nino, "AB123456C ");
+}
+
+static void
+test_es_nif(void **state)
+{
+    (void)state;
+    /* DNI: 12345678 mod 23 = 14, letter 14 of TRWAGMYFPDXBNJZSQVHLCKE is Z */
+    OK(gw_valid_es_nif, "12345678Z");
+    OK(gw_valid_es_nif, "12345678-Z");
+    OK(gw_valid_es_nif, "12345678 Z");
+    /* 87654321 mod 23 = 10: X */
+    OK(gw_valid_es_nif, "87654321X");
+    /* NIE: X1234567 reads 01234567, mod 23 = 19: L; Y7654321 reads 17654321: 4, G; Z1111112
+     * reads 21111112: 10, X */
+    OK(gw_valid_es_nif, "X1234567L");
+    OK(gw_valid_es_nif, "X-1234567-L");
+    OK(gw_valid_es_nif, "Y7654321G");
+    OK(gw_valid_es_nif, "Z1111112X");
+    BAD(gw_valid_es_nif, "12345678A");
+    BAD(gw_valid_es_nif, "12345687Z"); /* swapped */
+    BAD(gw_valid_es_nif, "11111111H"); /* right letter, placeholder digits */
+    BAD(gw_valid_es_nif, "00000000T");
+    BAD(gw_valid_es_nif, "X1234567Z");
+    BAD(gw_valid_es_nif, "Y1234567L"); /* the NIE letter counts */
+    BAD(gw_valid_es_nif, "W1234567L");
+    BAD(gw_valid_es_nif, "x1234567L");
+    BAD(gw_valid_es_nif, "12345678z");
+    BAD(gw_valid_es_nif, "1234567Z");
+    BAD(gw_valid_es_nif, "123456789Z");
+    BAD(gw_valid_es_nif, "X12345678L");
+    BAD(gw_valid_es_nif, "12345678--Z");
+    BAD(gw_valid_es_nif, "12345678Z ");
+    BAD(gw_valid_es_nif, "1234-5678Z");
+    BAD(gw_valid_es_nif, "X 1234567L");
+    BAD(gw_valid_es_nif, "12345678");
+}
+
+static void
+test_it_fiscal_code(void **state)
+{
+    (void)state;
+    /* Check letters computed by the odd/even tables of the header (python-stdnum agrees). */
+    OK(gw_valid_it_fiscal_code, "RSSMRA85T10A562S"); /* 10 Dec 1985, municipality A562 */
+    OK(gw_valid_it_fiscal_code, "BNCLRA80A41L219V"); /* a woman born 1 Jan 1980 */
+    OK(gw_valid_it_fiscal_code, "VRDGPP00B69H501C"); /* 29 Feb of a year 00 */
+    OK(gw_valid_it_fiscal_code, "RSSMRA85T1LA562V"); /* omocodia: day 10 written 1L */
+    OK(gw_valid_it_fiscal_code, "RSSMRA85T10A56NH"); /* omocodia: 2 written N */
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T10A562T");
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T01A562S");
+    BAD(gw_valid_it_fiscal_code, "VRDGPP01B69H501D"); /* 29 Feb 01 */
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T32A562Y"); /* day 32 */
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85F10A562R"); /* F is no month */
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T10N562F"); /* municipality letters are A-M and Z */
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T10A5W2S"); /* W is no omocodia letter */
+    BAD(gw_valid_it_fiscal_code, "rssmra85t10a562s");
+    BAD(gw_valid_it_fiscal_code, "RSSMR185T10A562S");
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T10A562");
+    BAD(gw_valid_it_fiscal_code, "RSSMRA85T10A562SS");
+    BAD(gw_valid_it_fiscal_code, "RSS MRA 85T10 A562S");
+    BAD(gw_valid_it_fiscal_code, "12345678901"); /* company codes are not taken */
+}
+
+static void
+test_pl_pesel(void **state)
+{
+    (void)state;
+    /* 4405140135, weights 1 3 7 9 1 3 7 9 1 3: sum 101, (10 - 1) mod 10 = 9; 14 May 1944 */
+    OK(gw_valid_pl_pesel, "44051401359");
+    /* month 21: January of the 2000s; 30 Jan 2002, sum 52, check 8 */
+    OK(gw_valid_pl_pesel, "02213001238");
+    /* month 22, day 29: 29 Feb 2000, sum 101, check 9 */
+    OK(gw_valid_pl_pesel, "00222912349");
+    BAD(gw_valid_pl_pesel, "44051401358");
+    BAD(gw_valid_pl_pesel, "44051410359");
+    BAD(gw_valid_pl_pesel, "90022912344"); /* right check digit, 29 Feb 1990 */
+    BAD(gw_valid_pl_pesel, "44131401350"); /* month 13 */
+    BAD(gw_valid_pl_pesel, "44053201353"); /* day 32 */
+    BAD(gw_valid_pl_pesel, "4405140135");
+    BAD(gw_valid_pl_pesel, "440514013590");
+    BAD(gw_valid_pl_pesel, "440514 01359");
+}
+
+static void
+test_fi_hetu(void **state)
+{
+    (void)state;
+    /* 131052308 mod 31 = 25: T */
+    OK(gw_valid_fi_hetu, "131052-308T");
+    /* the 2023 signs: Y for the 1900s (010594947 mod 31 = 15, F), B for the 2000s */
+    OK(gw_valid_fi_hetu, "010594Y947F");
+    OK(gw_valid_fi_hetu, "290200A002C"); /* 29 Feb 2000, 290200002 mod 31 = 12 */
+    OK(gw_valid_fi_hetu, "290200B002C");
+    OK(gw_valid_fi_hetu, "311299+999E"); /* 1899, temporary number 999 */
+    BAD(gw_valid_fi_hetu, "131052-308U");
+    BAD(gw_valid_fi_hetu, "131052G308T"); /* G is no century sign */
+    BAD(gw_valid_fi_hetu, "131052Z308T");
+    BAD(gw_valid_fi_hetu, "290201A002M"); /* right check, 29 Feb 2001 */
+    BAD(gw_valid_fi_hetu, "310452-308K"); /* 31 April */
+    BAD(gw_valid_fi_hetu, "131052-001W"); /* individual numbers start at 002 */
+    BAD(gw_valid_fi_hetu, "131052-308t");
+    BAD(gw_valid_fi_hetu, "131052-308");
+    BAD(gw_valid_fi_hetu, "131052 308T");
+    BAD(gw_valid_fi_hetu, "131052-308TT");
+}
+
+static void
+test_nl_bsn(void **state)
+{
+    (void)state;
+    /* 11122233: 9*1 + 8*1 + 7*1 + 6*2 + 5*2 + 4*2 + 3*3 + 2*3 = 69; 69 - d9 = 0 mod 11: d9 = 3 */
+    OK(gw_valid_nl_bsn, "111222333");
+    OK(gw_valid_nl_bsn, "1112.22.333");
+    OK(gw_valid_nl_bsn, "1112 22 333");
+    OK(gw_valid_nl_bsn, "111.222.333");
+    /* 12345678: 156 = 2 mod 11: d9 = 2 */
+    OK(gw_valid_nl_bsn, "123456782");
+    /* 99999999: 396 = 0 mod 11: d9 = 0 */
+    OK(gw_valid_nl_bsn, "999999990");
+    BAD(gw_valid_nl_bsn, "111222334");
+    BAD(gw_valid_nl_bsn, "123456872");
+    BAD(gw_valid_nl_bsn, "000000000");
+    BAD(gw_valid_nl_bsn, "1112.22 333");
+    BAD(gw_valid_nl_bsn, "11122.2.333");
+    BAD(gw_valid_nl_bsn, "111-222-333");
+    BAD(gw_valid_nl_bsn, "11122233");
+    BAD(gw_valid_nl_bsn, "1112223333");
+}
+
+static void
+test_fr_nir(void **state)
+{
+    (void)state;
+    /* 1850578006084 mod 97 = 6: key 91 */
+    OK(gw_valid_fr_nir, "185057800608491");
+    OK(gw_valid_fr_nir, "1 85 05 78 006 084 91");
+    OK(gw_valid_fr_nir, "1850578006084 91");
+    /* Corsica: 2A reads 19, 2B 18 (1850519006084 mod 97 = 62: key 35; 2B: key 62) */
+    OK(gw_valid_fr_nir, "1 85 05 2A 006 084 35");
+    OK(gw_valid_fr_nir, "1 85 05 2B 006 084 62");
+    /* born abroad (99), pseudo-months 20 and 99 */
+    OK(gw_valid_fr_nir, "269029934173285");
+    OK(gw_valid_fr_nir, "185207800608440");
+    OK(gw_valid_fr_nir, "185997800608443");
+    BAD(gw_valid_fr_nir, "185057800608492");
+    BAD(gw_valid_fr_nir, "1 85 05 2A 006 084 62"); /* the 2B key */
+    BAD(gw_valid_fr_nir, "1 85 05 2C 006 084 35");
+    BAD(gw_valid_fr_nir, "385057800608488"); /* right key, sex 3 */
+    BAD(gw_valid_fr_nir, "185137800608425"); /* month 13 */
+    BAD(gw_valid_fr_nir, "185007800608411"); /* month 00 */
+    BAD(gw_valid_fr_nir, "185050000608463"); /* department 00 */
+    BAD(gw_valid_fr_nir, "185057800600078"); /* order 000 */
+    BAD(gw_valid_fr_nir, "18505780060849");
+    BAD(gw_valid_fr_nir, "1850578006084911");
+    BAD(gw_valid_fr_nir, "1 850 578 006 084 91"); /* spaces out of place */
+    BAD(gw_valid_fr_nir, "1  85 05 78 006 084 91");
+    BAD(gw_valid_fr_nir, "1.85.05.78.006.084.91");
+    BAD(gw_valid_fr_nir, "1 85 05 78 006 084 91 ");
+}
+
+static void
+test_de_tax_id(void **state)
+{
+    (void)state;
+    /* MOD 11,10 over 8609574271 (7 twice) gives 9 */
+    OK(gw_valid_de_tax_id, "86095742719");
+    OK(gw_valid_de_tax_id, "86 095 742 719");
+    OK(gw_valid_de_tax_id, "11234567890"); /* 1 twice, check 0 */
+    OK(gw_valid_de_tax_id, "11213456783"); /* 1 three times, not adjacent */
+    BAD(gw_valid_de_tax_id, "86095742718");
+    BAD(gw_valid_de_tax_id, "86095747219");
+    BAD(gw_valid_de_tax_id, "11123456786"); /* right check, 1 in three adjacent places */
+    BAD(gw_valid_de_tax_id, "11112345678"); /* four times */
+    BAD(gw_valid_de_tax_id, "12345678903"); /* no digit repeated */
+    BAD(gw_valid_de_tax_id, "11224567894"); /* two digits repeated */
+    BAD(gw_valid_de_tax_id, "06095742715"); /* leading 0 */
+    BAD(gw_valid_de_tax_id, "86 095 742 7190");
+    BAD(gw_valid_de_tax_id, "860 957 427 19");
+    BAD(gw_valid_de_tax_id, "86-095-742-719");
+    BAD(gw_valid_de_tax_id, "8609574271");
+}
+
+static void
+test_in_aadhaar(void **state)
+{
+    (void)state;
+    /* Verhoeff check digit of 23456789012 is 4, of 98765432101 is 2 */
+    OK(gw_valid_in_aadhaar, "234567890124");
+    OK(gw_valid_in_aadhaar, "2345 6789 0124");
+    OK(gw_valid_in_aadhaar, "2345-6789-0124");
+    OK(gw_valid_in_aadhaar, "987654321012");
+    /* the textbook Verhoeff example: 236 gets 3 */
+    assert_int_equal(verhoeff_ok("2363", 4), 1);
+    assert_int_equal(verhoeff_ok("2364", 4), 0);
+    BAD(gw_valid_in_aadhaar, "234567890125");
+    BAD(gw_valid_in_aadhaar, "234567890214"); /* Verhoeff catches swaps */
+    BAD(gw_valid_in_aadhaar, "123456789010"); /* right check, first digit 1 */
+    BAD(gw_valid_in_aadhaar, "200009900002"); /* right check, palindrome */
+    BAD(gw_valid_in_aadhaar, "2345 6789-0124");
+    BAD(gw_valid_in_aadhaar, "234 5678 90124");
+    BAD(gw_valid_in_aadhaar, "23456789012");
+    BAD(gw_valid_in_aadhaar, "2345678901244");
+}
+
+static void
+test_in_pan(void **state)
+{
+    (void)state;
+    OK(gw_valid_in_pan, "ABCPE1234F");
+    OK(gw_valid_in_pan, "AAACB1234Z");
+    OK(gw_valid_in_pan, "ZZZTZ9999Z");
+    BAD(gw_valid_in_pan, "ABCDE1234F"); /* D is no holder type */
+    BAD(gw_valid_in_pan, "ABCEE1234F");
+    BAD(gw_valid_in_pan, "ABCPE0000F");
+    BAD(gw_valid_in_pan, "abcpe1234f");
+    BAD(gw_valid_in_pan, "ABCP31234F");
+    BAD(gw_valid_in_pan, "ABCPE1234");
+    BAD(gw_valid_in_pan, "ABCPE12345");
+    BAD(gw_valid_in_pan, "ABCPE 1234F");
+}
+
+static void
+test_sg_nric(void **state)
+{
+    (void)state;
+    /* 1234567 . 2 7 6 5 4 3 2 = 106 */
+    OK(gw_valid_sg_nric, "S1234567D"); /* 106 mod 11 = 7, JZIHGFEDCBA[7] */
+    OK(gw_valid_sg_nric, "F1234567N"); /* XWUTRQPNMLK[7] */
+    OK(gw_valid_sg_nric, "G1234567X"); /* 110 mod 11 = 0 */
+    OK(gw_valid_sg_nric, "M1234567K"); /* 109 mod 11 = 10 */
+    OK(gw_valid_sg_nric, "T0123456G"); /* 77 + 4 = 81, mod 11 = 4 */
+    OK(gw_valid_sg_nric, "M1000007J"); /* r = 8: where the M table differs from F/G (M) */
+    BAD(gw_valid_sg_nric, "F1000007J");
+    BAD(gw_valid_sg_nric, "M1000007M");
+    BAD(gw_valid_sg_nric, "S1234567A");
+    BAD(gw_valid_sg_nric, "T1234567D"); /* T adds 4 */
+    BAD(gw_valid_sg_nric, "A1234567D");
+    BAD(gw_valid_sg_nric, "s1234567d");
+    BAD(gw_valid_sg_nric, "S123456D");
+    BAD(gw_valid_sg_nric, "S12345678D");
+    BAD(gw_valid_sg_nric, "S 1234567D");
+}
+
+static void
+test_au_abn(void **state)
+{
+    (void)state;
+    /* 51824753556: (5-1)*10 + 1*1 + 8*3 + 2*5 + 4*7 + 7*9 + 5*11 + 3*13 + 5*15 + 5*17 + 6*19
+     * = 534 = 6 * 89 */
+    OK(gw_valid_au_abn, "51824753556");
+    OK(gw_valid_au_abn, "51 824 753 556");
+    OK(gw_valid_au_abn, "53004085616");
+    OK(gw_valid_au_abn, "99100000650");
+    BAD(gw_valid_au_abn, "10100000650"); /* 0 mod 89 too, but 10 is never issued */
+    BAD(gw_valid_au_abn, "51824753557");
+    BAD(gw_valid_au_abn, "51824735556");
+    BAD(gw_valid_au_abn, "51 824 753 5560");
+    BAD(gw_valid_au_abn, "518 247 535 56");
+    BAD(gw_valid_au_abn, "51-824-753-556");
+    BAD(gw_valid_au_abn, "5182475355");
+}
+
+static void
+test_au_tfn(void **state)
+{
+    (void)state;
+    /* 876543210 . 1 4 3 7 5 8 6 9 10 = 154 = 14 * 11; 123456782: 253 = 23 * 11 */
+    OK(gw_valid_au_tfn, "876543210");
+    OK(gw_valid_au_tfn, "123456782");
+    OK(gw_valid_au_tfn, "123 456 782");
+    OK(gw_valid_au_tfn, "123-456-782");
+    /* eight digits, weights 10 7 8 4 6 3 5 1: 12345677 gives 154 */
+    OK(gw_valid_au_tfn, "12345677");
+    OK(gw_valid_au_tfn, "123 456 77");
+    BAD(gw_valid_au_tfn, "123456781");
+    BAD(gw_valid_au_tfn, "12345678"); /* 155 */
+    BAD(gw_valid_au_tfn, "000000000");
+    BAD(gw_valid_au_tfn, "00000000");
+    BAD(gw_valid_au_tfn, "123 45 6782");
+    BAD(gw_valid_au_tfn, "123 456-782");
+    BAD(gw_valid_au_tfn, "1234567820");
+}
+
+static void
+test_au_medicare(void **state)
+{
+    (void)state;
+    /* 21234567 . 1 3 7 9 1 3 7 9 = 170: check 0; issue number 1, then IRN 1 */
+    OK(gw_valid_au_medicare, "2123456701");
+    OK(gw_valid_au_medicare, "2123 45670 1");
+    OK(gw_valid_au_medicare, "21234567011");
+    OK(gw_valid_au_medicare, "2123 45670 1 1");
+    OK(gw_valid_au_medicare, "2987654341"); /* 224: check 4 */
+    OK(gw_valid_au_medicare, "6123456741"); /* 174: check 4 */
+    BAD(gw_valid_au_medicare, "2123456711");
+    BAD(gw_valid_au_medicare, "1123456791"); /* right check, first digit 1 */
+    BAD(gw_valid_au_medicare, "7123456751");
+    BAD(gw_valid_au_medicare, "21234567010"); /* IRN 0 */
+    BAD(gw_valid_au_medicare, "2123 4567 01");
+    BAD(gw_valid_au_medicare, "2123 45670-1");
+    BAD(gw_valid_au_medicare, "212345670");
+    BAD(gw_valid_au_medicare, "212345670111");
+}
+
+static void
+test_us_itin(void **state)
+{
+    (void)state;
+    OK(gw_valid_us_itin, "912-70-1234");
+    OK(gw_valid_us_itin, "912 70 1234");
+    OK(gw_valid_us_itin, "912701234");
+    static const char *const groups_ok[] = {"50", "65", "70", "88", "90", "92", "94", "99"};
+    static const char *const groups_bad[] = {"00", "49", "66", "69", "89", "93"};
+    char t[16];
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(t, sizeof(t), "900-%s-0001", groups_ok[i]);
+        OK(gw_valid_us_itin, t);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(t, sizeof(t), "900-%s-0001", groups_bad[i]);
+        BAD(gw_valid_us_itin, t);
+    }
+    BAD(gw_valid_us_itin, "812-70-1234");
+    BAD(gw_valid_us_itin, "912-70-0000");
+    BAD(gw_valid_us_itin, "912-70 1234");
+    BAD(gw_valid_us_itin, "9127-0-1234");
+    BAD(gw_valid_us_itin, "912-70-12345");
+}
+
+static void
+test_us_aba(void **state)
+{
+    (void)state;
+    /* 011000015: 3*(0+0+0) + 7*(1+0+1) + (1+0+5) = 20, a multiple of 10 (the Federal Reserve
+     * Bank of Boston's published number) */
+    OK(gw_valid_us_aba, "011000015");
+    OK(gw_valid_us_aba, "021000021");
+    OK(gw_valid_us_aba, "322271627");  /* 32: thrift institutions */
+    OK(gw_valid_us_aba, "800000006");  /* 80: traveller's cheques; 3*8 + 6 = 30 */
+    BAD(gw_valid_us_aba, "810000009"); /* right check, 81 is not a prefix */
+    BAD(gw_valid_us_aba, "011000016");
+    BAD(gw_valid_us_aba, "101000015");
+    BAD(gw_valid_us_aba, "131000005"); /* right check, prefix 13 */
+    BAD(gw_valid_us_aba, "400000008");
+    BAD(gw_valid_us_aba, "000000013"); /* 00 */
+    BAD(gw_valid_us_aba, "000000000");
+    BAD(gw_valid_us_aba, "0110-0001-5");
+    BAD(gw_valid_us_aba, "01100001");
+    BAD(gw_valid_us_aba, "0110000150");
+}
+
+static void
+test_kr_rrn(void **state)
+{
+    (void)state;
+    /* 900101123456 . 2 3 4 5 6 7 8 9 2 3 4 5 = 124, 124 mod 11 = 3, (11 - 3) mod 10 = 8 */
+    OK(gw_valid_kr_rrn, "900101-1234568");
+    OK(gw_valid_kr_rrn, "9001011234568");
+    OK(gw_valid_kr_rrn, "850315-2345678"); /* 212 mod 11 = 3: 8 */
+    OK(gw_valid_kr_rrn, "000229-3123454"); /* 29 Feb 2000: 172 mod 11 = 7, 4 */
+    /* a foreigner (S = 5): 133 mod 11 = 1, (13 - 1) mod 10 = 2, where a citizen's would be 0 */
+    OK(gw_valid_kr_rrn, "900101-5123452");
+    BAD(gw_valid_kr_rrn, "900101-5123450");
+    /* born from October 2020 on: random last digits, any check digit */
+    OK(gw_valid_kr_rrn, "201015-3000000");
+    OK(gw_valid_kr_rrn, "201015-3000001");
+    BAD(gw_valid_kr_rrn, "200929-3123450"); /* September 2020: still checked (9 is right) */
+    OK(gw_valid_kr_rrn, "200929-3123459");
+    BAD(gw_valid_kr_rrn, "201015-1000000"); /* S = 1: 1920, which is checked (9 is right) */
+    OK(gw_valid_kr_rrn, "201015-1000009");
+    BAD(gw_valid_kr_rrn, "900101-1234567");
+    BAD(gw_valid_kr_rrn, "900230-1234563"); /* right check, 30 February */
+    BAD(gw_valid_kr_rrn, "900101 1234568");
+    BAD(gw_valid_kr_rrn, "900101--1234568");
+    BAD(gw_valid_kr_rrn, "9001-011234568");
+    BAD(gw_valid_kr_rrn, "900101-123456");
+}
+
+static void
+test_ca_sin(void **state)
+{
+    (void)state;
+    /* Luhn check digit of 12345678 is 2, of 94645626 is 6 */
+    OK(gw_valid_ca_sin, "123456782");
+    OK(gw_valid_ca_sin, "123 456 782");
+    OK(gw_valid_ca_sin, "123-456-782");
+    OK(gw_valid_ca_sin, "946456266");  /* 9: temporary residents */
+    BAD(gw_valid_ca_sin, "846456267"); /* Luhn-valid, 8 is for businesses */
+    BAD(gw_valid_ca_sin, "046454286"); /* Luhn-valid, 0 is unused */
+    BAD(gw_valid_ca_sin, "123456783");
+    BAD(gw_valid_ca_sin, "123 456-782");
+    BAD(gw_valid_ca_sin, "1234 56 782");
+    BAD(gw_valid_ca_sin, "12345678");
+}
+
+static void
+test_br_cpf(void **state)
+{
+    (void)state;
+    /* 123456789: 10*1 + 9*2 + ... + 2*9 = 210, 2100 mod 11 = 10, mod 10 = 0; then 11*1 + ... +
+     * 2*0 = 255, 2550 mod 11 = 9: 09 */
+    OK(gw_valid_br_cpf, "123.456.789-09");
+    OK(gw_valid_br_cpf, "12345678909");
+    OK(gw_valid_br_cpf, "111.444.777-35");
+    OK(gw_valid_br_cpf, "529.982.247-25");
+    BAD(gw_valid_br_cpf, "111.111.111-11"); /* passes both checks, placeholder */
+    BAD(gw_valid_br_cpf, "000.000.000-00");
+    BAD(gw_valid_br_cpf, "123.456.789-08");
+    BAD(gw_valid_br_cpf, "123.456.789-19");
+    BAD(gw_valid_br_cpf, "123.456.789.09");
+    BAD(gw_valid_br_cpf, "123456789-09");
+    BAD(gw_valid_br_cpf, "123 456 789 09");
+    BAD(gw_valid_br_cpf, "1234567890");
+}
+
+static void
+test_cn_resident_id(void **state)
+{
+    (void)state;
+    /* ISO 7064 MOD 11-2: the sum over 11010519491231002 is 167, 167 mod 11 = 2, "10X98765432"[2] */
+    OK(gw_valid_cn_resident_id, "11010519491231002X");
+    OK(gw_valid_cn_resident_id, "11010519491231002x");
+    OK(gw_valid_cn_resident_id, "440304200002291236"); /* 29 Feb 2000 */
+    OK(gw_valid_cn_resident_id, "510108199912310122");
+    BAD(gw_valid_cn_resident_id, "110105194912310021");
+    BAD(gw_valid_cn_resident_id, "910105194912310029"); /* right check, region 9 */
+    BAD(gw_valid_cn_resident_id, "110105194902301234"); /* right check, 30 February */
+    BAD(gw_valid_cn_resident_id, "110105189912310023"); /* 1899 */
+    OK(gw_valid_cn_resident_id, "110105209912310029");  /* 2099-12-31 */
+    BAD(gw_valid_cn_resident_id, "11010519491231002");
+    BAD(gw_valid_cn_resident_id, "110105 19491231002X");
+    BAD(gw_valid_cn_resident_id, "110105491231002"); /* old 15-digit form */
+}
+
+static void
+test_se_personnummer(void **state)
+{
+    (void)state;
+    /* Luhn over 811228987 gives 4 */
+    OK(gw_valid_se_personnummer, "811228-9874");
+    OK(gw_valid_se_personnummer, "811228+9874");
+    OK(gw_valid_se_personnummer, "8112289874");
+    OK(gw_valid_se_personnummer, "19811228-9874");
+    OK(gw_valid_se_personnummer, "198112289874");
+    OK(gw_valid_se_personnummer, "811288-9871"); /* samordningsnummer: day 28 + 60 */
+    BAD(gw_valid_se_personnummer, "811228-9875");
+    BAD(gw_valid_se_personnummer, "811328-9873"); /* right check, month 13 */
+    BAD(gw_valid_se_personnummer, "17811228-9874");
+    BAD(gw_valid_se_personnummer, "811228 9874");
+    BAD(gw_valid_se_personnummer, "8112-289874");
+    BAD(gw_valid_se_personnummer, "-8112289874");
+    BAD(gw_valid_se_personnummer, "81122898740");
+}
+
+static void
+test_no_fnr(void **state)
+{
+    (void)state;
+    /* 291298493: K1 = 11 - (3*2 + 7*9 + 6*1 + 1*2 + 8*9 + 9*8 + 4*4 + 5*9 + 2*3) mod 11 = 9,
+     * K2 = 6 */
+    OK(gw_valid_no_fnr, "29129849396");
+    OK(gw_valid_no_fnr, "291298 49396");
+    OK(gw_valid_no_fnr, "41019012393"); /* D-number: day 1 + 40 */
+    OK(gw_valid_no_fnr, "01509095066"); /* H-number: month 10 + 40, 1990 (individual 950) */
+    BAD(gw_valid_no_fnr, "29129849397");
+    BAD(gw_valid_no_fnr, "29129849386");
+    BAD(gw_valid_no_fnr, "2912984939");
+    BAD(gw_valid_no_fnr, "2912 9849396");
+    /* 010190123: K1 would be 10, so no number starts with it */
+    for (int k = 0; k < 100; k++) {
+        char t[12];
+        snprintf(t, sizeof(t), "010190123%02d", k);
+        BAD(gw_valid_no_fnr, t);
+    }
+}
+
+static void
+test_mrz_td3(void **state)
+{
+    (void)state;
+    /* The ICAO 9303 specimen passport (Utopia), current and older edition. */
+    OK(gw_valid_mrz_td3, "L898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    OK(gw_valid_mrz_td3, "L898902C<3UTO6908061F9406236ZE184226B<<<<<14");
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122F1204159ZE184226B<<<<<11"); /* composite */
+    BAD(gw_valid_mrz_td3, "L898902C37UTO7408122F1204159ZE184226B<<<<<10"); /* document */
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408123F1204159ZE184226B<<<<<10"); /* birth */
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122F1204158ZE184226B<<<<<10"); /* expiry */
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122F1204159ZE184226B<<<<<20"); /* optional */
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122Q1204159ZE184226B<<<<<10"); /* sex */
+    BAD(gw_valid_mrz_td3, "L898902C36UT17408122F1204159ZE184226B<<<<<10");
+    BAD(gw_valid_mrz_td3, "l898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122F1204159ZE184226B<<<<<1");
+    BAD(gw_valid_mrz_td3, "L898902C36UTO7408122F1204159ZE184226B<<<<<100");
+    /* with the end of line 1 in front */
+    OK(gw_valid_mrz_td3, "<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    OK(gw_valid_mrz_td3, "<\r\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    BAD(gw_valid_mrz_td3, "<\nL898902C36UTO7408122F1204159ZE184226B<<<<<11");
+    BAD(gw_valid_mrz_td3, "<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    BAD(gw_valid_mrz_td3, "A\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
+    BAD(gw_valid_mrz_td3, "<\n\nL898902C36UTO7408122F1204159ZE184226B<<<<<1");
+    BAD(gw_valid_mrz_td3, "\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
+}
+
+/* ---- The table --------------------------------------------------------------------------- */
+
+static void
+test_validator_table(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "luhn",        "card",           "iban",           "ssn",
+        "ipv4",        "ipv6",           "phone",          "jwt",
+        "date",        "email",          "uk_nhs",         "uk_nino",
+        "es_nif",      "it_fiscal_code", "pl_pesel",       "fi_hetu",
+        "nl_bsn",      "fr_nir",         "de_tax_id",      "in_aadhaar",
+        "in_pan",      "sg_nric",        "au_abn",         "au_tfn",
+        "au_medicare", "us_itin",        "us_aba",         "kr_rrn",
+        "ca_sin",      "br_cpf",         "cn_resident_id", "se_personnummer",
+        "no_fnr",      "mrz_td3"};
+    size_t count = sizeof(names) / sizeof(names[0]);
+    assert_int_equal(count, sizeof(validators) / sizeof(validators[0]));
+    char list[1024];
+    size_t need = gw_validator_names(list, sizeof(list));
+    assert_true(need < sizeof(list));
+    for (size_t i = 0; i < count; i++) {
+        assert_non_null(gw_validator_find(names[i]));
+        assert_non_null(strstr(list, names[i]));
+        /* n == 0 with a NULL pointer */
+        assert_int_equal(gw_validator_find(names[i])(NULL, 0), 0);
+    }
+    assert_ptr_equal(gw_validator_find("uk_nhs"), gw_valid_uk_nhs);
+    assert_null(gw_validator_find("UK_NHS"));
+    assert_null(gw_validator_find("nhs"));
+    assert_null(gw_validator_find(""));
+}
+
 /* ---- All of them ------------------------------------------------------------------------- */
 
 static void
@@ -769,6 +1577,28 @@ test_large_and_binary_inputs(void **state)
     free(hdr);
     free(big);
 
+    /* Every validator in the table, on a megabyte of each fill and of a repeated valid-looking
+     * piece: invalid (nothing accepts a megabyte), and quickly. */
+    static const char *const pieces[] = {
+        "1990-01-31 ", "jane@example.com", "9434765919", "AB 12 34 56 C", "<<<<", "0123456789"};
+    char *rep = malloc(n);
+    assert_non_null(rep);
+    for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+        size_t len = strlen(pieces[p]);
+        for (size_t i = 0; i < n; i++)
+            rep[i] = pieces[p][i % len];
+        for (size_t v = 0; v < sizeof(validators) / sizeof(validators[0]); v++)
+            if (validators[v].fn != gw_valid_luhn)
+                assert_int_equal(validators[v].fn(rep, n), 0);
+    }
+    for (size_t f = 0; f < sizeof(fills); f++) {
+        memset(rep, fills[f], n);
+        for (size_t v = 0; v < sizeof(validators) / sizeof(validators[0]); v++)
+            if (validators[v].fn != gw_valid_luhn)
+                assert_int_equal(validators[v].fn(rep, n), 0);
+    }
+    free(rep);
+
     /* n == 0 with a NULL pointer is fine everywhere. */
     assert_int_equal(gw_valid_luhn(NULL, 0), 0);
     assert_int_equal(gw_valid_card(NULL, 0), 0);
@@ -799,6 +1629,34 @@ main(void)
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_jwt_valid),
         cmocka_unit_test(test_jwt_invalid),
+        cmocka_unit_test(test_date_numeric),
+        cmocka_unit_test(test_date_textual),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_uk_nhs),
+        cmocka_unit_test(test_uk_nino),
+        cmocka_unit_test(test_es_nif),
+        cmocka_unit_test(test_it_fiscal_code),
+        cmocka_unit_test(test_pl_pesel),
+        cmocka_unit_test(test_fi_hetu),
+        cmocka_unit_test(test_nl_bsn),
+        cmocka_unit_test(test_fr_nir),
+        cmocka_unit_test(test_de_tax_id),
+        cmocka_unit_test(test_in_aadhaar),
+        cmocka_unit_test(test_in_pan),
+        cmocka_unit_test(test_sg_nric),
+        cmocka_unit_test(test_au_abn),
+        cmocka_unit_test(test_au_tfn),
+        cmocka_unit_test(test_au_medicare),
+        cmocka_unit_test(test_us_itin),
+        cmocka_unit_test(test_us_aba),
+        cmocka_unit_test(test_kr_rrn),
+        cmocka_unit_test(test_ca_sin),
+        cmocka_unit_test(test_br_cpf),
+        cmocka_unit_test(test_cn_resident_id),
+        cmocka_unit_test(test_se_personnummer),
+        cmocka_unit_test(test_no_fnr),
+        cmocka_unit_test(test_mrz_td3),
+        cmocka_unit_test(test_validator_table),
         cmocka_unit_test(test_large_and_binary_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
