@@ -166,9 +166,13 @@ enum { GW_HOOK_REQ_BODY = 1u << 0, GW_HOOK_RESP_BODY = 1u << 1, GW_HOOK_RESP_CHU
  * for the client. The caller then returns GW_BLOCK. */
 void gw_tx_block(struct gw_tx *tx, int status, const char *code, const char *message);
 
-/* Identity of the caller: any may be NULL. */
+/* Identity of the caller: any string may be NULL. route is the route's prefix, which routes that
+ * select by model may share; route_index tells every route of the config snapshot apart (its
+ * position in the snapshot, stable while the filter's configuration lives: both belong to the same
+ * snapshot), -1 when the exchange has no route. */
 struct gw_identity {
     const char *team, *key_id, *user, *session, *model, *route, *provider;
+    int route_index;
 };
 void gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out);
 

@@ -143,6 +143,10 @@ gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out)
     out->model = w.model && w.model[0] ? w.model : NULL;
     out->route = w.route;
     out->provider = w.provider;
+    out->route_index = -1;
+    if (tx->route && tx->cfg && tx->route >= tx->cfg->routes &&
+        tx->route < tx->cfg->routes + tx->cfg->nroutes)
+        out->route_index = (int)(tx->route - tx->cfg->routes);
 }
 
 void
