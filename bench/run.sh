@@ -7,11 +7,16 @@
 # Filter chain overhead: two more Portcullis processes with the same 100 `patterns` rules
 # (bench/patterns100.yaml), chain on and off, a 4 KB prompt (bench/chat4k.lua) and a 2,000-event
 # stream.
+# Secrets and personal data: the default config's two `patterns` filters (secrets, pii) on one
+# core (bench/patterns_scan.c, pc-bench-patterns: MB/s and µs per event over English and
+# technical text), and a Portcullis process with them against the chain-OFF one: start time
+# (compiling both packs cold), the 4 KB prompt and the 2,000-event stream.
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
-# the chain section), BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
+# the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
+# (needs the chain section), BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
 # (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
@@ -29,6 +34,7 @@ tls_on=${BENCH_TLS:-1}
 chain_on=${BENCH_CHAIN:-1}
 audit_on=${BENCH_AUDIT:-1}
 inj_on=${BENCH_INJECTION:-1}
+sens_on=${BENCH_SENSITIVE:-1}
 audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
@@ -135,21 +141,21 @@ YAML
       cat bench/patterns100.yaml
     } >"$tmp/gw-chain-$side.yaml"
   done
-  start_gw() { # name -> starts portcullis -c $tmp/NAME.yaml; sets started_pid, started_port, started_ms
-    local l= t0
+  start_gw() { # name [what] -> starts portcullis -c $tmp/NAME.yaml; sets started_pid, started_port, started_ms
+    local l= t0 what=${2:-the 100 rules of bench/patterns100.yaml}
     t0=$(date +%s%N)
     "$build/portcullis" -c "$tmp/$1.yaml" 2>"$tmp/$1.err" &
     started_pid=$!
     pids+=("$started_pid")
-    for _ in $(seq 600); do # up to 30 s: compiling the rules takes about 1 s on an idle machine
+    for _ in $(seq 1200); do # up to 60 s: compiling the shipped packs cold takes several seconds
       l=$(grep -m1 'listening on' "$tmp/$1.err") && break
       kill -0 "$started_pid" 2>/dev/null || break
       sleep 0.05
     done
     if [[ -z $l ]] || ! kill -0 "$started_pid" 2>/dev/null; then
       {
-        echo "bench: ERROR: Portcullis with the filter chain config $1.yaml (the 100 rules of"
-        echo "bench/patterns100.yaml) did not start. No results written."
+        echo "bench: ERROR: Portcullis with the filter chain config $1.yaml ($what) did not"
+        echo "start. No results written."
         echo "--- portcullis stderr ($build/portcullis -c $1.yaml) ---"; cat "$tmp/$1.err"
         echo "--- (BENCH_CHAIN=0 leaves the filter chain section out) ---"
       } >&2
@@ -177,6 +183,44 @@ YAML
     sed -e "s|^    classifier: .*|    classifier: 'off'|" "$tmp/gw-inj.yaml" >"$tmp/gw-inj-rules.yaml"
     start_gw gw-inj-rules
     injr_port=$started_port
+  fi
+  if [[ $sens_on != 0 ]]; then
+    # The default config's two patterns filters, secrets and pii: their entries under `filters:`
+    # in config/portcullis.yaml as they are (rules files made absolute, comments dropped), on the
+    # chain-OFF config. Started with an empty PORTCULLIS_CACHE_DIR, so the start time is that of
+    # a first start (compiling both packs, block and stream databases); a second process on the
+    # same cache shows a later start, and is stopped.
+    default_filter() { # name -> its entry in config/portcullis.yaml
+      awk -v want="$1" -v dir="$PWD/config" '
+        function flush() { if (item ~ ("\n    name: " want "\n")) printf "%s", item; item = "" }
+        /^filters:/ { f = 1; next }
+        f && /^[^ #]/ { flush(); f = 0 }
+        !f || /^ *#/ { next }
+        /^  - / { flush() }
+        { sub(/[ \t]+(#.*)?$/, "")
+          if ($1 == "rules_file:" && $2 !~ /^\//) sub(/rules_file: /, "rules_file: " dir "/")
+          item = item $0 "\n" }
+        END { flush() }' config/portcullis.yaml
+    }
+    sens_filters=$(default_filter secrets; default_filter pii)
+    for n in secrets pii; do
+      grep -q "^    name: $n\$" <<<"$sens_filters" ||
+        die "config/portcullis.yaml has no patterns filter named $n (BENCH_SENSITIVE=0 leaves the secrets and personal data section out)"
+    done
+    sens_key() { # filter key -> the value of key in the filter's entry (top level of the entry)
+      awk -v want="$1" -v k="    $2: " '/^  - / {n = ""} /^    name: / {n = $2} n == want && index($0, k) == 1 {print substr($0, length(k) + 1)}' <<<"$sens_filters"
+    }
+    sed -e '/^    filters: \[\]$/d' -e '/^filters:/,$d' "$tmp/gw-chain-off.yaml" >"$tmp/gw-sens.yaml"
+    printf 'filters:\n%s\n' "$sens_filters" >>"$tmp/gw-sens.yaml"
+    cp "$tmp/gw-sens.yaml" "$tmp/gw-sens-warm.yaml"
+    sens_cache=$tmp/sens-cache
+    mkdir "$sens_cache"
+    PORTCULLIS_CACHE_DIR=$sens_cache start_gw gw-sens "the default config's secrets and pii filters"
+    sens_port=$started_port sens_ms=$started_ms
+    PORTCULLIS_CACHE_DIR=$sens_cache start_gw gw-sens-warm "the default config's secrets and pii filters"
+    sens_warm_ms=$started_ms
+    kill "$started_pid"
+    wait "$started_pid" 2>/dev/null || true
   fi
 
   # The texts. Request: bench/prompt4k.txt as the user message (the body bench/chat4k.lua sends),
@@ -232,6 +276,34 @@ JQ
     [[ ${seen#*$'\n'} == "the key is $want for now" ]] ||
       die "chain $side: streamed text '${seen#*$'\n'}' (expected 'the key is $want for now')"
   done
+
+  if [[ $sens_on != 0 ]]; then
+    # The benchmark texts hold no secret and no personal data (same code as the proxy:
+    # portcullis scan), so the figures are the cost of scanning, and the stream must arrive as
+    # the mock sent it.
+    scan_out=$({ cat "$tmp/chat4k.json"; echo; jq -cn --arg t "$answer4k" '{role: "assistant", text: $t}'
+                 jq -cn --rawfile t "$tmp/stream.txt" '{role: "assistant", text: $t}'; } |
+               PORTCULLIS_CACHE_DIR=$sens_cache "$build/portcullis" scan -c "$tmp/gw-sens.yaml" --route /v1/) ||
+      die "portcullis scan failed on the benchmark texts with the secrets and pii filters: $scan_out"
+    [[ $(jq -r .action <<<"$scan_out" | sort -u) == pass ]] ||
+      die "the benchmark texts match rules of the secrets / pii packs: $(jq -c 'del(.text, .body)' <<<"$scan_out")"
+    # The filters really run: a made-up AWS key is redacted on the way to the mock (the e-mail
+    # address only reported there: pii requests are events), both are redacted in a streamed
+    # answer; the chain-OFF process passes them (checked above for the key).
+    mail=jane.doe@acme-corp.com
+    curl -sf -o /dev/null -H 'content-type: application/json' "http://127.0.0.1:$sens_port/v1/chat/completions" \
+      -d "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"upload it with $key and mail $mail today\"}]}" ||
+      die "secrets + pii: request failed"
+    seen=$(curl -sf "http://127.0.0.1:$mock_port/_mock/last" | jq -r .body)
+    [[ $seen == *"upload it with [REDACTED:"*"] and mail $mail today"* && $seen != *$key* ]] ||
+      die "secrets + pii: the mock saw $seen (expected the key redacted, the e-mail address as it was)"
+    seen=$(curl -sfN -H 'content-type: application/json' -H "X-Mock: {\"text\":\"the key is $key, mail $mail now\"}" \
+             -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}' \
+             "http://127.0.0.1:$sens_port/v1/chat/completions" | jq -Rjnf "$tmp/sse.jq") ||
+      die "secrets + pii: streamed request failed"
+    [[ ${seen#*$'\n'} == "the key is [REDACTED:"*"], mail [REDACTED:"*"] now" && $seen != *$key* && $seen != *$mail* ]] ||
+      die "secrets + pii: streamed text '${seen#*$'\n'}' (expected the key and the e-mail address redacted)"
+  fi
 fi
 
 if [[ $tls_on != 0 ]]; then
@@ -339,6 +411,7 @@ to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.0f", v+0; else if (v ~
 
 chain_md=
 inj_md=
+sens_md=
 if [[ $chain_on != 0 ]]; then
   # Scenario 1, the 4 KB prompt: throughput at $conns connections (as above), then latency with
   # one connection (3 s, no queueing). Any failed request stops the bench.
@@ -509,6 +582,166 @@ The classifier on one core (same segments; "classify" is the model alone over th
 |---|---|---|---|---|---|
 | English meeting notes | $(col "$tmp/inj-en.txt" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-en.txt" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-en.txt" classify 3) µs** | $(col "$tmp/inj-en.txt" scan+classify 2) MB/s | $(col "$tmp/inj-en.txt" scan+classify 3) µs |
 | mixed languages | $(col "$tmp/inj-mixed.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-mixed.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-mixed.out" classify 3) µs** | $(col "$tmp/inj-mixed.out" scan+classify 2) MB/s | $(col "$tmp/inj-mixed.out" scan+classify 3) µs |
+MD
+)
+  fi
+
+  if [[ $sens_on != 0 ]]; then
+    # Scan cost on one core: pc-bench-patterns with the two filters as the default config has
+    # them, over the English meeting notes and a technical text with many near-candidates (digit
+    # runs, hex constants, dotted numbers, identifiers, e-mail-like strings): the license texts
+    # of /usr/share/common-licenses and the first 256 KB of the C headers in /usr/include.
+    [[ -x $build/pc-bench-patterns ]] || die "$build/pc-bench-patterns is missing ('make build')"
+    find /usr/share/common-licenses -type f -print0 | LC_ALL=C sort -z | xargs -0 cat >"$tmp/tech.txt"
+    (cd /usr/include && LC_ALL=C ls ./*.h | xargs cat) >"$tmp/headers.txt"
+    head -c 262144 "$tmp/headers.txt" >>"$tmp/tech.txt"
+    tech_bytes=$(wc -c <"$tmp/tech.txt")
+    ((tech_bytes > 200000)) || die "the technical text ($tmp/tech.txt) holds only $tech_bytes bytes"
+    sens_args=()
+    for n in secrets pii; do
+      a=$(sens_key "$n" request) b=$(sens_key "$n" response) f=$(sens_key "$n" rules_file)
+      sens_args+=(--request "${a:-own}" --response "${b:-own}" "$f")
+    done
+    for t in en tech; do
+      f=bench/prompt4k.txt
+      [[ $t == tech ]] && f=$tmp/tech.txt
+      PORTCULLIS_CACHE_DIR=$sens_cache "$build/pc-bench-patterns" "${sens_args[@]}" -- "$f" >"$tmp/sens-$t.txt" ||
+        die "pc-bench-patterns failed: $(cat "$tmp/sens-$t.txt")"
+    done
+    # the harness agrees with portcullis scan: nothing in the meeting notes
+    grep -q '^found request all redact 0 event 0 block 0$' "$tmp/sens-en.txt" &&
+      grep -q '^found response all redact 0 event 0 block 0$' "$tmp/sens-en.txt" ||
+      die "pc-bench-patterns finds secrets or personal data in bench/prompt4k.txt: $(grep '^fired' "$tmp/sens-en.txt")"
+    pv() { awk -v a="$2" -v b="$3" -v c="$4" '$1 == a && $2 == b {print $c}' "$1"; } # file word which column
+    desc() { # file filter-number -> "rules hold anchors"
+      sed -n "s/^filter $2 .*: \([0-9]*\) rules from .*streams hold back \([0-9]*\) bytes, more after any of \([0-9]*\) anchors.*/\1 \2 \3/p" "$1"
+    }
+    read -r sec_rules sec_hold sec_anchors < <(desc "$tmp/sens-en.txt" 1)
+    read -r pii_rules pii_hold pii_anchors < <(desc "$tmp/sens-en.txt" 2)
+    req_cells() { # file -> the request row's cells after the text
+      echo "**$(pv "$1" request all 3) MB/s** | $(pv "$1" request all 4) µs | $(pv "$1" request 1 3) MB/s ($(pv "$1" request 1 4) µs) | $(pv "$1" request 2 3) MB/s ($(pv "$1" request 2 4) µs)"
+    }
+    stream_cells() { # file -> the stream row's cells after the text
+      echo "**$(pv "$1" stream all 3) MB/s** | $(pv "$1" stream all 4) µs | $(pv "$1" stream all 5) | $(pv "$1" stream 1 3) MB/s ($(pv "$1" stream 1 4) µs, $(pv "$1" stream 1 5) B) | $(pv "$1" stream 2 3) MB/s ($(pv "$1" stream 2 4) µs, $(pv "$1" stream 2 5) B)"
+    }
+    found() { # file side filter -> "R redacted, E events" (what that filter emitted in one pass)
+      awk -v s="$2" -v f="$3" '$1 == "found" && $2 == s && $3 == f {
+          o = ""; if ($5) o = $5 " redacted"; if ($7) o = o (o ? ", " : "") $7 " events"; if ($9) o = o (o ? ", " : "") $9 " blocks"
+          print (o == "" ? "0" : o) }' "$1"
+    }
+    found_row() { # file -> the cells of the "found" table after the text
+      local c
+      c=$(awk '$1 == "check" && $2 == "stream" {print ($3 == "ok" ? "yes" : "**NO** (" $4 " answers differ)")}' "$1")
+      echo "$(found "$1" request 1) | $(found "$1" request 2) | $(found "$1" response 1) | $(found "$1" response 2) | $c"
+    }
+    fired() { # file side -> "rule ×n, ..." (the 8 that fired most)
+      awk -v s="$2" '$1 == "fired" && $2 == s && n < 8 {printf "%s`%s` ×%s", (n++ ? ", " : ""), $4, $6} END {if (!n) printf "none"}' "$1"
+    }
+    en_bytes=$(pv "$tmp/sens-en.txt" text bytes 3)
+    en_events=$(awk '$1 == "text" {print $NF}' "$tmp/sens-en.txt")
+    tech_events=$(awk '$1 == "text" {print $NF}' "$tmp/sens-tech.txt")
+    tech_answers=$(awk '$1 == "text" {print $7}' "$tmp/sens-tech.txt")
+
+    # The 4 KB prompt: requests/s at $conns connections against the chain-OFF figure above, then
+    # one connection, OFF and ON back to back.
+    WRK_MAX_FAIL=0 wrk_run sens "http://127.0.0.1:$sens_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run sens1-off "http://127.0.0.1:$choff_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
+      wrk_run sens1 "http://127.0.0.1:$sens_port" bench/chat4k.lua "${chat4k_env[@]}"
+    read -r sp_rps sp_p50 sp_p99 < <(wrk_stats sens)
+    read -r so1_rps so1_p50 so1_p99 < <(wrk_stats sens1-off)
+    read -r sp1_rps sp1_p50 sp1_p99 < <(wrk_stats sens1)
+    # The 2,000-event stream, OFF and ON interleaved, every run checked as above: the text
+    # arrives exactly as the mock sent it (nothing in it to redact).
+    for i in $(seq $((chain_streams + 3))); do
+      w=
+      ((i <= 3)) && w=warm-
+      stream_once "${w}sens-off" "$choff_port"
+      stream_once "${w}sens" "$sens_port"
+    done
+    read -r ssf_med ssf_p90 ssf_ev < <(stream_stats sens-off)
+    read -r ssn_med ssn_p90 ssn_ev < <(stream_stats sens)
+
+    sens_md=$(cat <<MD
+
+
+## Secrets and personal data
+
+The default config's two \`patterns\` filters, as config/portcullis.yaml declares them, in that
+order: **secrets** (config/rules/secrets.yaml, $sec_rules rules; requests: $(sens_key secrets request),
+responses: $(sens_key secrets response)) and **pii** (config/rules/pii.yaml, $pii_rules rules; requests: $(sens_key pii request),
+responses: $(sens_key pii response)). In a stream (\`portcullis check\`), secrets holds back the last $sec_hold bytes of
+every chunk (the largest \`max_len\` + 1 of its rules that begin with no literal) and more after
+any of its $sec_anchors leading literals; pii holds back $pii_hold bytes ($pii_anchors leading literals).
+
+### Scan cost on one core
+
+bench/patterns_scan.c (\`pc-bench-patterns\`): the two filters built through the filter's
+\`conf_new\` with those actions and driven as the chain drives them, with the chain's edit
+functions; best of 5 one-second rounds. **Request**: the text cut into 2 KB segments (on UTF-8
+boundaries), each a user message through \`on_req_body\` of both filters. **Stream**: the text cut
+into answers of up to 16 KB, each streamed in 6-byte pieces (about one token per SSE event)
+through \`on_resp_chunk\` as gateway/filtering.c presents them (each filter gets what it held
+back followed by what the filter before it released), then the final chunk. Texts: the English
+meeting notes (bench/prompt4k.txt, $en_bytes bytes, $en_events events) and a technical text with
+many near-candidates (digit runs, hex constants, dotted numbers, identifiers, \`user@host\`): the
+files of /usr/share/common-licenses and the first 256 KB of /usr/include/*.h ($tech_bytes bytes,
+$tech_answers answers, $tech_events events). "alone": the same with one filter.
+
+| text | request, secrets + pii | per 2 KB | secrets alone | pii alone |
+|---|---|---|---|---|
+| English meeting notes | $(req_cells "$tmp/sens-en.txt") |
+| technical | $(req_cells "$tmp/sens-tech.txt") |
+
+| text | stream, secrets + pii | per event | bytes held back (average, after an event) | secrets alone | pii alone |
+|---|---|---|---|---|---|
+| English meeting notes | $(stream_cells "$tmp/sens-en.txt") |
+| technical | $(stream_cells "$tmp/sens-tech.txt") |
+
+What the filters found in one pass (events emitted; a pii request finding is an event, not a
+redaction), and whether every streamed answer came out exactly as the whole answer filtered at
+once (\`on_resp_body\`):
+
+| text | requests: secrets | requests: pii | answers: secrets | answers: pii | streamed = whole |
+|---|---|---|---|---|---|
+| English meeting notes | $(found_row "$tmp/sens-en.txt") |
+| technical | $(found_row "$tmp/sens-tech.txt") |
+
+Rules that fired on the technical text, requests: $(fired "$tmp/sens-tech.txt" request); answers:
+$(fired "$tmp/sens-tech.txt" response).
+\`pc-bench-patterns --per-rule\` lists the most expensive rules of each pack.
+
+### Through the proxy
+
+A Portcullis process (1 worker, access log off) with the two filters on the chain-OFF config
+above, against the chain-OFF process; same mock and texts (checked with \`portcullis scan\`: no
+rule of either pack matches them; a made-up AWS key was checked to be redacted in a request and
+in a stream, an e-mail address in a stream). Started with an empty cache (\`PORTCULLIS_CACHE_DIR\`:
+config load and compiling both packs, block and stream databases) in **$sens_ms ms**; a second
+start on the same cache: $sens_warm_ms ms.
+
+4 KB prompt (bench/chat4k.lua, as in the chain section):
+
+| | requests/s ($conns connections) | p50 | p99 | 1 connection: p50 | p99 |
+|---|---|---|---|---|---|
+| OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$so1_p50") µs | $(to_us "$so1_p99") µs |
+| **secrets + pii** | $sp_rps | $(to_ms "$sp_p50") ms | $(to_ms "$sp_p99") ms | $(to_us "$sp1_p50") µs | $(to_us "$sp1_p99") µs |
+
+Requests/s secrets + pii / OFF: **$(ratio "$sp_rps" "$cf_rps")**. Added median latency with one connection (runs
+back to back): **$(($(to_us "$sp1_p50") - $(to_us "$so1_p50"))) µs** per request; 1/throughput difference: $(awk -v a="$sp_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
+
+2,000-event stream (as in the chain section: $stream_bytes bytes, one content event per word,
+$chain_streams sequential \`curl -N\` runs per target after 3 warm-up rounds, the two targets
+interleaved; every run checked: it ends with \`data: [DONE]\`, has no error event, and its
+content deltas add up to exactly the text the mock sent, unredacted):
+
+| target | median | p90 | content events received |
+|---|---|---|---|
+| chain OFF | $ssf_med ms | $ssf_p90 ms | $ssf_ev |
+| **secrets + pii** | $ssn_med ms | $ssn_p90 ms | $ssn_ev |
+
+secrets + pii − OFF (median): $(awk -v a="$ssn_med" -v b="$ssf_med" 'BEGIN { printf "%.2f", a - b }') ms for the stream, **$(diff_us "$ssn_med" "$ssf_med" "$stream_events") µs per event**.
 MD
 )
   fi
@@ -708,6 +941,11 @@ if [[ $chain_on != 0 ]]; then
 Filter chain section: two more Portcullis processes with the \`patterns\` filter (100 rules) switched
 on and off, a 4 KB prompt and a 2,000-event stream, as ratios and added time, ON to OFF."
 fi
+if [[ $chain_on != 0 && $sens_on != 0 ]]; then
+  tls_intro+="
+Secrets and personal data section: the default config's \`secrets\` and \`pii\` filters, scan cost on one
+core (MB/s, µs per streamed event) and through the proxy against the chain-OFF process."
+fi
 cat >"$results" <<MD
 # Benchmark results
 
@@ -745,6 +983,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$audit_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$sens_md$audit_md
 MD
 cat "$results"

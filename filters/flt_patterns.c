@@ -157,13 +157,14 @@ struct prule {
     int line, col;                         /* ... and where in it */
     struct words context;                  /* one must occur within window bytes before */
     size_t window;
-    struct words keywords; /* the match must contain one */
-    struct words allow;    /* a match containing one is ignored */
-    size_t max_width;      /* longest match Hyperscan can bound, 0 for none */
-    int som;               /* compiled with start of match: redact, or checked (above) */
-    int mask;              /* redact with a format-preserving mask ... */
-    unsigned keep;         /* ... that leaves the last keep letters and digits as they are */
-    int owner;             /* 0: a copy for the other direction, sharing the strings */
+    struct words keywords;          /* the match must contain one */
+    struct words allow;             /* a match containing one is ignored */
+    const struct words *file_allow; /* the rules file's allow list (every rule of the file) */
+    size_t max_width;               /* longest match Hyperscan can bound, 0 for none */
+    int som;                        /* compiled with start of match: redact, or checked (above) */
+    int mask;                       /* redact with a format-preserving mask ... */
+    unsigned keep; /* ... that leaves the last keep letters and digits as they are */
+    int owner;     /* 0: a copy for the other direction, sharing the strings */
 };
 
 /* A literal every match of some rules begins with (see anchors_of): in a stream, text is held
@@ -188,7 +189,8 @@ struct pconf {
     unsigned first[2][257];
     unsigned *order[2];
     uint8_t pair[2][8192];
-    char *rules_file; /* path of rules_file, for messages */
+    char *rules_file;        /* path of rules_file, for messages */
+    struct words file_allow; /* its `allow`: placeholders no rule of it reports */
     struct gw_scan_db *req_db, *resp_db;
     unsigned *req_map, *resp_map;   /* database index -> rule index */
     unsigned req_roles, resp_roles; /* roles some rule looks at */
@@ -202,6 +204,7 @@ struct pmatch {
     unsigned rule;
     unsigned seg;
     uint64_t from, to;
+    int pend; /* the rule's token checks are still to be made, on the longest match from here */
 };
 
 struct mvec {
@@ -246,7 +249,7 @@ mvec_push(struct mvec *m, unsigned rule, unsigned seg, uint64_t from, uint64_t t
         m->v = v;
         m->cap = cap;
     }
-    m->v[m->n++] = (struct pmatch){rule, seg, from, to};
+    m->v[m->n++] = (struct pmatch){rule, seg, from, to, 0};
     return 0;
 }
 
@@ -335,22 +338,35 @@ has_word(const char *t, size_t n, const struct words *w, int start)
     return 0;
 }
 
-/* Whether the text of a match of r over [from, to) passes the rule's checks. A match that is not
- * all in view (its beginning released earlier in a stream) passes unchecked. Context words are
- * looked for in the window before the match and in the match itself, as far as they are in view
- * (the stream hold keeps the window of a match up to max_len long in view). */
+/* Whether r has checks of the whole token (see collect). */
 static int
-passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t to)
+token_checks(const struct prule *r)
 {
-    if (!r->check && r->entropy <= 0 && !r->context.n && !r->keywords.n && !r->allow.n)
+    return r->context.n || r->keywords.n || r->allow.n || (r->file_allow && r->file_allow->n);
+}
+
+/*
+ * Whether a match of r over [from, to) passes its validator and entropy floor (!token: checked on
+ * each reported match, so that a valid card followed by more digits is found, and a token whose
+ * value runs into other text still counts by its random part) or its token checks (token: allow,
+ * keywords, context; made on the longest match from a start, since a prefix of a placeholder may
+ * not hold the allowed word yet). A match that is not all in view
+ * (its beginning released earlier in a stream) passes unchecked. Context words are looked for in
+ * the window before the match and in the match itself, as far as they are in view.
+ */
+static int
+passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t to, int token)
+{
+    if (token ? !token_checks(r) : !r->check && r->entropy <= 0)
         return 1;
     if (from < k->base || to > k->base + k->len || from > to)
         return 1;
     const char *t = k->text + (from - k->base);
     size_t n = (size_t)(to - from);
-    if ((r->check && !r->check(t, n)) || (r->entropy > 0 && gw_entropy(t, n) < r->entropy))
-        return 0;
-    if (r->allow.n && has_word(t, n, &r->allow, 0))
+    if (!token)
+        return (!r->check || r->check(t, n)) && (r->entropy <= 0 || gw_entropy(t, n) >= r->entropy);
+    if ((r->allow.n && has_word(t, n, &r->allow, 0)) ||
+        (r->file_allow && has_word(t, n, r->file_allow, 0)))
         return 0;
     if (r->keywords.n && !has_word(t, n, &r->keywords, 0))
         return 0;
@@ -360,6 +376,45 @@ passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t
             return 0;
     }
     return 1;
+}
+
+/*
+ * Makes the token checks of the pending matches of out (from index lo on) that are final: all of
+ * them (all), or in a stream those no longer match can extend (fed: the stream offset fed to
+ * Hyperscan; a match from `from` ends by from + max_len + LOOKAHEAD). Those that fail are dropped.
+ * Returns the lowest offset the others (still pending) need in view — their start, less the
+ * context window — or UINT64_MAX when none is left pending.
+ */
+static uint64_t
+settle(const struct collector *k, struct mvec *out, size_t lo, int all, uint64_t fed)
+{
+    uint64_t need = UINT64_MAX;
+    size_t keep = lo;
+    for (size_t i = lo; i < out->n; i++) {
+        struct pmatch *m = &out->v[i];
+        const struct prule *r = &k->c->rules[m->rule];
+        if (m->pend) {
+            if (all || fed >= m->from + r->max_len + LOOKAHEAD) {
+                /* the longest match from this start (a stream may have reported it in pieces) */
+                for (size_t j = lo; j < out->n; j++)
+                    if (out->v[j].pend && out->v[j].rule == m->rule && out->v[j].seg == m->seg &&
+                        out->v[j].from == m->from && out->v[j].to > m->to)
+                        m->to = out->v[j].to;
+                if (!passes(k, r, m->from, m->to, 1))
+                    continue;
+                m->pend = 0;
+            } else {
+                uint64_t n = r->context.n && m->from > r->window ? m->from - r->window : m->from;
+                if (r->context.n && m->from <= r->window)
+                    n = 0;
+                if (n < need)
+                    need = n;
+            }
+        }
+        out->v[keep++] = *m;
+    }
+    out->n = keep;
+    return need;
 }
 
 static int
@@ -387,12 +442,24 @@ collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
                 }
             }
     }
-    if (!passes(k, r, from, to))
+    if (!passes(k, r, from, to, 0))
         return 0;
+    if (token_checks(r)) {
+        /* checked later, on the longest match from this start (SOM: one start per report) */
+        for (size_t j = k->out->n, seen = 0; j-- > 0 && seen < 8; seen++) {
+            struct pmatch *e = &k->out->v[j];
+            if (e->pend && e->rule == rule && e->seg == k->seg && e->from == from) {
+                if (to > e->to)
+                    e->to = to;
+                return 0;
+            }
+        }
+    }
     if (mvec_push(k->out, rule, k->seg, from, to) < 0) {
         k->oom = 1;
         return 1;
     }
+    k->out->v[k->out->n - 1].pend = token_checks(r);
     return 0;
 }
 
@@ -571,10 +638,12 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
         k.seg = (unsigned)i;
         k.text = s->text;
         k.len = s->len;
+        size_t before = m.n;
         if (gw_scan_block(db, s->text, s->len, collect, &k) < 0 || k.oom) {
             v = GW_ERROR;
             goto out;
         }
+        settle(&k, &m, before, 1, 0);
     }
     if (m.n == 0)
         goto out;
@@ -817,12 +886,15 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
         return GW_ERROR;
 
     uint64_t q = p->fed;
+    /* token checks of the matches that can no longer grow; the others keep their text held */
+    uint64_t need = settle(&k, &p->pending, 0, ch->final || ch->flush, q);
     struct pmatch *m = p->pending.v;
     size_t n = p->pending.n;
 
     const struct pmatch *blocker = NULL;
     for (size_t i = 0; i < n; i++)
-        if (c->rules[m[i].rule].action == ACT_BLOCK && (!blocker || cmp_pos(&m[i], blocker) < 0))
+        if (c->rules[m[i].rule].action == ACT_BLOCK && !m[i].pend &&
+            (!blocker || cmp_pos(&m[i], blocker) < 0))
             blocker = &m[i];
     if (blocker) {
         const struct prule *r = &c->rules[blocker->rule];
@@ -844,6 +916,8 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
             r = char_start(ch->text, p->base, ch->len > hold ? q - hold : p->base);
         if (a < r)
             r = char_start(ch->text, p->base, a);
+        if (need < r)
+            r = char_start(ch->text, p->base, need < p->base ? p->base : need);
     }
     uint64_t r0 = r;
     hold = (size_t)(q - r0);
@@ -960,6 +1034,7 @@ conf_free(void *conf)
         return;
     rules_free(c->rules, c->n);
     free(c->anchors);
+    words_free(&c->file_allow);
     free(c->order[0]);
     free(c->order[1]);
     free(c->rules_file);
@@ -1027,6 +1102,31 @@ get_string(const json_t *o, const char *key, const char **out)
     return 0;
 }
 
+/* A list of words (context, keywords, allow) into w, lowercased: NULL, or what is wrong. */
+static const char *
+parse_words(const json_t *a, struct words *w)
+{
+    size_t j, n = json_array_size(a);
+    const json_t *x;
+    if (!json_is_array(a) || n == 0)
+        return "must be a non-empty list of words";
+    if (!(w->v = calloc(n, sizeof(char *))) || !(w->len = calloc(n, sizeof(size_t))))
+        return "out of memory";
+    json_array_foreach(a, j, x)
+    {
+        size_t len = json_is_string(x) ? json_string_length(x) : 0;
+        if (len == 0 || len > 64)
+            return "must be a list of words of 1 to 64 bytes";
+        if (!(w->v[j] = xstrdup(json_string_value(x))))
+            return "out of memory";
+        w->n = j + 1;
+        w->len[j] = len;
+        for (char *q = w->v[j]; *q; q++)
+            *q = (char)lower((unsigned char)*q);
+    }
+    return NULL;
+}
+
 /* validate: NAME and entropy: BITS of rule i (after its action and widths are known). */
 static int
 get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, struct prule *r)
@@ -1048,29 +1148,12 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
     static const char *const lists[] = {"context", "keywords", "allow"};
     struct words *outs[] = {&r->context, &r->keywords, &r->allow};
     for (size_t k = 0; k < 3; k++) {
-        const json_t *a = json_object_get(o, lists[k]), *w;
-        size_t j;
+        const json_t *a = json_object_get(o, lists[k]);
         if (!a)
             continue;
-        if (!json_is_array(a) || json_array_size(a) == 0)
-            return rule_error(cc, i, id, "'%s' must be a non-empty list of words", lists[k]);
-        size_t n = json_array_size(a);
-        if (!(outs[k]->v = calloc(n, sizeof(char *))) ||
-            !(outs[k]->len = calloc(n, sizeof(size_t))))
-            return rule_error(cc, i, id, "out of memory");
-        json_array_foreach(a, j, w)
-        {
-            size_t len = json_is_string(w) ? json_string_length(w) : 0;
-            if (len == 0 || len > 64)
-                return rule_error(cc, i, id, "'%s' must be a list of words of 1 to 64 bytes",
-                                  lists[k]);
-            if (!(outs[k]->v[j] = xstrdup(json_string_value(w))))
-                return rule_error(cc, i, id, "out of memory");
-            outs[k]->n = j + 1;
-            outs[k]->len[j] = len;
-            for (char *q = outs[k]->v[j]; *q; q++)
-                *q = (char)lower((unsigned char)*q);
-        }
+        const char *err = parse_words(a, outs[k]);
+        if (err)
+            return rule_error(cc, i, id, "'%s' %s", lists[k], err);
     }
     const json_t *win = json_object_get(o, "context_window");
     r->window = 48;
@@ -1382,8 +1465,9 @@ load_rules_file(struct gw_cfg_ctx *cc, const char *file, char **path, struct gw_
         return gw_cfg_error(&sub, NULL, "a rules file is a mapping {version: 1, rules: [...]}");
     for (size_t i = 0; i < (*root)->npairs; i++) {
         const struct gw_cpair *pr = &(*root)->pairs[i];
-        if (strcmp(pr->key->scalar, "version") != 0 && strcmp(pr->key->scalar, "rules") != 0)
-            return gw_cfg_error(&sub, pr->key, "unknown key '%s' (known: version, rules)",
+        if (strcmp(pr->key->scalar, "version") != 0 && strcmp(pr->key->scalar, "rules") != 0 &&
+            strcmp(pr->key->scalar, "allow") != 0)
+            return gw_cfg_error(&sub, pr->key, "unknown key '%s' (known: version, allow, rules)",
                                 pr->key->scalar);
     }
     if (v && (!v->scalar || strcmp(v->scalar, "1") != 0))
@@ -1484,6 +1568,31 @@ merge(struct prefixes *a, const struct prefixes *b)
     return 0;
 }
 
+/* a ∪ b when merge() cannot hold it: every prefix cut to the longest length L at which the cut,
+ * distinct ones fit (a beginning of a certain prefix is certain too), all closed. 0, or -1 when
+ * they do not fit even at ANCHOR_MIN bytes. */
+static int
+merge_cut(struct prefixes *a, const struct prefixes *b)
+{
+    for (size_t cut = ANCHOR_MAX - 1; cut >= ANCHOR_MIN; cut--) {
+        struct prefixes out = {.n = 0}, one = {.n = 1};
+        int fits = 1;
+        for (size_t i = 0; i < a->n + b->n && fits; i++) {
+            const struct prefixes *src = i < a->n ? a : b;
+            size_t k = i < a->n ? i : i - a->n;
+            one.len[0] = src->len[k] < cut ? src->len[k] : cut;
+            memcpy(one.v[0], src->v[k], one.len[0]);
+            one.open[0] = 0;
+            fits = merge(&out, &one) == 0;
+        }
+        if (fits) {
+            *a = out;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* Moves *p past one item that is not read (a class, an escape, a group, any byte). */
 static void
 skip_item(const char **p)
@@ -1525,15 +1634,28 @@ is_quant(char c)
     return c == '?' || c == '*' || c == '{' || c == '+';
 }
 
+/* The length of a counted quantifier {n}, {n,} or {n,m} at s, or 0. */
+static size_t
+brace_len(const char *s)
+{
+    const char *q = s + 1;
+    if (*s != '{' || !isdigit((unsigned char)*q))
+        return 0;
+    while (isdigit((unsigned char)*q))
+        q++;
+    if (*q == ',')
+        for (q++; isdigit((unsigned char)*q);)
+            q++;
+    return *q == '}' ? (size_t)(q - s) + 1 : 0;
+}
+
 /* Moves *p past a quantifier after an item, if any. */
 static void
 skip_quant(const char **p)
 {
     const char *s = *p;
     if (*s == '{') {
-        while (*s && *s != '}')
-            s++;
-        s += *s == '}';
+        s += brace_len(s);
     } else if (is_quant(*s)) {
         s++;
     }
@@ -1602,7 +1724,7 @@ read_sequence(const char **p, struct prefixes *ps)
             close_all(&with);
             *p = rest;
             read_sequence(p, ps);
-            if (ps->bad || with.bad || merge(ps, &with) < 0) {
+            if (ps->bad || with.bad || (merge(ps, &with) < 0 && merge_cut(ps, &with) < 0)) {
                 /* too many ways: what was certain before the item is */
                 *ps = saved;
                 close_all(ps);
@@ -1616,8 +1738,10 @@ read_sequence(const char **p, struct prefixes *ps)
             char set[4];
             size_t k = 0;
             const char *r = s + 1;
-            /* in a class only \\, ] and - (a range) are special */
-            while (*r && *r != ']' && *r != '-' && k < 4) {
+            /* in a class only \\, ] and - (a range, unless first or last) are special */
+            while (*r && *r != ']' && k < 4) {
+                if (*r == '-' && r != s + 1 && r[1] != ']')
+                    break;
                 if (*r == '\\') {
                     if (!r[1] || is_alnum((unsigned char)r[1]))
                         break;
@@ -1662,7 +1786,7 @@ read_alternatives(const char **p, struct prefixes *ps)
     for (;;) {
         struct prefixes one = start;
         read_sequence(p, &one);
-        if (one.bad || merge(&all, &one) < 0)
+        if (one.bad || (merge(&all, &one) < 0 && merge_cut(&all, &one) < 0))
             ps->bad = 1; /* below: what was certain before the group is */
         if (**p != '|')
             break;
@@ -1687,18 +1811,43 @@ read_alternatives(const char **p, struct prefixes *ps)
 static size_t
 anchors_of(const char *re, char (*out)[ANCHOR_MAX])
 {
+    /* Constructs this reader does not follow, which could hide a '|' or a ')': none at all. A
+     * '{' that is not a counted quantifier is a literal for Hyperscan, but so rare here that it
+     * is not worth telling apart from one (nor '}'). */
+    for (const char *x = re; *x; x++) {
+        if (x[0] == '\\' && x[1]) {
+            if (x[1] == 'Q' || (x[1] == 'x' && x[2] == '{'))
+                return 0;
+            x++;
+        } else if ((x[0] == '[' && x[1] == '[') || x[0] == '}') {
+            return 0;
+        } else if (x[0] == '{') {
+            size_t n = brace_len(x);
+            if (!n)
+                return 0;
+            x += n - 1;
+        }
+    }
     struct prefixes ps = {.n = 1, .open = {1}};
     const char *p = re;
     read_alternatives(&p, &ps);
     if (ps.bad || *p)
         return 0; /* an unbalanced ')': not a regex this reads */
+    size_t n = 0;
     for (size_t i = 0; i < ps.n; i++) {
         if (ps.len[i] < ANCHOR_MIN)
             return 0;
-        memcpy(out[i], ps.v[i], ps.len[i]);
-        out[i][ps.len[i]] = '\0';
+        /* one that begins with another (or equals an earlier one) adds nothing */
+        int covered = 0;
+        for (size_t j = 0; j < ps.n && !covered; j++)
+            covered = j != i && ps.len[j] <= ps.len[i] &&
+                      memcmp(ps.v[j], ps.v[i], ps.len[j]) == 0 && (ps.len[j] < ps.len[i] || j < i);
+        if (covered)
+            continue;
+        memcpy(out[n], ps.v[i], ps.len[i]);
+        out[n++][ps.len[i]] = '\0';
     }
-    return ps.n;
+    return n;
 }
 
 /* Adds the anchors of r (a response rule whose matches are at most hold bytes long, held back
@@ -1711,9 +1860,20 @@ add_anchors(struct pconf *c, const struct prule *r, size_t hold)
     int caseless = (r->hs_flags & HS_FLAG_CASELESS) != 0;
     for (size_t i = 0; i < k; i++) {
         size_t len = strlen(lits[i]), j = 0;
-        if (caseless)
-            for (size_t m = 0; m < len; m++)
+        if (caseless) {
+            /* ASCII case only: a caseless UTF-8 rule folds other letters too, so the anchor
+             * ends before its first non-ASCII byte */
+            for (size_t m = 0; m < len; m++) {
+                if ((unsigned char)lits[i][m] >= 0x80) {
+                    len = m;
+                    break;
+                }
                 lits[i][m] = (char)lower((unsigned char)lits[i][m]);
+            }
+            if (len < ANCHOR_MIN)
+                return 0; /* too short now: the rule holds back by its max_len */
+            lits[i][len] = '\0';
+        }
         while (j < c->nanchors &&
                (c->anchors[j].caseless != caseless || strcmp(c->anchors[j].lit, lits[i]) != 0))
             j++;
@@ -1967,6 +2127,18 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     /* the rules file's rules first, then the inline ones */
     if (rf && load_rules_file(cc, json_string_value(rf), &c->rules_file, &froot, &flist) < 0)
         goto fail;
+    const struct gw_cnode *fallow = froot ? gw_cnode_get(froot, "allow") : NULL;
+    if (fallow) {
+        json_t *a = gw_cnode_to_json(fallow);
+        const char *err = a ? parse_words(a, &c->file_allow) : "out of memory";
+        json_decref(a);
+        if (err) {
+            struct gw_cfg_ctx sub = *cc;
+            sub.file = c->rules_file;
+            gw_cfg_error(&sub, fallow, "'allow' %s", err);
+            goto fail;
+        }
+    }
     nfile = flist ? flist->nitems : 0;
     size_t n = nfile + json_array_size(rules);
     if (!(c->rules = calloc(n, sizeof(*c->rules)))) {
@@ -1984,6 +2156,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
             rc = &sub;
             o = gw_cnode_to_json(flist->items[i]);
             c->rules[i].file = c->rules_file;
+            c->rules[i].file_allow = c->file_allow.n ? &c->file_allow : NULL;
             c->rules[i].line = flist->items[i]->line;
             c->rules[i].col = flist->items[i]->col;
         } else {
@@ -2013,7 +2186,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     free(tov);
     tov = NULL;
     int same = 1; /* every rule both ways: one database serves both */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < c->n; i++) {
         const struct prule *r = &c->rules[i];
         same &= r->req == r->resp;
         if (r->req)

@@ -739,6 +739,17 @@ test_context_keywords_allow(void **state)
     check_all_splits(c, text, want);
     gw_flt_patterns.conf_free(c);
 
+    /* allow judges the longest match from a start: a placeholder whose first characters do not
+     * hold the allowed word yet is still a placeholder */
+    c = load("{\"rules\": [{\"id\": \"tok\", \"regex\": \"token=[A-Za-z0-9~]{8,40}\", "
+             "\"action\": \"redact\", \"entropy\": 3.0, \"allow\": [\"XXXX\"], "
+             "\"replacement\": \"[T]\"}]}");
+    assert_non_null(c);
+    check_all_splits(
+        c, "a token=sha256~XXXXXXXXXXXXXXXXXXXX b token=q8Zk2LmW9xV4 c token=qqqqqqqqqqqq",
+        "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
+    gw_flt_patterns.conf_free(c);
+
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"context\": []}]}",
                "'context' must be a non-empty list of words");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"allow\": [7]}]}",
@@ -831,6 +842,14 @@ test_type_actions(void **state)
     segs_free(&ss);
     gw_flt_patterns.conf_free(c);
 
+    /* one rule, split in two by its directions: the response half is scanned too */
+    c = load("{\"rules\": [{\"id\": \"ssn\", \"regex\": \"[0-9]{3}-[0-9]{2}-[0-9]{4}\", "
+             "\"category\": \"pii:ssn\", \"validate\": \"ssn\"}], \"request\": \"event\", "
+             "\"response\": \"redact\"}");
+    assert_non_null(c);
+    check_all_splits(c, "ssn 536-22-1234 ok", "ssn [REDACTED:ssn] ok");
+    gw_flt_patterns.conf_free(c);
+
     snprintf(json, sizeof(json), "{%s, \"types\": {\"nope\": \"off\"}}", typed_rules);
     load_fails(json, "types: no rule has type 'nope'");
     snprintf(json, sizeof(json), "{%s, \"request\": \"smash\"}", typed_rules);
@@ -860,7 +879,9 @@ test_stream_anchored_hold(void **state)
                    "[A-Za-z0-9+/=\\\\s]{64,}-----END (?:RSA |)PRIVATE KEY-----\", \"action\": "
                    "\"redact\", \"max_len\": 4096},"
                    "{\"id\": \"pw\", \"regex\": \"(?:password|passwd)=[^ ]{4,20}\", \"flags\": "
-                   "\"i\", \"action\": \"redact\"}]}");
+                   "\"i\", \"action\": \"redact\"},"
+                   "{\"id\": \"dd\", \"regex\": \"\\\\b(?:dd|datadog)[_-]?api[_-]?key *= "
+                   "*[a-f0-9]{32}\", \"flags\": \"i\", \"action\": \"redact\"}]}");
     if (!c)
         fail_msg("%s", errbuf);
     static const struct {
@@ -871,8 +892,10 @@ test_stream_anchored_hold(void **state)
         {"text ending in gh", 2}, /* partial ghp_ */
         {"see ghp_abc", 7},       /* from ghp_ */
         {"a -----BEGIN RSA PRIVATE KEY-----\nAAAA", 36},
-        {"x ----", 4},                                            /* partial -----BEGIN */
-        {"the PassWo", 6},                                        /* caseless */
+        {"x ----", 4},     /* partial -----BEGIN */
+        {"the PassWo", 6}, /* caseless */
+        {"my DD_api", 6},  /* a group, an optional class */
+        {"the DATAD", 5},
         {"see ghp_0123456789abcdefghij0123456789ABCDEF done", 0}, /* matched and redacted */
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -983,7 +1006,21 @@ test_rules_file(void **state)
     load_file_fails("rules: [unclosed\n", NULL, "patterns: rules_file: /tmp/pc-rules-");
     load_file_fails("version: 2\nrules: [{id: a, regex: b}]\n", NULL, ":1:10: 'version' must be 1");
     load_file_fails("rules: [{id: a, regex: b}]\nextra: 1\n", NULL,
-                    ":2:1: unknown key 'extra' (known: version, rules)");
+                    ":2:1: unknown key 'extra' (known: version, allow, rules)");
+    load_file_fails("allow: [7]\nrules: [{id: a, regex: b}]\n", NULL,
+                    ":1:8: 'allow' must be a list of words of 1 to 64 bytes");
+    /* the file's allow list keeps documented placeholders out of every rule of the file */
+    char *ap = write_tmp("version: 1\nallow: [EXAMPLE, put_your]\nrules:\n"
+                         "  - {id: key, regex: 'AKIA[A-Z0-9]{16}', action: redact}\n"
+                         "  - {id: tok, regex: 'token=[A-Za-z0-9_~]{8,40}', action: redact}\n");
+    snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"}", ap);
+    c = load(json);
+    assert_non_null(c);
+    check_all_splits(c,
+                     "AKIAIOSFODNN7EXAMPLE AKIAQX7WMB2ZL4JHNT5C token=sha256~abc_PUT_YOUR_TOKEN x",
+                     "AKIAIOSFODNN7EXAMPLE [REDACTED:key] token=sha256~abc_PUT_YOUR_TOKEN x");
+    gw_flt_patterns.conf_free(c);
+    unlink(ap);
     load_file_fails("rules: []\n", NULL, "'rules' must be a non-empty list");
     /* a rule's error points at that rule in the file */
     load_file_fails("rules:\n  - {id: a, regex: b}\n  - {id: c, regex: d, action: smash}\n", NULL,
@@ -1010,31 +1047,34 @@ fired(const struct gw_tx *tx, const char *id)
     return 0;
 }
 
-static void
-test_secrets_pack(void **state)
+/* Loads a shipped rules file and checks every rule's match / nomatch examples; then that every
+ * name of need occurs in some rule's id (or, with types, in some rule's category). Returns the
+ * number of failures; *nrules and *nexamples are set. */
+static size_t
+check_pack(const char *path, const char *const *need, int types, size_t *nrules, size_t *nexamples)
 {
-    (void)state;
-    void *c = load("{\"rules_file\": \"" SECRETS "\"}");
+    char json[256];
+    snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"}", path);
+    void *c = load(json);
     if (!c)
         fail_msg("%s", errbuf);
-    FILE *f = fopen(SECRETS, "rb");
+    FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char buf[4 << 20];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     struct gw_cnode *root = NULL;
     char err[600];
-    assert_int_equal(gw_cnode_parse(SECRETS, buf, n, &root, err, sizeof(err)), 0);
+    assert_int_equal(gw_cnode_parse(path, buf, n, &root, err, sizeof(err)), 0);
     const struct gw_cnode *rules = gw_cnode_get(root, "rules");
     assert_non_null(rules);
-    assert_true(rules->nitems >= 80);
     size_t examples = 0, bad = 0;
     for (size_t i = 0; i < rules->nitems; i++) {
         const char *id = gw_cnode_get(rules->items[i], "id")->scalar;
         const struct gw_cnode *m = gw_cnode_get(rules->items[i], "match"),
                               *nm = gw_cnode_get(rules->items[i], "nomatch");
         if (!m || !m->nitems || !nm || !nm->nitems) {
-            print_message("rule %s lacks match or nomatch examples\n", id);
+            print_message("%s: rule %s lacks match or nomatch examples\n", path, id);
             bad++;
             continue;
         }
@@ -1047,8 +1087,8 @@ test_secrets_pack(void **state)
                 segs_add(&ss, GW_ROLE_USER, 0, list->items[k]->scalar);
                 enum gw_verdict v = gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s);
                 if (fired(&tx, id) != want || (want && v != GW_REDACT)) {
-                    print_message("rule %s: %s example \"%s\" %s\n", id, want ? "match" : "nomatch",
-                                  list->items[k]->scalar,
+                    print_message("%s: rule %s: %s example \"%s\" %s\n", path, id,
+                                  want ? "match" : "nomatch", list->items[k]->scalar,
                                   want ? "is not redacted by it" : "fires it");
                     bad++;
                 }
@@ -1057,24 +1097,51 @@ test_secrets_pack(void **state)
             }
         }
     }
+    for (size_t k = 0; need[k]; k++) {
+        int found = 0;
+        for (size_t i = 0; i < rules->nitems && !found; i++) {
+            const struct gw_cnode *x = gw_cnode_get(rules->items[i], types ? "category" : "id");
+            found = x && x->scalar && strstr(x->scalar, need[k]) != NULL;
+        }
+        if (!found) {
+            print_message("%s: no rule %s mentions %s\n", path, types ? "category" : "id", need[k]);
+            bad++;
+        }
+    }
+    *nrules = rules->nitems;
+    *nexamples = examples;
+    gw_cnode_free(root);
+    gw_flt_patterns.conf_free(c);
+    return bad;
+}
+
+static void
+test_secrets_pack(void **state)
+{
+    (void)state;
     /* the providers issue 7 names */
     static const char *const need[] = {
         "openai",  "anthropic", "aws",    "gcp",         "azure",       "github", "gitlab",
         "slack",   "stripe",    "twilio", "sendgrid",    "huggingface", "npm",    "pypi",
         "datadog", "shopify",   "jwt",    "private-key", "openssh",     NULL};
-    for (size_t k = 0; need[k]; k++) {
-        int found = 0;
-        for (size_t i = 0; i < rules->nitems && !found; i++)
-            found = strstr(gw_cnode_get(rules->items[i], "id")->scalar, need[k]) != NULL;
-        if (!found) {
-            print_message("no rule id mentions %s\n", need[k]);
-            bad++;
-        }
-    }
-    gw_cnode_free(root);
-    gw_flt_patterns.conf_free(c);
-    assert_int_equal(bad, 0);
+    size_t rules, examples;
+    assert_int_equal(check_pack(SECRETS, need, 0, &rules, &examples), 0);
+    assert_true(rules >= 80);
     assert_true(examples >= 2 * 80);
+}
+
+/* The shipped PII pack (config/rules/pii.yaml): the data types issue 7 names. */
+static void
+test_pii_pack(void **state)
+{
+    (void)state;
+    static const char *const need[] = {"pii:email",    "pii:phone", "pii:card", "pii:iban",
+                                       "pii:ssn",      "pii:ip",    "pii:dob",  "pii:passport",
+                                       "pii:national", NULL};
+    size_t rules, examples;
+    assert_int_equal(check_pack("config/rules/pii.yaml", need, 1, &rules, &examples), 0);
+    assert_true(rules >= 20);
+    assert_true(examples >= 2 * rules);
 }
 
 static void
@@ -1597,6 +1664,7 @@ main(void)
         cmocka_unit_test(test_stream_anchored_hold),
         cmocka_unit_test(test_rules_file),
         cmocka_unit_test(test_secrets_pack),
+        cmocka_unit_test(test_pii_pack),
         cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_request_redaction_overlap),
         cmocka_unit_test(test_block_verdicts),
