@@ -23,6 +23,7 @@
  *           context_window: 48           # ... at most this many bytes before the match, or in it
  *           keywords: [acme]             # the match must contain one of these
  *           allow: [EXAMPLE]             # a match containing one of these is ignored
+ *           expand_left: "[a-z0-9._-]{1,64}"   # widen each match leftwards over these bytes
  *       request: event                   # every rule's action in requests (block redact event off)
  *       response: redact                 # ... and in responses
  *       mask: false                      # true: redact with a format-preserving mask ...
@@ -160,6 +161,8 @@ struct prule {
     struct words keywords;          /* the match must contain one */
     struct words allow;             /* a match containing one is ignored */
     const struct words *file_allow; /* the rules file's allow list (every rule of the file) */
+    uint8_t expand[32];             /* expand_left: bytes a match is widened leftwards over ... */
+    size_t expand_max;              /* ... at most this many (0: no expand_left) */
     size_t max_width;               /* longest match Hyperscan can bound, 0 for none */
     int som;                        /* compiled with start of match: redact, or checked (above) */
     int mask;                       /* redact with a format-preserving mask ... */
@@ -441,6 +444,22 @@ collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
                     return 0;
                 }
             }
+    }
+    if (r->expand_max && from >= k->base && from <= k->base + k->len) {
+        /* widen over the set, then begin at a letter or digit; nothing to widen over: no match */
+        uint64_t lo = from - k->base > r->expand_max ? from - r->expand_max : k->base;
+        uint64_t f = from;
+        while (f > lo) {
+            unsigned char c = (unsigned char)k->text[f - 1 - k->base];
+            if (!(r->expand[c >> 3] & (1u << (c & 7))))
+                break;
+            f--;
+        }
+        while (f < from && !is_alnum((unsigned char)k->text[f - k->base]))
+            f++;
+        if (f == from)
+            return 0;
+        from = f;
     }
     if (!passes(k, r, from, to, 0))
         return 0;
@@ -1164,6 +1183,33 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
             return rule_error(cc, i, id, "'context_window' must be an integer from 1 to 1024");
         r->window = (size_t)json_integer_value(win);
     }
+    const json_t *ex = json_object_get(o, "expand_left");
+    if (ex) {
+        /* a bracket expression [...]: bytes and ranges a-z, optionally {1,N} */
+        const char *sp = json_is_string(ex) ? json_string_value(ex) : "";
+        if (*sp++ != '[')
+            return rule_error(cc, i, id,
+                              "'expand_left' must be a class such as \"[A-Za-z0-9._%%+-]{1,64}\"");
+        while (*sp && *sp != ']') {
+            unsigned char a = (unsigned char)*sp++, b = a;
+            if (a == '\\' && *sp)
+                a = b = (unsigned char)*sp++;
+            if (*sp == '-' && sp[1] && sp[1] != ']') {
+                b = (unsigned char)sp[1];
+                sp += 2;
+            }
+            for (unsigned c = a; c <= b; c++)
+                r->expand[c >> 3] |= (uint8_t)(1u << (c & 7));
+        }
+        r->expand_max = 64;
+        unsigned long n = 0;
+        if (*sp != ']' || (sp[1] && (sscanf(sp + 1, "{1,%lu}", &n) != 1 || n < 1 || n > 1024 ||
+                                     sp[strlen(sp) - 1] != '}')))
+            return rule_error(cc, i, id,
+                              "'expand_left' must be a class such as \"[A-Za-z0-9._%%+-]{1,64}\"");
+        if (n)
+            r->expand_max = n;
+    }
     return 0;
 }
 
@@ -1173,9 +1219,10 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
 {
     /* match / nomatch: example texts, for the tests of a rules file (not used here) */
     static const char *const keys[] = {
-        "id",      "regex",    "flags",          "where",    "direction", "action",  "replacement",
-        "message", "category", "severity",       "max_len",  "validate",  "entropy", "match",
-        "nomatch", "context",  "context_window", "keywords", "allow"};
+        "id",      "regex",          "flags",    "where",    "direction",
+        "action",  "replacement",    "message",  "category", "severity",
+        "max_len", "validate",       "entropy",  "match",    "nomatch",
+        "context", "context_window", "keywords", "allow",    "expand_left"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -1199,7 +1246,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
                               "action, replacement, message, category, severity, max_len, "
                               "validate, entropy, context, context_window, keywords, allow, "
-                              "match, nomatch)",
+                              "expand_left, match, nomatch)",
                               key);
     }
 
@@ -1856,7 +1903,7 @@ static int
 add_anchors(struct pconf *c, const struct prule *r, size_t hold)
 {
     char lits[PREFIX_MAX][ANCHOR_MAX];
-    size_t k = r->context.n ? 0 : anchors_of(r->regex, lits);
+    size_t k = r->context.n || r->expand_max ? 0 : anchors_of(r->regex, lits);
     int caseless = (r->hs_flags & HS_FLAG_CASELESS) != 0;
     for (size_t i = 0; i < k; i++) {
         size_t len = strlen(lits[i]), j = 0;
@@ -2041,7 +2088,7 @@ apply_overrides(struct gw_cfg_ctx *cc, struct pconf *c, const struct override *f
             x->resp = d == 1 || act[0] == act[1];
             /* A replaced span needs its start, and so do the checks, which read the match. */
             x->som = x->action == ACT_REDACT || x->check || x->entropy > 0 || x->context.n ||
-                     x->keywords.n || x->allow.n;
+                     x->keywords.n || x->allow.n || x->expand_max || x->file_allow;
             x->exact = x->som || (x->max_width && x->min_len == x->max_width);
         }
         if (owner) { /* off both ways: its strings go now */
@@ -2196,7 +2243,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         c->resp_roles |= r->roles;
         /* Event rules too: their text is not edited, but a run of matches must be reported
          * whole (one event), which it is when nothing of it is released before it has ended. */
-        size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0);
+        size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0) + r->expand_max;
         int anchored = add_anchors(c, r, hold);
         if (anchored < 0) {
             gw_cfg_error(cc, NULL, "patterns: out of memory");

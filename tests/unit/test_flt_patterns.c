@@ -750,6 +750,23 @@ test_context_keywords_allow(void **state)
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
     gw_flt_patterns.conf_free(c);
 
+    /* expand_left: a match from '@' widened over the local part, to a letter or digit; none: no
+     * match */
+    c = load("{\"rules\": [{\"id\": \"mail\", \"regex\": \"@[a-z]+\\\\.com\", \"action\": "
+             "\"redact\", \"expand_left\": \"[A-Za-z0-9._+-]{1,8}\", \"replacement\": "
+             "\"[M]\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c,
+                     "to jane.doe@corp.com, .x@corp.com, @corp.com and averyverylongname@corp.com",
+                     "to [M], .[M], @corp.com and averyvery[M]");
+    gw_flt_patterns.conf_free(c);
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"@x\", \"expand_left\": \"a-z\"}]}",
+               "'expand_left' must be a class such as");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"@x\", \"expand_left\": "
+               "\"[a-z]{1,0}\"}]}",
+               "'expand_left' must be a class such as");
+
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"context\": []}]}",
                "'context' must be a non-empty list of words");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"allow\": [7]}]}",
