@@ -1866,7 +1866,19 @@ anchors_of(const char *re, char (*out)[ANCHOR_MAX])
             if (x[1] == 'Q' || (x[1] == 'x' && x[2] == '{'))
                 return 0;
             x++;
-        } else if ((x[0] == '[' && x[1] == '[') || x[0] == '}') {
+        } else if (x[0] == '[') { /* a class: braces inside are bytes; [: (POSIX) is not read */
+            x++;
+            x += *x == '^';
+            x += *x == ']';
+            for (; *x && *x != ']'; x++) {
+                if (x[0] == '[' && x[1] == ':')
+                    return 0;
+                if (x[0] == '\\' && x[1])
+                    x++;
+            }
+            if (!*x)
+                return 0;
+        } else if (x[0] == '}') {
             return 0;
         } else if (x[0] == '{') {
             size_t n = brace_len(x);
