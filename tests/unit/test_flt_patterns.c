@@ -322,6 +322,30 @@ check_split(void *conf, const char *text, const char *expect, const size_t *cuts
     free(out);
 }
 
+/* Streams text split every way (each single cut, every byte its own piece, pairs of cuts) and
+ * compares each with the whole-text result, which must be want. */
+static void
+check_all_splits(void *c, const char *text, const char *want)
+{
+    enum gw_verdict v;
+    char *expect = redact_whole(c, text, &v);
+    assert_string_equal(expect, want);
+    size_t n = strlen(text);
+    for (size_t a = 0; a <= n; a++)
+        check_split(c, text, expect, &a, 1);
+    size_t *every = malloc(n * sizeof(*every));
+    for (size_t i = 0; i < n; i++)
+        every[i] = i;
+    check_split(c, text, expect, every, n);
+    for (size_t a = 0; a <= n; a += 2)
+        for (size_t b = a; b <= n; b += 7) {
+            size_t cuts[2] = {a, b};
+            check_split(c, text, expect, cuts, 2);
+        }
+    free(every);
+    free(expect);
+}
+
 /* ---- config ---- */
 
 static void
@@ -580,23 +604,10 @@ test_stream_every_split(void **state)
     assert_int_equal(v, GW_REDACT);
     assert_string_equal(expect, "Hey! Your key is [REDACTED:aws], and [KEY] is top*; Hi again, a "
                                 "password (not secret) for <é> crème, Z and Z, ciao");
-    size_t n = strlen(stream_text);
 
-    /* in one piece, in two pieces at every byte, byte by byte */
+    /* in one piece, in two pieces at every byte, byte by byte, in three pieces */
     check_split(c, stream_text, expect, NULL, 0);
-    for (size_t a = 0; a <= n; a++)
-        check_split(c, stream_text, expect, &a, 1);
-    size_t *every = malloc(n * sizeof(*every));
-    for (size_t i = 0; i < n; i++)
-        every[i] = i;
-    check_split(c, stream_text, expect, every, n);
-    /* three pieces, with empty ones among them */
-    for (size_t a = 0; a <= n; a += 3)
-        for (size_t b = a; b <= n; b += 5) {
-            size_t cuts[2] = {a, b};
-            check_split(c, stream_text, expect, cuts, 2);
-        }
-    free(every);
+    check_all_splits(c, stream_text, expect);
     free(expect);
     gw_flt_patterns.conf_free(c);
 }
@@ -633,18 +644,7 @@ test_validate_entropy(void **state)
     segs_free(&ss);
 
     /* streamed: the same, however it is split */
-    enum gw_verdict v;
-    char *expect = redact_whole(c, text, &v);
-    assert_string_equal(expect, want);
-    size_t n = strlen(text);
-    for (size_t a = 0; a <= n; a++)
-        check_split(c, text, expect, &a, 1);
-    size_t *every = malloc(n * sizeof(*every));
-    for (size_t i = 0; i < n; i++)
-        every[i] = i;
-    check_split(c, text, expect, every, n);
-    free(every);
-    free(expect);
+    check_all_splits(c, text, want);
     gw_flt_patterns.conf_free(c);
 
     /* errors: an unknown validator, a bad entropy */
@@ -683,29 +683,6 @@ test_validate_entropy(void **state)
     assert_int_equal(gw_flt_patterns.on_req_body(&tx3, c, NULL, &ss.s), GW_BLOCK);
     segs_free(&ss);
     gw_flt_patterns.conf_free(c);
-}
-
-/* Splits text every way test_validate_entropy does and compares with the whole-text result. */
-static void
-check_all_splits(void *c, const char *text, const char *want)
-{
-    enum gw_verdict v;
-    char *expect = redact_whole(c, text, &v);
-    assert_string_equal(expect, want);
-    size_t n = strlen(text);
-    for (size_t a = 0; a <= n; a++)
-        check_split(c, text, expect, &a, 1);
-    size_t *every = malloc(n * sizeof(*every));
-    for (size_t i = 0; i < n; i++)
-        every[i] = i;
-    check_split(c, text, expect, every, n);
-    for (size_t a = 0; a <= n; a += 2)
-        for (size_t b = a; b <= n; b += 7) {
-            size_t cuts[2] = {a, b};
-            check_split(c, text, expect, cuts, 2);
-        }
-    free(every);
-    free(expect);
 }
 
 /* context (a word near before the match), keywords (in the match), allow (placeholders out) */
