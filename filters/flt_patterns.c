@@ -834,12 +834,26 @@ anchored_from(const struct pconf *c, struct pstream *p, unsigned role_bit, const
             unsigned b0 = ci ? (unsigned)lower(x[0]) : x[0];
             if (c->first[ci][b0] == c->first[ci][b0 + 1])
                 continue;
+            unsigned lo = c->first[ci][b0], hi = c->first[ci][b0 + 1];
             if (i + 1 < end) {
                 unsigned b1 = ci ? (unsigned)lower(x[1]) : x[1], pr = b0 << 8 | b1;
                 if (!(c->pair[ci][pr >> 3] & (1u << (pr & 7))))
                     continue;
+                /* the anchors of this bucket with that second byte (sorted by it) */
+                unsigned l = lo, h = hi;
+                while (l < h) {
+                    unsigned mid = l + (h - l) / 2;
+                    if ((unsigned char)c->anchors[c->order[ci][mid]].lit[1] < b1)
+                        l = mid + 1;
+                    else
+                        h = mid;
+                }
+                lo = l;
+                while (l < hi && (unsigned char)c->anchors[c->order[ci][l]].lit[1] == b1)
+                    l++;
+                hi = l;
             }
-            for (unsigned j = c->first[ci][b0]; j < c->first[ci][b0 + 1]; j++) {
+            for (unsigned j = lo; j < hi; j++) {
                 const struct anchor *a = &c->anchors[c->order[ci][j]];
                 if (!(a->roles & role_bit))
                     continue;
@@ -1975,7 +1989,14 @@ index_anchors(struct pconf *c)
             if (a->caseless != ci)
                 continue;
             unsigned b0 = (unsigned char)a->lit[0], pr = b0 << 8 | (unsigned char)a->lit[1];
-            c->order[ci][fill[b0]++] = (unsigned)k;
+            /* within a first byte, by second byte (insertion: buckets are small) */
+            unsigned at = fill[b0]++;
+            while (at > c->first[ci][b0] && (unsigned char)c->anchors[c->order[ci][at - 1]].lit[1] >
+                                                (unsigned char)a->lit[1]) {
+                c->order[ci][at] = c->order[ci][at - 1];
+                at--;
+            }
+            c->order[ci][at] = (unsigned)k;
             c->pair[ci][pr >> 3] |= (uint8_t)(1u << (pr & 7));
         }
     }

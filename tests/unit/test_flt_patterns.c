@@ -1122,6 +1122,16 @@ test_secrets_pack(void **state)
     assert_int_equal(check_pack(SECRETS, need, 0, &rules, &examples), 0);
     assert_true(rules >= 80);
     assert_true(examples >= 2 * 80);
+
+    /* streamed through the whole pack (anchored holds), every split gives the whole text's */
+    void *c = load("{\"rules_file\": \"" SECRETS "\"}");
+    assert_non_null(c);
+    check_all_splits(c,
+                     "use ghp_Zq8Lm3Xv9Rt2Wk7Yp4Nb6Hc1Jd5Fg0Se3Ua8 now; passwd = \"Tr0ub4dor&3x\" "
+                     "and AKIAQX7WMB2ZL4JHNT5C, see https://deploy:Qz7vR2pkL9xW@ci.acme.io/x ok",
+                     "use [REDACTED:github-pat] now; [REDACTED:generic-password]\" and "
+                     "[REDACTED:aws-access-key-id], see [REDACTED:url-credentials]/x ok");
+    gw_flt_patterns.conf_free(c);
 }
 
 /* The shipped PII pack (config/rules/pii.yaml): the data types issue 7 names. */
