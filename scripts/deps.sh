@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc clang pkg-config libclang-rt-14-dev clang-format
-      libevent-dev libssl-dev libjansson-dev libhyperscan-dev libyaml-dev libcmocka-dev node-llhttp zlib1g-dev
+      libevent-dev libssl-dev libjansson-dev libhyperscan-dev libyaml-dev libcmocka-dev node-llhttp zlib1g-dev libidn2-dev
       openssl ca-certificates curl rsyslog)
 # Node.js and npm for the integration tests (the official SDKs); any Node >= 18 will do.
 if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi

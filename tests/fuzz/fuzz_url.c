@@ -1,0 +1,56 @@
+/*
+ * URL canonicaliser fuzzer: arbitrary bytes through gw_url_canon and gw_url_is_internal. A
+ * successful result's host is non-empty exactly when it has a type, and is then printable
+ * ASCII without upper case or '%'; serialised as scheme://host:port/ and canonicalised again it
+ * gives the same host, type, port and internal verdict.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/url.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_url: %s failed at line %d\n", #cond, __LINE__);                  \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gw_url_canon u, v;
+    int rc = gw_url_canon((const char *)data, size, &u);
+    int in = gw_url_is_internal(&u);
+    CHECK(in == 0 || in == 1);
+    if (rc != 0) {
+        CHECK(rc == -1 && u.host_len == 0 && in == 0);
+        return 0;
+    }
+    CHECK(u.host_len == strlen(u.host));
+    CHECK((u.host_len > 0) == (u.host_type != GW_URL_HOST_NONE));
+    CHECK(u.host_len <= GW_URL_HOST_MAX);
+    CHECK(u.port >= -1 && u.port <= 65535);
+    for (size_t i = 0; i < u.host_len; i++) {
+        unsigned char c = (unsigned char)u.host[i];
+        CHECK(c > 0x20 && c < 0x7f && c != '%' && !(c >= 'A' && c <= 'Z'));
+    }
+    if (u.host_len == 0)
+        return 0;
+    char again[GW_URL_SCHEME_MAX + GW_URL_HOST_MAX + 32];
+    int len;
+    if (u.port >= 0)
+        len = snprintf(again, sizeof(again), "%s%s//%s:%d/", u.scheme, u.relative ? "" : ":",
+                       u.host, u.port);
+    else
+        len = snprintf(again, sizeof(again), "%s%s//%s/", u.scheme, u.relative ? "" : ":", u.host);
+    CHECK(len > 0 && (size_t)len < sizeof(again));
+    CHECK(gw_url_canon(again, (size_t)len, &v) == 0);
+    CHECK(strcmp(v.host, u.host) == 0);
+    CHECK(v.host_type == u.host_type && v.port == u.port);
+    CHECK(gw_url_is_internal(&v) == in);
+    return 0;
+}
