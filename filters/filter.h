@@ -136,6 +136,16 @@ int gw_cfg_error(struct gw_cfg_ctx *cc, const struct gw_cnode *node, const char 
  * Returns a new string (the caller frees it), NULL when out of memory. */
 char *gw_cfg_path(const struct gw_cfg_ctx *cc, const char *file);
 
+/* The node of key a of the filter's mapping, or of key b under it when it has one (NULL when a
+ * is absent): where an error about a value points. */
+const struct gw_cnode *gw_cfg_node_at(const struct gw_cfg_ctx *cc, const char *a, const char *b);
+
+/* The config error "<prefix>unknown key '[section.]key' (known: ...)" for the first key of o (the
+ * filter's mapping, or its `section` mapping) that is not in known (NULL-terminated), at that
+ * key's node; 0 when every key is known. prefix may be NULL. */
+int gw_cfg_unknown_keys(struct gw_cfg_ctx *cc, const json_t *o, const char *const *known,
+                        const char *section, const char *prefix);
+
 struct gw_filter_ops {
     const char *name; /* config keyword */
     size_t ctx_size;  /* per-exchange context, zeroed */

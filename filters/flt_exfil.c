@@ -1441,40 +1441,6 @@ conf_free(void *conf)
     free(c);
 }
 
-static const struct gw_cnode *
-node_at(const struct gw_cfg_ctx *cc, const char *a, const char *b)
-{
-    const struct gw_cnode *n = gw_cnode_get(cc->node, a);
-    if (n && b && gw_cnode_get(n, b))
-        n = gw_cnode_get(n, b);
-    return n;
-}
-
-static int
-unknown_keys(struct gw_cfg_ctx *cc, const json_t *o, const char *const *known, const char *section)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        size_t i = 0;
-        while (known[i] && strcmp(known[i], k) != 0)
-            i++;
-        if (known[i])
-            continue;
-        char list[200];
-        size_t used = 0;
-        list[0] = '\0';
-        for (i = 0; known[i] && used < sizeof(list); i++)
-            used +=
-                (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", known[i]);
-        return gw_cfg_error(cc, section ? node_at(cc, section, k) : node_at(cc, k, NULL),
-                            "exfil: unknown key '%s%s%s' (known: %s)", section ? section : "",
-                            section ? "." : "", k, list);
-    }
-    return 0;
-}
-
 /* An action (block, redact, event, off / false) at key (or section.key). */
 static int
 get_action(struct gw_cfg_ctx *cc, const json_t *v, const char *section, const char *key,
@@ -1486,7 +1452,8 @@ get_action(struct gw_cfg_ctx *cc, const json_t *v, const char *section, const ch
             *out = (enum xact)a;
             return 0;
         }
-    return gw_cfg_error(cc, section ? node_at(cc, section, key) : node_at(cc, key, NULL),
+    return gw_cfg_error(cc,
+                        section ? gw_cfg_node_at(cc, section, key) : gw_cfg_node_at(cc, key, NULL),
                         "exfil: '%s%s%s' must be block, redact, event or off",
                         section ? section : "", section ? "." : "", key);
 }
@@ -1501,10 +1468,10 @@ get_uint(struct gw_cfg_ctx *cc, const json_t *o, const char *section, const char
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < lo ||
         (uint64_t)json_integer_value(v) > hi)
-        return gw_cfg_error(cc, section ? node_at(cc, section, key) : node_at(cc, key, NULL),
-                            "exfil: '%s%s%s' must be an integer from %llu to %llu",
-                            section ? section : "", section ? "." : "", key, (unsigned long long)lo,
-                            (unsigned long long)hi);
+        return gw_cfg_error(
+            cc, section ? gw_cfg_node_at(cc, section, key) : gw_cfg_node_at(cc, key, NULL),
+            "exfil: '%s%s%s' must be an integer from %llu to %llu", section ? section : "",
+            section ? "." : "", key, (unsigned long long)lo, (unsigned long long)hi);
     *out = (uint64_t)json_integer_value(v);
     return 0;
 }
@@ -1521,7 +1488,7 @@ get_section(struct gw_cfg_ctx *cc, const json_t *in, const char *name, const cha
     if (!json_is_object(v))
         return get_action(cc, v, NULL, name, act);
     *o = v;
-    if (unknown_keys(cc, v, known, name) < 0)
+    if (gw_cfg_unknown_keys(cc, v, known, name, "exfil: ") < 0)
         return -1;
     const json_t *a = json_object_get(v, "action");
     return a ? get_action(cc, a, name, "action", act) : 0;
@@ -1561,7 +1528,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     *out = NULL;
     if (!json_is_object(in))
         return gw_cfg_error(cc, NULL, "exfil: expected a mapping");
-    if (unknown_keys(cc, in, known, NULL) < 0)
+    if (gw_cfg_unknown_keys(cc, in, known, NULL, "exfil: ") < 0)
         return -1;
     struct xconf *c = calloc(1, sizeof(*c));
     if (!c)
@@ -1587,7 +1554,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         goto fail;
     v = json_object_get(in, "images_only");
     if (v && !json_is_boolean(v)) {
-        gw_cfg_error(cc, node_at(cc, "images_only", NULL),
+        gw_cfg_error(cc, gw_cfg_node_at(cc, "images_only", NULL),
                      "exfil: 'images_only' must be true or false");
         goto fail;
     }
@@ -1613,7 +1580,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     v = o ? json_object_get(o, "factor") : NULL;
     if (v) {
         if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 1000) {
-            gw_cfg_error(cc, node_at(cc, "length", "factor"),
+            gw_cfg_error(cc, gw_cfg_node_at(cc, "length", "factor"),
                          "exfil: 'length.factor' must be a number from 1 to 1000");
             goto fail;
         }

@@ -515,15 +515,6 @@ conf_free(void *conf)
     free(c);
 }
 
-static const struct gw_cnode *
-node_at(const struct gw_cfg_ctx *cc, const char *a, const char *b)
-{
-    const struct gw_cnode *n = gw_cnode_get(cc->node, a);
-    if (n && b && gw_cnode_get(n, b))
-        n = gw_cnode_get(n, b);
-    return n;
-}
-
 /* Sets the bit of every rule named (by id or category) in the list under key (absent: the
  * category def, when the pack has it) in skip. */
 static int
@@ -540,7 +531,7 @@ get_disable(struct gw_cfg_ctx *cc, const json_t *in, const char *key, const stru
         return 0;
     }
     if (!json_is_array(dis))
-        return gw_cfg_error(cc, node_at(cc, key, NULL),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL),
                             "'%s' must be a list of rule ids or categories", key);
     json_array_foreach(dis, i, e)
     {
@@ -552,36 +543,9 @@ get_disable(struct gw_cfg_ctx *cc, const json_t *in, const char *key, const stru
                 found = 1;
             }
         if (!found)
-            return gw_cfg_error(cc, node_at(cc, key, NULL),
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL),
                                 "'%s': '%s' is neither a rule id nor a category of %s", key, name,
                                 p->path);
-    }
-    return 0;
-}
-
-/* A config error for the first key of o (the filter's mapping, or its `section` mapping) that is
- * not in known (NULL-terminated). */
-static int
-unknown_keys(struct gw_cfg_ctx *cc, const json_t *o, const char *const *known, const char *section)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        size_t i = 0;
-        while (known[i] && strcmp(known[i], k) != 0)
-            i++;
-        if (known[i])
-            continue;
-        char list[200];
-        size_t used = 0;
-        list[0] = '\0';
-        for (i = 0; known[i] && used < sizeof(list); i++)
-            used +=
-                (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", known[i]);
-        return gw_cfg_error(cc, section ? node_at(cc, section, k) : node_at(cc, k, NULL),
-                            "unknown key '%s%s%s' (known: %s)", section ? section : "",
-                            section ? "." : "", k, list);
     }
     return 0;
 }
@@ -595,7 +559,7 @@ get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
     if (!o)
         return 0;
     if (!json_is_object(o))
-        return gw_cfg_error(cc, node_at(cc, key, NULL),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL),
                             "'%s' must be a mapping {event, block, rules, classifier}", key);
     const char *k;
     const json_t *v;
@@ -607,18 +571,19 @@ get_thr(struct gw_cfg_ctx *cc, const json_t *in, const char *key, struct thr *t)
                       : strcmp(k, "classifier") == 0 ? &t->model
                                                      : NULL;
         if (!dst)
-            return gw_cfg_error(cc, node_at(cc, key, k),
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, key, k),
                                 "unknown key '%s' in '%s' (event, block, rules, classifier)", k,
                                 key);
         int weight = dst == &t->rules || dst == &t->model;
         if (!json_is_number(v) || json_number_value(v) < 0 ||
             (!weight && json_number_value(v) == 0) || json_number_value(v) > 100)
-            return gw_cfg_error(cc, node_at(cc, key, k), "'%s.%s' must be a number in %s0, 100]",
-                                key, k, weight ? "[" : "(");
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, key, k),
+                                "'%s.%s' must be a number in %s0, 100]", key, k,
+                                weight ? "[" : "(");
         *dst = json_number_value(v);
     }
     if (t->block < t->event)
-        return gw_cfg_error(cc, node_at(cc, key, NULL),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL),
                             "'%s': the block threshold is below the event threshold", key);
     return 0;
 }
@@ -631,13 +596,13 @@ get_roles(struct gw_cfg_ctx *cc, const json_t *in, const char *key, unsigned *ou
     if (!a)
         return 0;
     if (!json_is_array(a))
-        return gw_cfg_error(cc, node_at(cc, key, NULL), "'%s' must be a list of roles", key);
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL), "'%s' must be a list of roles", key);
     *out = 0;
     json_array_foreach(a, i, e)
     {
         int r = json_is_string(e) ? gw_role_from_name(json_string_value(e)) : -1;
         if (r < 0 || r == GW_ROLE_TOOL_CALL_ARGS)
-            return gw_cfg_error(cc, node_at(cc, key, NULL),
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL),
                                 "'%s': unknown request role (system, developer, user, assistant, "
                                 "tool_result, tool_definition)",
                                 key);
@@ -660,7 +625,7 @@ get_duration(struct gw_cfg_ctx *cc, const json_t *o, const char *key, uint32_t *
     else
         buf[0] = '\0';
     if (gw_parse_duration_ms(buf, out) != 0 || *out == 0)
-        return gw_cfg_error(cc, node_at(cc, "session", key),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", key),
                             "'session.%s' must be a duration (10s, 5m, 1h)", key);
     return 0;
 }
@@ -672,7 +637,7 @@ get_count(struct gw_cfg_ctx *cc, const json_t *o, const char *key, unsigned lo, 
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > 1000000)
-        return gw_cfg_error(cc, node_at(cc, "session", key),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", key),
                             "'session.%s' must be an integer from %u", key, lo);
     *out = (unsigned)json_integer_value(v);
     return 0;
@@ -705,8 +670,9 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         return 0;
     }
     if (!json_is_object(s))
-        return gw_cfg_error(cc, node_at(cc, "session", NULL), "'session' must be a mapping or off");
-    if (unknown_keys(cc, s, known, "session") < 0)
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", NULL),
+                            "'session' must be a mapping or off");
+    if (gw_cfg_unknown_keys(cc, s, known, "session", NULL) < 0)
         return -1;
     if (get_count(cc, s, "attempts", 1, &c->attempts) < 0 ||
         get_count(cc, s, "key_attempts", 0, &c->key_attempts) < 0 ||
@@ -717,7 +683,7 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     const json_t *wf = json_object_get(s, "watchlist_factor");
     if (wf) {
         if (!json_is_number(wf) || json_number_value(wf) <= 0 || json_number_value(wf) > 1)
-            return gw_cfg_error(cc, node_at(cc, "session", "watchlist_factor"),
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", "watchlist_factor"),
                                 "'session.watchlist_factor' must be a number in (0, 1]");
         c->strict = json_number_value(wf);
     }
@@ -725,14 +691,14 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     size_t i;
     if (cl) {
         if (!json_is_array(cl))
-            return gw_cfg_error(cc, node_at(cc, "session", "categories"),
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", "categories"),
                                 "'session.categories' must be a list of categories");
         c->esc_cats = 0;
         json_array_foreach(cl, i, e)
         {
             int kx = json_is_string(e) ? gw_inj_category_find(c->pack, json_string_value(e)) : -1;
             if (kx < 0)
-                return gw_cfg_error(cc, node_at(cc, "session", "categories"),
+                return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", "categories"),
                                     "'session.categories': unknown category '%s' in %s",
                                     json_is_string(e) ? json_string_value(e) : "?", c->pack->path);
             c->esc_cats |= 1ull << kx;
@@ -754,7 +720,7 @@ get_role_thr(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         return 0;
     if (!json_is_object(roles))
         return gw_cfg_error(
-            cc, node_at(cc, "roles", NULL),
+            cc, gw_cfg_node_at(cc, "roles", NULL),
             "'roles' must be a mapping of role to {event, block, rules, classifier}");
     struct gw_cfg_ctx sub = *cc;
     sub.node = gw_cnode_get(cc->node, "roles");
@@ -762,7 +728,7 @@ get_role_thr(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     {
         int r = gw_role_from_name(k);
         if (r < 0 || !((c->direct_roles | c->indirect_roles) & (1u << r)))
-            return gw_cfg_error(&sub, node_at(&sub, k, NULL),
+            return gw_cfg_error(&sub, gw_cfg_node_at(&sub, k, NULL),
                                 "'roles': '%s' is not a scanned role (direct_roles, "
                                 "indirect_roles)",
                                 k);
@@ -780,14 +746,14 @@ get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     if (m && (json_is_false(m) || (json_is_string(m) && strcmp(json_string_value(m), "off") == 0)))
         return 0;
     if (m && !json_is_string(m))
-        return gw_cfg_error(cc, node_at(cc, "classifier", NULL),
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "classifier", NULL),
                             "'classifier' must be a model file path or off");
     const char *file = m ? json_string_value(m) : DEFAULT_MODEL;
     if (!(c->model_path = gw_cfg_path(cc, file)))
         return gw_cfg_error(cc, NULL, "out of memory");
     char err[600];
     if (!(c->model = gw_clf_load(c->model_path, err, sizeof(err))))
-        return gw_cfg_error(cc, m ? node_at(cc, "classifier", NULL) : cc->node,
+        return gw_cfg_error(cc, m ? gw_cfg_node_at(cc, "classifier", NULL) : cc->node,
                             "classifier model: %s%s", err,
                             m ? "" : " (set 'classifier: off' to use the rule pack alone)");
     return 0;
@@ -809,7 +775,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
                                         "classifier",
                                         "roles",
                                         NULL};
-    if (unknown_keys(cc, in, known, NULL) < 0)
+    if (gw_cfg_unknown_keys(cc, in, known, NULL, NULL) < 0)
         return -1;
     struct iconf *c = calloc(1, sizeof(*c));
     if (!c)
@@ -821,7 +787,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 
     const json_t *pk = json_object_get(in, "pack");
     if (pk && !json_is_string(pk)) {
-        gw_cfg_error(cc, node_at(cc, "pack", NULL), "'pack' must be a file path");
+        gw_cfg_error(cc, gw_cfg_node_at(cc, "pack", NULL), "'pack' must be a file path");
         goto fail;
     }
     const char *pack = pk ? json_string_value(pk) : "rules/injection.yaml";
@@ -830,7 +796,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     c->pack = gw_inj_pack_get(path ? path : pack, err, sizeof(err));
     free(path);
     if (!c->pack) {
-        gw_cfg_error(cc, node_at(cc, "pack", NULL), "rule pack: %s", err);
+        gw_cfg_error(cc, gw_cfg_node_at(cc, "pack", NULL), "rule pack: %s", err);
         goto fail;
     }
 
@@ -843,7 +809,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         if (strcmp(a, "event") == 0)
             c->monitor = 1;
         else if (strcmp(a, "block") != 0) {
-            gw_cfg_error(cc, node_at(cc, "action", NULL), "'action' must be block or event");
+            gw_cfg_error(cc, gw_cfg_node_at(cc, "action", NULL), "'action' must be block or event");
             goto fail;
         }
     }
@@ -853,7 +819,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         get_roles(cc, in, "indirect_roles", &c->indirect_roles) < 0)
         goto fail;
     if (c->direct_roles & c->indirect_roles) {
-        gw_cfg_error(cc, node_at(cc, "indirect_roles", NULL),
+        gw_cfg_error(cc, gw_cfg_node_at(cc, "indirect_roles", NULL),
                      "a role cannot be both direct and indirect");
         goto fail;
     }
@@ -876,7 +842,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     const json_t *can = json_object_get(in, "canary");
     if (can) {
         if (!json_is_boolean(can)) {
-            gw_cfg_error(cc, node_at(cc, "canary", NULL), "'canary' must be true or false");
+            gw_cfg_error(cc, gw_cfg_node_at(cc, "canary", NULL), "'canary' must be true or false");
             goto fail;
         }
         c->canary = json_is_true(can);

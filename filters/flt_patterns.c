@@ -128,6 +128,7 @@
 #define ANCHOR_MAX 48
 
 enum paction { ACT_BLOCK, ACT_REDACT, ACT_EVENT, ACT_OFF };
+static const char *const action_names[] = {"block", "redact", "event", "off"};
 
 /* Words of context / keywords / allow, lowercased (ASCII), searched ignoring ASCII case. */
 struct words {
@@ -407,9 +408,9 @@ settle(const struct collector *k, struct mvec *out, size_t lo, int all, uint64_t
                     continue;
                 m->pend = 0;
             } else {
-                uint64_t n = r->context.n && m->from > r->window ? m->from - r->window : m->from;
-                if (r->context.n && m->from <= r->window)
-                    n = 0;
+                uint64_t n = !r->context.n         ? m->from
+                             : m->from > r->window ? m->from - r->window
+                                                   : 0;
                 if (n < need)
                     need = n;
             }
@@ -486,12 +487,11 @@ static void
 emit(struct gw_tx *tx, const struct prule *r, enum gw_role role, int msg_index, uint64_t off,
      uint64_t len)
 {
-    static const char *const names[] = {"block", "redact", "event"};
     struct gw_event ev = {
         .filter = "patterns",
         .rule_id = r->id,
         .category = r->category,
-        .action = names[r->action],
+        .action = action_names[r->action],
         .severity = r->severity,
         .score = 1.0,
         .role = role,
@@ -1201,10 +1201,9 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
     if (ex) {
         /* a bracket expression [...]: bytes and ranges a-z, optionally {1,N} */
         const char *sp = json_is_string(ex) ? json_string_value(ex) : "";
-        if (*sp++ != '[')
-            return rule_error(cc, i, id,
-                              "'expand_left' must be a class such as \"[A-Za-z0-9._%%+-]{1,64}\"");
-        while (*sp && *sp != ']') {
+        int ok = *sp == '[';
+        sp += ok;
+        while (ok && *sp && *sp != ']') {
             unsigned char a = (unsigned char)*sp++, b = a;
             if (a == '\\' && *sp)
                 a = b = (unsigned char)*sp++;
@@ -1217,8 +1216,9 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
         }
         r->expand_max = 64;
         unsigned long n = 0;
-        if (*sp != ']' || (sp[1] && (sscanf(sp + 1, "{1,%lu}", &n) != 1 || n < 1 || n > 1024 ||
-                                     sp[strlen(sp) - 1] != '}')))
+        if (!ok || *sp != ']' ||
+            (sp[1] && (sscanf(sp + 1, "{1,%lu}", &n) != 1 || n < 1 || n > 1024 ||
+                       sp[strlen(sp) - 1] != '}')))
             return rule_error(cc, i, id,
                               "'expand_left' must be a class such as \"[A-Za-z0-9._%%+-]{1,64}\"");
         if (n)
@@ -1689,12 +1689,6 @@ skip_item(const char **p)
     *p = s;
 }
 
-static int
-is_quant(char c)
-{
-    return c == '?' || c == '*' || c == '{' || c == '+';
-}
-
 /* The length of a counted quantifier {n}, {n,} or {n,m} at s, or 0. */
 static size_t
 brace_len(const char *s)
@@ -1717,7 +1711,7 @@ skip_quant(const char **p)
     const char *s = *p;
     if (*s == '{') {
         s += brace_len(s);
-    } else if (is_quant(*s)) {
+    } else if (*s == '?' || *s == '*' || *s == '+') {
         s++;
     }
     s += *s == '?' || *s == '+'; /* lazy or possessive */
@@ -2018,9 +2012,8 @@ struct override {
 static int
 parse_action(const char *a)
 {
-    static const char *const names[] = {"block", "redact", "event", "off"};
-    for (int k = 0; k < 4; k++)
-        if (strcmp(a, names[k]) == 0)
+    for (int k = 0; k <= ACT_OFF; k++)
+        if (strcmp(a, action_names[k]) == 0)
             return k;
     return -1;
 }
@@ -2143,19 +2136,10 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         return gw_cfg_error(cc, NULL, "patterns: expected a mapping with 'rules'");
     const char *key;
     const json_t *val;
-    json_object_foreach((json_t *)in, key, val)
-    {
-        static const char *const known[] = {"rules", "rules_file", "request", "response",
-                                            "mask",  "keep",       "types"};
-        size_t k = 0;
-        while (k < 7 && strcmp(known[k], key) != 0)
-            k++;
-        if (k == 7)
-            return gw_cfg_error(cc, gw_cnode_get(cc->node, key),
-                                "patterns: unknown key '%s' (known: rules, rules_file, request, "
-                                "response, mask, keep, types)",
-                                key);
-    }
+    static const char *const known[] = {"rules", "rules_file", "request", "response",
+                                        "mask",  "keep",       "types",   NULL};
+    if (gw_cfg_unknown_keys(cc, in, known, NULL, "patterns: ") < 0)
+        return -1;
     /* the filter's overrides and those per type */
     struct override fov = {0}, *tov = NULL;
     size_t ntypes = 0;
@@ -2314,7 +2298,6 @@ static void
 describe(const void *conf, char *buf, size_t cap)
 {
     const struct pconf *c = conf;
-    static const char *const names[] = {"block", "redact", "event"};
     size_t cnt[2][3] = {{0}}, ids = 0;
     for (size_t i = 0; i < c->n; i++) {
         const struct prule *r = &c->rules[i];
@@ -2334,7 +2317,7 @@ describe(const void *conf, char *buf, size_t cap)
         for (int a = 0; a < 3 && n > 0 && (size_t)n < cap; a++)
             if (cnt[d][a]) {
                 n += snprintf(buf + n, cap - (size_t)n, "%s %zu %s", any ? "," : "", cnt[d][a],
-                              names[a]);
+                              action_names[a]);
                 any = 1;
             }
         if (!any && n > 0 && (size_t)n < cap)
