@@ -28,12 +28,13 @@ hex4(const unsigned char *p)
     return v;
 }
 
-/* Appends k bytes to dst when they fit in cap; counts them either way. */
+/* Appends k bytes to dst as far as they fit in cap (the value's prefix, which is what callers
+ * comparing a C string up to a first NUL read); counts them all either way. */
 static inline void
 put(char *dst, size_t cap, size_t *n, const void *src, size_t k)
 {
-    if (dst && *n + k <= cap)
-        memcpy(dst + *n, src, k);
+    if (dst && *n < cap)
+        memcpy(dst + *n, src, k < cap - *n ? k : cap - *n);
     *n += k;
 }
 

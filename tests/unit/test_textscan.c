@@ -498,6 +498,13 @@ test_odd_shapes(void **state)
         ("{'choices':[{'message':{'content':[{'type':'text','text':'a'},{'type':'refusal','text':"
          "'b'}],'function_call':{'arguments':'{}'}}},{'message':'x'},7,{'index':'1','message':{"
          "'tool_calls':[7,{'function':'f'},{'function':{'arguments':'a1'}}]}}]}"),
+        /* a role longer than the names compared, after a message whose role left its name in
+         * the comparison buffer (a fuzzer find: the long one was read as "user"); a long role
+         * whose C string ends early at \u0000 is that short role, as strcmp on jansson's sees */
+        ("{'messages':[{'role':'user','content':'a'},{'role':'as=============================="
+         "============sistant','content':'b'},{'role':'user\\u0000================================"
+         "=================','content':'c'},{'role':'user=================================="
+         "===============','content':'d'}]}"),
     };
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
         for (int k = GW_KIND_OTHER; k <= GW_KIND_ANTHROPIC_MESSAGES; k++)
