@@ -4,8 +4,8 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc clang pkg-config libclang-rt-14-dev clang-format
-      libevent-dev libssl-dev libjansson-dev libhyperscan-dev libyaml-dev libcmocka-dev node-llhttp zlib1g-dev libidn2-dev
-      openssl ca-certificates curl rsyslog)
+      libevent-dev libssl-dev libjansson-dev libhyperscan-dev libyaml-dev libcmocka-dev node-llhttp zlib1g-dev libidn2-dev libhiredis-dev
+      openssl ca-certificates curl rsyslog redis-server)
 # Node.js and npm for the integration tests (the official SDKs); any Node >= 18 will do.
 if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
