@@ -18,6 +18,7 @@
 #include "config/name.h"
 #include "config/tls.h"
 #include "filters/filter.h"
+#include "filters/flt_budget.h"
 #include "filters/registry.h"
 
 #include <arpa/inet.h>
@@ -895,12 +896,163 @@ set_sha256(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
     return 0;
 }
 
+/* ---- budgets and rate limits of teams and keys ---- */
+
+static const char *const window_names[] = {"minute", "hour", "day", "month", NULL};
+static const char *const metric_keys[] = {"tokens", "input_tokens", "output_tokens",
+                                          "cost",   "requests",     NULL};
+
+/* USD: a decimal number > 0 and at most 1e9, stored in micro-USD. */
+static int
+parse_usd(struct ld *ld, const struct gw_cnode *v, const char *what, int64_t *out)
+{
+    const char *s = plain_of(v);
+    char *end = NULL;
+    double x;
+
+    if (s == NULL || s[0] == '\0' || !(s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
+        return fail(ld, v, "'%s' must be an amount of USD (e.g. 25 or 0.50)", what);
+    errno = 0;
+    x = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !(x >= 0.000001 && x <= 1e9))
+        return fail(ld, v, "'%s' must be an amount of USD from 0.000001 to 1000000000", what);
+    *out = (int64_t)(x * 1e6 + 0.5);
+    return 0;
+}
+
+/* A count of tokens or requests: 1 .. 1e15. */
+static int
+parse_units(struct ld *ld, const struct gw_cnode *v, const char *what, int64_t *out)
+{
+    const char *s = plain_of(v);
+    unsigned long long n;
+
+    if (s == NULL || s[0] == '-' || parse_ull(s, NULL, &n) != 0 || n < 1 || n > 1000000000000000ull)
+        return fail(ld, v, "'%s' must be a whole number from 1 to 1000000000000000", what);
+    *out = (int64_t)n;
+    return 0;
+}
+
+static int
+policy_add(struct ld *ld, struct gw_budget_policy *p, enum gw_budget_metric m,
+           enum gw_budget_window w, int rolling, int64_t limit, int line)
+{
+    struct gw_budget_limit *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return oom(ld);
+    p->v = nv;
+    p->v[p->n++] = (struct gw_budget_limit){m, w, rolling, limit, line};
+    return 0;
+}
+
+/* `budgets`: a sequence of {window, rolling, tokens, input_tokens, output_tokens, cost}. */
+static int
+set_budget_list(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_budget_policy *p = FIELD(base, d, struct gw_budget_policy);
+
+    if (v->type != GW_CNODE_SEQ)
+        return fail(ld, v,
+                    "'%s' must be a sequence of {window, tokens, input_tokens, output_tokens, "
+                    "cost, requests, rolling}",
+                    d->name);
+    for (size_t i = 0; i < v->nitems; i++) {
+        const struct gw_cnode *it = v->items[i], *w, *r;
+        int win = -1, rolling = 0, any = 0;
+        if (it->type != GW_CNODE_MAP)
+            return fail(ld, it, "each '%s' entry must be a mapping", d->name);
+        for (size_t k = 0; k < it->npairs; k++) {
+            const char *key = it->pairs[k].key->scalar;
+            int known = strcmp(key, "window") == 0 || strcmp(key, "rolling") == 0;
+            for (size_t m = 0; !known && metric_keys[m]; m++)
+                known = strcmp(key, metric_keys[m]) == 0;
+            if (!known)
+                return fail(ld, it->pairs[k].key,
+                            "unknown key '%s.%s' (known: window, rolling, tokens, input_tokens, "
+                            "output_tokens, cost, requests)",
+                            d->name, key);
+        }
+        w = gw_cnode_get(it, "window");
+        if (w == NULL)
+            return fail(ld, it, "'%s' entry: 'window' is required (minute, hour, day, month)",
+                        d->name);
+        const char *ws = plain_of(w);
+        for (int k = 0; ws && window_names[k]; k++)
+            if (strcmp(ws, window_names[k]) == 0)
+                win = k;
+        if (win < 0)
+            return fail(ld, w, "'window' must be one of minute, hour, day, month");
+        r = gw_cnode_get(it, "rolling");
+        if (r != NULL) {
+            struct directive bd = {"rolling", set_bool, 0, 0, 0, NULL, NULL, 0};
+            if (set_bool(ld, &bd, r, &rolling) < 0)
+                return -1;
+        }
+        for (int m = 0; metric_keys[m]; m++) {
+            const struct gw_cnode *x = gw_cnode_get(it, metric_keys[m]);
+            int64_t lim;
+            if (x == NULL)
+                continue;
+            if ((m == GW_BM_COST ? parse_usd(ld, x, metric_keys[m], &lim)
+                                 : parse_units(ld, x, metric_keys[m], &lim)) < 0)
+                return -1;
+            for (size_t j = 0; j < p->n; j++)
+                if (p->v[j].metric == (enum gw_budget_metric)m &&
+                    p->v[j].window == (enum gw_budget_window)win && p->v[j].rolling == rolling)
+                    return fail(ld, x, "a %s%s '%s' budget is already set at line %d",
+                                rolling ? "rolling " : "", window_names[win], metric_keys[m],
+                                p->v[j].line);
+            if (policy_add(ld, p, (enum gw_budget_metric)m, (enum gw_budget_window)win, rolling,
+                           lim, x->line) < 0)
+                return -1;
+            any = 1;
+        }
+        if (!any)
+            return fail(ld, it,
+                        "'%s' entry sets no limit: give tokens, input_tokens, output_tokens, "
+                        "cost or requests",
+                        d->name);
+    }
+    return 0;
+}
+
+/* `rate_limits`: {requests_per_minute, tokens_per_minute}, over a rolling minute. */
+static int
+set_rate_limits(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_budget_policy *p = FIELD(base, d, struct gw_budget_policy);
+    static const char *const names[] = {"requests_per_minute", "tokens_per_minute", NULL};
+
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'%s' must be a mapping (requests_per_minute, tokens_per_minute)",
+                    d->name);
+    for (size_t k = 0; k < v->npairs; k++) {
+        const struct gw_cnode *key = v->pairs[k].key, *val = v->pairs[k].value;
+        int which = -1;
+        int64_t lim;
+        for (int j = 0; names[j]; j++)
+            if (strcmp(key->scalar, names[j]) == 0)
+                which = j;
+        if (which < 0)
+            return fail(ld, key,
+                        "unknown key '%s.%s' (known: requests_per_minute, tokens_per_minute)",
+                        d->name, key->scalar);
+        if (parse_units(ld, val, names[which], &lim) < 0 ||
+            policy_add(ld, p, which == 0 ? GW_BM_REQUESTS : GW_BM_TOKENS, GW_WIN_MINUTE, 1, lim,
+                       val->line) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 #define TEAM(f) offsetof(struct gw_team_cfg, f)
 #define KEY(f) offsetof(struct gw_key_cfg, f)
 
 static const struct directive team_table[] = {
     {"name", set_name, TEAM(name), 0, 0, NULL, NULL, D_REQUIRED},
     {"allowed_models", set_globs, TEAM(allowed_models), 0, 0, NULL, NULL, 0},
+    {"budgets", set_budget_list, TEAM(budget), 0, 0, NULL, NULL, 0},
+    {"rate_limits", set_rate_limits, TEAM(budget), 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -909,6 +1061,8 @@ static const struct directive key_table[] = {
     {"team", set_name, KEY(team_name), 0, 0, NULL, NULL, D_REQUIRED},
     {"user", set_str, KEY(user), 0, 0, NULL, NULL, 0},
     {"sha256", set_sha256, KEY(sha256), 0, 0, NULL, NULL, D_REQUIRED},
+    {"budgets", set_budget_list, KEY(budget), 0, 0, NULL, NULL, 0},
+    {"rate_limits", set_rate_limits, KEY(budget), 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1144,12 +1298,28 @@ resolve_chains(struct ld *ld, struct gw_config *cfg, const struct gw_cnode *root
 {
     size_t i, j, k;
 
+    for (i = 0; i < cfg->nteams; i++)
+        cfg->has_budgets |= cfg->teams[i].budget.n > 0;
+    for (i = 0; i < cfg->nkeys; i++)
+        cfg->has_budgets |= cfg->keys[i].budget.n > 0;
+    if (cfg->has_budgets) {
+        struct gw_filter_inst *b = &cfg->budget_filter;
+        b->ops = &gw_budget_filter_ops;
+        b->name = strdup("budget");
+        if (b->name == NULL)
+            return oom(ld);
+        if (gw_budget_conf_new(cfg, &b->conf, ld->err, ld->errlen) < 0)
+            return -1;
+    }
     for (i = 0; i < cfg->nroutes; i++) {
         struct gw_route_cfg *r = &cfg->routes[i];
         size_t n = r->filter_names ? r->nfilter_names : cfg->nfilters;
-        r->chain.v = calloc(n ? n : 1, sizeof(*r->chain.v));
+        r->chain.v = calloc(n + 1, sizeof(*r->chain.v));
         if (r->chain.v == NULL)
             return oom(ld);
+        /* budgets and rate limits apply on every route, before any other filter spends time */
+        if (cfg->has_budgets)
+            chain_add(&r->chain, &cfg->budget_filter);
         if (r->filter_names == NULL) {
             for (j = 0; j < cfg->nfilters; j++)
                 chain_add(&r->chain, &cfg->filters[j]);
@@ -1312,6 +1482,7 @@ static const struct directive price_table[] = {
     {"models", set_globs, PRICE(models), 0, 0, NULL, NULL, D_REQUIRED},
     {"input", set_price, PRICE(input), 0, 0, NULL, NULL, D_REQUIRED},
     {"output", set_price, PRICE(output), 0, 0, NULL, NULL, D_REQUIRED},
+    {"cached_input", set_price, PRICE(cached_input), 0, 0, NULL, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -1331,8 +1502,11 @@ set_prices(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
             return fail(ld, v->items[i], "each '%s' entry must be a mapping", d->name);
         cfg->nprices = i + 1;
         cfg->prices[i].line = v->items[i]->line;
+        cfg->prices[i].cached_input = -1;
         if (apply(ld, price_table, d->name, v->items[i], &cfg->prices[i]) < 0)
             return -1;
+        if (cfg->prices[i].cached_input < 0)
+            cfg->prices[i].cached_input = cfg->prices[i].input;
     }
     return 0;
 }
@@ -1341,15 +1515,27 @@ double
 gw_config_cost(const struct gw_config *cfg, const char *model, int64_t tokens_in,
                int64_t tokens_out)
 {
+    return gw_config_cost_cached(cfg, model, tokens_in, 0, tokens_out);
+}
+
+double
+gw_config_cost_cached(const struct gw_config *cfg, const char *model, int64_t tokens_in,
+                      int64_t cached, int64_t tokens_out)
+{
     size_t i;
 
     if (model == NULL || model[0] == '\0' || (tokens_in < 0 && tokens_out < 0))
         return -1;
+    if (cached < 0 || tokens_in <= 0)
+        cached = 0;
+    else if (cached > tokens_in)
+        cached = tokens_in;
     for (i = 0; i < cfg->nprices; i++) {
         const struct gw_price_cfg *p = &cfg->prices[i];
         if (!gw_globs_match(&p->models, model))
             continue;
-        return ((tokens_in > 0 ? (double)tokens_in * p->input : 0) +
+        return ((tokens_in > 0 ? (double)(tokens_in - cached) * p->input : 0) +
+                (double)cached * p->cached_input +
                 (tokens_out > 0 ? (double)tokens_out * p->output : 0)) /
                1e6;
     }
@@ -1903,6 +2089,160 @@ static const struct directive route_table[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
+/* ---- budgets: the store and the policy shared by every team and key ---- */
+
+#define BUD(f) offsetof(struct gw_budgets_cfg, f)
+
+static const char *const budget_store_names[] = {"memory", "redis", NULL};
+static const char *const fsync_names[] = {"never", "always", "interval", NULL};
+static const char *const store_error_names[] = {"closed", "open", NULL};
+
+/* journal: a path, or "off". */
+static int
+set_journal(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = plain_of(v);
+    if (s != NULL && strcmp(s, "off") == 0) {
+        free(*FIELD(base, d, char *));
+        *FIELD(base, d, char *) = NULL;
+        return 0;
+    }
+    return set_out_path(ld, d, v, base);
+}
+
+static int
+set_redis_address(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_budgets_cfg *b = base;
+    const char *s = text_of(v), *host, *port, *why;
+    size_t hlen;
+    int v6;
+    uint16_t p = 0;
+
+    if (s == NULL || s[0] == '\0')
+        return fail(ld, v, "'%s' must be host:port (e.g. 127.0.0.1:6379)", d->name);
+    why = split_hostport(s, &host, &hlen, &v6, &port);
+    if (why == NULL && hlen == 0)
+        why = "a host is required";
+    if (why == NULL && parse_port(port, strlen(port), 1, &p) < 0)
+        why = "port must be between 1 and 65535";
+    if (why != NULL)
+        return fail(ld, v, "'%s' must be host:port (e.g. 127.0.0.1:6379): %s", d->name, why);
+    free(b->redis_host);
+    b->redis_host = strndup(host, hlen);
+    b->redis_port = p;
+    return b->redis_host ? 0 : oom(ld);
+}
+
+static int
+set_redis_password(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    return set_env_secret(ld, d, v, base);
+}
+
+static const struct directive redis_table[] = {
+    {"address", set_redis_address, 0, 0, 0, NULL, "127.0.0.1:6379", 0},
+    {"password_env", set_redis_password, BUD(redis_password), 0, 0, NULL, NULL, 0},
+    {"db", set_count, BUD(redis_db), 0, 1000, NULL, "0", 0},
+    {"prefix", set_str, BUD(redis_prefix), 0, 0, NULL, "portcullis:", 0},
+    {"timeout", set_duration, BUD(redis_timeout_ms), 1, 60000, NULL, "250ms", 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_redis(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v, "'%s' must be a mapping (address, password_env, db, prefix, timeout)",
+                    d->name);
+    return apply(ld, redis_table, d->name, v, base);
+}
+
+/* thresholds: percentages, ascending, each in (0, 1000]. */
+static int
+set_thresholds(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_budgets_cfg *b = base;
+    size_t max = sizeof(b->thresholds) / sizeof(b->thresholds[0]);
+
+    if (v->type != GW_CNODE_SEQ || v->nitems > max)
+        return fail(ld, v,
+                    "'%s' must be a sequence of at most %zu percentages (e.g. [50, 80, 100])",
+                    d->name, max);
+    b->nthresholds = 0;
+    for (size_t i = 0; i < v->nitems; i++) {
+        const char *s = plain_of(v->items[i]);
+        char *end = NULL;
+        double x = s ? strtod(s, &end) : 0;
+        if (s == NULL || end == s || *end != '\0' || !(x > 0 && x <= 1000))
+            return fail(ld, v->items[i], "each '%s' entry must be a percentage above 0 (e.g. 80)",
+                        d->name);
+        if (i > 0 && x <= b->thresholds[i - 1])
+            return fail(ld, v->items[i], "'%s' must be in ascending order", d->name);
+        b->thresholds[b->nthresholds++] = x;
+    }
+    return 0;
+}
+
+/* A positive decimal number (factor, lower_to, min_cost). */
+static int
+set_ratio(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    const char *s = plain_of(v);
+    char *end = NULL;
+    double x = s ? strtod(s, &end) : 0;
+    if (s == NULL || end == s || *end != '\0' || !(x >= (double)d->min / 1000) ||
+        !(x <= (double)d->max / 1000))
+        return fail(ld, v, "'%s' must be a number from %g to %g", d->name, (double)d->min / 1000,
+                    (double)d->max / 1000);
+    *FIELD(base, d, double) = x;
+    return 0;
+}
+
+static const struct directive anomaly_table[] = {
+    {"factor", set_ratio, BUD(anomaly_factor), 1001, 1000000, NULL, "5", 0},
+    {"window", set_duration, BUD(anomaly_window_ms), 10000, 86400000, NULL, "5m", 0},
+    {"baseline", set_duration, BUD(anomaly_baseline_ms), 60000, 31u * 86400000u, NULL, "1h", 0},
+    {"min_cost", set_ratio, BUD(anomaly_min_cost), 0, 1000000000, NULL, "1", 0},
+    {"lower_to", set_ratio, BUD(anomaly_lower_to), 0, 1000, NULL, "1", 0},
+    {"cooldown", set_duration, BUD(anomaly_cooldown_ms), 1000, 86400000, NULL, "15m", 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+set_anomaly(struct ld *ld, const struct directive *d, const struct gw_cnode *v, void *base)
+{
+    struct gw_budgets_cfg *b = base;
+    const char *s = plain_of(v);
+
+    if (s != NULL && strcmp(s, "off") == 0)
+        return 0;
+    if (v->type != GW_CNODE_MAP)
+        return fail(ld, v,
+                    "'%s' must be a mapping (factor, window, baseline, min_cost, lower_to, "
+                    "cooldown) or off",
+                    d->name);
+    if (apply(ld, anomaly_table, d->name, v, base) < 0)
+        return -1;
+    if (b->anomaly_baseline_ms < 2 * b->anomaly_window_ms)
+        return fail(ld, v, "'%s.baseline' must be at least twice '%s.window'", d->name, d->name);
+    b->anomaly = 1;
+    return 0;
+}
+
+static const struct directive budgets_table[] = {
+    {"store", set_enum, BUD(store), 0, 0, budget_store_names, "memory", 0},
+    {"journal", set_journal, BUD(journal), 0, 0, NULL, "budgets.journal", 0},
+    {"fsync", set_enum, BUD(fsync), 0, 0, fsync_names, "interval", 0},
+    {"fsync_interval", set_duration, BUD(fsync_ms), 10, 60000, NULL, "1s", 0},
+    {"redis", set_redis, 0, 0, 0, NULL, NULL, D_SECTION},
+    {"on_store_error", set_enum, BUD(fail_open), 0, 0, store_error_names, "closed", 0},
+    {"default_output_tokens", set_count, BUD(default_output_tokens), 1, 10000000, NULL, "1024", 0},
+    {"thresholds", set_thresholds, 0, 0, 0, NULL, NULL, 0},
+    {"anomaly", set_anomaly, 0, 0, 0, NULL, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
+};
+
 static int set_providers(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
                          void *base);
 static int set_routes(struct ld *ld, const struct directive *d, const struct gw_cnode *v,
@@ -1925,6 +2265,7 @@ static const struct directive top_table[] = {
     {"prices", set_prices, 0, 0, 0, NULL, NULL, 0},
     {"filters", set_filters, 0, 0, 0, NULL, NULL, 0},
     {"audit", set_section, CFG(audit), 0, 0, audit_table, NULL, D_SECTION},
+    {"budgets", set_section, CFG(budgets), 0, 0, budgets_table, NULL, D_SECTION},
     {NULL, NULL, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -2275,12 +2616,14 @@ config_free(struct gw_config *cfg)
     for (i = 0; i < cfg->nteams; i++) {
         free(cfg->teams[i].name);
         free_globs(&cfg->teams[i].allowed_models);
+        free(cfg->teams[i].budget.v);
     }
     free(cfg->teams);
     for (i = 0; i < cfg->nkeys; i++) {
         free(cfg->keys[i].id);
         free(cfg->keys[i].team_name);
         free(cfg->keys[i].user);
+        free(cfg->keys[i].budget.v);
     }
     free(cfg->keys);
     free(cfg->access_log);
@@ -2325,6 +2668,13 @@ config_free(struct gw_config *cfg)
         free(f->name);
     }
     free(cfg->filters);
+    if (cfg->budget_filter.ops && cfg->budget_filter.conf)
+        cfg->budget_filter.ops->conf_free(cfg->budget_filter.conf);
+    free(cfg->budget_filter.name);
+    free(cfg->budgets.journal);
+    free(cfg->budgets.redis_host);
+    free_key(cfg->budgets.redis_password);
+    free(cfg->budgets.redis_prefix);
     free(cfg->routes);
     free(cfg);
 }
@@ -2651,6 +3001,20 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
         for (size_t j = 0; j < pr->models.n; j++)
             fprintf(out, "%s%s", j ? ", " : " ", pr->models.items[j]);
         fprintf(out, ": input %g, output %g USD per million tokens\n", pr->input, pr->output);
+    }
+    if (cfg->has_budgets) {
+        size_t nt = 0, nk = 0;
+        for (i = 0; i < cfg->nteams; i++)
+            nt += cfg->teams[i].budget.n > 0;
+        for (i = 0; i < cfg->nkeys; i++)
+            nk += cfg->keys[i].budget.n > 0;
+        const struct gw_budgets_cfg *bc = &cfg->budgets;
+        fprintf(out, "budgets: limits for %zu team(s) and %zu key(s), store ", nt, nk);
+        if (bc->store == 1)
+            fprintf(out, "redis %s:%u db %zu (fail %s)\n", bc->redis_host, bc->redis_port,
+                    bc->redis_db, bc->fail_open ? "open" : "closed");
+        else
+            fprintf(out, "memory, journal %s\n", bc->journal ? bc->journal : "off");
     }
     if (cfg->audit.nsinks == 0)
         fprintf(out, "audit: off (no sinks)\n");

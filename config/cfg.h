@@ -119,9 +119,60 @@ struct gw_admin_cfg {
     char *token;     /* resolved at load time; NULL: reload only from loopback */
 };
 
+/* ---- budgets and rate limits (filters/flt_budget.c enforces them) ---- */
+
+enum gw_budget_window { GW_WIN_MINUTE = 0, GW_WIN_HOUR, GW_WIN_DAY, GW_WIN_MONTH };
+enum gw_budget_metric {
+    GW_BM_TOKENS = 0, /* input + output tokens */
+    GW_BM_INPUT,      /* input tokens */
+    GW_BM_OUTPUT,     /* output tokens */
+    GW_BM_COST,       /* micro-USD, from the price table */
+    GW_BM_REQUESTS,   /* requests (rate limits) */
+    GW_BM_COUNT
+};
+
+/* One limit: at most `limit` units of `metric` per window. */
+struct gw_budget_limit {
+    enum gw_budget_metric metric;
+    enum gw_budget_window window;
+    int rolling;   /* 0: calendar-aligned in UTC; 1: the last window length up to now */
+    int64_t limit; /* tokens, requests, or micro-USD */
+    int line;
+};
+
+/* The limits of one team or key: `budgets` and `rate_limits`. */
+struct gw_budget_policy {
+    struct gw_budget_limit *v;
+    size_t n;
+};
+
+struct gw_budgets_cfg {
+    int store;         /* 0 memory, 1 redis */
+    char *journal;     /* memory store: resolved path; NULL: "off" (spend lost on restart) */
+    int fsync;         /* 0 never, 1 always, 2 interval */
+    uint32_t fsync_ms; /* interval */
+    char *redis_host;  /* redis store */
+    uint16_t redis_port;
+    char *redis_password; /* resolved from password_env, or NULL */
+    size_t redis_db;
+    char *redis_prefix;
+    uint32_t redis_timeout_ms;
+    int fail_open;                /* on_store_error: open (admit unaccounted) instead of 503 */
+    size_t default_output_tokens; /* reserved when the request sets no output maximum */
+    double thresholds[8];         /* percent of a limit at which an event is emitted, ascending */
+    size_t nthresholds;
+    /* cost-anomaly playbook: a team's spend in the last `anomaly_window` above `factor` times
+     * its average per window over the last `anomaly_baseline` (and above min_cost USD) emits an
+     * alert and, when lower_to < 1, multiplies the team's limits by lower_to for cooldown. */
+    int anomaly;
+    double anomaly_factor, anomaly_min_cost, anomaly_lower_to;
+    uint32_t anomaly_window_ms, anomaly_baseline_ms, anomaly_cooldown_ms;
+};
+
 struct gw_team_cfg {
     char *name;
     struct gw_globs allowed_models; /* approved models for the team (n = 0: any) */
+    struct gw_budget_policy budget; /* budgets and rate limits of the whole team */
     int line;
 };
 
@@ -129,6 +180,7 @@ struct gw_team_cfg {
 struct gw_price_cfg {
     struct gw_globs models;
     double input, output;
+    double cached_input; /* input tokens read from the provider's prompt cache (default: input) */
     int line;
 };
 
@@ -138,6 +190,7 @@ struct gw_key_cfg {
     const struct gw_team_cfg *team;
     char *user; /* or NULL */
     unsigned char sha256[32];
+    struct gw_budget_policy budget; /* budgets and rate limits of this key alone */
     int line;
 };
 
@@ -280,6 +333,9 @@ struct gw_config {
     size_t nkeys;
     struct gw_filter_inst *filters; /* top-level `filters`, in order */
     size_t nfilters;
+    struct gw_budgets_cfg budgets;
+    int has_budgets; /* some team or key has a limit: every route's chain starts with `budget` */
+    struct gw_filter_inst budget_filter; /* that built-in filter */
     struct gw_audit_cfg audit;
     char sha256[65]; /* SHA-256 of the file text, hex (audit: config drift) */
     char hash[17];   /* first 64 bits of the SHA-256 of the file text, hex: tells configs apart */
@@ -315,6 +371,10 @@ const struct gw_route_cfg *gw_config_route(const struct gw_config *cfg, const ch
  * table; -1 when the model has no price or no count is known. */
 double gw_config_cost(const struct gw_config *cfg, const char *model, int64_t tokens_in,
                       int64_t tokens_out);
+
+/* The same, with `cached` of the tokens_in read from the prompt cache (priced at cached_input). */
+double gw_config_cost_cached(const struct gw_config *cfg, const char *model, int64_t tokens_in,
+                             int64_t cached, int64_t tokens_out);
 
 /* The virtual key whose SHA-256 is digest, or NULL. */
 const struct gw_key_cfg *gw_config_key(const struct gw_config *cfg, const unsigned char digest[32]);

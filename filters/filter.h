@@ -205,6 +205,22 @@ struct gw_event {
 };
 void gw_emit(struct gw_tx *tx, const struct gw_event *ev);
 
+/* What the request asks of the model and what the provider reported, for accounting. */
+struct gw_tx_usage {
+    int64_t max_output;            /* the request's output cap (max_tokens, max_completion_tokens,
+                                    * max_output_tokens), -1 when it sets none */
+    int64_t choices;               /* OpenAI chat `n` (answers generated), 1 otherwise */
+    int64_t tokens_in, tokens_out; /* usage the provider reported, -1 when not seen (yet); input
+                                    * counts every input token, prompt-cache reads and writes
+                                    * included, for every API */
+    int64_t tokens_cached;         /* of tokens_in, those read from the prompt cache */
+    int upstream_status;           /* the provider's status, 0 when it did not answer */
+};
+void gw_tx_usage(const struct gw_tx *tx, struct gw_tx_usage *out);
+
+/* A block's answer (gw_tx_block, before the response started) carries Retry-After: seconds. */
+void gw_tx_retry_after(struct gw_tx *tx, uint32_t seconds);
+
 /* Resumes an exchange whose filter returned GW_WAIT, with that filter's final verdict. */
 void gw_tx_resume(struct gw_tx *tx, enum gw_verdict v);
 

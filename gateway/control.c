@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "gateway/log.h"
+#include "gateway/admin_budget.h"
 #include "gateway/metrics.h"
 #include "gateway/worker.h"
 #include "providers/provider.h"
@@ -328,11 +329,21 @@ on_admin(struct evhttp_request *req, void *arg)
         on_metrics(ctl, req);
     } else if (strcmp(path, "/admin/reload") == 0 && m == EVHTTP_REQ_POST) {
         on_reload(ctl, req);
+    } else if (strncmp(path, "/admin/budgets", 14) == 0) {
+        int status = 403;
+        if (!reload_allowed(ctl, req, &status))
+            reply_text(req, status,
+                       status == 401 ? "a valid admin token is required"
+                                     : "the admin API is only allowed from loopback (set "
+                                       "admin.token_env to allow it with a token)");
+        else
+            gw_admin_budgets(req, ctl->cfg, path);
     } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
                strcmp(path, "/metrics") == 0 || strcmp(path, "/admin/reload") == 0) {
         reply_text(req, 405, "method not allowed");
     } else {
-        reply_text(req, 404, "not found: /healthz, /readyz, /metrics, POST /admin/reload");
+        reply_text(req, 404,
+                   "not found: /healthz, /readyz, /metrics, POST /admin/reload, /admin/budgets");
     }
 }
 

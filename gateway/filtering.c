@@ -132,6 +132,35 @@ gw_tx_alloc(struct gw_tx *tx, size_t n)
 }
 
 void
+gw_tx_usage(const struct gw_tx *tx, struct gw_tx_usage *out)
+{
+    const struct gw_filtering *f = tx->flt;
+    out->choices = 1;
+    out->max_output =
+        f && f->body_parsed && f->body.root ? gw_body_max_output(&f->body, &out->choices) : -1;
+    int64_t in = tx->tokens_in, o = tx->tokens_out, rd = tx->cache_read, wr = tx->cache_write;
+    if (f && f->sa && (in < 0 || o < 0)) {
+        /* a stream that did not end (cut, client gone): what it reported so far */
+        int64_t si, so;
+        gw_stream_usage(f->sa, &si, &so);
+        in = in < 0 ? si : in;
+        o = o < 0 ? so : o;
+        gw_stream_cache_usage(f->sa, &rd, &wr);
+    }
+    enum gw_api_kind k = f ? f->kind : GW_KIND_OTHER;
+    out->tokens_in = gw_usage_input(k, in, rd, wr);
+    out->tokens_cached = in >= 0 ? rd : 0;
+    out->tokens_out = o;
+    out->upstream_status = tx->up_status;
+}
+
+void
+gw_tx_retry_after(struct gw_tx *tx, uint32_t seconds)
+{
+    tx->retry_after = seconds;
+}
+
+void
 gw_tx_identity(const struct gw_tx *tx, struct gw_identity *out)
 {
     struct gw_audit_who w; /* the one place identity is read off the exchange */
@@ -196,16 +225,20 @@ gw_emit(struct gw_tx *tx, const struct gw_event *evp)
     if (f && f->cur)
         named.filter = f->cur; /* the configured name: two `patterns` filters stay apart */
     const struct gw_event *ev = &named;
+    /* budget and rate-limit decisions are policy, not detections in the text */
+    int policy = ev->category && strncmp(ev->category, "budget", 6) == 0;
     if (f && !f->scan) {
         f->triggered = 1;
-        detection_metrics(tx, ev, f->dir == GW_DIR_REQUEST ? "request" : "response");
+        if (!policy)
+            detection_metrics(tx, ev, f->dir == GW_DIR_REQUEST ? "request" : "response");
         struct gw_audit_who who;
         gw_tx_who(tx, &who);
         gw_audit_filter(&who, ev, f->dir);
         /* redacted capture: a detection that was not redacted keeps that side's text out of the
          * audit trail (it may be the very secret); the rule says why */
         struct capbuf *c = &f->cap[f->dir];
-        if (f->capture == GW_CAPTURE_REDACTED && (!ev->action || strcmp(ev->action, "redact"))) {
+        if (f->capture == GW_CAPTURE_REDACTED && !policy &&
+            (!ev->action || strcmp(ev->action, "redact"))) {
             size_t used = strlen(c->withheld);
             if (used + 2 < sizeof(c->withheld))
                 snprintf(c->withheld + used, sizeof(c->withheld) - used, "%s%s:%s", used ? "," : "",
@@ -701,6 +734,7 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
         tx->tokens_in = uin;
         tx->tokens_out = uout;
     }
+    gw_body_cache_usage(&b, &tx->cache_read, &tx->cache_write);
     if (cap_before(f))
         cap_segments(f, GW_DIR_RESPONSE, &b.segs);
     int rc = 0;
@@ -992,6 +1026,7 @@ gw_filtering_sse_end(struct gw_tx *tx, struct evbuffer *out)
         tx->tokens_in = uin;
         tx->tokens_out = uout;
     }
+    gw_stream_cache_usage(f->sa, &tx->cache_read, &tx->cache_write);
     for (size_t i = 0; i < f->nstreams; i++)
         if (release_stream(f, &f->streams[i], 1, out) < 0)
             return -1;

@@ -17,6 +17,7 @@
 #include "gateway/control.h"
 #include "gateway/log.h"
 #include "gateway/scan_cli.h"
+#include "filters/flt_budget.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
 #define PORTCULLIS_VERSION GW_VERSION
@@ -166,6 +167,8 @@ main(int argc, char **argv)
 
     char err[1024];
     struct gw_config *cfg = NULL;
+    /* serving opens the budget store (journal replay, Redis); check and scan only validate */
+    gw_budget_open_stores = !scan && !check;
     if (gw_config_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -256,6 +256,10 @@ out(struct gw_tx *tx)
     return tx->conn->wbuf;
 }
 
+static void send_error(struct gw_conn *c, enum gw_api api, int status, const char *code,
+                       const char *message, const char *request_id, int close,
+                       uint32_t retry_after);
+
 void
 gw_conn_send_error(struct gw_conn *c, enum gw_api api, int status, const char *message,
                    const char *request_id, int close)
@@ -267,13 +271,22 @@ void
 gw_conn_send_error_code(struct gw_conn *c, enum gw_api api, int status, const char *code,
                         const char *message, const char *request_id, int close)
 {
-    char body[768];
+    send_error(c, api, status, code, message, request_id, close, 0);
+}
+
+static void
+send_error(struct gw_conn *c, enum gw_api api, int status, const char *code, const char *message,
+           const char *request_id, int close, uint32_t retry_after)
+{
+    char body[768], ra[40] = "";
     size_t n = gw_error_body_code(api, status, code, message, body, sizeof(body));
     struct evbuffer *o = c->wbuf;
+    if (retry_after)
+        snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", retry_after);
     evbuffer_add_printf(o,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s\r\n",
-                        status, gw_h1_reason(status), n, request_id,
+                        "Content-Length: %zu\r\nX-Request-Id: %s\r\n%s%s\r\n",
+                        status, gw_h1_reason(status), n, request_id, ra,
                         close ? "Connection: close\r\n" : "");
     evbuffer_add(o, body, n);
 }
@@ -540,8 +553,8 @@ gw_tx_fail_code(struct gw_tx *tx, int status, const char *code, const char *mess
     if (!tx->resp_started) {
         tx->status = status;
         size_t len0 = evbuffer_get_length(out(tx));
-        gw_conn_send_error_code(tx->conn, tx->api, status, code, message, tx->id,
-                                !tx->client_keep_alive);
+        send_error(tx->conn, tx->api, status, code, message, tx->id, !tx->client_keep_alive,
+                   tx->retry_after);
         tx->bytes_out = evbuffer_get_length(out(tx)) - len0;
         gw_tx_log(tx, message);
         gw_conn_tx_done(tx->conn);
@@ -676,6 +689,17 @@ gw_tx_who(const struct gw_tx *tx, struct gw_audit_who *w)
     w->path = tx->path;
 }
 
+/* The exchange's cost under the price table (prompt-cache reads at cached_input), -1 unknown. */
+static double
+tx_cost(const struct gw_tx *tx)
+{
+    struct gw_tx_usage u;
+    if (!tx->flt)
+        return gw_config_cost(tx->cfg, tx->model, tx->tokens_in, tx->tokens_out);
+    gw_tx_usage(tx, &u);
+    return gw_config_cost_cached(tx->cfg, tx->model, u.tokens_in, u.tokens_cached, u.tokens_out);
+}
+
 /* The request record for the audit trail (access, usage, decisions, captured text). */
 static void
 audit_request(struct gw_tx *tx, const char *error, double duration_ms, double ttfb_ms)
@@ -693,7 +717,7 @@ audit_request(struct gw_tx *tx, const char *error, double duration_ms, double tt
         .ttfb_ms = ttfb_ms,
         .tokens_in = tx->tokens_in,
         .tokens_out = tx->tokens_out,
-        .cost = gw_config_cost(tx->cfg, tx->model, tx->tokens_in, tx->tokens_out),
+        .cost = tx_cost(tx),
         .bytes_in = tx->bytes_in,
         .bytes_out = tx->bytes_out,
         .rules = tx->rules,

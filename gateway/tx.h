@@ -38,11 +38,13 @@ struct gw_tx {
     int client_keep_alive;
 
     /* identity and request fields (read at dispatch) */
-    const struct gw_key_cfg *key;  /* the virtual key presented, or NULL (anonymous) */
-    char model[256];               /* the request's model, "" when unknown */
-    char session[129];             /* session id, "" when none */
-    int stream;                    /* the request asked for a stream */
-    int64_t tokens_in, tokens_out; /* usage the provider reported (-1: not seen) */
+    const struct gw_key_cfg *key;    /* the virtual key presented, or NULL (anonymous) */
+    char model[256];                 /* the request's model, "" when unknown */
+    char session[129];               /* session id, "" when none */
+    int stream;                      /* the request asked for a stream */
+    int64_t tokens_in, tokens_out;   /* usage the provider reported (-1: not seen) */
+    int64_t cache_read, cache_write; /* its prompt-cache reads and writes (0: none reported) */
+    uint32_t retry_after;            /* a gateway error answer carries Retry-After (0: none) */
 
     struct gw_filtering *flt;  /* filter chain state, NULL when the route has no filters */
     struct evbuffer *body_out; /* request body as edited by filters (replaces the original) */

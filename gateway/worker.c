@@ -15,6 +15,7 @@
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/upstream.h"
+#include "store/budget.h"
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -278,8 +279,10 @@ gw_worker_join(struct gw_worker *w)
             close(w->cmd_pipe[i]);
     if (w->dns)
         evdns_base_free(w->dns, 0);
-    if (w->base)
+    if (w->base) {
+        gw_budget_detach_all(w->base); /* Redis connections attached to this loop */
         event_base_free(w->base);
+    }
     if (w->stage)
         evbuffer_free(w->stage);
     if (w->stage2)

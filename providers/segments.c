@@ -845,6 +845,82 @@ gw_body_usage(const struct gw_body *b, int64_t *in, int64_t *out)
     return -1;
 }
 
+static void
+count_at(json_t *obj, const char *key, int64_t *to)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        *to = json_integer_value(v);
+}
+
+void
+gw_usage_cache_read(enum gw_api_kind k, json_t *u, int64_t *read, int64_t *write)
+{
+    if (!json_is_object(u))
+        return;
+    switch (k) {
+    case GW_KIND_OPENAI_CHAT:
+        count_at(json_object_get(u, "prompt_tokens_details"), "cached_tokens", read);
+        break;
+    case GW_KIND_OPENAI_RESPONSES:
+        count_at(json_object_get(u, "input_tokens_details"), "cached_tokens", read);
+        break;
+    case GW_KIND_ANTHROPIC_MESSAGES:
+        count_at(u, "cache_read_input_tokens", read);
+        count_at(u, "cache_creation_input_tokens", write);
+        break;
+    case GW_KIND_OTHER:
+        break;
+    }
+}
+
+void
+gw_body_cache_usage(const struct gw_body *b, int64_t *read, int64_t *write)
+{
+    *read = *write = 0;
+    gw_usage_cache_read(b->kind, json_object_get(b->root, "usage"), read, write);
+}
+
+int64_t
+gw_usage_input(enum gw_api_kind k, int64_t in, int64_t read, int64_t write)
+{
+    if (in < 0 || k != GW_KIND_ANTHROPIC_MESSAGES)
+        return in;
+    return in + read + write;
+}
+
+static int64_t
+positive_int(json_t *root, const char *key)
+{
+    json_t *v = json_object_get(root, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : -1;
+}
+
+int64_t
+gw_body_max_output(const struct gw_body *b, int64_t *choices)
+{
+    int64_t n = -1, c = -1;
+    switch (b->kind) {
+    case GW_KIND_OPENAI_CHAT:
+        n = positive_int(b->root, "max_completion_tokens");
+        if (n < 0)
+            n = positive_int(b->root, "max_tokens");
+        c = positive_int(b->root, "n");
+        break;
+    case GW_KIND_OPENAI_RESPONSES:
+        n = positive_int(b->root, "max_output_tokens");
+        break;
+    case GW_KIND_ANTHROPIC_MESSAGES:
+        n = positive_int(b->root, "max_tokens");
+        break;
+    case GW_KIND_OTHER:
+        break;
+    }
+    if (choices)
+        *choices = c > 0 ? c : 1;
+    return n;
+}
+
 void
 gw_body_free(struct gw_body *b)
 {

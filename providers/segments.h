@@ -104,6 +104,25 @@ int gw_body_parse(struct gw_body *b, enum gw_api_kind k, enum gw_direction dir, 
                   size_t len, char *err, size_t errlen);
 
 /*
+ * Prompt-cache usage of a response: *read = input tokens served from the provider's cache,
+ * *write = input tokens written to it (Anthropic cache_creation_input_tokens), 0 when not
+ * reported. OpenAI counts both inside prompt_tokens / input_tokens; Anthropic reports them on top
+ * of input_tokens. gw_usage_input gives the input tokens of every kind the same way: all of them,
+ * cached ones included.
+ */
+void gw_body_cache_usage(const struct gw_body *b, int64_t *read, int64_t *write);
+int64_t gw_usage_input(enum gw_api_kind k, int64_t in, int64_t read, int64_t write);
+
+/* The usage object u of kind k's answers: its cache reads and writes, added to *read / *write's
+ * previous value only when present (streams report them in several events). */
+void gw_usage_cache_read(enum gw_api_kind k, json_t *u, int64_t *read, int64_t *write);
+
+/* The request's cap on output tokens (chat: max_completion_tokens, else max_tokens; responses:
+ * max_output_tokens; Anthropic: max_tokens), -1 when it sets none; *choices = chat `n` (1 when
+ * absent or not a positive integer). */
+int64_t gw_body_max_output(const struct gw_body *b, int64_t *choices);
+
+/*
  * When at least one segment is edited: writes every edited segment back into root and
  * serialises root once, compactly, into a malloc'd NUL-terminated buffer (*out, *outlen without
  * the NUL; the caller frees it). Returns 1 (changed), 0 (nothing edited: *out and *outlen

@@ -199,7 +199,8 @@ struct gw_stream_adapter {
     struct stream *s;
     size_t n, cap;
     int64_t in, out;
-    json_int_t seq_next; /* responses: the next sequence_number to write */
+    int64_t cache_read, cache_write; /* prompt cache (0 when not reported) */
+    json_int_t seq_next;             /* responses: the next sequence_number to write */
     int seq_init;
 };
 
@@ -375,6 +376,7 @@ parse_chat(struct gw_stream_adapter *a, struct gw_sevent *ev)
     if (json_is_object(usage)) {
         read_count(usage, "prompt_tokens", &a->in);
         read_count(usage, "completion_tokens", &a->out);
+        gw_usage_cache_read(a->kind, usage, &a->cache_read, &a->cache_write);
     }
     if (!choices && json_is_object(json_object_get(root, "error"))) {
         ev->kind = GW_SEV_ERROR;
@@ -462,6 +464,7 @@ parse_responses(struct gw_stream_adapter *a, struct gw_sevent *ev)
         if (json_is_object(usage)) {
             read_count(usage, "input_tokens", &a->in);
             read_count(usage, "output_tokens", &a->out);
+            gw_usage_cache_read(a->kind, usage, &a->cache_read, &a->cache_write);
         }
         return end_streams(a, ev, 0, 1);
     } else if (strcmp(t, "error") == 0) {
@@ -505,10 +508,12 @@ parse_anthropic(struct gw_stream_adapter *a, struct gw_sevent *ev)
     } else if (strcmp(t, "message_start") == 0) {
         json_t *usage = json_object_get(json_object_get(root, "message"), "usage");
         read_count(usage, "input_tokens", &a->in);
+        gw_usage_cache_read(a->kind, usage, &a->cache_read, &a->cache_write);
     } else if (strcmp(t, "message_delta") == 0) {
         json_t *usage = json_object_get(root, "usage");
         read_count(usage, "input_tokens", &a->in);
         read_count(usage, "output_tokens", &a->out);
+        gw_usage_cache_read(a->kind, usage, &a->cache_read, &a->cache_write);
     } else if (strcmp(t, "message_stop") == 0) {
         ev->kind = GW_SEV_TERMINAL;
         return end_streams(a, ev, 0, 1);
@@ -588,6 +593,13 @@ gw_sevent_free(struct gw_sevent *ev)
     gw_sse_fields_free(&ev->f);
     json_decref(ev->root);
     memset(ev, 0, sizeof(*ev));
+}
+
+void
+gw_stream_cache_usage(const struct gw_stream_adapter *a, int64_t *read, int64_t *write)
+{
+    *read = a->cache_read;
+    *write = a->cache_write;
 }
 
 int

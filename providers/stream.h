@@ -204,4 +204,8 @@ void gw_sevent_free(struct gw_sevent *ev);
  */
 int gw_stream_usage(const struct gw_stream_adapter *a, int64_t *in, int64_t *out);
 
+/* Prompt-cache reads and writes the stream reported (segments.h gw_body_cache_usage), 0 when
+ * none. */
+void gw_stream_cache_usage(const struct gw_stream_adapter *a, int64_t *read, int64_t *write);
+
 #endif

@@ -1,7 +1,9 @@
 /* Budget store: dispatch to the backend (store/budget_mem.c, store/budget_redis.c). */
 #include "store/budget.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +27,13 @@ gw_budget_unavailable(struct gw_budget_result *res, const char *why)
     snprintf(res->error, sizeof(res->error), "%s", why);
 }
 
+static void
+ignore(void *arg, const struct gw_budget_result *res)
+{
+    (void)arg;
+    (void)res;
+}
+
 int
 gw_budget_run(struct gw_budget_store *s, struct event_base *base, enum gw_budget_kind kind,
               const struct gw_budget_counter *c, size_t n, struct gw_budget_result *res,
@@ -36,7 +45,7 @@ gw_budget_run(struct gw_budget_store *s, struct event_base *base, enum gw_budget
         gw_budget_unavailable(res, "invalid number of counters");
         return GW_BUDGET_DONE;
     }
-    return s->ops->run(s, base, kind, c, n, res, cb, arg, op);
+    return s->ops->run(s, base, kind, c, n, res, cb ? cb : ignore, arg, op);
 }
 
 int
@@ -69,4 +78,90 @@ gw_budget_free(struct gw_budget_store *s)
 {
     if (s)
         s->ops->free(s);
+}
+
+/* ---- registry ---- */
+
+struct reg {
+    struct reg *next;
+    char *spec;
+    struct gw_budget_store *store;
+    size_t refs;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct reg *regs;
+
+struct gw_budget_store *
+gw_budget_acquire(const char *spec,
+                  struct gw_budget_store *(*open)(void *arg, char *err, size_t errlen), void *arg,
+                  char *err, size_t errlen)
+{
+    struct gw_budget_store *s = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (struct reg *r = regs; r; r = r->next)
+        if (strcmp(r->spec, spec) == 0) {
+            r->refs++;
+            s = r->store;
+            break;
+        }
+    if (!s) {
+        struct reg *r = calloc(1, sizeof(*r));
+        char *sp = strdup(spec);
+        if (r && sp)
+            s = open(arg, err, errlen);
+        else
+            snprintf(err, errlen, "out of memory");
+        if (s) {
+            *r = (struct reg){regs, sp, s, 1};
+            regs = r;
+        } else {
+            free(r);
+            free(sp);
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return s;
+}
+
+void
+gw_budget_release(struct gw_budget_store *s)
+{
+    if (!s)
+        return;
+    struct gw_budget_store *dead = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (struct reg **rp = &regs; *rp; rp = &(*rp)->next) {
+        struct reg *r = *rp;
+        if (r->store != s)
+            continue;
+        if (--r->refs == 0) {
+            *rp = r->next;
+            dead = r->store;
+            free(r->spec);
+            free(r);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    gw_budget_free(dead);
+}
+
+void
+gw_budget_hold(struct gw_budget_store *s)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct reg *r = regs; r; r = r->next)
+        if (r->store == s)
+            r->refs++;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void
+gw_budget_detach_all(struct event_base *base)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct reg *r = regs; r; r = r->next)
+        gw_budget_detach(r->store, base);
+    pthread_mutex_unlock(&reg_mu);
 }

@@ -7,7 +7,8 @@
  * over in between). The store knows nothing of windows beyond two things per counter:
  *
  *   - a second, optional key `prev` with a weight (parts per million): the counter's value is
- *     cur + prev * weight / 1e6, rounded down. The caller uses it for rolling windows (the
+ *     cur + prev * weight / 1e6, rounded up (so that a
+ *     rolling limit never admits more than it allows). The caller uses it for rolling windows (the
  *     previous bucket, weighted by the share of it still inside the window); fixed windows leave
  *     prev empty.
  *   - an absolute expiry (Unix epoch milliseconds) given with every write: the key is gone after
@@ -102,7 +103,8 @@ struct gw_budget_store *gw_budget_redis_new(const char *host, uint16_t port, con
                                             char *err, size_t errlen);
 
 /* Runs one operation (see above). n is 1 .. GW_BUDGET_MAX_COUNTERS; the counters are copied
- * before the call returns. op (may be NULL) receives a handle of a pending operation. */
+ * before the call returns. op (may be NULL) receives a handle of a pending operation. cb may be
+ * NULL when nobody waits for the answer (a settlement). */
 int gw_budget_run(struct gw_budget_store *s, struct event_base *base, enum gw_budget_kind kind,
                   const struct gw_budget_counter *c, size_t n, struct gw_budget_result *res,
                   gw_budget_cb cb, void *arg, struct gw_budget_op **op);
@@ -122,6 +124,26 @@ void gw_budget_detach(struct gw_budget_store *s, struct event_base *base);
 /* Frees the store (flushing and closing the journal). Nothing may be pending and no thread may
  * use it any more. NULL is ignored. */
 void gw_budget_free(struct gw_budget_store *s);
+
+/*
+ * Process-wide registry, so that a configuration reload keeps the store (spend in memory, Redis
+ * connections): gw_budget_acquire returns the store registered under spec (any string that tells
+ * configurations apart, e.g. "memory:/var/lib/portcullis/budgets.journal") with one more
+ * reference, or makes it with open(arg, err, errlen) and registers it. NULL when open fails
+ * (message in err). gw_budget_release drops a reference; the last frees the store. Any thread.
+ */
+struct gw_budget_store *gw_budget_acquire(const char *spec,
+                                          struct gw_budget_store *(*open)(void *arg, char *err,
+                                                                          size_t errlen),
+                                          void *arg, char *err, size_t errlen);
+void gw_budget_release(struct gw_budget_store *s);
+
+/* One more reference to a store that gw_budget_acquire returned (an operation in flight keeps
+ * its store alive across a reload). Release it with gw_budget_release. */
+void gw_budget_hold(struct gw_budget_store *s);
+
+/* gw_budget_detach for every registered store: a worker calls it before freeing its base. */
+void gw_budget_detach_all(struct event_base *base);
 
 /* Wall clock in Unix epoch milliseconds; tests may replace it (set before any thread uses it). */
 extern uint64_t (*gw_budget_clock)(void);

@@ -155,6 +155,13 @@ test_prices(void **state)
     assert_float_equal(gw_config_cost(cfg, "gpt-4o", -1, 1000), 0.01, 1e-12);
     assert_true(gw_config_cost(cfg, "claude-3", 10, 10) < 0);
     assert_true(gw_config_cost(cfg, "gpt-4o", -1, -1) < 0);
+    /* prompt-cache reads at cached_input (default: the input price) */
+    assert_float_equal(gw_config_cost_cached(cfg, "gpt-4o", 2000, 1000, 500), 0.01, 1e-12);
+    gw_config_unref(cfg);
+    cfg = load_ok("prices:\n  - {models: [m], input: 2, output: 8, cached_input: 0.5}\n" TAIL);
+    assert_float_equal(gw_config_cost_cached(cfg, "m", 1000000, 400000, 0), 1.4, 1e-9);
+    assert_float_equal(gw_config_cost_cached(cfg, "m", 10, 50, 0), 5e-6, 1e-12); /* capped */
+    assert_float_equal(gw_config_cost_cached(cfg, "m", -1, 5, 1000000), 8, 1e-9);
     assert_true(gw_config_cost(cfg, "", 10, 10) < 0);
     gw_config_unref(cfg);
     expect_error("prices:\n  - {models: [a], input: -1, output: 1}\n" TAIL,
