@@ -11,12 +11,16 @@
 # core (bench/patterns_scan.c, pc-bench-patterns: MB/s and µs per event over English and
 # technical text), and a Portcullis process with them against the chain-OFF one: start time
 # (compiling both packs cold), the 4 KB prompt and the 2,000-event stream.
+# Budgets: three Portcullis processes with a virtual key, its team without limits, with limits on
+# the embedded (journaled) store, and with limits on a redis-server started here: throughput and
+# added latency per request.
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
 # the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
-# (needs the chain section), BENCH_AUDIT=0 to leave out the audit section, BENCH_AUDIT_RECORDS
+# (needs the chain section), BENCH_BUDGET=0 to leave out the budget section, BENCH_AUDIT=0 to
+# leave out the audit section, BENCH_AUDIT_RECORDS
 # (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
@@ -35,6 +39,7 @@ chain_on=${BENCH_CHAIN:-1}
 audit_on=${BENCH_AUDIT:-1}
 inj_on=${BENCH_INJECTION:-1}
 sens_on=${BENCH_SENSITIVE:-1}
+bud_on=${BENCH_BUDGET:-1}
 audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
@@ -929,6 +934,117 @@ MD
 )
 fi
 
+bud_md=
+if [[ $bud_on != 0 ]]; then
+  # Budgets: the same route (no other filter) with the key wrk sends (bench/chat.lua: sk-bench),
+  # its team without limits ("none"), and with four limits per request (team: tokens per day,
+  # requests per month, a rolling requests-per-minute rate limit; key: tokens per day) that never
+  # run out, on the memory store (journal, fsync every second) and on redis-server.
+  command -v redis-server >/dev/null ||
+    die "redis-server is missing (scripts/deps.sh installs it; BENCH_BUDGET=0 leaves the budget section out)"
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$tmp/redis.log" 2>&1 &
+  pids+=($!)
+  wait_line "$tmp/redis.log" 'Ready to accept connections' >/dev/null || die "redis-server did not start"
+  sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+  for kind in none memory redis; do
+    {
+      cat <<YAML
+workers: 1
+listen: [127.0.0.1:0]
+access_log: off
+log_level: warn
+admin:
+  listen: off
+providers:
+  - name: mock
+    base_url: http://127.0.0.1:$mock_port
+    auth: none
+routes:
+  - prefix: /v1/
+    provider: mock
+    filters: []
+budgets:
+  store: $([[ $kind == redis ]] && echo redis || echo memory)
+  journal: $tmp/budgets-$kind.journal
+  redis: {address: "127.0.0.1:$redis_port", prefix: "bench-$kind:"}
+YAML
+      if [[ $kind == none ]]; then
+        echo "teams: [{name: bench}, {name: tiny}]"
+      else
+        cat <<YAML
+teams:
+  - name: bench
+    budgets: [{window: day, tokens: 1000000000000}, {window: month, requests: 1000000000000}]
+    rate_limits: {requests_per_minute: 1000000000000}
+  - name: tiny
+    budgets: [{window: month, requests: 1}]
+YAML
+      fi
+      echo "keys:"
+      echo "  - {id: bench, team: bench, sha256: $(sha sk-bench)$([[ $kind != none ]] && echo ", budgets: [{window: day, tokens: 1000000000000}]")}"
+      echo "  - {id: tiny, team: tiny, sha256: $(sha sk-tiny)}"
+    } >"$tmp/gw-bud-$kind.yaml"
+    "$build/portcullis" -c "$tmp/gw-bud-$kind.yaml" 2>"$tmp/gw-bud-$kind.err" &
+    pids+=($!)
+    l=$(wait_line "$tmp/gw-bud-$kind.err" 'listening on') ||
+      die "Portcullis with budgets ($kind) did not start: $(tail -3 "$tmp/gw-bud-$kind.err")"
+    printf -v "bud_port_$kind" '%s' "$(sed 's/.*:\([0-9]*\) .*/\1/' <<<"$l")"
+  done
+  # The limits are enforced (a key whose team may send one request a month gets 429 the second
+  # time) on both stores, and not without them.
+  for kind in none memory redis; do
+    p=bud_port_$kind
+    codes=
+    for _ in 1 2; do
+      codes+=$(curl -s -o /dev/null -w '%{http_code} ' -H 'content-type: application/json' \
+        -H 'authorization: Bearer sk-tiny' -d '{"model":"m","messages":[{"role":"user","content":"x"}]}' \
+        "http://127.0.0.1:${!p}/v1/chat/completions")
+    done
+    want='200 429 '
+    [[ $kind == none ]] && want='200 200 '
+    [[ $codes == "$want" ]] || die "budgets ($kind): answers '$codes', expected '$want'"
+  done
+  for kind in none memory redis; do
+    p=bud_port_$kind
+    WRK_MAX_FAIL=0 wrk_run "bud-$kind" "http://127.0.0.1:${!p}" bench/chat.lua
+  done
+  for kind in none memory redis; do
+    p=bud_port_$kind
+    WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 wrk_run "bud1-$kind" "http://127.0.0.1:${!p}" bench/chat.lua
+  done
+  read -r bn_rps bn_p50 bn_p99 < <(wrk_stats bud-none)
+  read -r bm_rps bm_p50 bm_p99 < <(wrk_stats bud-memory)
+  read -r br_rps br_p50 br_p99 < <(wrk_stats bud-redis)
+  read -r bn1_rps bn1_p50 bn1_p99 < <(wrk_stats bud1-none)
+  read -r bm1_rps bm1_p50 bm1_p99 < <(wrk_stats bud1-memory)
+  read -r br1_rps br1_p50 br1_p99 < <(wrk_stats bud1-redis)
+  bud_md=$(cat <<MD
+
+
+## Budgets
+
+The ~1 KB chat request of the first section with the virtual key \`sk-bench\`, 1 worker, no other
+filter. "no limits": the key's team has none (the budget filter is not in the chain); "memory" and
+"redis": four limits checked per request (team tokens per day, requests per month, a rolling
+requests-per-minute limit; key tokens per day), reserved before the call and settled with the
+mock's usage after it, on the embedded store (journal, \`fsync: interval\`) or on a local
+redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') (one Lua script per reservation and per settlement, asynchronous).
+Checked first: a key allowed one request a month gets 429 the second time on both stores.
+
+| | requests/s ($conns connections) | p50 | p99 | vs no limits | 1 connection: p50 | p99 |
+|---|---|---|---|---|---|---|
+| no limits | $bn_rps | $(to_ms "$bn_p50") ms | $(to_ms "$bn_p99") ms | 1.00 | $(to_us "$bn1_p50") µs | $(to_us "$bn1_p99") µs |
+| **memory store** | $bm_rps | $(to_ms "$bm_p50") ms | $(to_ms "$bm_p99") ms | **$(ratio "$bm_rps" "$bn_rps")** | $(to_us "$bm1_p50") µs | $(to_us "$bm1_p99") µs |
+| **redis store** | $br_rps | $(to_ms "$br_p50") ms | $(to_ms "$br_p99") ms | **$(ratio "$br_rps" "$bn_rps")** | $(to_us "$br1_p50") µs | $(to_us "$br1_p99") µs |
+
+Added median latency with one connection: memory **$(($(to_us "$bm1_p50") - $(to_us "$bn1_p50"))) µs**, redis
+**$(($(to_us "$br1_p50") - $(to_us "$bn1_p50"))) µs** per request (the budget filter also makes the chain parse
+the JSON answer for its usage). Portcullis without limits vs nginx in this run: $(ratio "$bn_rps" "$n_rps").
+MD
+)
+fi
+
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 tls_intro=
 if [[ $tls_on != 0 ]]; then
@@ -940,6 +1056,11 @@ if [[ $chain_on != 0 ]]; then
   tls_intro+="
 Filter chain section: two more Portcullis processes with the \`patterns\` filter (100 rules) switched
 on and off, a 4 KB prompt and a 2,000-event stream, as ratios and added time, ON to OFF."
+fi
+if [[ $bud_on != 0 ]]; then
+  tls_intro+="
+Budgets section: throughput and added latency of four limits per request on the memory store and
+on redis-server, against the same key without limits."
 fi
 if [[ $chain_on != 0 && $sens_on != 0 ]]; then
   tls_intro+="
@@ -983,6 +1104,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$sens_md$audit_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$sens_md$bud_md$audit_md
 MD
 cat "$results"

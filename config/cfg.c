@@ -1302,7 +1302,9 @@ resolve_chains(struct ld *ld, struct gw_config *cfg, const struct gw_cnode *root
         cfg->has_budgets |= cfg->teams[i].budget.n > 0;
     for (i = 0; i < cfg->nkeys; i++)
         cfg->has_budgets |= cfg->keys[i].budget.n > 0;
-    if (cfg->has_budgets) {
+    /* the budget store also keeps the injection filter's session state: a Redis store is opened
+     * (and shared by the instances) even when no team or key has a limit */
+    if (cfg->has_budgets || cfg->budgets.store == 1) {
         struct gw_filter_inst *b = &cfg->budget_filter;
         b->ops = &gw_budget_filter_ops;
         b->name = strdup("budget");

@@ -227,6 +227,11 @@ void gw_tx_resume(struct gw_tx *tx, enum gw_verdict v);
 /* Allocates n zeroed bytes that live as long as the exchange. NULL when out of memory. */
 void *gw_tx_alloc(struct gw_tx *tx, size_t n);
 
+/* The store for state shared between exchanges (store/budget.h): the configuration's budget
+ * store when it has one (Redis: shared by every gateway instance), else one in the process. */
+struct gw_budget_store;
+struct gw_budget_store *gw_tx_shared_store(struct gw_tx *tx);
+
 /* The worker's event loop, for filters that start asynchronous work (timers, Redis). */
 struct event_base;
 struct event_base *gw_tx_base(struct gw_tx *tx);

@@ -33,8 +33,16 @@
  * request is refused with 403 in the provider's format, naming the categories (and
  * "classifier"), never the pattern.
  *
- * Session state lives in a process-wide store (store/store.h) that survives config reloads; keys
- * are scoped by virtual key so one tenant's session id cannot touch another's.
+ * Session state lives in the budget store (store/budget.h, gw_tx_shared_store): Redis when
+ * budgets.store is redis, so every gateway instance sees one session's attempts and blocks, else
+ * in the process (kept across config reloads). Keys are scoped by virtual key so one tenant's
+ * session id cannot touch another's:
+ *   inj:blk:<key>:<session>        the second until which it is blocked (epoch seconds)
+ *   inj:watch:<key>:<session>      -2 x the requests still watched (see on_state)
+ *   inj:att:<key>:<session>:<n>    attempts in the n-th window (fixed windows of `window`)
+ * (<session> is * for a key's own counters.) A request reads the state first (a store round
+ * trip: the filter waits, GW_WAIT, when the store answers asynchronously), and counts an attempt
+ * after a detection (a second one).
  *
  * Canary: a fresh random token per exchange is appended to the last system / developer text of
  * the request (an HTML comment the model has no reason to repeat). The response (JSON or
@@ -44,6 +52,7 @@
  * token split across a timed flush is still found.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,13 +65,14 @@
 #include "filters/classifier.h"
 #include "filters/filter.h"
 #include "filters/injection_pack.h"
-#include "store/store.h"
+#include "store/budget.h"
 
 #define CANARY_PREFIX "pcanary-"
 #define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
+#define KEY_CAP (GW_BUDGET_KEY_MAX - 24)
 #define DEFAULT_MODEL "models/injection.pcm"
 /* Chosen by cross-validation on the train splits (portcullis-train --rules): with the pack at
  * weight 1, a direct weight of 1.5 puts the block threshold 1.0 at ~1 % false positives; on the
@@ -107,25 +117,25 @@ struct ictx {
     int leaked;
     struct stail tails[MAX_STREAMS];
     size_t ntails;
+    /* session escalation in flight */
+    struct esc_op *op;        /* an operation the store has not answered yet */
+    struct gw_segments *segs; /* the request, while waiting */
+    int strict;
+    uint64_t cats;          /* detected categories, while the attempt is counted */
+    int block, block_model; /* the scan's decision, while the attempt is counted */
+    uint64_t block_cats;
 };
 
-/* ---- the process-wide store ---- */
-
-static pthread_once_t store_once = PTHREAD_ONCE_INIT;
-static struct gw_store *store;
-
-static void
-store_init(void)
-{
-    store = gw_store_mem_new(0);
-}
-
-static struct gw_store *
-shared_store(void)
-{
-    pthread_once(&store_once, store_init);
-    return store;
-}
+/* A store operation in flight; outlives the exchange when the client goes away first. */
+struct esc_op {
+    struct gw_tx *tx; /* NULL once the exchange ended */
+    const struct iconf *c;
+    struct ictx *x;
+    int what; /* 0: the state read, 1: the attempt count */
+    struct gw_budget_store *store;
+    size_t n;
+    struct gw_budget_counter ctr[3];
+};
 
 /* ---- events and blocks ---- */
 
@@ -214,7 +224,9 @@ cat_list(const struct gw_inj_pack *p, uint64_t mask, int model, char *out, size_
 
 /* ---- session escalation ---- */
 
-/* "inj:<what>:<key id or ->:<session or *>": sessions are scoped by the key that sent them. */
+/* "inj:<what>:<key id or ->:<session or *>": sessions are scoped by the key that sent them. At
+ * most KEY_CAP - 1 bytes (room for a window number in the store's keys); longer ids are not
+ * tracked. */
 static int
 skey(char *out, size_t cap, const char *what, const struct gw_identity *id, int by_session)
 {
@@ -227,60 +239,261 @@ skey(char *out, size_t cap, const char *what, const struct gw_identity *id, int 
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* Milliseconds the session (or else the key) is still blocked for, 0 when it is not. */
-static uint64_t
-blocked_for(const struct gw_identity *id)
+/* Counter i of a store operation on key k. */
+static void
+ctr_set(struct gw_budget_counter *c, const char *k, int64_t amount, uint64_t expire_at_ms)
 {
-    char k[300];
-    uint64_t best = 0;
-    for (int by = 1; by >= 0; by--) {
-        int64_t v = 0;
-        uint64_t left = 0;
-        if (skey(k, sizeof(k), "blk", id, by) == 0 &&
-            gw_store_get(shared_store(), k, &v, &left) > 0 && v > 0 && left > best)
-            best = left;
+    size_t n = strlen(k);
+    memset(c, 0, sizeof(*c));
+    memcpy(c->cur, k, n < GW_BUDGET_KEY_MAX ? n : GW_BUDGET_KEY_MAX); /* skey keeps them short */
+    c->amount = amount;
+    c->expire_at_ms = expire_at_ms;
+}
+
+/* Fire and forget: nobody waits for the answer (the store completes it in its own time). */
+static void
+store_put(struct gw_tx *tx, enum gw_budget_kind kind, const struct gw_budget_counter *c, size_t n)
+{
+    struct gw_budget_result r;
+    if (n)
+        gw_budget_run(gw_tx_shared_store(tx), gw_tx_base(tx), kind, c, n, &r, NULL, NULL, NULL);
+}
+
+static void add_canary(struct ictx *x, struct gw_segments *segs);
+static enum gw_verdict after_state(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
+                                   const struct gw_budget_result *res, size_t n);
+static enum gw_verdict after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
+                                   const struct gw_budget_result *res);
+
+static void
+on_store_answer(void *arg, const struct gw_budget_result *res)
+{
+    struct esc_op *op = arg;
+    struct gw_tx *tx = op->tx;
+    if (tx) {
+        struct ictx *x = op->x;
+        x->op = NULL;
+        enum gw_verdict v =
+            op->what == 0 ? after_state(tx, op->c, x, res, op->n) : after_count(tx, op->c, x, res);
+        if (v != GW_WAIT)
+            gw_tx_resume(tx, v);
     }
-    return best;
+    gw_budget_release(op->store);
+    free(op);
 }
 
-/* The watchlist is kept per session when the request names one, else per key. */
-static int
-on_watchlist(const struct gw_identity *id)
+/* Runs a store operation for this exchange: GW_WAIT when the store answers later (then the
+ * matching after_* runs from its callback), else the after_* verdict now. */
+static enum gw_verdict
+store_op(struct gw_tx *tx, const struct iconf *c, struct ictx *x, int what,
+         enum gw_budget_kind kind, const struct gw_budget_counter *ctr, size_t n)
 {
-    char k[300];
-    int64_t v;
-    return skey(k, sizeof(k), "watch", id, id->session != NULL) == 0 &&
-           gw_store_take(shared_store(), k, &v) > 0;
+    struct gw_budget_store *st = gw_tx_shared_store(tx);
+    struct esc_op *op = st ? malloc(sizeof(*op)) : NULL;
+    struct gw_budget_result res;
+    if (!op)
+        return GW_ERROR;
+    memset(op, 0, sizeof(*op));
+    op->tx = tx;
+    op->c = c;
+    op->x = x;
+    op->what = what;
+    op->store = st;
+    op->n = n;
+    if (gw_budget_run(st, gw_tx_base(tx), kind, ctr, n, &res, on_store_answer, op, NULL) ==
+        GW_BUDGET_PENDING) {
+        gw_budget_hold(st);
+        x->op = op;
+        return GW_WAIT;
+    }
+    free(op);
+    return what == 0 ? after_state(tx, c, x, &res, n) : after_count(tx, c, x, &res);
 }
 
-/* After a detection: watch the session's next requests; count escalation categories. Returns 1
- * when this detection made the session (or key) reach the attempt limit. */
-static int
-escalate(struct gw_tx *tx, const struct iconf *c, const struct gw_identity *id, uint64_t cats)
+/* The end of the request side: block, or add the canary. */
+static enum gw_verdict
+finish(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
 {
-    char k[300];
+    if (x->block) {
+        char list[300], msg[400];
+        cat_list(c->pack, x->block_cats, x->block_model, list, sizeof(list));
+        snprintf(msg, sizeof(msg), "Request blocked: possible prompt injection (%s).", list);
+        gw_tx_block(tx, 403, "prompt_injection", msg);
+        return GW_BLOCK;
+    }
+    if (c->canary)
+        add_canary(x, x->segs);
+    return x->canary_set ? GW_REDACT : GW_PASS;
+}
+
+/* The attempt counts came back (session, then key, as escalate asked): a count that reached its
+ * limit blocks that session (or key) for block_for. */
+static enum gw_verdict
+after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
+            const struct gw_budget_result *res)
+{
+    struct gw_identity id;
+    gw_tx_identity(tx, &id);
+    if (res->status != GW_BUDGET_OK)
+        return GW_ERROR; /* the store is down: on_error decides */
+    uint64_t now = gw_budget_clock();
+    size_t i = 0;
     int tripped = 0;
-    if (c->watchlist && skey(k, sizeof(k), "watch", id, id->session != NULL) == 0)
-        gw_store_set(shared_store(), k, c->watchlist, (uint64_t)c->window_ms);
-    if (!(cats & c->esc_cats))
-        return 0;
     for (int by = 1; by >= 0; by--) {
         /* A key is usually shared by every user of an application: it has its own, higher limit
          * so that one user cannot get everyone blocked. */
         unsigned limit = by ? c->attempts : c->key_attempts;
-        int64_t n = 0;
-        if (!limit || skey(k, sizeof(k), "att", id, by) < 0 ||
-            gw_store_incr(shared_store(), k, 1, c->window_ms, &n) < 0 || n < (int64_t)limit)
+        char k[KEY_CAP];
+        if (!limit || skey(k, sizeof(k), "att", &id, by) < 0)
             continue;
-        gw_store_del(shared_store(), k);
-        skey(k, sizeof(k), "blk", id, by);
-        gw_store_set(shared_store(), k, 1, c->block_ms);
+        int64_t n = res->value[i++];
+        if (n < (int64_t)limit)
+            continue;
+        struct gw_budget_counter put[2];
+        char b[GW_BUDGET_KEY_MAX + 1];
+        snprintf(b, sizeof(b), "%s:%" PRIu64, k, now / c->window_ms);
+        ctr_set(&put[0], b, 0, 0); /* the attempts start again after the block */
+        skey(k, sizeof(k), "blk", &id, by);
+        ctr_set(&put[1], k, (int64_t)((now + c->block_ms + 999) / 1000), now + c->block_ms);
+        store_put(tx, GW_BUDGET_SET, put, 2);
         emit_simple(tx, by ? "session_escalation" : "key_escalation",
                     "injection:session_escalation", c->monitor ? "event" : "block", 4, (double)n,
                     GW_ROLE_USER, -1, 0, 0);
         tripped = 1;
     }
-    return tripped;
+    if (tripped && !c->monitor && !x->block) {
+        x->block = 1;
+        x->block_cats = x->cats;
+    }
+    return finish(tx, c, x);
+}
+
+/* After a detection: watch the session's next requests, and count an attempt when it is of an
+ * escalation category (a store round trip). */
+static enum gw_verdict
+escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct gw_identity *id)
+{
+    char k[KEY_CAP];
+    uint64_t now = gw_budget_clock();
+    if (c->watchlist && skey(k, sizeof(k), "watch", id, id->session != NULL) == 0) {
+        struct gw_budget_counter w;
+        ctr_set(&w, k, -2 * (int64_t)c->watchlist, now + c->window_ms);
+        store_put(tx, GW_BUDGET_SET, &w, 1);
+    }
+    if (!(x->cats & c->esc_cats))
+        return finish(tx, c, x);
+    struct gw_budget_counter ctr[2];
+    size_t n = 0;
+    uint64_t win = now / c->window_ms;
+    for (int by = 1; by >= 0; by--) {
+        unsigned limit = by ? c->attempts : c->key_attempts;
+        char b[GW_BUDGET_KEY_MAX + 1];
+        if (!limit || skey(k, sizeof(k), "att", id, by) < 0)
+            continue;
+        snprintf(b, sizeof(b), "%s:%" PRIu64, k, win);
+        ctr_set(&ctr[n++], b, 1, (win + 1) * c->window_ms + 60000);
+    }
+    if (n == 0)
+        return finish(tx, c, x);
+    return store_op(tx, c, x, 1, GW_BUDGET_ADD, ctr, n);
+}
+
+/* The scan of every segment the filter looks at; then escalation or the end. */
+static enum gw_verdict
+scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
+{
+    struct gw_identity id;
+    gw_tx_identity(tx, &id);
+    struct gw_segments *segs = x->segs;
+    double f = x->strict ? c->strict : 1.0;
+    int detected = 0;
+    struct gw_inj_result r;
+    struct gw_clf_acc acc;
+    for (size_t i = 0; i < segs->n; i++) {
+        struct gw_segment *s = &segs->v[i];
+        unsigned bit = 1u << s->role, side;
+        if (c->direct_roles & bit)
+            side = GW_INJ_DIRECT;
+        else if (c->indirect_roles & bit)
+            side = GW_INJ_INDIRECT;
+        else
+            continue;
+        const struct thr *t = &c->role_thr[s->role];
+        const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
+        if (c->model)
+            gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT);
+        if (gw_inj_scan_clf(c->pack, s->text, s->len, side, skip, &r, c->model ? &acc : NULL) < 0)
+            return GW_ERROR;
+        struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
+        double by_rules = t->rules * r.score, by_model = t->model * v.prob;
+        v.score = by_rules + by_model;
+        /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
+        if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
+            continue;
+        v.model_counts = c->model && (r.nhits == 0 || by_model >= by_rules);
+        int b = v.score + SCORE_EPS >= t->block * f && !c->monitor;
+        detected = 1;
+        x->cats |= r.cats;
+        if (b) {
+            x->block = 1;
+            x->block_cats |= r.cats;
+            x->block_model |= v.model_counts;
+        }
+        emit_hits(tx, c, s, &r, &v, b ? "block" : "event");
+    }
+    if (detected && c->session && (id.session || id.key_id))
+        return escalate(tx, c, x, &id);
+    return finish(tx, c, x);
+}
+
+/* The session's state came back: res->value[] holds, in order, the session's block, the key's
+ * block (each present only when the request names one) and the watch counter. Blocked → 403; on
+ * the watchlist → stricter thresholds for this request, which takes one watched request. The
+ * watch counter holds -2 x the requests still watched, so that the store's generic "add when it
+ * fits" (+2 with a limit of 1) is the take: it fits only from -2 down, and a missing key (0)
+ * never fits; here the read decides and the take follows (two concurrent requests of a session
+ * may both be watched on the last one: harmless). */
+static enum gw_verdict
+after_state(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
+            const struct gw_budget_result *res, size_t n)
+{
+    struct gw_identity id;
+    gw_tx_identity(tx, &id);
+    if (res->status != GW_BUDGET_OK)
+        return GW_ERROR; /* the store is down: on_error decides */
+    uint64_t now_s = gw_budget_clock() / 1000, left = 0;
+    size_t i = 0;
+    for (int by = 1; by >= 0; by--) {
+        if ((by && !id.session) || (!by && !id.key_id))
+            continue;
+        int64_t until = res->value[i++];
+        if (until > 0 && (uint64_t)until > now_s && (uint64_t)until - now_s > left)
+            left = (uint64_t)until - now_s;
+    }
+    if (left) {
+        emit_simple(tx, "session_blocked", "injection:session_escalation",
+                    c->monitor ? "event" : "block", 3, 0, GW_ROLE_USER, -1, 0, 0);
+        if (!c->monitor) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "Request blocked: this session is blocked for %llu more seconds after "
+                     "repeated prompt-injection attempts.",
+                     (unsigned long long)left);
+            gw_tx_block(tx, 403, "session_blocked", msg);
+            return GW_BLOCK;
+        }
+    }
+    if (c->watchlist && i < n && res->value[i] <= -2) {
+        char k[KEY_CAP];
+        x->strict = 1;
+        if (skey(k, sizeof(k), "watch", &id, id.session != NULL) == 0) {
+            struct gw_budget_counter w;
+            ctr_set(&w, k, 2, gw_budget_clock() + c->window_ms);
+            w.limit = 1;
+            store_put(tx, GW_BUDGET_RESERVE, &w, 1);
+        }
+    }
+    return scan(tx, c, x);
 }
 
 /* ---- canary ---- */
@@ -361,77 +574,32 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     struct ictx *x = ctx;
     struct gw_identity id;
     gw_tx_identity(tx, &id);
+    x->segs = segs;
+    if (!c->session || !(id.session || id.key_id))
+        return scan(tx, c, x);
+    /* the session's state first: its block, its key's block, its watch counter */
+    struct gw_budget_counter ctr[3];
+    size_t n = 0;
+    char k[KEY_CAP];
+    for (int by = 1; by >= 0; by--)
+        if (skey(k, sizeof(k), "blk", &id, by) == 0)
+            ctr_set(&ctr[n++], k, 0, 0);
+    if (c->watchlist && skey(k, sizeof(k), "watch", &id, id.session != NULL) == 0)
+        ctr_set(&ctr[n++], k, 0, 0);
+    return store_op(tx, c, x, 0, GW_BUDGET_READ, ctr, n);
+}
 
-    if (c->session && (id.session || id.key_id)) {
-        uint64_t left = blocked_for(&id);
-        if (left) {
-            emit_simple(tx, "session_blocked", "injection:session_escalation",
-                        c->monitor ? "event" : "block", 3, 0, GW_ROLE_USER, -1, 0, 0);
-            if (!c->monitor) {
-                char msg[200];
-                snprintf(msg, sizeof(msg),
-                         "Request blocked: this session is blocked for %llu more seconds after "
-                         "repeated prompt-injection attempts.",
-                         (unsigned long long)((left + 999) / 1000));
-                gw_tx_block(tx, 403, "session_blocked", msg);
-                return GW_BLOCK;
-            }
-        }
+/* The client went away while the store had not answered: the answer finds no exchange. */
+static void
+on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
+{
+    struct ictx *x = ctx;
+    (void)tx;
+    (void)conf;
+    if (x->op) {
+        x->op->tx = NULL;
+        x->op = NULL;
     }
-    int strict = c->session && c->watchlist && (id.session || id.key_id) && on_watchlist(&id);
-    double f = strict ? c->strict : 1.0;
-
-    uint64_t cats = 0, block_cats = 0;
-    int detected = 0, block = 0, block_model = 0;
-    struct gw_inj_result r;
-    struct gw_clf_acc acc;
-    for (size_t i = 0; i < segs->n; i++) {
-        struct gw_segment *s = &segs->v[i];
-        unsigned bit = 1u << s->role, side;
-        if (c->direct_roles & bit)
-            side = GW_INJ_DIRECT;
-        else if (c->indirect_roles & bit)
-            side = GW_INJ_INDIRECT;
-        else
-            continue;
-        const struct thr *t = &c->role_thr[s->role];
-        const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
-        if (c->model)
-            gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT);
-        if (gw_inj_scan_clf(c->pack, s->text, s->len, side, skip, &r, c->model ? &acc : NULL) < 0)
-            return GW_ERROR;
-        struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
-        double by_rules = t->rules * r.score, by_model = t->model * v.prob;
-        v.score = by_rules + by_model;
-        /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
-        if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
-            continue;
-        v.model_counts = c->model && (r.nhits == 0 || by_model >= by_rules);
-        int b = v.score + SCORE_EPS >= t->block * f && !c->monitor;
-        detected = 1;
-        cats |= r.cats;
-        if (b) {
-            block = 1;
-            block_cats |= r.cats;
-            block_model |= v.model_counts;
-        }
-        emit_hits(tx, c, s, &r, &v, b ? "block" : "event");
-    }
-    if (detected && c->session && (id.session || id.key_id) && escalate(tx, c, &id, cats) &&
-        !c->monitor && !block) {
-        block = 1;
-        block_cats = cats;
-    }
-    if (block) {
-        char list[300], msg[400];
-        cat_list(c->pack, block_cats, block_model, list, sizeof(list));
-        snprintf(msg, sizeof(msg), "Request blocked: possible prompt injection (%s).", list);
-        gw_tx_block(tx, 403, "prompt_injection", msg);
-        return GW_BLOCK;
-    }
-    if (c->canary)
-        add_canary(x, segs);
-    return x->canary_set ? GW_REDACT : GW_PASS;
 }
 
 static enum gw_verdict
@@ -847,10 +1015,6 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         }
         c->canary = json_is_true(can);
     }
-    if (c->session && !shared_store()) {
-        gw_cfg_error(cc, NULL, "out of memory");
-        goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -914,6 +1078,7 @@ const struct gw_filter_ops gw_flt_injection = {
     .on_req_body = on_req_body,
     .on_resp_body = on_resp_body,
     .on_resp_chunk = on_resp_chunk,
+    .on_tx_end = on_tx_end,
     .hooks = hooks,
     .describe = describe,
 };

@@ -31,6 +31,7 @@
 
 #include "audit/audit.h"
 #include "filters/filter.h"
+#include "filters/flt_budget.h"
 #include "gateway/conn.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
@@ -41,6 +42,7 @@
 #include "providers/segments.h"
 #include "providers/stream.h"
 #include "providers/textscan.h"
+#include "store/budget.h"
 
 #define MAX_STREAMS 64
 
@@ -152,6 +154,13 @@ gw_tx_usage(const struct gw_tx *tx, struct gw_tx_usage *out)
     out->tokens_cached = in >= 0 ? rd : 0;
     out->tokens_out = o;
     out->upstream_status = tx->up_status;
+}
+
+struct gw_budget_store *
+gw_tx_shared_store(struct gw_tx *tx)
+{
+    struct gw_budget_store *s = gw_budget_conf_store(tx->cfg->budget_filter.conf);
+    return s ? s : gw_budget_local();
 }
 
 void

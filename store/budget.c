@@ -165,3 +165,27 @@ gw_budget_detach_all(struct event_base *base)
         gw_budget_detach(r->store, base);
     pthread_mutex_unlock(&reg_mu);
 }
+
+static struct gw_budget_store *local_store;
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
+
+static struct gw_budget_store *
+open_local(void *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    return gw_budget_mem_new(NULL, 0, 0, err, errlen);
+}
+
+static void
+make_local(void)
+{
+    char err[128];
+    local_store = gw_budget_acquire("local", open_local, NULL, err, sizeof(err));
+}
+
+struct gw_budget_store *
+gw_budget_local(void)
+{
+    pthread_once(&local_once, make_local);
+    return local_store;
+}

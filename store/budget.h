@@ -142,6 +142,11 @@ void gw_budget_release(struct gw_budget_store *s);
  * its store alive across a reload). Release it with gw_budget_release. */
 void gw_budget_hold(struct gw_budget_store *s);
 
+/* A memory store without journal for the whole process, made at the first call (any thread) and
+ * kept until exit: state shared between exchanges when the configuration has no store of its
+ * own. NULL only when out of memory. */
+struct gw_budget_store *gw_budget_local(void);
+
 /* gw_budget_detach for every registered store: a worker calls it before freeing its base. */
 void gw_budget_detach_all(struct event_base *base);
 

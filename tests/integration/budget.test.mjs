@@ -17,7 +17,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
     startMock, startGateway, gatewayConfig, postJson, request, chatBody, messagesBody,
     assertOpenAIError, assertAnthropicError, waitUntil, readRecords, deadPort, tmpDir,
-    withDeadline, TEST_OPTS, T,
+    withDeadline, ROOT, TEST_OPTS, T,
 } from './lib.mjs';
 
 const CHAT = '/v1/chat/completions';
@@ -326,6 +326,45 @@ test('a stream that would pass the remaining budget ends with an error the SDKs 
         }
     });
 
+test('cost anomaly: spend far above the baseline alerts and lowers the team\'s limits',
+    TEST_OPTS, async () => {
+        const k = vkey('anom', 'anom');
+        let audit;
+        const gw = await startGateway((dir) => {
+            audit = path.join(dir, 'audit.jsonl');
+            return budgetConfig(dir, [k], [{
+                name: 'anom', budgets: [{ window: 'day', cost: 100 }],
+            }], {
+                budgets: { anomaly: { factor: 5, window: '1m', baseline: '1h', min_cost: 1,
+                    lower_to: 0.01, cooldown: '10m' } },
+                top: {
+                    // 0.1 USD per token: one request reserves ~$1.5 (~5 input, 10 output)
+                    prices: [{ models: ['gpt-4o*'], input: 100000, output: 100000 }],
+                    audit: { spool_dir: path.join(dir, 'spool'),
+                        sinks: [{ name: 'file', type: 'file', path: audit }] },
+                },
+            });
+        });
+        try {
+            // no history: the first request's spend is far above a baseline of nothing
+            const r1 = await postJson(gw.port, CHAT, chatBody('spend', { max_tokens: 10 }), auth(k));
+            assert.equal(r1.status, 200, r1.body);
+            const ev = await waitUntil(() => readRecords(audit)
+                .find((x) => x.rule?.category === 'budget_cost_anomaly'), T(5000), 'the alert');
+            assert.equal(ev.rule.id, 'team/anom/cost_anomaly');
+            assert.equal(ev.event.action, 'limit_lowered');
+            // the day's $100 is now $1 for the cooldown: the next request does not fit
+            const r2 = await postJson(gw.port, CHAT, chatBody('spend', { max_tokens: 10 }), auth(k));
+            const j = assertOpenAIError(r2, 429, 'lowered limit');
+            assert.equal(j.error.code, 'budget_exceeded');
+            // one alert per cooldown
+            assert.equal(readRecords(audit)
+                .filter((x) => x.rule?.category === 'budget_cost_anomaly').length, 1);
+        } finally {
+            await gw.stopAndCheck();
+        }
+    });
+
 test('the embedded store keeps spend across a restart (journal)', TEST_OPTS, async () => {
     const k = vkey('keep', 'keep');
     const shared = tmpDir('pc-budget-');
@@ -455,6 +494,47 @@ test('two gateway instances on one redis-server respect one budget', TEST_OPTS, 
         await redis.stop();
     }
 });
+
+test('injection session escalation is shared by the instances through redis', TEST_OPTS,
+    async () => {
+        const redis = await startRedis();
+        const cfg = (dir) => gatewayConfig(mock.url, dir, {
+            extra: {
+                budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`,
+                    prefix: `pc-inj-${crypto.randomBytes(4).toString('hex')}:` } },
+                filters: [{ type: 'injection', name: 'det', classifier: 'off',
+                    pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
+                    session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
+                        watchlist: 2, watchlist_factor: 0.5 } }],
+            },
+        });
+        const g1 = await startGateway(cfg);
+        const g2 = await startGateway(cfg);
+        try {
+            const s = (id) => ({ 'x-session-id': id });
+            // one attempt on each instance: the second reaches the limit of 2
+            assertOpenAIError(await postJson(g1.port, CHAT, chatBody('zebra override'), s('x1')),
+                403, 'attempt on instance 1');
+            assertOpenAIError(await postJson(g2.port, CHAT, chatBody('zebra override'), s('x1')),
+                403, 'attempt on instance 2');
+            // the session is blocked on both
+            for (const g of [g1, g2]) {
+                const j = assertOpenAIError(await postJson(g.port, CHAT, chatBody('hello'),
+                    s('x1')), 403, 'blocked session');
+                assert.equal(j.error.code, 'session_blocked');
+            }
+            assert.equal((await postJson(g2.port, CHAT, chatBody('hello'), s('x2'))).status, 200);
+            // the watchlist too: a mild hint passes, then the same on the other instance blocks
+            assert.equal((await postJson(g1.port, CHAT, chatBody('a zebra mild hint'),
+                s('w1'))).status, 200);
+            assertOpenAIError(await postJson(g2.port, CHAT, chatBody('a zebra mild hint'),
+                s('w1')), 403, 'watched on the other instance');
+        } finally {
+            await g1.stopAndCheck();
+            await g2.stopAndCheck();
+            await redis.stop();
+        }
+    });
 
 test('redis down: fail closed with 503 in the provider format; fail open when configured',
     TEST_OPTS, async () => {
