@@ -673,20 +673,16 @@ gw_tx_resume(struct gw_tx *tx, enum gw_verdict v)
         return; /* a filter bug: resume without WAIT */
     f->waiting = 0;
     if (verdict(f, f->pos, v) < 0) {
-        if (!f->scan) {
-            fail_blocked(f);
-            gw_conn_flush(tx->conn);
-        }
+        if (!f->scan)
+            fail_blocked(f); /* answers, flushes and ends the exchange: tx is gone */
         return;
     }
     f->pos++;
     int rc = run_request(f);
-    if (f->scan)
-        return;
+    if (f->scan || rc < 0)
+        return; /* answered (and tx ended) by run_request */
     if (rc == 0)
-        gw_upstream_send(tx);
-    if (rc <= 0)
-        gw_conn_flush(tx->conn);
+        gw_upstream_send(tx); /* as gw_tx_dispatch does; tx may be gone afterwards */
 }
 
 /* ---- buffered responses ---- */

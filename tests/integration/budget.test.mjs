@@ -238,8 +238,10 @@ test('over budget: 429 in each provider format with Retry-After, naming the budg
             }, T(5000), 'a threshold event');
             assert.equal(recs[0].rule.id, 'team/small/tokens/day');
             assert.equal(recs[0].portcullis.filter, 'budget');
-            const blocks = readRecords(audit).filter((x) => x.rule?.category === 'budget_exceeded');
-            assert.ok(blocks.length >= 3, 'each refusal is in the audit trail');
+            const blocks = await waitUntil(() => {
+                const b = readRecords(audit).filter((x) => x.rule?.category === 'budget_exceeded');
+                return b.length >= 3 ? b : null;
+            }, T(5000), 'each refusal in the audit trail');
             assert.equal(blocks[0].event.action, 'block');
         } finally {
             await gw.stopAndCheck();
@@ -472,10 +474,10 @@ async function startRedis(fixedPort) {
 test('two gateway instances on one redis-server respect one budget', TEST_OPTS, async () => {
     const redis = await startRedis();
     const k = vkey('shared', 'shared');
+    const prefix = `pc-test-${crypto.randomBytes(4).toString('hex')}:`; // one for both instances
     const cfg = (dir) => budgetConfig(dir, [k], [{
         name: 'shared', budgets: [{ window: 'month', requests: 30 }, { window: 'day', tokens: 1e6 }],
-    }], { budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`,
-        prefix: `pc-test-${crypto.randomBytes(4).toString('hex')}:` } } });
+    }], { budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`, prefix } } });
     const g1 = await startGateway(cfg);
     const g2 = await startGateway(cfg);
     try {
@@ -498,10 +500,10 @@ test('two gateway instances on one redis-server respect one budget', TEST_OPTS, 
 test('injection session escalation is shared by the instances through redis', TEST_OPTS,
     async () => {
         const redis = await startRedis();
+        const prefix = `pc-inj-${crypto.randomBytes(4).toString('hex')}:`;
         const cfg = (dir) => gatewayConfig(mock.url, dir, {
             extra: {
-                budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`,
-                    prefix: `pc-inj-${crypto.randomBytes(4).toString('hex')}:` } },
+                budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`, prefix } },
                 filters: [{ type: 'injection', name: 'det', classifier: 'off',
                     pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
                     session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
