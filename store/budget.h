@@ -32,6 +32,16 @@
  * In every case, on OK / DENIED, value[i] = counter i's value after the operation (before it
  * when DENIED), as defined above.
  *
+ * Details both backends share: a RESERVE adds negative amounts as given (only ADD clamps); an
+ * amount of 0 writes nothing (no key is made, no expiry changed); a write whose expiry has
+ * passed leaves no key; when one key appears in several counters of an operation, each limit is
+ * checked against the values before it and the amounts are applied in order. A journal belongs
+ * to one process (two gateways on one journal would corrupt it: share spend through Redis). The
+ * Redis backend keeps values exact within +-2^53 (amounts beyond are refused, limits clamped),
+ * needs host names resolvable without delay (getaddrinfo runs on the worker at each connect) and
+ * a plain server (not Redis Cluster: one operation's keys would have to share a hash slot). An
+ * operation that timed out or was cancelled may still have been applied by the server.
+ *
  * Backends: gw_budget_mem_new (in memory, shared by the threads of one process, optionally
  * journaled to a file so spend survives restarts and crashes) and gw_budget_redis_new (a Redis
  * server shared by every gateway instance, atomic through Lua scripts). Both implement

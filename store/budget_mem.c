@@ -2,7 +2,7 @@
  * The memory backend of store/budget.h: every counter key of the store in one hash table under
  * one mutex, optionally journaled to a file so that spend survives restarts and crashes.
  *
- * Table: open addressing with linear probing and backward-shift deletion (as store/mem.c), never
+ * Table: open addressing with linear probing and backward-shift deletion, never
  * more than half full, keyed SipHash-1-3 under a random per-store key (keys carry user and team
  * ids). An entry is {value, expire_at_ms}. A key whose value is 0 has no entry (a counter at 0 and
  * a missing one read the same), and an entry whose expire_at_ms <= gw_budget_clock() counts as
@@ -193,7 +193,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
         v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
-/* SipHash-1-3, as in store/mem.c. */
+/* SipHash-1-3 under a random per-store key (clients choose session ids and names). */
 static uint64_t
 siphash13(uint64_t k0, uint64_t k1, const unsigned char *in, size_t len)
 {
