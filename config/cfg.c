@@ -1290,6 +1290,7 @@ chain_add(struct gw_chain *c, struct gw_filter_inst *f)
     c->req_body |= f->ops->on_req_body != NULL && (h & GW_HOOK_REQ_BODY);
     c->resp_body |= f->ops->on_resp_body != NULL && (h & GW_HOOK_RESP_BODY);
     c->resp_chunk |= f->ops->on_resp_chunk != NULL && (h & GW_HOOK_RESP_CHUNK);
+    c->usage |= f->ops->hooks != NULL && (h & GW_HOOK_USAGE);
 }
 
 /* Each route's chain: its `filters` by name, else every top-level filter in order. */

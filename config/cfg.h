@@ -71,6 +71,7 @@ struct gw_chain {
     struct gw_filter_inst **v;
     size_t n;
     unsigned req_body : 1, resp_body : 1, resp_chunk : 1; /* some filter has that callback */
+    unsigned usage : 1; /* some filter reads the answer's usage (GW_HOOK_USAGE) */
 };
 
 struct gw_route_cfg {

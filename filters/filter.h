@@ -168,7 +168,15 @@ struct gw_filter_ops {
     void (*describe)(const void *conf, char *buf, size_t cap);
 };
 
-enum { GW_HOOK_REQ_BODY = 1u << 0, GW_HOOK_RESP_BODY = 1u << 1, GW_HOOK_RESP_CHUNK = 1u << 2 };
+/* GW_HOOK_USAGE: the filter reads the provider's usage at the end (gw_tx_usage) without a body
+ * callback: the chain reads a JSON answer's usage without building its tree when nothing else
+ * needs one. */
+enum {
+    GW_HOOK_REQ_BODY = 1u << 0,
+    GW_HOOK_RESP_BODY = 1u << 1,
+    GW_HOOK_RESP_CHUNK = 1u << 2,
+    GW_HOOK_USAGE = 1u << 3,
+};
 
 /* ---- services for filters (implemented by the chain) ---- */
 

@@ -742,22 +742,11 @@ budget_end(struct gw_tx *tx, void *confp, void *ctxp)
         thresholds(tx, conf, x, &res, delta);
 }
 
-/* Nothing to do in a JSON answer but to have the chain read its usage (for the settlement). */
-static enum gw_verdict
-budget_resp(struct gw_tx *tx, void *confp, void *ctxp, struct gw_segments *segs)
-{
-    (void)tx;
-    (void)confp;
-    (void)ctxp;
-    (void)segs;
-    return GW_PASS;
-}
-
 static unsigned
 budget_hooks(const void *confp)
 {
     (void)confp;
-    return GW_HOOK_REQ_BODY | GW_HOOK_RESP_BODY | GW_HOOK_RESP_CHUNK;
+    return GW_HOOK_REQ_BODY | GW_HOOK_USAGE | GW_HOOK_RESP_CHUNK;
 }
 
 static void
@@ -776,7 +765,6 @@ const struct gw_filter_ops gw_budget_filter_ops = {
     .conf_new = NULL, /* built from the whole config: gw_budget_conf_new */
     .conf_free = budget_conf_free,
     .on_req_body = budget_req,
-    .on_resp_body = budget_resp,
     .on_resp_chunk = budget_chunk,
     .on_tx_end = budget_end,
     .hooks = budget_hooks,

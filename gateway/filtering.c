@@ -708,7 +708,25 @@ gw_filtering_resp_head(struct gw_tx *tx, int status, int is_json, int is_sse)
         f->sse = 1;
         return 0;
     }
-    return is_json && (f->chain->resp_body || f->capture) ? 1 : 0;
+    return is_json && (f->chain->resp_body || f->chain->usage || f->capture) ? 1 : 0;
+}
+
+static void
+no_text(void *arg, enum gw_role role, int msg_index, const char *text, size_t len)
+{
+    (void)arg;
+    (void)role;
+    (void)msg_index;
+    (void)text;
+    (void)len;
+}
+
+/* Prompt-cache counts: the one-pass scanner does not read them, the tree does. */
+static int
+has_cache_usage(const char *body, size_t len)
+{
+    return memmem(body, len, "cached_tokens", 13) || memmem(body, len, "cache_read_input", 16) ||
+           memmem(body, len, "cache_creation_input", 20);
 }
 
 int
@@ -726,6 +744,15 @@ gw_filtering_resp_body(struct gw_tx *tx, const char *body, size_t len, char **ou
             tx->tokens_out = u.out;
         }
         return 0; /* the body goes out as it came */
+    }
+    if (!f->chain->resp_body && f->capture == GW_CAPTURE_NONE && !has_cache_usage(body, len)) {
+        /* only the usage is wanted (budgets): one pass over the bytes, no tree */
+        struct gw_textscan_usage u = {-1, -1};
+        if (gw_textscan_body(body, len, f->kind, GW_DIR_RESPONSE, no_text, NULL, &u) == 0) {
+            tx->tokens_in = u.in;
+            tx->tokens_out = u.out;
+        }
+        return 0;
     }
     if (gw_body_parse(&b, f->kind, GW_DIR_RESPONSE, body, len, err, sizeof(err)) < 0) {
         gw_body_free(&b);
