@@ -898,9 +898,9 @@ set_sha256(struct ld *ld, const struct directive *d, const struct gw_cnode *v, v
 
 /* ---- budgets and rate limits of teams and keys ---- */
 
-static const char *const window_names[] = {"minute", "hour", "day", "month", NULL};
-static const char *const metric_keys[] = {"tokens", "input_tokens", "output_tokens",
-                                          "cost",   "requests",     NULL};
+const char *const gw_budget_window_names[] = {"minute", "hour", "day", "month", NULL};
+const char *const gw_budget_metric_names[] = {"tokens", "input_tokens", "output_tokens",
+                                              "cost",   "requests",     NULL};
 
 /* USD: a decimal number > 0 and at most 1e9, stored in micro-USD. */
 static int
@@ -964,8 +964,8 @@ set_budget_list(struct ld *ld, const struct directive *d, const struct gw_cnode 
         for (size_t k = 0; k < it->npairs; k++) {
             const char *key = it->pairs[k].key->scalar;
             int known = strcmp(key, "window") == 0 || strcmp(key, "rolling") == 0;
-            for (size_t m = 0; !known && metric_keys[m]; m++)
-                known = strcmp(key, metric_keys[m]) == 0;
+            for (size_t m = 0; !known && gw_budget_metric_names[m]; m++)
+                known = strcmp(key, gw_budget_metric_names[m]) == 0;
             if (!known)
                 return fail(ld, it->pairs[k].key,
                             "unknown key '%s.%s' (known: window, rolling, tokens, input_tokens, "
@@ -977,8 +977,8 @@ set_budget_list(struct ld *ld, const struct directive *d, const struct gw_cnode 
             return fail(ld, it, "'%s' entry: 'window' is required (minute, hour, day, month)",
                         d->name);
         const char *ws = plain_of(w);
-        for (int k = 0; ws && window_names[k]; k++)
-            if (strcmp(ws, window_names[k]) == 0)
+        for (int k = 0; ws && gw_budget_window_names[k]; k++)
+            if (strcmp(ws, gw_budget_window_names[k]) == 0)
                 win = k;
         if (win < 0)
             return fail(ld, w, "'window' must be one of minute, hour, day, month");
@@ -988,20 +988,20 @@ set_budget_list(struct ld *ld, const struct directive *d, const struct gw_cnode 
             if (set_bool(ld, &bd, r, &rolling) < 0)
                 return -1;
         }
-        for (int m = 0; metric_keys[m]; m++) {
-            const struct gw_cnode *x = gw_cnode_get(it, metric_keys[m]);
+        for (int m = 0; gw_budget_metric_names[m]; m++) {
+            const struct gw_cnode *x = gw_cnode_get(it, gw_budget_metric_names[m]);
             int64_t lim;
             if (x == NULL)
                 continue;
-            if ((m == GW_BM_COST ? parse_usd(ld, x, metric_keys[m], &lim)
-                                 : parse_units(ld, x, metric_keys[m], &lim)) < 0)
+            if ((m == GW_BM_COST ? parse_usd(ld, x, gw_budget_metric_names[m], &lim)
+                                 : parse_units(ld, x, gw_budget_metric_names[m], &lim)) < 0)
                 return -1;
             for (size_t j = 0; j < p->n; j++)
                 if (p->v[j].metric == (enum gw_budget_metric)m &&
                     p->v[j].window == (enum gw_budget_window)win && p->v[j].rolling == rolling)
                     return fail(ld, x, "a %s%s '%s' budget is already set at line %d",
-                                rolling ? "rolling " : "", window_names[win], metric_keys[m],
-                                p->v[j].line);
+                                rolling ? "rolling " : "", gw_budget_window_names[win],
+                                gw_budget_metric_names[m], p->v[j].line);
             if (policy_add(ld, p, (enum gw_budget_metric)m, (enum gw_budget_window)win, rolling,
                            lim, x->line) < 0)
                 return -1;

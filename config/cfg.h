@@ -132,6 +132,11 @@ enum gw_budget_metric {
     GW_BM_COUNT
 };
 
+/* Names of the metrics and windows as the config writes them (indexed by the enums above,
+ * NULL-terminated): config keys, store keys, events and the admin API all use these. */
+extern const char *const gw_budget_metric_names[];
+extern const char *const gw_budget_window_names[];
+
 /* One limit: at most `limit` units of `metric` per window. */
 struct gw_budget_limit {
     enum gw_budget_metric metric;

@@ -46,9 +46,6 @@ int gw_budget_open_stores;
 /* a team's and a key's limits, and the two counters of the cost-anomaly playbook */
 #define MAX_PER_SCOPE ((GW_BUDGET_MAX_COUNTERS - 2) / 2)
 
-static const char *const metric_names[] = {"tokens", "input_tokens", "output_tokens", "cost",
-                                           "requests"};
-static const char *const window_names[] = {"minute", "hour", "day", "month"};
 static const char *const window_adj[] = {"per-minute", "hourly", "daily", "monthly"};
 
 struct named {
@@ -127,8 +124,8 @@ gw_budget_counter_for(const struct gw_budget_limit *l, char scope, const char *n
     uint64_t id, end;
 
     memset(c, 0, sizeof(*c));
-    snprintf(base, sizeof(base), "b:%c:%s:%s:%s%s", scope, name, metric_names[l->metric],
-             window_names[l->window], l->rolling ? "~" : "");
+    snprintf(base, sizeof(base), "b:%c:%s:%s:%s%s", scope, name, gw_budget_metric_names[l->metric],
+             gw_budget_window_names[l->window], l->rolling ? "~" : "");
     c->limit = l->limit;
     if (l->rolling) {
         uint64_t w = window_ms(l->window);
@@ -331,10 +328,23 @@ gw_budget_conf_store(const void *conf)
 /* ---- decisions ---- */
 
 /* "the team 'search'" / "the key 'ci-bot'" */
-static void
+static const char *
 who(const struct slot *s, char *buf, size_t cap)
 {
     snprintf(buf, cap, "the %s '%s'", s->scope == 't' ? "team" : "key", s->name);
+    return buf;
+}
+
+/* "the team 'search' has used its daily tokens budget" (into buf, which it returns). */
+static const char *
+used_up(const struct slot *s, char *buf, size_t cap)
+{
+    char w[160];
+    who(s, w, sizeof(w));
+    snprintf(buf, cap, "%s has used its %s%s %s budget", w, s->l->rolling ? "rolling " : "",
+             window_adj[s->l->window],
+             s->l->metric == GW_BM_COST ? "cost" : gw_budget_metric_names[s->l->metric]);
+    return buf;
 }
 
 static void
@@ -361,8 +371,8 @@ static void
 limit_id(const struct slot *s, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%s/%s/%s%s", s->scope == 't' ? "team" : "key", s->name,
-             metric_names[s->l->metric], s->l->rolling ? "rolling-" : "",
-             window_names[s->l->window]);
+             gw_budget_metric_names[s->l->metric], s->l->rolling ? "rolling-" : "",
+             gw_budget_window_names[s->l->window]);
 }
 
 static void
@@ -489,19 +499,16 @@ decide(struct gw_tx *tx, const struct bconf *conf, struct bctx *x,
     if (res->status == GW_BUDGET_DENIED) {
         size_t i = res->denied < x->n ? res->denied : 0;
         const struct slot *s = &x->slots[i];
-        char w[160], lim[64], msg[400];
+        char w[200], lim[64], msg[400];
         uint32_t ra = retry_after_s(s, &x->c[i], res->value[i], gw_budget_clock());
-        who(s, w, sizeof(w));
         amount_text(s->l->metric, s->l->limit, lim, sizeof(lim));
         if (is_rate_limit(s->l))
             snprintf(msg, sizeof(msg),
-                     "Rate limit exceeded: %s may use %s per minute. Retry after %u s.", w, lim,
-                     ra);
+                     "Rate limit exceeded: %s may use %s per minute. Retry after %u s.",
+                     who(s, w, sizeof(w)), lim, ra);
         else
-            snprintf(msg, sizeof(msg),
-                     "Budget exceeded: %s has used its %s%s %s budget (%s). Retry after %u s.", w,
-                     s->l->rolling ? "rolling " : "", window_adj[s->l->window],
-                     s->l->metric == GW_BM_COST ? "cost" : metric_names[s->l->metric], lim, ra);
+            snprintf(msg, sizeof(msg), "Budget exceeded: %s (%s). Retry after %u s.",
+                     used_up(s, w, sizeof(w)), lim, ra);
         emit(tx, s, is_rate_limit(s->l) ? "budget_rate_limit" : "budget_exceeded", "block", 2,
              (double)res->value[i] * 100.0 / (double)s->l->limit);
         gw_tx_retry_after(tx, ra);
@@ -669,13 +676,9 @@ budget_chunk(struct gw_tx *tx, void *confp, void *ctxp, struct gw_chunk *ch)
         return GW_PASS;
     /* the limit with the least room names the block */
     const struct slot *s = &x->slots[x->cap_slot];
-    char w[160], msg[400];
-    who(s, w, sizeof(w));
-    snprintf(msg, sizeof(msg),
-             "Budget exceeded during the answer: %s has used its %s%s %s budget; the stream was "
-             "stopped.",
-             w, s->l->rolling ? "rolling " : "", window_adj[s->l->window],
-             s->l->metric == GW_BM_COST ? "cost" : metric_names[s->l->metric]);
+    char w[200], msg[400];
+    snprintf(msg, sizeof(msg), "Budget exceeded during the answer: %s; the stream was stopped.",
+             used_up(s, w, sizeof(w)));
     emit(tx, s, "budget_exceeded", "block", 2, 100);
     gw_tx_block(tx, 429, "budget_exceeded", msg);
     return GW_BLOCK;

@@ -17,10 +17,6 @@
 #include "filters/flt_budget.h"
 #include "store/budget.h"
 
-static const char *const metric_names[] = {"tokens", "input_tokens", "output_tokens", "cost",
-                                           "requests"};
-static const char *const window_names[] = {"minute", "hour", "day", "month"};
-
 static void
 send_json(struct evhttp_request *req, int code, json_t *j)
 {
@@ -76,10 +72,10 @@ scope_json(struct gw_budget_store *st, char scope, const char *name,
     for (size_t i = 0; i < n; i++) {
         const struct gw_budget_limit *l = &p->v[i];
         int64_t left = l->limit - res.value[i];
-        json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I}", "metric", metric_names[l->metric],
-                              "window", window_names[l->window], "rolling", l->rolling, "limit",
-                              (json_int_t)l->limit, "used", (json_int_t)res.value[i], "remaining",
-                              (json_int_t)(left > 0 ? left : 0));
+        json_t *o = json_pack(
+            "{s:s,s:s,s:b,s:I,s:I,s:I}", "metric", gw_budget_metric_names[l->metric], "window",
+            gw_budget_window_names[l->window], "rolling", l->rolling, "limit", (json_int_t)l->limit,
+            "used", (json_int_t)res.value[i], "remaining", (json_int_t)(left > 0 ? left : 0));
         if (!o)
             continue;
         if (l->metric == GW_BM_COST) {
@@ -200,8 +196,8 @@ on_change(struct evhttp_request *req, const struct gw_config *cfg, struct gw_bud
     uint64_t now = gw_budget_clock();
     for (size_t i = 0; i < p->n && n < GW_BUDGET_MAX_COUNTERS; i++) {
         const struct gw_budget_limit *l = &p->v[i];
-        if ((metric && strcmp(metric, metric_names[l->metric]) != 0) ||
-            (window && strcmp(window, window_names[l->window]) != 0) ||
+        if ((metric && strcmp(metric, gw_budget_metric_names[l->metric]) != 0) ||
+            (window && strcmp(window, gw_budget_window_names[l->window]) != 0) ||
             (json_is_boolean(rolling) && json_is_true(rolling) != l->rolling))
             continue;
         gw_budget_counter_for(l, scope, name, now, &c[n], NULL);
