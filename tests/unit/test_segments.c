@@ -975,6 +975,48 @@ test_unknown_shapes(void **state)
     gw_body_free(&b);
 }
 
+/* Prompt-cache usage (budgets price cache reads at cached_input): where each API reports it,
+ * and the input counted the same way for every API (Anthropic's cache tokens come on top of its
+ * input_tokens, OpenAI's are part of them). */
+static void
+test_cache_usage(void **state)
+{
+    (void)state;
+    static const struct {
+        enum gw_api_kind k;
+        const char *body;
+        int64_t read, write, input;
+    } cases[] = {
+        {GW_KIND_OPENAI_CHAT,
+         "{'usage':{'prompt_tokens':100,'completion_tokens':5,"
+         "'prompt_tokens_details':{'cached_tokens':60}}}",
+         60, 0, 100},
+        {GW_KIND_OPENAI_RESPONSES,
+         "{'usage':{'input_tokens':80,'output_tokens':5,'input_tokens_details':{'cached_tokens':"
+         "32}}}",
+         32, 0, 80},
+        {GW_KIND_ANTHROPIC_MESSAGES,
+         "{'usage':{'input_tokens':10,'output_tokens':5,'cache_read_input_tokens':300,"
+         "'cache_creation_input_tokens':40}}",
+         300, 40, 350},
+        {GW_KIND_OPENAI_CHAT, "{'usage':{'prompt_tokens':7,'completion_tokens':1}}", 0, 0, 7},
+        {GW_KIND_ANTHROPIC_MESSAGES,
+         "{'usage':{'input_tokens':9,'output_tokens':1,'cache_read_input_tokens':-2}}", 0, 0, 9},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct gw_body b;
+        parse_t(&b, cases[i].k, GW_DIR_RESPONSE, cases[i].body);
+        int64_t in, out, rd, wr;
+        assert_int_equal(gw_body_usage(&b, &in, &out), 0);
+        gw_body_cache_usage(&b, &rd, &wr);
+        assert_int_equal(rd, cases[i].read);
+        assert_int_equal(wr, cases[i].write);
+        assert_int_equal(gw_usage_input(cases[i].k, in, rd, wr), cases[i].input);
+        gw_body_free(&b);
+    }
+    assert_int_equal(gw_usage_input(GW_KIND_ANTHROPIC_MESSAGES, -1, 5, 5), -1);
+}
+
 static void
 test_usage_missing(void **state)
 {
@@ -1075,6 +1117,7 @@ main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_unknown_shapes),
+        cmocka_unit_test(test_cache_usage),
         cmocka_unit_test(test_usage_missing),
         cmocka_unit_test(test_many_edits),
     };

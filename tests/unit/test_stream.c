@@ -1380,6 +1380,48 @@ test_limits_utf8_reals(void **state)
     gw_stream_adapter_free(a);
 }
 
+/* Prompt-cache counts in streams (budgets): Anthropic's in message_start and message_delta,
+ * OpenAI chat's in the usage chunk; 0 when a stream reports none. */
+static void
+test_cache_usage(void **state)
+{
+    (void)state;
+    static const struct {
+        enum gw_api_kind k;
+        const char *events;
+        int64_t read, write;
+    } cases[] = {
+        {GW_KIND_ANTHROPIC_MESSAGES,
+         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{"
+         "\"input_tokens\":4,\"cache_read_input_tokens\":200,\"cache_creation_input_tokens\":"
+         "30}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{"
+         "\"output_tokens\":9}}\n\n",
+         200, 30},
+        {GW_KIND_OPENAI_CHAT,
+         "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":2,"
+         "\"prompt_tokens_details\":{\"cached_tokens\":48}}}\n\n",
+         48, 0},
+        {GW_KIND_OPENAI_CHAT,
+         "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n", 0,
+         0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct gw_stream_adapter *a = gw_stream_adapter_new(cases[i].k);
+        struct evlist l;
+        struct gw_sevent ev;
+        split(cases[i].events, strlen(cases[i].events), &l);
+        for (size_t j = 0; j < l.count; j++) {
+            assert_int_equal(gw_stream_parse(a, l.p[j], l.n[j], &ev), 0);
+            gw_sevent_free(&ev);
+        }
+        int64_t rd = -1, wr = -1;
+        gw_stream_cache_usage(a, &rd, &wr);
+        assert_int_equal(rd, cases[i].read);
+        assert_int_equal(wr, cases[i].write);
+        gw_stream_adapter_free(a);
+    }
+}
+
 int
 main(void)
 {
@@ -1403,6 +1445,7 @@ main(void)
         cmocka_unit_test(test_anthropic_tools),
         cmocka_unit_test(test_anthropic_other_deltas),
         cmocka_unit_test(test_limits_utf8_reals),
+        cmocka_unit_test(test_cache_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
