@@ -49,8 +49,8 @@ is_slash(unsigned char c, int special)
     return c == '/' || (special && c == '\\');
 }
 
-static int
-default_port(const char *scheme)
+int
+gw_url_default_port(const char *scheme)
 {
     if (strcmp(scheme, "http") == 0 || strcmp(scheme, "ws") == 0)
         return 80;
@@ -64,7 +64,7 @@ default_port(const char *scheme)
 static int
 is_special_scheme(const char *scheme)
 {
-    return default_port(scheme) > 0 || strcmp(scheme, "file") == 0;
+    return gw_url_default_port(scheme) > 0 || strcmp(scheme, "file") == 0;
 }
 
 /* The standard's forbidden domain code points, ASCII ones (non-ASCII never survives IDNA). */
@@ -397,13 +397,15 @@ parse_host(const char *raw, size_t n, struct gw_url_canon *u)
 
 /* ---- URLs ---- */
 
-/* Path, query and fragment presence from s[i..n). */
+/* Path (its span), query and fragment presence from s[i..n). */
 static void
 parse_rest(const char *s, size_t i, size_t n, int special, struct gw_url_canon *u)
 {
     size_t p = i;
     while (i < n && s[i] != '?' && s[i] != '#')
         i++;
+    u->path_off = p;
+    u->path_end = i;
     if (special && memchr(s + p, '\\', i - p) != NULL)
         u->odd |= GW_URL_ODD_BACKSLASH;
     u->has_path = i - p > 1 || (i - p == 1 && !is_slash((unsigned char)s[p], special));
@@ -460,7 +462,7 @@ parse_authority(const char *s, size_t i, size_t e, int special, struct gw_url_ca
     }
     if (parse_host(s + i, k - i, u) < 0)
         return -1;
-    if (u->port >= 0 && u->port == default_port(u->scheme))
+    if (u->port >= 0 && u->port == gw_url_default_port(u->scheme))
         u->port = -1;
     return 0;
 }
@@ -554,6 +556,22 @@ parse(const char *s, size_t n, struct gw_url_canon *u)
     return 0;
 }
 
+static int
+is_tab_nl(unsigned char c)
+{
+    return c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The index in s of the k-th byte that the clean-up keeps of s[b..e), or e past the last one. */
+static size_t
+kept_index(const char *s, size_t b, size_t e, size_t k)
+{
+    for (size_t i = b; i < e; i++)
+        if (!is_tab_nl((unsigned char)s[i]) && k-- == 0)
+            return i;
+    return e;
+}
+
 int
 gw_url_canon(const char *s, size_t n, struct gw_url_canon *out)
 {
@@ -566,23 +584,213 @@ gw_url_canon(const char *s, size_t n, struct gw_url_canon *out)
         e--;
     if (b > 0 || e < n)
         out->odd |= GW_URL_ODD_TRIMMED;
-    char *buf = malloc(e - b + 1);
-    if (buf == NULL)
-        return -1;
+    int rc;
     size_t m = 0;
-    for (size_t i = b; i < e; i++) {
-        if (s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
-            out->odd |= GW_URL_ODD_TAB_NL;
-        else
-            buf[m++] = s[i];
+    for (size_t i = b; i < e; i++)
+        m += !is_tab_nl((unsigned char)s[i]);
+    if (m == e - b) {
+        /* the common case: nothing to remove, parse in place */
+        rc = parse(s + b, m, out);
+        out->path_off += b;
+        out->path_end += b;
+    } else {
+        /* tab and newline removed into a copy: on the stack unless the URL is long */
+        char stack[4096];
+        stack[0] = 0; /* never read before written: for GCC, which cannot see that */
+        char *buf = m <= sizeof(stack) ? stack : malloc(m);
+        if (buf == NULL)
+            return -1;
+        m = 0;
+        for (size_t i = b; i < e; i++)
+            if (!is_tab_nl((unsigned char)s[i]))
+                buf[m++] = s[i];
+        out->odd |= GW_URL_ODD_TAB_NL;
+        rc = parse(buf, m, out);
+        if (buf != stack)
+            free(buf);
+        out->path_off = kept_index(s, b, e, out->path_off);
+        out->path_end = kept_index(s, b, e, out->path_end);
     }
-    int rc = parse(buf, m, out);
-    free(buf);
     if (rc < 0) {
         memset(out, 0, sizeof(*out));
         out->port = -1;
     }
     return rc;
+}
+
+/* ---- paths ---- */
+
+/* The output of the path canonicaliser: bytes past cap are dropped and remembered. */
+struct path_out {
+    char *p;
+    size_t cap, len;
+    int over;
+};
+
+static void
+put(struct path_out *o, unsigned char c)
+{
+    if (o->len + 1 < o->cap)
+        o->p[o->len++] = (char)c;
+    else
+        o->over = 1;
+}
+
+static void
+put_escape(struct path_out *o, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    put(o, '%');
+    put(o, (unsigned char)hex[c >> 4]);
+    put(o, (unsigned char)hex[c & 15]);
+}
+
+static int
+is_unreserved(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* The standard's path percent-encode set. */
+static int
+path_encodes(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f || strchr("\"#<>?^`{}", c) != NULL;
+}
+
+/* The first index at or after i of p[0..n) that the clean-up keeps. */
+static size_t
+skip_tab_nl(const char *p, size_t n, size_t i)
+{
+    while (i < n && is_tab_nl((unsigned char)p[i]))
+        i++;
+    return i;
+}
+
+/*
+ * Whether the canonical path o[0..len) is ambiguous: an escape that a server may decode into a
+ * separator, a dot or an escape ('/', '\', '.', '%'), a '%' that starts no escape, or a segment
+ * that some servers read as a dot segment (".;x", "..;x": path parameters cut off).
+ */
+static int
+path_ambiguous(const char *o, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (o[i] == '%') {
+            int h1 = i + 1 < len ? hex_value((unsigned char)o[i + 1]) : -1;
+            int h2 = i + 2 < len ? hex_value((unsigned char)o[i + 2]) : -1;
+            if (h1 < 0 || h2 < 0)
+                return 1;
+            int c = h1 * 16 + h2;
+            if (c == '/' || c == '\\' || c == '.' || c == '%')
+                return 1;
+        }
+        if (o[i] == '/') {
+            size_t k = i + 1, d = 0;
+            while (k + d < len && d < 2 && o[k + d] == '.')
+                d++;
+            k += d;
+            if (d > 0 && k < len &&
+                (o[k] == ';' || (k + 2 < len && o[k] == '%' && o[k + 1] == '3' &&
+                                 lower((unsigned char)o[k + 2]) == 'b')))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int
+gw_url_path(const struct gw_url_canon *u, const char *s, size_t n, char *out, size_t cap,
+            size_t *outlen)
+{
+    if (cap == 0 || u->path_off > u->path_end || u->path_end > n)
+        return -1;
+    const char *p = s + u->path_off;
+    size_t pn = u->path_end - u->path_off;
+    int special = u->special || u->relative;
+    struct path_out o = {out, cap, 0, 0};
+    size_t i = skip_tab_nl(p, pn, 0);
+
+    if (!special && !u->has_authority && (i == pn || p[i] != '/')) {
+        /* an opaque path (mailto:x): kept as written */
+        for (; i < pn; i++)
+            if (!is_tab_nl((unsigned char)p[i]))
+                put(&o, (unsigned char)p[i]);
+    } else {
+        /* the path start state takes one slash, the path state a segment per slash */
+        if (i < pn && is_slash((unsigned char)p[i], special))
+            i++;
+        for (;;) {
+            size_t seg = o.len;
+            int units = 0, dots = 1;
+            put(&o, '/');
+            for (;; i++) {
+                i = skip_tab_nl(p, pn, i);
+                if (i == pn || is_slash((unsigned char)p[i], special))
+                    break;
+                unsigned char c = (unsigned char)p[i];
+                units++;
+                if (c == '%') {
+                    size_t j1 = skip_tab_nl(p, pn, i + 1);
+                    size_t j2 = j1 < pn ? skip_tab_nl(p, pn, j1 + 1) : pn;
+                    int h1 = j1 < pn ? hex_value((unsigned char)p[j1]) : -1;
+                    int h2 = j2 < pn ? hex_value((unsigned char)p[j2]) : -1;
+                    if (h1 >= 0 && h2 >= 0) {
+                        c = (unsigned char)(h1 * 16 + h2);
+                        dots &= c == '.';
+                        if (is_unreserved(c))
+                            put(&o, c);
+                        else
+                            put_escape(&o, c);
+                        i = j2;
+                        continue;
+                    }
+                    /* a '%' that starts no escape is a literal '%': "%25", and ambiguous */
+                    dots = 0;
+                    put_escape(&o, c);
+                    continue;
+                }
+                dots &= c == '.';
+                /* a '\\' here is in a non-special path: a server may still take it for '/' */
+                if (path_encodes(c) || c == '\\')
+                    put_escape(&o, c);
+                else
+                    put(&o, c);
+            }
+            int end = i == pn;
+            if (dots && units == 2) {
+                /* "..": shorten the path, and keep a trailing slash at the end */
+                o.len = seg;
+                while (o.len > 0 && out[o.len - 1] != '/')
+                    o.len--;
+                if (o.len > 0)
+                    o.len--;
+                if (end)
+                    put(&o, '/');
+            } else if (dots && units == 1) {
+                o.len = seg;
+                if (end)
+                    put(&o, '/');
+            }
+            if (end)
+                break;
+            i++;
+        }
+    }
+    if (o.over)
+        return -1;
+    out[o.len] = '\0';
+    *outlen = o.len;
+    return path_ambiguous(out, o.len) ? GW_URL_PATH_AMBIGUOUS : 0;
+}
+
+int
+gw_url_canon_path(const char *s, size_t n, char *out, size_t cap, size_t *outlen)
+{
+    struct gw_url_canon u;
+    if (gw_url_canon(s, n, &u) < 0)
+        return -1;
+    return gw_url_path(&u, s, n, out, cap, outlen);
 }
 
 /* ---- internal destinations ---- */

@@ -71,14 +71,47 @@ struct gw_url_canon {
     int has_query;    /* a '?' */
     int has_fragment; /* a '#' */
     unsigned odd;     /* GW_URL_ODD_* */
+    size_t path_off;  /* the path's bytes in the text given, [path_off, path_end): tab and */
+    size_t path_end;  /* newline bytes inside included, query and fragment not */
 };
 
 /*
  * Canonicalises the n bytes of s (any bytes, not NUL-terminated; read as UTF-8) into *out.
  * Returns 0, or -1 when the standard's parser fails (or one of the differences above), with
- * *out then holding nothing useful. Allocates nothing that outlives the call; thread-safe.
+ * *out then holding nothing useful. Allocates nothing that outlives the call, and nothing at all
+ * unless the host needs IDNA (non-ASCII or xn-- labels: libidn2 allocates) or the URL has a tab
+ * or newline inside and is over 4 KiB (the copy without them); thread-safe.
  */
 int gw_url_canon(const char *s, size_t n, struct gw_url_canon *out);
+
+/* The scheme's default port: http and ws 80, https and wss 443, ftp 21; -1 for the others. */
+int gw_url_default_port(const char *scheme);
+
+/*
+ * The canonical path of a URL, for comparing it with a path prefix. u is what gw_url_canon(s, n,
+ * u) returned 0 for, with the same s and n. Writes the path NUL-terminated into out (cap bytes,
+ * the NUL included) and its length to *outlen. The path is the standard's: tab and newline
+ * removed, '\' a separator where the URL is special (and for a reference without a scheme),
+ * dot segments removed ("." and "..", each dot also as %2e in either case: "/a/%2E%2e/b" is
+ * "/b"), one '/' first, no query or fragment; an empty path is "/", and a relative reference's
+ * path is taken as if against "/" ("x/../y" is "/y"). Then, for comparison: escapes of
+ * unreserved characters (letters, digits, '-', '.', '_', '~') are decoded, other escapes keep
+ * their byte with upper-case hex, and the bytes the standard's path percent-encode set names
+ * (controls, space, non-ASCII, '"', '<', '>', '^', '`', '{', '}') are escaped, as are a '%' that
+ * starts no escape ("%25") and a '\' in a non-special path ("%5C"). An opaque path (a
+ * non-special scheme without "//" or a leading '/': mailto:x, data:...) is kept as written.
+ * Returns 0, GW_URL_PATH_AMBIGUOUS when the path is written but a server could read it otherwise
+ * than this (it still holds %2F, %5C, %2E or %25, a '%' that starts no escape, or a segment that
+ * is "." or ".." followed by ';' or %3B, which servers that cut path parameters read as a dot
+ * segment): never take such a path to be under a prefix; or -1 when the path does not fit in
+ * cap. Allocates nothing; thread-safe.
+ */
+#define GW_URL_PATH_AMBIGUOUS 1
+int gw_url_path(const struct gw_url_canon *u, const char *s, size_t n, char *out, size_t cap,
+                size_t *outlen);
+
+/* gw_url_canon then gw_url_path: the same results, and -1 when s does not canonicalise. */
+int gw_url_canon_path(const char *s, size_t n, char *out, size_t cap, size_t *outlen);
 
 /*
  * 1 when u's destination is inside: loopback (127/8, ::1, localhost, *.localhost), private

@@ -368,13 +368,166 @@ test_idempotent(void **state)
     }
 }
 
+/* ---- paths ---- */
+
+struct path_case {
+    const char *url;
+    int rc; /* 0, GW_URL_PATH_AMBIGUOUS (A) or -1 */
+    const char *path;
+};
+
+#define A GW_URL_PATH_AMBIGUOUS
+
+static const struct path_case PATHS[] = {
+    /* empty paths, query and fragment cut */
+    {"http://h", 0, "/"},
+    {"http://h/", 0, "/"},
+    {"http://h?q=/../x#/y", 0, "/"},
+    {"http://h/p?q=/../x#f", 0, "/p"},
+    {"http://h#/../x", 0, "/"},
+    {"http://h//x", 0, "//x"},
+    /* dot segments */
+    {"http://h/a/b/../c", 0, "/a/c"},
+    {"http://h/a/./b/.", 0, "/a/b/"},
+    {"http://h/a/b/..", 0, "/a/"},
+    {"http://h/a/..", 0, "/"},
+    {"http://h/../../x", 0, "/x"},
+    {"http://h/p/../q", 0, "/q"},
+    {"http://h/a/.../b", 0, "/a/.../b"},
+    {"http://h/a/..b/.c", 0, "/a/..b/.c"},
+    /* encoded dots: the standard's dot segments */
+    {"http://h/a/%2e%2E/b", 0, "/b"},
+    {"http://h/a/.%2e/b", 0, "/b"},
+    {"http://h/a/%2E./b", 0, "/b"},
+    {"http://h/a/%2e/b", 0, "/a/b"},
+    {"http://h/p/%2e%2e", 0, "/"},
+    {"http://h/a/%2e%2e%2e", 0, "/a/..."},
+    {"http://h/a%2eb", 0, "/a.b"},
+    /* backslashes where the URL is special */
+    {"http://h\\a\\..\\b", 0, "/b"},
+    {"https://h/a\\b", 0, "/a/b"},
+    {"https:\\\\h\\p\\..\\q", 0, "/q"},
+    /* what a server may decode otherwise */
+    {"http://h/a%2fb", A, "/a%2Fb"},
+    {"http://h/p/..%2F..%2Fadmin", A, "/p/..%2F..%2Fadmin"},
+    {"http://h/a%5cb", A, "/a%5Cb"},
+    {"http://h/a%252e%252e/x", A, "/a%252e%252e/x"},
+    {"http://h/a%", A, "/a%25"},
+    {"http://h/a%zz", A, "/a%25zz"},
+    {"http://h/p/..;/admin", A, "/p/..;/admin"},
+    {"http://h/p/.;x/admin", A, "/p/.;x/admin"},
+    {"http://h/p/%2e%2e%3b/admin", A, "/p/..%3B/admin"},
+    {"http://h/p/a;b", 0, "/p/a;b"},
+    /* unreserved escapes decoded, others upper-cased, unsafe bytes escaped */
+    {"http://h/%41%62c%7e%2D%5f%30", 0, "/Abc~-_0"},
+    {"http://h/%7euser", 0, "/~user"},
+    {"http://h/a%3ab%3F", 0, "/a%3Ab%3F"},
+    {"http://h/a b\"<>`{}^", 0, "/a%20b%22%3C%3E%60%7B%7D%5E"},
+    {"http://h/caf\xc3\xa9", 0, "/caf%C3%A9"},
+    {"http://h/a%20b", 0, "/a%20b"},
+    /* tab and newline removed, also inside escapes; controls trimmed at the ends */
+    {"  http://h/a\t/b\n  ", 0, "/a/b"},
+    {"http://h/%2\te%\n2e/x", 0, "/x"},
+    {"\x01http://h/p\x1f", 0, "/p"},
+    /* other schemes */
+    {"file:///etc/../passwd", 0, "/passwd"},
+    {"foo://h/a/../b", 0, "/b"},
+    {"foo://h", 0, "/"},
+    {"foo:/a/./b", 0, "/a/b"},
+    {"foo://h/a\\..\\b", A, "/a%5C..%5Cb"},
+    /* opaque paths: as written */
+    {"mailto:a@b.example", 0, "a@b.example"},
+    {"foo:x/../y", 0, "x/../y"},
+    {"data:text/plain,a%2fb", A, "text/plain,a%2fb"},
+    {"javascript:alert(1)", 0, "alert(1)"},
+    {"foo:", 0, ""},
+    /* references without a scheme */
+    {"//h/a/../b", 0, "/b"},
+    {"/x/./y", 0, "/x/y"},
+    {"x/../y", 0, "/y"},
+    {"?q", 0, "/"},
+    {"\\\\h\\a", 0, "/a"},
+    /* URLs that do not canonicalise */
+    {"http://exa mple/", -1, ""},
+    {"http://[::1/x", -1, ""},
+};
+
+static void
+test_paths(void **state)
+{
+    (void)state;
+    size_t bad = 0, n = sizeof(PATHS) / sizeof(PATHS[0]);
+    for (size_t i = 0; i < n; i++) {
+        const struct path_case *c = &PATHS[i];
+        char out[256];
+        size_t len = 999;
+        int rc = gw_url_canon_path(c->url, strlen(c->url), out, sizeof(out), &len);
+        if (rc != c->rc || (rc >= 0 && (strcmp(out, c->path) != 0 || len != strlen(c->path)))) {
+            print_error("'%s': rc %d path '%s'; expected %d '%s'\n", c->url, rc, rc >= 0 ? out : "",
+                        c->rc, c->path);
+            bad++;
+        }
+    }
+    assert_true(n >= 50);
+    assert_int_equal(bad, 0);
+}
+
+static void
+test_path_limits(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t len = 0;
+    const char *u = "http://h/abcdef";
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, 8, &len), 0); /* 7 bytes and the NUL */
+    assert_string_equal(out, "/abcdef");
+    assert_int_equal(len, 7);
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, 7, &len), -1);
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, 0, &len), -1);
+    /* an escape counts as written */
+    u = "http://h/a b";
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, 6, &len), -1);
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, 7, &len), 0);
+    assert_string_equal(out, "/a%20b");
+    /* "..": the bytes it removes do not count */
+    u = "http://h/abcdefgh/..";
+    assert_int_equal(gw_url_canon_path(u, strlen(u), out, sizeof(out), &len), -1);
+
+    /* the span, with gw_url_path, in the text as given (tab and newline inside it) */
+    struct gw_url_canon c;
+    u = "  ht\ttp://h/a\n/b?q#f ";
+    assert_int_equal(gw_url_canon(u, strlen(u), &c), 0);
+    assert_int_equal(c.path_off, 11);
+    assert_int_equal(c.path_end, 16);
+    char buf[32];
+    assert_int_equal(gw_url_path(&c, u, strlen(u), buf, sizeof(buf), &len), 0);
+    assert_string_equal(buf, "/a/b");
+    u = "https://h";
+    assert_int_equal(gw_url_canon(u, strlen(u), &c), 0);
+    assert_int_equal(c.path_off, 9);
+    assert_int_equal(c.path_end, 9);
+
+    /* a long URL with a tab: the copy is on the heap, the path still right */
+    static char big[10000];
+    memcpy(big, "http://h/", 9);
+    memset(big + 9, 'a', sizeof(big) - 9);
+    big[5000] = '\t';
+    assert_int_equal(gw_url_canon(big, sizeof(big), &c), 0);
+    assert_true(c.odd & GW_URL_ODD_TAB_NL);
+    static char bigout[10000];
+    assert_int_equal(gw_url_path(&c, big, sizeof(big), bigout, sizeof(bigout), &len), 0);
+    assert_int_equal(len, sizeof(big) - 9);
+    assert_int_equal(gw_url_default_port("wss"), 443);
+    assert_int_equal(gw_url_default_port("file"), -1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_parts),
-        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_table),       cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_idempotent),  cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_path_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
