@@ -94,6 +94,8 @@
 
 #include "config/parse.h"
 #include "filters/filter.h"
+#include "filters/egress_policy.h"
+#include "filters/exfil.h"
 #include "filters/hostmatch.h"
 
 #define MAX_LABEL 512 /* link text held back whole up to this many bytes */
@@ -107,7 +109,7 @@
 enum xact { XA_OFF = 0, XA_EVENT, XA_REDACT, XA_BLOCK };
 static const char *const act_names[] = {"off", "event", "redact", "block"};
 
-enum kind { K_IMAGE = 0, K_LINK, K_BLOB, K_LENGTH };
+enum kind { K_IMAGE = 0, K_LINK, K_BLOB, K_LENGTH, K_EGRESS_IMAGE, K_EGRESS_LINK };
 #define REP_DELETE (-1)
 
 static const struct {
@@ -126,6 +128,15 @@ static const struct {
                 "Response blocked: it holds a long encoded blob (possible data exfiltration).", 2},
     [K_LENGTH] = {"exfil-length", "exfil:length", "[TRUNCATED]",
                   "Response blocked: it is far longer than this route's usual answers.", 1},
+    /* the egress filter's markdown checks (gw_exfil_md_new) */
+    [K_EGRESS_IMAGE] = {"egress-markdown-image", "egress:markdown_image", "[REDACTED:egress-image]",
+                        "Response blocked: it holds a markdown image whose address the egress "
+                        "policy does not allow.",
+                        3},
+    [K_EGRESS_LINK] = {"egress-markdown-link", "egress:markdown_link", "[REDACTED:egress-link]",
+                       "Response blocked: it holds a markdown link whose address the egress policy "
+                       "does not allow.",
+                       2},
 };
 
 struct baseline {
@@ -134,8 +145,13 @@ struct baseline {
 };
 
 struct xconf {
-    struct gw_hostmatch *allow;
-    enum xact links, blobs, length;
+    const struct gw_egress_policy *allow;   /* hosts that may receive data */
+    struct gw_egress_policy *own;           /* allow, when this configuration owns it */
+    int egress;                             /* the egress filter's markdown check: a construct is
+                                             * flagged when the policy denies its address, whether
+                                             * or not it carries data */
+    enum xact links, images, blobs, length; /* links: what `[text](...)` gets; images: `![..]`
+                                             * and reference definitions */
     int images_only;
     size_t max_segment;
     size_t min_len;
@@ -511,13 +527,20 @@ flagged(const struct xconf *c, const char *d, size_t n, int image, int partial)
     if (kind == GW_URL_NO_HOST) {
         /* "foo:" or "foo:/" may still become "foo://host" */
         size_t rest = u.path_end - u.path_off;
-        return opaque_at != SIZE_MAX || (partial && !u.has_query && !u.has_fragment &&
-                                         (rest == 0 || (rest == 1 && d[u.path_off] == '/')));
+        if (opaque_at != SIZE_MAX || (partial && !u.has_query && !u.has_fragment &&
+                                      (rest == 0 || (rest == 1 && d[u.path_off] == '/'))))
+            return 1;
+        /* egress: mailto:, javascript: and data: leave only when their scheme is allowed */
+        return c->egress && gw_egress_check(c->allow, d, m, 0) != GW_EGRESS_OK;
     }
     int host_sure = u.authority_done || !partial;
     if (opaque_at < u.path_off)
-        return 1; /* a reference we did not decode inside the authority: unclear host */
-    if (u.host_ok && host_sure && gw_hostmatch_host(c->allow, u.host, u.host_len))
+        return 1;  /* a reference we did not decode inside the authority: unclear host */
+    if (c->egress) /* a path entry may still be left by what follows: judged whole */
+        return !host_sure || gw_egress_check(c->allow, d, m, 0) != GW_EGRESS_OK ||
+               (partial && gw_egress_policy_has_paths(c->allow));
+    if (host_sure && gw_egress_policy_count(c->allow) > 0 &&
+        gw_egress_check(c->allow, d, m, 0) == GW_EGRESS_OK)
         return 0;
     if (partial || opaque_at != SIZE_MAX)
         return 1;
@@ -693,7 +716,7 @@ tail(const char *t, size_t n, size_t i, int eof, struct tailp *tp)
 static int
 relevant(const struct xconf *c, int image)
 {
-    return c->links != XA_OFF && (image || !c->images_only);
+    return (image ? c->images : c->links) != XA_OFF;
 }
 
 static void
@@ -906,13 +929,14 @@ construct(const struct job *jb, struct xscan *sc, const char *t, size_t i, const
     uint64_t end = jb->base + tp->end, at = jb->base + i;
     if (!flagged(c, t + tp->d0, tp->d1 - tp->d0, image, partial))
         return 0;
-    enum kind k = image ? K_IMAGE : K_LINK;
-    emit(jb, k, c->links, sc->close == CLOSE_EDIT ? at : sc->c_start, end);
-    if (c->links == XA_BLOCK) {
+    enum kind k = c->egress ? (image ? K_EGRESS_IMAGE : K_EGRESS_LINK) : image ? K_IMAGE : K_LINK;
+    enum xact a = image ? c->images : c->links;
+    emit(jb, k, a, sc->close == CLOSE_EDIT ? at : sc->c_start, end);
+    if (a == XA_BLOCK) {
         block(jb, k);
         return 1;
     }
-    if (c->links != XA_REDACT)
+    if (a != XA_REDACT)
         return 0;
     struct edit *last = sc->ned ? &sc->ed[sc->ned - 1] : NULL;
     if (sc->close == CLOSE_EDIT && last && last->to == at && last->rep != REP_DELETE)
@@ -1063,7 +1087,8 @@ hold_point(const struct job *jb, const struct xscan *sc, uint64_t end, int mode)
     if (mode != M_MORE)
         return end;
     uint64_t r = sc->pos; /* bytes not read yet (a construct being read) */
-    int strict_links = jb->links && (c->links == XA_REDACT || c->links == XA_BLOCK);
+    int strict_links = jb->links && (c->links == XA_REDACT || c->links == XA_BLOCK ||
+                                     c->images == XA_REDACT || c->images == XA_BLOCK);
     int strict_blobs = jb->blobs && (c->blobs == XA_REDACT || c->blobs == XA_BLOCK);
     if (strict_links) {
         if (sc->close)
@@ -1273,7 +1298,7 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
                          s->msg_index,
                          0,
                          0,
-                         assistant && c->links != XA_OFF,
+                         assistant && (c->links != XA_OFF || c->images != XA_OFF),
                          (assistant || s->role == GW_ROLE_TOOL_CALL_ARGS) && c->blobs != XA_OFF};
         if (!jb.links && !jb.blobs && i != lseg)
             continue;
@@ -1339,7 +1364,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
                      ch->choice,
                      0,
                      ch->offset,
-                     assistant && c->links != XA_OFF,
+                     assistant && (c->links != XA_OFF || c->images != XA_OFF),
                      (assistant || ch->role == GW_ROLE_TOOL_CALL_ARGS) && c->blobs != XA_OFF};
     int length = assistant && c->length != XA_OFF;
     if (!jb.links && !jb.blobs && !length)
@@ -1435,7 +1460,7 @@ conf_free(void *conf)
     struct xconf *c = conf;
     if (!c)
         return;
-    gw_hostmatch_free(c->allow);
+    gw_egress_policy_free(c->own);
     pthread_mutex_destroy(&c->mu);
     free(c->base);
     free(c);
@@ -1512,7 +1537,7 @@ get_hosts(struct gw_cfg_ctx *cc, const json_t *in, struct xconf *c)
         if (!json_is_string(e))
             return gw_cfg_error(cc, at, "exfil: allow_hosts[%zu] must be a host name", i);
         const char *h = json_string_value(e);
-        if (gw_hostmatch_add(c->allow, h, json_string_length(e), err, sizeof(err)) < 0)
+        if (gw_egress_policy_allow(c->own, h, json_string_length(e), err, sizeof(err)) < 0)
             return gw_cfg_error(cc, at, "exfil: allow_hosts[%zu] '%s': %s", i, h, err);
     }
     return 0;
@@ -1543,7 +1568,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
     c->factor = 4;
     c->min_samples = 20;
     c->min_bytes = 2048;
-    if (!(c->allow = gw_hostmatch_new())) {
+    if (!(c->allow = c->own = gw_egress_policy_new())) {
         gw_cfg_error(cc, NULL, "exfil: out of memory");
         goto fail;
     }
@@ -1559,6 +1584,9 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         goto fail;
     }
     c->images_only = json_is_true(v);
+    c->images = c->links;
+    if (c->images_only)
+        c->links = XA_OFF;
     uint64_t u = c->max_segment;
     if (get_uint(cc, in, NULL, "max_path_segment", 0, MAX_DEST, &u) < 0)
         goto fail;
@@ -1593,11 +1621,37 @@ fail:
     return -1;
 }
 
+void *
+gw_exfil_md_new(const struct gw_egress_policy *p, enum gw_md_action images, enum gw_md_action links)
+{
+    struct xconf *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->allow = p;
+    c->egress = 1;
+    c->images = (enum xact)images;
+    c->links = (enum xact)links;
+    c->blobs = c->length = XA_OFF;
+    c->max_segment = DEFAULT_SEGMENT;
+    c->min_len = DEFAULT_MIN_LEN;
+    return c;
+}
+
+void
+gw_exfil_md_free(void *conf)
+{
+    conf_free(conf);
+}
+
 static unsigned
 hooks(const void *conf)
 {
     const struct xconf *c = conf;
-    if (c->links == XA_OFF && c->blobs == XA_OFF && c->length == XA_OFF)
+    if (c->links == XA_OFF && c->images == XA_OFF && c->blobs == XA_OFF && c->length == XA_OFF)
         return 0;
     return GW_HOOK_RESP_BODY | GW_HOOK_RESP_CHUNK;
 }
@@ -1609,7 +1663,7 @@ describe(const void *conf, char *buf, size_t cap)
     snprintf(buf, cap,
              "%zu allowed host pattern(s), links %s%s (path segments over %zu bytes carry data), "
              "blobs %s (min_len %zu), length %s (factor %g, min_samples %llu, min_bytes %llu)",
-             gw_hostmatch_count(c->allow), act_names[c->links],
+             gw_egress_policy_count(c->allow), act_names[c->images],
              c->images_only ? " (images only)" : "", c->max_segment, act_names[c->blobs],
              c->min_len, act_names[c->length], c->factor, (unsigned long long)c->min_samples,
              (unsigned long long)c->min_bytes);

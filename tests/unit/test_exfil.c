@@ -137,11 +137,13 @@ test_conf(void **state)
     load_fails("type: exfil\nallow_hosts: docs.example.com\n",
                "test.yaml:2:14:", "'allow_hosts' must be a list");
     load_fails("type: exfil\nallow_hosts:\n  - docs.example.com\n  - '*.'\n",
-               "test.yaml:4:5:", "allow_hosts[1] '*.': '*' alone would allow every host");
+               "test.yaml:4:5:", "allow_hosts[1] '*.': malformed wildcard");
     load_fails("type: exfil\nallow_hosts: [ok.example, a*b]\n",
-               "test.yaml:2:27:", "allow_hosts[1] 'a*b': a wildcard is a whole first label");
-    load_fails("type: exfil\nallow_hosts: [ok.example, 'https://x.example/']\n",
-               "test.yaml:2:27:", "not a URL");
+               "test.yaml:2:27:", "allow_hosts[1] 'a*b': malformed wildcard");
+    load_fails("type: exfil\nallow_hosts: [ok.example, 'https://me@x.example/']\n",
+               "test.yaml:2:27:", "user info");
+    load_fails("type: exfil\nallow_hosts: [ok.example, 'x.example?q=1']\n",
+               "test.yaml:2:27:", "a query or fragment");
     load_fails("type: exfil\nallow_hosts: [7]\n", "test.yaml:2:15:", "must be a host name");
     load_fails("type: exfil\nblobs: {action: event, min_len: 8}\n",
                "test.yaml:2:33:", "'blobs.min_len' must be an integer from 16 to 65536");
@@ -352,6 +354,23 @@ test_links(void **state)
     expect(c, A, txt, NULL, GW_PASS, 0, NULL);
     /* no allow_hosts: no host may receive data */
     expect(c, A, "![a](https://docs.example.com/?d=1)", IMG, GW_REDACT, 1, NULL);
+    F.conf_free(c);
+
+    /* allow_hosts is the egress policy: hosts are matched after WHATWG canonicalisation (case,
+     * trailing dot, percent-escapes, IDNA, IPv4 forms), and entries may be addresses, ranges,
+     * ports, schemes and paths */
+    c = load("type: exfil\nallow_hosts: ['münchen.de', 10.0.0.0/8, 'https://api.example.com/v1/', "
+             "'img.example.com:8443']\nlinks: redact\nblobs: off\nlength: off\n");
+    assert_non_null(c);
+    expect(c, A, "![a](https://xn--mnchen-3ya.de/?d=1)", NULL, GW_PASS, 0, NULL);
+    expect(c, A, "![a](https://M%C3%BCnchen.DE./?d=1)", NULL, GW_PASS, 0, NULL);
+    expect(c, A, "![a](http://0x0a.1/?d=1)", NULL, GW_PASS, 0, NULL); /* 10.0.0.1 */
+    expect(c, A, "![a](http://11.0.0.1/?d=1)", IMG, GW_REDACT, 1, NULL);
+    expect(c, A, "![a](https://api.example.com/v1/x?d=1)", NULL, GW_PASS, 0, NULL);
+    expect(c, A, "![a](https://api.example.com/v1/../v2?d=1)", IMG, GW_REDACT, 1, NULL);
+    expect(c, A, "![a](http://api.example.com/v1/x?d=1)", IMG, GW_REDACT, 1, NULL); /* scheme */
+    expect(c, A, "![a](https://img.example.com:8443/a?d=1)", NULL, GW_PASS, 0, NULL);
+    expect(c, A, "![a](https://img.example.com/a?d=1)", IMG, GW_REDACT, 1, NULL); /* port */
     F.conf_free(c);
 }
 
