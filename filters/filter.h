@@ -226,6 +226,10 @@ struct gw_tx_usage {
 };
 void gw_tx_usage(const struct gw_tx *tx, struct gw_tx_usage *out);
 
+/* The most text a filter may hold back per logical stream (limits.stream_hold_bytes): a chunk
+ * whose hold exceeds it fails the filter. */
+size_t gw_tx_hold_limit(const struct gw_tx *tx);
+
 /* A block's answer (gw_tx_block, before the response started) carries Retry-After: seconds. */
 void gw_tx_retry_after(struct gw_tx *tx, uint32_t seconds);
 

@@ -5,16 +5,14 @@
 
 #include "filters/filter.h"
 
+extern const struct gw_filter_ops gw_flt_egress;
 extern const struct gw_filter_ops gw_flt_exfil;
 extern const struct gw_filter_ops gw_flt_injection;
 extern const struct gw_filter_ops gw_flt_patterns;
 extern const struct gw_filter_ops gw_flt_trace;
 
 static const struct gw_filter_ops *const filters[] = {
-    &gw_flt_exfil,
-    &gw_flt_injection,
-    &gw_flt_patterns,
-    &gw_flt_trace,
+    &gw_flt_egress, &gw_flt_exfil, &gw_flt_injection, &gw_flt_patterns, &gw_flt_trace,
 };
 
 const struct gw_filter_ops *

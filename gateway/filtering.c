@@ -163,6 +163,12 @@ gw_tx_shared_store(struct gw_tx *tx)
     return s ? s : gw_budget_local();
 }
 
+size_t
+gw_tx_hold_limit(const struct gw_tx *tx)
+{
+    return tx->cfg->limits.stream_hold_bytes;
+}
+
 void
 gw_tx_retry_after(struct gw_tx *tx, uint32_t seconds)
 {

@@ -779,10 +779,11 @@ test_fallback_env(void **state)
                                 "bearer, key from $OPENAI_API_KEY (not set; falls back to "
                                 "mock)\n"));
     assert_non_null(strstr(sum, "\nprovider mock: openai api, http://127.0.0.1:8089, auth none\n"));
-    assert_non_null(strstr(sum, "\nroute /v1/messages -> anthropic (via fallback mock-anthropic: "
-                                "no key), filters injection -> secrets -> pii -> exfil\n"));
+    assert_non_null(strstr(sum,
+                           "\nroute /v1/messages -> anthropic (via fallback mock-anthropic: "
+                           "no key), filters injection -> secrets -> pii -> exfil -> egress\n"));
     assert_non_null(strstr(sum, "\nroute /v1/ -> openai (via fallback mock: no key), filters "
-                                "injection -> secrets -> pii -> exfil\n"));
+                                "injection -> secrets -> pii -> exfil -> egress\n"));
     free(sum);
     gw_config_unref(cfg);
 
@@ -806,8 +807,8 @@ test_fallback_env(void **state)
     sum = summary_of(cfg);
     assert_null(strstr(sum, "SECRET"));
     assert_non_null(strstr(sum, "auth bearer, key from $OPENAI_API_KEY\n"));
-    assert_non_null(
-        strstr(sum, "\nroute /v1/ -> openai, filters injection -> secrets -> pii -> exfil\n"));
+    assert_non_null(strstr(
+        sum, "\nroute /v1/ -> openai, filters injection -> secrets -> pii -> exfil -> egress\n"));
     free(sum);
     gw_config_unref(cfg);
 
@@ -1052,9 +1053,9 @@ test_filters(void **state)
     assert_string_equal(r->chain.v[0]->name, "t1");
     gw_config_unref(cfg);
 
-    expect_error(
-        "filters:\n  - {type: nope}\n" TAIL,
-        "s.yaml:2:12: unknown filter type 'nope' (known: exfil, injection, patterns, trace)");
+    expect_error("filters:\n  - {type: nope}\n" TAIL,
+                 "s.yaml:2:12: unknown filter type 'nope' (known: egress, exfil, injection, "
+                 "patterns, trace)");
     expect_error("filters:\n  - {name: x}\n" TAIL,
                  "s.yaml:2:5: missing required key 'type' in 'filters'");
     expect_error(
