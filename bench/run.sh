@@ -20,7 +20,7 @@
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
 # the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
 # (needs the chain section), BENCH_BUDGET=0 to leave out the budget section, BENCH_AUDIT=0 to
-# leave out the audit section, BENCH_AUDIT_RECORDS
+# leave out the audit section, BENCH_EGRESS=0 to leave out the egress check section, BENCH_AUDIT_RECORDS
 # (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
@@ -40,6 +40,7 @@ audit_on=${BENCH_AUDIT:-1}
 inj_on=${BENCH_INJECTION:-1}
 sens_on=${BENCH_SENSITIVE:-1}
 bud_on=${BENCH_BUDGET:-1}
+eg_on=${BENCH_EGRESS:-1}
 audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
@@ -1045,6 +1046,36 @@ MD
 )
 fi
 
+eg_md=
+if [[ $eg_on != 0 ]]; then
+  # The egress filter's check per tool call (bench/egress_check.c): find every URL in the
+  # arguments and judge each, for three policies and four argument shapes, on one core.
+  [[ -x $build/pc-bench-egress ]] || die "$build/pc-bench-egress is missing ('make build')"
+  "$build/pc-bench-egress" >"$tmp/egress.txt" || die "pc-bench-egress failed: $(cat "$tmp/egress.txt")"
+  eg_cell() { awk -v p="$1" -v s="$2" '$1 == p && $2 == s {printf "%.2f µs", $7 / 1000}' "$tmp/egress.txt"; }
+  eg_size() { awk -v s="$1" '$1 == "default" && $2 == s {printf "%s B, %s URL%s", $3, $5, ($5 == 1 ? "" : "s")}' "$tmp/egress.txt"; }
+  eg_md=$(
+    cat <<MD
+
+
+## Egress allowlist
+
+What the \`egress\` filter does once per tool call (a JSON answer's call, or a streamed call once
+its arguments are complete), on one core (bench/egress_check.c, best of 5 rounds): every URL in
+the arguments found (every JSON string, nested JSON strings too) and each canonicalised (WHATWG,
+IDNA) and judged. Policies: the default config's (no entries: internal addresses and other
+schemes denied), 20 entries (hosts, wildcards, CIDR ranges, a port, path prefixes), 1,000 hosts.
+
+| arguments | default policy | 20 entries | 1,000 entries |
+|---|---|---|---|
+| none: a search query ($(eg_size none)) | $(eg_cell default none) | $(eg_cell allow-20 none) | $(eg_cell allow-1000 none) |
+| one: a fetch call ($(eg_size one)) | $(eg_cell default one) | $(eg_cell allow-20 one) | $(eg_cell allow-1000 one) |
+| four: fields, prose, nested JSON ($(eg_size four)) | $(eg_cell default four) | $(eg_cell allow-20 four) | $(eg_cell allow-1000 four) |
+| doc: a document in a write call ($(eg_size doc)) | $(eg_cell default doc) | $(eg_cell allow-20 doc) | $(eg_cell allow-1000 doc) |
+MD
+  )
+fi
+
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 tls_intro=
 if [[ $tls_on != 0 ]]; then
@@ -1104,6 +1135,6 @@ process divided by the count (kernel socket buffers are not in RSS for either).
 | **Portcullis** | $m_gw |
 | nginx | $m_ngx |
 
-Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$sens_md$bud_md$audit_md
+Goals: throughput ≥ 1.0 × nginx; ≤ 8 KiB per idle connection.$tls_md$chain_md$inj_md$sens_md$bud_md$eg_md$audit_md
 MD
 cat "$results"
