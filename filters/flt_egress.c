@@ -34,8 +34,9 @@
  * Actions: block answers 403 `egress_denied` in the provider's format (a started stream ends
  * with the provider's error event, so the SDKs raise and no tool runs); neutralize replaces the
  * call's arguments with {"portcullis_egress_denied":true}, so the client sees the call but the
- * tool gets no destination; redact replaces each denied URL with [REDACTED:url] (JSON arguments
- * are then re-serialised compactly; a URL in an object key cannot be redacted and blocks);
+ * tool gets no destination; redact replaces each denied URL with [REDACTED:url] (the rest of
+ * the text is kept byte for byte, JSON too; a URL in an object key cannot be redacted and
+ * blocks);
  * event only reports. Every denial is an audit event: rule egress-<reason> (unparsed, scheme,
  * internal, not_allowed; the first denied URL's), category egress:tool_call / egress:tool_result
  * / egress:tool_definition, score = the number of denied URLs in the text, the first one's
@@ -357,6 +358,9 @@ call_end(struct gw_tx *tx, const struct econf *c, const struct epolicy *pol, str
     char *out = NULL;
     size_t outlen = 0;
     long rc;
+    /* the final chunk joins the copy first: it may be what makes the copy too long */
+    if (s->released && shadow(s, ch->text, ch->len) < 0)
+        return GW_ERROR;
     if (s->over) {
         /* too long to keep: judged unreadable */
         memset(&j, 0, sizeof(j));
@@ -364,14 +368,8 @@ call_end(struct gw_tx *tx, const struct econf *c, const struct epolicy *pol, str
         j.why = GW_EGRESS_UNPARSED;
         rc = 1;
     } else {
-        const char *t = ch->text;
-        size_t n = ch->len;
-        if (s->released) {
-            if (shadow(s, ch->text, ch->len) < 0)
-                return GW_ERROR;
-            t = s->shadow;
-            n = s->len;
-        }
+        const char *t = s->released ? s->shadow : ch->text;
+        size_t n = s->released ? s->len : ch->len;
         rc = judge(pol->p, t, n, a == EA_REDACT && !s->released, &j, &out, &outlen);
         if (rc == -1)
             return GW_ERROR;
@@ -427,8 +425,10 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
         ch->hold = ch->len;
         return GW_PASS;
     }
-    /* released: an event (judged from the copy at the end), a flush or the hold limit */
-    s->released = 1;
+    /* released: an event (judged from the copy at the end), a flush or the hold limit; an empty
+     * flush (another stream's timer) releases nothing */
+    if (ch->len)
+        s->released = 1;
     return shadow(s, ch->text, ch->len) < 0 ? GW_ERROR : GW_PASS;
 }
 

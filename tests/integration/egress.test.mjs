@@ -263,6 +263,17 @@ test('neutralize: the call stays, its arguments are replaced (both SDKs, JSON an
             assert.equal(tu.name, 'fetch_url');
             assert.deepEqual(tu.input, NEUTRAL, sp.name);
         }
+        // the responses API repeats the arguments in its closing events: neutralised there too
+        const fr = await openaiFor('/neutral').responses.stream({
+            model: MODEL, input: 'go', mock: { ...call(args), chunks: [4] },
+        }).finalResponse();
+        assert.deepEqual(JSON.parse(fr.output.find((o) => o.type === 'function_call').arguments),
+            NEUTRAL);
+        const raw = await streamRequest(gw.port, '/neutral/v1/responses', {
+            model: MODEL, input: 'go', stream: true, mock: { ...call(args), chunks: [4] },
+        }, { headers: { authorization: `Bearer ${CLIENT_KEY}` } });
+        assert.match(raw.text, /response\.completed/);
+        assertNoData(raw.text, 'responses stream');
         // a second call in the same answer that is allowed stays as it is
         const two = await openaiFor('/neutral').chat.completions.create({
             model: MODEL, messages: [{ role: 'user', content: 'go' }],
