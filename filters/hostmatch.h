@@ -1,24 +1,20 @@
 /*
- * Hosts of URLs, and allowlists of hosts.
+ * Where a URL's parts are, the way a browser finds them: the exfil filter's markdown machine
+ * splits destinations with it (query, fragment, path segments: the data a URL carries), and asks
+ * the egress policy (filters/egress_policy.h, on the WHATWG canonicaliser of filters/url.h)
+ * whether the destination may receive it.
  *
- * gw_url_parse splits a URL the way a browser would find its host (WHATWG URL parsing, the parts
- * that decide where a request goes): ASCII tab and newline anywhere are ignored, leading and
- * trailing C0 controls and spaces are trimmed, the scheme is case-insensitive, after a special
- * scheme (http, https, ws, wss, ftp, file) any run of '/' and '\' introduces the authority (so
- * `https:evil.example` and `https:/\evil.example` reach evil.example, as they do from a page of
- * another scheme), '\' ends the authority like '/', a reference that starts with two slashes
- * (either kind) is protocol-relative, and the host is what follows the last '@' of the authority.
- * The host is then canonicalised only as far as it can be without IDNA or IP parsing: lower case,
- * one trailing dot dropped. A host that needs more (percent-escapes, non-ASCII, characters other
- * than letters, digits, '-', '_' and '.', empty labels, a port that is not digits) is reported as
- * not clean, and an allowlist never allows it: the safe answer for a host we cannot be sure
- * about. A later WHATWG canonicaliser can replace that judgement behind the same interface.
- *
- * gw_hostmatch is a compiled allowlist: exact hosts (`docs.example.com`, which does not cover
- * its subdomains) and wildcards (`*.example.com`: any subdomain, at any depth, but not
- * example.com itself), case-insensitive, trailing dots ignored; IPv6 literals in brackets match
- * as written. Lookups are binary searches, one per label of the host; the allowlist is immutable
- * after it is built, so threads share it without locks.
+ * gw_url_parse (WHATWG URL parsing, the parts that decide where a request goes): ASCII tab and
+ * newline anywhere are ignored, leading and trailing C0 controls and spaces are trimmed, the
+ * scheme is case-insensitive, after a special scheme (http, https, ws, wss, ftp, file) any run of
+ * '/' and '\' introduces the authority (so `https:evil.example` and `https:/\evil.example` reach
+ * evil.example, as they do from a page of another scheme), '\' ends the authority like '/', a
+ * reference that starts with two slashes (either kind) is protocol-relative, and the host is what
+ * follows the last '@' of the authority. The host is canonicalised only as far as it can be
+ * without IDNA or IP parsing: lower case, one trailing dot dropped; a host that needs more
+ * (percent-escapes, non-ASCII, characters other than letters, digits, '-', '_' and '.', empty
+ * labels, a port that is not digits) is reported as not clean. It also says whether the
+ * authority is complete (a stream may have cut the text inside it).
  */
 #ifndef GW_HOSTMATCH_H
 #define GW_HOSTMATCH_H
@@ -57,32 +53,5 @@ struct gw_url {
  * text that is not a URL at all is GW_URL_RELATIVE.
  */
 enum gw_url_kind gw_url_parse(const char *url, size_t len, struct gw_url *u);
-
-struct gw_hostmatch;
-
-/* An empty allowlist (allows nothing), or NULL when out of memory. */
-struct gw_hostmatch *gw_hostmatch_new(void);
-
-/*
- * Adds one pattern (len bytes): `host`, `*.host`, or `[IPv6]`. Returns 0, or -1 with a reason in
- * err (errlen bytes, NUL-terminated): empty, `*` or `*.` alone, a wildcard that is not a whole
- * leading label (`a*b`, `*x.com`, `x.*.com`), a URL, a port or user info, characters outside
- * letters, digits, '-', '_' and '.', an empty or over-long label, a name over 253 bytes, or no
- * memory. Not thread-safe: build the list, then share it.
- */
-int gw_hostmatch_add(struct gw_hostmatch *m, const char *pattern, size_t len, char *err,
-                     size_t errlen);
-
-/* How many distinct patterns the list holds. */
-size_t gw_hostmatch_count(const struct gw_hostmatch *m);
-
-/* 1 when host (len bytes, canonical as gw_url_parse writes it) is allowed, else 0. NULL m: 0. */
-int gw_hostmatch_host(const struct gw_hostmatch *m, const char *host, size_t len);
-
-/* 1 when url (len bytes) has a clean host that m allows; 0 for every other URL, relative ones
- * and those without a host included. */
-int gw_hostmatch_url(const struct gw_hostmatch *m, const char *url, size_t len);
-
-void gw_hostmatch_free(struct gw_hostmatch *m);
 
 #endif
