@@ -552,10 +552,12 @@ decoded_has(const char *s, size_t dn, size_t k, const char *lit, int fold)
     return 1;
 }
 
-/* Header checks: 1 for an object with a string "alg", 2 if that alg is "none", 0 otherwise. */
+/* Header checks: 1 for an object with a string member `key` (quoted: "\"alg\""), 2 if its value
+ * is "none", 0 otherwise. */
 static int
-jwt_header(const char *s, size_t n)
+jwt_header(const char *s, size_t n, const char *key)
 {
+    size_t klen = strlen(key);
     size_t dn = b64url_decoded_len(n), first = 0, last = dn;
     while (first < dn && json_blank(b64url_byte(s, first)))
         first++;
@@ -564,9 +566,9 @@ jwt_header(const char *s, size_t n)
     if (last - first < 2 || b64url_byte(s, first) != '{' || b64url_byte(s, last - 1) != '}')
         return 0;
     for (size_t k = first; k < last; k++) {
-        if (!decoded_has(s, last, k, "\"alg\"", 0))
+        if (!decoded_has(s, last, k, key, 0))
             continue;
-        size_t v = k + 5;
+        size_t v = k + klen;
         while (v < last && json_blank(b64url_byte(s, v)))
             v++;
         if (v == last || b64url_byte(s, v) != ':')
@@ -581,9 +583,38 @@ jwt_header(const char *s, size_t n)
     return 0;
 }
 
+/* JWE compact form: header.encrypted_key.iv.ciphertext.tag (RFC 7516). The key is empty for
+ * direct encryption ("dir") and ECDH-ES; the others are not. */
+static int
+jwe_valid(const char *s, size_t n)
+{
+    const char *part[5];
+    size_t len[5], k = 0;
+    part[0] = s;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '.') {
+            if (k == 4)
+                return 0;
+            len[k] = (size_t)(s + i - part[k]);
+            part[++k] = s + i + 1;
+        }
+    if (k != 4)
+        return 0;
+    len[4] = (size_t)(s + n - part[4]);
+    for (size_t i = 0; i < 5; i++)
+        if ((i != 1 && len[i] == 0) || !b64url_segment_ok(part[i], len[i]))
+            return 0;
+    return jwt_header(s, len[0], "\"alg\"") != 0 && jwt_header(s, len[0], "\"enc\"") != 0;
+}
+
 int
 gw_valid_jwt(const char *s, size_t n)
 {
+    size_t dots = 0;
+    for (size_t i = 0; i < n; i++)
+        dots += s[i] == '.';
+    if (dots == 4)
+        return jwe_valid(s, n);
     const char *dot1 = n ? memchr(s, '.', n) : NULL;
     if (!dot1)
         return 0;
@@ -597,7 +628,7 @@ gw_valid_jwt(const char *s, size_t n)
         return 0;
     if (!b64url_segment_ok(s, h) || !b64url_segment_ok(dot1 + 1, p) || !b64url_segment_ok(sp, sig))
         return 0;
-    int alg = jwt_header(s, h);
+    int alg = jwt_header(s, h, "\"alg\"");
     if (alg == 0)
         return 0;
     return sig > 0 || alg == 2;

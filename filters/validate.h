@@ -78,7 +78,10 @@ double gw_entropy(const char *s, size_t n);
  * base64 (not 1 mod 4). The header must be non-empty and decode to a JSON-looking object (first
  * and last non-blank bytes '{' and '}') with an "alg" member whose value is a string; the payload
  * must be non-empty; the signature may be empty only if alg is "none" (compared ignoring case, so
- * unsecured tokens spelled "None" are still recognised). Returns 1 valid, 0 invalid. */
+ * unsecured tokens spelled "None" are still recognised). Also the JWE compact form (RFC 7516):
+ * five segments separated by exactly four '.', all but the encrypted key (empty for "dir" and
+ * ECDH-ES) non-empty, the header an object with string members "alg" and "enc". Returns 1 valid,
+ * 0 invalid. */
 int gw_valid_jwt(const char *s, size_t n);
 
 /* ---- Dates and e-mail ------------------------------------------------------------------------ */

@@ -729,6 +729,60 @@ test_jwt_invalid(void **state)
     BAD(gw_valid_jwt, ".");
 }
 
+/* header.key.iv.ciphertext.tag (JWE compact), each part base64url-encoded; key, iv, ciphertext
+ * and tag are nkey, niv, nct and ntag bytes of 0x5A.. */
+static void
+make_jwe(char *out, const char *header, size_t nkey, size_t niv, size_t nct, size_t ntag)
+{
+    unsigned char b[96];
+    size_t o = b64url_encode(header, strlen(header), out);
+    const size_t lens[4] = {nkey, niv, nct, ntag};
+    for (int p = 0; p < 4; p++) {
+        assert_true(lens[p] <= sizeof(b));
+        for (size_t i = 0; i < lens[p]; i++)
+            b[i] = (unsigned char)(0x5A + 11 * i + 3 * (size_t)p);
+        out[o++] = '.';
+        o += b64url_encode(b, lens[p], out + o);
+    }
+}
+
+static void
+test_jwe(void **state)
+{
+    (void)state;
+    char t[768];
+    /* direct encryption: empty encrypted key (the form of NextAuth session cookies) */
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", 0, 12, 80, 16);
+    assert_memory_equal(t, "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..", 41);
+    OK(gw_valid_jwt, t);
+    make_jwe(t, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A128CBC-HS256\",\"kid\":\"k1\"}", 64, 16, 33,
+             16);
+    OK(gw_valid_jwt, t);
+    make_jwe(t, "{\"enc\" : \"A128GCM\", \"alg\" : \"ECDH-ES\"}", 0, 12, 5, 16);
+    OK(gw_valid_jwt, t);
+
+    make_jwe(t, "{\"alg\":\"dir\"}", 0, 12, 80, 16);
+    BAD(gw_valid_jwt, t); /* no enc */
+    make_jwe(t, "{\"enc\":\"A256GCM\"}", 0, 12, 80, 16);
+    BAD(gw_valid_jwt, t); /* no alg */
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":256}", 0, 12, 80, 16);
+    BAD(gw_valid_jwt, t);
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", 0, 0, 80, 16);
+    BAD(gw_valid_jwt, t); /* empty iv */
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", 0, 12, 0, 16);
+    BAD(gw_valid_jwt, t); /* empty ciphertext */
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", 0, 12, 80, 0);
+    BAD(gw_valid_jwt, t); /* empty tag */
+    make_jwe(t, "{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", 0, 12, 80, 16);
+    char u[800];
+    snprintf(u, sizeof(u), "%s.abcd", t);
+    BAD(gw_valid_jwt, u); /* six segments */
+    snprintf(u, sizeof(u), "%s==", t);
+    BAD(gw_valid_jwt, u); /* padding */
+    BAD(gw_valid_jwt, "....");
+    BAD(gw_valid_jwt, "a.b.c.d.e");
+}
+
 /* ---- Dates ------------------------------------------------------------------------------- */
 
 static void
@@ -1629,6 +1683,7 @@ main(void)
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_jwt_valid),
         cmocka_unit_test(test_jwt_invalid),
+        cmocka_unit_test(test_jwe),
         cmocka_unit_test(test_date_numeric),
         cmocka_unit_test(test_date_textual),
         cmocka_unit_test(test_email),
