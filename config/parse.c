@@ -391,6 +391,12 @@ gw_cnode_get(const struct gw_cnode *map, const char *key)
     return NULL;
 }
 
+const struct gw_cnode *
+gw_cnode_item(const struct gw_cnode *seq, size_t i)
+{
+    return seq && seq->type == GW_CNODE_SEQ && i < seq->nitems ? seq->items[i] : seq;
+}
+
 const char *
 gw_cnode_type_name(enum gw_cnode_type type)
 {

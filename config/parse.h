@@ -64,6 +64,10 @@ void gw_cnode_free(struct gw_cnode *node);
 /* Value of key in a map node, or NULL (also when map is NULL or not a map). */
 const struct gw_cnode *gw_cnode_get(const struct gw_cnode *map, const char *key);
 
+/* Element i of a sequence node; seq itself when it is not a sequence or has no element i (where
+ * an error about that element points), NULL when seq is NULL. */
+const struct gw_cnode *gw_cnode_item(const struct gw_cnode *seq, size_t i);
+
 /* "mapping", "sequence" or "scalar". */
 const char *gw_cnode_type_name(enum gw_cnode_type type);
 

@@ -462,13 +462,6 @@ conf_free(void *conf)
     free(c);
 }
 
-/* The node of element i of sequence node n (n itself when it is not a sequence). */
-static const struct gw_cnode *
-item(const struct gw_cnode *n, size_t i)
-{
-    return n && n->type == GW_CNODE_SEQ && i < n->nitems ? n->items[i] : n;
-}
-
 /* `allow` and `schemes` of mapping o (node on; where names it in messages) into p. */
 static int
 get_policy(struct gw_cfg_ctx *cc, const json_t *o, const struct gw_cnode *on, const char *where,
@@ -489,15 +482,15 @@ get_policy(struct gw_cfg_ctx *cc, const json_t *o, const struct gw_cnode *on, co
         {
             char err[160];
             if (!json_is_string(e))
-                return gw_cfg_error(cc, item(list, i), "egress: %s%s[%zu] must be a string", where,
-                                    keys[k], i);
+                return gw_cfg_error(cc, gw_cnode_item(list, i),
+                                    "egress: %s%s[%zu] must be a string", where, keys[k], i);
             const char *s = json_string_value(e);
             size_t n = json_string_length(e);
             int rc = k == 0 ? gw_egress_policy_allow(p, s, n, err, sizeof(err))
                             : gw_egress_policy_scheme(p, s, n, err, sizeof(err));
             if (rc < 0)
-                return gw_cfg_error(cc, item(list, i), "egress: %s%s[%zu] '%s': %s", where, keys[k],
-                                    i, s, err);
+                return gw_cfg_error(cc, gw_cnode_item(list, i), "egress: %s%s[%zu] '%s': %s", where,
+                                    keys[k], i, s, err);
         }
     }
     return 0;

@@ -1531,8 +1531,7 @@ get_hosts(struct gw_cfg_ctx *cc, const json_t *in, struct xconf *c)
         return gw_cfg_error(cc, list, "exfil: 'allow_hosts' must be a list of host names");
     json_array_foreach(a, i, e)
     {
-        const struct gw_cnode *at =
-            list && list->type == GW_CNODE_SEQ && i < list->nitems ? list->items[i] : list;
+        const struct gw_cnode *at = gw_cnode_item(list, i);
         char err[160];
         if (!json_is_string(e))
             return gw_cfg_error(cc, at, "exfil: allow_hosts[%zu] must be a host name", i);
