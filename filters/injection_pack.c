@@ -149,11 +149,11 @@ static int
 load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
           struct gw_inj_rule *r)
 {
-    static const char *const known[] = {"id",    "pattern", "category", "weight",
-                                        "where", "lang",    "match",    NULL};
+    static const char *const known[] = {"id",   "pattern", "category", "weight", "where",
+                                        "lang", "match",   "nomatch",  NULL};
     if (o->type != GW_CNODE_MAP)
         return gw_cfg_error(pl, o, "a rule must be a mapping");
-    if (check_keys(pl, o, known, "id, pattern, category, weight, where, lang, match") < 0)
+    if (check_keys(pl, o, known, "id, pattern, category, weight, where, lang, match, nomatch") < 0)
         return -1;
     const char *id = scalar(gw_cnode_get(o, "id"));
     if (!name_ok(id, 1))
@@ -214,6 +214,9 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     const struct gw_cnode *mn = gw_cnode_get(o, "match");
     if (mn && mn->type != GW_CNODE_SEQ)
         return gw_cfg_error(pl, mn, "rule '%s': 'match' must be a list of example texts", id);
+    const struct gw_cnode *nm = gw_cnode_get(o, "nomatch");
+    if (nm && nm->type != GW_CNODE_SEQ)
+        return gw_cfg_error(pl, nm, "rule '%s': 'nomatch' must be a list of example texts", id);
     for (size_t i = 0; i < p->nrules; i++)
         if (strcmp(p->rules[i].id, id) == 0)
             return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,

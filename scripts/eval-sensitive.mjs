@@ -212,8 +212,13 @@ console.log(`goal (issue): recall >= ${GOAL_RECALL} % on credentials, false posi
 console.log('recall = secret rows our secrets filter fired on; span = covered/overlapped/rows, over the rows that give');
 console.log('their expected finding: our redactions cover it whole / overlap it; FP = clean no_secret rows it fired on');
 console.log('(clean: no gitleaks rule fires on them); ambiguous = no_secret rows another gitleaks rule flags (fired on /');
-console.log('rows); precision = TP / (TP + FP on clean rows)\n');
+console.log('rows); precision = TP / (TP + FP on clean rows); miss:ph = misses whose text is placeholder-like (a run of');
+console.log('6+ identical characters, "example", "dummy", "your_api_key"...: kept out on purpose) / misses\n');
 
+// A placeholder-like text: a run of 6+ identical letters or digits (AKCxxxxxxxxxx, AKIAZZZZZZ...)
+// or a placeholder word. The pack keeps these out on purpose (entropy floors, allow lists); the
+// "miss:ph" column counts how many of a type's misses are such texts (aggregate only).
+const placeholderLike = (t) => /([A-Za-z0-9])\1{5,}/.test(t) || /example|dummy|sample|placeholder|your[_-]?(api[_-]?)?(key|token|secret)/i.test(t);
 function secretStats(rs) {
   const pos = rs.filter((r) => r.label === 'secret'), neg = rs.filter((r) => r.label === 'no_secret');
   const clean = neg.filter((r) => !r.ambiguous), amb = neg.filter((r) => r.ambiguous);
@@ -225,12 +230,13 @@ function secretStats(rs) {
     neg: clean.length, fp, amb: amb.length, amb_fired: amb.filter((r) => r.fired).length,
     recall: pos.length ? tp / pos.length : null, fp_rate: clean.length ? fp / clean.length : null,
     precision: tp + fp ? tp / (tp + fp) : null,
+    miss: pos.length - tp, miss_ph: pos.filter((r) => !r.fired && placeholderLike(r.text)).length,
   };
 }
-const secretHead = `${'type'.padEnd(36)} ${col('pos', 5)} ${col('recall', 7)} ${col('span', 11)} ${col('neg', 5)} ${col('FP', 4)} ${col('FP%', 6)} ${col('prec', 7)} ${col('ambig', 7)}`;
+const secretHead = `${'type'.padEnd(36)} ${col('pos', 5)} ${col('recall', 7)} ${col('span', 11)} ${col('neg', 5)} ${col('FP', 4)} ${col('FP%', 6)} ${col('prec', 7)} ${col('ambig', 7)} ${col('miss:ph', 8)}`;
 const secretRow = (name, x) =>
   `${name.slice(0, 36).padEnd(36)} ${col(x.pos, 5)} ${col(pct(x.tp, x.pos), 7)} ${col(x.span_rows ? `${x.span_hit}/${x.span_overlap}/${x.span_rows}` : '-', 11)} ` +
-  `${col(x.neg, 5)} ${col(x.fp, 4)} ${col(pct(x.fp, x.neg), 6)} ${col(pct(x.tp, x.tp + x.fp), 7)} ${col(x.amb ? `${x.amb_fired}/${x.amb}` : '-', 7)}`;
+  `${col(x.neg, 5)} ${col(x.fp, 4)} ${col(pct(x.fp, x.neg), 6)} ${col(pct(x.tp, x.tp + x.fp), 7)} ${col(x.amb ? `${x.amb_fired}/${x.amb}` : '-', 7)} ${col(x.miss ? `${x.miss_ph}/${x.miss}` : '-', 8)}`;
 
 let vi = 0;
 for (const set of secretSets) {

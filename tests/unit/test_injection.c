@@ -309,6 +309,21 @@ test_shipped_examples(void **state)
             }
             examples++;
         }
+        /* nomatch: texts the rule must not fire on (the benign look-alikes it was written
+           against) */
+        const struct gw_cnode *nm = gw_cnode_get(rules->items[i], "nomatch");
+        for (size_t k = 0; nm && k < nm->nitems; k++) {
+            const char *ex = nm->items[k]->scalar;
+            struct gw_inj_result r;
+            assert_int_equal(gw_inj_scan(p, ex, strlen(ex), side_of(&p->rules[i]), NULL, &r), 0);
+            for (size_t h = 0; h < r.nhits; h++)
+                if (r.hits[h].rule == i) {
+                    print_message("rule %s (line %d) matches its nomatch example \"%s\"\n",
+                                  p->rules[i].id, p->rules[i].line, ex);
+                    bad++;
+                    break;
+                }
+        }
     }
     assert_int_equal(bad, 0);
     assert_true(examples >= p->nrules);
