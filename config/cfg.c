@@ -990,7 +990,7 @@ set_budget_list(struct ld *ld, const struct directive *d, const struct gw_cnode 
         }
         for (int m = 0; gw_budget_metric_names[m]; m++) {
             const struct gw_cnode *x = gw_cnode_get(it, gw_budget_metric_names[m]);
-            int64_t lim;
+            int64_t lim = 0;
             if (x == NULL)
                 continue;
             if ((m == GW_BM_COST ? parse_usd(ld, x, gw_budget_metric_names[m], &lim)
@@ -1029,7 +1029,7 @@ set_rate_limits(struct ld *ld, const struct directive *d, const struct gw_cnode 
     for (size_t k = 0; k < v->npairs; k++) {
         const struct gw_cnode *key = v->pairs[k].key, *val = v->pairs[k].value;
         int which = -1;
-        int64_t lim;
+        int64_t lim = 0;
         for (int j = 0; names[j]; j++)
             if (strcmp(key->scalar, names[j]) == 0)
                 which = j;

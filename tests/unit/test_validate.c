@@ -201,7 +201,10 @@ ref_mod97(const char *iban)
 static void
 make_iban(char *out, size_t size, const char *cc, const char *bban)
 {
-    snprintf(out, size, "%s00%s", cc, bban);
+    assert_true(strlen(cc) + 2 + strlen(bban) < size);
+    memcpy(out, cc, 2);
+    memcpy(out + 2, "00", 2);
+    memcpy(out + 4, bban, strlen(bban) + 1);
     unsigned check = 98 - ref_mod97(out);
     out[2] = (char)('0' + check / 10);
     out[3] = (char)('0' + check % 10);
@@ -633,7 +636,7 @@ b64url_encode(const void *in, size_t n, char *out)
 static void
 make_jwt(char *out, const char *header, const char *payload, size_t nsig)
 {
-    unsigned char sig[64];
+    unsigned char sig[64] = {0};
     assert_true(nsig <= sizeof(sig));
     for (size_t i = 0; i < nsig; i++)
         sig[i] = (unsigned char)(0xA5 + 7 * i);
