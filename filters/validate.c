@@ -1088,6 +1088,18 @@ gw_valid_it_fiscal_code(const char *s, size_t n)
 }
 
 int
+gw_valid_it_vat(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (n >= 2 && s[0] == 'I' && s[1] == 'T')
+        i = n > 2 && s[2] == ' ' ? 3 : 2;
+    if (n - i != 11 || !all_digits(s + i, 11))
+        return 0;
+    s += i;
+    return !(s[0] == '0' && all_same(s, 11)) && gw_valid_luhn(s, 11);
+}
+
+int
 gw_valid_pl_pesel(const char *s, size_t n)
 {
     static const unsigned char w[10] = {1, 3, 7, 9, 1, 3, 7, 9, 1, 3};
@@ -1169,6 +1181,20 @@ gw_valid_fr_nir(const char *s, size_t n)
     return key == 97 - v % 97;
 }
 
+/* ISO 7064 MOD 11,10 check digit of the k digits at d. */
+static unsigned
+mod11_10(const char *d, size_t k)
+{
+    unsigned p = 10;
+    for (size_t i = 0; i < k; i++) {
+        unsigned sum = ((unsigned)(d[i] - '0') + p) % 10;
+        if (sum == 0)
+            sum = 10;
+        p = sum * 2 % 11;
+    }
+    return (11 - p) % 10;
+}
+
 int
 gw_valid_de_tax_id(const char *s, size_t n)
 {
@@ -1192,14 +1218,89 @@ gw_valid_de_tax_id(const char *s, size_t n)
         for (size_t i = 0; i + 2 < 10; i++)
             if (d[i] - '0' == repeated && d[i + 1] == d[i] && d[i + 2] == d[i])
                 return 0;
-    unsigned p = 10;
-    for (size_t i = 0; i < 10; i++) {
-        unsigned sum = ((unsigned)(d[i] - '0') + p) % 10;
-        if (sum == 0)
-            sum = 10;
-        p = sum * 2 % 11;
+    return (unsigned)(d[10] - '0') == mod11_10(d, 10);
+}
+
+int
+gw_valid_de_vat(const char *s, size_t n)
+{
+    if (n < 11 || s[0] != 'D' || s[1] != 'E')
+        return 0;
+    size_t i = s[2] == ' ' ? 3 : 2;
+    char d[9];
+    if (!grouped(s + i, n - i, "333", " ", d))
+        return 0;
+    return (unsigned)(d[8] - '0') == mod11_10(d, 8);
+}
+
+/* First digit or two of a 13-digit Steuernummer: the state (2 digits unless 5 or 9). */
+static int
+stnr_state_ok(const char *d)
+{
+    static const unsigned char two[] = {10, 11, 21, 22, 23, 24, 26, 27, 28, 30, 31, 32, 40, 41};
+    if (d[0] == '5' || d[0] == '9')
+        return 1;
+    unsigned v = (unsigned)number(d, 2);
+    for (size_t i = 0; i < sizeof(two); i++)
+        if (two[i] == v)
+            return 1;
+    return 0;
+}
+
+int
+gw_valid_de_stnr(const char *s, size_t n)
+{
+    char d[13];
+    size_t nd;
+    if (n == 13 && all_digits(s, 13)) {
+        /* ELSTER: tax office (state and office), 0, district and number */
+        if (s[4] != '0' || !stnr_state_ok(s))
+            return 0;
+        memcpy(d, s, 13);
+        nd = 13;
+    } else if (grouped(s, n, "235", "/ ", d) || grouped(s, n, "55", "/", d)) {
+        nd = 10;
+    } else if (grouped(s, n, "335", "/ ", d) || grouped(s, n, "344", "/", d)) {
+        nd = 11;
+    } else {
+        return 0;
     }
-    return (unsigned)(d[10] - '0') == (11 - p) % 10;
+    return !(d[0] == '0' && all_same(d, nd));
+}
+
+int
+gw_valid_de_svnr(const char *s, size_t n)
+{
+    static const unsigned char w[12] = {2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1};
+    char c[12];
+    /* a space after the area (2), the birth date (8), the letter (9) and the serial (11) */
+    if (spaced_at(s, n, 1u << 2 | 1u << 8 | 1u << 9 | 1u << 11, c, sizeof(c)) != 12)
+        return 0;
+    if (!all_digits(c, 8) || !is_upper((unsigned char)c[8]) || !all_digits(c + 9, 3))
+        return 0;
+    unsigned area = (unsigned)number(c, 2);
+    if (!((area >= 2 && area <= 4) || (area >= 8 && area <= 21) || (area >= 23 && area <= 26) ||
+          area == 28 || area == 29 || (area >= 38 && area <= 40) || (area >= 42 && area <= 82) ||
+          area == 89))
+        return 0;
+    unsigned yy = (unsigned)number(c + 6, 2);
+    if (!date_ok(yy % 4 == 0 ? 2000 : 2001, (unsigned)number(c + 4, 2), (unsigned)number(c + 2, 2)))
+        return 0;
+    /* the letter as two digits: the number is then twelve digits before the check digit */
+    unsigned letter = (unsigned)(c[8] - 'A' + 1);
+    unsigned v[12];
+    for (size_t i = 0; i < 8; i++)
+        v[i] = (unsigned)(c[i] - '0');
+    v[8] = letter / 10;
+    v[9] = letter % 10;
+    v[10] = (unsigned)(c[9] - '0');
+    v[11] = (unsigned)(c[10] - '0');
+    unsigned sum = 0;
+    for (size_t i = 0; i < 12; i++) {
+        unsigned p = v[i] * w[i];
+        sum += p / 10 + p % 10;
+    }
+    return (unsigned)(c[11] - '0') == sum % 10;
 }
 
 /* ---- India, Singapore -------------------------------------------------------------------- */
@@ -1248,6 +1349,34 @@ gw_valid_in_pan(const char *s, size_t n)
     if (!strchr("ABCFGHJKLPT", s[3]) || !all_digits(s + 5, 4) || memcmp(s + 5, "0000", 4) == 0)
         return 0;
     return is_upper((unsigned char)s[9]);
+}
+
+/* 0-9 as 0-9, A-Z as 10-35 (upper case only); -1 for anything else. */
+static int
+base36_value(unsigned char c)
+{
+    if (is_digit(c))
+        return c - '0';
+    return is_upper(c) ? c - 'A' + 10 : -1;
+}
+
+int
+gw_valid_in_gstin(const char *s, size_t n)
+{
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (n != 15 || !all_digits(s, 2))
+        return 0;
+    unsigned state = (unsigned)number(s, 2);
+    if (!((state >= 1 && state <= 38) || state == 97 || state == 99) || !gw_valid_in_pan(s + 2, 10))
+        return 0;
+    if (s[12] == '0' || base36_value((unsigned char)s[12]) < 0 || !is_upper((unsigned char)s[13]))
+        return 0;
+    unsigned sum = 0;
+    for (size_t i = 0; i < 14; i++) {
+        unsigned p = (unsigned)base36_value((unsigned char)s[i]) * (i % 2 ? 2u : 1u);
+        sum += p / 36 + p % 36;
+    }
+    return s[14] == alphabet[(36 - sum % 36) % 36];
 }
 
 int
@@ -1412,6 +1541,20 @@ gw_valid_kr_rrn(const char *s, size_t n)
 }
 
 int
+gw_valid_kr_brn(const char *s, size_t n)
+{
+    static const unsigned char w[9] = {1, 3, 7, 1, 3, 7, 1, 3, 5};
+    char d[10];
+    if (!grouped(s, n, "325", "-", d) || (d[0] == '0' && all_same(d, 10)))
+        return 0;
+    unsigned sum = 0;
+    for (size_t i = 0; i < 9; i++)
+        sum += w[i] * (unsigned)(d[i] - '0');
+    sum += (unsigned)(d[8] - '0') * 5 / 10;
+    return (unsigned)(d[9] - '0') == (10 - sum % 10) % 10;
+}
+
+int
 gw_valid_cn_resident_id(const char *s, size_t n)
 {
     static const unsigned char w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
@@ -1521,7 +1664,51 @@ gw_valid_no_fnr(const char *s, size_t n)
     return k1 != 10 && k2 != 10 && (unsigned)(d[9] - '0') == k1 && (unsigned)(d[10] - '0') == k2;
 }
 
-/* ---- Passport machine-readable zone ------------------------------------------------------ */
+/* ---- Turkey, South Africa, Thailand ------------------------------------------------------ */
+
+int
+gw_valid_tr_tckn(const char *s, size_t n)
+{
+    if (n != 11 || !all_digits(s, 11) || s[0] == '0')
+        return 0;
+    int odd = 0, even = 0, all = 0;
+    for (size_t i = 0; i < 9; i++) {
+        if (i % 2 == 0)
+            odd += s[i] - '0';
+        else
+            even += s[i] - '0';
+    }
+    for (size_t i = 0; i < 10; i++)
+        all += s[i] - '0';
+    int d10 = ((7 * odd - even) % 10 + 10) % 10;
+    return s[9] - '0' == d10 && s[10] - '0' == all % 10;
+}
+
+int
+gw_valid_za_id(const char *s, size_t n)
+{
+    char d[13];
+    if (!grouped(s, n, "643", " ", d))
+        return 0;
+    unsigned yy = (unsigned)number(d, 2);
+    if (!date_ok(yy % 4 == 0 ? 2000 : 2001, (unsigned)number(d + 2, 2), (unsigned)number(d + 4, 2)))
+        return 0;
+    return (d[10] == '0' || d[10] == '1') && gw_valid_luhn(d, 13);
+}
+
+int
+gw_valid_th_tnin(const char *s, size_t n)
+{
+    char d[13];
+    if (!grouped(s, n, "14521", "- ", d) || d[0] == '9')
+        return 0;
+    unsigned sum = 0;
+    for (size_t i = 0; i < 12; i++)
+        sum += (unsigned)(d[i] - '0') * (unsigned)(13 - i);
+    return (unsigned)(d[12] - '0') == (11 - sum % 11) % 10;
+}
+
+/* ---- Passport machine-readable zone, German identity card -------------------------------- */
 
 static unsigned
 mrz_value(unsigned char c)
@@ -1590,6 +1777,18 @@ gw_valid_mrz_td3(const char *s, size_t n)
     return s[43] == (char)('0' + sum % 10);
 }
 
+int
+gw_valid_de_id_card(const char *s, size_t n)
+{
+    static const char letters[] = "CFGHJKLMNPRTVWXYZ";
+    if ((n != 9 && n != 10) || s[0] == '\0' || !strchr(letters, s[0]))
+        return 0;
+    for (size_t i = 1; i < 9; i++)
+        if (!is_digit((unsigned char)s[i]) && (s[i] == '\0' || !strchr(letters, s[i])))
+            return 0;
+    return n == 9 || s[9] == mrz_check(s, 9);
+}
+
 /* ---- lookup by name, for rule files ---- */
 
 static int
@@ -1636,6 +1835,16 @@ static const struct {
     {"se_personnummer", gw_valid_se_personnummer},
     {"no_fnr", gw_valid_no_fnr},
     {"mrz_td3", gw_valid_mrz_td3},
+    {"tr_tckn", gw_valid_tr_tckn},
+    {"za_id", gw_valid_za_id},
+    {"th_tnin", gw_valid_th_tnin},
+    {"de_svnr", gw_valid_de_svnr},
+    {"de_id_card", gw_valid_de_id_card},
+    {"de_vat", gw_valid_de_vat},
+    {"de_stnr", gw_valid_de_stnr},
+    {"in_gstin", gw_valid_in_gstin},
+    {"it_vat", gw_valid_it_vat},
+    {"kr_brn", gw_valid_kr_brn},
 };
 
 gw_validator

@@ -150,6 +150,13 @@ int gw_valid_es_nif(const char *s, size_t n);
  * sum mod 26 as a letter A-Z. Eleven-digit company codes are not accepted. */
 int gw_valid_it_fiscal_code(const char *s, size_t n);
 
+/* Italian partita IVA: 11 digits (7-digit number, 3-digit office code, check digit), optionally
+ * after "IT" and an optional ' ' (the EU VAT form "IT 12345678903"). The check digit is Luhn's over
+ * the eleven digits: digits in odd places count as they are, those in even places doubled less 9
+ * when over 9. All zeros is rejected. The office code is not checked against the offices'
+ * list. */
+int gw_valid_it_vat(const char *s, size_t n);
+
 /* Polish PESEL: 11 digits YYMMDDZZZXQ, no separators. The month carries the century (1-12:
  * 1900s, 21-32: 2000s, 41-52: 2100s, 61-72: 2200s, 81-92: 1800s) and the date must exist.
  * Weights 1 3 7 9 1 3 7 9 1 3; check = (10 - sum mod 10) mod 10. */
@@ -180,6 +187,29 @@ int gw_valid_fr_nir(const char *s, size_t n);
  * 10). */
 int gw_valid_de_tax_id(const char *s, size_t n);
 
+/* German VAT identification number (USt-IdNr.): "DE", an optional ' ', 9 digits, grouped 3-3-3 by
+ * ' ' ("DE 123 456 788"); the ninth is the ISO 7064 MOD 11,10 check digit of the first eight (as
+ * for the Steuer-ID above). */
+int gw_valid_de_vat(const char *s, size_t n);
+
+/* German Steuernummer (tax number of a tax office's register), which has no published check
+ * digit, so this is structure only: the forms the states write, grouped by '/' as FF/BBB/UUUUP
+ * (2-3-5), FFF/BBB/UUUUP (3-3-5), FFF/BBBB/UUUP (3-4-4) or FFBBB/UUUUP (5-5), or by ' ' as 2-3-5
+ * and 3-3-5 (Bremen, Hessen, Schleswig-Holstein), or those 10 or 11 digits without separators; or
+ * the 13-digit nationwide (ELSTER) form, a 4-digit tax office number whose first digit or two
+ * name the state (1 to 2 digits: 10, 11, 21-24, 26-28, 30-32, 40, 41, 5 or 9), a 0, then the
+ * 8-digit district and number. All zeros is rejected. */
+int gw_valid_de_stnr(const char *s, size_t n);
+
+/* German pension insurance number (Sozial- / Rentenversicherungsnummer), 12 characters AA DDMMYY
+ * L SS C: area number of the pension insurer (02-04, 08-21, 23-26, 28, 29, 38-40, 42-82, 89), birth
+ * date DDMMYY (it must exist; with a two-digit year, 29 February when YY is a multiple of 4), the
+ * initial of the birth name (upper case), a serial and the check digit; one space may stand after
+ * the area, the date, the letter and the serial ("12 150385 M 01 4"). Check digit: the letter is
+ * replaced by its two-digit place in the alphabet (A = 01, Z = 26), the twelve digits weighted 2
+ * 1 2 5 7 1 2 1 2 1 2 1, the digits of each product added up, the total mod 10. */
+int gw_valid_de_svnr(const char *s, size_t n);
+
 /* Indian Aadhaar number: 12 digits, grouped 4-4-4 by ' ' or '-', first digit 2-9, not a
  * palindrome; the last digit is the Verhoeff check digit of the first eleven. */
 int gw_valid_in_aadhaar(const char *s, size_t n);
@@ -189,6 +219,14 @@ int gw_valid_in_aadhaar(const char *s, size_t n);
  * local authority, person, trust), a letter, four digits not 0000, a letter. There is no public
  * check algorithm, so this is structure only. */
 int gw_valid_in_pan(const char *s, size_t n);
+
+/* Indian GSTIN (GST identification number), 15 characters: state code 01-38, 97 (other
+ * territory) or 99 (centre jurisdiction), the holder's PAN (valid by gw_valid_in_pan), the
+ * registration's number for that PAN in the state (1-9, then A-Z), a letter (Z today), and a
+ * check character: over the first fourteen, with 0-9 = 0-9 and A-Z = 10-35, each value times 1
+ * and 2 alternately from the left, the quotient and remainder of each product by 36 added up;
+ * the check is (36 - sum mod 36) mod 36 as a character. Upper case only. */
+int gw_valid_in_gstin(const char *s, size_t n);
 
 /* Singapore NRIC / FIN: S, T, F, G or M, seven digits, check letter. Weights 2 7 6 5 4 3 2; add 4
  * for T and G, 3 for M; r = sum mod 11; the letter is "JZIHGFEDCBA"[r] for S and T,
@@ -228,6 +266,11 @@ int gw_valid_us_aba(const char *s, size_t n);
  * is not required (a person born earlier kept the old-style number). */
 int gw_valid_kr_rrn(const char *s, size_t n);
 
+/* South Korean business registration number: 10 digits, grouped 3-2-5 by '-' ("124-81-00998").
+ * Weights 1 3 7 1 3 7 1 3 5 on the first nine digits, plus the tens of 5 times the ninth; check =
+ * (10 - sum mod 10) mod 10. All zeros is rejected. */
+int gw_valid_kr_brn(const char *s, size_t n);
+
 /* Canadian Social Insurance Number: 9 digits, grouped 3-3-3 by ' ' or '-', Luhn, first digit not
  * 0 (unused) or 8 (business numbers). */
 int gw_valid_ca_sin(const char *s, size_t n);
@@ -256,6 +299,21 @@ int gw_valid_se_personnummer(const char *s, size_t n);
  * (5 4 3 2 7 6 5 4 3 2 . first ten) mod 11, 11 read as 0, 10 invalid. */
 int gw_valid_no_fnr(const char *s, size_t n);
 
+/* Turkish identity number (T.C. Kimlik No): 11 digits, no separators, the first not 0. With the
+ * digits d1..d11: d10 = (7 * (d1 + d3 + d5 + d7 + d9) - (d2 + d4 + d6 + d8)) mod 10 (taken
+ * non-negative), d11 = (d1 + ... + d10) mod 10. */
+int gw_valid_tr_tckn(const char *s, size_t n);
+
+/* South African identity number: 13 digits YYMMDD SSSS C A Z, grouped 6-4-3 by ' ' or compact.
+ * The birth date must exist (with a two-digit year, 29 February when YY is a multiple of 4), C
+ * (citizen 0, permanent resident 1) is 0 or 1, and the 13 digits pass Luhn. A is not checked. */
+int gw_valid_za_id(const char *s, size_t n);
+
+/* Thai national identification number: 13 digits, grouped 1-4-5-2-1 by '-' or ' ', as in
+ * "1-1017-00203-11-5", or compact; the first digit is the person category, 0-8. Check digit =
+ * (11 - (13 * d1 + 12 * d2 + ... + 2 * d12) mod 11) mod 10. */
+int gw_valid_th_tnin(const char *s, size_t n);
+
 /* Second line of a passport's machine-readable zone (ICAO 9303 TD3), 44 characters of [A-Z0-9<]:
  * document number (9) and its check digit, nationality (3 letters or '<'), birth date YYMMDD
  * and check digit, sex (M, F, X or '<'), expiry YYMMDD and check digit, optional data (14) and
@@ -265,6 +323,12 @@ int gw_valid_no_fnr(const char *s, size_t n);
  * 01-12 and day 01-31 in both dates. The line may come with the end of line 1 before it, "<\n"
  * or "<\r\n" (line 1 ends in filler), so that a rule can anchor on that line break. */
 int gw_valid_mrz_td3(const char *s, size_t n);
+
+/* German identity card (Personalausweis) number, the cards issued since November 2010: 9
+ * characters of C F G H J K L M N P R T V W X Y Z and 0-9, the first a letter, as in "L01X00T47";
+ * optionally followed by its check digit as the card's machine-readable zone prints it (ICAO
+ * 9303: weights 7 3 1, A-Z = 10-35, sum mod 10): "L01X00T471". Upper case only. */
+int gw_valid_de_id_card(const char *s, size_t n);
 
 /* A validator by the name rule files use ("luhn", "card", "iban", "ssn", "ipv4", "ipv6", "phone",
  * "jwt", "date", "email", and the identifiers above by their suffix: "uk_nhs", "es_nif", ...), or

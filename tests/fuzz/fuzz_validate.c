@@ -185,6 +185,16 @@ static const struct {
     {"se_personnummer", DIGITS "-+", 1},
     {"no_fnr", DIGITS " ", 1},
     {"mrz_td3", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ<\r\n", 0},
+    {"tr_tckn", DIGITS, 0},
+    {"za_id", DIGITS " ", 1},
+    {"th_tnin", DIGITS " -", 1},
+    {"de_svnr", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ ", 1},
+    {"de_id_card", DIGITS "CFGHJKLMNPRTVWXYZ", 0},
+    {"de_vat", DIGITS "DE ", 1},
+    {"de_stnr", DIGITS "/ ", 1},
+    {"in_gstin", DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0},
+    {"it_vat", DIGITS "IT ", 1},
+    {"kr_brn", DIGITS "-", 1},
 };
 
 static void

@@ -1559,6 +1559,249 @@ test_mrz_td3(void **state)
     BAD(gw_valid_mrz_td3, "\nL898902C36UTO7408122F1204159ZE184226B<<<<<10");
 }
 
+static void
+test_tr_tckn(void **state)
+{
+    (void)state;
+    /* 123456789: 7 * (1 + 3 + 5 + 7 + 9) - (2 + 4 + 6 + 8) = 155, d10 = 5; 1 + ... + 9 + 5 = 50,
+     * d11 = 0 */
+    OK(gw_valid_tr_tckn, "12345678950");
+    OK(gw_valid_tr_tckn, "10000000146");
+    OK(gw_valid_tr_tckn, "98765432150");
+    /* 7 * 1 - 36 = -29: d10 is 1, not -9 */
+    OK(gw_valid_tr_tckn, "10909090996");
+    BAD(gw_valid_tr_tckn, "10909090916");
+    BAD(gw_valid_tr_tckn, "12345678951"); /* d11 */
+    BAD(gw_valid_tr_tckn, "12345678940"); /* d10 */
+    BAD(gw_valid_tr_tckn, "12345678590"); /* swapped */
+    BAD(gw_valid_tr_tckn, "02345678982"); /* right checks, leading 0 */
+    BAD(gw_valid_tr_tckn, "00000000000");
+    BAD(gw_valid_tr_tckn, "1234567895");
+    BAD(gw_valid_tr_tckn, "123456789500");
+    BAD(gw_valid_tr_tckn, "123 456 789 50");
+    BAD(gw_valid_tr_tckn, "12345-678950");
+}
+
+static void
+test_za_id(void **state)
+{
+    (void)state;
+    /* 1 January 1980, citizen (0), Luhn check digit 7 */
+    OK(gw_valid_za_id, "8001015009087");
+    OK(gw_valid_za_id, "800101 5009 087");
+    OK(gw_valid_za_id, "9602295009082");  /* 29 February 1996 */
+    OK(gw_valid_za_id, "0002295000083");  /* 29 February 2000 */
+    OK(gw_valid_za_id, "9912310001182");  /* C = 1, a permanent resident */
+    BAD(gw_valid_za_id, "9402291234101"); /* right Luhn, 29 February 1994 */
+    BAD(gw_valid_za_id, "8001015009088");
+    BAD(gw_valid_za_id, "8001015009078"); /* swapped */
+    BAD(gw_valid_za_id, "8013015009082"); /* right Luhn, month 13 */
+    BAD(gw_valid_za_id, "8002305009084"); /* right Luhn, 30 February */
+    BAD(gw_valid_za_id, "8001015009285"); /* right Luhn, C = 2 */
+    BAD(gw_valid_za_id, "800101-5009-087");
+    BAD(gw_valid_za_id, "800101 5009087");
+    BAD(gw_valid_za_id, "80010150090870");
+    BAD(gw_valid_za_id, "800101500908");
+}
+
+static void
+test_th_tnin(void **state)
+{
+    (void)state;
+    /* 110170020311: 13*1 + 12*1 + 11*0 + 10*1 + 9*7 + 8*0 + 7*0 + 6*2 + 5*0 + 4*3 + 3*1 + 2*1 =
+     * 127, 127 mod 11 = 6, (11 - 6) mod 10 = 5 */
+    OK(gw_valid_th_tnin, "1101700203115");
+    OK(gw_valid_th_tnin, "1-1017-00203-11-5");
+    OK(gw_valid_th_tnin, "1 1017 00203 11 5");
+    OK(gw_valid_th_tnin, "1234567890121");
+    OK(gw_valid_th_tnin, "0123456789016"); /* category 0 */
+    OK(gw_valid_th_tnin, "8000000000006");
+    BAD(gw_valid_th_tnin, "9999999999994"); /* right check, no category 9 */
+    BAD(gw_valid_th_tnin, "1101700203116");
+    BAD(gw_valid_th_tnin, "1101700203125"); /* the right check is 3 */
+    BAD(gw_valid_th_tnin, "1-1017-00203-11 5");
+    BAD(gw_valid_th_tnin, "1-10170-0203-11-5");
+    BAD(gw_valid_th_tnin, "11-017-00203-11-5");
+    BAD(gw_valid_th_tnin, "110170020311");
+    BAD(gw_valid_th_tnin, "11017002031150");
+}
+
+static void
+test_de_svnr(void **state)
+{
+    (void)state;
+    /* 12 150385 M 01: M = 13, digits 1 2 1 5 0 3 8 5 1 3 0 1 times 2 1 2 5 7 1 2 1 2 1 2 1 give
+     * 2 2 2 25 0 3 16 5 2 3 0 1, digit sums 2 2 2 7 0 3 7 5 2 3 0 1 = 34: check 4 */
+    OK(gw_valid_de_svnr, "12150385M014");
+    OK(gw_valid_de_svnr, "12 150385 M 01 4");
+    OK(gw_valid_de_svnr, "12 150385 M014");
+    OK(gw_valid_de_svnr, "10010490A443");
+    OK(gw_valid_de_svnr, "65170839J003");
+    OK(gw_valid_de_svnr, "04290200Z496"); /* 29 Feb 2000 */
+    BAD(gw_valid_de_svnr, "12150385M015");
+    BAD(gw_valid_de_svnr, "12150385N014");
+    BAD(gw_valid_de_svnr, "12510385M014"); /* digits swapped: day 51 */
+    BAD(gw_valid_de_svnr, "12300285M010"); /* right check, 30 February */
+    BAD(gw_valid_de_svnr, "12151385M011"); /* right check, month 13 */
+    BAD(gw_valid_de_svnr, "01150385M011"); /* right check, area 01 */
+    BAD(gw_valid_de_svnr, "90150385M011"); /* right check, area 90 */
+    BAD(gw_valid_de_svnr, "12150385m014");
+    BAD(gw_valid_de_svnr, "121503850014");
+    BAD(gw_valid_de_svnr, "1215 0385M014");
+    BAD(gw_valid_de_svnr, "12  150385M014");
+    BAD(gw_valid_de_svnr, "12150385M014 ");
+    BAD(gw_valid_de_svnr, "12-150385-M-01-4");
+    BAD(gw_valid_de_svnr, "12150385M01");
+    BAD(gw_valid_de_svnr, "12150385M0144");
+}
+
+static void
+test_de_id_card(void **state)
+{
+    (void)state;
+    /* the specimen cards' numbers; T=29: 29*7 + 2*3 + 2 + 0 + 0 + 0 + 1*7 + 2*3 + 9 = 233 */
+    OK(gw_valid_de_id_card, "T22000129");
+    OK(gw_valid_de_id_card, "T220001293");
+    OK(gw_valid_de_id_card, "L01X00T47");
+    OK(gw_valid_de_id_card, "L01X00T471");
+    OK(gw_valid_de_id_card, "CFGHJKLM1");
+    BAD(gw_valid_de_id_card, "T220001294");
+    BAD(gw_valid_de_id_card, "L01X00T472");
+    BAD(gw_valid_de_id_card, "122000129"); /* a digit first */
+    BAD(gw_valid_de_id_card, "A22000129"); /* A is not in the alphabet */
+    BAD(gw_valid_de_id_card, "T2200O129"); /* nor O */
+    BAD(gw_valid_de_id_card, "t22000129");
+    BAD(gw_valid_de_id_card, "T2200012");
+    BAD(gw_valid_de_id_card, "T2200012933");
+    BAD(gw_valid_de_id_card, "T22000129X");
+    BAD(gw_valid_de_id_card, "T 22000129");
+    /* a NUL is no letter of the alphabet (strchr would find the terminator) */
+    char nul[] = "T22000129";
+    nul[5] = '\0';
+    assert_int_equal(run_n(gw_valid_de_id_card, nul, 9), 0);
+    nul[5] = '0';
+    nul[0] = '\0';
+    assert_int_equal(run_n(gw_valid_de_id_card, nul, 9), 0);
+}
+
+static void
+test_de_vat(void **state)
+{
+    (void)state;
+    /* MOD 11,10 over 12345678 gives 8 */
+    OK(gw_valid_de_vat, "DE123456788");
+    OK(gw_valid_de_vat, "DE 123456788");
+    OK(gw_valid_de_vat, "DE136695984");
+    OK(gw_valid_de_vat, "DE811915615");
+    OK(gw_valid_de_vat, "DE 811 915 615");
+    OK(gw_valid_de_vat, "DE811 915 615");
+    BAD(gw_valid_de_vat, "DE 811 915 616");
+    BAD(gw_valid_de_vat, "DE 811 915615");
+    BAD(gw_valid_de_vat, "DE 8119 15 615");
+    BAD(gw_valid_de_vat, "DE123456789"); /* the placeholder */
+    BAD(gw_valid_de_vat, "DE123456878");
+    BAD(gw_valid_de_vat, "DE  123456788");
+    BAD(gw_valid_de_vat, "DE-123456788");
+    BAD(gw_valid_de_vat, "de123456788");
+    BAD(gw_valid_de_vat, "AT123456788");
+    BAD(gw_valid_de_vat, "123456788");
+    BAD(gw_valid_de_vat, "DE12345678");
+    BAD(gw_valid_de_vat, "DE1234567888");
+    BAD(gw_valid_de_vat, "DE12345678A");
+}
+
+static void
+test_de_stnr(void **state)
+{
+    (void)state;
+    OK(gw_valid_de_stnr, "21/815/08150");  /* Berlin, 2-3-5 */
+    OK(gw_valid_de_stnr, "181/815/08155"); /* Bavaria, 3-3-5 */
+    OK(gw_valid_de_stnr, "133/8150/8159"); /* North Rhine-Westphalia, 3-4-4 */
+    OK(gw_valid_de_stnr, "93815/08152");   /* Baden-Wuerttemberg, 5-5 */
+    OK(gw_valid_de_stnr, "75 815 08152");  /* Bremen */
+    OK(gw_valid_de_stnr, "013 815 08153"); /* Hesse */
+    OK(gw_valid_de_stnr, "2181508150");
+    OK(gw_valid_de_stnr, "18181508155");
+    OK(gw_valid_de_stnr, "1121081508150");  /* ELSTER, Berlin */
+    OK(gw_valid_de_stnr, "9181081508155");  /* ELSTER, Bavaria */
+    OK(gw_valid_de_stnr, "5133081508159");  /* ELSTER, North Rhine-Westphalia */
+    BAD(gw_valid_de_stnr, "1121181508150"); /* ELSTER without the 0 */
+    BAD(gw_valid_de_stnr, "1921081508150"); /* no state 19 */
+    BAD(gw_valid_de_stnr, "0000000000");
+    BAD(gw_valid_de_stnr, "21/815 08150");
+    BAD(gw_valid_de_stnr, "21-815-08150");
+    BAD(gw_valid_de_stnr, "218/15/08150");
+    BAD(gw_valid_de_stnr, "93815 08152");   /* 5-5 only with '/' */
+    BAD(gw_valid_de_stnr, "133 8150 8159"); /* 3-4-4 only with '/' */
+    BAD(gw_valid_de_stnr, "218150815");
+    BAD(gw_valid_de_stnr, "218150815012");
+    BAD(gw_valid_de_stnr, "11210815081500");
+}
+
+static void
+test_in_gstin(void **state)
+{
+    (void)state;
+    /* the usual worked example: the sum over 27AAPFU0939F1Z is 221, 36 - 221 mod 36 = 31 = V */
+    OK(gw_valid_in_gstin, "27AAPFU0939F1ZV");
+    OK(gw_valid_in_gstin, "07AAACB1234C1ZH");
+    OK(gw_valid_in_gstin, "33AAACH7409R1Z8");
+    OK(gw_valid_in_gstin, "99ABCPE1234F2ZZ");
+    OK(gw_valid_in_gstin, "01ABCPE1234FAZG"); /* tenth registration: A */
+    BAD(gw_valid_in_gstin, "27AAPFU0939F1ZW");
+    BAD(gw_valid_in_gstin, "27AAPFU0939F1Z5");
+    BAD(gw_valid_in_gstin, "27APAFU0939F1ZV");
+    BAD(gw_valid_in_gstin, "29ABCDE1234F1ZW"); /* right check, D is no PAN holder type */
+    BAD(gw_valid_in_gstin, "00ABCPE1234F1ZR"); /* right check, state 00 */
+    BAD(gw_valid_in_gstin, "39ABCPE1234F1Z6"); /* right check, state 39 */
+    BAD(gw_valid_in_gstin, "27AAPFU0939F0ZW"); /* right check, registration 0 */
+    BAD(gw_valid_in_gstin, "27aapfu0939f1zv");
+    BAD(gw_valid_in_gstin, "27AAPFU0939F1Z");
+    BAD(gw_valid_in_gstin, "27AAPFU0939F1ZVV");
+    BAD(gw_valid_in_gstin, "27 AAPFU0939F 1ZV");
+}
+
+static void
+test_it_vat(void **state)
+{
+    (void)state;
+    /* Luhn over 1234567890 gives 3 */
+    OK(gw_valid_it_vat, "12345678903");
+    OK(gw_valid_it_vat, "00567410014");
+    OK(gw_valid_it_vat, "IT12345678903");
+    OK(gw_valid_it_vat, "IT 12345678903");
+    BAD(gw_valid_it_vat, "12345678904");
+    BAD(gw_valid_it_vat, "12345687903");
+    BAD(gw_valid_it_vat, "00000000000"); /* passes Luhn */
+    BAD(gw_valid_it_vat, "IT  12345678903");
+    BAD(gw_valid_it_vat, "it12345678903");
+    BAD(gw_valid_it_vat, "DE12345678903");
+    BAD(gw_valid_it_vat, "IT");
+    BAD(gw_valid_it_vat, "1234567890");
+    BAD(gw_valid_it_vat, "123456789030");
+    BAD(gw_valid_it_vat, "123 456 789 03");
+}
+
+static void
+test_kr_brn(void **state)
+{
+    (void)state;
+    /* 124810099 . 1 3 7 1 3 7 1 3 5 = 1 + 6 + 28 + 8 + 3 + 0 + 0 + 27 + 45 = 118, plus the tens
+     * of 9 * 5 = 4: 122, check (10 - 2) mod 10 = 8 (a published company number) */
+    OK(gw_valid_kr_brn, "1248100998");
+    OK(gw_valid_kr_brn, "124-81-00998");
+    OK(gw_valid_kr_brn, "220-81-12341");
+    OK(gw_valid_kr_brn, "101-86-00006");
+    BAD(gw_valid_kr_brn, "124-81-00997");
+    BAD(gw_valid_kr_brn, "124-81-09098");
+    BAD(gw_valid_kr_brn, "000-00-00000"); /* passes */
+    BAD(gw_valid_kr_brn, "124 81 00998");
+    BAD(gw_valid_kr_brn, "124-8100998");
+    BAD(gw_valid_kr_brn, "1248-10-0998");
+    BAD(gw_valid_kr_brn, "124810099");
+    BAD(gw_valid_kr_brn, "12481009980");
+}
+
 /* ---- The table --------------------------------------------------------------------------- */
 
 static void
@@ -1574,7 +1817,9 @@ test_validator_table(void **state)
         "in_pan",      "sg_nric",        "au_abn",         "au_tfn",
         "au_medicare", "us_itin",        "us_aba",         "kr_rrn",
         "ca_sin",      "br_cpf",         "cn_resident_id", "se_personnummer",
-        "no_fnr",      "mrz_td3"};
+        "no_fnr",      "mrz_td3",        "tr_tckn",        "za_id",
+        "th_tnin",     "de_svnr",        "de_id_card",     "de_vat",
+        "de_stnr",     "in_gstin",       "it_vat",         "kr_brn"};
     size_t count = sizeof(names) / sizeof(names[0]);
     assert_int_equal(count, sizeof(validators) / sizeof(validators[0]));
     char list[1024];
@@ -1714,6 +1959,16 @@ main(void)
         cmocka_unit_test(test_se_personnummer),
         cmocka_unit_test(test_no_fnr),
         cmocka_unit_test(test_mrz_td3),
+        cmocka_unit_test(test_tr_tckn),
+        cmocka_unit_test(test_za_id),
+        cmocka_unit_test(test_th_tnin),
+        cmocka_unit_test(test_de_svnr),
+        cmocka_unit_test(test_de_id_card),
+        cmocka_unit_test(test_de_vat),
+        cmocka_unit_test(test_de_stnr),
+        cmocka_unit_test(test_in_gstin),
+        cmocka_unit_test(test_it_vat),
+        cmocka_unit_test(test_kr_brn),
         cmocka_unit_test(test_validator_table),
         cmocka_unit_test(test_large_and_binary_inputs),
     };
