@@ -92,6 +92,20 @@ if (!args.includes('--no-machine-docs'))
   for (const [size, limit, name] of [[2000, 3000, '2 KB chunks'], [8000, 600, '8 KB chunks']])
     for (const text of machineDocs(size, limit))
       records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: name, side: 'indirect', text, lang: '', variant: '' });
+// Minimal pairs (tests/eval/minimal-pairs, written for this project and never trained on): each
+// attack on an application's system prompt next to a benign twin of the same form and most of its
+// words. Attacks found and twins flagged show whether a detector reads what is asked or only the
+// vocabulary. Reported apart, not part of the operating points.
+for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'benign.jsonl']]) {
+  const path = join(root, 'tests/eval/minimal-pairs', file);
+  if (!existsSync(path)) continue;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line);
+    const side = r.label === 'indirect_injection' || r.label === 'benign_document' ? 'indirect' : 'direct';
+    records.push({ file: 'minimal_pairs', label: r.label, split: 'pairs', subset: name, side, text: r.text, lang: 'en', variant: '' });
+  }
+}
 for (const file of FILES) {
   const path = join(dataDir, `${file}.jsonl`);
   if (!existsSync(path)) continue;

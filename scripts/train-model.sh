@@ -27,7 +27,8 @@ fi
   --examples config/rules/injection.yaml --rules config/rules/injection.yaml \
   "$data/attacks_garak.jsonl" "$data/indirect_bipia.jsonl" "$data/benign_prompts.jsonl" \
   training/injection/attacks-extra.jsonl training/injection/benign-extra.jsonl \
-  training/injection/benign-hard.jsonl training/injection/benign-technical.jsonl >"$report"
+  training/injection/benign-hard.jsonl training/injection/benign-technical.jsonl \
+  training/injection/attacks-multi.jsonl training/injection/benign-multi.jsonl >"$report"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
     echo "train-model: retraining reproduces config/models/injection.pcm byte for byte"
