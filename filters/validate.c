@@ -607,6 +607,21 @@ jwe_valid(const char *s, size_t n)
     return jwt_header(s, len[0], "\"alg\"") != 0 && jwt_header(s, len[0], "\"enc\"") != 0;
 }
 
+/* Drops the one or two '=' that end a padded segment from *n: 0 when the padding is wrong. */
+static int
+b64_unpad(const char *s, size_t *n)
+{
+    size_t k = 0;
+    while (k < *n && k < 3 && s[*n - 1 - k] == '=')
+        k++;
+    if (k == 0)
+        return 1;
+    if (k > 2 || *n % 4 != 0)
+        return 0;
+    *n -= k;
+    return 1;
+}
+
 int
 gw_valid_jwt(const char *s, size_t n)
 {
@@ -625,6 +640,10 @@ gw_valid_jwt(const char *s, size_t n)
     size_t p = (size_t)(dot2 - dot1) - 1, sig = n - h - p - 2;
     const char *sp = dot2 + 1;
     if (h == 0 || p == 0 || memchr(sp, '.', sig))
+        return 0;
+    /* some encoders pad the segments with '=' (base64, not base64url): accepted when the padded
+       length is a multiple of 4 */
+    if (!b64_unpad(s, &h) || !b64_unpad(dot1 + 1, &p) || !b64_unpad(sp, &sig))
         return 0;
     if (!b64url_segment_ok(s, h) || !b64url_segment_ok(dot1 + 1, p) || !b64url_segment_ok(sp, sig))
         return 0;

@@ -709,7 +709,13 @@ test_jwt_invalid(void **state)
     BAD(gw_valid_jwt, u); /* four segments */
     snprintf(u, sizeof(u), "%s.abc", t);
     BAD(gw_valid_jwt, u);
-    snprintf(u, sizeof(u), "%s=", t); /* padding */
+    /* base64 padding: the right amount (the 32-byte signature is 43 characters: one '=') is
+       read past, a wrong amount is not base64 at all */
+    snprintf(u, sizeof(u), "%s=", t);
+    OK(gw_valid_jwt, u);
+    snprintf(u, sizeof(u), "%s==", t);
+    BAD(gw_valid_jwt, u);
+    snprintf(u, sizeof(u), "%s===", t);
     BAD(gw_valid_jwt, u);
     snprintf(u, sizeof(u), "%s+", t); /* base64, not base64url */
     BAD(gw_valid_jwt, u);
