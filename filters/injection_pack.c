@@ -211,12 +211,13 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     } else {
         snprintf(r->langs, sizeof(r->langs), "en");
     }
-    const struct gw_cnode *mn = gw_cnode_get(o, "match");
-    if (mn && mn->type != GW_CNODE_SEQ)
-        return gw_cfg_error(pl, mn, "rule '%s': 'match' must be a list of example texts", id);
-    const struct gw_cnode *nm = gw_cnode_get(o, "nomatch");
-    if (nm && nm->type != GW_CNODE_SEQ)
-        return gw_cfg_error(pl, nm, "rule '%s': 'nomatch' must be a list of example texts", id);
+    static const char *const examples[] = {"match", "nomatch"};
+    for (size_t k = 0; k < 2; k++) {
+        const struct gw_cnode *ex = gw_cnode_get(o, examples[k]);
+        if (ex && ex->type != GW_CNODE_SEQ)
+            return gw_cfg_error(pl, ex, "rule '%s': '%s' must be a list of example texts", id,
+                                examples[k]);
+    }
     for (size_t i = 0; i < p->nrules; i++)
         if (strcmp(p->rules[i].id, id) == 0)
             return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,

@@ -46,6 +46,11 @@ const FILES = ['attacks_garak', 'attacks_cyberseceval', 'indirect_bipia', 'benig
 const ATTACK = new Set(['injection', 'indirect_injection', 'jailbreak', 'prompt_extraction']);
 const PROMPT_LABELS = new Set([...ATTACK, 'benign', 'benign_document']);
 
+// The records of a JSONL file ([] when it is missing), and the side a label is read on.
+const readJsonl = (path) =>
+  existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : [];
+const sideOf = (label) => (label === 'indirect_injection' || label === 'benign_document' ? 'indirect' : 'direct');
+
 function subsetOf(file, r) {
   if (file === 'attacks_cyberseceval')
     return `${r.subset}/${r.risk_category}`;
@@ -96,28 +101,15 @@ if (!args.includes('--no-machine-docs'))
 // attack on an application's system prompt next to a benign twin of the same form and most of its
 // words. Attacks found and twins flagged show whether a detector reads what is asked or only the
 // vocabulary. Reported apart, not part of the operating points.
-for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'benign.jsonl']]) {
-  const path = join(root, 'tests/eval/minimal-pairs', file);
-  if (!existsSync(path)) continue;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line);
-    const side = r.label === 'indirect_injection' || r.label === 'benign_document' ? 'indirect' : 'direct';
-    records.push({ file: 'minimal_pairs', label: r.label, split: 'pairs', subset: name, side, text: r.text, lang: 'en', variant: '' });
-  }
-}
-for (const file of FILES) {
-  const path = join(dataDir, `${file}.jsonl`);
-  if (!existsSync(path)) continue;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line);
+for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'benign.jsonl']])
+  for (const r of readJsonl(join(root, 'tests/eval/minimal-pairs', file)))
+    records.push({ file: 'minimal_pairs', label: r.label, split: 'pairs', subset: name, side: sideOf(r.label), text: r.text, lang: 'en', variant: '' });
+for (const file of FILES)
+  for (const r of readJsonl(join(dataDir, `${file}.jsonl`))) {
     if (!PROMPT_LABELS.has(r.label)) continue;
     if (splitWanted !== 'all' && r.split !== splitWanted && !(r.split === 'smoke' || r.split === 'dev')) continue;
-    const side = r.label === 'indirect_injection' || r.label === 'benign_document' ? 'indirect' : 'direct';
-    records.push({ file, label: r.label, split: r.split, subset: subsetOf(file, r), side, text: r.text, lang: r.language || '', variant: r.injection_variant || '' });
+    records.push({ file, label: r.label, split: r.split, subset: subsetOf(file, r), side: sideOf(r.label), text: r.text, lang: r.language || '', variant: r.injection_variant || '' });
   }
-}
 
 // One scan process for everything: a line in, a verdict line out.
 async function scanAll(recs) {

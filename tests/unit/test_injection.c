@@ -272,6 +272,18 @@ teardown_group(void **state)
     return 0;
 }
 
+/* Whether rule i of p is among the hits of ex, scanned on the rule's side. */
+static int
+rule_fires(const struct gw_inj_pack *p, size_t i, const char *ex)
+{
+    struct gw_inj_result r;
+    assert_int_equal(gw_inj_scan(p, ex, strlen(ex), side_of(&p->rules[i]), NULL, &r), 0);
+    for (size_t h = 0; h < r.nhits; h++)
+        if (r.hits[h].rule == i)
+            return 1;
+    return 0;
+}
+
 static void
 test_shipped_examples(void **state)
 {
@@ -297,12 +309,7 @@ test_shipped_examples(void **state)
         }
         for (size_t k = 0; k < m->nitems; k++) {
             const char *ex = m->items[k]->scalar;
-            struct gw_inj_result r;
-            assert_int_equal(gw_inj_scan(p, ex, strlen(ex), side_of(&p->rules[i]), NULL, &r), 0);
-            int found = 0;
-            for (size_t h = 0; h < r.nhits; h++)
-                found |= r.hits[h].rule == i;
-            if (!found) {
+            if (!rule_fires(p, i, ex)) {
                 print_message("rule %s (line %d) does not match its example \"%s\"\n",
                               p->rules[i].id, p->rules[i].line, ex);
                 bad++;
@@ -314,15 +321,11 @@ test_shipped_examples(void **state)
         const struct gw_cnode *nm = gw_cnode_get(rules->items[i], "nomatch");
         for (size_t k = 0; nm && k < nm->nitems; k++) {
             const char *ex = nm->items[k]->scalar;
-            struct gw_inj_result r;
-            assert_int_equal(gw_inj_scan(p, ex, strlen(ex), side_of(&p->rules[i]), NULL, &r), 0);
-            for (size_t h = 0; h < r.nhits; h++)
-                if (r.hits[h].rule == i) {
-                    print_message("rule %s (line %d) matches its nomatch example \"%s\"\n",
-                                  p->rules[i].id, p->rules[i].line, ex);
-                    bad++;
-                    break;
-                }
+            if (rule_fires(p, i, ex)) {
+                print_message("rule %s (line %d) matches its nomatch example \"%s\"\n",
+                              p->rules[i].id, p->rules[i].line, ex);
+                bad++;
+            }
         }
     }
     assert_int_equal(bad, 0);
