@@ -76,12 +76,8 @@ forbidden_domain(unsigned char c)
 
 /* ---- IPv4 ---- */
 
-/*
- * The standard's IPv4 number parser on p[0..n): 0 with the value in *v (saturated above 2^32),
- * or -1. Hex and octal forms set *odd.
- */
-static int
-ipv4_number(const char *p, size_t n, uint64_t *v, int *odd)
+int
+gw_url_ipv4_number(const char *p, size_t n, uint64_t *v, int *odd)
 {
     if (n == 0)
         return -1;
@@ -120,7 +116,7 @@ ends_in_number(const char *h, size_t n)
         return 1;
     uint64_t v;
     int odd = 0;
-    return ipv4_number(h + b, n - b, &v, &odd) == 0;
+    return gw_url_ipv4_number(h + b, n - b, &v, &odd) == 0;
 }
 
 /* The standard's IPv4 parser on h[0..n) (no trailing dot): 0 with *addr, or -1. */
@@ -134,7 +130,7 @@ ipv4_parse(const char *h, size_t n, uint32_t *addr, int *odd)
             continue;
         if (cnt == 4)
             return -1;
-        if (ipv4_number(h + b, i - b, &num[cnt], odd) < 0)
+        if (gw_url_ipv4_number(h + b, i - b, &num[cnt], odd) < 0)
             return -1;
         cnt++;
         b = i + 1;

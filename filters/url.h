@@ -88,6 +88,12 @@ int gw_url_canon(const char *s, size_t n, struct gw_url_canon *out);
 int gw_url_default_port(const char *scheme);
 
 /*
+ * The standard's IPv4 number parser on p[0..n) (decimal, 0x hex, 0-prefixed octal): 0 with the
+ * value in *v (saturated above 2^32), or -1. Hex and octal forms set *odd.
+ */
+int gw_url_ipv4_number(const char *p, size_t n, uint64_t *v, int *odd);
+
+/*
  * The canonical path of a URL, for comparing it with a path prefix. u is what gw_url_canon(s, n,
  * u) returned 0 for, with the same s and n. Writes the path NUL-terminated into out (cap bytes,
  * the NUL included) and its length to *outlen. The path is the standard's: tab and newline

@@ -4,6 +4,7 @@
  * strings decoded one at a time, and edited in place.
  */
 #include "filters/urlfind.h"
+#include "filters/url.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -473,30 +474,11 @@ label_sep(const unsigned char *h, size_t n, size_t i)
 static int
 v4_number(const unsigned char *p, size_t n, uint64_t *v, int *hex)
 {
-    int radix = 10;
-    if (n >= 2 && p[0] == '0' && (p[1] | 0x20) == 'x') {
-        for (size_t i = 2; i < n; i++)
-            if (!(cls[p[i]] & C_HEX))
-                return 0;
-        p += 2, n -= 2, radix = 16, *hex = 1;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            if (!is_digit(p[i]))
-                return 0;
-        if (n >= 2 && p[0] == '0')
-            p++, n--, radix = 8, *hex = 1;
-    }
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = hex_value(p[i]);
-        if (d >= radix)
-            return -1;
-        x = x * (uint64_t)radix + (uint64_t)d;
-        if (x > 0x100000000ull)
-            x = 0x100000001ull;
-    }
-    *v = x;
-    return 1;
+    size_t k = n >= 2 && p[0] == '0' && (p[1] | 0x20) == 'x' ? 2 : 0;
+    for (size_t i = k; i < n; i++)
+        if (!(cls[p[i]] & (k ? C_HEX : C_DIGIT)))
+            return 0;
+    return gw_url_ipv4_number((const char *)p, n, v, hex) == 0 ? 1 : -1;
 }
 
 /* Classifies the host h[0..n) (label characters and separators, percent-decoded). */
