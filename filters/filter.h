@@ -104,6 +104,19 @@ struct gw_chunk {
  * malloc'd block that gw_chunk_replace replaces: re-read the pointer after an edit. Texts may hold
  * NUL bytes: use len. */
 
+/*
+ * A filter's records per logical stream (gw_chunk.stream_id): n records of `elem` bytes at v,
+ * each beginning with its `int id`. gw_streams_get returns the record of id, appending a
+ * zero-filled one with that id when there is none (*added, unless NULL: 1, else 0); NULL when
+ * out of memory.
+ * The caller frees v (and what its records own).
+ */
+struct gw_streams {
+    void *v;
+    size_t n, cap;
+};
+void *gw_streams_get(struct gw_streams *s, size_t elem, int id, int *added);
+
 /* hold, shortened so that the held tail text[len - hold] starts on a UTF-8 code point. */
 static inline size_t
 gw_utf8_hold(const char *text, size_t len, size_t hold)

@@ -99,8 +99,7 @@ struct estream {
 struct ectx {
     const struct epolicy *pol; /* resolved at first use */
     void *md;                  /* the exfil machine's context, when pol->md */
-    struct estream *v;
-    size_t n, cap;
+    struct gw_streams streams; /* struct estream */
 };
 
 /* ---- judging ---- */
@@ -303,26 +302,6 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     return v;
 }
 
-static struct estream *
-get_stream(struct ectx *x, int id)
-{
-    for (size_t i = 0; i < x->n; i++)
-        if (x->v[i].id == id)
-            return &x->v[i];
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 4;
-        struct estream *v = realloc(x->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        x->v = v;
-        x->cap = cap;
-    }
-    struct estream *s = &x->v[x->n++];
-    memset(s, 0, sizeof(*s));
-    s->id = id;
-    return s;
-}
-
 /* Keeps a copy of n released bytes of s's arguments (past MAX_SHADOW: over). 0 or -1. */
 static int
 shadow(struct estream *s, const char *t, size_t n)
@@ -415,7 +394,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     }
     if (ch->role != GW_ROLE_TOOL_CALL_ARGS || c->act[W_CALL] == EA_OFF)
         return GW_PASS;
-    struct estream *s = get_stream(x, ch->stream_id);
+    struct estream *s = gw_streams_get(&x->streams, sizeof(*s), ch->stream_id, NULL);
     if (!s)
         return GW_ERROR;
     if (ch->final)
@@ -439,9 +418,10 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
     if (x->md && x->pol && x->pol->md)
         gw_flt_exfil.on_tx_end(tx, x->pol->md, x->md);
     (void)conf;
-    for (size_t i = 0; i < x->n; i++)
-        free(x->v[i].shadow);
-    free(x->v);
+    struct estream *v = x->streams.v;
+    for (size_t i = 0; i < x->streams.n; i++)
+        free(v[i].shadow);
+    free(v);
     memset(x, 0, sizeof(*x));
 }
 

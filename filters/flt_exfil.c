@@ -217,16 +217,15 @@ struct xstream {
 };
 
 struct xctx {
-    struct xstream *v;
-    size_t n, cap;
-    int route;           /* route index (gw_identity.route_index) */
-    int length_init;     /* route and limit read */
-    uint64_t limit;      /* text bytes above which the response is too long; 0: not active */
-    uint64_t total;      /* assistant text bytes received */
-    int over, truncated; /* the limit was passed; redact: text is dropped from then on */
-    int blocked;         /* this filter blocked the response */
-    int seen, open;      /* assistant streams seen / not ended */
-    int fed;             /* the baseline has this response */
+    struct gw_streams streams; /* struct xstream */
+    int route;                 /* route index (gw_identity.route_index) */
+    int length_init;           /* route and limit read */
+    uint64_t limit;            /* text bytes above which the response is too long; 0: not active */
+    uint64_t total;            /* assistant text bytes received */
+    int over, truncated;       /* the limit was passed; redact: text is dropped from then on */
+    int blocked;               /* this filter blocked the response */
+    int seen, open;            /* assistant streams seen / not ended */
+    int fed;                   /* the baseline has this response */
 };
 
 enum { M_MORE = 0, M_FLUSH, M_FINAL };
@@ -1329,20 +1328,10 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
 static struct xstream *
 get_stream(struct xctx *x, const struct gw_chunk *ch)
 {
-    for (size_t i = 0; i < x->n; i++)
-        if (x->v[i].id == ch->stream_id)
-            return &x->v[i];
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 4;
-        struct xstream *v = realloc(x->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        x->v = v;
-        x->cap = cap;
-    }
-    struct xstream *s = &x->v[x->n++];
-    memset(s, 0, sizeof(*s));
-    s->id = ch->stream_id;
+    int added;
+    struct xstream *s = gw_streams_get(&x->streams, sizeof(*s), ch->stream_id, &added);
+    if (!s || !added)
+        return s;
     s->role = ch->role;
     scan_init(&s->sc);
     if (ch->role == GW_ROLE_ASSISTANT) {
@@ -1446,9 +1435,10 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
     struct xctx *x = ctx;
     if (x->seen && x->open == 0)
         length_done(c, x);
-    for (size_t i = 0; i < x->n; i++)
-        free(x->v[i].sc.ed);
-    free(x->v);
+    struct xstream *v = x->streams.v;
+    for (size_t i = 0; i < x->streams.n; i++)
+        free(v[i].sc.ed);
+    free(v);
     memset(x, 0, sizeof(*x));
 }
 

@@ -236,8 +236,7 @@ struct pstream {
 };
 
 struct pctx {
-    struct pstream *v;
-    size_t n, cap;
+    struct gw_streams streams; /* struct pstream */
 };
 
 /* ---- helpers ---- */
@@ -743,26 +742,6 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
 
 /* ---- streamed responses ---- */
 
-static struct pstream *
-get_stream(struct pctx *x, int id)
-{
-    for (size_t i = 0; i < x->n; i++)
-        if (x->v[i].id == id)
-            return &x->v[i];
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 4;
-        struct pstream *v = realloc(x->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        x->v = v;
-        x->cap = cap;
-    }
-    struct pstream *s = &x->v[x->n++];
-    memset(s, 0, sizeof(*s));
-    s->id = id;
-    return s;
-}
-
 /*
  * Drops the pending matches of p (sorted by cmp_rule) whose merged per-rule span ends at or before
  * r, emitting an event for each such span. The matches of a span that goes on past r are replaced
@@ -893,7 +872,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     struct pctx *x = ctx;
     if ((unsigned)ch->role >= GW_ROLE_COUNT || !(c->stream_roles & (1u << ch->role)))
         return GW_PASS;
-    struct pstream *p = get_stream(x, ch->stream_id);
+    struct pstream *p = gw_streams_get(&x->streams, sizeof(*p), ch->stream_id, NULL);
     if (!p || p->closed)
         return GW_ERROR; /* out of memory, or text after the final chunk */
     if (!p->hs && !(p->hs = gw_scan_stream_open(c->resp_db)))
@@ -1013,12 +992,13 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
     (void)tx;
     (void)conf;
     struct pctx *x = ctx;
-    for (size_t i = 0; i < x->n; i++) {
-        gw_scan_stream_close(x->v[i].hs, NULL, NULL);
-        free(x->v[i].pending.v);
-        free(x->v[i].occ);
+    struct pstream *v = x->streams.v;
+    for (size_t i = 0; i < x->streams.n; i++) {
+        gw_scan_stream_close(v[i].hs, NULL, NULL);
+        free(v[i].pending.v);
+        free(v[i].occ);
     }
-    free(x->v);
+    free(v);
     memset(x, 0, sizeof(*x));
 }
 
