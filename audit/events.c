@@ -275,6 +275,7 @@ gw_audit_filter(const struct gw_audit_who *who, const struct gw_event *ev, enum 
         gw_jw_int(&w, "index", ev->msg_index);
     gw_jw_int(&w, "offset", (int64_t)ev->offset);
     gw_jw_int(&w, "length", (int64_t)ev->length);
+    opt_str(&w, "encoding", ev->encoding);
     gw_jw_end(&w);
     gw_jw_end(&w); /* portcullis */
     gw_audit_submit(&w, GW_AUDIT_K_FILTER, sev);

@@ -223,6 +223,7 @@ struct gw_event {
     enum gw_role role;
     int msg_index;
     uint64_t offset, length; /* span in the segment / logical stream */
+    const char *encoding;    /* the match was inside a payload so encoded ("base64"), or NULL */
 };
 void gw_emit(struct gw_tx *tx, const struct gw_event *ev);
 

@@ -63,6 +63,7 @@
 #include "config/cfg.h"
 #include "config/parse.h"
 #include "filters/classifier.h"
+#include "filters/decode.h"
 #include "filters/filter.h"
 #include "filters/injection_pack.h"
 #include "store/budget.h"
@@ -184,6 +185,7 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .msg_index = s->msg_index,
             .offset = r->hits[i].from,
             .length = r->hits[i].to - r->hits[i].from,
+            .encoding = gw_enc_name((enum gw_enc)r->hits[i].enc),
         };
         gw_emit(tx, &ev);
     }

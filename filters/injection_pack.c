@@ -6,6 +6,13 @@
  * rule is all the score needs, and Hyperscan stops tracking a rule once it fired) and
  * HS_FLAG_DOTALL, without start of match: an event reports the certain part of the match,
  * [end - shortest match, end), mapped back to the original text.
+ *
+ * Encoded payloads (decode.h): after the text, every base64 or hex run of it that decodes to text
+ * is normalised and scanned with the same rules into the same score (a rule still counts once),
+ * and so is the ROT13 or the reversal of a scan window when it holds two of three marker words
+ * of that form (internal rules compiled after the pack's own: "gur", "lbh", "naq"...; "eht",
+ * "uoy", "dna"...), since no attacker writes an instruction in ROT13 without its articles. Hits
+ * found there carry the encoding and the span of the encoded run.
  */
 #include "filters/injection_pack.h"
 
@@ -18,6 +25,7 @@
 
 #include "config/parse.h"
 #include "filters/classifier.h"
+#include "filters/decode.h"
 #include "filters/filter.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
@@ -244,10 +252,27 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     return 0;
 }
 
+/* Words that give away ROT13 and reversed English (three groups each: a window with words of two
+ * groups of one form is read in that form too). Compiled after the pack's rules. */
+static const char *const markers[] = {
+    /* ROT13: the; you, your; and, all, instructions, previous, ignore, prompt, password, secret,
+     * system */
+    "\\bgur\\b",
+    "\\blbhe?\\b",
+    "\\b(naq|nyy|vafgehpgvbaf|cerivbhf|vtaber|cebzcg|cnffjbeq|frperg|flfgrz)\\b",
+    /* reversed */
+    "\\beht\\b",
+    "\\bruoy?\\b",
+    "\\b(dna|lla|snoitcurtsni|suoiverp|erongi|tpmorp|drowssap|terces|metsys)\\b",
+};
+#define NMARKERS (sizeof(markers) / sizeof(markers[0]))
+#define MARK_ROT13 0x07u
+#define MARK_REVERSED 0x38u
+
 static int
 compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
 {
-    struct gw_scan_rule *sr = calloc(p->nrules ? p->nrules : 1, sizeof(*sr));
+    struct gw_scan_rule *sr = calloc(p->nrules + NMARKERS, sizeof(*sr));
     if (!sr)
         return gw_cfg_error(pl, NULL, "out of memory");
     for (size_t i = 0; i < p->nrules; i++) {
@@ -255,10 +280,16 @@ compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rul
         sr[i].pattern = p->rules[i].pattern;
         sr[i].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
     }
+    for (size_t i = 0; i < NMARKERS; i++) {
+        sr[p->nrules + i].id = "(encoding marker)";
+        sr[p->nrules + i].pattern = markers[i];
+        sr[p->nrules + i].flags = HS_FLAG_SINGLEMATCH;
+    }
     char err[400];
     size_t bad = 0;
     /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
-    p->db = gw_scan_compile_cached("injection", sr, p->nrules, 0, 0, err, sizeof(err), &bad);
+    p->db =
+        gw_scan_compile_cached("injection", sr, p->nrules + NMARKERS, 0, 0, err, sizeof(err), &bad);
     free(sr);
     if (!p->db) {
         const struct gw_cnode *at =
@@ -477,14 +508,39 @@ struct acc {
     uint8_t *seen; /* rules already counted (a rule counts once per text, windows overlap) */
     double max[MAX_CATS], sum[MAX_CATS];
     struct gw_inj_result *r;
+    /* a decoded payload being scanned: its encoding and encoded span in the original */
+    enum gw_enc enc;
+    size_t enc_from, enc_to;
+    /* marker words of the current window; the first window that gave away a form */
+    unsigned marks;
+    size_t wlen;                     /* the current window's length in the original */
+    size_t form_off[2], form_len[2]; /* [0] ROT13, [1] reversed; len 0: not seen */
 };
+
+static void
+on_marker(struct acc *a, unsigned m)
+{
+    a->marks |= 1u << m;
+    for (int f = 0; f < 2; f++) {
+        unsigned g = (a->marks >> (3 * f)) & 7;
+        if (!a->form_len[f] && (g & (g - 1))) { /* two groups or more */
+            a->form_off[f] = a->base;
+            a->form_len[f] = a->wlen;
+        }
+    }
+}
 
 static int
 on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
 {
     struct acc *a = arg;
-    const struct gw_inj_rule *rule = &a->p->rules[idx];
     (void)from;
+    if (idx >= a->p->nrules) {
+        if (a->enc == GW_ENC_NONE)
+            on_marker(a, idx - (unsigned)a->p->nrules);
+        return 0;
+    }
+    const struct gw_inj_rule *rule = &a->p->rules[idx];
     if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
         (a->seen[idx / 8] >> (idx % 8) & 1))
         return 0;
@@ -494,27 +550,39 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     if (rule->weight > a->max[c])
         a->max[c] = rule->weight;
     if (a->r->nhits < GW_INJ_MAX_HITS) {
+        struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
+        h->rule = idx;
+        h->enc = a->enc;
+        if (a->enc != GW_ENC_NONE) {
+            h->from = (uint32_t)a->enc_from;
+            h->to = (uint32_t)a->enc_to;
+            return 0;
+        }
         size_t b = (size_t)to, s = b > rule->min_len ? b - rule->min_len : 0, oa = 0, ob = 0;
         if (b > a->n->len)
             b = a->n->len;
         if (s < b)
             gw_norm_span(a->n, s, b, &oa, &ob);
-        struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
-        h->rule = idx;
         h->from = (uint32_t)(a->base + oa);
         h->to = (uint32_t)(a->base + ob);
     }
     return 0;
 }
 
-/* The calling thread's normalisation buffers (freed when the thread exits). */
+/* The calling thread's buffers (freed when the thread exits): normalisation, and a payload
+ * decoded or a window transformed (at most a window long). */
+struct tbufs {
+    struct gw_norm_scratch sc;
+    char dec[GW_INJ_WINDOW];
+};
+
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void
 scratch_destroy(void *p)
 {
-    gw_norm_scratch_free(p);
+    gw_norm_scratch_free(&((struct tbufs *)p)->sc);
     free(p);
 }
 
@@ -524,16 +592,36 @@ scratch_init(void)
     pthread_key_create(&scratch_key, scratch_destroy);
 }
 
-static struct gw_norm_scratch *
-thread_scratch(void)
+static struct tbufs *
+thread_bufs(void)
 {
     pthread_once(&scratch_once, scratch_init);
-    struct gw_norm_scratch *sc = pthread_getspecific(scratch_key);
-    if (!sc && (sc = calloc(1, sizeof(*sc))) && pthread_setspecific(scratch_key, sc) != 0) {
-        free(sc);
-        sc = NULL;
+    struct tbufs *b = pthread_getspecific(scratch_key);
+    if (!b && (b = calloc(1, sizeof(*b))) && pthread_setspecific(scratch_key, b) != 0) {
+        free(b);
+        b = NULL;
     }
-    return sc;
+    return b;
+}
+
+/* Normalises and scans n bytes of decoded or transformed text (at most a window) into a, as
+ * encoding enc of [from, to) of the original; the classifier reads it too. */
+static int
+scan_decoded(struct acc *a, struct tbufs *tb, size_t n, enum gw_enc enc, size_t from, size_t to,
+             struct gw_clf_acc *clf)
+{
+    struct gw_norm nm;
+    if (gw_normalize_scratch(tb->dec, n, GW_NORM_ALL, &tb->sc, &nm) < 0)
+        return -1;
+    a->n = &nm;
+    a->enc = enc;
+    a->enc_from = from;
+    a->enc_to = to;
+    int rc = gw_scan_block(a->p->db, nm.text, nm.len, on_match, a);
+    a->enc = GW_ENC_NONE;
+    if (clf)
+        gw_clf_feed(clf, nm.text, nm.len);
+    return rc;
 }
 
 /* End of the window that starts at off: WINDOW bytes on, moved back to a UTF-8 boundary. */
@@ -568,18 +656,22 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
     struct acc a = {.p = p, .side = side, .skip = skip, .seen = seen, .r = r};
     int rc = 0;
     size_t fed = 0; /* original bytes already fed to the classifier */
+    struct tbufs *tb = thread_bufs();
+    if (!tb)
+        rc = -1;
     /* Long texts are scanned in overlapping windows: memory stays bounded (the normaliser keeps
      * 9 bytes per input byte) and a match up to GW_INJ_OVERLAP long is never cut in two. */
-    for (size_t off = 0;;) {
+    for (size_t off = 0; tb;) {
         size_t end = window_end(text, len, off);
         struct gw_norm n;
-        struct gw_norm_scratch *sc = thread_scratch();
-        if (!sc || gw_normalize_scratch(text + off, end - off, GW_NORM_ALL, sc, &n) < 0) {
+        if (gw_normalize_scratch(text + off, end - off, GW_NORM_ALL, &tb->sc, &n) < 0) {
             rc = -1;
             break;
         }
         a.n = &n;
         a.base = off;
+        a.wlen = end - off;
+        a.marks = 0;
         rc = gw_scan_block(p->db, n.text, n.len, on_match, &a);
         if (clf) {
             size_t from = 0;
@@ -594,6 +686,21 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         while (next > off + 1 && ((unsigned char)text[next] & 0xC0) == 0x80)
             next--;
         off = next;
+    }
+    /* encoded payloads: base64 and hex runs, then a window that reads as ROT13 or reversed */
+    struct gw_payload pl;
+    for (size_t pos = 0;
+         rc == 0 && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)
+        rc = scan_decoded(&a, tb, pl.len, pl.enc, pl.from, pl.to, clf);
+    for (int f = 0; rc == 0 && f < 2; f++) {
+        size_t o = a.form_off[f], n = a.form_len[f];
+        if (!n)
+            continue;
+        if (f == 0)
+            gw_rot13(text + o, n, tb->dec);
+        else
+            gw_reverse(text + o, n, tb->dec);
+        rc = scan_decoded(&a, tb, n, f == 0 ? GW_ENC_ROT13 : GW_ENC_REVERSED, o, o + n, clf);
     }
     if (seen != seen_small)
         free(seen);

@@ -91,7 +91,10 @@ int gw_inj_category_find(const struct gw_inj_pack *p, const char *name);
 
 struct gw_inj_hit {
     unsigned rule;
-    uint32_t from, to; /* the certain part of the match, in the original text */
+    uint32_t from, to; /* the certain part of the match, in the original text; for a match in
+                        * an encoded payload, the payload's encoded run */
+    unsigned enc;      /* enum gw_enc (filters/decode.h): where the match was, GW_ENC_NONE = 0 for
+                        * the text itself */
 };
 
 struct gw_inj_result {

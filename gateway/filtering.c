@@ -275,6 +275,7 @@ gw_emit(struct gw_tx *tx, const struct gw_event *evp)
         e->ev.rule_id = dup_or_null(ev->rule_id);
         e->ev.category = dup_or_null(ev->category);
         e->ev.action = dup_or_null(ev->action);
+        e->ev.encoding = dup_or_null(ev->encoding);
     }
     gw_worker_count(tx->w, "portcullis_filter_events_total", "action",
                     ev->action ? ev->action : "event");
@@ -1179,6 +1180,7 @@ free_events(struct gw_scan_event *v, size_t n)
         free((char *)v[i].ev.rule_id);
         free((char *)v[i].ev.category);
         free((char *)v[i].ev.action);
+        free((char *)v[i].ev.encoding);
     }
     free(v);
 }

@@ -64,6 +64,8 @@ verdict_json(const struct gw_scan_result *r)
         json_object_set_new(x, "msg_index", json_integer(e->msg_index));
         json_object_set_new(x, "offset", json_integer((json_int_t)e->offset));
         json_object_set_new(x, "length", json_integer((json_int_t)e->length));
+        if (e->encoding)
+            json_object_set_new(x, "encoding", json_string(e->encoding));
         json_array_append_new(rules, x);
     }
     json_object_set_new(o, "rules", rules);

@@ -4,7 +4,8 @@
 // results, Anthropic documents, tool definitions) with its own rules; monitor mode; events with
 // rule id, category, score, role and offsets in the audit trail and the metrics; session
 // escalation (attempts → the session is blocked, other sessions and keys are not) and the
-// watchlist; the system-prompt canary in JSON and streamed answers of the three APIs, split at
+// watchlist; encoded payloads (base64, hex, ROT13, reversed) read decoded, with the encoding in
+// the event; the system-prompt canary in JSON and streamed answers of the three APIs, split at
 // every few bytes; the default config; config errors with file:line:col.
 
 import { test, before, after } from 'node:test';
@@ -251,6 +252,49 @@ test('monitor mode reports without blocking; events carry rule, category, score,
         assert.match(m.body, /portcullis_injection_attempts_total\S* [1-9]/);
         assert.match(m.body,
             /portcullis_detections_total\{category="injection:instruction_override",direction="request",filter="shipped"\} [1-9]/);
+    });
+
+test('encoded payloads: base64, hex, ROT13 and reversed instructions are read decoded', TEST_OPTS,
+    async () => {
+        const b64 = Buffer.from(ATTACK).toString('base64');
+        const forms = {
+            base64: `Please summarise this note for me: ${b64}`,
+            hex: `What does this say? ${Buffer.from(ATTACK).toString('hex')}`,
+            rot13: ATTACK.replace(/[a-z]/gi, (c) => String.fromCharCode(
+                (c <= 'Z' ? 65 : 97) + (c.toLowerCase().charCodeAt(0) - 97 + 13) % 26)),
+            reversed: [...ATTACK].reverse().join(''),
+        };
+        for (const [enc, text] of Object.entries(forms)) {
+            const r = await postJson(gw.port, CHAT, chatBody(text));
+            const j = assertOpenAIError(r, 403, enc);
+            assert.match(j.error.message, /instruction override/, enc);
+            assert.doesNotMatch(j.error.message, /ignore|\\b/i, 'the message names no pattern');
+        }
+        // the audit record says where the match was: the encoded run, and its encoding
+        const text = `Context. ${b64} Thanks.`;
+        const m = await postJson(gw.port, '/monitor/v1/chat/completions', chatBody(text));
+        assert.equal(m.status, 200, m.body);
+        let recs = [];
+        await waitUntil(() => {
+            recs = readRecords(auditFile).filter((x) => x.portcullis?.filter === 'monitor' &&
+                x.portcullis.segment?.encoding === 'base64');
+            return recs.length > 0;
+        }, T(5000), 'an event of a match in a base64 payload');
+        for (const x of recs) {
+            assert.equal(x.portcullis.segment.offset, 'Context. '.length);
+            assert.equal(x.portcullis.segment.length, b64.length);
+        }
+        // `portcullis scan` says so too
+        const scan = JSON.parse(execFileSync(GW_BIN, ['scan', '-c', path.join(ROOT,
+            'config/portcullis.yaml')], { input: `${JSON.stringify({ role: 'user', text })}\n`,
+        encoding: 'utf8' }));
+        assert.equal(scan.action, 'block');
+        assert.ok(scan.rules.some((x) => x.encoding === 'base64' && x.offset === 'Context. '.length),
+            JSON.stringify(scan.rules));
+        // a benign base64 payload passes
+        const ok = await postJson(gw.port, CHAT, chatBody('What is ' +
+            `${Buffer.from('Hello, how are you doing today? Fine, thanks.').toString('base64')} in plain text?`));
+        assert.equal(ok.status, 200, ok.body);
     });
 
 test('session escalation: repeated attempts block the session, not its neighbours', TEST_OPTS,

@@ -1,0 +1,374 @@
+/*
+ * Encoded payloads inside text (see decode.h). One pass over the text with a byte-class table;
+ * a run is decoded only when it is long enough, and a long one only after its first bytes
+ * decoded to text, so an image or a key costs a look at 24 bytes.
+ */
+#include "filters/decode.h"
+
+#include <stdint.h>
+#include <string.h>
+
+const char *
+gw_enc_name(enum gw_enc e)
+{
+    switch (e) {
+    case GW_ENC_BASE64:
+        return "base64";
+    case GW_ENC_HEX:
+        return "hex";
+    case GW_ENC_ROT13:
+        return "rot13";
+    case GW_ENC_REVERSED:
+        return "reversed";
+    case GW_ENC_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* base64 digit value + 1 (standard and URL-safe alphabets), 0 for other bytes */
+/* clang-format off */
+static const uint8_t b64t[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['-'] = 63,
+    ['/'] = 64, ['_'] = 64,
+};
+/* clang-format on */
+
+static inline int
+hexv(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes available): 1..4, 0 when invalid, -1 when it
+ * is a valid beginning cut by the end of the buffer. */
+static int
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    int k;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    for (int i = 1; i < k; i++) {
+        if ((size_t)i >= n)
+            return -1;
+        unsigned char b = s[i];
+        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
+            return 0;
+    }
+    return k;
+}
+
+/* Whether n decoded bytes are text (decode.h); cut: the payload goes on past them. */
+static int
+looks_text(const char *buf, size_t n, int cut)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t good = 0, ink = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
+                return 0;
+            if (c > ' ') {
+                ink++;
+                good += (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+            }
+            i++;
+            continue;
+        }
+        int k = utf8_seq(s + i, n - i);
+        if (k == -1 && cut)
+            break;
+        if (k <= 0)
+            return 0;
+        ink++;
+        good++;
+        i += (size_t)k;
+    }
+    return ink > 0 && good * 2 >= ink;
+}
+
+/* Decodes base64 digits in [from, to) (line breaks skipped) into out; stops at cap. */
+static size_t
+b64_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
+{
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t n = 0;
+    for (size_t i = from; i < to && n < cap; i++) {
+        uint8_t v = b64t[(unsigned char)t[i]];
+        if (!v)
+            continue;
+        acc = (acc << 6 | (uint32_t)(v - 1)) & 0xFFFFFF;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char)(acc >> bits & 0xFF);
+        }
+    }
+    return n;
+}
+
+/* Decodes the hex digit pairs in [from, to) into out; stops at cap. */
+static size_t
+hex_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = from; i + 1 < to && n < cap; i += 2)
+        out[n++] = (char)(hexv((unsigned char)t[i]) << 4 | hexv((unsigned char)t[i + 1]));
+    return n;
+}
+
+/*
+ * Byte pairs written with a prefix ("\x", "0x", "%"; plen bytes, the x in either case) or with
+ * separators alone (plen 0): decodes them into out (at most cap) from i, sets *end past the last
+ * pair, returns the number of pairs.
+ */
+static size_t
+hex_pairs(const char *t, size_t len, size_t i, const char *pre, size_t plen, size_t *end, char *out,
+          size_t cap)
+{
+    size_t n = 0, j = i;
+    *end = i;
+    for (;;) {
+        if (j + plen + 2 > len)
+            break;
+        size_t k = 0;
+        while (k < plen && (t[j + k] == pre[k] || (pre[k] == 'x' && t[j + k] == 'X')))
+            k++;
+        if (k < plen)
+            break;
+        int hi = hexv((unsigned char)t[j + plen]), lo = hexv((unsigned char)t[j + plen + 1]);
+        if (hi < 0 || lo < 0)
+            break;
+        j += plen + 2;
+        /* "49 67": a pair must not be the start of a longer number or word */
+        if (!plen && j < len && b64t[(unsigned char)t[j]])
+            break;
+        if (n < cap)
+            out[n] = (char)(hi << 4 | lo);
+        n++;
+        *end = j;
+        size_t s = j;
+        while (s < len && s - j < 2 && (t[s] == ' ' || t[s] == ',' || t[s] == ':' || t[s] == ';'))
+            s++;
+        if (!plen && s == j)
+            break;
+        j = s;
+    }
+    return n;
+}
+
+/* A prefixed or separated hex sequence at i: 1 when it decodes to text. */
+static int
+try_pairs(const char *t, size_t len, size_t i, const char *pre, size_t plen, char *buf, size_t cap,
+          struct gw_payload *out, size_t *skip)
+{
+    size_t end;
+    size_t n = hex_pairs(t, len, i, pre, plen, &end, buf, cap);
+    *skip = end > i ? end : i + 1;
+    if (n < GW_HEX_MIN_BYTES || !looks_text(buf, n < cap ? n : cap, n > cap))
+        return 0;
+    *out = (struct gw_payload){.enc = GW_ENC_HEX, .from = i, .to = end, .len = n < cap ? n : cap};
+    return 1;
+}
+
+/* A base64 run from s (a digit): decodes it when it is one (hex digits first). 1 when found;
+ * *next: where to go on. */
+static int
+b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
+        size_t *next)
+{
+    /* a line break continues the run after a full MIME-style line (a multiple of 4 digits, 40
+     * or more) */
+    size_t e = s, line = s, digits = 0;
+    int all_hex = 1;
+    for (;;) {
+        while (e < len && b64t[(unsigned char)t[e]]) {
+            all_hex &= hexv((unsigned char)t[e]) >= 0;
+            e++;
+        }
+        digits += e - line;
+        size_t nl = e < len && t[e] == '\n'                           ? 1
+                    : e + 1 < len && t[e] == '\r' && t[e + 1] == '\n' ? 2
+                                                                      : 0;
+        if (nl && e - line >= 40 && (e - line) % 4 == 0 && e + nl < len &&
+            b64t[(unsigned char)t[e + nl]]) {
+            e += nl;
+            line = e;
+            continue;
+        }
+        break;
+    }
+    size_t end = e;
+    while (end < len && end - e < 2 && t[end] == '=')
+        end++;
+    *next = end;
+    if (all_hex && digits % 2 == 0 && digits >= 2 * GW_HEX_MIN_BYTES && e - s == digits) {
+        size_t n = hex_decode(t, s, e, buf, cap);
+        if (looks_text(buf, n, digits / 2 > n)) {
+            *out = (struct gw_payload){.enc = GW_ENC_HEX, .from = s, .to = e, .len = n};
+            return 1;
+        }
+    }
+    /* a look at the first 24 bytes before decoding a long run */
+    char head[24];
+    size_t hn = b64_decode(t, s, e, head, sizeof(head));
+    if (!looks_text(head, hn, digits * 3 / 4 > hn))
+        return 0;
+    size_t n = b64_decode(t, s, e, buf, cap);
+    if (!looks_text(buf, n, digits * 3 / 4 > n))
+        return 0;
+    *out = (struct gw_payload){.enc = GW_ENC_BASE64, .from = s, .to = end, .len = n};
+    return 1;
+}
+
+/* Hex byte pairs somewhere in the first bytes from s, in any of the written forms. */
+static int
+pairs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
+          size_t *next)
+{
+    static const struct {
+        const char *pre;
+        size_t plen;
+    } forms[] = {{"\\x", 2}, {"0x", 2}, {"%", 1}, {"", 0}};
+    *next = s + 1;
+    for (size_t j = s; j < s + 6 && j < len; j++)
+        for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+            size_t skip;
+            if (try_pairs(t, len, j, forms[f].pre, forms[f].plen, buf, cap, out, &skip))
+                return 1;
+            if (skip > *next)
+                *next = skip;
+        }
+    return 0;
+}
+
+/* Byte classes: a base64 digit; a byte of a hex-pairs form (hex digits, the prefixes' bytes and
+ * the separators). */
+enum { C_B64 = 1, C_HEXISH = 2 };
+/* A run of hex-pairs bytes this long is worth a closer look (12 pairs written "49 67 ..."). */
+#define HEXISH_RUN (3 * GW_HEX_MIN_BYTES - 1)
+
+static uint8_t cls[256];
+static int cls_ready;
+
+static void
+init_cls(void)
+{
+    if (__atomic_load_n(&cls_ready, __ATOMIC_ACQUIRE))
+        return;
+    uint8_t c[256] = {0};
+    for (int i = 0; i < 256; i++)
+        c[i] = (uint8_t)((b64t[i] ? C_B64 : 0) | (hexv((unsigned char)i) >= 0 ? C_HEXISH : 0));
+    for (const char *p = "\\xX%, :;"; *p; p++)
+        c[(unsigned char)*p] |= C_HEXISH;
+    /* every thread writes the same values: atomic stores keep that a benign race */
+    for (int i = 0; i < 256; i++)
+        __atomic_store_n(&cls[i], c[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&cls_ready, 1, __ATOMIC_RELEASE);
+}
+
+/* Where the first run of at least k bytes of class bit starts at or after i (len when none).
+ * Looks at the run's would-be last byte first: in prose a space is there, and k bytes are
+ * skipped at once. */
+static size_t
+find_run(const char *t, size_t i, size_t len, uint8_t bit, size_t k)
+{
+    while (i + k <= len) {
+        size_t j = i + k - 1;
+        if (!(cls[(unsigned char)t[j]] & bit)) {
+            i = j + 1;
+            continue;
+        }
+        size_t b = j;
+        while (b > i && (cls[(unsigned char)t[b - 1]] & bit))
+            b--;
+        if (b == i)
+            return i;
+        i = b;
+    }
+    return len;
+}
+
+int
+gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap,
+                struct gw_payload *out)
+{
+    init_cls();
+    const char *t = text;
+    size_t i = *pos, cb = 0, ch = 0;
+    int have_b = 0, have_h = 0;
+    while (i < len) {
+        /* the next long run of each kind (kept while it is still ahead) */
+        if (!have_b || cb < i)
+            cb = find_run(t, i, len, C_B64, GW_B64_MIN_RUN);
+        if (!have_h || ch < i)
+            ch = find_run(t, i, len, C_HEXISH, HEXISH_RUN);
+        have_b = have_h = 1;
+        if (cb == len && ch == len)
+            break;
+        size_t next;
+        int found = cb <= ch ? b64_run(t, len, cb, buf, cap, out, &next)
+                             : pairs_run(t, len, ch, buf, cap, out, &next);
+        if (found) {
+            *pos = out->to;
+            return 1;
+        }
+        /* not past the start of the other run: a base64 run read from its middle decodes to
+         * nonsense */
+        i = cb > ch && next > cb ? cb : next;
+    }
+    *pos = len;
+    return 0;
+}
+
+void
+gw_rot13(const char *in, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 'a' && c <= 'z')
+            c = (unsigned char)('a' + (c - 'a' + 13) % 26);
+        else if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)('A' + (c - 'A' + 13) % 26);
+        out[i] = (char)c;
+    }
+}
+
+void
+gw_reverse(const char *in, size_t len, char *out)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    for (size_t i = 0; i < len;) {
+        int k = utf8_seq(s + i, len - i);
+        if (k <= 0)
+            k = 1;
+        memcpy(out + len - i - (size_t)k, in + i, (size_t)k);
+        i += (size_t)k;
+    }
+}

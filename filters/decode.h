@@ -1,0 +1,51 @@
+/*
+ * Encoded payloads inside text, decoded for the injection scan. Attackers hide an instruction in
+ * base64, hex, ROT13 or reversed text ("decode this and do what it says"; a document carrying
+ * "SWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM="), and models read those forms fluently, so the
+ * pack is run over the decoded text too (injection_pack.c).
+ *
+ * gw_payload_next finds the base64 and hex runs of a text that decode to text; gw_rot13 and
+ * gw_reverse transform a text whole (the pack decides when that is worth a second scan: when the
+ * normalised text holds words typical of the form, such as "gur" and "lbh", or "eht" and "uoy").
+ * Pure functions, no allocation.
+ */
+#ifndef GW_DECODE_H
+#define GW_DECODE_H
+
+#include <stddef.h>
+
+enum gw_enc { GW_ENC_NONE, GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_ROT13, GW_ENC_REVERSED };
+
+/* "base64", "hex", "rot13", "reversed"; NULL for GW_ENC_NONE. */
+const char *gw_enc_name(enum gw_enc e);
+
+/* Shortest base64 run considered (characters), shortest hex payload (decoded bytes). */
+#define GW_B64_MIN_RUN 20
+#define GW_HEX_MIN_BYTES 12
+
+struct gw_payload {
+    enum gw_enc enc;
+    size_t from, to; /* the encoded run in the text */
+    size_t len;      /* decoded bytes written to the caller's buffer */
+};
+
+/*
+ * Finds the first run at or after *pos that decodes to text and decodes it into buf (cap bytes:
+ * a longer payload is cut at cap). Runs: base64 (standard or URL-safe alphabet, padded or not,
+ * lines of a multiple of 4 characters joined as MIME writes them), hex digits (an even run of
+ * at least 2 x GW_HEX_MIN_BYTES, or byte pairs written "\x49\x67", "0x49, 0x67", "%49%67",
+ * "49 67" or "49:67"). Text: valid UTF-8 without control characters other than white space, half
+ * of it letters or digits (so a hash, a key or an image decodes to nothing). Sets *pos past the
+ * run and returns 1; 0 when no run is left (*pos = len).
+ */
+int gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap,
+                    struct gw_payload *out);
+
+/* ROT13 of len bytes into out (len bytes): ASCII letters rotated, everything else copied. */
+void gw_rot13(const char *in, size_t len, char *out);
+
+/* The characters of len bytes of UTF-8 in reverse order into out (len bytes); a byte that is not
+ * part of a valid sequence counts as a character of its own. */
+void gw_reverse(const char *in, size_t len, char *out);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * Payload decoder fuzzer: every payload found lies inside the text, after the previous one, with
+ * its decoded length within the buffer, and is text (valid UTF-8 but for a sequence cut at the
+ * buffer's end, no control bytes but white space); the scan always ends at the text's end.
+ * ROT13 twice and, for valid UTF-8, reversal twice give the input back.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/decode.h"
+
+static int
+text_ok(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
+                return 0;
+            i++;
+            continue;
+        }
+        size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (c < 0xC2 || c > 0xF4)
+            return 0;
+        for (size_t j = 1; j < k; j++) {
+            if (i + j >= n)
+                return 1; /* cut at the end */
+            if ((s[i + j] & 0xC0) != 0x80)
+                return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+static int
+valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t k;
+        uint32_t v, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c < 0xE0) {
+            k = 2, v = c & 0x1F, min = 0x80;
+        } else if (c >= 0xE0 && c < 0xF0) {
+            k = 3, v = c & 0x0F, min = 0x800;
+        } else if (c >= 0xF0 && c < 0xF5) {
+            k = 4, v = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i < k)
+            return 0;
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80)
+                return 0;
+            v = (v << 6) | (s[i + j] & 0x3F);
+        }
+        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    /* the first byte picks the buffer's size: small ones cut payloads */
+    size_t cap = data[0] < 128 ? (size_t)data[0] + 1 : 4096;
+    const char *t = (const char *)data + 1;
+    size_t len = size - 1;
+    char *buf = malloc(cap), *a = malloc(len + 1), *b = malloc(len + 1);
+    if (!buf || !a || !b)
+        abort();
+    size_t pos = 0, last = 0;
+    struct gw_payload p;
+    while (gw_payload_next(t, len, &pos, buf, cap, &p)) {
+        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX)
+            abort();
+        if (p.from < last || p.from >= p.to || p.to > len || pos < p.to || p.len > cap)
+            abort();
+        if (!text_ok((const unsigned char *)buf, p.len))
+            abort();
+        last = p.to;
+    }
+    if (pos != len)
+        abort();
+    gw_rot13(t, len, a);
+    gw_rot13(a, len, b);
+    if (len && memcmp(b, t, len) != 0)
+        abort();
+    if (valid_utf8((const unsigned char *)t, len)) {
+        gw_reverse(t, len, a);
+        gw_reverse(a, len, b);
+        if (len && memcmp(b, t, len) != 0)
+            abort();
+    }
+    free(buf);
+    free(a);
+    free(b);
+    return 0;
+}
