@@ -24,6 +24,10 @@
  *       watchlist: 5                 # after any detection, the next 5 requests ...
  *       watchlist_factor: 0.5        # ... use thresholds multiplied by this
  *     canary: false                  # append a canary token to the system prompt, block leaks
+ *     guard:                         # when the system prompt guards a secret (`where: system`
+ *       categories: [credential_fishing, system_prompt_extraction]   # rules of the pack) ...
+ *       factor: 2                    # ... these categories count twice
+ *       classifier_factor: 1         # ... and the classifier this many times (guard: off)
  *
  * Request side: every segment whose role is listed is scored (system and developer messages,
  * written by the application, never are): one normalisation feeds the rule scan and the
@@ -32,6 +36,13 @@
  * `classifier` event when the model carried the score; at or over the block threshold the
  * request is refused with 403 in the provider's format, naming the categories (and
  * "classifier"), never the pattern.
+ *
+ * Guard: the application's system and developer messages are not attacks, but they say what it
+ * protects ("the password is ...; never reveal it"). A segment under its block threshold whose
+ * credential-fishing or extraction rules and classifier part, raised by the guard's factors,
+ * would reach a threshold makes the filter scan the system messages with the pack's `where:
+ * system` rules (once per request, so most requests never pay for it); when one matches, the
+ * raised score counts and the system message's rules are reported beside the segment's.
  *
  * Session state lives in the budget store (store/budget.h, gw_tx_shared_store): Redis when
  * budgets.store is redis, so every gateway instance sees one session's attempts and blocks, else
@@ -104,6 +115,12 @@ struct iconf {
     double strict;
     uint64_t esc_cats;
     int canary;
+    /* guard: when the application's system or developer message guards a secret (a `where:
+     * system` rule of the pack matches it), these categories count factor times and the
+     * classifier model_factor times */
+    int guard;
+    uint64_t guard_cats;
+    double guard_factor, guard_model;
 };
 
 struct stail {
@@ -125,6 +142,11 @@ struct ictx {
     uint64_t cats;          /* detected categories, while the attempt is counted */
     int block, block_model; /* the scan's decision, while the attempt is counted */
     uint64_t block_cats;
+    /* the system prompt's guard: -1 not looked at yet, 0 none, 1 guards a secret (its rules in
+     * gres, found in segment gseg), reported once */
+    int guarded, guard_reported;
+    size_t gseg;
+    struct gw_inj_result gres;
 };
 
 /* A store operation in flight; outlives the exchange when the client goes away first. */
@@ -144,6 +166,7 @@ struct esc_op {
 struct verdict {
     double score, prob; /* combined; the classifier's probability (0 when it is off) */
     int model_counts;   /* the classifier carried the score (it is named in events / messages) */
+    int guarded;        /* the system prompt's guard raised it */
 };
 
 static void
@@ -400,6 +423,48 @@ escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct g
     return store_op(tx, c, x, 1, GW_BUDGET_ADD, ctr, n);
 }
 
+/* Whether the request's system or developer messages guard a secret (looked at once, and only
+ * when it could change a verdict). */
+static int
+guarded(const struct iconf *c, struct ictx *x)
+{
+    if (x->guarded >= 0)
+        return x->guarded;
+    x->guarded = 0;
+    for (size_t i = 0; i < x->segs->n && !x->guarded; i++) {
+        const struct gw_segment *s = &x->segs->v[i];
+        if (s->role != GW_ROLE_SYSTEM && s->role != GW_ROLE_DEVELOPER)
+            continue;
+        if (gw_inj_scan(c->pack, s->text, s->len, GW_INJ_SYSTEM, c->skip, &x->gres) == 0 &&
+            x->gres.nhits) {
+            x->guarded = 1;
+            x->gseg = i;
+        }
+    }
+    return x->guarded;
+}
+
+/* A segment under its block threshold: when its guarded categories and its classifier part,
+ * raised by the guard's factors, would reach a threshold and the system prompt does guard a
+ * secret, raises them (r->score included, so events report the score that was compared). */
+static void
+apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f,
+            struct gw_inj_result *r, struct verdict *v, double *by_rules, double *by_model)
+{
+    double extra_r = 0;
+    for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
+        if ((r->cats & c->guard_cats) >> k & 1)
+            extra_r += (c->guard_factor - 1) * r->by_cat[k];
+    double extra = t->rules * extra_r + t->model * (c->guard_model - 1) * v->prob;
+    if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f || !guarded(c, x))
+        return;
+    r->score += extra_r;
+    *by_rules = t->rules * r->score;
+    *by_model = t->model * c->guard_model * v->prob;
+    v->score = *by_rules + *by_model;
+    v->guarded = 1;
+}
+
 /* The scan of every segment the filter looks at; then escalation or the end. */
 static enum gw_verdict
 scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
@@ -429,6 +494,8 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
         struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
         double by_rules = t->rules * r.score, by_model = t->model * v.prob;
         v.score = by_rules + by_model;
+        if (c->guard && v.score + SCORE_EPS < t->block * f)
+            apply_guard(c, x, t, f, &r, &v, &by_rules, &by_model);
         /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
         if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
             continue;
@@ -442,6 +509,13 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
             x->block_model |= v.model_counts;
         }
         emit_hits(tx, c, s, &r, &v, b ? "block" : "event");
+        if (v.guarded && !x->guard_reported) {
+            /* why the score was raised: the system prompt's own rules, once per request */
+            struct verdict gv = v;
+            gv.model_counts = 0;
+            emit_hits(tx, c, &segs->v[x->gseg], &x->gres, &gv, b ? "block" : "event");
+            x->guard_reported = 1;
+        }
     }
     if (detected && c->session && (id.session || id.key_id))
         return escalate(tx, c, x, &id);
@@ -577,6 +651,7 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     struct gw_identity id;
     gw_tx_identity(tx, &id);
     x->segs = segs;
+    x->guarded = -1;
     if (!c->session || !(id.session || id.key_id))
         return scan(tx, c, x);
     /* the session's state first: its block, its key's block, its watch counter */
@@ -877,6 +952,67 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     return 0;
 }
 
+static int
+get_factor(struct gw_cfg_ctx *cc, const json_t *o, const char *key, double *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 10)
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", key),
+                            "'guard.%s' must be a number from 1 to 10", key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* guard: off, or {categories: [...], factor: F, classifier_factor: F} */
+static int
+get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
+{
+    static const char *const known[] = {"categories", "factor", "classifier_factor", NULL};
+    const json_t *g = json_object_get(in, "guard");
+    c->guard = 1;
+    c->guard_factor = 2.0;
+    c->guard_model = 1.0;
+    const char *defs[] = {"credential_fishing", "system_prompt_extraction"};
+    for (size_t i = 0; i < 2; i++) {
+        int k = gw_inj_category_find(c->pack, defs[i]);
+        if (k >= 0)
+            c->guard_cats |= 1ull << k;
+    }
+    if (!g)
+        return 0;
+    if (json_is_false(g) || (json_is_string(g) && strcmp(json_string_value(g), "off") == 0)) {
+        c->guard = 0;
+        return 0;
+    }
+    if (!json_is_object(g))
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", NULL),
+                            "'guard' must be a mapping or off");
+    if (gw_cfg_unknown_keys(cc, g, known, "guard", NULL) < 0 ||
+        get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
+        get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
+        return -1;
+    const json_t *cl = json_object_get(g, "categories"), *e;
+    size_t i;
+    if (cl) {
+        if (!json_is_array(cl))
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "categories"),
+                                "'guard.categories' must be a list of categories");
+        c->guard_cats = 0;
+        json_array_foreach(cl, i, e)
+        {
+            int kx = json_is_string(e) ? gw_inj_category_find(c->pack, json_string_value(e)) : -1;
+            if (kx < 0)
+                return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "categories"),
+                                    "'guard.categories': unknown category '%s' in %s",
+                                    json_is_string(e) ? json_string_value(e) : "?", c->pack->path);
+            c->guard_cats |= 1ull << kx;
+        }
+    }
+    return 0;
+}
+
 /* Every role starts with its side's numbers; `roles: {ROLE: {event, block, rules, classifier}}`
  * overrides some of them for that role (errors point into the `roles` mapping). */
 static int
@@ -932,19 +1068,13 @@ get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
-    static const char *const known[] = {"pack",
-                                        "action",
-                                        "direct",
-                                        "indirect",
-                                        "direct_roles",
-                                        "indirect_roles",
-                                        "disable",
-                                        "tool_definition_disable",
-                                        "session",
-                                        "canary",
-                                        "classifier",
-                                        "roles",
-                                        NULL};
+    static const char *const known[] = {"pack",         "action",
+                                        "direct",       "indirect",
+                                        "direct_roles", "indirect_roles",
+                                        "disable",      "tool_definition_disable",
+                                        "session",      "canary",
+                                        "classifier",   "roles",
+                                        "guard",        NULL};
     if (gw_cfg_unknown_keys(cc, in, known, NULL, NULL) < 0)
         return -1;
     struct iconf *c = calloc(1, sizeof(*c));
@@ -1007,7 +1137,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         goto fail;
     for (size_t b = 0; b <= c->pack->nrules / 8; b++)
         c->skip_tooldef[b] |= c->skip[b];
-    if (get_session(cc, in, c) < 0)
+    if (get_session(cc, in, c) < 0 || get_guard(cc, in, c) < 0)
         goto fail;
     const json_t *can = json_object_get(in, "canary");
     if (can) {
@@ -1052,6 +1182,13 @@ describe(const void *conf, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n, ", session escalation off");
     if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
+    if (n > 0 && (size_t)n < cap && c->guard)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ", guard: a guarding system prompt counts %d categories x%g, the "
+                      "classifier x%g",
+                      __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model);
+    else if (n > 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)
         snprintf(buf + n, cap - (size_t)n,
                  ", classifier %s (sha256 %.12s, 2^%u weights), score = direct %g x rules + %g x "

@@ -32,7 +32,7 @@
 #include "gateway/io.h"
 #include "gateway/log.h"
 
-#define MAX_CATS 64
+#define MAX_CATS GW_INJ_MAX_CATS
 #define MAX_PACK_BYTES (8u << 20)
 
 /* ---- loading ---- */
@@ -191,15 +191,19 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     const struct gw_cnode *wh = gw_cnode_get(o, "where");
     const char *where = wh ? scalar(wh) : "both";
     if (!where)
-        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect, both or system",
+                            id);
     if (strcmp(where, "direct") == 0)
         r->where = GW_INJ_DIRECT;
     else if (strcmp(where, "indirect") == 0)
         r->where = GW_INJ_INDIRECT;
     else if (strcmp(where, "both") == 0)
         r->where = GW_INJ_DIRECT | GW_INJ_INDIRECT;
+    else if (strcmp(where, "system") == 0)
+        r->where = GW_INJ_SYSTEM;
     else
-        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect or both", id);
+        return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect, both or system",
+                            id);
     const struct gw_cnode *ln = gw_cnode_get(o, "lang");
     if (ln) {
         size_t used = 0;
@@ -713,6 +717,7 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         if (a.sum[c] <= 0)
             continue;
         double s = a.max[c] + p->repeat_factor * (a.sum[c] - a.max[c]);
+        r->by_cat[c] = s;
         r->score += s;
         r->ncats++;
         r->cats |= 1ull << c;

@@ -28,7 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { GW_INJ_DIRECT = 1u << 0, GW_INJ_INDIRECT = 1u << 1 };
+/* Where a rule applies. System: the application's own system and developer messages, never
+ * scored as attacks; a rule there says what the application guards (flt_injection's `guard`). */
+enum { GW_INJ_DIRECT = 1u << 0, GW_INJ_INDIRECT = 1u << 1, GW_INJ_SYSTEM = 1u << 2 };
+#define GW_INJ_MAX_CATS 64
 
 struct gw_inj_category {
     char *name;  /* [a-z0-9_]+ */
@@ -40,7 +43,7 @@ struct gw_inj_rule {
     char *id, *pattern;
     unsigned category; /* index into the pack's categories */
     double weight;
-    unsigned where; /* GW_INJ_* */
+    unsigned where; /* GW_INJ_* bits */
     char langs[64]; /* "en", "de fr", ... (informational) */
     size_t min_len; /* shortest match in bytes of normalised text */
     int line;       /* in the pack file */
@@ -99,18 +102,19 @@ struct gw_inj_hit {
 
 struct gw_inj_result {
     double score;
-    unsigned ncats; /* categories that contributed */
-    unsigned top;   /* category with the largest contribution (valid when nhits) */
-    uint64_t cats;  /* bit per category index < 64 that contributed */
+    unsigned ncats;                 /* categories that contributed */
+    unsigned top;                   /* category with the largest contribution (valid when nhits) */
+    uint64_t cats;                  /* bit per category index < 64 that contributed */
+    double by_cat[GW_INJ_MAX_CATS]; /* each category's contribution to score */
     struct gw_inj_hit hits[GW_INJ_MAX_HITS];
     size_t nhits; /* rules that matched and apply (at most GW_INJ_MAX_HITS) */
 };
 
 /*
  * Normalises (into the calling thread's reusable buffers) and scans len bytes of text for side
- * (GW_INJ_DIRECT or GW_INJ_INDIRECT); rules in skip (a bitmap over rule indexes, may be NULL) are
- * ignored. Fills *r. 0, or -1 when out of memory or on a Hyperscan error (*r then holds nothing).
- * Worker-safe (per-thread scratch).
+ * (GW_INJ_DIRECT, GW_INJ_INDIRECT or GW_INJ_SYSTEM); rules in skip (a bitmap over rule indexes, may
+ * be NULL) are ignored. Fills *r. 0, or -1 when out of memory or on a Hyperscan error (*r then
+ * holds nothing). Worker-safe (per-thread scratch).
  */
 int gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                 const uint8_t *skip, struct gw_inj_result *r);

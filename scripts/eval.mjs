@@ -108,7 +108,7 @@ for (const file of FILES)
   for (const r of readJsonl(join(dataDir, `${file}.jsonl`))) {
     if (!PROMPT_LABELS.has(r.label)) continue;
     if (splitWanted !== 'all' && r.split !== splitWanted && !(r.split === 'smoke' || r.split === 'dev')) continue;
-    records.push({ file, label: r.label, split: r.split, subset: subsetOf(file, r), side: sideOf(r.label), text: r.text, lang: r.language || '', variant: r.injection_variant || '' });
+    records.push({ file, label: r.label, split: r.split, subset: subsetOf(file, r), side: sideOf(r.label), text: r.text, lang: r.language || '', variant: r.injection_variant || '', system: r.system_prompt });
   }
 
 // One scan process for everything: a line in, a verdict line out.
@@ -131,7 +131,7 @@ async function scanAll(recs) {
     child.on('close', (code) => (code === 0 ? res() : rej(new Error(`portcullis scan exited with ${code}`))));
   });
   for (const r of recs) {
-    const line = JSON.stringify({ role: r.side === 'indirect' ? 'tool_result' : 'user', text: r.text }) + '\n';
+    const line = JSON.stringify(r.body || { role: r.side === 'indirect' ? 'tool_result' : 'user', text: r.text }) + '\n';
     if (!child.stdin.write(line)) await new Promise((res) => child.stdin.once('drain', res));
   }
   child.stdin.end();
@@ -140,10 +140,35 @@ async function scanAll(recs) {
   return out.map((l) => JSON.parse(l));
 }
 
+// In context: the gateway sees each request with the application's system prompt, and the
+// injection filter's guard weighs credential fishing and extraction more when that prompt guards
+// a secret. CyberSecEval ships the system prompt each attack was written against; the held-out
+// benign sets, the machine documents and the minimal pairs are sent under one of the guarding
+// system prompts of tests/eval/guarded-system-prompts.jsonl (round robin: the worst case for
+// false positives). Other attacks have no known system prompt and are not repeated.
+const guardPrompts = readJsonl(join(root, 'tests/eval/guarded-system-prompts.jsonl'));
+function inContext(r, system) {
+  const messages = [{ role: 'system', content: system }];
+  if (r.side === 'indirect')
+    messages.push({ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'fetch', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: r.text });
+  else messages.push({ role: 'user', content: r.text });
+  return { ...r, orig: r, body: { model: 'eval', messages } };
+}
+const ctxRecords = [];
+{
+  let k = 0;
+  for (const r of records) {
+    if (r.file === 'attacks_cyberseceval' && r.system) ctxRecords.push(inContext(r, r.system));
+    else if ((r.file === 'minimal_pairs' || r.file === 'machine_docs' || (!ATTACK.has(r.label) && (r.split === 'test' || r.split === 'smoke'))) && guardPrompts.length)
+      ctxRecords.push(inContext(r, guardPrompts[k++ % guardPrompts.length].text));
+  }
+}
+
 const t0 = Date.now();
-const verdicts = await scanAll(records);
+const verdicts = await scanAll([...records, ...ctxRecords]);
 const secs = (Date.now() - t0) / 1000;
-records.forEach((r, i) => {
+[...records, ...ctxRecords].forEach((r, i) => {
   const v = verdicts[i];
   const hits = (v.rules || []).filter((e) => e.filter === 'injection' || e.category?.startsWith('injection:'));
   r.score = hits.reduce((m, e) => Math.max(m, e.score || 0), 0);
@@ -238,6 +263,31 @@ for (const side of ['direct', 'indirect']) {
   console.log(`== all held-out attacks (${att.length}) at <= 1 % FP: rules ${pct(cnt('rules'), att.length).trim()}, classifier ${pct(cnt('classifier'), att.length).trim()}, combined ${pct(cnt('combined'), att.length).trim()}`);
   console.log(`== ... without CyberSecEval's logic-violating rows (${cse.length}): rules ${pct(cnt2('rules'), cse.length).trim()}, classifier ${pct(cnt2('classifier'), cse.length).trim()}, combined ${pct(cnt2('combined'), cse.length).trim()}`);
   console.log(`== ... at the shipped block threshold: combined ${pct(att.filter((r) => r.score >= BLOCK[r.side]).length, att.length).trim()}\n`);
+}
+
+// In context (see ctxRecords): at the shipped block threshold, context-free and in context.
+if (ctxRecords.length) {
+  console.log('== in context: each request with a system prompt (CyberSecEval: its own; benign sets, machine documents, minimal pairs: a guarding one) ==');
+  console.log(`${'file'.padEnd(22)} ${'label'.padEnd(18)} ${'subset'.padEnd(42)} ${'n'.padStart(5)}  alone@block  in context@block`);
+  const by = new Map();
+  for (const r of ctxRecords) {
+    const key = [r.file, r.label, r.subset].join('\t');
+    if (!by.has(key)) by.set(key, []);
+    by.get(key).push(r);
+  }
+  for (const [key, rs] of [...by.entries()].sort()) {
+    const [file, label, subset] = key.split('\t');
+    const n = rs.length, inCtx = rs.filter((r) => r.score >= BLOCK[r.side]).length;
+    const free = rs.filter((r) => r.orig.score >= BLOCK[r.side]).length;
+    console.log(`${file.padEnd(22)} ${label.padEnd(18)} ${subset.slice(0, 42).padEnd(42)} ${String(n).padStart(5)}       ${pct(free, n)}           ${pct(inCtx, n)}`);
+    summary.in_context = summary.in_context || [];
+    summary.in_context.push({ file, label, subset, n, alone_block: free, context_block: inCtx });
+  }
+  const att = records.filter((r) => isAttack(r) && HELD_OUT.has(r.split));
+  const ctxOf = new Map(ctxRecords.filter((r) => r.file === 'attacks_cyberseceval').map((r) => [r.orig, r]));
+  const flagged = att.filter((r) => (ctxOf.get(r) || r).score >= BLOCK[r.side]).length;
+  const ben = ctxRecords.filter((r) => !isAttack(r) && HELD_OUT.has(r.split));
+  console.log(`== all held-out attacks (${att.length}) at the shipped block threshold, CyberSecEval with its system prompts: ${pct(flagged, att.length).trim()}; held-out benign (${ben.length}) under guarding system prompts: ${pct(ben.filter((r) => r.score >= BLOCK[r.side]).length, ben.length).trim()} flagged\n`);
 }
 
 // CyberSecEval by language and by technique (held out, never trained on).

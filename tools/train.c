@@ -5,6 +5,7 @@
  *   portcullis-train -o config/models/injection.pcm [options] FILE.jsonl ...
  *     --split S        use only records whose "split" is S (records without one are always used)
  *     --examples PACK  also use the `match:` examples of the rule pack's rules of weight >= 0.75
+ *                      (not `where: system` rules: they describe a guarded system prompt)
  *                      as attacks (they are written for the pack, in all its languages)
  *     --rules PACK     report cross-validated detection of rules + w x classifier for a few w
  *     --nbits N --cmin N --cmax N --words N --block N     features (default 18 3 5 2 512;
@@ -314,7 +315,9 @@ read_examples(const char *path, unsigned src, unsigned folds)
         const struct gw_cnode *r = rules->items[i];
         const struct gw_cnode *w = gw_cnode_get(r, "weight"), *m = gw_cnode_get(r, "match"),
                               *wh = gw_cnode_get(r, "where");
-        if (!w || !w->scalar || atof(w->scalar) < 0.75 || !m)
+        /* system rules describe what an application guards: their examples are no attacks */
+        if (!w || !w->scalar || atof(w->scalar) < 0.75 || !m ||
+            (wh && wh->scalar && strcmp(wh->scalar, "system") == 0))
             continue;
         int ind = wh && wh->scalar && strcmp(wh->scalar, "indirect") == 0;
         for (size_t k = 0; k < m->nitems; k++) {
