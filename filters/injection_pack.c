@@ -273,34 +273,57 @@ static const char *const markers[] = {
 #define MARK_ROT13 0x07u
 #define MARK_REVERSED 0x38u
 
+/* One database: the rules whose where has bit sys (system) or not, then the markers (main
+ * only); map[k] is the rule of the database's k-th pattern. */
 static int
-compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
+compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules, int sys,
+            struct gw_scan_db **db, unsigned **map, size_t *n)
 {
-    struct gw_scan_rule *sr = calloc(p->nrules + NMARKERS, sizeof(*sr));
-    if (!sr)
+    size_t nm = sys ? 0 : NMARKERS;
+    struct gw_scan_rule *sr = calloc(p->nrules + nm + 1, sizeof(*sr));
+    *map = calloc(p->nrules + 1, sizeof(**map));
+    if (!sr || !*map) {
+        free(sr);
         return gw_cfg_error(pl, NULL, "out of memory");
-    for (size_t i = 0; i < p->nrules; i++) {
-        sr[i].id = p->rules[i].id;
-        sr[i].pattern = p->rules[i].pattern;
-        sr[i].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
     }
-    for (size_t i = 0; i < NMARKERS; i++) {
-        sr[p->nrules + i].id = "(encoding marker)";
-        sr[p->nrules + i].pattern = markers[i];
-        sr[p->nrules + i].flags = HS_FLAG_SINGLEMATCH;
+    size_t k = 0;
+    for (size_t i = 0; i < p->nrules; i++) {
+        if (!(p->rules[i].where & GW_INJ_SYSTEM) != !sys)
+            continue;
+        (*map)[k] = (unsigned)i;
+        sr[k].id = p->rules[i].id;
+        sr[k].pattern = p->rules[i].pattern;
+        sr[k++].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
+    }
+    *n = k;
+    for (size_t i = 0; i < nm; i++) {
+        sr[k + i].id = "(encoding marker)";
+        sr[k + i].pattern = markers[i];
+        sr[k + i].flags = HS_FLAG_SINGLEMATCH;
     }
     char err[400];
     size_t bad = 0;
     /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
-    p->db =
-        gw_scan_compile_cached("injection", sr, p->nrules + NMARKERS, 0, 0, err, sizeof(err), &bad);
+    *db = gw_scan_compile_cached(sys ? "injection-system" : "injection", sr, k + nm, 0, 0, err,
+                                 sizeof(err), &bad);
     free(sr);
-    if (!p->db) {
+    if (!*db) {
+        size_t r = bad < k ? (*map)[bad] : rules->nitems;
         const struct gw_cnode *at =
-            bad < rules->nitems ? gw_cnode_get(rules->items[bad], "pattern") : NULL;
+            r < rules->nitems ? gw_cnode_get(rules->items[r], "pattern") : NULL;
         return gw_cfg_error(pl, at, "%s", err);
     }
     return 0;
+}
+
+/* Two databases: what users and documents are scanned with, and the `where: system` rules, so
+ * that the rules only system messages need cost the other texts nothing. */
+static int
+compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
+{
+    if (compile_one(pl, p, rules, 0, &p->db, &p->map, &p->nmain) < 0)
+        return -1;
+    return compile_one(pl, p, rules, 1, &p->sysdb, &p->sysmap, &p->nsys);
 }
 
 struct gw_inj_pack *
@@ -402,6 +425,9 @@ gw_inj_pack_free(struct gw_inj_pack *p)
     free(p->cats);
     free(p->rules);
     gw_scan_free(p->db);
+    gw_scan_free(p->sysdb);
+    free(p->map);
+    free(p->sysmap);
     free(p->path);
     free(p);
 }
@@ -505,6 +531,9 @@ gw_inj_pack_put(struct gw_inj_pack *p)
 
 struct acc {
     const struct gw_inj_pack *p;
+    const struct gw_scan_db *db; /* the main or the system database, and its map to rules */
+    const unsigned *map;
+    size_t nmap;
     const struct gw_norm *n;
     size_t base; /* offset of the window in the original text */
     unsigned side;
@@ -539,11 +568,12 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 {
     struct acc *a = arg;
     (void)from;
-    if (idx >= a->p->nrules) {
+    if (idx >= a->nmap) {
         if (a->enc == GW_ENC_NONE)
-            on_marker(a, idx - (unsigned)a->p->nrules);
+            on_marker(a, idx - (unsigned)a->nmap);
         return 0;
     }
+    idx = a->map[idx];
     const struct gw_inj_rule *rule = &a->p->rules[idx];
     if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
         (a->seen[idx / 8] >> (idx % 8) & 1))
@@ -621,7 +651,7 @@ scan_decoded(struct acc *a, struct tbufs *tb, size_t n, enum gw_enc enc, size_t 
     a->enc = enc;
     a->enc_from = from;
     a->enc_to = to;
-    int rc = gw_scan_block(a->p->db, nm.text, nm.len, on_match, a);
+    int rc = gw_scan_block(a->db, nm.text, nm.len, on_match, a);
     a->enc = GW_ENC_NONE;
     if (clf)
         gw_clf_feed(clf, nm.text, nm.len);
@@ -657,7 +687,15 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
     if (nseen > sizeof(seen_small) && !(seen = malloc(nseen)))
         return -1;
     memset(seen, 0, nseen);
-    struct acc a = {.p = p, .side = side, .skip = skip, .seen = seen, .r = r};
+    int sys = side == GW_INJ_SYSTEM;
+    struct acc a = {.p = p,
+                    .db = sys ? p->sysdb : p->db,
+                    .map = sys ? p->sysmap : p->map,
+                    .nmap = sys ? p->nsys : p->nmain,
+                    .side = side,
+                    .skip = skip,
+                    .seen = seen,
+                    .r = r};
     int rc = 0;
     size_t fed = 0; /* original bytes already fed to the classifier */
     struct tbufs *tb = thread_bufs();
@@ -676,7 +714,7 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         a.base = off;
         a.wlen = end - off;
         a.marks = 0;
-        rc = gw_scan_block(p->db, n.text, n.len, on_match, &a);
+        rc = gw_scan_block(a.db, n.text, n.len, on_match, &a);
         if (clf) {
             size_t from = 0;
             while (from < n.len && off + n.map[from] < fed)

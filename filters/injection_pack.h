@@ -56,7 +56,11 @@ struct gw_inj_pack {
     struct gw_inj_rule *rules;
     size_t nrules;
     double repeat_factor;
-    struct gw_scan_db *db;
+    /* db: the rules for users' and documents' text (then the encoding markers); sysdb: the
+     * `where: system` rules. map / sysmap: the rule index of each database pattern. */
+    struct gw_scan_db *db, *sysdb;
+    unsigned *map, *sysmap;
+    size_t nmain, nsys;
     unsigned refs; /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };
 

@@ -68,6 +68,10 @@ test_pack_errors(void **state)
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
                       "  - {id: r2, category: a, weight: 1, pattern: '(x'}\n",
                  "p.yaml:6:47: rule 'r2': Missing close parenthesis");
+    /* a system rule's error points at it too (the system rules are a database of their own) */
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
+                      "  - {id: r2, category: a, weight: 1, where: system, pattern: '(x'}\n",
+                 "p.yaml:6:62: rule 'r2': Missing close parenthesis");
     expect_error(HEAD
                  "rules:\n  - {id: r1, category: a, weight: 1, where: sideways, pattern: 'x'}\n",
                  "'where' must be direct, indirect, both or system");
@@ -200,7 +204,7 @@ static void
 test_disk_cache(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pc-inj-cache-XXXXXX", err[300], path[400];
+    char dir[] = "/tmp/pc-inj-cache-XXXXXX", err[300], path[400], syspath[400];
     assert_non_null(mkdtemp(dir));
     setenv("PORTCULLIS_CACHE_DIR", dir, 1);
     struct gw_inj_pack *p = parse(SCORING, err, sizeof(err));
@@ -208,14 +212,19 @@ test_disk_cache(void **state)
     gw_inj_pack_free(p);
     DIR *d = opendir(dir);
     struct dirent *e;
-    int files = 0;
+    int files = 0, sysfiles = 0;
+    /* one database for users' and documents' text, one for the system rules */
     while ((e = readdir(d)))
-        if (strncmp(e->d_name, "injection-", 10) == 0 && strstr(e->d_name, ".hsdb")) {
+        if (strncmp(e->d_name, "injection-system-", 17) == 0 && strstr(e->d_name, ".hsdb")) {
+            snprintf(syspath, sizeof(syspath), "%s/%s", dir, e->d_name);
+            sysfiles++;
+        } else if (strncmp(e->d_name, "injection-", 10) == 0 && strstr(e->d_name, ".hsdb")) {
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
             files++;
         }
     closedir(d);
     assert_int_equal(files, 1);
+    assert_int_equal(sysfiles, 1);
     for (int round = 0; round < 2; round++) {
         if (round == 1) { /* damage it */
             FILE *f = fopen(path, "wb");
@@ -234,7 +243,8 @@ test_disk_cache(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_true(st.st_size > 100); /* rewritten after the damaged copy was refused */
     unlink(path);
-    rmdir(dir);
+    unlink(syspath);
+    assert_int_equal(rmdir(dir), 0);
     setenv("PORTCULLIS_CACHE_DIR", "off", 1);
 }
 
