@@ -28,6 +28,7 @@
  *       categories: [credential_fishing, system_prompt_extraction]   # rules of the pack) ...
  *       factor: 2                    # ... these categories count twice
  *       classifier_factor: 1         # ... and the classifier this many times (guard: off)
+ *       protect: true                # answers that hold a secret it declares are blocked
  *
  * Request side: every segment whose role is listed is scored (system and developer messages,
  * written by the application, never are): one normalisation feeds the rule scan and the
@@ -43,6 +44,11 @@
  * would reach a threshold makes the filter scan the system messages with the pack's `where:
  * system` rules (once per request, so most requests never pay for it); when one matches, the
  * raised score counts and the system message's rules are reported beside the segment's.
+ * Protect (guard.protect): the system messages are scanned with those rules on every request,
+ * and the value each rule points at ("the password is 'Sunshine'": the quoted text or a
+ * code-like token right after the match) is watched for in the answer like the canary (whole
+ * words, any case, streamed answers held back by the longest value's length): found → the
+ * response is blocked and a system_prompt_leak event is emitted (rule guard.secret-leak).
  *
  * Session state lives in the budget store (store/budget.h, gw_tx_shared_store): Redis when
  * budgets.store is redis, so every gateway instance sees one session's attempts and blocks, else
@@ -81,6 +87,9 @@
 
 #define CANARY_PREFIX "pcanary-"
 #define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
+/* Answers are searched for needles: the canary and the secrets a system prompt declares. */
+#define NEEDLE_MAX GW_INJ_VALUE_MAX /* longest secret watched for */
+#define MAX_NEEDLES 5               /* the canary and up to 4 secrets */
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -118,7 +127,8 @@ struct iconf {
     /* guard: when the application's system or developer message guards a secret (a `where:
      * system` rule of the pack matches it), these categories count factor times and the
      * classifier model_factor times */
-    int guard;
+    int guard, protect; /* protect: answers that hold a secret the system prompt declares are
+                         * blocked */
     uint64_t guard_cats;
     double guard_factor, guard_model;
 };
@@ -126,13 +136,21 @@ struct iconf {
 struct stail {
     int id;
     size_t n;
-    char b[CANARY_LEN];
+    char b[NEEDLE_MAX];
+};
+
+struct needle {
+    char s[NEEDLE_MAX + 1]; /* ASCII letters lowercase */
+    size_t n;
+    int secret; /* a declared secret (found as a whole word), else the canary */
 };
 
 struct ictx {
     char canary[CANARY_LEN + 1];
     int canary_set; /* the token went into the request */
     int leaked;
+    struct needle needles[MAX_NEEDLES];
+    size_t nneedles, longest;
     struct stail tails[MAX_STREAMS];
     size_t ntails;
     /* session escalation in flight */
@@ -590,6 +608,58 @@ make_canary(struct ictx *x)
     *p = '\0';
 }
 
+/* Watches answers for n bytes of s (ASCII letters folded to lowercase); repeats are ignored. */
+static void
+add_needle(struct ictx *x, const char *s, size_t n, int secret)
+{
+    if (n > NEEDLE_MAX || n == 0 || x->nneedles == MAX_NEEDLES)
+        return;
+    struct needle *d = &x->needles[x->nneedles];
+    for (size_t i = 0; i < n; i++)
+        d->s[i] = (char)tolower((unsigned char)s[i]);
+    d->s[n] = '\0';
+    for (size_t i = 0; i < x->nneedles; i++)
+        if (x->needles[i].n == n && memcmp(x->needles[i].s, d->s, n) == 0)
+            return;
+    d->n = n;
+    d->secret = secret;
+    x->nneedles++;
+    if (n > x->longest)
+        x->longest = n;
+}
+
+static int
+word_byte(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80;
+}
+
+/* Protect: the system and developer messages' guard rules, now (the answer is watched for the
+ * secrets they declare); settles the guard too (guarded()). */
+static void
+find_declared(const struct iconf *c, struct ictx *x)
+{
+    x->guarded = 0;
+    struct gw_inj_result r;
+    for (size_t i = 0; i < x->segs->n; i++) {
+        const struct gw_segment *s = &x->segs->v[i];
+        if (s->role != GW_ROLE_SYSTEM && s->role != GW_ROLE_DEVELOPER)
+            continue;
+        if (gw_inj_scan(c->pack, s->text, s->len, GW_INJ_SYSTEM, c->skip, &r) < 0 || !r.nhits)
+            continue;
+        if (!x->guarded) {
+            x->guarded = 1;
+            x->gseg = i;
+            x->gres = r;
+        }
+        for (size_t h = 0; h < r.nhits; h++) {
+            size_t vs, ve;
+            if (gw_inj_declared_value(s->text, s->len, r.hits[h].to, &vs, &ve))
+                add_needle(x, s->text + vs, ve - vs, 1);
+        }
+    }
+}
+
 static void
 add_canary(struct ictx *x, struct gw_segments *segs)
 {
@@ -604,40 +674,54 @@ add_canary(struct ictx *x, struct gw_segments *segs)
         return;
     char add[CANARY_LEN + 16];
     int n = snprintf(add, sizeof(add), "\n\n<!-- %s -->", x->canary);
-    if (gw_segment_replace(sys, sys->len, 0, add, (size_t)n) == 0)
+    if (gw_segment_replace(sys, sys->len, 0, add, (size_t)n) == 0) {
         x->canary_set = 1;
+        add_needle(x, x->canary, CANARY_LEN, 0);
+    }
 }
 
-/* Offset of the canary in t (case-insensitive), or -1. */
+/* Offset of the first needle in t (ASCII case-insensitive; a secret only as a whole word, the
+ * ends of t counting as word ends), or -1; *which: its index. */
 static long
-find_canary(const struct ictx *x, const char *t, size_t n)
+find_needle(const struct ictx *x, const char *t, size_t n, size_t *which)
 {
-    const size_t k = CANARY_LEN;
-    for (size_t i = 0; i + k <= n; i++) {
-        if (tolower((unsigned char)t[i]) != x->canary[0])
-            continue;
-        size_t j = 1;
-        while (j < k && tolower((unsigned char)t[i + j]) == x->canary[j])
-            j++;
-        if (j == k)
+    for (size_t k = 0; k < x->nneedles; k++) {
+        const struct needle *d = &x->needles[k];
+        for (size_t i = 0; i + d->n <= n; i++) {
+            if (tolower((unsigned char)t[i]) != (unsigned char)d->s[0])
+                continue;
+            size_t j = 1;
+            while (j < d->n && tolower((unsigned char)t[i + j]) == (unsigned char)d->s[j])
+                j++;
+            if (j < d->n)
+                continue;
+            if (d->secret && ((i > 0 && word_byte((unsigned char)t[i - 1])) ||
+                              (i + j < n && word_byte((unsigned char)t[i + j]))))
+                continue;
+            *which = k;
             return (long)i;
+        }
     }
     return -1;
 }
 
-/* The answer holds the canary: an alert, and the response is blocked (monitor mode: reported
+/* The answer holds a needle: an alert, and the response is blocked (monitor mode: reported
  * once, the answer goes on). */
 static enum gw_verdict
-leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, enum gw_role role, int msg_index,
-     uint64_t off)
+leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, size_t which, enum gw_role role,
+     int msg_index, uint64_t off)
 {
     x->leaked = 1;
-    emit_simple(tx, "canary", "injection:system_prompt_leak", c->monitor ? "event" : "block", 4,
-                1.0, role, msg_index, off, CANARY_LEN);
+    int secret = x->needles[which].secret;
+    emit_simple(tx, secret ? "guard.secret-leak" : "canary", "injection:system_prompt_leak",
+                c->monitor ? "event" : "block", 4, 1.0, role, msg_index, off, x->needles[which].n);
     if (c->monitor)
         return GW_PASS;
     gw_tx_block(tx, 403, "output_blocked",
-                "Response blocked: the model revealed its system prompt (system_prompt_leak).");
+                secret ? "Response blocked: the model revealed a secret of its system prompt "
+                         "(system_prompt_leak)."
+                       : "Response blocked: the model revealed its system prompt "
+                         "(system_prompt_leak).");
     return GW_BLOCK;
 }
 
@@ -652,6 +736,8 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     gw_tx_identity(tx, &id);
     x->segs = segs;
     x->guarded = -1;
+    if (c->guard && c->protect)
+        find_declared(c, x);
     if (!c->session || !(id.session || id.key_id))
         return scan(tx, c, x);
     /* the session's state first: its block, its key's block, its watch counter */
@@ -683,12 +769,13 @@ static enum gw_verdict
 on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
 {
     struct ictx *x = ctx;
-    if (!x->canary_set)
+    if (!x->nneedles || x->leaked)
         return GW_PASS;
     for (size_t i = 0; i < segs->n; i++) {
-        long at = find_canary(x, segs->v[i].text, segs->v[i].len);
+        size_t k;
+        long at = find_needle(x, segs->v[i].text, segs->v[i].len, &k);
         if (at >= 0)
-            return leak(tx, conf, x, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
+            return leak(tx, conf, x, k, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
     }
     return GW_PASS;
 }
@@ -712,27 +799,30 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
 {
     struct ictx *x = ctx;
     ch->hold = 0;
-    if (!x->canary_set || x->leaked)
+    if (!x->nneedles || x->leaked)
         return GW_PASS;
+    const size_t L = x->longest;
     struct stail *t = tail_of(x, ch->stream_id);
-    /* The released tail, then this chunk: a token that straddles a timed flush is still found. */
-    char buf[2 * CANARY_LEN];
-    size_t pre = t ? t->n : 0, head = ch->len < CANARY_LEN ? ch->len : CANARY_LEN;
+    /* The released tail, then this chunk: a needle that straddles a timed flush is still
+     * found. */
+    char buf[2 * NEEDLE_MAX];
+    size_t pre = t ? t->n : 0, head = ch->len < L ? ch->len : L, k;
     if (pre) {
         memcpy(buf, t->b, pre);
         memcpy(buf + pre, ch->text, head);
-        if (find_canary(x, buf, pre + head) >= 0)
-            return leak(tx, conf, x, ch->role, ch->choice, ch->offset);
+        long at = find_needle(x, buf, pre + head, &k);
+        if (at >= 0 && (size_t)at + x->needles[k].n > pre)
+            return leak(tx, conf, x, k, ch->role, ch->choice, ch->offset);
     }
-    long at = find_canary(x, ch->text, ch->len);
+    long at = find_needle(x, ch->text, ch->len, &k);
     if (at >= 0)
-        return leak(tx, conf, x, ch->role, ch->choice, ch->offset + (uint64_t)at);
-    ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, CANARY_LEN - 1);
+        return leak(tx, conf, x, k, ch->role, ch->choice, ch->offset + (uint64_t)at);
+    ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, L - 1);
     if (t) {
-        size_t rel = ch->len - ch->hold, keep = rel < CANARY_LEN - 1 ? rel : CANARY_LEN - 1;
-        if (keep < CANARY_LEN - 1 && t->n) {
+        size_t rel = ch->len - ch->hold, keep = rel < L - 1 ? rel : L - 1;
+        if (keep < L - 1 && t->n) {
             /* keep the end of the old tail in front of the little that was released now */
-            size_t old = CANARY_LEN - 1 - keep < t->n ? CANARY_LEN - 1 - keep : t->n;
+            size_t old = L - 1 - keep < t->n ? L - 1 - keep : t->n;
             memmove(t->b, t->b + t->n - old, old);
             t->n = old;
         } else {
@@ -969,9 +1059,11 @@ get_factor(struct gw_cfg_ctx *cc, const json_t *o, const char *key, double *out)
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
-    static const char *const known[] = {"categories", "factor", "classifier_factor", NULL};
+    static const char *const known[] = {"categories", "factor", "classifier_factor", "protect",
+                                        NULL};
     const json_t *g = json_object_get(in, "guard");
     c->guard = 1;
+    c->protect = 1;
     c->guard_factor = 2.0;
     c->guard_model = 1.0;
     const char *defs[] = {"credential_fishing", "system_prompt_extraction"};
@@ -993,6 +1085,13 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
         return -1;
+    const json_t *pr = json_object_get(g, "protect");
+    if (pr) {
+        if (!json_is_boolean(pr))
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "protect"),
+                                "'guard.protect' must be true or false");
+        c->protect = json_is_true(pr);
+    }
     const json_t *cl = json_object_get(g, "categories"), *e;
     size_t i;
     if (cl) {
@@ -1158,7 +1257,8 @@ static unsigned
 hooks(const void *conf)
 {
     const struct iconf *c = conf;
-    return GW_HOOK_REQ_BODY | (c->canary ? GW_HOOK_RESP_BODY | GW_HOOK_RESP_CHUNK : 0);
+    int answers = c->canary || (c->guard && c->protect);
+    return GW_HOOK_REQ_BODY | (answers ? GW_HOOK_RESP_BODY | GW_HOOK_RESP_CHUNK : 0);
 }
 
 static void
@@ -1185,8 +1285,9 @@ describe(const void *conf, char *buf, size_t cap)
     if (n > 0 && (size_t)n < cap && c->guard)
         n += snprintf(buf + n, cap - (size_t)n,
                       ", guard: a guarding system prompt counts %d categories x%g, the "
-                      "classifier x%g",
-                      __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model);
+                      "classifier x%g, its declared secrets %s",
+                      __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model,
+                      c->protect ? "blocked in answers" : "not watched");
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)

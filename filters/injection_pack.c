@@ -16,6 +16,7 @@
  */
 #include "filters/injection_pack.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -762,6 +763,101 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         if (s > best) {
             best = s;
             r->top = (unsigned)c;
+        }
+    }
+    return 0;
+}
+
+/* ---- values declared in system prompts ---- */
+
+static int
+value_word_byte(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80;
+}
+
+/* The length of a space (ASCII, no-break U+00A0, narrow no-break U+202F) at t[i] within
+ * [i, end), or 0; space_before: the same ending at t[end]. */
+static size_t
+space_at(const char *t, size_t i, size_t end)
+{
+    if (i < end && t[i] == ' ')
+        return 1;
+    if (i + 2 <= end && memcmp(t + i, "\xc2\xa0", 2) == 0)
+        return 2;
+    if (i + 3 <= end && memcmp(t + i, "\xe2\x80\xaf", 3) == 0)
+        return 3;
+    return 0;
+}
+
+static size_t
+space_before(const char *t, size_t start, size_t end)
+{
+    if (end > start && t[end - 1] == ' ')
+        return 1;
+    if (end >= start + 2 && memcmp(t + end - 2, "\xc2\xa0", 2) == 0)
+        return 2;
+    if (end >= start + 3 && memcmp(t + end - 3, "\xe2\x80\xaf", 3) == 0)
+        return 3;
+    return 0;
+}
+
+/* see injection_pack.h */
+int
+gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve)
+{
+    static const char *const open[] = {"'",      "\"",     "`",      "\u201c", "\u201d",
+                                       "\u2018", "\u00ab", "\u00bb", "\u201e", "\u300c",
+                                       "\u300e", "\uff02", NULL};
+    static const char *const close[] = {"'",      "\"",     "`",      "\u201d", "\u201d",
+                                        "\u2019", "\u00bb", "\u00ab", "\u201c", "\u300d",
+                                        "\u300f", "\uff02", NULL};
+    size_t lim = from + 40 < len ? from + 40 : len;
+    for (size_t q = from; q < lim; q++) {
+        unsigned char c = (unsigned char)t[q];
+        if (c == '\n' || ((c == '.' || c == '!' || c == '?' || c == ';') &&
+                          (q + 1 == len || t[q + 1] == ' ' || t[q + 1] == '\n')))
+            return 0;
+        for (size_t k = 0; open[k]; k++) {
+            size_t ol = strlen(open[k]), cl = strlen(close[k]);
+            if (q + ol > len || memcmp(t + q, open[k], ol) != 0)
+                continue;
+            /* an apostrophe after a letter is one ("don't"), not a quote */
+            if (ol == 1 && q > 0 && value_word_byte((unsigned char)t[q - 1]))
+                continue;
+            size_t s = q + ol;
+            for (size_t e = s; e + cl <= len && e - s <= GW_INJ_VALUE_MAX; e++) {
+                if (t[e] == '\n')
+                    break;
+                if (memcmp(t + e, close[k], cl) == 0) {
+                    /* « Lune »: the spaces inside the quotes are not the value's */
+                    size_t a = s, b = e;
+                    for (size_t w; (w = space_at(t, a, b)) > 0;)
+                        a += w;
+                    for (size_t w; (w = space_before(t, a, b)) > 0;)
+                        b -= w;
+                    if (b - a < GW_INJ_VALUE_MIN)
+                        break;
+                    *vs = a;
+                    *ve = b;
+                    return 1;
+                }
+            }
+        }
+        if (!value_word_byte(c) || (q > from && value_word_byte((unsigned char)t[q - 1])))
+            continue;
+        size_t e = q;
+        int digit = 0, inner_cap = 0;
+        while (e < len && e - q <= GW_INJ_VALUE_MAX &&
+               (isalnum((unsigned char)t[e]) || t[e] == '-' || t[e] == '_')) {
+            digit |= isdigit((unsigned char)t[e]) != 0;
+            inner_cap |= e > q && isupper((unsigned char)t[e]);
+            e++;
+        }
+        if (e - q >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap)) {
+            *vs = q;
+            *ve = e;
+            return 1;
         }
     }
     return 0;

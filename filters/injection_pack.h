@@ -130,4 +130,16 @@ struct gw_clf_acc;
 int gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                     const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf);
 
+/*
+ * The secret a system prompt declares next to a guard rule's match ("The password is 'Sunshine'",
+ * "the staff discount code is NW-4471"): the first quoted text ('', "", ``, curly and angle
+ * quotes, corner brackets) of GW_INJ_VALUE_MIN..GW_INJ_VALUE_MAX bytes, or the first token of 4
+ * or more letters, digits, '-' and '_' that looks like a code (a digit, or a capital after its
+ * first letter), starting within 40 bytes from offset from of t (len bytes) and before the
+ * sentence ends. 1 with the value's span [*vs, *ve) in t, else 0.
+ */
+#define GW_INJ_VALUE_MIN 3
+#define GW_INJ_VALUE_MAX 64
+int gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve);
+
 #endif

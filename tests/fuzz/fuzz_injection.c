@@ -2,6 +2,8 @@
  * Injection pack fuzzer. First byte even: the rest is a text scanned with the shipped pack
  * (config/rules/injection.yaml, from the source directory scripts/fuzz.sh runs in) on both sides;
  * every hit must lie inside the text, the score must be finite and the categories consistent.
+ * Also on the system side, and the value declared after each system hit (and after every 7th
+ * byte) must lie inside the text and have a length within bounds.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
  * pack that loads is scanned over its own text.
  */
@@ -16,9 +18,21 @@
 static struct gw_inj_pack *shipped;
 
 static void
+check_value(const char *t, size_t n, size_t from)
+{
+    size_t vs = 0, ve = 0;
+    if (gw_inj_declared_value(t, n, from, &vs, &ve) &&
+        (vs < from || vs >= ve || ve > n || ve - vs > GW_INJ_VALUE_MAX ||
+         ve - vs < GW_INJ_VALUE_MIN))
+        abort();
+}
+
+static void
 check(const struct gw_inj_pack *p, const char *t, size_t n)
 {
-    for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_INDIRECT; side <<= 1) {
+    for (size_t f = 0; f <= n; f += 7)
+        check_value(t, n, f);
+    for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_SYSTEM; side <<= 1) {
         struct gw_inj_result r;
         if (gw_inj_scan(p, t, n, side, NULL, &r) < 0)
             continue;
@@ -30,6 +44,8 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
                 abort();
             if (!(p->rules[h->rule].where & side))
                 abort();
+            if (side == GW_INJ_SYSTEM)
+                check_value(t, n, h->to);
         }
     }
 }
