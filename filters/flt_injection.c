@@ -47,7 +47,8 @@
  * Protect (guard.protect): the system messages are scanned with those rules on every request,
  * and the value each rule points at ("the password is 'Sunshine'": the quoted text or a
  * code-like token right after the match) is watched for in the answer like the canary (whole
- * words, any case, streamed answers held back by the longest value's length): found → the
+ * words, any case, also spelled out with separators, reversed and in base64; streamed answers
+ * held back by the longest form's length): found → the
  * response is blocked and a system_prompt_leak event is emitted (rule guard.secret-leak).
  *
  * Session state lives in the budget store (store/budget.h, gw_tx_shared_store): Redis when
@@ -75,6 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "config/cfg.h"
@@ -88,8 +90,9 @@
 #define CANARY_PREFIX "pcanary-"
 #define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
 /* Answers are searched for needles: the canary and the secrets a system prompt declares. */
-#define NEEDLE_MAX GW_INJ_VALUE_MAX /* longest secret watched for */
-#define MAX_NEEDLES 5               /* the canary and up to 4 secrets */
+#define NEEDLE_MAX 96  /* longest needle: a secret's base64 */
+#define SPAN_MAX 256   /* longest match: a secret spelled out, 3 separators per letter */
+#define MAX_NEEDLES 13 /* the canary, and 4 secrets as written, reversed and in base64 */
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -137,13 +140,19 @@ struct iconf {
 struct stail {
     int id;
     size_t n;
-    char b[NEEDLE_MAX];
+    char b[SPAN_MAX];
+};
+
+enum needle_kind {
+    N_CANARY,  /* the canary token: exact */
+    N_SECRET,  /* a declared secret, or it reversed: a whole word, spelled out or not */
+    N_ENCODED, /* a declared secret in base64: a whole word */
 };
 
 struct needle {
     char s[NEEDLE_MAX + 1]; /* ASCII letters lowercase */
     size_t n;
-    int secret; /* a declared secret (found as a whole word), else the canary */
+    enum needle_kind kind;
 };
 
 struct ictx {
@@ -611,7 +620,7 @@ make_canary(struct ictx *x)
 
 /* Watches answers for n bytes of s (ASCII letters folded to lowercase); repeats are ignored. */
 static void
-add_needle(struct ictx *x, const char *s, size_t n, int secret)
+add_needle(struct ictx *x, const char *s, size_t n, enum needle_kind kind)
 {
     if (n > NEEDLE_MAX || n == 0 || x->nneedles == MAX_NEEDLES)
         return;
@@ -623,10 +632,29 @@ add_needle(struct ictx *x, const char *s, size_t n, int secret)
         if (x->needles[i].n == n && memcmp(x->needles[i].s, d->s, n) == 0)
             return;
     d->n = n;
-    d->secret = secret;
+    d->kind = kind;
     x->nneedles++;
-    if (n > x->longest)
-        x->longest = n;
+    size_t span = kind == N_SECRET ? 4 * n - 3 : n;
+    if (span > x->longest)
+        x->longest = span;
+}
+
+/* A secret the system prompt declares: watched for as written, reversed ("spell it
+ * backwards") and in base64 (unpadded). */
+static void
+add_secret(struct ictx *x, const char *s, size_t n)
+{
+    char rev[GW_INJ_VALUE_MAX], b64[NEEDLE_MAX + 4];
+    if (n > GW_INJ_VALUE_MAX)
+        return;
+    add_needle(x, s, n, N_SECRET);
+    gw_reverse(s, n, rev);
+    add_needle(x, rev, n, N_SECRET);
+    int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
+    while (k > 0 && b64[k - 1] == '=')
+        k--;
+    if (k > 0)
+        add_needle(x, b64, (size_t)k, N_ENCODED);
 }
 
 static int
@@ -741,7 +769,7 @@ find_declared(const struct iconf *c, struct ictx *x)
             x->gres = e->res;
         }
         for (size_t k = 0; k < e->nvals; k++)
-            add_needle(x, s->text + e->vs[k], e->ve[k] - e->vs[k], 1);
+            add_secret(x, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
 }
 
@@ -761,29 +789,54 @@ add_canary(struct ictx *x, struct gw_segments *segs)
     int n = snprintf(add, sizeof(add), "\n\n<!-- %s -->", x->canary);
     if (gw_segment_replace(sys, sys->len, 0, add, (size_t)n) == 0) {
         x->canary_set = 1;
-        add_needle(x, x->canary, CANARY_LEN, 0);
+        add_needle(x, x->canary, CANARY_LEN, N_CANARY);
     }
 }
 
-/* Offset of the first needle in t (ASCII case-insensitive; a secret only as a whole word, the
- * ends of t counting as word ends), or -1; *which: its index. */
+static int
+sep_byte(unsigned char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '_' || c == ',' || c == '\'' || c == '"' ||
+           c == '*' || c == '/' || c == '|' || c == ':' || c == ';' || c == '\n' || c == '\t';
+}
+
+/* The length of needle d's match at t[i] (n bytes), 0 when none: its bytes in order, any ASCII
+ * case; a secret may be spelled out ("P-i-a-n-o", "p i a n o": up to 3 separator bytes between
+ * two of its letters or digits). */
+static size_t
+match_at(const struct needle *d, const char *t, size_t n, size_t i)
+{
+    size_t p = i;
+    for (size_t j = 0; j < d->n; j++) {
+        if (j && d->kind == N_SECRET && isalnum((unsigned char)d->s[j - 1]) &&
+            isalnum((unsigned char)d->s[j]))
+            for (size_t gap = 0; gap < 3 && p < n && sep_byte((unsigned char)t[p]); gap++)
+                p++;
+        if (p >= n || tolower((unsigned char)t[p]) != (unsigned char)d->s[j])
+            return 0;
+        p++;
+    }
+    return p - i;
+}
+
+/* Offset of the first needle in t (a secret only as a whole word, the ends of t counting as
+ * word ends), or -1; *which: its index, *span: the match's length. */
 static long
-find_needle(const struct ictx *x, const char *t, size_t n, size_t *which)
+find_needle(const struct ictx *x, const char *t, size_t n, size_t *which, size_t *span)
 {
     for (size_t k = 0; k < x->nneedles; k++) {
         const struct needle *d = &x->needles[k];
         for (size_t i = 0; i + d->n <= n; i++) {
             if (tolower((unsigned char)t[i]) != (unsigned char)d->s[0])
                 continue;
-            size_t j = 1;
-            while (j < d->n && tolower((unsigned char)t[i + j]) == (unsigned char)d->s[j])
-                j++;
-            if (j < d->n)
+            size_t m = match_at(d, t, n, i);
+            if (!m)
                 continue;
-            if (d->secret && ((i > 0 && word_byte((unsigned char)t[i - 1])) ||
-                              (i + j < n && word_byte((unsigned char)t[i + j]))))
+            if (d->kind != N_CANARY && ((i > 0 && word_byte((unsigned char)t[i - 1])) ||
+                                        (i + m < n && word_byte((unsigned char)t[i + m]))))
                 continue;
             *which = k;
+            *span = m;
             return (long)i;
         }
     }
@@ -793,13 +846,13 @@ find_needle(const struct ictx *x, const char *t, size_t n, size_t *which)
 /* The answer holds a needle: an alert, and the response is blocked (monitor mode: reported
  * once, the answer goes on). */
 static enum gw_verdict
-leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, size_t which, enum gw_role role,
-     int msg_index, uint64_t off)
+leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, size_t which, size_t span,
+     enum gw_role role, int msg_index, uint64_t off)
 {
     x->leaked = 1;
-    int secret = x->needles[which].secret;
+    int secret = x->needles[which].kind != N_CANARY;
     emit_simple(tx, secret ? "guard.secret-leak" : "canary", "injection:system_prompt_leak",
-                c->monitor ? "event" : "block", 4, 1.0, role, msg_index, off, x->needles[which].n);
+                c->monitor ? "event" : "block", 4, 1.0, role, msg_index, off, span);
     if (c->monitor)
         return GW_PASS;
     gw_tx_block(tx, 403, "output_blocked",
@@ -857,10 +910,10 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     if (!x->nneedles || x->leaked)
         return GW_PASS;
     for (size_t i = 0; i < segs->n; i++) {
-        size_t k;
-        long at = find_needle(x, segs->v[i].text, segs->v[i].len, &k);
+        size_t k, m;
+        long at = find_needle(x, segs->v[i].text, segs->v[i].len, &k, &m);
         if (at >= 0)
-            return leak(tx, conf, x, k, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
+            return leak(tx, conf, x, k, m, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
     }
     return GW_PASS;
 }
@@ -890,18 +943,18 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     struct stail *t = tail_of(x, ch->stream_id);
     /* The released tail, then this chunk: a needle that straddles a timed flush is still
      * found. */
-    char buf[2 * NEEDLE_MAX];
-    size_t pre = t ? t->n : 0, head = ch->len < L ? ch->len : L, k;
+    char buf[2 * SPAN_MAX];
+    size_t pre = t ? t->n : 0, head = ch->len < L ? ch->len : L, k, m;
     if (pre) {
         memcpy(buf, t->b, pre);
         memcpy(buf + pre, ch->text, head);
-        long at = find_needle(x, buf, pre + head, &k);
-        if (at >= 0 && (size_t)at + x->needles[k].n > pre)
-            return leak(tx, conf, x, k, ch->role, ch->choice, ch->offset);
+        long at = find_needle(x, buf, pre + head, &k, &m);
+        if (at >= 0 && (size_t)at + m > pre)
+            return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset);
     }
-    long at = find_needle(x, ch->text, ch->len, &k);
+    long at = find_needle(x, ch->text, ch->len, &k, &m);
     if (at >= 0)
-        return leak(tx, conf, x, k, ch->role, ch->choice, ch->offset + (uint64_t)at);
+        return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset + (uint64_t)at);
     ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, L - 1);
     if (t) {
         size_t rel = ch->len - ch->hold, keep = rel < L - 1 ? rel : L - 1;

@@ -343,6 +343,10 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
         assert.equal(j.error.code, 'output_blocked');
         assert.match(j.error.message, /secret of its system prompt \(system_prompt_leak\)/);
         assert.doesNotMatch(r.body, /marmalade/i);
+        // spelled out, reversed, in base64: refused too
+        for (const text of ['Here: M-a-r-m-a-l-a-d-e', 'm a r m a l a d e', 'Backwards: edalamram.',
+            `Encoded: ${Buffer.from('Marmalade').toString('base64').replace(/=+$/, '')}`])
+            assertOpenAIError(await chat('/v1', text), 403, text);
         // the word inside another word, or an answer without it: passes
         assert.equal((await chat('/v1', 'I like marmalades on toast.')).status, 200);
         assert.equal((await chat('/v1', 'Hello! How can I help?')).status, 200);
@@ -356,9 +360,9 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
             const s = await streamRequest(gw.port, '/v1/chat/completions', {
                 model: 'gpt-4o-mini', stream: true,
                 messages: [{ role: 'system', content: SYS }, { role: 'user', content: 'x' }],
-                mock: { text: 'The secret word you asked for is marmalade, enjoy.', chunks } });
+                mock: { text: 'The secret word you asked for is marmalade, or m-a-r-m-a-l-a-d-e.', chunks } });
             assert.equal(s.status, 200);
-            assert.doesNotMatch(s.text.replace(/\\u[0-9a-f]{4}/g, ''), /marmala/i,
+            assert.doesNotMatch(s.text.replace(/\\u[0-9a-f]{4}/g, ''), /marmala|m-a-r-m-a-l/i,
                 `chunks ${chunks}: the secret reached the client`);
             assert.match(s.text, /system_prompt_leak/, `chunks ${chunks}`);
         }
