@@ -1116,6 +1116,32 @@ get_count(struct gw_cfg_ctx *cc, const json_t *o, const char *key, unsigned lo, 
     return 0;
 }
 
+/* The list `categories` of the mapping o (the filter's `parent` mapping) into *mask, one bit per
+ * category of the pack; absent: *mask stays. */
+static int
+get_cats(struct gw_cfg_ctx *cc, const struct gw_inj_pack *p, const json_t *o, const char *parent,
+         uint64_t *mask)
+{
+    const json_t *cl = json_object_get(o, "categories"), *e;
+    size_t i;
+    if (!cl)
+        return 0;
+    if (!json_is_array(cl))
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, "categories"),
+                            "'%s.categories' must be a list of categories", parent);
+    *mask = 0;
+    json_array_foreach(cl, i, e)
+    {
+        int kx = json_is_string(e) ? gw_inj_category_find(p, json_string_value(e)) : -1;
+        if (kx < 0)
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, "categories"),
+                                "'%s.categories': unknown category '%s' in %s", parent,
+                                json_is_string(e) ? json_string_value(e) : "?", p->path);
+        *mask |= 1ull << kx;
+    }
+    return 0;
+}
+
 static int
 get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
@@ -1160,24 +1186,7 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
                                 "'session.watchlist_factor' must be a number in (0, 1]");
         c->strict = json_number_value(wf);
     }
-    const json_t *cl = json_object_get(s, "categories"), *e;
-    size_t i;
-    if (cl) {
-        if (!json_is_array(cl))
-            return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", "categories"),
-                                "'session.categories' must be a list of categories");
-        c->esc_cats = 0;
-        json_array_foreach(cl, i, e)
-        {
-            int kx = json_is_string(e) ? gw_inj_category_find(c->pack, json_string_value(e)) : -1;
-            if (kx < 0)
-                return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", "categories"),
-                                    "'session.categories': unknown category '%s' in %s",
-                                    json_is_string(e) ? json_string_value(e) : "?", c->pack->path);
-            c->esc_cats |= 1ull << kx;
-        }
-    }
-    return 0;
+    return get_cats(cc, c->pack, s, "session", &c->esc_cats);
 }
 
 static int
@@ -1230,24 +1239,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
                                 "'guard.protect' must be true or false");
         c->protect = json_is_true(pr);
     }
-    const json_t *cl = json_object_get(g, "categories"), *e;
-    size_t i;
-    if (cl) {
-        if (!json_is_array(cl))
-            return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "categories"),
-                                "'guard.categories' must be a list of categories");
-        c->guard_cats = 0;
-        json_array_foreach(cl, i, e)
-        {
-            int kx = json_is_string(e) ? gw_inj_category_find(c->pack, json_string_value(e)) : -1;
-            if (kx < 0)
-                return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "categories"),
-                                    "'guard.categories': unknown category '%s' in %s",
-                                    json_is_string(e) ? json_string_value(e) : "?", c->pack->path);
-            c->guard_cats |= 1ull << kx;
-        }
-    }
-    return 0;
+    return get_cats(cc, c->pack, g, "guard", &c->guard_cats);
 }
 
 /* Every role starts with its side's numbers; `roles: {ROLE: {event, block, rules, classifier}}`

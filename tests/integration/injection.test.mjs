@@ -570,6 +570,15 @@ test('config errors name the file, line and column', TEST_OPTS, async () => {
         r = await runCheck(write('e.yaml', base({ type: 'injection', pack: SHIPPED, classifier: SHIPPED_MODEL,
             disable: ['no-such-rule'] })));
         assert.match(r.stderr, /'disable': 'no-such-rule' is neither/);
+        for (const [guard, want] of [
+            [{ categories: ['nope'] }, /'guard\.categories': unknown category 'nope'/],
+            [{ factor: 0.5 }, /'guard\.factor' must be a number from 1 to 10/],
+            [{ protect: 'yes' }, /'guard\.protect' must be true or false/],
+            ['sometimes', /'guard' must be a mapping or off/]]) {
+            r = await runCheck(write('f.yaml', base({ type: 'injection', pack: SHIPPED, classifier: 'off', guard })));
+            assert.notEqual(r.code, 0);
+            assert.match(r.stderr, new RegExp(`f\\.yaml:\\d+:\\d+: ${want.source}`));
+        }
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
