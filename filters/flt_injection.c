@@ -453,22 +453,13 @@ escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct g
 
 /* Whether the request's system or developer messages guard a secret (looked at once, and only
  * when it could change a verdict). */
+static void system_messages(const struct iconf *c, struct ictx *x);
+
 static int
 guarded(const struct iconf *c, struct ictx *x)
 {
-    if (x->guarded >= 0)
-        return x->guarded;
-    x->guarded = 0;
-    for (size_t i = 0; i < x->segs->n && !x->guarded; i++) {
-        const struct gw_segment *s = &x->segs->v[i];
-        if (s->role != GW_ROLE_SYSTEM && s->role != GW_ROLE_DEVELOPER)
-            continue;
-        if (gw_inj_scan(c->pack, s->text, s->len, GW_INJ_SYSTEM, c->skip, &x->gres) == 0 &&
-            x->gres.nhits) {
-            x->guarded = 1;
-            x->gseg = i;
-        }
-    }
+    if (x->guarded < 0)
+        system_messages(c, x);
     return x->guarded;
 }
 
@@ -749,10 +740,10 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     return e;
 }
 
-/* Protect: the system and developer messages' guard rules, now (the answer is watched for the
- * secrets they declare); settles the guard too (guarded()). */
+/* The system and developer messages' guard rules: whether they guard a secret (guarded()) and,
+ * with protect, the secrets they declare, which answers are then watched for. */
 static void
-find_declared(const struct iconf *c, struct ictx *x)
+system_messages(const struct iconf *c, struct ictx *x)
 {
     x->guarded = 0;
     for (size_t i = 0; i < x->segs->n; i++) {
@@ -768,7 +759,7 @@ find_declared(const struct iconf *c, struct ictx *x)
             x->gseg = i;
             x->gres = e->res;
         }
-        for (size_t k = 0; k < e->nvals; k++)
+        for (size_t k = 0; c->protect && k < e->nvals; k++)
             add_secret(x, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
 }
@@ -875,7 +866,7 @@ on_req_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
     x->segs = segs;
     x->guarded = -1;
     if (c->guard && c->protect)
-        find_declared(c, x);
+        system_messages(c, x); /* now: the answer is watched for what they declare */
     if (!c->session || !(id.session || id.key_id))
         return scan(tx, c, x);
     /* the session's state first: its block, its key's block, its watch counter */

@@ -70,6 +70,8 @@ before(async () => {
                         action: 'event', session: 'off' },
                     { type: 'injection', name: 'noguard', pack: SHIPPED, classifier: SHIPPED_MODEL, guard: 'off',
                         session: 'off' },
+                    { type: 'injection', name: 'noprotect', pack: SHIPPED, classifier: SHIPPED_MODEL,
+                        guard: { protect: false }, session: 'off' },
                     { type: 'trace', name: 'chop1', seed: 5 },
                     { type: 'trace', name: 'chop2', seed: 9 },
                     { type: 'injection', name: 'det', pack: TEST_PACK, classifier: 'off',
@@ -83,6 +85,7 @@ before(async () => {
         cfg.routes = [
             route('/monitor/', 'openai', ['monitor']),
             route('/noguard/', 'openai', ['noguard']),
+            route('/noprotect/', 'openai', ['noprotect']),
             route('/canary-a/', 'anthropic', ['canary']),
             route('/canary/', 'openai', ['canary']),
             route('/canary-mon/', 'openai', ['canary-mon']),
@@ -317,8 +320,11 @@ test('guard: a system prompt that guards a secret makes asking for it a block', 
         // the Anthropic system parameter guards the same way
         const a = await postJson(gw.port, '/v1/messages', { ...messagesBody(ASK), system: GUARD });
         assertAnthropicError(a, 403, 'anthropic system');
-        // guard: off
+        // guard: off; guard without protect still weighs the question (the system prompt is then
+        // read only for a question that could cross a threshold)
         assert.equal((await postJson(gw.port, '/noguard/v1/chat/completions', body(GUARD))).status, 200);
+        assertOpenAIError(await postJson(gw.port, '/noprotect/v1/chat/completions', body(GUARD)), 403,
+            'guard without protect');
         // the audit trail shows why: the user's rule and the system prompt's guard rule
         let recs = [];
         await waitUntil(() => {
@@ -366,8 +372,9 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
                 `chunks ${chunks}: the secret reached the client`);
             assert.match(s.text, /system_prompt_leak/, `chunks ${chunks}`);
         }
-        // guard: off watches nothing
+        // guard: off, or protect: false, watches nothing
         assert.equal((await chat('/noguard/v1', 'the word is marmalade')).status, 200);
+        assert.equal((await chat('/noprotect/v1', 'the word is marmalade')).status, 200);
         await waitUntil(() => readRecords(auditFile).some((x) =>
             x.rule?.id === 'guard.secret-leak' && x.rule.category === 'injection:system_prompt_leak' &&
             x.event.action === 'block' && x.event.severity === 4), T(5000), 'a secret-leak alert');
