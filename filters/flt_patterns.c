@@ -56,6 +56,12 @@
  * fixed-width regexes. In a stream, a match whose beginning was already released (one longer
  * than max_len) cannot be read whole and counts unchecked.
  *
+ * Encoded payloads (filters/decode.h): in requests, each base64 or hex run that decodes to text
+ * is scanned decoded too (a TLS key in a Kubernetes secret's data, a token in an encoded config);
+ * a finding there covers the whole encoded run — redacting it replaces the run — and its event
+ * names the encoding. Answers are not decoded: a response is filtered the same whether it comes
+ * whole or streamed, and streams are not decoded.
+ *
  * Whole texts (request segments, buffered responses) are scanned in block mode. Streamed responses
  * are scanned in stream mode, one Hyperscan stream per logical stream, so each byte is scanned
  * once and \b, ^ and $ see the real neighbouring text. Matches are held in the per-exchange
@@ -109,6 +115,7 @@
 
 #include "config/name.h"
 #include "config/parse.h"
+#include "filters/decode.h"
 #include "filters/filter.h"
 #include "filters/scan.h"
 #include "filters/validate.h"
@@ -208,7 +215,8 @@ struct pmatch {
     unsigned rule;
     unsigned seg;
     uint64_t from, to;
-    int pend; /* the rule's token checks are still to be made, on the longest match from here */
+    int pend;     /* the rule's token checks are still to be made, on the longest match from here */
+    unsigned enc; /* enum gw_enc: found in an encoded run [from, to) */
 };
 
 struct mvec {
@@ -252,7 +260,7 @@ mvec_push(struct mvec *m, unsigned rule, unsigned seg, uint64_t from, uint64_t t
         m->v = v;
         m->cap = cap;
     }
-    m->v[m->n++] = (struct pmatch){rule, seg, from, to, 0};
+    m->v[m->n++] = (struct pmatch){rule, seg, from, to, 0, GW_ENC_NONE};
     return 0;
 }
 
@@ -484,7 +492,7 @@ collect(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
 
 static void
 emit(struct gw_tx *tx, const struct prule *r, enum gw_role role, int msg_index, uint64_t off,
-     uint64_t len)
+     uint64_t len, unsigned enc)
 {
     struct gw_event ev = {
         .filter = "patterns",
@@ -497,6 +505,7 @@ emit(struct gw_tx *tx, const struct prule *r, enum gw_role role, int msg_index, 
         .msg_index = msg_index,
         .offset = off,
         .length = len,
+        .encoding = gw_enc_name((enum gw_enc)enc),
     };
     gw_emit(tx, &ev);
 }
@@ -639,6 +648,52 @@ apply_spans(const struct pconf *c, const struct span *sp, size_t ns, uint64_t ba
 
 /* ---- whole texts ---- */
 
+#define PAYLOAD_CAP (32u * 1024) /* a payload is scanned up to this many decoded bytes */
+
+/* The base64 and hex runs of request segment s that decode to text, scanned decoded into m (k set
+ * up for s): a finding covers the whole encoded run. While a payload is scanned its matches carry a
+ * segment number of their own, so that none is merged with a match of the text itself. */
+static int
+scan_payloads(struct collector *k, const struct gw_scan_db *db, struct mvec *m,
+              const struct gw_segment *s)
+{
+    char probe[64], *buf = NULL;
+    struct gw_payload pl;
+    int rc = 0;
+    unsigned seg = k->seg;
+    for (size_t pos = 0; gw_payload_next(s->text, s->len, &pos, probe, sizeof(probe), &pl);) {
+        /* found (its head decoded into probe): now whole */
+        if (!buf && !(buf = malloc(PAYLOAD_CAP))) {
+            rc = -1;
+            break;
+        }
+        size_t at = pl.from;
+        if (!gw_payload_next(s->text, s->len, &at, buf, PAYLOAD_CAP, &pl))
+            break;
+        k->text = buf;
+        k->len = pl.len;
+        k->seg = seg | 0x80000000u;
+        size_t before = m->n;
+        if (gw_scan_block(db, buf, pl.len, collect, k) < 0 || k->oom) {
+            rc = -1;
+            break;
+        }
+        settle(k, m, before, 1, 0);
+        for (size_t j = before; j < m->n; j++) {
+            m->v[j].seg = seg;
+            m->v[j].from = pl.from;
+            m->v[j].to = pl.to;
+            m->v[j].enc = pl.enc;
+        }
+        pos = pl.to;
+    }
+    k->text = s->text;
+    k->len = s->len;
+    k->seg = seg;
+    free(buf);
+    return rc;
+}
+
 static enum gw_verdict
 scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs, int req)
 {
@@ -662,6 +717,11 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
             goto out;
         }
         settle(&k, &m, before, 1, 0);
+        /* requests only: an answer must be filtered alike whole and streamed */
+        if (req && scan_payloads(&k, db, &m, s) < 0) {
+            v = GW_ERROR;
+            goto out;
+        }
     }
     if (m.n == 0)
         goto out;
@@ -685,7 +745,7 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
         if (blocker && r->action != ACT_BLOCK)
             continue;
         const struct gw_segment *s = &segs->v[a->seg];
-        emit(tx, r, s->role, s->msg_index, from, to - from);
+        emit(tx, r, s->role, s->msg_index, from, to - from, a->enc);
     }
     if (blocker) {
         const struct prule *r = &c->rules[blocker->rule];
@@ -765,7 +825,7 @@ release_matches(struct gw_tx *tx, const struct pconf *c, const struct gw_chunk *
         if (to <= r) {
             /* chunk->offset is where text[0] (our base) lies in the chain's numbering */
             emit(tx, &c->rules[m[lo].rule], ch->role, ch->choice, from + (ch->offset - p->base),
-                 to - from);
+                 to - from, GW_ENC_NONE);
             continue;
         }
         m[keep] = m[lo];
@@ -911,7 +971,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     if (blocker) {
         const struct prule *r = &c->rules[blocker->rule];
         emit(tx, r, ch->role, ch->choice, blocker->from + (ch->offset - p->base),
-             blocker->to - blocker->from);
+             blocker->to - blocker->from, GW_ENC_NONE);
         gw_tx_block(tx, 403, "output_blocked", r->message_resp);
         p->pending.n = 0;
         return GW_BLOCK;

@@ -12,6 +12,9 @@
  * with it or in an empty chunk after it), then the text (made valid UTF-8: what adapters hand to
  * filters).
  *
+ * The same text as a request (where base64 and hex payloads are decoded and scanned too) must
+ * pass unchanged, be redacted or be blocked (with one block) — never an error.
+ *
  * The chain's services are stubbed (weak) here, as in tests/unit/test_flt_patterns.c.
  */
 #include <stdarg.h>
@@ -496,6 +499,18 @@ run(const char *text, size_t n, const uint8_t *sizes, size_t k, enum gw_role rol
         free(b);
     }
     gw_flt_patterns.on_tx_end(&tx, conf, ctx);
+
+    /* The same text as a request. */
+    struct gw_tx rq = {0};
+    struct gw_segment rseg = {.role = role, .len = n, .msg_index = 0};
+    rseg.text = malloc(n + 1);
+    memcpy(rseg.text, text, n + 1);
+    struct gw_segments rsegs = {GW_DIR_REQUEST, &rseg, 1, 1};
+    enum gw_verdict rv = gw_flt_patterns.on_req_body(&rq, conf, NULL, &rsegs);
+    CHECK(rv == GW_PASS || rv == GW_REDACT || rv == GW_BLOCK);
+    CHECK(rv != GW_PASS || (rseg.len == n && memcmp(rseg.text, text, n) == 0));
+    CHECK(rv != GW_BLOCK || rq.blocked == 1);
+    free(rseg.text);
 
     free(out);
     free(ctx);

@@ -145,6 +145,20 @@ async () => {
     assert.match(m.body, /portcullis_sensitive_data_detections_total\{direction="request",kind="secret",type="github-pat"\} [1-9]/);
 });
 
+test('requests: a credential inside a base64 or hex payload is redacted, the whole encoded run',
+    TEST_OPTS, async () => {
+        const b64 = Buffer.from(`export GITHUB_TOKEN=${GH_PAT}`).toString('base64');
+        const hex = Buffer.from(`aws ${AWS_ID}`).toString('hex');
+        const r = await postJson(gw.port, '/v1/chat/completions', { model: OA_MODEL, messages: [
+            { role: 'user', content: `Why does this fail? env: ${b64} and key dump ${hex} end` }] });
+        assert.equal(r.status, 200, r.body);
+        const seen = JSON.parse((await mock.last()).body).messages[0].content;
+        assert.match(seen, /^Why does this fail\? env: \[REDACTED:[a-z-]+\] and key dump \[REDACTED:[a-z-]+\] end$/);
+        assertAbsent(seen, [b64, hex], 'provider request');
+        await waitUntil(() => readRecords(auditFile).some((x) => x.portcullis?.segment?.encoding === 'base64' &&
+            x.rule?.category === 'secret' && x.event.action === 'redact'), T(5000), 'an event of an encoded secret');
+    });
+
 test('requests (Anthropic): a credential inside a tool result is redacted', TEST_OPTS, async () => {
     const body = {
         model: AN_MODEL, max_tokens: 64,

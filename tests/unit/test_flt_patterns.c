@@ -1134,6 +1134,64 @@ test_secrets_pack(void **state)
     gw_flt_patterns.conf_free(c);
 }
 
+/* Whole texts: credentials inside base64 and hex payloads are found decoded; the finding covers
+ * (and a redaction replaces) the whole encoded run, and its event names the encoding. */
+static void
+test_encoded_payloads(void **state)
+{
+    (void)state;
+    void *c = load("{\"rules_file\": \"" SECRETS "\"}");
+    assert_non_null(c);
+    struct gw_tx tx = {0};
+    struct segs ss;
+    segs_init(&ss, GW_DIR_REQUEST);
+    /* base64 of "token=ghp_...", hex of "key AKIA...", and a benign base64 sentence */
+    segs_add(&ss, GW_ROLE_USER, 0,
+             "config: dG9rZW49Z2hwX1pxOExtM1h2OVJ0MldrN1lwNE5iNkhjMUpkNUZnMFNlM1VhOA== ok");
+    segs_add(&ss, GW_ROLE_TOOL_RESULT, 1,
+             "dump 6b657920414b4941515837574d42325a4c344a484e543543 end");
+    segs_add(&ss, GW_ROLE_USER, 2, "say SGVsbG8sIGhvdyBhcmUgeW91IGRvaW5nIHRvZGF5PyBGaW5lLg== back");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx, c, NULL, &ss.s), GW_REDACT);
+    assert_string_equal(ss.v[0].text, "config: [REDACTED:github-pat] ok");
+    assert_string_equal(ss.v[1].text, "dump [REDACTED:aws-access-key-id] end");
+    assert_string_equal(ss.v[2].text,
+                        "say SGVsbG8sIGhvdyBhcmUgeW91IGRvaW5nIHRvZGF5PyBGaW5lLg== back");
+    int gh = 0, aws = 0;
+    for (int i = 0; i < tx.nev; i++) {
+        const struct gw_event *e = &tx.ev[i];
+        assert_int_not_equal(e->msg_index, 2);
+        if (strcmp(e->rule_id, "github-pat") == 0) {
+            assert_string_equal(e->encoding, "base64");
+            assert_int_equal(e->offset, 8);
+            assert_int_equal(e->length, 64);
+            gh = 1;
+        }
+        if (strcmp(e->rule_id, "aws-access-key-id") == 0) {
+            assert_string_equal(e->encoding, "hex");
+            assert_int_equal(e->offset, 5);
+            assert_int_equal(e->length, 48);
+            aws = 1;
+        }
+    }
+    assert_true(gh && aws);
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+
+    /* a block rule found only inside a payload blocks */
+    c = load("{\"rules\": [{\"id\": \"codename\", \"regex\": \"bluebird-[0-9]\", "
+             "\"action\": \"block\"}]}");
+    assert_non_null(c);
+    struct gw_tx tx2 = {0};
+    segs_init(&ss, GW_DIR_REQUEST);
+    segs_add(&ss, GW_ROLE_USER, 0, "aW50ZXJuYWwgY29kZW5hbWU6IGJsdWViaXJkLTcgbGF1bmNo");
+    assert_int_equal(gw_flt_patterns.on_req_body(&tx2, c, NULL, &ss.s), GW_BLOCK);
+    assert_int_equal(tx2.status, 403);
+    assert_int_equal(tx2.nev, 1);
+    assert_string_equal(tx2.ev[0].encoding, "base64");
+    segs_free(&ss);
+    gw_flt_patterns.conf_free(c);
+}
+
 /* The shipped PII pack (config/rules/pii.yaml): the data types issue 7 names. */
 static void
 test_pii_pack(void **state)
@@ -1669,6 +1727,7 @@ main(void)
         cmocka_unit_test(test_rules_file),
         cmocka_unit_test(test_secrets_pack),
         cmocka_unit_test(test_pii_pack),
+        cmocka_unit_test(test_encoded_payloads),
         cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_request_redaction_overlap),
         cmocka_unit_test(test_block_verdicts),
