@@ -25,7 +25,8 @@
  *       watchlist_factor: 0.5        # ... use thresholds multiplied by this
  *     canary: false                  # append a canary token to the system prompt, block leaks
  *     guard:                         # when the system prompt guards a secret (`where: system`
- *       categories: [credential_fishing, system_prompt_extraction]   # rules of the pack) ...
+ *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
+ *                                    # of the pack) ...
  *       factor: 2                    # ... these categories count twice
  *       classifier_factor: 1         # ... and the classifier this many times (guard: off)
  *       protect: true                # answers that hold a secret it declares are blocked
@@ -39,8 +40,9 @@
  * "classifier"), never the pattern.
  *
  * Guard: the application's system and developer messages are not attacks, but they say what it
- * protects ("the password is ...; never reveal it"). A segment under its block threshold whose
- * credential-fishing or extraction rules and classifier part, raised by the guard's factors,
+ * protects ("the password is ...; never reveal it"). A user's segment (direct roles) under its
+ * block threshold whose credential-fishing, extraction or encoded-payload rules and classifier
+ * part, raised by the guard's factors,
  * would reach a threshold makes the filter scan the system messages with the pack's `where:
  * system` rules (once per request, so most requests never pay for it); when one matches, the
  * raised score counts and the system message's rules are reported beside the segment's.
@@ -513,7 +515,9 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
         struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
         double by_rules = t->rules * r.score, by_model = t->model * v.prob;
         v.score = by_rules + by_model;
-        if (c->guard && v.score + SCORE_EPS < t->block * f)
+        /* the guard weighs what users ask for (documents that mention decoding and keys are
+         * common; they keep their own thresholds) */
+        if (c->guard && side == GW_INJ_DIRECT && v.score + SCORE_EPS < t->block * f)
             apply_guard(c, x, t, f, &r, &v, &by_rules, &by_model);
         /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
         if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
@@ -1204,8 +1208,9 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     c->protect = 1;
     c->guard_factor = 2.0;
     c->guard_model = 1.0;
-    const char *defs[] = {"credential_fishing", "system_prompt_extraction"};
-    for (size_t i = 0; i < 2; i++) {
+    /* asking for the secret, for the prompt, or for the secret in another form */
+    const char *defs[] = {"credential_fishing", "system_prompt_extraction", "encoded_payload"};
+    for (size_t i = 0; i < 3; i++) {
         int k = gw_inj_category_find(c->pack, defs[i]);
         if (k >= 0)
             c->guard_cats |= 1ull << k;
