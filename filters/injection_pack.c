@@ -271,8 +271,6 @@ static const char *const markers[] = {
     "\\b(dna|lla|snoitcurtsni|suoiverp|erongi|tpmorp|drowssap|terces|metsys)\\b",
 };
 #define NMARKERS (sizeof(markers) / sizeof(markers[0]))
-#define MARK_ROT13 0x07u
-#define MARK_REVERSED 0x38u
 
 /* One database: the rules whose where has bit sys (system) or not, then the markers (main
  * only); map[k] is the rule of the database's k-th pattern. */
@@ -730,10 +728,11 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
             next--;
         off = next;
     }
-    /* encoded payloads: base64 and hex runs, then a window that reads as ROT13 or reversed */
+    /* encoded payloads: base64 and hex runs, then a window that reads as ROT13 or reversed (not
+     * in system messages: the guard rules read what the application wrote) */
     struct gw_payload pl;
     for (size_t pos = 0;
-         rc == 0 && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)
+         rc == 0 && !sys && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)
         rc = scan_decoded(&a, tb, pl.len, pl.enc, pl.from, pl.to, clf);
     for (int f = 0; rc == 0 && f < 2; f++) {
         size_t o = a.form_off[f], n = a.form_len[f];
