@@ -141,11 +141,12 @@ async function scanAll(recs) {
 }
 
 // In context: the gateway sees each request with the application's system prompt, and the
-// injection filter's guard weighs credential fishing, extraction and encoded-payload requests more
-// when that prompt guards a secret. CyberSecEval ships the system prompt each attack was written against; the held-out
-// benign sets, the machine documents and the minimal pairs are sent under one of the guarding
-// system prompts of tests/eval/guarded-system-prompts.jsonl (round robin: the worst case for
-// false positives). Other attacks have no known system prompt and are not repeated.
+// injection filter's guard weighs credential fishing, extraction and encoded-payload requests
+// more when that prompt guards a secret. CyberSecEval ships the system prompt each attack was
+// written against; the held-out benign sets, the machine documents and the minimal pairs are
+// sent under one of the guarding system prompts of tests/eval/guarded-system-prompts.jsonl
+// (round robin: the worst case for false positives). Other attacks have no known system prompt
+// and are not repeated.
 const guardPrompts = readJsonl(join(root, 'tests/eval/guarded-system-prompts.jsonl'));
 function inContext(r, system) {
   const messages = [{ role: 'system', content: system }];
