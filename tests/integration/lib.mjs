@@ -459,12 +459,14 @@ export class Gateway {
     }
 }
 
-/** The JSON lines of file (an audit trail), [] while it does not exist. */
+/** The complete JSON lines of file (an audit trail), [] while it does not exist. A record the
+ * gateway is still writing (no newline yet) is not one of them: the callers poll. */
 export function readRecords(file) {
     if (!fs.existsSync(file))
         return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
-        .map((l) => JSON.parse(l));
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    lines.pop(); // '' after the last newline, or the line being written
+    return lines.filter((l) => l !== '').map((l) => JSON.parse(l));
 }
 
 export function tail(s, n = 3000) {
