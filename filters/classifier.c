@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "filters/fnv.h"
 #include "filters/normalize.h"
 #include "gateway/io.h"
 
@@ -79,10 +80,7 @@ load8(const char *t, size_t avail)
 static inline uint64_t
 fnv(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
+    return gw_fnv1a(GW_FNV_OFFSET, s, n);
 }
 
 /* ---- word classes ---- */

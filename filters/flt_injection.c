@@ -86,6 +86,7 @@
 #include "filters/classifier.h"
 #include "filters/decode.h"
 #include "filters/filter.h"
+#include "filters/fnv.h"
 #include "filters/injection_pack.h"
 #include "store/budget.h"
 
@@ -695,15 +696,6 @@ syscache_init(void)
     pthread_key_create(&syscache_key, syscache_free);
 }
 
-static uint64_t
-text_hash(uint64_t seed, const char *t, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ (seed * 0x9E3779B97F4A7C15ull);
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)t[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* The guard rules' verdict on one system text, from the cache or fresh (then cached). NULL when
  * the scan failed. */
 static const struct sysent *
@@ -716,7 +708,7 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
         free(cache);
         cache = NULL;
     }
-    uint64_t h = text_hash(c->id, s->text, s->len);
+    uint64_t h = gw_fnv1a(GW_FNV_OFFSET ^ (c->id * 0x9E3779B97F4A7C15ull), s->text, s->len);
     struct sysent *e = cache && s->len <= SYSCACHE_MAX_TEXT ? &cache[h % SYSCACHE_SLOTS] : tmp;
     if (e != tmp && e->text && e->conf_id == c->id && e->hash == h && e->len == s->len &&
         memcmp(e->text, s->text, s->len) == 0)

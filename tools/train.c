@@ -44,6 +44,7 @@
 
 #include "config/parse.h"
 #include "filters/classifier.h"
+#include "filters/fnv.h"
 #include "filters/injection_pack.h"
 #include "filters/normalize.h"
 
@@ -156,7 +157,7 @@ fold_of(const char *text, size_t len, const char *attack, unsigned folds)
 {
     const char *cut = attack && *attack ? memmem(text, len, attack, strlen(attack)) : NULL;
     size_t cutlen = cut ? strlen(attack) : 0;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = GW_FNV_OFFSET;
     for (size_t i = 0; i < len; i++) {
         if (cut && text + i == cut) {
             i += cutlen - 1;
@@ -165,7 +166,7 @@ fold_of(const char *text, size_t len, const char *attack, unsigned folds)
         unsigned char c = (unsigned char)text[i];
         if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
             continue;
-        h = (h ^ c) * 0x100000001b3ull;
+        h = (h ^ c) * GW_FNV_PRIME;
     }
     return (uint32_t)(h % folds);
 }
