@@ -653,12 +653,6 @@ add_secret(struct ictx *x, const char *s, size_t n)
         add_needle(x, b64, (size_t)k, N_ENCODED);
 }
 
-static int
-word_byte(unsigned char c)
-{
-    return isalnum(c) || c >= 0x80;
-}
-
 /*
  * What a system text declares, cached per worker thread: an application sends the same system
  * prompt with every request, and scanning it costs ~8 us per KB. Direct-mapped by a hash of the
@@ -819,8 +813,8 @@ find_needle(const struct ictx *x, const char *t, size_t n, size_t *which, size_t
             size_t m = match_at(d, t, n, i);
             if (!m)
                 continue;
-            if (d->kind != N_CANARY && ((i > 0 && word_byte((unsigned char)t[i - 1])) ||
-                                        (i + m < n && word_byte((unsigned char)t[i + m]))))
+            if (d->kind != N_CANARY && ((i > 0 && gw_inj_word_byte((unsigned char)t[i - 1])) ||
+                                        (i + m < n && gw_inj_word_byte((unsigned char)t[i + m]))))
                 continue;
             *which = k;
             *span = m;

@@ -769,12 +769,6 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
 
 /* ---- values declared in system prompts ---- */
 
-static int
-value_word_byte(unsigned char c)
-{
-    return isalnum(c) || c >= 0x80;
-}
-
 /* The length of a space (ASCII, no-break U+00A0, narrow no-break U+202F) at t[i] within
  * [i, end), or 0; space_before: the same ending at t[end]. */
 static size_t
@@ -822,7 +816,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
             if (q + ol > len || memcmp(t + q, open[k], ol) != 0)
                 continue;
             /* an apostrophe after a letter is one ("don't"), not a quote */
-            if (ol == 1 && q > 0 && value_word_byte((unsigned char)t[q - 1]))
+            if (ol == 1 && q > 0 && gw_inj_word_byte((unsigned char)t[q - 1]))
                 continue;
             size_t s = q + ol;
             for (size_t e = s; e + cl <= len && e - s <= GW_INJ_VALUE_MAX; e++) {
@@ -843,7 +837,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                 }
             }
         }
-        if (!value_word_byte(c) || (q > from && value_word_byte((unsigned char)t[q - 1])))
+        if (!gw_inj_word_byte(c) || (q > from && gw_inj_word_byte((unsigned char)t[q - 1])))
             continue;
         size_t e = q;
         int digit = 0, inner_cap = 0;
