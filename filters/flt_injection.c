@@ -1123,35 +1123,56 @@ get_cats(struct gw_cfg_ctx *cc, const struct gw_inj_pack *p, const json_t *o, co
     return 0;
 }
 
+/* The bits of the named categories the pack has (names: NULL-terminated). */
+static uint64_t
+cats_named(const struct gw_inj_pack *p, const char *const *names)
+{
+    uint64_t m = 0;
+    for (; *names; names++) {
+        int k = gw_inj_category_find(p, *names);
+        if (k >= 0)
+            m |= 1ull << k;
+    }
+    return m;
+}
+
+/* The optional option `key` of in that is a mapping or off: 1 with *out for a mapping, 0 when
+ * absent (*off = 0) or off (*off = 1), -1 with an error otherwise. */
+static int
+get_section(struct gw_cfg_ctx *cc, const json_t *in, const char *key, const json_t **out, int *off)
+{
+    const json_t *v = json_object_get(in, key);
+    *out = NULL;
+    *off =
+        v && (json_is_false(v) || (json_is_string(v) && strcmp(json_string_value(v), "off") == 0));
+    if (!v || *off)
+        return 0;
+    if (!json_is_object(v))
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, key, NULL), "'%s' must be a mapping or off",
+                            key);
+    *out = v;
+    return 1;
+}
+
 static int
 get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
-    const json_t *s = json_object_get(in, "session");
+    const json_t *s;
     static const char *const known[] = {
         "attempts",   "key_attempts", "window",           "block_for",
         "categories", "watchlist",    "watchlist_factor", NULL};
-    c->session = 1;
     c->attempts = 3;
     c->key_attempts = 20;
     c->window_ms = 10 * 60 * 1000;
     c->block_ms = 15 * 60 * 1000;
     c->watchlist = 5;
     c->strict = 0.5;
-    const char *defs[] = {"instruction_override", "system_prompt_extraction"};
-    for (size_t i = 0; i < 2; i++) {
-        int k = gw_inj_category_find(c->pack, defs[i]);
-        if (k >= 0)
-            c->esc_cats |= 1ull << k;
-    }
-    if (!s)
-        return 0;
-    if (json_is_false(s) || (json_is_string(s) && strcmp(json_string_value(s), "off") == 0)) {
-        c->session = 0;
-        return 0;
-    }
-    if (!json_is_object(s))
-        return gw_cfg_error(cc, gw_cfg_node_at(cc, "session", NULL),
-                            "'session' must be a mapping or off");
+    static const char *const defs[] = {"instruction_override", "system_prompt_extraction", NULL};
+    c->esc_cats = cats_named(c->pack, defs);
+    int off, rc = get_section(cc, in, "session", &s, &off);
+    c->session = !off;
+    if (rc <= 0)
+        return rc;
     if (gw_cfg_unknown_keys(cc, s, known, "session", NULL) < 0)
         return -1;
     if (get_count(cc, s, "attempts", 1, &c->attempts) < 0 ||
@@ -1189,27 +1210,18 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
     static const char *const known[] = {"categories", "factor", "classifier_factor", "protect",
                                         NULL};
-    const json_t *g = json_object_get(in, "guard");
-    c->guard = 1;
+    const json_t *g;
     c->protect = 1;
     c->guard_factor = 2.0;
     c->guard_model = 1.0;
     /* asking for the secret, for the prompt, or for the secret in another form */
-    const char *defs[] = {"credential_fishing", "system_prompt_extraction", "encoded_payload"};
-    for (size_t i = 0; i < 3; i++) {
-        int k = gw_inj_category_find(c->pack, defs[i]);
-        if (k >= 0)
-            c->guard_cats |= 1ull << k;
-    }
-    if (!g)
-        return 0;
-    if (json_is_false(g) || (json_is_string(g) && strcmp(json_string_value(g), "off") == 0)) {
-        c->guard = 0;
-        return 0;
-    }
-    if (!json_is_object(g))
-        return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", NULL),
-                            "'guard' must be a mapping or off");
+    static const char *const defs[] = {"credential_fishing", "system_prompt_extraction",
+                                       "encoded_payload", NULL};
+    c->guard_cats = cats_named(c->pack, defs);
+    int off, rc = get_section(cc, in, "guard", &g, &off);
+    c->guard = !off;
+    if (rc <= 0)
+        return rc;
     if (gw_cfg_unknown_keys(cc, g, known, "guard", NULL) < 0 ||
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
