@@ -362,6 +362,17 @@ events(const struct gw_tx *tx)
     } while (0)
 
 /* The whole property for one logical stream of the given role. */
+/* A segment of role holding a copy of text (n bytes, NUL-terminated), as an adapter makes it. */
+static struct gw_segment
+text_segment(enum gw_role role, const char *text, size_t n)
+{
+    struct gw_segment seg = {.role = role, .len = n, .msg_index = 0};
+    if (!(seg.text = malloc(n + 1)))
+        abort();
+    memcpy(seg.text, text, n + 1);
+    return seg;
+}
+
 static void
 run(const char *text, size_t n, const uint8_t *sizes, size_t k, enum gw_role role)
 {
@@ -411,9 +422,7 @@ run(const char *text, size_t n, const uint8_t *sizes, size_t k, enum gw_role rol
 
     /* The filter on the whole body. */
     struct gw_tx whole = {0};
-    struct gw_segment seg = {.role = role, .len = n, .msg_index = 0};
-    seg.text = malloc(n + 1);
-    memcpy(seg.text, text, n + 1);
+    struct gw_segment seg = text_segment(role, text, n);
     struct gw_segments segs = {GW_DIR_RESPONSE, &seg, 1, 1};
     enum gw_verdict wv = gw_flt_patterns.on_resp_body(&whole, conf, NULL, &segs);
 
@@ -502,9 +511,7 @@ run(const char *text, size_t n, const uint8_t *sizes, size_t k, enum gw_role rol
 
     /* The same text as a request. */
     struct gw_tx rq = {0};
-    struct gw_segment rseg = {.role = role, .len = n, .msg_index = 0};
-    rseg.text = malloc(n + 1);
-    memcpy(rseg.text, text, n + 1);
+    struct gw_segment rseg = text_segment(role, text, n);
     struct gw_segments rsegs = {GW_DIR_REQUEST, &rseg, 1, 1};
     enum gw_verdict rv = gw_flt_patterns.on_req_body(&rq, conf, NULL, &rsegs);
     CHECK(rv == GW_PASS || rv == GW_REDACT || rv == GW_BLOCK);
