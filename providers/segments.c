@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/jsonload.h"
+
 /* How a segment is written back (struct gw_segment.kind). */
 enum seg_kind {
     K_NONE = 0,
@@ -642,7 +644,7 @@ gw_body_parse(struct gw_body *b, enum gw_api_kind k, enum gw_direction dir, cons
     b->kind = k;
     b->segs.dir = dir;
     json_error_t e;
-    b->root = json_loadb(json, len, JSON_ALLOW_NUL, &e);
+    b->root = gw_json_loadb(json, len, JSON_ALLOW_NUL, &e);
     if (!b->root) {
         if (err && errlen)
             snprintf(err, errlen, "body is not JSON: %s at byte %d", e.text, e.position);
@@ -735,7 +737,7 @@ write_back(struct gw_segment *s)
     }
     case K_JSON_INPUT: {
         json_error_t e;
-        json_t *in = json_loadb(s->text, s->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+        json_t *in = gw_json_loadb(s->text, s->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
         if (!in)
             return -1;
         /* an existing key keeps its place in the object */

@@ -7,6 +7,7 @@
 
 #include <event2/buffer.h>
 
+#include "providers/jsonload.h"
 #include "providers/jsonscan.h"
 
 /* ---------------------------------------------------------------- SSE fields */
@@ -556,7 +557,7 @@ gw_stream_parse(struct gw_stream_adapter *a, const char *raw, size_t len, struct
             goto fail;
         return 0;
     }
-    ev->root = json_loadb(ev->f.data, ev->f.data_len, JSON_ALLOW_NUL, NULL);
+    ev->root = gw_json_loadb(ev->f.data, ev->f.data_len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(ev->root)) {
         json_decref(ev->root);
         ev->root = NULL;
