@@ -120,95 +120,83 @@ literal(struct ld *l, const unsigned char **pp, const char *word, json_t *v)
     return v;
 }
 
-static json_t *
-object(struct ld *l, const unsigned char **pp, unsigned depth)
+/* One member of an object: "key": value, set into o. 0, or -1 (l->why says why). */
+static int
+member(struct ld *l, const unsigned char **pp, unsigned depth, json_t *o)
 {
-    json_t *o = json_object();
-    if (!o) {
-        l->why = GW_JSON_FAST_NOMEM;
-        return NULL;
-    }
-    const unsigned char *p = gw_json_ws(*pp + 1, l->end);
-    if (p < l->end && *p == '}') {
-        *pp = p + 1;
-        return o;
-    }
-    for (;;) {
-        if (p == l->end || *p != '"') {
-            l->why = GW_JSON_FAST_INVALID;
-            break;
-        }
-        char buf[STACK_STR], *heap = NULL;
-        size_t kn;
-        /* keys never hold \u0000 (jansson: "NUL byte in object key not supported") */
-        const unsigned char *k = string_bytes(l, &p, 0, buf, sizeof(buf), &heap, &kn);
-        if (!k)
-            break;
-        p = gw_json_ws(p, l->end);
-        json_t *v = NULL;
-        if (p < l->end && *p == ':') {
-            p = gw_json_ws(p + 1, l->end);
-            v = value(l, &p, depth);
-        } else {
-            l->why = GW_JSON_FAST_INVALID;
-        }
-        int rc = v ? json_object_setn_new_nocheck(o, (const char *)k, kn, v) : -1;
-        free(heap);
-        if (rc < 0) {
-            if (v)
-                l->why = GW_JSON_FAST_NOMEM;
-            break;
-        }
-        p = gw_json_ws(p, l->end);
-        if (p < l->end && *p == ',') {
-            p = gw_json_ws(p + 1, l->end);
-            continue;
-        }
-        if (p < l->end && *p == '}') {
-            *pp = p + 1;
-            return o;
-        }
+    const unsigned char *p = *pp;
+    if (p == l->end || *p != '"') {
         l->why = GW_JSON_FAST_INVALID;
-        break;
+        return -1;
     }
-    json_decref(o);
-    return NULL;
+    char buf[STACK_STR], *heap = NULL;
+    size_t kn;
+    /* keys never hold \u0000 (jansson: "NUL byte in object key not supported") */
+    const unsigned char *k = string_bytes(l, &p, 0, buf, sizeof(buf), &heap, &kn);
+    if (!k)
+        return -1;
+    p = gw_json_ws(p, l->end);
+    json_t *v = NULL;
+    if (p < l->end && *p == ':') {
+        p = gw_json_ws(p + 1, l->end);
+        v = value(l, &p, depth);
+    } else {
+        l->why = GW_JSON_FAST_INVALID;
+    }
+    int rc = v ? json_object_setn_new_nocheck(o, (const char *)k, kn, v) : -1;
+    free(heap);
+    if (v && rc < 0)
+        l->why = GW_JSON_FAST_NOMEM;
+    *pp = p;
+    return rc < 0 ? -1 : 0;
 }
 
-static json_t *
-array(struct ld *l, const unsigned char **pp, unsigned depth)
+/* One element of an array, appended to a. 0, or -1 (l->why says why). */
+static int
+element(struct ld *l, const unsigned char **pp, unsigned depth, json_t *a)
 {
-    json_t *a = json_array();
-    if (!a) {
+    json_t *v = value(l, pp, depth);
+    if (!v)
+        return -1;
+    if (json_array_append_new(a, v) < 0) {
+        l->why = GW_JSON_FAST_NOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+/* The object or array opening at *pp, at depth (its own level). */
+static json_t *
+container(struct ld *l, const unsigned char **pp, unsigned depth)
+{
+    int obj = **pp == '{';
+    unsigned char close = obj ? '}' : ']';
+    json_t *c = obj ? json_object() : json_array();
+    if (!c) {
         l->why = GW_JSON_FAST_NOMEM;
         return NULL;
     }
     const unsigned char *p = gw_json_ws(*pp + 1, l->end);
-    if (p < l->end && *p == ']') {
+    if (p < l->end && *p == close) {
         *pp = p + 1;
-        return a;
+        return c;
     }
     for (;;) {
-        json_t *v = value(l, &p, depth);
-        if (!v)
+        if ((obj ? member(l, &p, depth, c) : element(l, &p, depth, c)) < 0)
             break;
-        if (json_array_append_new(a, v) < 0) {
-            l->why = GW_JSON_FAST_NOMEM;
-            break;
-        }
         p = gw_json_ws(p, l->end);
         if (p < l->end && *p == ',') {
             p = gw_json_ws(p + 1, l->end);
             continue;
         }
-        if (p < l->end && *p == ']') {
+        if (p < l->end && *p == close) {
             *pp = p + 1;
-            return a;
+            return c;
         }
         l->why = GW_JSON_FAST_INVALID;
         break;
     }
-    json_decref(a);
+    json_decref(c);
     return NULL;
 }
 
@@ -227,7 +215,7 @@ value(struct ld *l, const unsigned char **pp, unsigned depth)
             l->why = GW_JSON_FAST_UNSUPPORTED; /* jansson allows 2048 */
             return NULL;
         }
-        return **pp == '{' ? object(l, pp, depth + 1) : array(l, pp, depth + 1);
+        return container(l, pp, depth + 1);
     case '"':
         return string_value(l, pp);
     case 't':
