@@ -27,9 +27,11 @@ struct gw_scan_db;
  * Compiles n rules for block mode (whole texts) and, when stream != 0, also for stream mode.
  * Start of match is tracked per rule: for the rules whose flags carry HS_FLAG_SOM_LEFTMOST, and for
  * every rule when som != 0; one database may mix both kinds, and each rule costs what it needs:
- * tracking the start costs 1.5x to 5x (see flt_patterns.c), and large bounded repeats such as
- * .{1,200} or {40,160} do not compile with it at all ("Pattern is too large"). Callbacks get
- * from = 0 for the rules without it. n may be 0 (scans then find nothing). Returns the database
+ * tracking the start costs 1.5x to 5x (see flt_patterns.c; 40x for a keyword-led rule with a long
+ * value class), and large bounded repeats such as .{1,200} or {40,160} do not compile with it at
+ * all ("Pattern is too large"). Callbacks get from = 0 for the rules without it. When some rule
+ * tracks its start, a block-mode probe of the same rules without it is compiled too (see
+ * gw_scan_block). n may be 0 (scans then find nothing). Returns the database
  * (free with gw_scan_free), or NULL with "rule '<id>': <hyperscan message>" (or a message about the
  * whole set) written into err and, when bad is not NULL, *bad set to the index of that rule (n for
  * the whole set). Slow
@@ -71,7 +73,9 @@ hs_scratch_t *gw_scan_scratch(const struct gw_scan_db *db);
 typedef int (*gw_scan_cb)(unsigned rule_index, unsigned long long from, unsigned long long to,
                           void *arg);
 
-/* Block-mode scan of a whole text of len bytes. 0, or -1 on a Hyperscan error. */
+/* Block-mode scan of a whole text of len bytes. 0, or -1 on a Hyperscan error. A database with
+ * start-of-match rules scans the text with its probe first and stops there when the probe finds
+ * nothing; otherwise the callbacks are those of one full scan, as without a probe. */
 int gw_scan_block(const struct gw_scan_db *db, const char *text, size_t len, gw_scan_cb cb,
                   void *arg);
 

@@ -182,6 +182,74 @@ test_som_per_rule(void **state)
     gw_scan_free(db);
 }
 
+/* The hits of a block scan and of a one-piece stream scan of t, sorted. */
+static void
+block_and_stream(const struct gw_scan_db *db, const char *t, struct hits *b, struct hits *st)
+{
+    size_t n = strlen(t);
+    memset(b, 0, sizeof(*b));
+    memset(st, 0, sizeof(*st));
+    assert_int_equal(gw_scan_block(db, t, n, record, b), 0);
+    struct gw_scan_stream *s = gw_scan_stream_open(db);
+    assert_non_null(s);
+    assert_int_equal(gw_scan_stream_feed(s, t, n, record, st), 0);
+    assert_int_equal(gw_scan_stream_close(s, record, st), 0);
+    qsort(b->v, b->n, sizeof(b->v[0]), hit_cmp);
+    qsort(st->v, st->n, sizeof(st->v[0]), hit_cmp);
+}
+
+/* A database with start-of-match rules is probed without it first (block mode only): a text the
+ * probe finds nothing in reports nothing, any other reports exactly the full scan's hits (the
+ * stream, which is never probed, is the reference), also when the probe's first match is a rule
+ * without start of match and when it comes from the on-disk cache. */
+static void
+test_probe(void **state)
+{
+    (void)state;
+    const struct gw_scan_rule r[] = {
+        {"pw", "passw(or)?d\\s*[:=]\\s*[A-Za-z0-9!@#]{6,}",
+         HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST},
+        {"word", "\\bsecret\\b", HS_FLAG_CASELESS},
+        {"aws", "AKIA[A-Z0-9]{16}", HS_FLAG_SOM_LEFTMOST},
+    };
+    static const char *const texts[] = {
+        "nothing to see here, a password policy and a secretary",
+        "the secret is password = hunter2!x and AKIAABCDEFGHIJKLMNOP",
+        "Secret. Secret! then at the very end PASSWORD: abcdef123",
+        "AKIAABCDEFGHIJKLMNOP",
+    };
+    /* the password rule reports at every end past its 6th value character */
+    static const size_t want[] = {0, 1 + 4 + 1, 2 + 4, 1};
+    char dir[] = "/tmp/pc-test-scan-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("PORTCULLIS_CACHE_DIR", dir, 1);
+    for (int round = 0; round < 3; round++) {
+        /* 0: compiled; 1: compiled and saved; 2: loaded from the file round 1 wrote */
+        char err[256];
+        struct gw_scan_db *db =
+            round == 0 ? gw_scan_compile(r, 3, 0, 1, err, sizeof(err), NULL)
+                       : gw_scan_compile_cached("test-probe", r, 3, 0, 1, err, sizeof(err), NULL);
+        if (!db)
+            fail_msg("%s", err);
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+            struct hits b, st;
+            block_and_stream(db, texts[i], &b, &st);
+            assert_int_equal(b.n, want[i]);
+            assert_int_equal(st.n, b.n);
+            assert_memory_equal(b.v, st.v, b.n * sizeof(b.v[0]));
+        }
+        struct hits b, st;
+        block_and_stream(db, texts[1], &b, &st);
+        assert_true(has(&b, 0, 14, 34)); /* the start is the real one */
+        assert_true(has(&b, 2, 39, 59));
+        gw_scan_free(db);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("PORTCULLIS_CACHE_DIR");
+}
+
 /* Stream mode over every two-way and many three-way splits reports exactly the block spans. */
 static void
 test_stream_splits(void **state)
@@ -350,6 +418,7 @@ main(void)
         cmocka_unit_test(test_empty_set),
         cmocka_unit_test(test_block_spans),
         cmocka_unit_test(test_som_per_rule),
+        cmocka_unit_test(test_probe),
         cmocka_unit_test(test_stream_splits),
         cmocka_unit_test(test_stream_late_report),
         cmocka_unit_test(test_scratch_grows),
