@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/jsondump.h"
 #include "providers/jsonload.h"
 
 /* How a segment is written back (struct gw_segment.kind). */
@@ -192,9 +193,11 @@ dump_flags(json_t *v)
 static char *
 dump_compact(json_t *v, size_t *len)
 {
-    char *s = v ? json_dumps(v, dump_flags(v)) : strdup("");
-    *len = s ? strlen(s) : 0; /* a dump never holds a raw NUL: jansson writes \u0000 */
-    return s;
+    if (!v) {
+        *len = 0;
+        return strdup("");
+    }
+    return gw_json_dumps(v, dump_flags(v), len); /* never a raw NUL: \u0000 is escaped */
 }
 
 /* ---- the segment list ---- */
@@ -809,11 +812,10 @@ gw_body_serialize(struct gw_body *b, char **out, size_t *outlen)
     if (b->kind == GW_KIND_OPENAI_RESPONSES && b->segs.dir == GW_DIR_RESPONSE && answer &&
         refresh_output_text(b->root) < 0)
         return -1;
-    char *s = json_dumps(b->root, dump_flags(b->root));
+    char *s = gw_json_dumps(b->root, dump_flags(b->root), outlen);
     if (!s)
         return -1;
     *out = s;
-    *outlen = strlen(s);
     return 1;
 }
 

@@ -7,6 +7,7 @@
 
 #include <event2/buffer.h>
 
+#include "providers/jsondump.h"
 #include "providers/jsonload.h"
 #include "providers/jsonscan.h"
 
@@ -732,7 +733,8 @@ static int
 emit(const char *name, const struct gw_sse_fields *f, json_t *root, struct evbuffer *out)
 {
     int p = tree_precision(root, 1);
-    char *js = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(p));
+    size_t jn;
+    char *js = gw_json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(p), &jn);
     if (!js)
         return -1;
     int rc = 0;
@@ -742,7 +744,7 @@ emit(const char *name, const struct gw_sse_fields *f, json_t *root, struct evbuf
         rc = -1;
     if (rc == 0 && f && f->retry && evbuffer_add_printf(out, "retry: %s\n", f->retry) < 0)
         rc = -1;
-    if (rc == 0 && (evbuffer_add(out, "data: ", 6) < 0 || evbuffer_add(out, js, strlen(js)) < 0 ||
+    if (rc == 0 && (evbuffer_add(out, "data: ", 6) < 0 || evbuffer_add(out, js, jn) < 0 ||
                     evbuffer_add(out, "\n\n", 2) < 0))
         rc = -1;
     free(js);
