@@ -194,7 +194,6 @@ struct pconf {
     size_t n;
     struct anchor *anchors;
     size_t nanchors;
-    size_t anchor_maxlen;
     /* anchors by first byte (lowercased for the caseless ones): order[first[b] .. first[b + 1]),
      * [0] case-sensitive, [1] caseless; and which first two bytes some anchor has */
     unsigned first[2][257];
@@ -236,6 +235,8 @@ struct pstream {
     struct occ *occ; /* anchor occurrences that may still begin an unfinished match */
     size_t nocc, capocc;
     uint64_t anchored_to; /* the text before it was looked at for whole anchors */
+    uint64_t rescan_from; /* the first anchor the text ended inside of then (else anchored_to):
+                           * before it, nothing can still complete an anchor */
     struct gw_scan_stream *hs;
     uint64_t base;       /* stream offset of the text[0] the chain presents next */
     uint64_t fed;        /* bytes fed to Hyperscan */
@@ -864,7 +865,9 @@ anchored_from(const struct pconf *c, struct pstream *p, unsigned role_bit, const
             p->occ[k++] = p->occ[i];
     p->nocc = k;
     uint64_t best = end;
-    uint64_t start = p->anchored_to > c->anchor_maxlen ? p->anchored_to - c->anchor_maxlen + 1 : 0;
+    /* Only where the text ended inside an anchor last time can one complete now: a stream of
+     * token-sized events is looked at once per byte, not again over the longest anchor. */
+    uint64_t start = p->rescan_from;
     if (start < base)
         start = base;
     for (uint64_t i = start; i < end; i++) {
@@ -918,6 +921,7 @@ anchored_from(const struct pconf *c, struct pstream *p, unsigned role_bit, const
         }
     }
     p->anchored_to = end;
+    p->rescan_from = best; /* the first partial anchor (best is the partials' minimum here) */
     for (size_t i = 0; i < p->nocc; i++)
         if (p->occ[i].pos < best)
             best = p->occ[i].pos;
@@ -2034,9 +2038,6 @@ index_anchors(struct pconf *c)
             c->pair[ci][pr >> 3] |= (uint8_t)(1u << (pr & 7));
         }
     }
-    for (size_t k = 0; k < c->nanchors; k++)
-        if (c->anchors[k].len > c->anchor_maxlen)
-            c->anchor_maxlen = c->anchors[k].len;
     return 0;
 }
 
