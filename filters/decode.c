@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "providers/jsonscan.h"
+
 const char *
 gw_enc_name(enum gw_enc e)
 {
@@ -50,38 +52,6 @@ hexv(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available): 1..4, 0 when invalid, -1 when it
- * is a valid beginning cut by the end of the buffer. */
-static int
-utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    int k;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
-        return 0;
-    for (int i = 1; i < k; i++) {
-        if ((size_t)i >= n)
-            return -1;
-        unsigned char b = s[i];
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
-            return 0;
-    }
-    return k;
-}
-
 /* Whether n decoded bytes are text (decode.h); cut: the payload goes on past them. */
 static int
 looks_text(const char *buf, size_t n, int cut)
@@ -100,7 +70,7 @@ looks_text(const char *buf, size_t n, int cut)
             i++;
             continue;
         }
-        int k = utf8_seq(s + i, n - i);
+        int k = gw_utf8_seq_cut(s + i, s + n);
         if (k == -1 && cut)
             break;
         if (k <= 0)
@@ -365,7 +335,7 @@ gw_reverse(const char *in, size_t len, char *out)
 {
     const unsigned char *s = (const unsigned char *)in;
     for (size_t i = 0; i < len;) {
-        int k = utf8_seq(s + i, len - i);
+        int k = gw_utf8_seq_cut(s + i, s + len);
         if (k <= 0)
             k = 1;
         memcpy(out + len - i - (size_t)k, in + i, (size_t)k);

@@ -30,12 +30,13 @@
 /*
  * Length of the well-formed UTF-8 sequence at p (p < end): 1 for ASCII, 2 to 4 for a valid
  * multi-byte sequence (Unicode table 3-7: no overlong forms, no UTF-16 surrogates, nothing past
- * U+10FFFF; what jansson accepts), 0 when the bytes at p do not start one. The one UTF-8 check of
- * the gateway: JSON strings here, stream texts (providers/stream.c), audit records
- * (audit/record.c).
+ * U+10FFFF; what jansson accepts), 0 when the bytes at p do not start one, -1 when the bytes
+ * before end are the valid beginning of one that end cuts short (a decoded payload that goes on
+ * past its buffer, filters/decode.c). The one UTF-8 check of the gateway: JSON strings here,
+ * stream texts (providers/stream.c), audit records (audit/record.c), decoded payloads.
  */
-static inline size_t
-gw_utf8_seq(const unsigned char *p, const unsigned char *end)
+static inline int
+gw_utf8_seq_cut(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0], lo = 0x80, hi = 0xBF;
     size_t k;
@@ -58,12 +59,22 @@ gw_utf8_seq(const unsigned char *p, const unsigned char *end)
     } else {
         return 0;
     }
-    if ((size_t)(end - p) < k || p[1] < lo || p[1] > hi)
+    /* whole or cut short: the bytes there are checked alike */
+    size_t avail = (size_t)(end - p), n = avail < k ? avail : k;
+    if (n >= 2 && (p[1] < lo || p[1] > hi))
         return 0;
-    for (size_t i = 2; i < k; i++)
+    for (size_t i = 2; i < n; i++)
         if (p[i] < 0x80 || p[i] > 0xBF)
             return 0;
-    return k;
+    return n == k ? (int)k : -1;
+}
+
+/* The same, a sequence cut short by end counting as invalid (0). */
+static inline size_t
+gw_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    int k = gw_utf8_seq_cut(p, end);
+    return k > 0 ? (size_t)k : 0;
 }
 
 /* Flags of the validating functions. */
