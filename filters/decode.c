@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "filters/hexdigit.h"
 #include "providers/jsonscan.h"
 
 const char *
@@ -42,15 +43,6 @@ static const uint8_t b64t[256] = {
     ['/'] = 64, ['_'] = 64,
 };
 /* clang-format on */
-
-static inline int
-hexv(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Whether n decoded bytes are text (decode.h); cut: the payload goes on past them. */
 static int
@@ -109,7 +101,8 @@ hex_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = from; i + 1 < to && n < cap; i += 2)
-        out[n++] = (char)(hexv((unsigned char)t[i]) << 4 | hexv((unsigned char)t[i + 1]));
+        out[n++] =
+            (char)(gw_hex_value((unsigned char)t[i]) << 4 | gw_hex_value((unsigned char)t[i + 1]));
     return n;
 }
 
@@ -132,7 +125,8 @@ hex_pairs(const char *t, size_t len, size_t i, const char *pre, size_t plen, siz
             k++;
         if (k < plen)
             break;
-        int hi = hexv((unsigned char)t[j + plen]), lo = hexv((unsigned char)t[j + plen + 1]);
+        int hi = gw_hex_value((unsigned char)t[j + plen]),
+            lo = gw_hex_value((unsigned char)t[j + plen + 1]);
         if (hi < 0 || lo < 0)
             break;
         j += plen + 2;
@@ -179,7 +173,7 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
     int all_hex = 1;
     for (;;) {
         while (e < len && b64t[(unsigned char)t[e]]) {
-            all_hex &= hexv((unsigned char)t[e]) >= 0;
+            all_hex &= gw_hex_value((unsigned char)t[e]) >= 0;
             e++;
         }
         digits += e - line;
@@ -254,7 +248,8 @@ init_cls(void)
         return;
     uint8_t c[256] = {0};
     for (int i = 0; i < 256; i++)
-        c[i] = (uint8_t)((b64t[i] ? C_B64 : 0) | (hexv((unsigned char)i) >= 0 ? C_HEXISH : 0));
+        c[i] =
+            (uint8_t)((b64t[i] ? C_B64 : 0) | (gw_hex_value((unsigned char)i) >= 0 ? C_HEXISH : 0));
     for (const char *p = "\\xX%, :;"; *p; p++)
         c[(unsigned char)*p] |= C_HEXISH;
     /* every thread writes the same values: atomic stores keep that a benign race */

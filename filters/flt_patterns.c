@@ -117,6 +117,7 @@
 #include "config/parse.h"
 #include "filters/decode.h"
 #include "filters/filter.h"
+#include "filters/hexdigit.h"
 #include "filters/scan.h"
 #include "filters/validate.h"
 #include "gateway/io.h"
@@ -1590,15 +1591,6 @@ is_meta(char c)
     return c && strchr("\\[](){}.*+?|^$", c) != NULL;
 }
 
-static int
-hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* One literal byte of a regex at *p (plain, an escaped punctuation character or \xHH): 1 with
  * *out set and *p moved past it, 0 when *p is something else. */
 static int
@@ -1611,8 +1603,8 @@ lit_byte(const char **p, char *out)
             *p = s + 2;
             return 1;
         }
-        if (s[1] == 'x' && hexval(s[2]) >= 0 && hexval(s[3]) >= 0) {
-            *out = (char)(hexval(s[2]) * 16 + hexval(s[3]));
+        if (s[1] == 'x' && gw_hex_value(s[2]) >= 0 && gw_hex_value(s[3]) >= 0) {
+            *out = (char)(gw_hex_value(s[2]) * 16 + gw_hex_value(s[3]));
             *p = s + 4;
             return 1;
         }

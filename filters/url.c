@@ -10,6 +10,8 @@
 
 #include <idn2.h>
 
+#include "filters/hexdigit.h"
+
 #define RAW_HOST_MAX 1023
 
 static unsigned char
@@ -29,17 +31,6 @@ static int
 is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int
-hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 /* '/' always; '\' too where the URL is special. */
@@ -89,7 +80,7 @@ gw_url_ipv4_number(const char *p, size_t n, uint64_t *v, int *odd)
     }
     uint64_t x = 0;
     for (size_t i = 0; i < n; i++) {
-        int d = hex_value((unsigned char)p[i]);
+        int d = gw_hex_value((unsigned char)p[i]);
         if (d < 0 || d >= radix)
             return -1;
         x = x * (uint64_t)radix + (uint64_t)d;
@@ -176,8 +167,8 @@ ipv6_parse(const char *p, size_t n, uint16_t a[8])
             continue;
         }
         unsigned value = 0, length = 0;
-        while (length < 4 && i < n && hex_value(C) >= 0) {
-            value = value * 16 + (unsigned)hex_value(C);
+        while (length < 4 && i < n && gw_hex_value(C) >= 0) {
+            value = value * 16 + (unsigned)gw_hex_value(C);
             i++, length++;
         }
         if (i < n && C == '.') {
@@ -342,8 +333,8 @@ parse_host(const char *raw, size_t n, struct gw_url_canon *u)
     size_t dn = 0;
     for (size_t i = 0; i < n; i++) {
         int h1, h2;
-        if (raw[i] == '%' && i + 2 < n && (h1 = hex_value((unsigned char)raw[i + 1])) >= 0 &&
-            (h2 = hex_value((unsigned char)raw[i + 2])) >= 0) {
+        if (raw[i] == '%' && i + 2 < n && (h1 = gw_hex_value((unsigned char)raw[i + 1])) >= 0 &&
+            (h2 = gw_hex_value((unsigned char)raw[i + 2])) >= 0) {
             dec[dn++] = (char)(h1 * 16 + h2);
             i += 2;
             u->odd |= GW_URL_ODD_PCT_HOST;
@@ -673,8 +664,8 @@ path_ambiguous(const char *o, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         if (o[i] == '%') {
-            int h1 = i + 1 < len ? hex_value((unsigned char)o[i + 1]) : -1;
-            int h2 = i + 2 < len ? hex_value((unsigned char)o[i + 2]) : -1;
+            int h1 = i + 1 < len ? gw_hex_value((unsigned char)o[i + 1]) : -1;
+            int h2 = i + 2 < len ? gw_hex_value((unsigned char)o[i + 2]) : -1;
             if (h1 < 0 || h2 < 0)
                 return 1;
             int c = h1 * 16 + h2;
@@ -729,8 +720,8 @@ gw_url_path(const struct gw_url_canon *u, const char *s, size_t n, char *out, si
                 if (c == '%') {
                     size_t j1 = skip_tab_nl(p, pn, i + 1);
                     size_t j2 = j1 < pn ? skip_tab_nl(p, pn, j1 + 1) : pn;
-                    int h1 = j1 < pn ? hex_value((unsigned char)p[j1]) : -1;
-                    int h2 = j2 < pn ? hex_value((unsigned char)p[j2]) : -1;
+                    int h1 = j1 < pn ? gw_hex_value((unsigned char)p[j1]) : -1;
+                    int h2 = j2 < pn ? gw_hex_value((unsigned char)p[j2]) : -1;
                     if (h1 >= 0 && h2 >= 0) {
                         c = (unsigned char)(h1 * 16 + h2);
                         dots &= c == '.';

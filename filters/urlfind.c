@@ -4,11 +4,13 @@
  * strings decoded one at a time, and edited in place.
  */
 #include "filters/urlfind.h"
-#include "filters/url.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "filters/hexdigit.h"
+#include "filters/url.h"
 
 /* ---- byte classes ---- */
 
@@ -118,15 +120,6 @@ static int
 is_digit(unsigned char c)
 {
     return (cls[c] & C_DIGIT) != 0;
-}
-
-static int
-hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* Whether s (n bytes) is w (n bytes, lower case) in any ASCII case; not the locale's idea. */
@@ -567,9 +560,9 @@ classify(const unsigned char *h, size_t n, struct hinfo *hi)
             buf[m++] = h[i];
             continue;
         }
-        if (i + 2 >= n || hex_value(h[i + 1]) < 0 || hex_value(h[i + 2]) < 0)
+        if (i + 2 >= n || gw_hex_value(h[i + 1]) < 0 || gw_hex_value(h[i + 2]) < 0)
             return; /* a '%' that starts no escape: the standard refuses it in a host */
-        buf[m++] = (unsigned char)(hex_value(h[i + 1]) * 16 + hex_value(h[i + 2]));
+        buf[m++] = (unsigned char)(gw_hex_value(h[i + 1]) * 16 + gw_hex_value(h[i + 2]));
         i += 2;
     }
     for (size_t i = 0; i < m; i++)
@@ -1040,8 +1033,8 @@ jdecode_u(const unsigned char *r, size_t n, size_t i, uint32_t *cp)
 {
     if (n - i < 6 || r[i] != '\\' || r[i + 1] != 'u' || !hex4(r + i + 2))
         return 0;
-    *cp = (uint32_t)(hex_value(r[i + 2]) << 12 | hex_value(r[i + 3]) << 8 |
-                     hex_value(r[i + 4]) << 4 | hex_value(r[i + 5]));
+    *cp = (uint32_t)(gw_hex_value(r[i + 2]) << 12 | gw_hex_value(r[i + 3]) << 8 |
+                     gw_hex_value(r[i + 4]) << 4 | gw_hex_value(r[i + 5]));
     return 1;
 }
 

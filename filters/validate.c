@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "filters/hexdigit.h"
 #include "filters/validate.h"
 
 static int
@@ -28,18 +29,6 @@ static unsigned char
 to_upper(unsigned char c)
 {
     return c >= 'a' && c <= 'z' ? (unsigned char)(c - 'a' + 'A') : c;
-}
-
-static int
-hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static int
@@ -306,7 +295,7 @@ gw_valid_ipv6(const char *s, size_t n)
     for (;;) {
         /* A group or the IPv4 tail starts at i, which is < n. */
         size_t j = i;
-        while (j < n && hex_value((unsigned char)s[j]) >= 0)
+        while (j < n && gw_hex_value((unsigned char)s[j]) >= 0)
             j++;
         if (j < n && s[j] == '.') {
             /* The tail stands for two groups and ends the address. */
