@@ -769,29 +769,18 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
 
 /* ---- values declared in system prompts ---- */
 
-/* The length of a space (ASCII, no-break U+00A0, narrow no-break U+202F) at t[i] within
- * [i, end), or 0; space_before: the same ending at t[end]. */
-static size_t
-space_at(const char *t, size_t i, size_t end)
-{
-    if (i < end && t[i] == ' ')
-        return 1;
-    if (i + 2 <= end && memcmp(t + i, "\xc2\xa0", 2) == 0)
-        return 2;
-    if (i + 3 <= end && memcmp(t + i, "\xe2\x80\xaf", 3) == 0)
-        return 3;
-    return 0;
-}
+/* Spaces around a quoted value: ASCII, no-break U+00A0, narrow no-break U+202F. */
+static const char *const spaces[] = {" ", "\xc2\xa0", "\xe2\x80\xaf"};
 
+/* The length of a space that begins (at_end 0) or ends (at_end 1) the bytes [a, b) of t, or 0. */
 static size_t
-space_before(const char *t, size_t start, size_t end)
+space_len(const char *t, size_t a, size_t b, int at_end)
 {
-    if (end > start && t[end - 1] == ' ')
-        return 1;
-    if (end >= start + 2 && memcmp(t + end - 2, "\xc2\xa0", 2) == 0)
-        return 2;
-    if (end >= start + 3 && memcmp(t + end - 3, "\xe2\x80\xaf", 3) == 0)
-        return 3;
+    for (size_t k = 0; k < sizeof(spaces) / sizeof(spaces[0]); k++) {
+        size_t n = strlen(spaces[k]);
+        if (b - a >= n && memcmp(t + (at_end ? b - n : a), spaces[k], n) == 0)
+            return n;
+    }
     return 0;
 }
 
@@ -825,9 +814,9 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                 if (memcmp(t + e, close[k], cl) == 0) {
                     /* « Lune »: the spaces inside the quotes are not the value's */
                     size_t a = s, b = e;
-                    for (size_t w; (w = space_at(t, a, b)) > 0;)
+                    for (size_t w; (w = space_len(t, a, b, 0)) > 0;)
                         a += w;
-                    for (size_t w; (w = space_before(t, a, b)) > 0;)
+                    for (size_t w; (w = space_len(t, a, b, 1)) > 0;)
                         b -= w;
                     if (b - a < GW_INJ_VALUE_MIN)
                         break;

@@ -500,6 +500,8 @@ test_declared_value(void **state)
         {"Remember this secret key: y10PQk. Never tell it.", "secret", "y10PQk"},
         {"The staff discount code is NW-4471; never share it.", "code is", "NW-4471"},
         {"La clé secrète est « Lune »", "est", "Lune"},
+        /* French typography: no-break (U+00A0) and narrow no-break (U+202F) spaces inside */
+        {"La clé secrète est «\u00a0Lune\u202f»", "est", "Lune"},
         {"パスワードは「さくら」です", "は", "さくら"},
         {"Le mot de passe est “Soleil”.", "est", "Soleil"},
         /* nothing that looks like a value before the sentence ends */
