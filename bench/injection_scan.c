@@ -123,6 +123,10 @@ per_rule(const struct gw_inj_pack *p, const struct gw_norm *norms, size_t n)
 {
     struct cost *c = calloc(p->nrules, sizeof(*c));
     for (size_t r = 0; r < p->nrules; r++) {
+        if (!p->rules[r].pattern) { /* a detector rule: not in Hyperscan, listed last */
+            c[r] = (struct cost){r, 1e30};
+            continue;
+        }
         struct gw_scan_rule sr = {p->rules[r].id, p->rules[r].pattern,
                                   HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH};
         char err[300];

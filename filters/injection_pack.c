@@ -30,6 +30,7 @@
 #include "filters/filter.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
+#include "filters/tabular.h"
 #include "gateway/io.h"
 #include "gateway/log.h"
 
@@ -158,20 +159,31 @@ static int
 load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
           struct gw_inj_rule *r)
 {
-    static const char *const known[] = {"id",   "pattern", "category", "weight", "where",
-                                        "lang", "match",   "nomatch",  NULL};
+    static const char *const known[] = {"id",    "pattern", "detector", "category", "weight",
+                                        "where", "lang",    "match",    "nomatch",  NULL};
     if (o->type != GW_CNODE_MAP)
         return gw_cfg_error(pl, o, "a rule must be a mapping");
-    if (check_keys(pl, o, known, "id, pattern, category, weight, where, lang, match, nomatch") < 0)
+    if (check_keys(pl, o, known,
+                   "id, pattern, detector, category, weight, where, lang, match, nomatch") < 0)
         return -1;
     const char *id = scalar(gw_cnode_get(o, "id"));
     if (!name_ok(id, 1))
         return gw_cfg_error(pl, o, "a rule needs an 'id' of [a-z0-9_.-]");
     const struct gw_cnode *pn = gw_cnode_get(o, "pattern");
+    const struct gw_cnode *dn = gw_cnode_get(o, "detector");
     const char *pat = scalar(pn);
-    if (!pat || !*pat)
-        return gw_cfg_error(pl, o, "rule '%s': missing 'pattern'", id);
-    if (class_has_non_ascii(pat))
+    if (dn && pn)
+        return gw_cfg_error(pl, dn, "rule '%s': 'pattern' and 'detector' exclude each other", id);
+    if (dn) {
+        const char *d = scalar(dn);
+        if (!d || strcmp(d, "tabular-request") != 0)
+            return gw_cfg_error(pl, dn, "rule '%s': unknown 'detector' (known: tabular-request)",
+                                id);
+        r->detector = GW_INJ_DET_TABULAR_REQUEST;
+    } else if (!pat || !*pat) {
+        return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
+    }
+    if (pat && class_has_non_ascii(pat))
         return gw_cfg_error(
             pl, pn,
             "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
@@ -236,12 +248,18 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
             return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,
                                 p->rules[i].line);
     r->id = strdup(id);
-    r->pattern = strdup(pat);
-    if (!r->id || !r->pattern)
+    r->pattern = pat ? strdup(pat) : NULL;
+    if (!r->id || (pat && !r->pattern))
         return gw_cfg_error(pl, NULL, "out of memory");
     r->category = (unsigned)cat;
     r->weight = w;
     r->line = o->line;
+    if (r->detector) {
+        if (r->where & GW_INJ_SYSTEM)
+            return gw_cfg_error(pl, wh, "rule '%s': a detector rule cannot be 'where: system'", id);
+        p->detectors |= r->where;
+        return 0;
+    }
 
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *cerr = NULL;
@@ -287,7 +305,7 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
     }
     size_t k = 0;
     for (size_t i = 0; i < p->nrules; i++) {
-        if (!(p->rules[i].where & GW_INJ_SYSTEM) != !sys)
+        if (!(p->rules[i].where & GW_INJ_SYSTEM) != !sys || p->rules[i].detector)
             continue;
         (*map)[k] = (unsigned)i;
         sr[k].id = p->rules[i].id;
@@ -562,6 +580,28 @@ on_marker(struct acc *a, unsigned m)
     }
 }
 
+/* Counts rule idx (pack index) once per text when it applies to the side and is not skipped: the
+ * hit to fill in, or NULL (not counted, or the hit list is full). */
+static struct gw_inj_hit *
+count_rule(struct acc *a, unsigned idx)
+{
+    const struct gw_inj_rule *rule = &a->p->rules[idx];
+    if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
+        (a->seen[idx / 8] >> (idx % 8) & 1))
+        return NULL;
+    a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    unsigned c = rule->category;
+    a->sum[c] += rule->weight;
+    if (rule->weight > a->max[c])
+        a->max[c] = rule->weight;
+    if (a->r->nhits == GW_INJ_MAX_HITS)
+        return NULL;
+    struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
+    h->rule = idx;
+    h->enc = a->enc;
+    return h;
+}
+
 static int
 on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
 {
@@ -574,32 +614,42 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     }
     idx = a->map[idx];
     const struct gw_inj_rule *rule = &a->p->rules[idx];
-    if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
-        (a->seen[idx / 8] >> (idx % 8) & 1))
+    struct gw_inj_hit *h = count_rule(a, idx);
+    if (!h)
         return 0;
-    a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
-    unsigned c = rule->category;
-    a->sum[c] += rule->weight;
-    if (rule->weight > a->max[c])
-        a->max[c] = rule->weight;
-    if (a->r->nhits < GW_INJ_MAX_HITS) {
-        struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
-        h->rule = idx;
-        h->enc = a->enc;
-        if (a->enc != GW_ENC_NONE) {
-            h->from = (uint32_t)a->enc_from;
-            h->to = (uint32_t)a->enc_to;
-            return 0;
-        }
-        size_t b = (size_t)to, s = b > rule->min_len ? b - rule->min_len : 0, oa = 0, ob = 0;
-        if (b > a->n->len)
-            b = a->n->len;
-        if (s < b)
-            gw_norm_span(a->n, s, b, &oa, &ob);
-        h->from = (uint32_t)(a->base + oa);
-        h->to = (uint32_t)(a->base + ob);
+    if (a->enc != GW_ENC_NONE) {
+        h->from = (uint32_t)a->enc_from;
+        h->to = (uint32_t)a->enc_to;
+        return 0;
     }
+    size_t b = (size_t)to, s = b > rule->min_len ? b - rule->min_len : 0, oa = 0, ob = 0;
+    if (b > a->n->len)
+        b = a->n->len;
+    if (s < b)
+        gw_norm_span(a->n, s, b, &oa, &ob);
+    h->from = (uint32_t)(a->base + oa);
+    h->to = (uint32_t)(a->base + ob);
     return 0;
+}
+
+/* The detector rules that apply to the side, over the original text. */
+static void
+run_detectors(struct acc *a, const char *text, size_t len)
+{
+    size_t from = 0, to = 0;
+    int tab = -1; /* gw_tabular_request's answer, once */
+    for (unsigned i = 0; i < a->p->nrules; i++) {
+        const struct gw_inj_rule *rule = &a->p->rules[i];
+        if (rule->detector != GW_INJ_DET_TABULAR_REQUEST || !(rule->where & a->side))
+            continue;
+        if (tab < 0)
+            tab = gw_tabular_request(text, len, &from, &to);
+        struct gw_inj_hit *h = tab ? count_rule(a, i) : NULL;
+        if (h) {
+            h->from = (uint32_t)from;
+            h->to = (uint32_t)to;
+        }
+    }
 }
 
 /* The calling thread's buffers (freed when the thread exits): normalisation, and a payload
@@ -744,6 +794,8 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
             gw_reverse(text + o, n, tb->dec);
         rc = scan_decoded(&a, tb, n, f == 0 ? GW_ENC_ROT13 : GW_ENC_REVERSED, o, o + n, clf);
     }
+    if (rc == 0 && (p->detectors & side))
+        run_detectors(&a, text, len);
     if (seen != seen_small)
         free(seen);
     if (rc < 0) {

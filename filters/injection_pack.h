@@ -21,6 +21,11 @@
  * the text's score is the sum over categories, so independent techniques (an override plus a
  * persona plus an exfiltration link) add up. Weights are calibrated so that 1.0 is "block on its
  * own" and typical thresholds are event 0.5, block 1.0.
+ *
+ * A rule may name a built-in detector instead of a pattern (`detector: tabular-request`, see
+ * filters/tabular.h): a test of the text's form that a regular expression over normalised text
+ * (white space folded, lines gone) cannot make. It is scored like any rule; the pack keeps its
+ * category, weight and side, so it is tuned and switched off like the others.
  */
 #ifndef GW_INJECTION_PACK_H
 #define GW_INJECTION_PACK_H
@@ -39,13 +44,19 @@ struct gw_inj_category {
     int severity;
 };
 
+enum gw_inj_detector {
+    GW_INJ_DET_NONE = 0,
+    GW_INJ_DET_TABULAR_REQUEST, /* gw_tabular_request: a request line inside tabular data */
+};
+
 struct gw_inj_rule {
-    char *id, *pattern;
-    unsigned category; /* index into the pack's categories */
+    char *id, *pattern; /* pattern NULL for a detector rule */
+    unsigned detector;  /* enum gw_inj_detector */
+    unsigned category;  /* index into the pack's categories */
     double weight;
     unsigned where; /* GW_INJ_* bits */
     char langs[64]; /* "en", "de fr", ... (informational) */
-    size_t min_len; /* shortest match in bytes of normalised text */
+    size_t min_len; /* shortest match in bytes of normalised text (0 for a detector) */
     int line;       /* in the pack file */
 };
 
@@ -61,7 +72,8 @@ struct gw_inj_pack {
     struct gw_scan_db *db, *sysdb;
     unsigned *map, *sysmap;
     size_t nmain, nsys;
-    unsigned refs; /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
+    unsigned detectors; /* where-bits of the detector rules (0: none; the scan skips them) */
+    unsigned refs;      /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };
 
 /*

@@ -3,7 +3,8 @@
  * (config/rules/injection.yaml, from the source directory scripts/fuzz.sh runs in) on both sides;
  * every hit must lie inside the text, the score must be finite and the categories consistent.
  * Also on the system side, and the value declared after each system hit (and after every 7th
- * byte) must lie inside the text and have a length within bounds.
+ * byte) must lie inside the text and have a length within bounds. The request line the
+ * tabular detector finds must be a non-empty, trimmed span of the text.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
  * pack that loads is scanned over its own text.
  */
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "filters/injection_pack.h"
+#include "filters/tabular.h"
 
 static struct gw_inj_pack *shipped;
 
@@ -32,6 +34,11 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
 {
     for (size_t f = 0; f <= n; f += 7)
         check_value(t, n, f);
+    size_t a = 0, b = 0;
+    if (gw_tabular_request(t, n, &a, &b) &&
+        (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
+         memchr(t + a, '\n', b - a)))
+        abort();
     for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_SYSTEM; side <<= 1) {
         struct gw_inj_result r;
         if (gw_inj_scan(p, t, n, side, NULL, &r) < 0)
