@@ -96,6 +96,7 @@
 #define NEEDLE_MAX 96  /* longest needle: a secret's base64 */
 #define SPAN_MAX 256   /* longest match: a secret spelled out, 3 separators per letter */
 #define MAX_NEEDLES 13 /* the canary, and 4 secrets as written, reversed and in base64 */
+_Static_assert(MAX_NEEDLES <= 16, "needle sets are 16-bit masks");
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -164,6 +165,8 @@ struct ictx {
     int leaked;
     struct needle needles[MAX_NEEDLES];
     size_t nneedles, longest;
+    uint16_t first[256]; /* per byte: the needles that start with it (either ASCII case) */
+    uint16_t anywhere;   /* the needles that may start inside a word (the canary) */
     struct stail tails[MAX_STREAMS];
     size_t ntails;
     /* session escalation in flight */
@@ -629,6 +632,11 @@ add_needle(struct ictx *x, const char *s, size_t n, enum needle_kind kind)
             return;
     d->n = n;
     d->kind = kind;
+    unsigned char c0 = (unsigned char)d->s[0];
+    x->first[c0] |= (uint16_t)(1u << x->nneedles);
+    x->first[(unsigned char)toupper(c0)] |= (uint16_t)(1u << x->nneedles);
+    if (kind == N_CANARY)
+        x->anywhere |= (uint16_t)(1u << x->nneedles);
     x->nneedles++;
     size_t span = kind == N_SECRET ? 4 * n - 3 : n;
     if (span > x->longest)
@@ -793,28 +801,39 @@ match_at(const struct needle *d, const char *t, size_t n, size_t i)
             isalnum((unsigned char)d->s[j]))
             for (size_t gap = 0; gap < 3 && p < n && sep_byte((unsigned char)t[p]); gap++)
                 p++;
-        if (p >= n || tolower((unsigned char)t[p]) != (unsigned char)d->s[j])
+        unsigned char c = p < n ? (unsigned char)t[p] : 0;
+        if (p >= n || (c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)d->s[j])
             return 0;
         p++;
     }
     return p - i;
 }
 
+/* gw_inj_word_byte as a table: the needle search reads it for every byte of an answer. */
+static const uint8_t word_tab[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1};
+
 /* Offset of the first needle in t (a secret only as a whole word, the ends of t counting as
- * word ends), or -1; *which: its index, *span: the match's length. */
+ * word ends), or -1; *which: its index, *span: the match's length. One pass over t whatever the
+ * number of needles: a byte costs two table look-ups, and only a needle's first byte at the
+ * start of a word (anywhere, for the canary) is tried further (~3 us per KB with 13 needles,
+ * against ~25 for a pass per needle). */
 static long
 find_needle(const struct ictx *x, const char *t, size_t n, size_t *which, size_t *span)
 {
-    for (size_t k = 0; k < x->nneedles; k++) {
-        const struct needle *d = &x->needles[k];
-        for (size_t i = 0; i + d->n <= n; i++) {
-            if (tolower((unsigned char)t[i]) != (unsigned char)d->s[0])
-                continue;
-            size_t m = match_at(d, t, n, i);
+    unsigned inword = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)t[i];
+        unsigned cand = x->first[b] & (inword ? x->anywhere : 0xffffu);
+        inword = word_tab[b];
+        while (cand) {
+            size_t k = (size_t)__builtin_ctz(cand);
+            cand &= cand - 1;
+            const struct needle *d = &x->needles[k];
+            size_t m = i + d->n <= n ? match_at(d, t, n, i) : 0;
             if (!m)
                 continue;
-            if (d->kind != N_CANARY && ((i > 0 && gw_inj_word_byte((unsigned char)t[i - 1])) ||
-                                        (i + m < n && gw_inj_word_byte((unsigned char)t[i + m]))))
+            if (d->kind != N_CANARY && i + m < n && word_tab[(unsigned char)t[i + m]])
                 continue;
             *which = k;
             *span = m;

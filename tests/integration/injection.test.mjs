@@ -355,6 +355,7 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
             assertOpenAIError(await chat('/v1', text), 403, text);
         // the word inside another word, or an answer without it: passes
         assert.equal((await chat('/v1', 'I like marmalades on toast.')).status, 200);
+        assert.equal((await chat('/v1', 'Try the orangemarmalade recipe.')).status, 200);
         assert.equal((await chat('/v1', 'Hello! How can I help?')).status, 200);
         // a code-like value without quotes, in an Anthropic system parameter
         const a = await postJson(gw.port, '/v1/messages', messagesBody('hi', {
