@@ -16,6 +16,12 @@
  * classifier alone over the already normalised segments) and "scan+classify" (what the filter
  * does with the classifier on: gw_inj_scan_clf, one normalisation feeding both).
  *
+ * Then three lines the pack does not take part in: "needles" (the answer watch of the filter's
+ * guard and canary, filters/needles.h: a canary and four declared secrets as written, reversed
+ * and in base64, 13 needles, searched for in the same segments, which hold none of them),
+ * "tabular" (the tabular-request detector, filters/tabular.h, over the same segments) and
+ * "tabular-table" (the detector over 2 KB of table rows, its slow case).
+ *
  * --per-rule: compiles every rule alone and prints the 25 most expensive ones (MB/s over the
  * normalised texts, best of 3 rounds of 0.2 s): the cost of a database is roughly the sum of its
  * rules' costs, so this is how a slow pack is fixed.
@@ -25,10 +31,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "filters/classifier.h"
+#include "filters/decode.h"
 #include "filters/injection_pack.h"
+#include "filters/needles.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
+#include "filters/tabular.h"
 
 #define SEG 2048
 
@@ -53,9 +64,10 @@ count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY };
+enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY, NEEDLES, TABULAR };
 
 static const struct gw_clf_model *model;
+static struct gw_needles needles;
 static volatile double sink;
 
 static double
@@ -80,6 +92,12 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     gw_clf_begin(&a, model, 0);
                     gw_clf_feed(&a, norms[i].text, norms[i].len);
                     sink = gw_clf_end(&a);
+                } else if (w == NEEDLES) {
+                    size_t k, m;
+                    *hits += gw_needles_find(&needles, segs[i].p, segs[i].n, &k, &m) >= 0;
+                } else if (w == TABULAR) {
+                    size_t a, b;
+                    *hits += (size_t)gw_tabular_request(segs[i].p, segs[i].n, &a, &b);
                 } else if (w == FULL_CLASSIFY) {
                     struct gw_inj_result r;
                     struct gw_clf_acc a;
@@ -226,6 +244,36 @@ main(int argc, char **argv)
         printf("%s %.0f %.2f\n", names[w], 1.0 / spb / 1e6, spb * SEG * 1e6);
     }
     printf("segments %zu bytes %zu rules %zu hits %zu\n", n, bytes, p->nrules, hits);
+
+    /* the answer watch: a canary and four secrets, each also reversed and in base64 */
+    gw_needles_add(&needles, "pcanary-3f9a0c17e2b84d6651aa", 28, GW_NEEDLE_EXACT);
+    static const char *const secrets[] = {"Sunshine", "NW-4471", "y10PQk", "Tangerine-42"};
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = strlen(secrets[i]);
+        char rev[64], b64[96];
+        gw_reverse(secrets[i], len, rev);
+        int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)secrets[i], (int)len);
+        while (k > 0 && b64[k - 1] == '=')
+            k--;
+        gw_needles_add(&needles, secrets[i], len, GW_NEEDLE_SPELLED);
+        gw_needles_add(&needles, rev, len, GW_NEEDLE_SPELLED);
+        gw_needles_add(&needles, b64, (size_t)k, GW_NEEDLE_WORD);
+    }
+    size_t nh = 0, th = 0, tth = 0;
+    double spb = run(p, segs, norms, n, NEEDLES, &nh, &bytes);
+    printf("needles %.0f %.2f %zu needles hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, needles.n,
+           nh);
+    spb = run(p, segs, norms, n, TABULAR, &th, &bytes);
+    printf("tabular %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, th);
+    static char table[SEG + 1];
+    size_t tl = 0;
+    for (int row = 0; tl + 64 < SEG; row++)
+        tl += (size_t)snprintf(
+            table + tl, sizeof(table) - tl, "| %-22s | %4d | %6.2f%% | %-12s |\n",
+            row % 2 ? "Rutgers-Eagleton" : "Quinnipiac", 1990 + row, 40.0 + row * 0.37, "November");
+    struct seg tseg = {table, tl};
+    spb = run(p, &tseg, NULL, 1, TABULAR, &tth, &bytes);
+    printf("tabular-table %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, tth);
     for (size_t i = 0; i < n; i++)
         gw_norm_free(&norms[i]);
     free(norms);

@@ -550,7 +550,7 @@ MD
       die "pc-bench-injection failed"
     "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml "$tmp/inj-mixed.txt" >"$tmp/inj-mixed.out" ||
       die "pc-bench-injection failed"
-    grep -q ' hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
+    grep -q '^segments .* hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
     inj_rules=$(awk '$1 == "segments" {print $6}' "$tmp/inj-en.txt")
     col() { awk -v w="$2" -v c="$3" '$1 == w {print $c}' "$1"; }
     inj_md=$(cat <<MD
@@ -588,6 +588,16 @@ The classifier on one core (same segments; "classify" is the model alone over th
 |---|---|---|---|---|---|
 | English meeting notes | $(col "$tmp/inj-en.txt" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-en.txt" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-en.txt" classify 3) µs** | $(col "$tmp/inj-en.txt" scan+classify 2) MB/s | $(col "$tmp/inj-en.txt" scan+classify 3) µs |
 | mixed languages | $(col "$tmp/inj-mixed.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-mixed.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-mixed.out" classify 3) µs** | $(col "$tmp/inj-mixed.out" scan+classify 2) MB/s | $(col "$tmp/inj-mixed.out" scan+classify 3) µs |
+
+Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
+declared secrets as written, reversed and in base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass;
+filters/needles.c) over the English notes, which hold none of them; the \`tabular-request\` detector
+(filters/tabular.c, documents only) over the same notes and over 2 KB of table rows.
+
+| | English meeting notes | per 2 KB | table rows, per 2 KB |
+|---|---|---|---|
+| answer watch, $(col "$tmp/inj-en.txt" needles 4) needles | $(col "$tmp/inj-en.txt" needles 2) MB/s | **$(col "$tmp/inj-en.txt" needles 3) µs** | |
+| tabular-request detector | $(col "$tmp/inj-en.txt" tabular 2) MB/s | $(col "$tmp/inj-en.txt" tabular 3) µs | **$(col "$tmp/inj-en.txt" tabular-table 3) µs** |
 MD
 )
   fi

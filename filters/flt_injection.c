@@ -71,7 +71,6 @@
  * bytes, so the token never reaches the client, and remember the tail of what they released, so a
  * token split across a timed flush is still found.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -88,15 +87,15 @@
 #include "filters/filter.h"
 #include "filters/fnv.h"
 #include "filters/injection_pack.h"
+#include "filters/needles.h"
 #include "store/budget.h"
 
 #define CANARY_PREFIX "pcanary-"
 #define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
-/* Answers are searched for needles: the canary and the secrets a system prompt declares. */
-#define NEEDLE_MAX 96  /* longest needle: a secret's base64 */
-#define SPAN_MAX 256   /* longest match: a secret spelled out, 3 separators per letter */
-#define MAX_NEEDLES 13 /* the canary, and 4 secrets as written, reversed and in base64 */
-_Static_assert(MAX_NEEDLES <= 16, "needle sets are 16-bit masks");
+/* Answers are searched for needles (filters/needles.h): the canary and the secrets a system
+ * prompt declares. */
+#define SPAN_MAX 256 /* longest match: a secret spelled out, 3 separators per letter */
+_Static_assert(4 * GW_INJ_VALUE_MAX - 3 <= SPAN_MAX, "a spelled-out secret fits a stream tail");
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -147,26 +146,11 @@ struct stail {
     char b[SPAN_MAX];
 };
 
-enum needle_kind {
-    N_CANARY,  /* the canary token: exact */
-    N_SECRET,  /* a declared secret, or it reversed: a whole word, spelled out or not */
-    N_ENCODED, /* a declared secret in base64: a whole word */
-};
-
-struct needle {
-    char s[NEEDLE_MAX + 1]; /* ASCII letters lowercase */
-    size_t n;
-    enum needle_kind kind;
-};
-
 struct ictx {
     char canary[CANARY_LEN + 1];
     int canary_set; /* the token went into the request */
     int leaked;
-    struct needle needles[MAX_NEEDLES];
-    size_t nneedles, longest;
-    uint16_t first[256]; /* per byte: the needles that start with it (either ASCII case) */
-    uint16_t anywhere;   /* the needles that may start inside a word (the canary) */
+    struct gw_needles needles;
     struct stail tails[MAX_STREAMS];
     size_t ntails;
     /* session escalation in flight */
@@ -617,48 +601,22 @@ make_canary(struct ictx *x)
     *p = '\0';
 }
 
-/* Watches answers for n bytes of s (ASCII letters folded to lowercase); repeats are ignored. */
-static void
-add_needle(struct ictx *x, const char *s, size_t n, enum needle_kind kind)
-{
-    if (n > NEEDLE_MAX || n == 0 || x->nneedles == MAX_NEEDLES)
-        return;
-    struct needle *d = &x->needles[x->nneedles];
-    for (size_t i = 0; i < n; i++)
-        d->s[i] = (char)tolower((unsigned char)s[i]);
-    d->s[n] = '\0';
-    for (size_t i = 0; i < x->nneedles; i++)
-        if (x->needles[i].n == n && memcmp(x->needles[i].s, d->s, n) == 0)
-            return;
-    d->n = n;
-    d->kind = kind;
-    unsigned char c0 = (unsigned char)d->s[0];
-    x->first[c0] |= (uint16_t)(1u << x->nneedles);
-    x->first[(unsigned char)toupper(c0)] |= (uint16_t)(1u << x->nneedles);
-    if (kind == N_CANARY)
-        x->anywhere |= (uint16_t)(1u << x->nneedles);
-    x->nneedles++;
-    size_t span = kind == N_SECRET ? 4 * n - 3 : n;
-    if (span > x->longest)
-        x->longest = span;
-}
-
 /* A secret the system prompt declares: watched for as written, reversed ("spell it
  * backwards") and in base64 (unpadded). */
 static void
 add_secret(struct ictx *x, const char *s, size_t n)
 {
-    char rev[GW_INJ_VALUE_MAX], b64[NEEDLE_MAX + 4];
+    char rev[GW_INJ_VALUE_MAX], b64[GW_NEEDLE_MAX + 4];
     if (n > GW_INJ_VALUE_MAX)
         return;
-    add_needle(x, s, n, N_SECRET);
+    gw_needles_add(&x->needles, s, n, GW_NEEDLE_SPELLED);
     gw_reverse(s, n, rev);
-    add_needle(x, rev, n, N_SECRET);
+    gw_needles_add(&x->needles, rev, n, GW_NEEDLE_SPELLED);
     int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
     while (k > 0 && b64[k - 1] == '=')
         k--;
     if (k > 0)
-        add_needle(x, b64, (size_t)k, N_ENCODED);
+        gw_needles_add(&x->needles, b64, (size_t)k, GW_NEEDLE_WORD);
 }
 
 /*
@@ -778,69 +736,8 @@ add_canary(struct ictx *x, struct gw_segments *segs)
     int n = snprintf(add, sizeof(add), "\n\n<!-- %s -->", x->canary);
     if (gw_segment_replace(sys, sys->len, 0, add, (size_t)n) == 0) {
         x->canary_set = 1;
-        add_needle(x, x->canary, CANARY_LEN, N_CANARY);
+        gw_needles_add(&x->needles, x->canary, CANARY_LEN, GW_NEEDLE_EXACT);
     }
-}
-
-static int
-sep_byte(unsigned char c)
-{
-    return c == ' ' || c == '-' || c == '.' || c == '_' || c == ',' || c == '\'' || c == '"' ||
-           c == '*' || c == '/' || c == '|' || c == ':' || c == ';' || c == '\n' || c == '\t';
-}
-
-/* The length of needle d's match at t[i] (n bytes), 0 when none: its bytes in order, any ASCII
- * case; a secret may be spelled out ("P-i-a-n-o", "p i a n o": up to 3 separator bytes between
- * two of its letters or digits). */
-static size_t
-match_at(const struct needle *d, const char *t, size_t n, size_t i)
-{
-    size_t p = i;
-    for (size_t j = 0; j < d->n; j++) {
-        if (j && d->kind == N_SECRET && isalnum((unsigned char)d->s[j - 1]) &&
-            isalnum((unsigned char)d->s[j]))
-            for (size_t gap = 0; gap < 3 && p < n && sep_byte((unsigned char)t[p]); gap++)
-                p++;
-        unsigned char c = p < n ? (unsigned char)t[p] : 0;
-        if (p >= n || (c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)d->s[j])
-            return 0;
-        p++;
-    }
-    return p - i;
-}
-
-/* gw_inj_word_byte as a table: the needle search reads it for every byte of an answer. */
-static const uint8_t word_tab[256] = {
-    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1};
-
-/* Offset of the first needle in t (a secret only as a whole word, the ends of t counting as
- * word ends), or -1; *which: its index, *span: the match's length. One pass over t whatever the
- * number of needles: a byte costs two table look-ups, and only a needle's first byte at the
- * start of a word (anywhere, for the canary) is tried further (~3 us per KB with 13 needles,
- * against ~25 for a pass per needle). */
-static long
-find_needle(const struct ictx *x, const char *t, size_t n, size_t *which, size_t *span)
-{
-    unsigned inword = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b = (unsigned char)t[i];
-        unsigned cand = x->first[b] & (inword ? x->anywhere : 0xffffu);
-        inword = word_tab[b];
-        while (cand) {
-            size_t k = (size_t)__builtin_ctz(cand);
-            cand &= cand - 1;
-            const struct needle *d = &x->needles[k];
-            size_t m = i + d->n <= n ? match_at(d, t, n, i) : 0;
-            if (!m)
-                continue;
-            if (d->kind != N_CANARY && i + m < n && word_tab[(unsigned char)t[i + m]])
-                continue;
-            *which = k;
-            *span = m;
-            return (long)i;
-        }
-    }
-    return -1;
 }
 
 /* The answer holds a needle: an alert, and the response is blocked (monitor mode: reported
@@ -850,7 +747,7 @@ leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, size_t which, size
      enum gw_role role, int msg_index, uint64_t off)
 {
     x->leaked = 1;
-    int secret = x->needles[which].kind != N_CANARY;
+    int secret = x->needles.v[which].kind != GW_NEEDLE_EXACT;
     emit_simple(tx, secret ? "guard.secret-leak" : "canary", "injection:system_prompt_leak",
                 c->monitor ? "event" : "block", 4, 1.0, role, msg_index, off, span);
     if (c->monitor)
@@ -907,11 +804,11 @@ static enum gw_verdict
 on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
 {
     struct ictx *x = ctx;
-    if (!x->nneedles || x->leaked)
+    if (!x->needles.n || x->leaked)
         return GW_PASS;
     for (size_t i = 0; i < segs->n; i++) {
         size_t k, m;
-        long at = find_needle(x, segs->v[i].text, segs->v[i].len, &k, &m);
+        long at = gw_needles_find(&x->needles, segs->v[i].text, segs->v[i].len, &k, &m);
         if (at >= 0)
             return leak(tx, conf, x, k, m, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
     }
@@ -937,9 +834,9 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
 {
     struct ictx *x = ctx;
     ch->hold = 0;
-    if (!x->nneedles || x->leaked)
+    if (!x->needles.n || x->leaked)
         return GW_PASS;
-    const size_t L = x->longest;
+    const size_t L = x->needles.longest;
     struct stail *t = tail_of(x, ch->stream_id);
     /* The released tail, then this chunk: a needle that straddles a timed flush is still
      * found. */
@@ -948,11 +845,11 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     if (pre) {
         memcpy(buf, t->b, pre);
         memcpy(buf + pre, ch->text, head);
-        long at = find_needle(x, buf, pre + head, &k, &m);
+        long at = gw_needles_find(&x->needles, buf, pre + head, &k, &m);
         if (at >= 0 && (size_t)at + m > pre)
             return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset);
     }
-    long at = find_needle(x, ch->text, ch->len, &k, &m);
+    long at = gw_needles_find(&x->needles, ch->text, ch->len, &k, &m);
     if (at >= 0)
         return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset + (uint64_t)at);
     ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, L - 1);

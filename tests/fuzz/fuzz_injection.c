@@ -4,7 +4,9 @@
  * every hit must lie inside the text, the score must be finite and the categories consistent.
  * Also on the system side, and the value declared after each system hit (and after every 7th
  * byte) must lie inside the text and have a length within bounds. The request line the
- * tabular detector finds must be a non-empty, trimmed span of the text.
+ * tabular detector finds must be a non-empty, trimmed span of the text. Needles cut from the text
+ * (filters/needles.h) are searched for in it: an exact one must be found, at or before the place
+ * it was cut from, and every match must lie inside the text.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
  * pack that loads is scanned over its own text.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "filters/injection_pack.h"
+#include "filters/needles.h"
 #include "filters/tabular.h"
 
 static struct gw_inj_pack *shipped;
@@ -34,6 +37,20 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
 {
     for (size_t f = 0; f <= n; f += 7)
         check_value(t, n, f);
+    if (n >= 4) {
+        struct gw_needles set = {0};
+        size_t cut = (unsigned char)t[0] % (n - 3), len = 1 + (unsigned char)t[1] % 24;
+        if (cut + len > n)
+            len = n - cut;
+        gw_needles_add(&set, t + n / 2, n - n / 2 > 8 ? 8 : n - n / 2, GW_NEEDLE_SPELLED);
+        gw_needles_add(&set, t + n / 3, n - n / 3 > 5 ? 5 : n - n / 3, GW_NEEDLE_WORD);
+        int exact = gw_needles_add(&set, t + cut, len, GW_NEEDLE_EXACT);
+        size_t which = 0, span = 0;
+        long at = gw_needles_find(&set, t, n, &which, &span);
+        if ((at >= 0 && (which >= set.n || span == 0 || (size_t)at + span > n)) ||
+            (exact && (at < 0 || (size_t)at > cut)))
+            abort();
+    }
     size_t a = 0, b = 0;
     if (gw_tabular_request(t, n, &a, &b) &&
         (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||

@@ -1,0 +1,102 @@
+/*
+ * Needle sets and their one-pass search (see needles.h).
+ */
+#include "filters/needles.h"
+
+#include <string.h>
+
+_Static_assert(GW_NEEDLES_MAX <= 16, "needle sets are 16-bit masks");
+
+static unsigned char
+lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* A byte of a word: an ASCII letter or digit, or any byte of a non-ASCII character (as
+ * gw_inj_word_byte); a table, since the search reads it for every byte of an answer. */
+static const uint8_t word_tab[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1};
+
+/* ASCII letters and digits: the characters a spelled-out needle may have separators between. */
+static int
+alnum(unsigned char c)
+{
+    return c < 0x80 && word_tab[c];
+}
+
+static int
+sep_byte(unsigned char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '_' || c == ',' || c == '\'' || c == '"' ||
+           c == '*' || c == '/' || c == '|' || c == ':' || c == ';' || c == '\n' || c == '\t';
+}
+
+int
+gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind)
+{
+    if (n > GW_NEEDLE_MAX || n == 0 || set->n == GW_NEEDLES_MAX)
+        return 0;
+    struct gw_needle *d = &set->v[set->n];
+    for (size_t i = 0; i < n; i++)
+        d->s[i] = (char)lower((unsigned char)p[i]);
+    d->s[n] = '\0';
+    for (size_t i = 0; i < set->n; i++)
+        if (set->v[i].n == n && memcmp(set->v[i].s, d->s, n) == 0)
+            return 0;
+    d->n = n;
+    d->kind = kind;
+    uint16_t bit = (uint16_t)(1u << set->n);
+    unsigned char c0 = (unsigned char)d->s[0];
+    set->first[c0] |= bit;
+    if (c0 >= 'a' && c0 <= 'z')
+        set->first[c0 - 32] |= bit;
+    if (kind == GW_NEEDLE_EXACT)
+        set->anywhere |= bit;
+    set->n++;
+    size_t span = kind == GW_NEEDLE_SPELLED ? 4 * n - 3 : n;
+    if (span > set->longest)
+        set->longest = span;
+    return 1;
+}
+
+/* The length of needle d's match at t[i] (n bytes), 0 when none. */
+static size_t
+match_at(const struct gw_needle *d, const char *t, size_t n, size_t i)
+{
+    size_t p = i;
+    for (size_t j = 0; j < d->n; j++) {
+        if (j && d->kind == GW_NEEDLE_SPELLED && alnum((unsigned char)d->s[j - 1]) &&
+            alnum((unsigned char)d->s[j]))
+            for (size_t gap = 0; gap < 3 && p < n && sep_byte((unsigned char)t[p]); gap++)
+                p++;
+        if (p >= n || lower((unsigned char)t[p]) != (unsigned char)d->s[j])
+            return 0;
+        p++;
+    }
+    return p - i;
+}
+
+long
+gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *which, size_t *span)
+{
+    unsigned inword = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)t[i];
+        unsigned cand = set->first[b] & (inword ? set->anywhere : 0xffffu);
+        inword = word_tab[b];
+        while (cand) {
+            size_t k = (size_t)__builtin_ctz(cand);
+            cand &= cand - 1;
+            const struct gw_needle *d = &set->v[k];
+            size_t m = i + d->n <= n ? match_at(d, t, n, i) : 0;
+            if (!m ||
+                (d->kind != GW_NEEDLE_EXACT && i + m < n && word_tab[(unsigned char)t[i + m]]))
+                continue;
+            *which = k;
+            *span = m;
+            return (long)i;
+        }
+    }
+    return -1;
+}
