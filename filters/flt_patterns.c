@@ -652,6 +652,10 @@ apply_spans(const struct pconf *c, const struct span *sp, size_t ns, uint64_t ba
 
 #define PAYLOAD_CAP (32u * 1024) /* a payload is scanned up to this many decoded bytes */
 
+/* Where a payload is decoded: one buffer per thread (a worker scans one segment at a time), so a
+ * payload is decoded once and no segment pays for an allocation. */
+static _Thread_local char payload_buf[PAYLOAD_CAP];
+
 /* The base64 and hex runs of request segment s that decode to text, scanned decoded into m (k set
  * up for s): a finding covers the whole encoded run. While a payload is scanned its matches carry a
  * segment number of their own, so that none is merged with a match of the text itself. */
@@ -659,19 +663,11 @@ static int
 scan_payloads(struct collector *k, const struct gw_scan_db *db, struct mvec *m,
               const struct gw_segment *s)
 {
-    char probe[64], *buf = NULL;
+    char *buf = payload_buf;
     struct gw_payload pl;
     int rc = 0;
     unsigned seg = k->seg;
-    for (size_t pos = 0; gw_payload_next(s->text, s->len, &pos, probe, sizeof(probe), &pl);) {
-        /* found (its head decoded into probe): now whole */
-        if (!buf && !(buf = malloc(PAYLOAD_CAP))) {
-            rc = -1;
-            break;
-        }
-        size_t at = pl.from;
-        if (!gw_payload_next(s->text, s->len, &at, buf, PAYLOAD_CAP, &pl))
-            break;
+    for (size_t pos = 0; gw_payload_next(s->text, s->len, &pos, buf, PAYLOAD_CAP, &pl);) {
         k->text = buf;
         k->len = pl.len;
         k->seg = seg | 0x80000000u;
@@ -687,12 +683,10 @@ scan_payloads(struct collector *k, const struct gw_scan_db *db, struct mvec *m,
             m->v[j].to = pl.to;
             m->v[j].enc = pl.enc;
         }
-        pos = pl.to;
     }
     k->text = s->text;
     k->len = s->len;
     k->seg = seg;
-    free(buf);
     return rc;
 }
 
