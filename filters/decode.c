@@ -238,25 +238,20 @@ enum { C_B64 = 1, C_HEXISH = 2 };
 /* A run of hex-pairs bytes this long is worth a closer look (12 pairs written "49 67 ..."). */
 #define HEXISH_RUN (3 * GW_HEX_MIN_BYTES - 1)
 
-static uint8_t cls[256];
-static int cls_ready;
-
-static void
-init_cls(void)
-{
-    if (__atomic_load_n(&cls_ready, __ATOMIC_ACQUIRE))
-        return;
-    uint8_t c[256] = {0};
-    for (int i = 0; i < 256; i++)
-        c[i] =
-            (uint8_t)((b64t[i] ? C_B64 : 0) | (gw_hex_value((unsigned char)i) >= 0 ? C_HEXISH : 0));
-    for (const char *p = "\\xX%, :;"; *p; p++)
-        c[(unsigned char)*p] |= C_HEXISH;
-    /* every thread writes the same values: atomic stores keep that a benign race */
-    for (int i = 0; i < 256; i++)
-        __atomic_store_n(&cls[i], c[i], __ATOMIC_RELAXED);
-    __atomic_store_n(&cls_ready, 1, __ATOMIC_RELEASE);
-}
+/* base64: the digits of b64t; hex-ish: hex digits, and the bytes of the pair forms' prefixes
+ * and separators (\\ x X % , space : ;) */
+/* clang-format off */
+static const uint8_t cls[256] = {
+    ['0' ... '9'] = C_B64 | C_HEXISH,
+    ['A' ... 'F'] = C_B64 | C_HEXISH, ['G' ... 'W'] = C_B64, ['X'] = C_B64 | C_HEXISH,
+    ['Y' ... 'Z'] = C_B64,
+    ['a' ... 'f'] = C_B64 | C_HEXISH, ['g' ... 'w'] = C_B64, ['x'] = C_B64 | C_HEXISH,
+    ['y' ... 'z'] = C_B64,
+    ['+'] = C_B64, ['-'] = C_B64, ['/'] = C_B64, ['_'] = C_B64,
+    ['\\'] = C_HEXISH, ['%'] = C_HEXISH, [','] = C_HEXISH, [' '] = C_HEXISH, [':'] = C_HEXISH,
+    [';'] = C_HEXISH,
+};
+/* clang-format on */
 
 /* Where the first run of at least k bytes of class bit starts at or after i (len when none).
  * Looks at the run's would-be last byte first: in prose a space is there, and k bytes are
@@ -284,7 +279,6 @@ int
 gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap,
                 struct gw_payload *out)
 {
-    init_cls();
     const char *t = text;
     size_t i = *pos, cb = 0, ch = 0;
     int have_b = 0, have_h = 0;
