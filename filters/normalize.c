@@ -664,6 +664,10 @@ first_pass(struct pass *p)
             continue;
         }
         if ((flags & GW_NORM_INVISIBLE) && is_invisible(cp)) {
+            /* Tag characters spell ASCII that no one sees but models read ("ASCII
+             * smuggling"): they are read as that ASCII, not dropped. */
+            if (cp >= 0xE0020 && cp <= 0xE007E)
+                emit_ascii(p, (unsigned char)(cp - 0xE0000), i, i + k);
             i += k;
             continue;
         }

@@ -6,7 +6,7 @@
  * redacted or audited at its original offsets.
  *
  * Steps, in the order they apply (each flag can be off on its own):
- *   1. INVISIBLE  drop default-ignorable characters;
+ *   1. INVISIBLE  drop default-ignorable characters (tag characters: read as their ASCII);
  *   2. WIDTH      fold compatibility forms to ASCII;
  *   3. CASE       lowercase;
  *   4. HOMOGLYPH  Cyrillic/Greek look-alikes to Latin, only inside a word that also has a Latin
@@ -38,7 +38,10 @@ enum {
      * and digits that have an ASCII twin. */
     GW_NORM_WIDTH = 1u << 0,
     /* U+00AD, U+034F, U+061C, U+180E, U+200B..200F, U+202A..202E, U+2060..2064, U+2066..2069,
-     * U+FE00..FE0F, U+FEFF, U+E0000..E007F, U+E0100..E01EF. */
+     * U+FE00..FE0F, U+FEFF, U+E0000..E007F, U+E0100..E01EF are dropped -- except the tag
+     * characters U+E0020..E007E, which become the ASCII they shadow (U+E0041 -> 'A'): invisible
+     * on screen, they are read by models, and an instruction written in them is an attack
+     * ("ASCII smuggling"), not nothing. */
     GW_NORM_INVISIBLE = 1u << 1,
     /* Simple 1:1 lowercase: ASCII, Latin-1, Latin Extended-A/B, Greek, Cyrillic (U+00C0..052F). */
     GW_NORM_CASE = 1u << 2,

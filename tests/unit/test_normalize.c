@@ -64,7 +64,18 @@ test_invisible(void **state)
     (void)state;
     check("ig\u200bnore", GW_NORM_INVISIBLE, "ignore", "ignore", "ig\u200bnore");
     check("ig\u200bnore", GW_NORM_ALL, "ignore", "gn", "g\u200bn");
-    check("\ufeffa\u00adb\u202ec\U000E0041d\ufe0f", GW_NORM_INVISIBLE, "abcd", "a", "a");
+    check("\ufeffa\u00adb\u202ec\U000E007Fd\ufe0f", GW_NORM_INVISIBLE, "abcd", "a", "a");
+    /* tag characters: the ASCII they shadow, each mapped to its 4 bytes; CANCEL TAG dropped */
+    check("hi\U000E0049\U000E0047\U000E004E\U000E004F\U000E0052\U000E0045\U000E007F!",
+          GW_NORM_INVISIBLE, "hiIGNORE!", "GN", "\U000E0047\U000E004E");
+    check("ok \U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065\U000E0020"
+          "\U000E0061\U000E006C\U000E006C",
+          GW_NORM_ALL, "ok ignore all", "ignore all",
+          "\U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065\U000E0020"
+          "\U000E0061\U000E006C\U000E006C");
+    /* a subdivision flag (black flag, tags g b s c t, cancel tag) reads as the flag and "gbsct" */
+    check("\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+          GW_NORM_INVISIBLE, "\U0001F3F4gbsct", NULL, NULL);
     check("ig\u200bnore", 0, "ig\u200bnore", NULL, NULL);
 }
 
