@@ -81,11 +81,12 @@ static const char *const verbs[] = {
     "warn",        "write",
 };
 
-/* Two-word openings of a request that do not start with a verb. */
+/* Two-word openings of a request that do not start with a verb ("you are" / "you will" are not:
+ * "You are viewing rows 1-20." is a page's own text). */
 static const char *const openers[][2] = {
-    {"i", "want"},     {"i", "need"},       {"i'd", "like"}, {"i", "would"},   {"you", "must"},
-    {"you", "should"}, {"you", "will"},     {"you", "are"},  {"make", "sure"}, {"be", "sure"},
-    {"do", "not"},     {"don't", "forget"}, {"never", ""},   {"always", ""},
+    {"i", "want"},   {"i", "need"},       {"i'd", "like"},  {"i", "would"},
+    {"you", "must"}, {"you", "should"},   {"make", "sure"}, {"be", "sure"},
+    {"do", "not"},   {"don't", "forget"}, {"never", ""},    {"always", ""},
 };
 
 static int

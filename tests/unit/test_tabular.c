@@ -71,6 +71,7 @@ test_not_requests(void **state)
     assert_string_equal(found("Note: figures are in thousands.\n" ROWS), "");
     assert_string_equal(found("## Results\n" ROWS "Source: national statistics office.\n"), "");
     assert_string_equal(found(ROWS "Why not?\n"), "");
+    assert_string_equal(found(ROWS "You are viewing rows 1-4 of 4.\n"), "");
     assert_string_equal(found(ROWS "Compare results\n"), ""); /* no stop, fewer than six words */
     assert_string_equal(found(ROWS "Show results by county\n"), "");
     assert_string_equal(found(ROWS "Describes how values are bound to the parameter.\n"), "");
