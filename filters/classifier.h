@@ -34,7 +34,9 @@
 #include <stdint.h>
 
 #define GW_CLF_FORMAT 1
-#define GW_CLF_FEATURES 1
+/* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); a model
+ * trained on version 1 reads accented text differently and is refused. */
+#define GW_CLF_FEATURES 2
 
 struct gw_clf_params {
     unsigned nbits;      /* 10..24 */

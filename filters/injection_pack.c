@@ -248,9 +248,12 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
             return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,
                                 p->rules[i].line);
     r->id = strdup(id);
-    r->pattern = pat ? strdup(pat) : NULL;
+    /* the text is matched with its diacritics folded (GW_NORM_DIACRITIC): so is the pattern */
+    r->pattern = pat ? malloc(strlen(pat) + 1) : NULL;
     if (!r->id || (pat && !r->pattern))
         return gw_cfg_error(pl, NULL, "out of memory");
+    if (pat)
+        r->pattern[gw_fold_diacritics(pat, strlen(pat), r->pattern)] = '\0';
     r->category = (unsigned)cat;
     r->weight = w;
     r->line = o->line;
@@ -263,7 +266,7 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
 
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *cerr = NULL;
-    if (hs_expression_info(pat, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
+    if (hs_expression_info(r->pattern, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
         gw_cfg_error(pl, pn, "rule '%s': %s", id, cerr ? cerr->message : "invalid pattern");
         hs_free_compile_error(cerr);
         return -1;

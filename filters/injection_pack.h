@@ -5,11 +5,12 @@
  *
  * A pack is data: categories (name, severity, a human label for block messages) and rules (id,
  * pattern, category, weight, where: direct / indirect / both / system, languages). Every rule is
- * matched against the text after gw_normalize(GW_NORM_ALL): lowercase, white space runs collapsed
- * to one space, split letters joined, leetspeak undone, homoglyphs and full-width forms folded.
- * Patterns are therefore written in lowercase, with ' ' (or \s) for any white space, and with the
- * letters of leetspeak ("base6a" is what "base64" becomes: digits next to letters are read as
- * letters; write such words as (base ?6[4a]) or avoid them). Patterns are byte-wise (no
+ * matched against the text after gw_normalize(GW_NORM_ALL): lowercase, Latin diacritics folded
+ * (patterns are folded the same way when loaded, so they may keep their accents), white space runs
+ * collapsed to one space, split letters joined, leetspeak undone, homoglyphs and full-width forms
+ * folded. Patterns are therefore written in lowercase, with ' ' (or \s) for any white space, and
+ * with the letters of leetspeak ("base6a" is what "base64" becomes: digits next to letters are read
+ * as letters; write such words as (base ?6[4a]) or avoid them). Patterns are byte-wise (no
  * HS_FLAG_UTF8): non-ASCII text is matched as literal UTF-8 sequences, so alternatives of non-ASCII
  * characters are written (a|b), never as a bracket class [ab] (the loader rejects non-ASCII bytes
  * inside a class); '.' matches any byte.

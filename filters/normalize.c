@@ -224,6 +224,60 @@ is_invisible(uint32_t cp)
            (cp >= 0xE0100 && cp <= 0xE01EF);
 }
 
+/* Latin letters with diacritics -> their base letter, case kept (0: none): U+00C0..024F and
+ * U+1E00..1EFF. Generated from the Unicode canonical decompositions (a base ASCII letter followed
+ * by combining marks only; Python unicodedata), plus the letters with a stroke that have none:
+ * ø đ ł ħ ŧ ı ƀ ɨ ƚ ɍ ɇ ƶ ǥ and their capitals. */
+/* clang-format off */
+static const char fold_latin[400] = {
+    'A', 'A', 'A', 'A', 'A', 'A', 0, 'C', 'E', 'E', 'E', 'E', 'I', 'I', 'I', 'I', 0, 'N', 'O', 'O',
+    'O', 'O', 'O', 0, 'O', 'U', 'U', 'U', 'U', 'Y', 0, 0, 'a', 'a', 'a', 'a', 'a', 'a', 0, 'c',
+    'e', 'e', 'e', 'e', 'i', 'i', 'i', 'i', 0, 'n', 'o', 'o', 'o', 'o', 'o', 0, 'o', 'u', 'u', 'u',
+    'u', 'y', 0, 'y', 'A', 'a', 'A', 'a', 'A', 'a', 'C', 'c', 'C', 'c', 'C', 'c', 'C', 'c', 'D',
+    'd', 'D', 'd', 'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e', 'G', 'g', 'G', 'g', 'G', 'g',
+    'G', 'g', 'H', 'h', 'H', 'h', 'I', 'i', 'I', 'i', 'I', 'i', 'I', 'i', 'I', 'i', 0, 0, 'J', 'j',
+    'K', 'k', 0, 'L', 'l', 'L', 'l', 'L', 'l', 0, 0, 'L', 'l', 'N', 'n', 'N', 'n', 'N', 'n', 0, 0,
+    0, 'O', 'o', 'O', 'o', 'O', 'o', 0, 0, 'R', 'r', 'R', 'r', 'R', 'r', 'S', 's', 'S', 's', 'S',
+    's', 'S', 's', 'T', 't', 'T', 't', 'T', 't', 'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u',
+    'U', 'u', 'W', 'w', 'Y', 'y', 'Y', 'Z', 'z', 'Z', 'z', 'Z', 'z', 0, 'b', 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'l', 0, 0, 0, 0, 0, 'O', 'o', 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 'U', 'u', 0, 0, 0, 0, 'Z', 'z', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'A', 'a', 'I', 'i', 'O', 'o', 'U', 'u', 'U', 'u', 'U', 'u', 'U',
+    'u', 'U', 'u', 0, 'A', 'a', 'A', 'a', 0, 0, 'G', 'g', 'G', 'g', 'K', 'k', 'O', 'o', 'O', 'o',
+    0, 0, 'j', 0, 0, 0, 'G', 'g', 0, 0, 'N', 'n', 'A', 'a', 0, 0, 0, 0, 'A', 'a', 'A', 'a', 'E',
+    'e', 'E', 'e', 'I', 'i', 'I', 'i', 'O', 'o', 'O', 'o', 'R', 'r', 'R', 'r', 'U', 'u', 'U', 'u',
+    'S', 's', 'T', 't', 0, 0, 'H', 'h', 0, 0, 0, 0, 0, 0, 'A', 'a', 'E', 'e', 'O', 'o', 'O', 'o',
+    'O', 'o', 'O', 'o', 'Y', 'y', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'E', 'e',
+    0, 0, 0, 0, 'R', 'r', 0, 0,
+};
+static const char fold_latin_ext[256] = {
+    'A', 'a', 'B', 'b', 'B', 'b', 'B', 'b', 'C', 'c', 'D', 'd', 'D', 'd', 'D', 'd', 'D', 'd', 'D',
+    'd', 'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e', 'F', 'f', 'G', 'g', 'H', 'h', 'H', 'h',
+    'H', 'h', 'H', 'h', 'H', 'h', 'I', 'i', 'I', 'i', 'K', 'k', 'K', 'k', 'K', 'k', 'L', 'l', 'L',
+    'l', 'L', 'l', 'L', 'l', 'M', 'm', 'M', 'm', 'M', 'm', 'N', 'n', 'N', 'n', 'N', 'n', 'N', 'n',
+    'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'P', 'p', 'P', 'p', 'R', 'r', 'R', 'r', 'R', 'r', 'R',
+    'r', 'S', 's', 'S', 's', 'S', 's', 'S', 's', 'S', 's', 'T', 't', 'T', 't', 'T', 't', 'T', 't',
+    'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'V', 'v', 'V', 'v', 'W', 'w', 'W', 'w', 'W',
+    'w', 'W', 'w', 'W', 'w', 'X', 'x', 'X', 'x', 'Y', 'y', 'Z', 'z', 'Z', 'z', 'Z', 'z', 'h', 't',
+    'w', 'y', 0, 0, 0, 0, 0, 0, 'A', 'a', 'A', 'a', 'A', 'a', 'A', 'a', 'A', 'a', 'A', 'a', 'A',
+    'a', 'A', 'a', 'A', 'a', 'A', 'a', 'A', 'a', 'A', 'a', 'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e',
+    'E', 'e', 'E', 'e', 'E', 'e', 'E', 'e', 'I', 'i', 'I', 'i', 'O', 'o', 'O', 'o', 'O', 'o', 'O',
+    'o', 'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'O', 'o', 'U', 'u',
+    'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'U', 'u', 'Y', 'y', 'Y', 'y', 'Y', 'y', 'Y',
+    'y', 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
+
+static char
+fold_diacritic(uint32_t cp)
+{
+    if (cp >= 0xC0 && cp <= 0x24F)
+        return fold_latin[cp - 0xC0];
+    if (cp >= 0x1E00 && cp <= 0x1EFF)
+        return fold_latin_ext[cp - 0x1E00];
+    return 0;
+}
+
 static int
 is_space_cp(uint32_t cp)
 {
@@ -678,6 +732,21 @@ first_pass(struct pass *p)
             i += k;
             continue;
         }
+        if (flags & GW_NORM_DIACRITIC) {
+            char base = fold_diacritic(cp);
+            if (base) {
+                emit_ascii(p, (unsigned char)base, i, i + k);
+                i += k;
+                continue;
+            }
+            /* a combining mark on a Latin letter: part of that letter */
+            if (cp >= 0x300 && cp <= 0x36F && p->o > 0 && (unsigned char)p->t[p->o - 1] < 0x80 &&
+                (aclass[(unsigned char)p->t[p->o - 1]] & A_LATIN)) {
+                p->end[p->o - 1] = (uint32_t)(i + k);
+                i += k;
+                continue;
+            }
+        }
         char h = 0;
         if (flags & GW_NORM_HOMOGLYPH) {
             h = homoglyph(cp);
@@ -712,6 +781,31 @@ first_pass(struct pass *p)
             p->word_latin = 0;
         i += k;
     }
+}
+
+size_t
+gw_fold_diacritics(const char *in, size_t len, char *out)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k = s[i] < 0x80 ? 0 : utf8_decode(s + i, len - i, &cp);
+        if (k == 0) {
+            out[o++] = (char)s[i++];
+            continue;
+        }
+        char base = fold_diacritic(cp);
+        if (base) {
+            out[o++] = base;
+        } else if (!(cp >= 0x300 && cp <= 0x36F && o > 0 && (unsigned char)out[o - 1] < 0x80 &&
+                     (aclass[(unsigned char)out[o - 1]] & A_LATIN))) {
+            memcpy(out + o, s + i, k);
+            o += k;
+        }
+        i += k;
+    }
+    return o;
 }
 
 static int

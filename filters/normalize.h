@@ -8,17 +8,18 @@
  * Steps, in the order they apply (each flag can be off on its own):
  *   1. INVISIBLE  drop default-ignorable characters (tag characters: read as their ASCII);
  *   2. WIDTH      fold compatibility forms to ASCII;
- *   3. CASE       lowercase;
- *   4. HOMOGLYPH  Cyrillic/Greek look-alikes to Latin, only inside a word that also has a Latin
+ *   3. DIACRITIC  Latin letters with diacritics to their base letter, marks joined to theirs;
+ *   4. CASE       lowercase;
+ *   5. HOMOGLYPH  Cyrillic/Greek look-alikes to Latin, only inside a word that also has a Latin
  *                 letter. The look-up uses the letter as written (Greek capital Eta is H-shaped,
  *                 its lowercase is not), and the Latin result is then lowercased when CASE is on:
  *                 the same text as case-then-homoglyph would give for a rule written in lowercase;
- *   5. SPACE      collapse runs of white space to one ASCII space;
- *   6. SPLIT      join letters written apart ("i g n o r e");
- *   7. LEET       undo digit/symbol substitutions in tokens that also have letters: a
+ *   6. SPACE      collapse runs of white space to one ASCII space;
+ *   7. SPLIT      join letters written apart ("i g n o r e");
+ *   8. LEET       undo digit/symbol substitutions in tokens that also have letters: a
  *                 substitute next to a letter or another substitute; ! @ $ only before one.
- * Steps 1-5 run in one pass over the input (the homoglyph step looks ahead to the end of a word
- * only when it meets a Cyrillic/Greek look-alike); steps 6 and 7 run in place on the result.
+ * Steps 1-6 run in one pass over the input (the homoglyph step looks ahead to the end of a word
+ * only when it meets a Cyrillic/Greek look-alike); steps 7 and 8 run in place on the result.
  * No step ever makes the text longer, so the output is at most len bytes.
  *
  * Without SPLIT and LEET, normalising is idempotent for valid UTF-8 input (invalid bytes are kept
@@ -58,7 +59,13 @@ enum {
      * 0 1 3 4 5 7 @ $ !, those become o i e a s t a s i. Pure numbers ("2024", "3.5") stay. Note
      * that trailing punctuation counts too: "stop!" becomes "stopi". */
     GW_NORM_LEET = 1u << 6,
-    GW_NORM_ALL = 0x7f,
+    /* Latin letters with diacritics become their base letter (é ñ ü ő ø ł ạ -> e n u o o l a;
+     * U+00C0..024F, U+1E00..1EFF), and a combining mark (U+0300..036F) after a Latin letter joins
+     * that letter: "ígnóre prévious" reads as "ignore previous", the way a model reads it.
+     * Patterns are folded the same way when a pack is loaded (gw_fold_diacritics), so rules keep
+     * their accents ("réponse", "übersetzung"). Cyrillic and Greek are left alone. */
+    GW_NORM_DIACRITIC = 1u << 7,
+    GW_NORM_ALL = 0xff,
 };
 
 struct gw_norm {
@@ -76,6 +83,12 @@ struct gw_norm {
  * of memory or len does not fit 32-bit offsets, with *out zeroed.
  */
 int gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out);
+
+/* The DIACRITIC step alone over len bytes of UTF-8 into out (len bytes suffice: the output is
+ * never longer): Latin letters with diacritics to their base letter, combining marks after a Latin
+ * letter dropped, everything else (invalid bytes too) copied. Returns the output length. For
+ * rule patterns, so that they match normalised text. */
+size_t gw_fold_diacritics(const char *in, size_t len, char *out);
 
 /* Releases what gw_normalize allocated and zeroes *n. Safe on a zeroed struct. */
 void gw_norm_free(struct gw_norm *n);

@@ -80,6 +80,28 @@ test_invisible(void **state)
 }
 
 static void
+test_diacritic(void **state)
+{
+    (void)state;
+    /* precomposed: the base letter, mapped to the whole character */
+    check("ígnóre prévious", GW_NORM_DIACRITIC, "ignore previous", "ignore", "ígnóre");
+    check("ÍGNÖRË Æ ß ø ł ạ", GW_NORM_DIACRITIC | GW_NORM_CASE, "ignore æ ß o l a", "ignore",
+          "ÍGNÖRË");
+    /* combining marks join the Latin letter before them; not a Cyrillic one */
+    check("i\u0301gno\u0308re", GW_NORM_DIACRITIC, "ignore", "ig", "i\u0301g");
+    check("\u0438\u0306 e\u0301", GW_NORM_DIACRITIC, "\u0438\u0306 e", NULL, NULL);
+    /* Cyrillic and Greek keep theirs; off without the flag */
+    check("ёж ά", GW_NORM_DIACRITIC, "ёж ά", NULL, NULL);
+    check("ígnóre", 0, "ígnóre", NULL, NULL);
+    /* patterns are folded the same way */
+    char out[64];
+    const char *pat = "\\b(réponse|übersetzung|i\u0301)\\b ёж";
+    size_t n = gw_fold_diacritics(pat, strlen(pat), out);
+    out[n] = 0;
+    assert_string_equal(out, "\\b(reponse|ubersetzung|i)\\b ёж");
+}
+
+static void
 test_case(void **state)
 {
     (void)state;
@@ -239,17 +261,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_width),
-        cmocka_unit_test(test_invisible),
-        cmocka_unit_test(test_case),
-        cmocka_unit_test(test_homoglyph),
-        cmocka_unit_test(test_space),
-        cmocka_unit_test(test_split),
-        cmocka_unit_test(test_leet),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_plain_and_empty),
-        cmocka_unit_test(test_idempotent),
-        cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_width),        cmocka_unit_test(test_invisible),
+        cmocka_unit_test(test_diacritic),    cmocka_unit_test(test_case),
+        cmocka_unit_test(test_homoglyph),    cmocka_unit_test(test_space),
+        cmocka_unit_test(test_split),        cmocka_unit_test(test_leet),
+        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_plain_and_empty),
+        cmocka_unit_test(test_idempotent),   cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
