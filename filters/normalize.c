@@ -416,6 +416,10 @@ fold_width(uint32_t cp, char *o)
         o[0] = (char)('A' + cp - b);
         return 1;
     }
+    if (cp >= 0x1F1E6 && cp <= 0x1F1FF) { /* regional indicators: A..Z (a pair is a flag) */
+        o[0] = (char)('A' + cp - 0x1F1E6);
+        return 1;
+    }
     o[0] = fold_pair(cp);
     return o[0] ? 1 : 0;
 }
