@@ -23,6 +23,8 @@ gw_enc_name(enum gw_enc e)
         return "rot13";
     case GW_ENC_REVERSED:
         return "reversed";
+    case GW_ENC_UPSIDE_DOWN:
+        return "upside-down";
     case GW_ENC_NONE:
         break;
     }
@@ -330,4 +332,59 @@ gw_reverse(const char *in, size_t len, char *out)
         memcpy(out + len - i - (size_t)k, in + i, (size_t)k);
         i += (size_t)k;
     }
+}
+
+/* The ASCII letter a turned letter stands for, or 0. */
+static char
+unturn(uint32_t cp)
+{
+    static const struct {
+        uint32_t cp;
+        char to;
+    } turned[] = {
+        {0x18E, 'e'}, {0x186, 'c'}, {0x183, 'g'}, {0x1DD, 'e'}, {0x250, 'a'},  {0x254, 'c'},
+        {0x25F, 'f'}, {0x265, 'h'}, {0x26F, 'm'}, {0x279, 'r'}, {0x27E, 'j'},  {0x287, 't'},
+        {0x28C, 'v'}, {0x28D, 'w'}, {0x28E, 'y'}, {0x29E, 'k'}, {0x1D09, 'i'}, {0x2200, 'a'},
+    };
+    for (size_t i = 0; i < sizeof(turned) / sizeof(turned[0]); i++)
+        if (turned[i].cp == cp)
+            return turned[i].to;
+    return 0;
+}
+
+size_t
+gw_upside_down(const char *in, size_t len, char *out)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t m = 0;
+    for (size_t e = len; e > 0;) {
+        /* the character that ends at e: a valid sequence, else the last byte alone */
+        size_t b = e - 1;
+        while (b > 0 && e - b < 4 && (s[b] & 0xC0) == 0x80)
+            b--;
+        int k = gw_utf8_seq_cut(s + b, s + e);
+        if (k <= 0 || (size_t)k != e - b) {
+            b = e - 1;
+            k = 1;
+        }
+        if (k == 1) {
+            static const char swap[] = "bqdpnuBQDPNU", with[] = "qbpdunQBPDUN";
+            const char *w = s[b] ? strchr(swap, s[b]) : NULL;
+            out[m++] = w ? with[w - swap] : (char)s[b];
+        } else {
+            uint32_t cp =
+                k == 2   ? ((s[b] & 0x1Fu) << 6) | (s[b + 1] & 0x3Fu)
+                : k == 3 ? ((s[b] & 0x0Fu) << 12) | ((s[b + 1] & 0x3Fu) << 6) | (s[b + 2] & 0x3Fu)
+                         : 0;
+            char to = unturn(cp);
+            if (to) {
+                out[m++] = to;
+            } else {
+                memcpy(out + m, s + b, (size_t)k);
+                m += (size_t)k;
+            }
+        }
+        e = b;
+    }
+    return m;
 }

@@ -4,19 +4,26 @@
  * "SWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM="), and models read those forms fluently, so the
  * pack is run over the decoded text too (injection_pack.c).
  *
- * gw_payload_next finds the base64 and hex runs of a text that decode to text; gw_rot13 and
- * gw_reverse transform a text whole (the pack decides when that is worth a second scan: when the
- * normalised text holds words typical of the form, such as "gur" and "lbh", or "eht" and "uoy").
- * Pure functions, no allocation.
+ * gw_payload_next finds the base64 and hex runs of a text that decode to text; gw_rot13,
+ * gw_reverse and gw_upside_down transform a text whole (the pack decides when that is worth a
+ * second scan: when the normalised text holds words typical of the form, such as "gur" and "lbh",
+ * or "eht" and "uoy"). Pure functions, no allocation.
  */
 #ifndef GW_DECODE_H
 #define GW_DECODE_H
 
 #include <stddef.h>
 
-enum gw_enc { GW_ENC_NONE, GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_ROT13, GW_ENC_REVERSED };
+enum gw_enc {
+    GW_ENC_NONE,
+    GW_ENC_BASE64,
+    GW_ENC_HEX,
+    GW_ENC_ROT13,
+    GW_ENC_REVERSED,
+    GW_ENC_UPSIDE_DOWN,
+};
 
-/* "base64", "hex", "rot13", "reversed"; NULL for GW_ENC_NONE. */
+/* "base64", "hex", "rot13", "reversed", "upside-down"; NULL for GW_ENC_NONE. */
 const char *gw_enc_name(enum gw_enc e);
 
 /* Shortest base64 run considered (characters), shortest hex payload (decoded bytes). */
@@ -47,5 +54,13 @@ void gw_rot13(const char *in, size_t len, char *out);
 /* The characters of len bytes of UTF-8 in reverse order into out (len bytes); a byte that is not
  * part of a valid sequence counts as a character of its own. */
 void gw_reverse(const char *in, size_t len, char *out);
+
+/* Text written upside down ("suoᴉʇɔnɹʇsuᴉ snoᴉʌǝɹd llɐ ǝɹouƃᴉ", what "flip text" sites make of
+ * "ignore all previous instructions") read the right way up into out: characters in reverse
+ * order, the turned letters (ɐ ɔ ǝ ɟ ƃ ɥ ᴉ ɾ ʞ ɯ ɹ ʇ ʌ ʍ ʎ, ∀ Ɔ Ǝ) as the ASCII letters they turn,
+ * and the letters that turn into each other swapped (b q, d p, n u). Everything else is copied, a
+ * byte that is not part of a valid sequence as a character of its own. Writes at most len bytes;
+ * returns their number. */
+size_t gw_upside_down(const char *in, size_t len, char *out);
 
 #endif

@@ -278,8 +278,9 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     return 0;
 }
 
-/* Words that give away ROT13 and reversed English (three groups each: a window with words of two
- * groups of one form is read in that form too). Compiled after the pack's rules. */
+/* Words that give away ROT13 and reversed English, and the turned letters of text written upside
+ * down (three groups each: a window with words of two groups of one form is read in that form
+ * too). Compiled after the pack's rules. */
 static const char *const markers[] = {
     /* ROT13: the; you, your; and, all, instructions, previous, ignore, prompt, password, secret,
      * system */
@@ -290,8 +291,15 @@ static const char *const markers[] = {
     "\\beht\\b",
     "\\bruoy?\\b",
     "\\b(dna|lla|snoitcurtsni|suoiverp|erongi|tpmorp|drowssap|terces|metsys)\\b",
+    /* upside down: turned e and a; turned r, t, i; the other turned letters (IPA writes schwa
+     * with U+0259, not the turned e U+01DD) */
+    "(\xc7\x9d|\xc9\x90)",
+    "(\xc9\xb9|\xca\x87|\xe1\xb4\x89)",
+    "(\xc9\x94|\xca\x8e|\xc9\xaf|\xc9\xa5|\xca\x9e|\xc6\x83|\xc9\x9f|\xca\x8d|\xca\x8c)",
 };
 #define NMARKERS (sizeof(markers) / sizeof(markers[0]))
+#define NFORMS 3 /* three marker groups per form */
+_Static_assert(NMARKERS == 3 * NFORMS, "three marker groups per form");
 
 /* One database: the rules whose where has bit sys (system) or not, then the markers (main
  * only); map[k] is the rule of the database's k-th pattern. */
@@ -566,15 +574,15 @@ struct acc {
     size_t enc_from, enc_to;
     /* marker words of the current window; the first window that gave away a form */
     unsigned marks;
-    size_t wlen;                     /* the current window's length in the original */
-    size_t form_off[2], form_len[2]; /* [0] ROT13, [1] reversed; len 0: not seen */
+    size_t wlen;                               /* the current window's length in the original */
+    size_t form_off[NFORMS], form_len[NFORMS]; /* ROT13, reversed, upside down; 0: not seen */
 };
 
 static void
 on_marker(struct acc *a, unsigned m)
 {
     a->marks |= 1u << m;
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < NFORMS; f++) {
         unsigned g = (a->marks >> (3 * f)) & 7;
         if (!a->form_len[f] && (g & (g - 1))) { /* two groups or more */
             a->form_off[f] = a->base;
@@ -787,15 +795,18 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
     for (size_t pos = 0;
          rc == 0 && !sys && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)
         rc = scan_decoded(&a, tb, pl.len, pl.enc, pl.from, pl.to, clf);
-    for (int f = 0; rc == 0 && f < 2; f++) {
-        size_t o = a.form_off[f], n = a.form_len[f];
+    static const enum gw_enc forms[NFORMS] = {GW_ENC_ROT13, GW_ENC_REVERSED, GW_ENC_UPSIDE_DOWN};
+    for (int f = 0; rc == 0 && f < NFORMS; f++) {
+        size_t o = a.form_off[f], n = a.form_len[f], m = n;
         if (!n)
             continue;
-        if (f == 0)
+        if (forms[f] == GW_ENC_ROT13)
             gw_rot13(text + o, n, tb->dec);
-        else
+        else if (forms[f] == GW_ENC_REVERSED)
             gw_reverse(text + o, n, tb->dec);
-        rc = scan_decoded(&a, tb, n, f == 0 ? GW_ENC_ROT13 : GW_ENC_REVERSED, o, o + n, clf);
+        else
+            m = gw_upside_down(text + o, n, tb->dec);
+        rc = scan_decoded(&a, tb, m, forms[f], o, o + n, clf);
     }
     if (rc == 0 && (p->detectors & side))
         run_detectors(&a, text, len);

@@ -71,6 +71,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len && memcmp(b, t, len) != 0)
             abort();
     }
+    /* upside down: never longer; text without turned letters, b d n p q u (either case) or invalid
+     * bytes comes back reversed, as gw_reverse gives it */
+    size_t m = gw_upside_down(t, len, a);
+    if (m > len)
+        abort();
+    if (valid_utf8((const unsigned char *)t, len)) {
+        int plain = 1;
+        for (size_t i = 0; i < len; i++)
+            plain &= (unsigned char)t[i] < 0x80 && (!t[i] || !strchr("bdnpquBDNPQU", t[i]));
+        gw_reverse(t, len, b);
+        if (plain && (m != len || (len && memcmp(a, b, len) != 0)))
+            abort();
+    }
     free(buf);
     free(a);
     free(b);
