@@ -4,7 +4,7 @@
 // results, Anthropic documents, tool definitions) with its own rules; monitor mode; events with
 // rule id, category, score, role and offsets in the audit trail and the metrics; session
 // escalation (attempts → the session is blocked, other sessions and keys are not) and the
-// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, hex, ROT13, reversed) read decoded, with the encoding in
+// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, hex, ROT13, reversed, upside down) read decoded, with the encoding in
 // the event; the system-prompt canary in JSON and streamed answers of the three APIs, split at
 // every few bytes; the default config; config errors with file:line:col.
 
@@ -260,7 +260,7 @@ test('monitor mode reports without blocking; events carry rule, category, score,
             /portcullis_detections_total\{category="injection:instruction_override",direction="request",filter="shipped"\} [1-9]/);
     });
 
-test('encoded payloads: base64, hex, ROT13 and reversed instructions are read decoded', TEST_OPTS,
+test('encoded payloads: base64, hex, ROT13, reversed and upside-down instructions are read decoded', TEST_OPTS,
     async () => {
         const b64 = Buffer.from(ATTACK).toString('base64');
         const forms = {
@@ -269,6 +269,12 @@ test('encoded payloads: base64, hex, ROT13 and reversed instructions are read de
             rot13: ATTACK.replace(/[a-z]/gi, (c) => String.fromCharCode(
                 (c <= 'Z' ? 65 : 97) + (c.toLowerCase().charCodeAt(0) - 97 + 13) % 26)),
             reversed: [...ATTACK].reverse().join(''),
+            // what "flip text" sites make of it: reversed, letters turned, b/q d/p n/u swapped
+            'upside-down': [...ATTACK.toLowerCase()].reverse().map((c) => ({
+                a: '\u0250', b: 'q', c: '\u0254', d: 'p', e: '\u01dd', f: '\u025f', g: '\u0183',
+                h: '\u0265', i: '\u1d09', k: '\u029e', m: '\u026f', n: 'u', p: 'd', q: 'b',
+                r: '\u0279', t: '\u0287', u: 'n', v: '\u028c', w: '\u028d', y: '\u028e',
+            })[c] ?? c).join(''),
         };
         for (const [enc, text] of Object.entries(forms)) {
             const r = await postJson(gw.port, CHAT, chatBody(text));
