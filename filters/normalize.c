@@ -803,10 +803,12 @@ gw_fold_diacritics(const char *in, size_t len, char *out)
             continue;
         }
         char base = fold_diacritic(cp);
+        /* an ASCII letter tested by hand: this may run before gw_normalize built its tables */
+        unsigned char prev = o > 0 ? (unsigned char)(out[o - 1] | 0x20) : 0;
+        int mark_on_letter = cp >= 0x300 && cp <= 0x36F && prev >= 'a' && prev <= 'z';
         if (base) {
             out[o++] = base;
-        } else if (!(cp >= 0x300 && cp <= 0x36F && o > 0 && (unsigned char)out[o - 1] < 0x80 &&
-                     (aclass[(unsigned char)out[o - 1]] & A_LATIN))) {
+        } else if (!mark_on_letter) {
             memcpy(out + o, s + i, k);
             o += k;
         }
