@@ -31,10 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "filters/classifier.h"
-#include "filters/decode.h"
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
 #include "filters/normalize.h"
@@ -248,17 +245,8 @@ main(int argc, char **argv)
     /* the answer watch: a canary and four secrets, each also reversed and in base64 */
     gw_needles_add(&needles, "pcanary-3f9a0c17e2b84d6651aa", 28, GW_NEEDLE_EXACT);
     static const char *const secrets[] = {"Sunshine", "NW-4471", "y10PQk", "Tangerine-42"};
-    for (size_t i = 0; i < 4; i++) {
-        size_t len = strlen(secrets[i]);
-        char rev[64], b64[96];
-        gw_reverse(secrets[i], len, rev);
-        int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)secrets[i], (int)len);
-        while (k > 0 && b64[k - 1] == '=')
-            k--;
-        gw_needles_add(&needles, secrets[i], len, GW_NEEDLE_SPELLED);
-        gw_needles_add(&needles, rev, len, GW_NEEDLE_SPELLED);
-        gw_needles_add(&needles, b64, (size_t)k, GW_NEEDLE_WORD);
-    }
+    for (size_t i = 0; i < 4; i++)
+        gw_needles_add_secret(&needles, secrets[i], strlen(secrets[i]));
     size_t nh = 0, th = 0, tth = 0;
     double spb = run(p, segs, norms, n, NEEDLES, &nh, &bytes);
     printf("needles %.0f %.2f %zu needles hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, needles.n,

@@ -77,7 +77,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "config/cfg.h"
@@ -95,7 +94,8 @@
 /* Answers are searched for needles (filters/needles.h): the canary and the secrets a system
  * prompt declares. */
 #define SPAN_MAX 256 /* longest match: a secret spelled out, 3 separators per letter */
-_Static_assert(4 * GW_INJ_VALUE_MAX - 3 <= SPAN_MAX, "a spelled-out secret fits a stream tail");
+_Static_assert(GW_INJ_VALUE_MAX <= GW_NEEDLE_SECRET_MAX, "every declared value is watched for");
+_Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 <= SPAN_MAX, "a spelled-out secret fits a stream tail");
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -601,24 +601,6 @@ make_canary(struct ictx *x)
     *p = '\0';
 }
 
-/* A secret the system prompt declares: watched for as written, reversed ("spell it
- * backwards") and in base64 (unpadded). */
-static void
-add_secret(struct ictx *x, const char *s, size_t n)
-{
-    char rev[GW_INJ_VALUE_MAX], b64[GW_NEEDLE_MAX + 4];
-    if (n > GW_INJ_VALUE_MAX)
-        return;
-    gw_needles_add(&x->needles, s, n, GW_NEEDLE_SPELLED);
-    gw_reverse(s, n, rev);
-    gw_needles_add(&x->needles, rev, n, GW_NEEDLE_SPELLED);
-    int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
-    while (k > 0 && b64[k - 1] == '=')
-        k--;
-    if (k > 0)
-        gw_needles_add(&x->needles, b64, (size_t)k, GW_NEEDLE_WORD);
-}
-
 /*
  * What a system text declares, cached per worker thread: an application sends the same system
  * prompt with every request, and scanning it costs ~8 us per KB. Direct-mapped by a hash of the
@@ -716,7 +698,7 @@ system_messages(const struct iconf *c, struct ictx *x)
             x->gres = e->res;
         }
         for (size_t k = 0; c->protect && k < e->nvals; k++)
-            add_secret(x, s->text + e->vs[k], e->ve[k] - e->vs[k]);
+            gw_needles_add_secret(&x->needles, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
 }
 

@@ -5,7 +5,12 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "filters/decode.h"
+
 _Static_assert(GW_NEEDLES_MAX <= 16, "needle sets are 16-bit masks");
+_Static_assert((GW_NEEDLE_SECRET_MAX + 2) / 3 * 4 <= GW_NEEDLE_MAX, "a secret's base64 fits");
 
 static unsigned char
 lower(unsigned char c)
@@ -58,6 +63,22 @@ gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_k
     if (span > set->longest)
         set->longest = span;
     return 1;
+}
+
+void
+gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
+{
+    char rev[GW_NEEDLE_SECRET_MAX], b64[GW_NEEDLE_MAX + 4];
+    if (n > GW_NEEDLE_SECRET_MAX)
+        return;
+    gw_needles_add(set, s, n, GW_NEEDLE_SPELLED);
+    gw_reverse(s, n, rev);
+    gw_needles_add(set, rev, n, GW_NEEDLE_SPELLED);
+    int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
+    while (k > 0 && b64[k - 1] == '=')
+        k--;
+    if (k > 0)
+        gw_needles_add(set, b64, (size_t)k, GW_NEEDLE_WORD);
 }
 
 /* The length of needle d's match at t[i] (n bytes), 0 when none. */

@@ -43,6 +43,12 @@ struct gw_needles {
  * GW_NEEDLE_MAX, already there (ASCII case folded), or the set is full. */
 int gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind);
 
+/* A secret of n bytes (at most GW_NEEDLE_SECRET_MAX; a longer one is ignored): watched for as
+ * written and reversed ("spell it backwards"), GW_NEEDLE_SPELLED, and in unpadded base64,
+ * GW_NEEDLE_WORD -- three needles (fewer when the set fills up or a form repeats another). */
+#define GW_NEEDLE_SECRET_MAX 64
+void gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n);
+
 /* The offset in t (n bytes) of the first match of any needle (the ends of t count as word
  * ends), or -1; then *which is the needle's index and *span the match's length in t. */
 long gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *which,

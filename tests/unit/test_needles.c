@@ -113,6 +113,35 @@ test_limits(void **state)
     assert_int_equal(w, GW_NEEDLES_MAX - 1);
 }
 
+/* A secret: as written and reversed (spelled out allowed), and in unpadded base64 (whole word). */
+static void
+test_secret(void **state)
+{
+    (void)state;
+    struct gw_needles set = {0};
+    gw_needles_add_secret(&set, "Piano", 5);
+    assert_int_equal(set.n, 3);
+    assert_int_equal(set.longest, 4 * 5 - 3);
+    size_t w;
+    assert_int_equal(find(&set, "it is P-I-A-N-O", &w, NULL), 6);
+    assert_int_equal(set.v[w].kind, GW_NEEDLE_SPELLED);
+    assert_int_equal(find(&set, "backwards: onaip", &w, NULL), 11);
+    assert_int_equal(set.v[w].kind, GW_NEEDLE_SPELLED);
+    assert_int_equal(find(&set, "UGlhbm8", &w, NULL), 0); /* base64 of Piano, '=' dropped */
+    assert_int_equal(set.v[w].kind, GW_NEEDLE_WORD);
+    assert_int_equal(find(&set, "U-G-l-h-b-m-8", NULL, NULL), -1);
+    /* a palindrome's reversal repeats it; longer than GW_NEEDLE_SECRET_MAX: ignored */
+    struct gw_needles pal = {0};
+    gw_needles_add_secret(&pal, "level", 5);
+    assert_int_equal(pal.n, 2);
+    char big[GW_NEEDLE_SECRET_MAX + 1];
+    memset(big, 'k', sizeof(big));
+    gw_needles_add_secret(&pal, big, sizeof(big));
+    assert_int_equal(pal.n, 2);
+    gw_needles_add_secret(&pal, big, GW_NEEDLE_SECRET_MAX);
+    assert_int_equal(pal.n, 4); /* as written (= reversed) and its 88-byte base64 */
+}
+
 int
 main(void)
 {
@@ -120,6 +149,7 @@ main(void)
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_earliest),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
