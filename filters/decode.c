@@ -372,11 +372,7 @@ gw_upside_down(const char *in, size_t len, char *out)
             const char *w = s[b] ? strchr(swap, s[b]) : NULL;
             out[m++] = w ? with[w - swap] : (char)s[b];
         } else {
-            uint32_t cp =
-                k == 2   ? ((s[b] & 0x1Fu) << 6) | (s[b + 1] & 0x3Fu)
-                : k == 3 ? ((s[b] & 0x0Fu) << 12) | ((s[b + 1] & 0x3Fu) << 6) | (s[b + 2] & 0x3Fu)
-                         : 0;
-            char to = unturn(cp);
+            char to = unturn(gw_utf8_cp(s + b, (size_t)k));
             if (to) {
                 out[m++] = to;
             } else {

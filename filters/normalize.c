@@ -12,6 +12,7 @@
 
 #include "filters/normalize.h"
 #include "gateway/log.h"
+#include "providers/jsonscan.h"
 
 /* Generated from Unicode 14.0.0 simple lowercase mappings for U+00C0..U+052F (0 = none), less
  * U+023A and U+023E whose lowercase is 3 bytes long: no step may lengthen the text. */
@@ -150,43 +151,15 @@ init_tables(void)
         bclass[c] = c < 128 ? aclass[c] : A_HIGH;
 }
 
-/* Decodes one strict UTF-8 character at s[0..n); returns its length, or 0 when invalid. */
+/* Decodes one strict UTF-8 character at s[0..n) (the gateway's one check, gw_utf8_seq); returns
+ * its length, or 0 when invalid or cut short. */
 static size_t
 utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        if (n < 2 || (s[1] & 0xC0) != 0x80)
-            return 0;
-        *cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))
-            return 0;
-        *cp = v;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-                     ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        if (v < 0x10000 || v > 0x10FFFF)
-            return 0;
-        *cp = v;
-        return 4;
-    }
-    return 0;
+    size_t k = gw_utf8_seq(s, s + n);
+    if (k)
+        *cp = gw_utf8_cp(s, k);
+    return k;
 }
 
 static size_t

@@ -33,7 +33,8 @@
  * U+10FFFF; what jansson accepts), 0 when the bytes at p do not start one, -1 when the bytes
  * before end are the valid beginning of one that end cuts short (a decoded payload that goes on
  * past its buffer, filters/decode.c). The one UTF-8 check of the gateway: JSON strings here,
- * stream texts (providers/stream.c), audit records (audit/record.c), decoded payloads.
+ * stream texts (providers/stream.c), audit records (audit/record.c), decoded payloads, the
+ * injection filter's normalisation (filters/normalize.c).
  */
 static inline int
 gw_utf8_seq_cut(const unsigned char *p, const unsigned char *end)
@@ -75,6 +76,23 @@ gw_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
     int k = gw_utf8_seq_cut(p, end);
     return k > 0 ? (size_t)k : 0;
+}
+
+/* The code point of the k-byte sequence at p, which gw_utf8_seq found well formed (k 1 to 4). */
+static inline uint32_t
+gw_utf8_cp(const unsigned char *p, size_t k)
+{
+    switch (k) {
+    case 1:
+        return p[0];
+    case 2:
+        return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3Fu);
+    case 3:
+        return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3Fu);
+    default:
+        return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+               ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3Fu);
+    }
 }
 
 /* Flags of the validating functions. */
