@@ -28,6 +28,7 @@
 #include "filters/classifier.h"
 #include "filters/decode.h"
 #include "filters/filter.h"
+#include "filters/needles.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
 #include "filters/tabular.h"
@@ -871,7 +872,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
             if (q + ol > len || memcmp(t + q, open[k], ol) != 0)
                 continue;
             /* an apostrophe after a letter is one ("don't"), not a quote */
-            if (ol == 1 && q > 0 && gw_inj_word_byte((unsigned char)t[q - 1]))
+            if (ol == 1 && q > 0 && gw_word_byte((unsigned char)t[q - 1]))
                 continue;
             size_t s = q + ol;
             for (size_t e = s; e + cl <= len && e - s <= GW_INJ_VALUE_MAX; e++) {
@@ -892,7 +893,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                 }
             }
         }
-        if (!gw_inj_word_byte(c) || (q > from && gw_inj_word_byte((unsigned char)t[q - 1])))
+        if (!gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1])))
             continue;
         size_t e = q;
         int digit = 0, inner_cap = 0;

@@ -151,14 +151,6 @@ int gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, u
  * first letter), starting within 40 bytes from offset from of t (len bytes) and before the
  * sentence ends. 1 with the value's span [*vs, *ve) in t, else 0.
  */
-/* A byte of a word, for the whole-word checks of declared secrets (here and in the answers the
- * injection filter watches): an ASCII letter or digit, or any byte of a non-ASCII character. */
-static inline int
-gw_inj_word_byte(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80;
-}
-
 #define GW_INJ_VALUE_MIN 3
 #define GW_INJ_VALUE_MAX 64
 int gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve);

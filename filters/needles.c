@@ -18,16 +18,14 @@ lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
-/* A byte of a word: an ASCII letter or digit, or any byte of a non-ASCII character (as
- * gw_inj_word_byte); a table, since the search reads it for every byte of an answer. */
-static const uint8_t word_tab[256] = {
+const uint8_t gw_word_bytes[256] = {
     ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1};
 
 /* ASCII letters and digits: the characters a spelled-out needle may have separators between. */
 static int
 alnum(unsigned char c)
 {
-    return c < 0x80 && word_tab[c];
+    return c < 0x80 && gw_word_byte(c);
 }
 
 static int
@@ -105,14 +103,14 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
     for (size_t i = 0; i < n; i++) {
         unsigned char b = (unsigned char)t[i];
         unsigned cand = set->first[b] & (inword ? set->anywhere : 0xffffu);
-        inword = word_tab[b];
+        inword = gw_word_byte(b);
         while (cand) {
             size_t k = (size_t)__builtin_ctz(cand);
             cand &= cand - 1;
             const struct gw_needle *d = &set->v[k];
             size_t m = i + d->n <= n ? match_at(d, t, n, i) : 0;
             if (!m ||
-                (d->kind != GW_NEEDLE_EXACT && i + m < n && word_tab[(unsigned char)t[i + m]]))
+                (d->kind != GW_NEEDLE_EXACT && i + m < n && gw_word_byte((unsigned char)t[i + m])))
                 continue;
             *which = k;
             *span = m;
