@@ -302,13 +302,19 @@ static const char *const markers[] = {
 #define NFORMS 3 /* three marker groups per form */
 _Static_assert(NMARKERS == 3 * NFORMS, "three marker groups per form");
 
-/* One database: the rules whose where has bit sys (system) or not, then the markers (main
- * only); map[k] is the rule of the database's k-th pattern. */
+/* Database d (GW_INJ_DB_*): the pattern rules whose where is d's, then (for the `both` rules'
+ * database) the markers; map[d][k] is the rule of the database's k-th pattern. */
 static int
-compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules, int sys,
-            struct gw_scan_db **db, unsigned **map, size_t *n)
+compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules, int d)
 {
-    size_t nm = sys ? 0 : NMARKERS;
+    static const unsigned where[GW_INJ_NDB] = {GW_INJ_DIRECT | GW_INJ_INDIRECT, GW_INJ_DIRECT,
+                                               GW_INJ_INDIRECT, GW_INJ_SYSTEM};
+    static const char *const name[GW_INJ_NDB] = {"injection", "injection-direct",
+                                                 "injection-indirect", "injection-system"};
+    struct gw_scan_db **db = &p->db[d];
+    unsigned **map = &p->map[d];
+    size_t *n = &p->n[d];
+    size_t nm = d == GW_INJ_DB_BOTH ? NMARKERS : 0;
     struct gw_scan_rule *sr = calloc(p->nrules + nm + 1, sizeof(*sr));
     *map = calloc(p->nrules + 1, sizeof(**map));
     if (!sr || !*map) {
@@ -317,7 +323,7 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
     }
     size_t k = 0;
     for (size_t i = 0; i < p->nrules; i++) {
-        if (!(p->rules[i].where & GW_INJ_SYSTEM) != !sys || p->rules[i].detector)
+        if (p->rules[i].where != where[d] || p->rules[i].detector)
             continue;
         (*map)[k] = (unsigned)i;
         sr[k].id = p->rules[i].id;
@@ -333,8 +339,7 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
     char err[400];
     size_t bad = 0;
     /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
-    *db = gw_scan_compile_cached(sys ? "injection-system" : "injection", sr, k + nm, 0, 0, err,
-                                 sizeof(err), &bad);
+    *db = gw_scan_compile_cached(name[d], sr, k + nm, 0, 0, err, sizeof(err), &bad);
     free(sr);
     if (!*db) {
         size_t r = bad < k ? (*map)[bad] : rules->nitems;
@@ -345,14 +350,14 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
     return 0;
 }
 
-/* Two databases: what users and documents are scanned with, and the `where: system` rules, so
- * that the rules only system messages need cost the other texts nothing. */
+/* Four databases (see struct gw_inj_pack): the rules one side needs cost the others nothing. */
 static int
 compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules)
 {
-    if (compile_one(pl, p, rules, 0, &p->db, &p->map, &p->nmain) < 0)
-        return -1;
-    return compile_one(pl, p, rules, 1, &p->sysdb, &p->sysmap, &p->nsys);
+    for (int d = 0; d < GW_INJ_NDB; d++)
+        if (compile_one(pl, p, rules, d) < 0)
+            return -1;
+    return 0;
 }
 
 struct gw_inj_pack *
@@ -453,10 +458,10 @@ gw_inj_pack_free(struct gw_inj_pack *p)
     }
     free(p->cats);
     free(p->rules);
-    gw_scan_free(p->db);
-    gw_scan_free(p->sysdb);
-    free(p->map);
-    free(p->sysmap);
+    for (int d = 0; d < GW_INJ_NDB; d++) {
+        gw_scan_free(p->db[d]);
+        free(p->map[d]);
+    }
     free(p->path);
     free(p);
 }
@@ -560,9 +565,12 @@ gw_inj_pack_put(struct gw_inj_pack *p)
 
 struct acc {
     const struct gw_inj_pack *p;
-    const struct gw_scan_db *db; /* the main or the system database, and its map to rules */
-    const unsigned *map;
-    size_t nmap;
+    /* the side's databases (the `both` and the side's own, or the system one), their maps to
+     * rules, and the one being scanned */
+    const struct gw_scan_db *db[2];
+    const unsigned *map[2];
+    size_t nmap[2];
+    int cur;
     const struct gw_norm *n;
     size_t base; /* offset of the window in the original text */
     unsigned side;
@@ -619,12 +627,12 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 {
     struct acc *a = arg;
     (void)from;
-    if (idx >= a->nmap) {
+    if (idx >= a->nmap[a->cur]) { /* only the `both` database has markers */
         if (a->enc == GW_ENC_NONE)
-            on_marker(a, idx - (unsigned)a->nmap);
+            on_marker(a, idx - (unsigned)a->nmap[a->cur]);
         return 0;
     }
-    idx = a->map[idx];
+    idx = a->map[a->cur][idx];
     const struct gw_inj_rule *rule = &a->p->rules[idx];
     struct gw_inj_hit *h = count_rule(a, idx);
     if (!h)
@@ -699,6 +707,16 @@ thread_bufs(void)
     return b;
 }
 
+/* Matches normalised text against the side's databases. */
+static int
+scan_dbs(struct acc *a, const char *text, size_t len)
+{
+    int rc = 0;
+    for (a->cur = 0; rc == 0 && a->cur < 2 && a->db[a->cur]; a->cur++)
+        rc = gw_scan_block(a->db[a->cur], text, len, on_match, a);
+    return rc;
+}
+
 /* Normalises and scans n bytes of decoded or transformed text (at most a window) into a, as
  * encoding enc of [from, to) of the original; the classifier reads it too. */
 static int
@@ -712,7 +730,7 @@ scan_decoded(struct acc *a, struct tbufs *tb, size_t n, enum gw_enc enc, size_t 
     a->enc = enc;
     a->enc_from = from;
     a->enc_to = to;
-    int rc = gw_scan_block(a->db, nm.text, nm.len, on_match, a);
+    int rc = scan_dbs(a, nm.text, nm.len);
     a->enc = GW_ENC_NONE;
     if (clf)
         gw_clf_feed(clf, nm.text, nm.len);
@@ -749,10 +767,12 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         return -1;
     memset(seen, 0, nseen);
     int sys = side == GW_INJ_SYSTEM;
+    int d0 = sys ? GW_INJ_DB_SYSTEM : GW_INJ_DB_BOTH;
+    int d1 = side == GW_INJ_INDIRECT ? GW_INJ_DB_INDIRECT : GW_INJ_DB_DIRECT;
     struct acc a = {.p = p,
-                    .db = sys ? p->sysdb : p->db,
-                    .map = sys ? p->sysmap : p->map,
-                    .nmap = sys ? p->nsys : p->nmain,
+                    .db = {p->db[d0], sys ? NULL : p->db[d1]},
+                    .map = {p->map[d0], sys ? NULL : p->map[d1]},
+                    .nmap = {p->n[d0], sys ? 0 : p->n[d1]},
                     .side = side,
                     .skip = skip,
                     .seen = seen,
@@ -775,7 +795,7 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
         a.base = off;
         a.wlen = end - off;
         a.marks = 0;
-        rc = gw_scan_block(a.db, n.text, n.len, on_match, &a);
+        rc = scan_dbs(&a, n.text, n.len);
         if (clf) {
             size_t from = 0;
             while (from < n.len && off + n.map[from] < fed)

@@ -37,6 +37,8 @@
 /* Where a rule applies. System: the application's own system and developer messages, never
  * scored as attacks; a rule there says what the application guards (flt_injection's `guard`). */
 enum { GW_INJ_DIRECT = 1u << 0, GW_INJ_INDIRECT = 1u << 1, GW_INJ_SYSTEM = 1u << 2 };
+/* the pack's databases (see struct gw_inj_pack) */
+enum { GW_INJ_DB_BOTH, GW_INJ_DB_DIRECT, GW_INJ_DB_INDIRECT, GW_INJ_DB_SYSTEM, GW_INJ_NDB };
 #define GW_INJ_MAX_CATS 64
 
 struct gw_inj_category {
@@ -68,11 +70,15 @@ struct gw_inj_pack {
     struct gw_inj_rule *rules;
     size_t nrules;
     double repeat_factor;
-    /* db: the rules for users' and documents' text (then the encoding markers); sysdb: the
-     * `where: system` rules. map / sysmap: the rule index of each database pattern. */
-    struct gw_scan_db *db, *sysdb;
-    unsigned *map, *sysmap;
-    size_t nmain, nsys;
+    /* Hyperscan databases by the rules' `where` (GW_INJ_DB_*): the `both` rules (then the
+     * encoding markers), the direct-only, the indirect-only and the `where: system` rules. A
+     * user's text is matched against the first two, a document or tool result against the first
+     * and the third, a system message against the last: a prompt never pays for the rules only
+     * documents need, and no rule is compiled twice. map[d][k]: the rule index of database d's
+     * k-th pattern; n[d] of them. */
+    struct gw_scan_db *db[GW_INJ_NDB];
+    unsigned *map[GW_INJ_NDB];
+    size_t n[GW_INJ_NDB];
     unsigned detectors; /* where-bits of the detector rules (0: none; the scan skips them) */
     unsigned refs;      /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };
