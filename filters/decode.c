@@ -25,6 +25,8 @@ gw_enc_name(enum gw_enc e)
         return "reversed";
     case GW_ENC_UPSIDE_DOWN:
         return "upside-down";
+    case GW_ENC_VARIATION_SELECTORS:
+        return "variation-selectors";
     case GW_ENC_NONE:
         break;
     }
@@ -235,8 +237,11 @@ pairs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_
 }
 
 /* Byte classes: a base64 digit; a byte of a hex-pairs form (hex digits, the prefixes' bytes and
- * the separators). */
-enum { C_B64 = 1, C_HEXISH = 2 };
+ * the separators); a byte of a multi-byte UTF-8 sequence (variation selectors are 3 or 4 of them
+ * each). */
+enum { C_B64 = 1, C_HEXISH = 2, C_HIGH = 4 };
+/* A run of high bytes this long may hold GW_VS_MIN_BYTES selectors. */
+#define HIGH_RUN (3 * GW_VS_MIN_BYTES)
 /* A run of hex-pairs bytes this long is worth a closer look (12 pairs written "49 67 ..."). */
 #define HEXISH_RUN (3 * GW_HEX_MIN_BYTES - 1)
 
@@ -251,7 +256,7 @@ static const uint8_t cls[256] = {
     ['y' ... 'z'] = C_B64,
     ['+'] = C_B64, ['-'] = C_B64, ['/'] = C_B64, ['_'] = C_B64,
     ['\\'] = C_HEXISH, ['%'] = C_HEXISH, [','] = C_HEXISH, [' '] = C_HEXISH, [':'] = C_HEXISH,
-    [';'] = C_HEXISH,
+    [';'] = C_HEXISH, [0x80 ... 0xFF] = C_HIGH,
 };
 /* clang-format on */
 
@@ -277,32 +282,91 @@ find_run(const char *t, size_t i, size_t len, uint8_t bit, size_t k)
     return len;
 }
 
+/* The variation selector at s[i] (n bytes): its byte value (0-255) and length in *adv, or -1. */
+static int
+vs_byte(const unsigned char *s, size_t n, size_t i, size_t *adv)
+{
+    if (n - i >= 3 && s[i] == 0xEF && s[i + 1] == 0xB8 && (s[i + 2] & 0xF0) == 0x80) {
+        *adv = 3; /* U+FE00-FE0F */
+        return s[i + 2] & 0x0F;
+    }
+    if (n - i >= 4 && s[i] == 0xF3 && s[i + 1] == 0xA0 && s[i + 2] >= 0x84 && s[i + 2] <= 0x87 &&
+        (s[i + 3] & 0xC0) == 0x80) {
+        unsigned v = (unsigned)(s[i + 2] - 0x84) << 6 | (s[i + 3] & 0x3F); /* U+E0100 + v */
+        if (v > 0xEF)
+            return -1;
+        *adv = 4;
+        return (int)(16 + v);
+    }
+    return -1;
+}
+
+/* Variation selectors in the run of high bytes from s: the first GW_VS_MIN_BYTES or more in a
+ * row that decode to text. 1 when found; *next: the end of the high bytes. */
+static int
+vs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
+       size_t *next)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t e = s;
+    while (e < len && u[e] >= 0x80)
+        e++;
+    *next = e;
+    for (size_t i = s; i < e;) {
+        size_t adv, j = i, n = 0;
+        int v;
+        while (j < e && (v = vs_byte(u, e, j, &adv)) >= 0) {
+            if (n < cap)
+                buf[n] = (char)v;
+            n++;
+            j += adv;
+        }
+        if (n >= GW_VS_MIN_BYTES && looks_text(buf, n < cap ? n : cap, n > cap)) {
+            *out = (struct gw_payload){
+                .enc = GW_ENC_VARIATION_SELECTORS, .from = i, .to = j, .len = n < cap ? n : cap};
+            return 1;
+        }
+        i = j > i ? j : i + 1;
+    }
+    return 0;
+}
+
 int
 gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap,
                 struct gw_payload *out)
 {
     const char *t = text;
-    size_t i = *pos, cb = 0, ch = 0;
-    int have_b = 0, have_h = 0;
+    size_t i = *pos, at[3] = {0, 0, 0};
+    static const uint8_t bit[3] = {C_B64, C_HEXISH, C_HIGH};
+    static const size_t run[3] = {GW_B64_MIN_RUN, HEXISH_RUN, HIGH_RUN};
+    int have = 0;
     while (i < len) {
-        /* the next long run of each kind (kept while it is still ahead) */
-        if (!have_b || cb < i)
-            cb = find_run(t, i, len, C_B64, GW_B64_MIN_RUN);
-        if (!have_h || ch < i)
-            ch = find_run(t, i, len, C_HEXISH, HEXISH_RUN);
-        have_b = have_h = 1;
-        if (cb == len && ch == len)
+        /* the next long run of each kind (base64, hex, high bytes; kept while still ahead) */
+        int k = 0;
+        for (int c = 0; c < 3; c++) {
+            if (!have || at[c] < i)
+                at[c] = find_run(t, i, len, bit[c], run[c]);
+            if (at[c] < at[k])
+                k = c;
+        }
+        have = 1;
+        if (at[k] == len)
             break;
         size_t next;
-        int found = cb <= ch ? b64_run(t, len, cb, buf, cap, out, &next)
-                             : pairs_run(t, len, ch, buf, cap, out, &next);
+        int found = k == 0   ? b64_run(t, len, at[k], buf, cap, out, &next)
+                    : k == 1 ? pairs_run(t, len, at[k], buf, cap, out, &next)
+                             : vs_run(t, len, at[k], buf, cap, out, &next);
         if (found) {
             *pos = out->to;
             return 1;
         }
-        /* not past the start of the other run: a base64 run read from its middle decodes to
-         * nonsense */
-        i = cb > ch && next > cb ? cb : next;
+        /* not past the start of a base64 run (read from its middle it decodes to nonsense) or
+         * of high bytes (no other run holds any); hex digits inside a failed base64 run are
+         * not looked at again */
+        i = next;
+        for (int c = 0; c < 3; c++)
+            if (at[c] > at[k] && at[c] < i && !(k == 0 && c == 1))
+                i = at[c];
     }
     *pos = len;
     return 0;

@@ -21,14 +21,18 @@ enum gw_enc {
     GW_ENC_ROT13,
     GW_ENC_REVERSED,
     GW_ENC_UPSIDE_DOWN,
+    GW_ENC_VARIATION_SELECTORS,
 };
 
-/* "base64", "hex", "rot13", "reversed", "upside-down"; NULL for GW_ENC_NONE. */
+/* "base64", "hex", "rot13", "reversed", "upside-down", "variation-selectors"; NULL for
+ * GW_ENC_NONE. */
 const char *gw_enc_name(enum gw_enc e);
 
-/* Shortest base64 run considered (characters), shortest hex payload (decoded bytes). */
+/* Shortest base64 run considered (characters), shortest hex payload (decoded bytes), shortest
+ * run of variation selectors (decoded bytes). */
 #define GW_B64_MIN_RUN 20
 #define GW_HEX_MIN_BYTES 12
+#define GW_VS_MIN_BYTES 8
 
 struct gw_payload {
     enum gw_enc enc;
@@ -41,7 +45,10 @@ struct gw_payload {
  * a longer payload is cut at cap). Runs: base64 (standard or URL-safe alphabet, padded or not,
  * lines of a multiple of 4 characters joined as MIME writes them), hex digits (an even run of
  * at least 2 x GW_HEX_MIN_BYTES, or byte pairs written "\x49\x67", "0x49, 0x67", "%49%67",
- * "49 67" or "49:67"). Text: valid UTF-8 without control characters other than white space, half
+ * "49 67" or "49:67"), variation selectors (U+FE00-FE0F for the bytes 0-15, U+E0100-E01EF for
+ * 16-255: "emoji smuggling" hides a sentence after an emoji that way, invisible in every editor
+ * and chat window; no text has two selectors in a row). Text: valid UTF-8 without control
+ * characters other than white space, half
  * of it letters or digits (so a hash, a key or an image decodes to nothing). Sets *pos past the
  * run and returns 1; 0 when no run is left (*pos = len).
  */

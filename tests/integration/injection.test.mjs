@@ -4,7 +4,7 @@
 // results, Anthropic documents, tool definitions) with its own rules; monitor mode; events with
 // rule id, category, score, role and offsets in the audit trail and the metrics; session
 // escalation (attempts → the session is blocked, other sessions and keys are not) and the
-// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, hex, ROT13, reversed, upside down) read decoded, with the encoding in
+// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, hex, ROT13, reversed, upside down, variation selectors) read decoded, with the encoding in
 // the event; the system-prompt canary in JSON and streamed answers of the three APIs, split at
 // every few bytes; the default config; config errors with file:line:col.
 
@@ -260,7 +260,7 @@ test('monitor mode reports without blocking; events carry rule, category, score,
             /portcullis_detections_total\{category="injection:instruction_override",direction="request",filter="shipped"\} [1-9]/);
     });
 
-test('encoded payloads: base64, hex, ROT13, reversed and upside-down instructions are read decoded', TEST_OPTS,
+test('encoded payloads: base64, hex, ROT13, reversed, upside-down and variation-selector instructions are read decoded', TEST_OPTS,
     async () => {
         const b64 = Buffer.from(ATTACK).toString('base64');
         const forms = {
@@ -275,6 +275,9 @@ test('encoded payloads: base64, hex, ROT13, reversed and upside-down instruction
                 h: '\u0265', i: '\u1d09', k: '\u029e', m: '\u026f', n: 'u', p: 'd', q: 'b',
                 r: '\u0279', t: '\u0287', u: 'n', v: '\u028c', w: '\u028d', y: '\u028e',
             })[c] ?? c).join(''),
+            // "emoji smuggling": one variation selector per byte after an emoji
+            'variation-selectors': `Nice day \u{1f600}${[...Buffer.from(ATTACK)].map((x) =>
+                String.fromCodePoint(x < 16 ? 0xfe00 + x : 0xe0100 + x - 16)).join('')} right?`,
         };
         for (const [enc, text] of Object.entries(forms)) {
             const r = await postJson(gw.port, CHAT, chatBody(text));
