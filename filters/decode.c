@@ -27,6 +27,10 @@ gw_enc_name(enum gw_enc e)
         return "upside-down";
     case GW_ENC_VARIATION_SELECTORS:
         return "variation-selectors";
+    case GW_ENC_TAGS:
+        return "tags";
+    case GW_ENC_FULLWIDTH:
+        return "fullwidth";
     case GW_ENC_NONE:
         break;
     }
@@ -282,10 +286,35 @@ find_run(const char *t, size_t i, size_t len, uint8_t bit, size_t k)
     return len;
 }
 
-/* The variation selector at s[i] (n bytes): its byte value (0-255) and length in *adv, or -1. */
+/* The byte that the character at s[i] (n bytes) encodes in form enc (a variation selector: 0-255;
+ * a tag character or a full-width form: the ASCII it shadows), its length in *adv; or -1. */
 static int
-vs_byte(const unsigned char *s, size_t n, size_t i, size_t *adv)
+unit_byte(enum gw_enc enc, const unsigned char *s, size_t n, size_t i, size_t *adv)
 {
+    if (enc == GW_ENC_TAGS) { /* U+E0020-E007E: F3 A0 80 A0 - F3 A0 81 BE */
+        if (n - i < 4 || s[i] != 0xF3 || s[i + 1] != 0xA0 ||
+            (s[i + 2] != 0x80 && s[i + 2] != 0x81) || (s[i + 3] & 0xC0) != 0x80)
+            return -1;
+        unsigned c = (unsigned)(s[i + 2] - 0x80) << 6 | (s[i + 3] & 0x3F);
+        if (c < 0x20 || c > 0x7E)
+            return -1;
+        *adv = 4;
+        return (int)c;
+    }
+    if (enc == GW_ENC_FULLWIDTH) { /* U+FF01-FF5E: EF BC 81 - EF BD 9E; U+3000: E3 80 80 */
+        if (n - i >= 3 && s[i] == 0xE3 && s[i + 1] == 0x80 && s[i + 2] == 0x80) {
+            *adv = 3;
+            return ' ';
+        }
+        if (n - i < 3 || s[i] != 0xEF || (s[i + 1] != 0xBC && s[i + 1] != 0xBD) ||
+            (s[i + 2] & 0xC0) != 0x80)
+            return -1;
+        unsigned cp = 0xFF00 + ((unsigned)(s[i + 1] - 0xBC) << 6 | (s[i + 2] & 0x3F));
+        if (cp < 0xFF01 || cp > 0xFF5E)
+            return -1;
+        *adv = 3;
+        return (int)(cp - 0xFF00 + 0x20);
+    }
     if (n - i >= 3 && s[i] == 0xEF && s[i + 1] == 0xB8 && (s[i + 2] & 0xF0) == 0x80) {
         *adv = 3; /* U+FE00-FE0F */
         return s[i + 2] & 0x0F;
@@ -301,12 +330,14 @@ vs_byte(const unsigned char *s, size_t n, size_t i, size_t *adv)
     return -1;
 }
 
-/* Variation selectors in the run of high bytes from s: the first GW_VS_MIN_BYTES or more in a
- * row that decode to text. 1 when found; *next: the end of the high bytes. */
+/* In the run of high bytes from s: the first GW_VS_MIN_BYTES or more characters in a row of one
+ * form (variation selectors, tag characters, full-width forms) that decode to text. 1 when
+ * found; *next: the end of the high bytes. */
 static int
-vs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
-       size_t *next)
+high_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
+         size_t *next)
 {
+    static const enum gw_enc forms[] = {GW_ENC_VARIATION_SELECTORS, GW_ENC_TAGS, GW_ENC_FULLWIDTH};
     const unsigned char *u = (const unsigned char *)t;
     size_t e = s;
     while (e < len && u[e] >= 0x80)
@@ -314,17 +345,18 @@ vs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pay
     *next = e;
     for (size_t i = s; i < e;) {
         size_t adv, j = i, n = 0;
-        int v;
-        while (j < e && (v = vs_byte(u, e, j, &adv)) >= 0) {
-            if (n < cap)
-                buf[n] = (char)v;
-            n++;
-            j += adv;
-        }
-        if (n >= GW_VS_MIN_BYTES && looks_text(buf, n < cap ? n : cap, n > cap)) {
-            *out = (struct gw_payload){
-                .enc = GW_ENC_VARIATION_SELECTORS, .from = i, .to = j, .len = n < cap ? n : cap};
-            return 1;
+        for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]) && j == i; f++) {
+            int v;
+            for (n = 0; j < e && (v = unit_byte(forms[f], u, e, j, &adv)) >= 0; j += adv) {
+                if (n < cap)
+                    buf[n] = (char)v;
+                n++;
+            }
+            if (n >= GW_VS_MIN_BYTES && looks_text(buf, n < cap ? n : cap, n > cap)) {
+                *out = (struct gw_payload){
+                    .enc = forms[f], .from = i, .to = j, .len = n < cap ? n : cap};
+                return 1;
+            }
         }
         i = j > i ? j : i + 1;
     }
@@ -355,7 +387,7 @@ gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap
         size_t next;
         int found = k == 0   ? b64_run(t, len, at[k], buf, cap, out, &next)
                     : k == 1 ? pairs_run(t, len, at[k], buf, cap, out, &next)
-                             : vs_run(t, len, at[k], buf, cap, out, &next);
+                             : high_run(t, len, at[k], buf, cap, out, &next);
         if (found) {
             *pos = out->to;
             return 1;

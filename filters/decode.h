@@ -22,14 +22,16 @@ enum gw_enc {
     GW_ENC_REVERSED,
     GW_ENC_UPSIDE_DOWN,
     GW_ENC_VARIATION_SELECTORS,
+    GW_ENC_TAGS,
+    GW_ENC_FULLWIDTH,
 };
 
-/* "base64", "hex", "rot13", "reversed", "upside-down", "variation-selectors"; NULL for
- * GW_ENC_NONE. */
+/* "base64", "hex", "rot13", "reversed", "upside-down", "variation-selectors", "tags",
+ * "fullwidth"; NULL for GW_ENC_NONE. */
 const char *gw_enc_name(enum gw_enc e);
 
 /* Shortest base64 run considered (characters), shortest hex payload (decoded bytes), shortest
- * run of variation selectors (decoded bytes). */
+ * run of variation selectors, tag characters or full-width forms (decoded bytes). */
 #define GW_B64_MIN_RUN 20
 #define GW_HEX_MIN_BYTES 12
 #define GW_VS_MIN_BYTES 8
@@ -47,8 +49,12 @@ struct gw_payload {
  * at least 2 x GW_HEX_MIN_BYTES, or byte pairs written "\x49\x67", "0x49, 0x67", "%49%67",
  * "49 67" or "49:67"), variation selectors (U+FE00-FE0F for the bytes 0-15, U+E0100-E01EF for
  * 16-255: "emoji smuggling" hides a sentence after an emoji that way, invisible in every editor
- * and chat window; no text has two selectors in a row). Text: valid UTF-8 without control
- * characters other than white space, half
+ * and chat window; no text has two selectors in a row), Unicode tag characters (U+E0020-E007E,
+ * invisible shadows of ASCII: "ASCII smuggling"; a flag's tag sequence is shorter) and full-width
+ * forms (U+FF01-FF5E and the ideographic space, read as the ASCII they widen). Those two are for
+ * scanners that read raw text (the secrets filter): the injection pack's normalisation already
+ * folds them, and it skips such payloads. Text: valid UTF-8 without control characters other
+ * than white space, half
  * of it letters or digits (so a hash, a key or an image decodes to nothing). Sets *pos past the
  * run and returns 1; 0 when no run is left (*pos = len).
  */

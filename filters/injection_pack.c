@@ -810,12 +810,14 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
             next--;
         off = next;
     }
-    /* encoded payloads: base64 and hex runs, then a window that reads as ROT13 or reversed (not
-     * in system messages: the guard rules read what the application wrote) */
+    /* encoded payloads: base64, hex and variation-selector runs (tag characters and full-width
+     * forms are read by normalisation), then a window that reads as ROT13 or reversed (not in
+     * system messages: the guard rules read what the application wrote) */
     struct gw_payload pl;
     for (size_t pos = 0;
          rc == 0 && !sys && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)
-        rc = scan_decoded(&a, tb, pl.len, pl.enc, pl.from, pl.to, clf);
+        if (pl.enc != GW_ENC_TAGS && pl.enc != GW_ENC_FULLWIDTH) /* normalisation read those */
+            rc = scan_decoded(&a, tb, pl.len, pl.enc, pl.from, pl.to, clf);
     static const enum gw_enc forms[NFORMS] = {GW_ENC_ROT13, GW_ENC_REVERSED, GW_ENC_UPSIDE_DOWN};
     for (int f = 0; rc == 0 && f < NFORMS; f++) {
         size_t o = a.form_off[f], n = a.form_len[f], m = n;

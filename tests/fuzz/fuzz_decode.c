@@ -1,8 +1,9 @@
 /*
  * Payload decoder fuzzer: every payload found lies inside the text, after the previous one, with
  * its decoded length within the buffer, and is text (valid UTF-8 but for a sequence cut at the
- * buffer's end, no control bytes but white space); a variation-selector payload spans selectors
- * alone, a byte each; the scan always ends at the text's end.
+ * buffer's end, no control bytes but white space); a variation-selector, tag or full-width
+ * payload spans characters of its form alone, a byte each; the scan always ends at the text's
+ * end.
  * ROT13 twice and, for valid UTF-8, reversal twice give the input back.
  */
 #include <stdint.h>
@@ -37,24 +38,44 @@ text_ok(const unsigned char *s, size_t n)
     return 1;
 }
 
-/* A variation-selector payload's span is selectors alone (U+FE00-FE0F as EF B8 80-8F,
- * U+E0100-E01EF as F3 A0 84 80 - F3 A0 87 AF), at least GW_VS_MIN_BYTES of them, one decoded
- * byte each (cut at cap). */
-static int
-vs_span(const unsigned char *t, const struct gw_payload *p, size_t cap)
+/* The length of the character at t[i] (before end) if it is one of form enc: a variation selector
+ * (U+FE00-FE0F as EF B8 80-8F, U+E0100-E01EF as F3 A0 84 80 - F3 A0 87 AF), a tag character
+ * (U+E0020-E007E as F3 A0 80 A0 - F3 A0 81 BE), a full-width form (U+FF01-FF5E as EF BC 81 -
+ * EF BD 9E) or the ideographic space (E3 80 80); else 0. */
+static size_t
+unit_len(enum gw_enc enc, const unsigned char *t, size_t i, size_t end)
 {
-    size_t n = 0;
-    for (size_t i = p->from; i < p->to; n++) {
-        if (p->to - i >= 3 && t[i] == 0xEF && t[i + 1] == 0xB8 && t[i + 2] >= 0x80 &&
-            t[i + 2] <= 0x8F)
-            i += 3;
-        else if (p->to - i >= 4 && t[i] == 0xF3 && t[i + 1] == 0xA0 &&
-                 ((t[i + 2] >= 0x84 && t[i + 2] <= 0x86 && t[i + 3] >= 0x80 && t[i + 3] <= 0xBF) ||
-                  (t[i + 2] == 0x87 && t[i + 3] >= 0x80 && t[i + 3] <= 0xAF)))
-            i += 4;
-        else
-            return 0;
+    size_t n = end - i;
+    if (enc == GW_ENC_VARIATION_SELECTORS) {
+        if (n >= 3 && t[i] == 0xEF && t[i + 1] == 0xB8 && t[i + 2] >= 0x80 && t[i + 2] <= 0x8F)
+            return 3;
+        if (n >= 4 && t[i] == 0xF3 && t[i + 1] == 0xA0 &&
+            ((t[i + 2] >= 0x84 && t[i + 2] <= 0x86 && t[i + 3] >= 0x80 && t[i + 3] <= 0xBF) ||
+             (t[i + 2] == 0x87 && t[i + 3] >= 0x80 && t[i + 3] <= 0xAF)))
+            return 4;
+    } else if (enc == GW_ENC_TAGS) {
+        if (n >= 4 && t[i] == 0xF3 && t[i + 1] == 0xA0 &&
+            ((t[i + 2] == 0x80 && t[i + 3] >= 0xA0 && t[i + 3] <= 0xBF) ||
+             (t[i + 2] == 0x81 && t[i + 3] >= 0x80 && t[i + 3] <= 0xBE)))
+            return 4;
+    } else if (enc == GW_ENC_FULLWIDTH && n >= 3) {
+        if ((t[i] == 0xE3 && t[i + 1] == 0x80 && t[i + 2] == 0x80) ||
+            (t[i] == 0xEF && t[i + 1] == 0xBC && t[i + 2] >= 0x81 && t[i + 2] <= 0xBF) ||
+            (t[i] == 0xEF && t[i + 1] == 0xBD && t[i + 2] >= 0x80 && t[i + 2] <= 0x9E))
+            return 3;
     }
+    return 0;
+}
+
+/* A variation-selector, tag or full-width payload's span is characters of its form alone, at
+ * least GW_VS_MIN_BYTES of them, one decoded byte each (cut at cap). */
+static int
+unit_span(const unsigned char *t, const struct gw_payload *p, size_t cap)
+{
+    size_t n = 0, k;
+    for (size_t i = p->from; i < p->to; n++, i += k)
+        if (!(k = unit_len(p->enc, t, i, p->to)))
+            return 0;
     return n >= GW_VS_MIN_BYTES && p->len == (n < cap ? n : cap);
 }
 
@@ -73,9 +94,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0, last = 0;
     struct gw_payload p;
     while (gw_payload_next(t, len, &pos, buf, cap, &p)) {
-        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX && p.enc != GW_ENC_VARIATION_SELECTORS)
+        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX && p.enc != GW_ENC_VARIATION_SELECTORS &&
+            p.enc != GW_ENC_TAGS && p.enc != GW_ENC_FULLWIDTH)
             abort();
-        if (p.enc == GW_ENC_VARIATION_SELECTORS && !vs_span((const unsigned char *)t, &p, cap))
+        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX &&
+            !unit_span((const unsigned char *)t, &p, cap))
             abort();
         if (p.from < last || p.from >= p.to || p.to > len || pos < p.to || p.len > cap)
             abort();

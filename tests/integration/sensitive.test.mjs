@@ -159,6 +159,25 @@ test('requests: a credential inside a base64 or hex payload is redacted, the who
             x.rule?.category === 'secret' && x.event.action === 'redact'), T(5000), 'an event of an encoded secret');
     });
 
+test('requests: a credential written in invisible tag characters, variation selectors or full-width forms is redacted',
+    TEST_OPTS, async () => {
+        // what "ASCII smuggling" and "emoji smuggling" tools and fancy-text sites make of it
+        const tags = [...GH_PAT].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('');
+        const vs = '\u{1f600}' + [...Buffer.from(`token ${GH_PAT}`)].map((x) =>
+            String.fromCodePoint(x < 16 ? 0xfe00 + x : 0xe0100 + x - 16)).join('');
+        const wide = [...AWS_ID].map((c) => String.fromCodePoint(0xff00 + c.charCodeAt(0) - 0x20)).join('');
+        const r = await postJson(gw.port, '/v1/chat/completions', { model: OA_MODEL, messages: [
+            { role: 'user', content: `one ${tags} two ${vs} three ${wide} end` }] });
+        assert.equal(r.status, 200, r.body);
+        const seen = JSON.parse((await mock.last()).body).messages[0].content;
+        assert.match(seen,
+            /^one \[REDACTED:github-pat\] two \u{1f600}\[REDACTED:github-pat\] three \[REDACTED:aws-access-key-id\] end$/u);
+        await waitUntil(() => ['tags', 'variation-selectors', 'fullwidth'].every((enc) =>
+            readRecords(auditFile).some((x) => x.portcullis?.segment?.encoding === enc &&
+                x.rule?.category === 'secret' && x.event.action === 'redact')), T(5000),
+        'an event per hidden form, with its encoding');
+    });
+
 test('requests (Anthropic): a credential inside a tool result is redacted', TEST_OPTS, async () => {
     const body = {
         model: AN_MODEL, max_tokens: 64,
