@@ -344,6 +344,10 @@ high_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_p
         e++;
     *next = e;
     for (size_t i = s; i < e;) {
+        if (u[i] != 0xEF && u[i] != 0xF3 && u[i] != 0xE3) { /* no form starts here */
+            i++;
+            continue;
+        }
         size_t adv, j = i, n = 0;
         for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]) && j == i; f++) {
             int v;
