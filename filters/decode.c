@@ -31,6 +31,10 @@ gw_enc_name(enum gw_enc e)
         return "tags";
     case GW_ENC_FULLWIDTH:
         return "fullwidth";
+    case GW_ENC_BASE32:
+        return "base32";
+    case GW_ENC_MORSE:
+        return "morse";
     case GW_ENC_NONE:
         break;
     }
@@ -95,6 +99,25 @@ b64_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
             continue;
         acc = (acc << 6 | (uint32_t)(v - 1)) & 0xFFFFFF;
         bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char)(acc >> bits & 0xFF);
+        }
+    }
+    return n;
+}
+
+/* Decodes base32 digits (A-Z, 2-7) in [from, to) into out; stops at cap. */
+static size_t
+b32_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
+{
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t n = 0;
+    for (size_t i = from; i < to && n < cap; i++) {
+        unsigned char c = (unsigned char)t[i];
+        acc = (acc << 5 | (uint32_t)(c >= 'A' ? c - 'A' : c - '2' + 26)) & 0xFFFF;
+        bits += 5;
         if (bits >= 8) {
             bits -= 8;
             out[n++] = (char)(acc >> bits & 0xFF);
@@ -178,10 +201,12 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
     /* a line break continues the run after a full MIME-style line (a multiple of 4 digits, 40
      * or more) */
     size_t e = s, line = s, digits = 0;
-    int all_hex = 1;
+    int all_hex = 1, all_b32 = 1;
     for (;;) {
         while (e < len && b64t[(unsigned char)t[e]]) {
-            all_hex &= gw_hex_value((unsigned char)t[e]) >= 0;
+            unsigned char c = (unsigned char)t[e];
+            all_hex &= gw_hex_value(c) >= 0;
+            all_b32 &= (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
             e++;
         }
         digits += e - line;
@@ -204,6 +229,17 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
         size_t n = hex_decode(t, s, e, buf, cap);
         if (looks_text(buf, n, digits / 2 > n)) {
             *out = (struct gw_payload){.enc = GW_ENC_HEX, .from = s, .to = e, .len = n};
+            return 1;
+        }
+    }
+    /* upper case and 2-7 only: base32 (base64 of text has lower case) */
+    if (all_b32 && digits >= GW_B32_MIN_RUN && e - s == digits) {
+        size_t n = b32_decode(t, s, e, buf, cap), pend = e;
+        while (pend < len && pend - e < 6 && t[pend] == '=')
+            pend++;
+        if (looks_text(buf, n, digits * 5 / 8 > n)) {
+            *out = (struct gw_payload){.enc = GW_ENC_BASE32, .from = s, .to = pend, .len = n};
+            *next = pend;
             return 1;
         }
     }
@@ -242,8 +278,10 @@ pairs_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_
 
 /* Byte classes: a base64 digit; a byte of a hex-pairs form (hex digits, the prefixes' bytes and
  * the separators); a byte of a multi-byte UTF-8 sequence (variation selectors are 3 or 4 of them
- * each). */
-enum { C_B64 = 1, C_HEXISH = 2, C_HIGH = 4 };
+ * each); a byte of Morse code (dot, dash, space, slash). */
+enum { C_B64 = 1, C_HEXISH = 2, C_HIGH = 4, C_MORSE = 8 };
+/* A run of Morse bytes this long is worth a closer look. */
+#define MORSE_RUN 24
 /* A run of high bytes this long may hold GW_VS_MIN_BYTES selectors. */
 #define HIGH_RUN (3 * GW_VS_MIN_BYTES)
 /* A run of hex-pairs bytes this long is worth a closer look (12 pairs written "49 67 ..."). */
@@ -258,9 +296,9 @@ static const uint8_t cls[256] = {
     ['Y' ... 'Z'] = C_B64,
     ['a' ... 'f'] = C_B64 | C_HEXISH, ['g' ... 'w'] = C_B64, ['x'] = C_B64 | C_HEXISH,
     ['y' ... 'z'] = C_B64,
-    ['+'] = C_B64, ['-'] = C_B64, ['/'] = C_B64, ['_'] = C_B64,
-    ['\\'] = C_HEXISH, ['%'] = C_HEXISH, [','] = C_HEXISH, [' '] = C_HEXISH, [':'] = C_HEXISH,
-    [';'] = C_HEXISH, [0x80 ... 0xFF] = C_HIGH,
+    ['+'] = C_B64, ['-'] = C_B64 | C_MORSE, ['/'] = C_B64 | C_MORSE, ['_'] = C_B64,
+    ['\\'] = C_HEXISH, ['%'] = C_HEXISH, [','] = C_HEXISH, [' '] = C_HEXISH | C_MORSE,
+    [':'] = C_HEXISH, [';'] = C_HEXISH, ['.'] = C_MORSE, [0x80 ... 0xFF] = C_HIGH,
 };
 /* clang-format on */
 
@@ -367,19 +405,82 @@ high_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_p
     return 0;
 }
 
+/* Morse letters and digits by their code read as binary after a leading 1 (dot 0, dash 1) */
+static const char morse[64] = {
+    [2] = 'e',  [3] = 't',  [4] = 'i',  [5] = 'a',  [6] = 'n',  [7] = 'm',  [8] = 's',  [9] = 'u',
+    [10] = 'r', [11] = 'w', [12] = 'd', [13] = 'k', [14] = 'g', [15] = 'o', [16] = 'h', [17] = 'v',
+    [18] = 'f', [20] = 'l', [22] = 'p', [23] = 'j', [24] = 'b', [25] = 'x', [26] = 'c', [27] = 'y',
+    [28] = 'z', [29] = 'q', [32] = '5', [33] = '4', [35] = '3', [39] = '2', [47] = '1', [48] = '6',
+    [56] = '7', [60] = '8', [62] = '9', [63] = '0',
+};
+
+/* Morse code in the run of dots, dashes, spaces and slashes from s: letters apart by one space,
+ * words by a slash or two spaces. 1 when GW_MORSE_MIN_LETTERS or more decode (every code a
+ * letter or digit); *next: the end of the run. */
+static int
+morse_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
+          size_t *next)
+{
+    size_t e = s;
+    while (e < len && (cls[(unsigned char)t[e]] & C_MORSE))
+        e++;
+    *next = e;
+    size_t i = s, n = 0, letters = 0, from = 0, to = 0;
+    while (i < e) {
+        size_t sp = 0;
+        int slash = 0;
+        while (i < e && (t[i] == ' ' || t[i] == '/')) {
+            slash |= t[i] == '/';
+            sp++;
+            i++;
+        }
+        if (i == e)
+            break;
+        unsigned v = 1, k = 0;
+        size_t at = i;
+        while (i < e && (t[i] == '.' || t[i] == '-') && k <= 5) {
+            v = v << 1 | (t[i] == '-');
+            k++;
+            i++;
+        }
+        char c = k <= 5 && v < 64 ? morse[v] : 0;
+        if (!c || (i < e && t[i] != ' ' && t[i] != '/')) { /* not Morse: start again after it */
+            if (letters >= GW_MORSE_MIN_LETTERS)
+                break;
+            while (i < e && t[i] != ' ')
+                i++;
+            n = letters = 0;
+            continue;
+        }
+        if (!letters)
+            from = at;
+        else if ((slash || sp >= 2) && n < cap)
+            buf[n++] = ' ';
+        if (n < cap)
+            buf[n++] = c;
+        letters++;
+        to = i;
+    }
+    if (letters < GW_MORSE_MIN_LETTERS)
+        return 0;
+    *out = (struct gw_payload){.enc = GW_ENC_MORSE, .from = from, .to = to, .len = n};
+    return 1;
+}
+
 int
 gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap,
                 struct gw_payload *out)
 {
     const char *t = text;
-    size_t i = *pos, at[3] = {0, 0, 0};
-    static const uint8_t bit[3] = {C_B64, C_HEXISH, C_HIGH};
-    static const size_t run[3] = {GW_B64_MIN_RUN, HEXISH_RUN, HIGH_RUN};
+    size_t i = *pos, at[4] = {0, 0, 0, 0};
+    static const uint8_t bit[4] = {C_B64, C_HEXISH, C_HIGH, C_MORSE};
+    static const size_t run[4] = {GW_B64_MIN_RUN, HEXISH_RUN, HIGH_RUN, MORSE_RUN};
     int have = 0;
     while (i < len) {
-        /* the next long run of each kind (base64, hex, high bytes; kept while still ahead) */
+        /* the next long run of each kind (base64, hex, high bytes, Morse; kept while still
+         * ahead) */
         int k = 0;
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < 4; c++) {
             if (!have || at[c] < i)
                 at[c] = find_run(t, i, len, bit[c], run[c]);
             if (at[c] < at[k])
@@ -391,16 +492,16 @@ gw_payload_next(const char *text, size_t len, size_t *pos, char *buf, size_t cap
         size_t next;
         int found = k == 0   ? b64_run(t, len, at[k], buf, cap, out, &next)
                     : k == 1 ? pairs_run(t, len, at[k], buf, cap, out, &next)
-                             : high_run(t, len, at[k], buf, cap, out, &next);
+                    : k == 2 ? high_run(t, len, at[k], buf, cap, out, &next)
+                             : morse_run(t, len, at[k], buf, cap, out, &next);
         if (found) {
             *pos = out->to;
             return 1;
         }
-        /* not past the start of a base64 run (read from its middle it decodes to nonsense) or
-         * of high bytes (no other run holds any); hex digits inside a failed base64 run are
-         * not looked at again */
+        /* not past the start of another run (a base64 run read from its middle decodes to
+         * nonsense); hex digits inside a failed base64 run are not looked at again */
         i = next;
-        for (int c = 0; c < 3; c++)
+        for (int c = 0; c < 4; c++)
             if (at[c] > at[k] && at[c] < i && !(k == 0 && c == 1))
                 i = at[c];
     }

@@ -24,10 +24,12 @@ enum gw_enc {
     GW_ENC_VARIATION_SELECTORS,
     GW_ENC_TAGS,
     GW_ENC_FULLWIDTH,
+    GW_ENC_BASE32,
+    GW_ENC_MORSE,
 };
 
 /* "base64", "hex", "rot13", "reversed", "upside-down", "variation-selectors", "tags",
- * "fullwidth"; NULL for GW_ENC_NONE. */
+ * "fullwidth", "base32", "morse"; NULL for GW_ENC_NONE. */
 const char *gw_enc_name(enum gw_enc e);
 
 /* Shortest base64 run considered (characters), shortest hex payload (decoded bytes), shortest
@@ -35,6 +37,9 @@ const char *gw_enc_name(enum gw_enc e);
 #define GW_B64_MIN_RUN 20
 #define GW_HEX_MIN_BYTES 12
 #define GW_VS_MIN_BYTES 8
+/* Shortest base32 run (characters), shortest Morse payload (decoded letters). */
+#define GW_B32_MIN_RUN 24
+#define GW_MORSE_MIN_LETTERS 8
 
 struct gw_payload {
     enum gw_enc enc;
@@ -45,7 +50,10 @@ struct gw_payload {
 /*
  * Finds the first run at or after *pos that decodes to text and decodes it into buf (cap bytes:
  * a longer payload is cut at cap). Runs: base64 (standard or URL-safe alphabet, padded or not,
- * lines of a multiple of 4 characters joined as MIME writes them), hex digits (an even run of
+ * lines of a multiple of 4 characters joined as MIME writes them), base32 (RFC 4648: upper case
+ * and 2-7, GW_B32_MIN_RUN characters or more, tried before base64 on such a run), Morse code
+ * (dots and dashes, letters apart by a space, words by " / " or two spaces; GW_MORSE_MIN_LETTERS
+ * letters or more), hex digits (an even run of
  * at least 2 x GW_HEX_MIN_BYTES, or byte pairs written "\x49\x67", "0x49, 0x67", "%49%67",
  * "49 67" or "49:67"), variation selectors (U+FE00-FE0F for the bytes 0-15, U+E0100-E01EF for
  * 16-255: "emoji smuggling" hides a sentence after an emoji that way, invisible in every editor

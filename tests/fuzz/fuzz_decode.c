@@ -2,8 +2,8 @@
  * Payload decoder fuzzer: every payload found lies inside the text, after the previous one, with
  * its decoded length within the buffer, and is text (valid UTF-8 but for a sequence cut at the
  * buffer's end, no control bytes but white space); a variation-selector, tag or full-width
- * payload spans characters of its form alone, a byte each; the scan always ends at the text's
- * end.
+ * payload spans characters of its form alone, a byte each; base32 and Morse payloads span their
+ * alphabets alone; the scan always ends at the text's end.
  * ROT13 twice and, for valid UTF-8, reversal twice give the input back.
  */
 #include <stdint.h>
@@ -94,12 +94,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0, last = 0;
     struct gw_payload p;
     while (gw_payload_next(t, len, &pos, buf, cap, &p)) {
-        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX && p.enc != GW_ENC_VARIATION_SELECTORS &&
-            p.enc != GW_ENC_TAGS && p.enc != GW_ENC_FULLWIDTH)
+        switch (p.enc) {
+        case GW_ENC_BASE64:
+        case GW_ENC_HEX:
+            break;
+        case GW_ENC_VARIATION_SELECTORS:
+        case GW_ENC_TAGS:
+        case GW_ENC_FULLWIDTH:
+            if (!unit_span((const unsigned char *)t, &p, cap))
+                abort();
+            break;
+        case GW_ENC_BASE32: /* upper case, 2-7 and padding; 5 bits a character */
+            for (size_t i = p.from; i < p.to; i++)
+                if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '2' && t[i] <= '7') || t[i] == '='))
+                    abort();
+            if (p.to - p.from < GW_B32_MIN_RUN)
+                abort();
+            break;
+        case GW_ENC_MORSE: /* dots, dashes, spaces, slashes; a letter a code, at most 5 long */
+            for (size_t i = p.from; i < p.to; i++)
+                if (t[i] != '.' && t[i] != '-' && t[i] != ' ' && t[i] != '/')
+                    abort();
+            if (p.len > p.to - p.from ||
+                p.len < (cap < GW_MORSE_MIN_LETTERS ? cap : GW_MORSE_MIN_LETTERS))
+                abort();
+            break;
+        default:
             abort();
-        if (p.enc != GW_ENC_BASE64 && p.enc != GW_ENC_HEX &&
-            !unit_span((const unsigned char *)t, &p, cap))
-            abort();
+        }
         if (p.from < last || p.from >= p.to || p.to > len || pos < p.to || p.len > cap)
             abort();
         if (!text_ok((const unsigned char *)buf, p.len))

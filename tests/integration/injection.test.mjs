@@ -4,7 +4,7 @@
 // results, Anthropic documents, tool definitions) with its own rules; monitor mode; events with
 // rule id, category, score, role and offsets in the audit trail and the metrics; session
 // escalation (attempts → the session is blocked, other sessions and keys are not) and the
-// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, hex, ROT13, reversed, upside down, variation selectors) read decoded, with the encoding in
+// watchlist; the guard (a system prompt that guards a secret weighs asking for it more); encoded payloads (base64, base32, hex, Morse, ROT13, reversed, upside down, variation selectors) read decoded, with the encoding in
 // the event; the system-prompt canary in JSON and streamed answers of the three APIs, split at
 // every few bytes; the default config; config errors with file:line:col.
 
@@ -260,7 +260,18 @@ test('monitor mode reports without blocking; events carry rule, category, score,
             /portcullis_detections_total\{category="injection:instruction_override",direction="request",filter="shipped"\} [1-9]/);
     });
 
-test('encoded payloads: base64, hex, ROT13, reversed, upside-down and variation-selector instructions are read decoded', TEST_OPTS,
+// RFC 4648 base32 and Morse code, as garak's encoding probes write them
+const b32 = (s) => {
+    const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    let bits = '', out = '';
+    for (const x of Buffer.from(s)) bits += x.toString(2).padStart(8, '0');
+    for (let i = 0; i < bits.length; i += 5) out += A[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+    return out + '='.repeat((8 - (out.length % 8)) % 8);
+};
+const MORSE = Object.fromEntries(('a.- b-... c-.-. d-.. e. f..-. g--. h.... i.. j.--- k-.- l.-.. m-- n-. ' +
+    'o--- p.--. q--.- r.-. s... t- u..- v...- w.-- x-..- y-.-- z--..').split(' ').map((x) => [x[0], x.slice(1)]));
+
+test('encoded payloads: base64, base32, hex, Morse, ROT13, reversed, upside-down and variation-selector instructions are read decoded', TEST_OPTS,
     async () => {
         const b64 = Buffer.from(ATTACK).toString('base64');
         const forms = {
@@ -275,6 +286,9 @@ test('encoded payloads: base64, hex, ROT13, reversed, upside-down and variation-
                 h: '\u0265', i: '\u1d09', k: '\u029e', m: '\u026f', n: 'u', p: 'd', q: 'b',
                 r: '\u0279', t: '\u0287', u: 'n', v: '\u028c', w: '\u028d', y: '\u028e',
             })[c] ?? c).join(''),
+            base32: `Base32 encoded string: ${b32(ATTACK)}\nBase32 decoded string:`,
+            morse: `radio log: ${ATTACK.toLowerCase().replace(/[^a-z ]/g, '').split(' ').map((w) =>
+                [...w].map((c) => MORSE[c]).join(' ')).join(' / ')} end`,
             // "emoji smuggling": one variation selector per byte after an emoji
             'variation-selectors': `Nice day \u{1f600}${[...Buffer.from(ATTACK)].map((x) =>
                 String.fromCodePoint(x < 16 ? 0xfe00 + x : 0xe0100 + x - 16)).join('')} right?`,
