@@ -54,6 +54,13 @@ static const uint8_t b64t[256] = {
     ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['-'] = 63,
     ['/'] = 64, ['_'] = 64,
 };
+/* base32 digit value + 1 (RFC 4648: A-Z, 2-7), 0 for other bytes */
+static const uint8_t b32t[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['2'] = 27, ['3'] = 28, ['4'] = 29, ['5'] = 30, ['6'] = 31, ['7'] = 32,
+};
 /* clang-format on */
 
 /* Whether n decoded bytes are text (decode.h); cut: the payload goes on past them. */
@@ -86,38 +93,22 @@ looks_text(const char *buf, size_t n, int cut)
     return ink > 0 && good * 2 >= ink;
 }
 
-/* Decodes base64 digits in [from, to) (line breaks skipped) into out; stops at cap. */
+/* Decodes the digits in [from, to) of an alphabet of `width` bits a digit (digit: its value + 1
+ * in val, 0 for a byte to skip, such as a line break) into out; stops at cap. base64: b64t, 6;
+ * base32: b32t, 5. */
 static size_t
-b64_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
+digits_decode(const char *t, size_t from, size_t to, const uint8_t *val, unsigned width, char *out,
+              size_t cap)
 {
     uint32_t acc = 0;
     unsigned bits = 0;
     size_t n = 0;
     for (size_t i = from; i < to && n < cap; i++) {
-        uint8_t v = b64t[(unsigned char)t[i]];
+        uint8_t v = val[(unsigned char)t[i]];
         if (!v)
             continue;
-        acc = (acc << 6 | (uint32_t)(v - 1)) & 0xFFFFFF;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)(acc >> bits & 0xFF);
-        }
-    }
-    return n;
-}
-
-/* Decodes base32 digits (A-Z, 2-7) in [from, to) into out; stops at cap. */
-static size_t
-b32_decode(const char *t, size_t from, size_t to, char *out, size_t cap)
-{
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t n = 0;
-    for (size_t i = from; i < to && n < cap; i++) {
-        unsigned char c = (unsigned char)t[i];
-        acc = (acc << 5 | (uint32_t)(c >= 'A' ? c - 'A' : c - '2' + 26)) & 0xFFFF;
-        bits += 5;
+        acc = (acc << width | (uint32_t)(v - 1)) & 0xFFFFFF;
+        bits += width;
         if (bits >= 8) {
             bits -= 8;
             out[n++] = (char)(acc >> bits & 0xFF);
@@ -206,7 +197,7 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
         while (e < len && b64t[(unsigned char)t[e]]) {
             unsigned char c = (unsigned char)t[e];
             all_hex &= gw_hex_value(c) >= 0;
-            all_b32 &= (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
+            all_b32 &= b32t[c] != 0;
             e++;
         }
         digits += e - line;
@@ -234,7 +225,7 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
     }
     /* upper case and 2-7 only: base32 (base64 of text has lower case) */
     if (all_b32 && digits >= GW_B32_MIN_RUN && e - s == digits) {
-        size_t n = b32_decode(t, s, e, buf, cap), pend = e;
+        size_t n = digits_decode(t, s, e, b32t, 5, buf, cap), pend = e;
         while (pend < len && pend - e < 6 && t[pend] == '=')
             pend++;
         if (looks_text(buf, n, digits * 5 / 8 > n)) {
@@ -245,10 +236,10 @@ b64_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_pa
     }
     /* a look at the first 24 bytes before decoding a long run */
     char head[24];
-    size_t hn = b64_decode(t, s, e, head, sizeof(head));
+    size_t hn = digits_decode(t, s, e, b64t, 6, head, sizeof(head));
     if (!looks_text(head, hn, digits * 3 / 4 > hn))
         return 0;
-    size_t n = b64_decode(t, s, e, buf, cap);
+    size_t n = digits_decode(t, s, e, b64t, 6, buf, cap);
     if (!looks_text(buf, n, digits * 3 / 4 > n))
         return 0;
     *out = (struct gw_payload){.enc = GW_ENC_BASE64, .from = s, .to = end, .len = n};
@@ -324,83 +315,66 @@ find_run(const char *t, size_t i, size_t len, uint8_t bit, size_t k)
     return len;
 }
 
-/* The byte that the character at s[i] (n bytes) encodes in form enc (a variation selector: 0-255;
- * a tag character or a full-width form: the ASCII it shadows), its length in *adv; or -1. */
-static int
-unit_byte(enum gw_enc enc, const unsigned char *s, size_t n, size_t i, size_t *adv)
+/* The character at s (n bytes) if it hides a byte: its form (a variation selector, U+FE00-FE0F
+ * for 0-15 and U+E0100-E01EF for 16-255; a tag character, U+E0020-E007E, or a full-width form,
+ * U+FF01-FF5E and the ideographic space, for the ASCII they shadow) in *form, its length in *adv,
+ * and the byte; -1 when it is none of those. Every such character starts with EF, F3 or E3, so
+ * other text costs a byte compare. */
+static inline int
+hidden_byte(const unsigned char *s, size_t n, enum gw_enc *form, size_t *adv)
 {
-    if (enc == GW_ENC_TAGS) { /* U+E0020-E007E: F3 A0 80 A0 - F3 A0 81 BE */
-        if (n - i < 4 || s[i] != 0xF3 || s[i + 1] != 0xA0 ||
-            (s[i + 2] != 0x80 && s[i + 2] != 0x81) || (s[i + 3] & 0xC0) != 0x80)
-            return -1;
-        unsigned c = (unsigned)(s[i + 2] - 0x80) << 6 | (s[i + 3] & 0x3F);
-        if (c < 0x20 || c > 0x7E)
-            return -1;
-        *adv = 4;
-        return (int)c;
+    if (s[0] != 0xEF && s[0] != 0xF3 && s[0] != 0xE3)
+        return -1;
+    size_t k = gw_utf8_seq(s, s + n);
+    if (k < 3)
+        return -1;
+    uint32_t cp = gw_utf8_cp(s, k);
+    *adv = k;
+    if ((cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0xE0100 && cp <= 0xE01EF)) {
+        *form = GW_ENC_VARIATION_SELECTORS;
+        return (int)(cp <= 0xFE0F ? cp - 0xFE00 : 16 + cp - 0xE0100);
     }
-    if (enc == GW_ENC_FULLWIDTH) { /* U+FF01-FF5E: EF BC 81 - EF BD 9E; U+3000: E3 80 80 */
-        if (n - i >= 3 && s[i] == 0xE3 && s[i + 1] == 0x80 && s[i + 2] == 0x80) {
-            *adv = 3;
-            return ' ';
-        }
-        if (n - i < 3 || s[i] != 0xEF || (s[i + 1] != 0xBC && s[i + 1] != 0xBD) ||
-            (s[i + 2] & 0xC0) != 0x80)
-            return -1;
-        unsigned cp = 0xFF00 + ((unsigned)(s[i + 1] - 0xBC) << 6 | (s[i + 2] & 0x3F));
-        if (cp < 0xFF01 || cp > 0xFF5E)
-            return -1;
-        *adv = 3;
-        return (int)(cp - 0xFF00 + 0x20);
+    if (cp >= 0xE0020 && cp <= 0xE007E) {
+        *form = GW_ENC_TAGS;
+        return (int)(cp - 0xE0000);
     }
-    if (n - i >= 3 && s[i] == 0xEF && s[i + 1] == 0xB8 && (s[i + 2] & 0xF0) == 0x80) {
-        *adv = 3; /* U+FE00-FE0F */
-        return s[i + 2] & 0x0F;
-    }
-    if (n - i >= 4 && s[i] == 0xF3 && s[i + 1] == 0xA0 && s[i + 2] >= 0x84 && s[i + 2] <= 0x87 &&
-        (s[i + 3] & 0xC0) == 0x80) {
-        unsigned v = (unsigned)(s[i + 2] - 0x84) << 6 | (s[i + 3] & 0x3F); /* U+E0100 + v */
-        if (v > 0xEF)
-            return -1;
-        *adv = 4;
-        return (int)(16 + v);
+    if ((cp >= 0xFF01 && cp <= 0xFF5E) || cp == 0x3000) {
+        *form = GW_ENC_FULLWIDTH;
+        return cp == 0x3000 ? ' ' : (int)(cp - 0xFF00 + 0x20);
     }
     return -1;
 }
 
 /* In the run of high bytes from s: the first GW_VS_MIN_BYTES or more characters in a row of one
- * form (variation selectors, tag characters, full-width forms) that decode to text. 1 when
- * found; *next: the end of the high bytes. */
+ * form (hidden_byte) that decode to text. 1 when found; *next: the end of the high bytes. */
 static int
 high_run(const char *t, size_t len, size_t s, char *buf, size_t cap, struct gw_payload *out,
          size_t *next)
 {
-    static const enum gw_enc forms[] = {GW_ENC_VARIATION_SELECTORS, GW_ENC_TAGS, GW_ENC_FULLWIDTH};
     const unsigned char *u = (const unsigned char *)t;
     size_t e = s;
     while (e < len && u[e] >= 0x80)
         e++;
     *next = e;
     for (size_t i = s; i < e;) {
-        if (u[i] != 0xEF && u[i] != 0xF3 && u[i] != 0xE3) { /* no form starts here */
+        enum gw_enc form, f;
+        size_t adv, j = i, n = 0;
+        int v = hidden_byte(u + i, e - i, &form, &adv);
+        if (v < 0) {
             i++;
             continue;
         }
-        size_t adv, j = i, n = 0;
-        for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]) && j == i; f++) {
-            int v;
-            for (n = 0; j < e && (v = unit_byte(forms[f], u, e, j, &adv)) >= 0; j += adv) {
-                if (n < cap)
-                    buf[n] = (char)v;
-                n++;
-            }
-            if (n >= GW_VS_MIN_BYTES && looks_text(buf, n < cap ? n : cap, n > cap)) {
-                *out = (struct gw_payload){
-                    .enc = forms[f], .from = i, .to = j, .len = n < cap ? n : cap};
-                return 1;
-            }
+        do {
+            if (n < cap)
+                buf[n] = (char)v;
+            n++;
+            j += adv;
+        } while (j < e && (v = hidden_byte(u + j, e - j, &f, &adv)) >= 0 && f == form);
+        if (n >= GW_VS_MIN_BYTES && looks_text(buf, n < cap ? n : cap, n > cap)) {
+            *out = (struct gw_payload){.enc = form, .from = i, .to = j, .len = n < cap ? n : cap};
+            return 1;
         }
-        i = j > i ? j : i + 1;
+        i = j;
     }
     return 0;
 }

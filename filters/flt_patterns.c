@@ -656,9 +656,10 @@ apply_spans(const struct pconf *c, const struct span *sp, size_t ns, uint64_t ba
  * payload is decoded once and no segment pays for an allocation. */
 static _Thread_local char payload_buf[PAYLOAD_CAP];
 
-/* The base64 and hex runs of request segment s that decode to text, scanned decoded into m (k set
- * up for s): a finding covers the whole encoded run. While a payload is scanned its matches carry a
- * segment number of their own, so that none is merged with a match of the text itself. */
+/* The encoded payloads of request segment s (gw_payload_next: base64, base32, hex, Morse, and
+ * text hidden in variation selectors, tag characters or full-width forms), scanned decoded into m
+ * (k set up for s): a finding covers the whole encoded run. While a payload is scanned its matches
+ * carry a segment number of their own, so that none is merged with a match of the text itself. */
 static int
 scan_payloads(struct collector *k, const struct gw_scan_db *db, struct mvec *m,
               const struct gw_segment *s)
