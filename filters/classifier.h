@@ -10,7 +10,12 @@
  *     and "< |" are bigrams);
  *   - per block: the share of sentences that open with an imperative verb (4 buckets) and
  *     whether a role marker ("system:", "[assistant]", "<user>", "### instruction") occurs;
- *   - per window: its length (6 buckets).
+ *   - per window: its length (6 buckets);
+ *   - with a concept lexicon (the model file's own, see gw_clf_lex_parse): every word form of the
+ *     lexicon found in the text counts as its concept ("ignore" in any language), and the first
+ *     occurrence of a concept in a block also counts once joined with each concept seen before it
+ *     in that block (unordered pairs: "ignore" + "instruction", "reveal" + "password"), so what
+ *     the model learns from one language's attacks carries to the words of another.
  * Word-level and block features count twice: as themselves and joined with the side the text is
  * read on (direct: what a user wrote; indirect: documents and tool results), so one model learns
  * what attacks share and what is only suspicious inside data ("recommend a good book").
@@ -23,9 +28,9 @@
  * diluted by the rest, and a long document gets no credit for being long.
  *
  * Model file (little-endian, written by gw_clf_write):
- *   "PCMODEL\n", u32 format (1), u32 features version, u32 nbits, cmin, cmax, words, block,
- *   u32 meta_len, meta (JSON: how the file was trained), f32 bias, f32 weights[2^nbits],
- *   32-byte SHA-256 of everything before it.
+ *   "PCMODEL\n", u32 format (2), u32 features version, u32 nbits, cmin, cmax, words, block,
+ *   u32 meta_len, u32 lexicon_len, meta (JSON: how the file was trained), the concept lexicon's
+ *   text (may be empty), f32 bias, f32 weights[2^nbits], 32-byte SHA-256 of everything before it.
  */
 #ifndef GW_CLASSIFIER_H
 #define GW_CLASSIFIER_H
@@ -33,25 +38,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_CLF_FORMAT 1
-/* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); a model
- * trained on version 1 reads accented text differently and is refused. */
-#define GW_CLF_FEATURES 2
+#define GW_CLF_FORMAT 2
+/* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); 3 since the
+ * concept lexicon. A model trained on another version reads text differently and is refused. */
+#define GW_CLF_FEATURES 3
+
+/* A concept lexicon, parsed (gw_clf_lex_parse). */
+struct gw_clf_lex;
 
 struct gw_clf_params {
-    unsigned nbits;      /* 10..24 */
-    unsigned cmin, cmax; /* character n-gram lengths, 1 <= cmin <= cmax <= 8 */
-    unsigned words;      /* 1: word unigrams, 2: and bigrams */
-    unsigned block;      /* normalised bytes per block, 64..65536 */
+    unsigned nbits;               /* 10..24 */
+    unsigned cmin, cmax;          /* character n-gram lengths, 1 <= cmin <= cmax <= 8 */
+    unsigned words;               /* 1: word unigrams, 2: and bigrams */
+    unsigned block;               /* normalised bytes per block, 64..65536 */
+    const struct gw_clf_lex *lex; /* concept features, or NULL (not part of the file's header) */
 };
 
 struct gw_clf_model {
     struct gw_clf_params prm;
     float bias;
-    float *w;        /* 2^nbits weights (owned) */
-    char *meta;      /* NUL-terminated JSON (owned, may be "") */
-    char sha256[65]; /* of the file, hex */
+    float *w;               /* 2^nbits weights (owned) */
+    char *meta;             /* NUL-terminated JSON (owned, may be "") */
+    char *lexicon;          /* the concept lexicon's text, NUL-terminated (owned, may be "") */
+    struct gw_clf_lex *lex; /* ... parsed, or NULL when empty (owned; prm.lex points to it) */
+    char sha256[65];        /* of the file, hex */
 };
+
+/*
+ * Parses a concept lexicon (training/injection/lexicon.txt documents the format): `[lang]`
+ * section lines, `concept: form form ...` lines, `#` comments. A form matches where a word of the
+ * normalised text starts and as a prefix of it; `form$` only as a whole word, `*form` (or a form
+ * in a script written without spaces: Chinese, Japanese, Thai) also inside a word; `_` joins the
+ * words of a form of several. Forms are normalised like the text. Returns NULL with "name:line:
+ * message" in err for a malformed line, a form too short or too long, or a form listed under
+ * two concepts.
+ */
+struct gw_clf_lex *gw_clf_lex_parse(const char *name, const char *text, size_t len, char *err,
+                                    size_t errlen);
+void gw_clf_lex_free(struct gw_clf_lex *l);
+/* Number of concepts (at most 64) and of forms. */
+unsigned gw_clf_lex_concepts(const struct gw_clf_lex *l);
+unsigned gw_clf_lex_forms(const struct gw_clf_lex *l);
 
 /*
  * Loads a model file. Returns the model (free with gw_clf_free), or NULL with "path: message" in
@@ -78,6 +105,7 @@ struct gw_clf_acc {
     uint32_t sent, imp;    /* the current block's sentences, imperative ones */
     int role, at_start, have_prev, side;
     uint64_t prev_word; /* hash of the previous token, 0 at a feed's start */
+    uint64_t cseen;     /* concepts seen in the current block (bit per concept) */
     double best;        /* largest window margin */
     int any;
 };

@@ -2,7 +2,8 @@
 # `make model`: retrains the shipped injection classifier (config/models/injection.pcm) with the
 # exact command that produced the committed file. Reads the train splits of ../shared/data (or
 # $PC_EVAL_DATA) -- never the held-out ones -- plus the hand-written sets in training/injection/
-# and the `match:` examples of the shipped rule pack.
+# and the `match:` examples of the shipped rule pack; the concept lexicon
+# (training/injection/lexicon.txt) goes into the model file.
 #
 #   scripts/train-model.sh [BUILD_DIR] [--check]
 #
@@ -24,11 +25,13 @@ if [[ $check == --check ]]; then
 fi
 # The command (relative paths, so the model's recorded command is the same on every machine):
 "$build/portcullis-train" -o "$out" --split train --lr 0.05 --block 256 --prior 0.05 \
+  --lexicon training/injection/lexicon.txt \
   --examples config/rules/injection.yaml --rules config/rules/injection.yaml \
   "$data/attacks_garak.jsonl" "$data/indirect_bipia.jsonl" "$data/benign_prompts.jsonl" \
   training/injection/attacks-extra.jsonl training/injection/benign-extra.jsonl \
   training/injection/benign-hard.jsonl training/injection/benign-technical.jsonl \
-  training/injection/attacks-multi.jsonl training/injection/benign-multi.jsonl >"$report"
+  training/injection/attacks-multi.jsonl training/injection/benign-multi.jsonl \
+  training/injection/benign-llm-docs.jsonl >"$report"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
     echo "train-model: retraining reproduces config/models/injection.pcm byte for byte"

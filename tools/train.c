@@ -8,6 +8,8 @@
  *                      (not `where: system` rules: they describe a guarded system prompt)
  *                      as attacks (they are written for the pack, in all its languages)
  *     --rules PACK     report cross-validated detection of rules + w x classifier for a few w
+ *     --lexicon FILE   concept features from this lexicon (training/injection/lexicon.txt); the
+ *                      file's text goes into the model, which then reads texts with it
  *     --nbits N --cmin N --cmax N --words N --block N     features (default 18 3 5 2 512;
  *                      the shipped model uses --block 256)
  *     --epochs N --lr X --l2 X --folds N                  training (default 16 0.2 1e-6 5)
@@ -47,6 +49,7 @@
 #include "filters/fnv.h"
 #include "filters/injection_pack.h"
 #include "filters/normalize.h"
+#include "gateway/io.h"
 
 #define NBUCKETS 8
 
@@ -653,15 +656,15 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: portcullis-train -o MODEL [--split S] [--examples PACK] [--rules PACK] "
-                    "[--nbits N] [--cmin N] [--cmax N] [--words N] [--block N] [--epochs N] "
-                    "[--lr X] [--l2 X] [--folds N] FILE.jsonl ...\n");
+                    "[--lexicon FILE] [--nbits N] [--cmin N] [--cmax N] [--words N] [--block N] "
+                    "[--epochs N] [--lr X] [--l2 X] [--folds N] [--prior P] FILE.jsonl ...\n");
     exit(2);
 }
 
 int
 main(int argc, char **argv)
 {
-    const char *out = NULL, *split = NULL, *examples = NULL, *rules = NULL;
+    const char *out = NULL, *split = NULL, *examples = NULL, *rules = NULL, *lexicon = NULL;
     unsigned epochs = 16, folds = 5;
     double lr = 0.2, l2 = 1e-6, prior = 0.5;
     const char *files[64];
@@ -677,6 +680,8 @@ main(int argc, char **argv)
             examples = v;
         else if (OPT("--rules"))
             rules = v;
+        else if (OPT("--lexicon"))
+            lexicon = v;
         else if (OPT("--nbits"))
             prm.nbits = (unsigned)atoi(v);
         else if (OPT("--cmin"))
@@ -713,6 +718,22 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    char *lex_text = NULL;
+    struct gw_clf_lex *lex = NULL;
+    if (lexicon) {
+        char err[600];
+        size_t n;
+        if (gw_read_file(lexicon, 1u << 20, &lex_text, &n) < 0) {
+            fprintf(stderr, "portcullis-train: %s: %s\n", lexicon, strerror(errno));
+            return 1;
+        }
+        if (!(lex = gw_clf_lex_parse(lexicon, lex_text, n, err, sizeof(err)))) {
+            fprintf(stderr, "portcullis-train: %s\n", err);
+            return 1;
+        }
+        prm.lex = lex;
+        printf("lexicon: %u concepts, %u forms\n", gw_clf_lex_concepts(lex), gw_clf_lex_forms(lex));
+    }
     json_t *meta = json_object(), *inputs = json_array();
     for (unsigned i = 0; i < nfiles; i++) {
         srcname[nsrc] = strrchr(files[i], '/') ? strrchr(files[i], '/') + 1 : files[i];
@@ -732,6 +753,14 @@ main(int argc, char **argv)
         json_array_append_new(inputs, json_pack("{s:s, s:s, s:I}", "examples_of", base, "sha256",
                                                 sha, "records", (json_int_t)used));
         nsrc++;
+    }
+    if (lexicon) {
+        char sha[65];
+        sha_file(lexicon, sha);
+        const char *base = strrchr(lexicon, '/') ? strrchr(lexicon, '/') + 1 : lexicon;
+        json_array_append_new(inputs, json_pack("{s:s, s:s, s:i, s:i}", "lexicon", base, "sha256",
+                                                sha, "concepts", (int)gw_clf_lex_concepts(lex),
+                                                "forms", (int)gw_clf_lex_forms(lex)));
     }
     size_t npos = 0;
     for (size_t i = 0; i < ndocs; i++)
@@ -793,7 +822,7 @@ main(int argc, char **argv)
     m.bias = ca * m.bias + cb;
     json_object_set_new(meta, "calibration",
                         json_pack("{s:f, s:f, s:f}", "a", ca, "b", cb, "prior", prior));
-    struct gw_clf_model cm = {.prm = prm, .bias = (float)m.bias, .w = m.w};
+    struct gw_clf_model cm = {.prm = prm, .bias = (float)m.bias, .w = m.w, .lexicon = lex_text};
     cm.meta = json_dumps(meta, JSON_SORT_KEYS | JSON_COMPACT);
     char err[600];
     if (gw_clf_write(out, &cm, err, sizeof(err)) < 0) {
@@ -805,5 +834,7 @@ main(int argc, char **argv)
     json_decref(meta);
     free(m.w);
     free(m.g);
+    gw_clf_lex_free(lex);
+    free(lex_text);
     return 0;
 }

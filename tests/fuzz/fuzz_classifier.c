@@ -3,9 +3,11 @@
  * (config/models/injection.pcm, from the source directory scripts/fuzz.sh runs in) on both sides,
  * alone and through the rule scan's feed; probabilities must be in [0, 1], the trainer's
  * extraction must stay inside the weights and its blocks must add up to the normalised length.
- * First byte odd: the rest is a model file, parsed as it is and again with its trailing checksum
- * recomputed (so the header checks behind the checksum are reached); parsing must fail with a
- * message or give a model that scores text.
+ * First byte & 3 == 1: the rest is a model file, parsed as it is and again with its trailing
+ * checksum recomputed (so the header checks behind the checksum are reached); parsing must fail
+ * with a message or give a model that scores text. First byte & 3 == 3: the rest is a concept
+ * lexicon; parsing must fail with a "lex:LINE: " message or give a lexicon with which a model
+ * scores that same text and extracts features inside its weights.
  */
 #include <math.h>
 #include <stdint.h>
@@ -89,6 +91,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             gw_norm_free(&nm);
         }
+        return 0;
+    }
+    if ((data[0] & 3) == 3) {
+        err[0] = '\0';
+        struct gw_clf_lex *l = gw_clf_lex_parse("lex", t, n, err, sizeof(err));
+        if (!l) {
+            if (strncmp(err, "lex:", 4) != 0)
+                abort();
+            return 0;
+        }
+        if (gw_clf_lex_concepts(l) > 64 || gw_clf_lex_forms(l) > n)
+            abort();
+        static float w[1u << 12];
+        struct gw_clf_model m = {
+            .prm = {.nbits = 12, .cmin = 3, .cmax = 5, .words = 2, .block = 64, .lex = l}, .w = w};
+        score(&m, t, n);
+        struct gw_norm nm;
+        if (gw_normalize(t, n, GW_NORM_ALL, &nm) == 0) {
+            struct count c = {.limit = 1u << 12};
+            gw_clf_extract(&m.prm, 1, nm.text, nm.len, on_feat, on_block, &c);
+            if (c.bad || c.len != nm.len)
+                abort();
+            gw_norm_free(&nm);
+        }
+        gw_clf_lex_free(l);
         return 0;
     }
     struct gw_clf_model *m = gw_clf_parse("fuzz", data + 1, n, err, sizeof(err));
