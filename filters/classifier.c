@@ -152,7 +152,7 @@ enum { LEX_WHOLE = 1, LEX_ANY = 2 };
 #define LEX_BLOOM_BITS 19
 
 struct gw_clf_lex {
-    uint64_t *tab; /* open addressing, at most half full; 0: empty slot */
+    uint64_t *tab; /* open addressing, under a quarter full; 0: empty slot */
     uint32_t mask;
     uint64_t lens[LEX_BUCKETS]; /* bit n: a form of n >= 3 bytes starts with these 3 bytes */
     uint8_t two[1u << 13];      /* bit (b0 << 8 | b1): the two-byte form b0 b1 */
@@ -316,7 +316,7 @@ struct gw_clf_lex *
 gw_clf_lex_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
     struct gw_clf_lex *l = calloc(1, sizeof(*l));
-    /* slots: twice the words of the text at most half full */
+    /* slots: four per word of the text (there are fewer forms than words) */
     size_t words = 16;
     for (size_t i = 0; i < len; i++)
         words += text[i] == ' ';

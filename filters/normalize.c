@@ -705,8 +705,13 @@ first_pass(struct pass *p)
             i += k;
             continue;
         }
-        size_t fl;
-        if ((flags & GW_NORM_WIDTH) && (fl = fold_width(cp, f)) > 0) {
+        /* A capital with no fold of its own may lowercase to a letter with one (Ʀ → ʀ → r, Ƚ → ƚ
+         * → l): WIDTH and DIACRITIC try the lowercase too, so that the output does not change
+         * when normalised again. */
+        uint32_t lc = (flags & GW_NORM_CASE) && cp >= 0xC0 && cp < 0x530 ? lower_tab[cp - 0xC0] : 0;
+        size_t fl = 0;
+        if ((flags & GW_NORM_WIDTH) &&
+            ((fl = fold_width(cp, f)) > 0 || (lc && (fl = fold_width(lc, f)) > 0))) {
             for (size_t x = 0; x < fl; x++)
                 emit_ascii(p, (unsigned char)f[x], i, i + k);
             i += k;
@@ -714,6 +719,8 @@ first_pass(struct pass *p)
         }
         if (flags & GW_NORM_DIACRITIC) {
             char base = fold_diacritic(cp);
+            if (!base && lc)
+                base = fold_diacritic(lc);
             if (base) {
                 emit_ascii(p, (unsigned char)base, i, i + k);
                 i += k;
