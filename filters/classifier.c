@@ -19,6 +19,7 @@
 #include "filters/fnv.h"
 #include "filters/normalize.h"
 #include "gateway/io.h"
+#include "providers/jsonscan.h"
 
 #define MAGIC "PCMODEL\n"
 #define HDR_WORDS 9 /* format, features, nbits, cmin, cmax, words, block, meta_len, lexicon_len */
@@ -176,6 +177,16 @@ lex_bucket(const char *t)
     return (v * 0x9E3779B1u) >> 20;
 }
 
+/* The slot of the form whose key (lex_key) is key: its entry, or the empty slot it would take. */
+static inline uint32_t
+lex_slot(const struct gw_clf_lex *l, uint64_t key)
+{
+    uint32_t i = (uint32_t)(key >> 32) & l->mask;
+    while (l->tab[i] && (l->tab[i] & ~0xFFull) != key)
+        i = (i + 1) & l->mask;
+    return i;
+}
+
 /* The table entry of the form hashed to h, or 0. */
 static inline uint64_t
 lex_find(const struct gw_clf_lex *l, uint64_t h)
@@ -184,11 +195,7 @@ lex_find(const struct gw_clf_lex *l, uint64_t h)
     uint32_t b = (uint32_t)(h >> (64 - LEX_BLOOM_BITS));
     if (!(l->bloom[b >> 3] >> (b & 7) & 1))
         return 0;
-    for (uint32_t i = (uint32_t)(h >> 32) & l->mask;; i = (i + 1) & l->mask) {
-        uint64_t e = l->tab[i];
-        if ((e & ~0xFFull) == h || !e)
-            return e;
-    }
+    return l->tab[lex_slot(l, h)];
 }
 
 void
@@ -227,23 +234,6 @@ unspaced_script(uint32_t cp)
            (cp >= 0x20000 && cp <= 0x3FFFF); /* CJK extensions */
 }
 
-static uint32_t
-first_cp(const unsigned char *s, size_t n)
-{
-    if (!n)
-        return 0;
-    if (s[0] < 0x80)
-        return s[0];
-    if ((s[0] & 0xE0) == 0xC0 && n >= 2)
-        return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
-    if ((s[0] & 0xF0) == 0xE0 && n >= 3)
-        return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
-    if ((s[0] & 0xF8) == 0xF0 && n >= 4)
-        return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
-               (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
-    return 0;
-}
-
 /* Adds one form (raw, without its `*` / `$`) of concept c. 0, or -1 with a message in err. */
 static int
 lex_add(struct gw_clf_lex *l, const char *form, size_t n, unsigned c, unsigned flags, char *err,
@@ -278,13 +268,11 @@ lex_add(struct gw_clf_lex *l, const char *form, size_t n, unsigned c, unsigned f
         gw_norm_free(&nm);
         return -1;
     }
-    if (unspaced_script(first_cp(f, fl)))
+    size_t k0 = gw_utf8_seq(f, f + fl);
+    if (k0 && unspaced_script(gw_utf8_cp(f, k0)))
         flags |= LEX_ANY;
     uint64_t h = lex_key(gw_fnv1a(GW_FNV_OFFSET, nm.text, fl));
-    uint32_t i = (uint32_t)(h >> 32) & l->mask;
-    while (l->tab[i] && (l->tab[i] & ~0xFFull) != h)
-        i = (i + 1) & l->mask;
-    uint64_t *e = &l->tab[i];
+    uint64_t *e = &l->tab[lex_slot(l, h)];
     if (*e && (*e & 0xFF) >> 2 != c) {
         snprintf(err, errlen, "form \"%.*s\" is already listed under concept \"%s\"", (int)n, form,
                  l->names[(*e & 0xFF) >> 2]);
