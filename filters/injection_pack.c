@@ -810,9 +810,9 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
             next--;
         off = next;
     }
-    /* encoded payloads: base64, hex and variation-selector runs (tag characters and full-width
-     * forms are read by normalisation), then a window that reads as ROT13 or reversed (not in
-     * system messages: the guard rules read what the application wrote) */
+    /* encoded payloads: base64, base32, hex, Morse and variation-selector runs (tag characters
+     * and full-width forms are read by normalisation), then a window that reads as ROT13 or
+     * reversed (not in system messages: the guard rules read what the application wrote) */
     struct gw_payload pl;
     for (size_t pos = 0;
          rc == 0 && !sys && gw_payload_next(text, len, &pos, tb->dec, sizeof(tb->dec), &pl);)

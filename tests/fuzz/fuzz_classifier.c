@@ -55,6 +55,21 @@ score(const struct gw_clf_model *m, const char *t, size_t n)
     }
 }
 
+/* The trainer's extraction of the normalised text: every feature inside the weights, the blocks
+ * adding up to the normalised length. */
+static void
+check_extract(const struct gw_clf_params *prm, int side, const char *t, size_t n)
+{
+    struct gw_norm nm;
+    if (gw_normalize(t, n, GW_NORM_ALL, &nm) != 0)
+        return;
+    struct count c = {.limit = 1u << prm->nbits};
+    gw_clf_extract(prm, side, nm.text, nm.len, on_feat, on_block, &c);
+    if (c.bad || c.len != nm.len)
+        abort();
+    gw_norm_free(&nm);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -83,14 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!(p >= 0 && p <= 1))
                 abort();
         }
-        struct gw_norm nm;
-        if (gw_normalize(t, n, GW_NORM_ALL, &nm) == 0) {
-            struct count c = {.limit = 1u << shipped->prm.nbits};
-            gw_clf_extract(&shipped->prm, 0, nm.text, nm.len, on_feat, on_block, &c);
-            if (c.bad || c.len != nm.len)
-                abort();
-            gw_norm_free(&nm);
-        }
+        check_extract(&shipped->prm, 0, t, n);
         return 0;
     }
     if ((data[0] & 3) == 3) {
@@ -107,14 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct gw_clf_model m = {
             .prm = {.nbits = 12, .cmin = 3, .cmax = 5, .words = 2, .block = 64, .lex = l}, .w = w};
         score(&m, t, n);
-        struct gw_norm nm;
-        if (gw_normalize(t, n, GW_NORM_ALL, &nm) == 0) {
-            struct count c = {.limit = 1u << 12};
-            gw_clf_extract(&m.prm, 1, nm.text, nm.len, on_feat, on_block, &c);
-            if (c.bad || c.len != nm.len)
-                abort();
-            gw_norm_free(&nm);
-        }
+        check_extract(&m.prm, 1, t, n);
         gw_clf_lex_free(l);
         return 0;
     }
