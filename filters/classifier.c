@@ -324,6 +324,11 @@ gw_clf_lex_parse(const char *name, const char *text, size_t len, char *err, size
         size_t n = nl ? (size_t)(nl - s) : len - at;
         at += n + 1;
         line++;
+        if (memchr(s, '\0', n)) {
+            /* a model file stores the lexicon as a C string: it would be read back cut short */
+            snprintf(msg, sizeof(msg), "a NUL byte");
+            goto fail;
+        }
         while (n && (s[n - 1] == ' ' || s[n - 1] == '\r' || s[n - 1] == '\t'))
             n--;
         while (n && (*s == ' ' || *s == '\t'))

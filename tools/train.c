@@ -239,6 +239,13 @@ add_doc(const char *text, size_t len, const char *label, const char *attack, uns
 }
 
 static void
+sha_hex(const unsigned char md[32], char out[65])
+{
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
 sha_file(const char *path, char out[65])
 {
     out[0] = '\0';
@@ -255,8 +262,7 @@ sha_file(const char *path, char out[65])
     EVP_DigestFinal_ex(c, md, &ml);
     EVP_MD_CTX_free(c);
     fclose(f);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    sha_hex(md, out);
 }
 
 static size_t
@@ -719,15 +725,15 @@ main(int argc, char **argv)
         }
     }
     char *lex_text = NULL;
+    size_t lex_len = 0;
     struct gw_clf_lex *lex = NULL;
     if (lexicon) {
         char err[600];
-        size_t n;
-        if (gw_read_file(lexicon, 1u << 20, &lex_text, &n) < 0) {
+        if (gw_read_file(lexicon, 1u << 20, &lex_text, &lex_len) < 0) {
             fprintf(stderr, "portcullis-train: %s: %s\n", lexicon, strerror(errno));
             return 1;
         }
-        if (!(lex = gw_clf_lex_parse(lexicon, lex_text, n, err, sizeof(err)))) {
+        if (!(lex = gw_clf_lex_parse(lexicon, lex_text, lex_len, err, sizeof(err)))) {
             fprintf(stderr, "portcullis-train: %s\n", err);
             return 1;
         }
@@ -755,8 +761,11 @@ main(int argc, char **argv)
         nsrc++;
     }
     if (lexicon) {
+        /* the bytes trained with (and stored in the model), not the file read again */
+        unsigned char md[32];
         char sha[65];
-        sha_file(lexicon, sha);
+        EVP_Digest(lex_text, lex_len, md, NULL, EVP_sha256(), NULL);
+        sha_hex(md, sha);
         const char *base = strrchr(lexicon, '/') ? strrchr(lexicon, '/') + 1 : lexicon;
         json_array_append_new(inputs, json_pack("{s:s, s:s, s:i, s:i}", "lexicon", base, "sha256",
                                                 sha, "concepts", (int)gw_clf_lex_concepts(lex),

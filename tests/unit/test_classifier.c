@@ -265,6 +265,11 @@ test_lexicon(void **state)
     for (int i = 0; i < 65; i++)
         used += (size_t)snprintf(many + used, sizeof(many) - used, "c%d: form%d\n", i, i);
     expect_lex_error(many, "lex.txt:65: more than 64 concepts");
+    /* a model stores its lexicon as a C string: a NUL byte would cut it short there */
+    static const char nul[] = "[en]\nignore: ignor\nsecret: sec\0ret\n";
+    char err[400];
+    assert_null(gw_clf_lex_parse("lex.txt", nul, sizeof(nul) - 1, err, sizeof(err)));
+    assert_string_equal(err, "lex.txt:3: a NUL byte");
 
     struct gw_clf_model *m = lexicon_model(20, 256);
     const struct gw_clf_params *p = &m->prm;
