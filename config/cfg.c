@@ -19,6 +19,7 @@
 #include "config/tls.h"
 #include "filters/filter.h"
 #include "filters/flt_budget.h"
+#include "filters/hexdigit.h"
 #include "filters/registry.h"
 
 #include <arpa/inet.h>
@@ -2758,8 +2759,7 @@ load(const char *name, const char *basedir, const char *text, size_t len, struct
     if (rc == 0) {
         unsigned char md[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)text, len, md);
-        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-            snprintf(cfg->sha256 + 2 * i, 3, "%02x", md[i]);
+        gw_hex_encode(md, SHA256_DIGEST_LENGTH, cfg->sha256);
         memcpy(cfg->hash, cfg->sha256, 16);
         cfg->hash[16] = '\0';
     }

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "filters/fnv.h"
+#include "filters/hexdigit.h"
 #include "filters/normalize.h"
 #include "gateway/io.h"
 #include "providers/jsonscan.h"
@@ -836,8 +837,7 @@ gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err, 
         snprintf(err, errlen, "%s: a weight is not a finite number", name);
         return NULL;
     }
-    for (size_t i = 0; i < 32; i++)
-        snprintf(m->sha256 + 2 * i, 3, "%02x", buf[len - 32 + i]);
+    gw_hex_encode(buf + len - 32, 32, m->sha256);
     return m;
 }
 

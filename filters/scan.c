@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 
+#include "filters/hexdigit.h"
 #include "gateway/io.h"
 
 struct gw_scan_db {
@@ -181,8 +182,7 @@ cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som,
     if (!ok)
         return -1;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
-    for (unsigned i = 0; i < hl; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    gw_hex_encode(h, hl, hex);
     int m = snprintf(out, cap, "%s/%s-%s.hsdb", dir, tag, hex);
     return m > 0 && (size_t)m < cap ? 0 : -1;
 }

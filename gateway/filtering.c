@@ -32,6 +32,7 @@
 #include "audit/audit.h"
 #include "filters/filter.h"
 #include "filters/flt_budget.h"
+#include "filters/hexdigit.h"
 #include "gateway/conn.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
@@ -417,8 +418,7 @@ cap_out(struct gw_filtering *f, enum gw_direction d, struct gw_audit_text *t)
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned mdlen = 0;
         if (c->hashing && c->sha && EVP_DigestFinal_ex(c->sha, md, &mdlen) && mdlen == 32)
-            for (unsigned i = 0; i < mdlen; i++)
-                snprintf(c->hex + 2 * i, 3, "%02x", md[i]);
+            gw_hex_encode(md, mdlen, c->hex);
         c->hashing = 0;
         t->sha256 = c->hex[0] ? c->hex : NULL;
         return;

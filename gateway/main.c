@@ -18,6 +18,7 @@
 #include "gateway/log.h"
 #include "gateway/scan_cli.h"
 #include "filters/flt_budget.h"
+#include "filters/hexdigit.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
 #define PORTCULLIS_VERSION GW_VERSION
@@ -96,8 +97,7 @@ keygen(int argc, char **argv)
     key[o] = '\0';
     SHA256((const unsigned char *)key, o, md);
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    gw_hex_encode(md, 32, hex);
     char idbuf[32];
     if (!id) {
         snprintf(idbuf, sizeof(idbuf), "%s-%.8s", team, hex);

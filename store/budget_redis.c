@@ -85,6 +85,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <openssl/evp.h>
 
+#include "filters/hexdigit.h"
 #include "gateway/log.h"
 #include "store/budget_impl.h"
 
@@ -891,8 +892,7 @@ script_sha(char out[41])
     unsigned int mdlen = 0;
     if (!EVP_Digest(SCRIPT, sizeof(SCRIPT) - 1, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
         return -1;
-    for (unsigned int i = 0; i < mdlen; i++)
-        sprintf(out + 2 * i, "%02x", md[i]);
+    gw_hex_encode(md, mdlen, out);
     return 0;
 }
 

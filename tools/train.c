@@ -47,6 +47,7 @@
 #include "config/parse.h"
 #include "filters/classifier.h"
 #include "filters/fnv.h"
+#include "filters/hexdigit.h"
 #include "filters/injection_pack.h"
 #include "filters/normalize.h"
 #include "gateway/io.h"
@@ -239,13 +240,6 @@ add_doc(const char *text, size_t len, const char *label, const char *attack, uns
 }
 
 static void
-sha_hex(const unsigned char md[32], char out[65])
-{
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static void
 sha_file(const char *path, char out[65])
 {
     out[0] = '\0';
@@ -262,7 +256,7 @@ sha_file(const char *path, char out[65])
     EVP_DigestFinal_ex(c, md, &ml);
     EVP_MD_CTX_free(c);
     fclose(f);
-    sha_hex(md, out);
+    gw_hex_encode(md, 32, out);
 }
 
 static size_t
@@ -765,7 +759,7 @@ main(int argc, char **argv)
         unsigned char md[32];
         char sha[65];
         EVP_Digest(lex_text, lex_len, md, NULL, EVP_sha256(), NULL);
-        sha_hex(md, sha);
+        gw_hex_encode(md, 32, sha);
         const char *base = strrchr(lexicon, '/') ? strrchr(lexicon, '/') + 1 : lexicon;
         json_array_append_new(inputs, json_pack("{s:s, s:s, s:i, s:i}", "lexicon", base, "sha256",
                                                 sha, "concepts", (int)gw_clf_lex_concepts(lex),
