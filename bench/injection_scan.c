@@ -83,9 +83,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     if (gw_normalize_scratch(segs[i].p, segs[i].n, GW_NORM_ALL, &sc, &x) < 0)
                         exit(1);
                 } else if (w == MATCH) { /* what a user's text is matched against */
-                    gw_scan_block(p->db[GW_INJ_DB_BOTH], norms[i].text, norms[i].len, count_cb,
+                    gw_scan_block(p->db[GW_INJ_DB_BOTH].db, norms[i].text, norms[i].len, count_cb,
                                   hits);
-                    gw_scan_block(p->db[GW_INJ_DB_DIRECT], norms[i].text, norms[i].len, count_cb,
+                    gw_scan_block(p->db[GW_INJ_DB_DIRECT].db, norms[i].text, norms[i].len, count_cb,
                                   hits);
                 } else if (w == CLASSIFY) {
                     struct gw_clf_acc a;

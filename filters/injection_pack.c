@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "filters/filter.h"
 #include "filters/needles.h"
 #include "filters/normalize.h"
+#include "filters/rxsplit.h"
 #include "filters/scan.h"
 #include "filters/tabular.h"
 #include "gateway/io.h"
@@ -302,8 +304,155 @@ static const char *const markers[] = {
 #define NFORMS 3 /* three marker groups per form */
 _Static_assert(NMARKERS == 3 * NFORMS, "three marker groups per form");
 
+/* A database being built: its tables (grown as pieces come) and the expressions to compile. */
+struct build {
+    struct gw_inj_db *db;
+    struct gw_scan_rule *sr;
+    size_t cap_p, cap_r, cap_s; /* allocated pieces, expressions, steps */
+};
+
+static int
+grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*arr, n * size);
+    if (!q)
+        return -1;
+    *arr = q;
+    *cap = n;
+    return 0;
+}
+
+/* The index of the piece of rule ri with text [s, s + len) (pieces of one rule are added in a
+ * row from index first), added when new; whole wins over chained. -1: out of memory. */
+static long
+piece_for(struct build *b, size_t first, unsigned ri, const char *s, size_t len, int chained,
+          uint32_t minw, uint32_t maxw)
+{
+    struct gw_inj_db *db = b->db;
+    for (size_t k = first; k < db->npieces; k++)
+        if (strlen(b->sr[k].pattern) == len && memcmp(b->sr[k].pattern, s, len) == 0) {
+            if (!chained)
+                db->pieces[k].chained = 0;
+            return (long)k;
+        }
+    if (grow((void **)&db->pieces, &b->cap_p, db->npieces + 1, sizeof(*db->pieces)) < 0 ||
+        grow((void **)&b->sr, &b->cap_r, db->npieces + 1 + NMARKERS, sizeof(*b->sr)) < 0)
+        return -1;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    size_t k = db->npieces++;
+    db->pieces[k] = (struct gw_inj_piece){ri, (unsigned)chained, minw, maxw};
+    b->sr[k] = (struct gw_scan_rule){.pattern = copy};
+    return (long)k;
+}
+
+/* An unbounded run of word or non-space characters (\w* \w+ \S* \S+, a word's inflections) counts
+ * as at most this many bytes when a piece's width is measured for its gap. */
+#define RUN_MAX 24
+
+/* A branch is cut only when one of its gaps is this long: what Hyperscan pays for is long gaps
+ * after large alternations (the shipped pack's 12 s rule has one of 60), while a cut branch
+ * reports every end of its pieces, so cutting at short gaps costs scan time and saves little
+ * (cutting every gap of the shipped pack: 36 % more scan time for 2 s less compile). */
+#define SPLIT_MIN_GAP 60
+
+/* The shortest and longest match of an expression, reading \w*, \w+, \S* and \S+ as runs of at
+ * most RUN_MAX: 0 when it has no bounded non-empty form. */
+static int
+widths(const char *s, size_t len, uint32_t *minw, uint32_t *maxw)
+{
+    char buf[4096];
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (o + 8 >= sizeof(buf))
+            return 0;
+        if (s[i] == '\\' && i + 2 < len && (s[i + 1] == 'w' || s[i + 1] == 'S') &&
+            (s[i + 2] == '*' || s[i + 2] == '+') &&
+            !(i + 3 < len && (s[i + 3] == '?' || s[i + 3] == '+'))) {
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\\%c{%d,%d}", s[i + 1],
+                                  s[i + 2] == '+', RUN_MAX);
+            i += 2;
+            continue;
+        }
+        if (s[i] == '\\' && i + 1 < len) /* an escape is copied whole */
+            buf[o++] = s[i++];
+        buf[o++] = s[i];
+    }
+    buf[o] = '\0';
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_expression_info(buf, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
+        hs_free_compile_error(cerr);
+        return 0;
+    }
+    int ok = info->min_width > 0 && info->max_width != UINT_MAX;
+    *minw = info->min_width;
+    *maxw = info->max_width;
+    free(info);
+    return ok;
+}
+
+/* Rule ri's expressions in b: its branches split at their gaps where every piece has a bounded,
+ * non-empty width (rxsplit.h), whole otherwise. */
+static int
+add_rule(struct build *b, unsigned ri, const char *pat, size_t min_len)
+{
+    struct gw_inj_db *db = b->db;
+    struct gw_rx_piece rp[256];
+    size_t first = db->npieces, k = gw_rx_split(pat, strlen(pat), rp, 256);
+    if (k == 0)
+        return piece_for(b, first, ri, pat, strlen(pat), 0, (uint32_t)min_len, 0) < 0 ? -1 : 0;
+    for (size_t i = 0, j; i < k; i = j) {
+        uint32_t mn[256], mx[256];
+        int split = 1;
+        for (j = i; j < k && (j == i || !rp[j].first); j++)
+            if (split && (!widths(pat + rp[j].off, rp[j].len, &mn[j], &mx[j]) ||
+                          (j > i && mx[j] - mn[j] > rp[j].gap_max / 2)))
+                split = 0;
+        unsigned widest = 0;
+        for (size_t m = i + 1; m < j; m++)
+            if (rp[m].gap_max > widest)
+                widest = rp[m].gap_max;
+        if (widest < SPLIT_MIN_GAP)
+            split = 0;
+        if (j - i < 2 || !split) {
+            size_t from = rp[i].off, to = rp[j - 1].off + rp[j - 1].len;
+            uint32_t w = 0, x = 0;
+            widths(pat + from, to - from, &w, &x);
+            if (piece_for(b, first, ri, pat + from, to - from, 0, w ? w : 1, x) < 0)
+                return -1;
+            continue;
+        }
+        if (grow((void **)&db->steps, &b->cap_s, db->nsteps + (j - i), sizeof(*db->steps)) < 0)
+            return -1;
+        size_t s0 = db->nsteps;
+        for (size_t m = i; m < j; m++) {
+            long pc = piece_for(b, first, ri, pat + rp[m].off, rp[m].len, 1, mn[m], mx[m]);
+            if (pc < 0)
+                return -1;
+            db->steps[db->nsteps++] =
+                (struct gw_inj_step){(unsigned)pc, m == i ? 0 : rp[m].gap_min + mn[m],
+                                     m == i ? 0 : rp[m].gap_max + mx[m]};
+        }
+        struct gw_inj_chain *c = realloc(db->chains, (db->nchains + 1) * sizeof(*c));
+        if (!c)
+            return -1;
+        db->chains = c;
+        db->chains[db->nchains++] = (struct gw_inj_chain){ri, (unsigned)s0, (unsigned)(j - i)};
+    }
+    return 0;
+}
+
 /* Database d (GW_INJ_DB_*): the pattern rules whose where is d's, then (for the `both` rules'
- * database) the markers; map[d][k] is the rule of the database's k-th pattern. */
+ * database) the markers. */
 static int
 compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rules, int d)
 {
@@ -311,43 +460,47 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
                                                GW_INJ_INDIRECT, GW_INJ_SYSTEM};
     static const char *const name[GW_INJ_NDB] = {"injection", "injection-direct",
                                                  "injection-indirect", "injection-system"};
-    struct gw_scan_db **db = &p->db[d];
-    unsigned **map = &p->map[d];
-    size_t *n = &p->n[d];
-    size_t nm = d == GW_INJ_DB_BOTH ? NMARKERS : 0;
-    struct gw_scan_rule *sr = calloc(p->nrules + nm + 1, sizeof(*sr));
-    *map = calloc(p->nrules + 1, sizeof(**map));
-    if (!sr || !*map) {
-        free(sr);
-        return gw_cfg_error(pl, NULL, "out of memory");
-    }
-    size_t k = 0;
+    struct build b = {.db = &p->db[d]};
+    int rc = -1;
+    if (grow((void **)&b.sr, &b.cap_r, 1 + NMARKERS, sizeof(*b.sr)) < 0)
+        goto oom;
     for (size_t i = 0; i < p->nrules; i++) {
-        if (p->rules[i].where != where[d] || p->rules[i].detector)
+        const struct gw_inj_rule *r = &p->rules[i];
+        if (r->where != where[d] || r->detector)
             continue;
-        (*map)[k] = (unsigned)i;
-        sr[k].id = p->rules[i].id;
-        sr[k].pattern = p->rules[i].pattern;
-        sr[k++].flags = HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH;
+        if (add_rule(&b, (unsigned)i, r->pattern, r->min_len) < 0)
+            goto oom;
     }
-    *n = k;
+    size_t k = b.db->npieces, nm = d == GW_INJ_DB_BOTH ? NMARKERS : 0;
+    for (size_t i = 0; i < k; i++) {
+        b.sr[i].id = p->rules[b.db->pieces[i].rule].id;
+        b.sr[i].flags = HS_FLAG_DOTALL | (b.db->pieces[i].chained ? 0 : HS_FLAG_SINGLEMATCH);
+    }
     for (size_t i = 0; i < nm; i++) {
-        sr[k + i].id = "(encoding marker)";
-        sr[k + i].pattern = markers[i];
-        sr[k + i].flags = HS_FLAG_SINGLEMATCH;
+        b.sr[k + i].id = "(encoding marker)";
+        b.sr[k + i].pattern = (char *)markers[i];
+        b.sr[k + i].flags = HS_FLAG_SINGLEMATCH;
     }
     char err[400];
     size_t bad = 0;
     /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
-    *db = gw_scan_compile_cached(name[d], sr, k + nm, 0, 0, err, sizeof(err), &bad);
-    free(sr);
-    if (!*db) {
-        size_t r = bad < k ? (*map)[bad] : rules->nitems;
+    b.db->db = gw_scan_compile_cached(name[d], b.sr, k + nm, 0, 0, err, sizeof(err), &bad);
+    if (!b.db->db) {
+        size_t r = bad < k ? b.db->pieces[bad].rule : rules->nitems;
         const struct gw_cnode *at =
             r < rules->nitems ? gw_cnode_get(rules->items[r], "pattern") : NULL;
-        return gw_cfg_error(pl, at, "%s", err);
+        gw_cfg_error(pl, at, "%s", err);
+    } else {
+        rc = 0;
     }
-    return 0;
+    goto out;
+oom:
+    gw_cfg_error(pl, NULL, "out of memory");
+out:
+    for (size_t i = 0; i < b.db->npieces; i++)
+        free((char *)b.sr[i].pattern);
+    free(b.sr);
+    return rc;
 }
 
 /* Four databases (see struct gw_inj_pack): the rules one side needs cost the others nothing. */
@@ -459,8 +612,10 @@ gw_inj_pack_free(struct gw_inj_pack *p)
     free(p->cats);
     free(p->rules);
     for (int d = 0; d < GW_INJ_NDB; d++) {
-        gw_scan_free(p->db[d]);
-        free(p->map[d]);
+        gw_scan_free(p->db[d].db);
+        free(p->db[d].pieces);
+        free(p->db[d].chains);
+        free(p->db[d].steps);
     }
     free(p->path);
     free(p);
@@ -565,12 +720,11 @@ gw_inj_pack_put(struct gw_inj_pack *p)
 
 struct acc {
     const struct gw_inj_pack *p;
-    /* the side's databases (the `both` and the side's own, or the system one), their maps to
-     * rules, and the one being scanned */
-    const struct gw_scan_db *db[2];
-    const unsigned *map[2];
-    size_t nmap[2];
+    /* the side's databases (the `both` and the side's own, or the system one), and the one
+     * being scanned */
+    const struct gw_inj_db *db[2];
     int cur;
+    struct tbufs *tb; /* the thread's buffers: the ends of chained pieces */
     const struct gw_norm *n;
     size_t base; /* offset of the window in the original text */
     unsigned side;
@@ -600,14 +754,22 @@ on_marker(struct acc *a, unsigned m)
     }
 }
 
+/* Whether rule idx (pack index) applies to the side, is not skipped and is not counted yet. */
+static int
+open_rule(const struct acc *a, unsigned idx)
+{
+    return (a->p->rules[idx].where & a->side) &&
+           !(a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) &&
+           !(a->seen[idx / 8] >> (idx % 8) & 1);
+}
+
 /* Counts rule idx (pack index) once per text when it applies to the side and is not skipped: the
  * hit to fill in, or NULL (not counted, or the hit list is full). */
 static struct gw_inj_hit *
 count_rule(struct acc *a, unsigned idx)
 {
     const struct gw_inj_rule *rule = &a->p->rules[idx];
-    if (!(rule->where & a->side) || (a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) ||
-        (a->seen[idx / 8] >> (idx % 8) & 1))
+    if (!open_rule(a, idx))
         return NULL;
     a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
     unsigned c = rule->category;
@@ -622,33 +784,57 @@ count_rule(struct acc *a, unsigned idx)
     return h;
 }
 
-static int
-on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+/* Counts rule idx for a match over [s, b) of the normalised text: the hit spans that, mapped back
+ * to the original (in a decoded payload, the payload's encoded run). */
+static void
+hit(struct acc *a, unsigned idx, size_t s, size_t b)
 {
-    struct acc *a = arg;
-    (void)from;
-    if (idx >= a->nmap[a->cur]) { /* only the `both` database has markers */
-        if (a->enc == GW_ENC_NONE)
-            on_marker(a, idx - (unsigned)a->nmap[a->cur]);
-        return 0;
-    }
-    idx = a->map[a->cur][idx];
-    const struct gw_inj_rule *rule = &a->p->rules[idx];
     struct gw_inj_hit *h = count_rule(a, idx);
     if (!h)
-        return 0;
+        return;
     if (a->enc != GW_ENC_NONE) {
         h->from = (uint32_t)a->enc_from;
         h->to = (uint32_t)a->enc_to;
-        return 0;
+        return;
     }
-    size_t b = (size_t)to, s = b > rule->min_len ? b - rule->min_len : 0, oa = 0, ob = 0;
+    size_t oa = 0, ob = 0;
     if (b > a->n->len)
         b = a->n->len;
     if (s < b)
         gw_norm_span(a->n, s, b, &oa, &ob);
     h->from = (uint32_t)(a->base + oa);
     h->to = (uint32_t)(a->base + ob);
+}
+
+/* The end of a chained piece's match, kept until its database's scan ends. */
+struct piece_end {
+    uint32_t piece, at;
+};
+
+/* Bounds the ends kept per scan (a 32 KiB window would need 32 pieces ending at every byte): the
+ * ends beyond it are dropped, which can only miss a chain. */
+#define MAX_ENDS (1u << 20)
+
+static void keep_end(struct acc *a, unsigned piece, size_t at);
+
+static int
+on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+{
+    struct acc *a = arg;
+    const struct gw_inj_db *db = a->db[a->cur];
+    (void)from;
+    if (idx >= db->npieces) { /* only the `both` database has markers */
+        if (a->enc == GW_ENC_NONE)
+            on_marker(a, idx - (unsigned)db->npieces);
+        return 0;
+    }
+    const struct gw_inj_piece *pc = &db->pieces[idx];
+    if (!open_rule(a, pc->rule))
+        return 0;
+    if (pc->chained)
+        keep_end(a, idx, (size_t)to);
+    else
+        hit(a, pc->rule, (size_t)to > pc->minw ? (size_t)to - pc->minw : 0, (size_t)to);
     return 0;
 }
 
@@ -677,6 +863,11 @@ run_detectors(struct acc *a, const char *text, size_t len)
 struct tbufs {
     struct gw_norm_scratch sc;
     char dec[GW_INJ_WINDOW];
+    /* ends of chained pieces of the database being scanned, then (sorted) the chains' reach */
+    struct piece_end *ends;
+    size_t nends, cap;
+    struct piece_end *reach, *next; /* at: an end of the chain so far; piece: where it began */
+    size_t rcap;
 };
 
 static pthread_key_t scratch_key;
@@ -685,8 +876,12 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static void
 scratch_destroy(void *p)
 {
-    gw_norm_scratch_free(&((struct tbufs *)p)->sc);
-    free(p);
+    struct tbufs *b = p;
+    gw_norm_scratch_free(&b->sc);
+    free(b->ends);
+    free(b->reach);
+    free(b->next);
+    free(b);
 }
 
 static void
@@ -707,13 +902,117 @@ thread_bufs(void)
     return b;
 }
 
+static void
+keep_end(struct acc *a, unsigned piece, size_t at)
+{
+    struct tbufs *tb = a->tb;
+    if (tb->nends == tb->cap) {
+        size_t n = tb->cap ? tb->cap * 2 : 256;
+        struct piece_end *q = n <= MAX_ENDS ? realloc(tb->ends, n * sizeof(*q)) : NULL;
+        if (!q)
+            return;
+        tb->ends = q;
+        tb->cap = n;
+    }
+    tb->ends[tb->nends++] = (struct piece_end){(uint32_t)piece, (uint32_t)at};
+}
+
+static int
+end_cmp(const void *x, const void *y)
+{
+    const struct piece_end *a = x, *b = y;
+    if (a->piece != b->piece)
+        return a->piece < b->piece ? -1 : 1;
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* The ends of piece pc in the sorted ends: [*lo, *hi). */
+static void
+ends_of(const struct tbufs *tb, unsigned pc, size_t *lo, size_t *hi)
+{
+    size_t l = 0, h = tb->nends;
+    while (l < h) {
+        size_t m = l + (h - l) / 2;
+        if (tb->ends[m].piece < pc)
+            l = m + 1;
+        else
+            h = m;
+    }
+    *lo = l;
+    while (l < tb->nends && tb->ends[l].piece == pc)
+        l++;
+    *hi = l;
+}
+
+/* The chains of db whose rules are still open, over the ends its scan kept: a chain matches when
+ * each step's piece ends lo..hi bytes after an end of the step before it. The hit spans from the
+ * first piece's start (its end minus its shortest match) to the last piece's end. */
+static void
+run_chains(struct acc *a, const struct gw_inj_db *db)
+{
+    struct tbufs *tb = a->tb;
+    if (!tb->nends)
+        return;
+    if (tb->rcap < tb->nends) {
+        struct piece_end *r = realloc(tb->reach, tb->nends * sizeof(*r));
+        struct piece_end *x = r ? realloc(tb->next, tb->nends * sizeof(*x)) : NULL;
+        if (r)
+            tb->reach = r;
+        if (!x) {
+            tb->nends = 0;
+            return;
+        }
+        tb->next = x;
+        tb->rcap = tb->nends;
+    }
+    qsort(tb->ends, tb->nends, sizeof(*tb->ends), end_cmp);
+    for (size_t c = 0; c < db->nchains; c++) {
+        const struct gw_inj_chain *ch = &db->chains[c];
+        if (!open_rule(a, ch->rule))
+            continue;
+        const struct gw_inj_step *st = &db->steps[ch->first];
+        size_t lo, hi, nr = 0;
+        ends_of(tb, st[0].piece, &lo, &hi);
+        uint32_t w0 = db->pieces[st[0].piece].minw;
+        for (size_t i = lo; i < hi; i++)
+            tb->reach[nr++] =
+                (struct piece_end){tb->ends[i].at > w0 ? tb->ends[i].at - w0 : 0, tb->ends[i].at};
+        for (unsigned k = 1; k < ch->n && nr; k++) {
+            ends_of(tb, st[k].piece, &lo, &hi);
+            size_t nn = 0, w = 0; /* reach[w..] may still be in range of the next end */
+            for (size_t i = lo; i < hi; i++) {
+                uint32_t e = tb->ends[i].at;
+                while (w < nr && (uint64_t)tb->reach[w].at + st[k].hi < e)
+                    w++;
+                uint32_t begin = UINT32_MAX;
+                for (size_t r = w; r < nr && (uint64_t)tb->reach[r].at + st[k].lo <= e; r++)
+                    if (begin == UINT32_MAX || tb->reach[r].piece > begin)
+                        begin = tb->reach[r].piece; /* the latest start: the tightest span */
+                if (begin != UINT32_MAX)
+                    tb->next[nn++] = (struct piece_end){begin, e};
+            }
+            struct piece_end *t = tb->reach;
+            tb->reach = tb->next;
+            tb->next = t;
+            nr = nn;
+        }
+        if (nr)
+            hit(a, ch->rule, tb->reach[nr - 1].piece, tb->reach[nr - 1].at);
+    }
+    tb->nends = 0;
+}
+
 /* Matches normalised text against the side's databases. */
 static int
 scan_dbs(struct acc *a, const char *text, size_t len)
 {
     int rc = 0;
-    for (a->cur = 0; rc == 0 && a->cur < 2 && a->db[a->cur]; a->cur++)
-        rc = gw_scan_block(a->db[a->cur], text, len, on_match, a);
+    for (a->cur = 0; rc == 0 && a->cur < 2 && a->db[a->cur]; a->cur++) {
+        a->tb->nends = 0;
+        rc = gw_scan_block(a->db[a->cur]->db, text, len, on_match, a);
+        if (rc == 0)
+            run_chains(a, a->db[a->cur]);
+    }
     return rc;
 }
 
@@ -769,17 +1068,16 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
     int sys = side == GW_INJ_SYSTEM;
     int d0 = sys ? GW_INJ_DB_SYSTEM : GW_INJ_DB_BOTH;
     int d1 = side == GW_INJ_INDIRECT ? GW_INJ_DB_INDIRECT : GW_INJ_DB_DIRECT;
+    struct tbufs *tb = thread_bufs();
     struct acc a = {.p = p,
-                    .db = {p->db[d0], sys ? NULL : p->db[d1]},
-                    .map = {p->map[d0], sys ? NULL : p->map[d1]},
-                    .nmap = {p->n[d0], sys ? 0 : p->n[d1]},
+                    .db = {&p->db[d0], sys ? NULL : &p->db[d1]},
+                    .tb = tb,
                     .side = side,
                     .skip = skip,
                     .seen = seen,
                     .r = r};
     int rc = 0;
     size_t fed = 0; /* original bytes already fed to the classifier */
-    struct tbufs *tb = thread_bufs();
     if (!tb)
         rc = -1;
     /* Long texts are scanned in overlapping windows: memory stays bounded (the normaliser keeps

@@ -15,6 +15,12 @@
  * characters are written (a|b), never as a bracket class [ab] (the loader rejects non-ASCII bytes
  * inside a class); '.' matches any byte.
  *
+ * A pattern is compiled in pieces when it has top-level gaps (`A.{0,60}B|B.{0,60}A`: rxsplit.h):
+ * each piece is its own expression, and a branch matches when its pieces end in order with the
+ * gaps between their ends (the gap's bounds widened by the piece's own width range, since
+ * Hyperscan reports ends only). That reads a little wider than the regex where a piece's length
+ * varies, and turns minutes of compile time into seconds.
+ *
  * Scoring of one text against one side (direct: what a user typed; indirect: tool results,
  * retrieved documents, tool definitions): the rules that apply to that side and matched, each
  * counted once; per category the heaviest weight counts whole and every further rule of the same
@@ -63,6 +69,36 @@ struct gw_inj_rule {
     int line;       /* in the pack file */
 };
 
+/* One expression of a database: a whole rule or one of its branches (a match is a hit of the
+ * rule), or a piece of a branch split at its gaps (filters/rxsplit.h: every end of a piece is kept
+ * until the database's scan ends, then the branch's chain is checked). */
+struct gw_inj_piece {
+    unsigned rule;
+    unsigned chained;    /* 0: whole, 1: a piece of one of the rule's chains */
+    uint32_t minw, maxw; /* the piece's shortest and longest match in bytes */
+};
+
+/* A branch split at its gaps: its pieces in order, each ending lo..hi bytes after the previous
+ * one ends (the gap's bounds plus the piece's own width; 0, 0 for the first). */
+struct gw_inj_step {
+    unsigned piece;
+    uint32_t lo, hi;
+};
+
+struct gw_inj_chain {
+    unsigned rule, first, n; /* steps[first .. first + n) */
+};
+
+struct gw_inj_db {
+    struct gw_scan_db *db; /* expression k is pieces[k]; the `both` database's markers follow */
+    struct gw_inj_piece *pieces;
+    size_t npieces;
+    struct gw_inj_chain *chains;
+    size_t nchains;
+    struct gw_inj_step *steps;
+    size_t nsteps;
+};
+
 struct gw_inj_pack {
     char *path; /* as loaded, for messages */
     struct gw_inj_category *cats;
@@ -74,11 +110,8 @@ struct gw_inj_pack {
      * encoding markers), the direct-only, the indirect-only and the `where: system` rules. A
      * user's text is matched against the first two, a document or tool result against the first
      * and the third, a system message against the last: a prompt never pays for the rules only
-     * documents need, and no rule is compiled twice. map[d][k]: the rule index of database d's
-     * k-th pattern; n[d] of them. */
-    struct gw_scan_db *db[GW_INJ_NDB];
-    unsigned *map[GW_INJ_NDB];
-    size_t n[GW_INJ_NDB];
+     * documents need, and no rule is compiled twice. */
+    struct gw_inj_db db[GW_INJ_NDB];
     unsigned detectors; /* where-bits of the detector rules (0: none; the scan skips them) */
     unsigned refs;      /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };

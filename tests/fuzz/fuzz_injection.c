@@ -8,7 +8,8 @@
  * (filters/needles.h) are searched for in it: an exact one must be found, at or before the place
  * it was cut from, and every match must lie inside the text.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
- * pack that loads is scanned over its own text.
+ * pack that loads is scanned over its own text. The same bytes read as one pattern must split
+ * into pieces that lie in order inside it (filters/rxsplit.h).
  */
 #include <math.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
+#include "filters/rxsplit.h"
 #include "filters/tabular.h"
 
 static struct gw_inj_pack *shipped;
@@ -74,6 +76,24 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
     }
 }
 
+/* The text read as a pattern (filters/rxsplit.h): pieces are non-empty, inside it, in order and
+ * apart, gaps ordered, a branch's pieces follow its first. */
+static void
+check_split(const char *t, size_t n)
+{
+    struct gw_rx_piece pc[32];
+    size_t k = gw_rx_split(t, n, pc, 32), end = 0;
+    if (k == 1 || k > 32)
+        abort();
+    for (size_t i = 0; i < k; i++) {
+        if (pc[i].len == 0 || pc[i].off < end || pc[i].off + pc[i].len > n ||
+            pc[i].gap_min > pc[i].gap_max || (i == 0 && !pc[i].first) ||
+            (pc[i].first && pc[i].gap_max != 0))
+            abort();
+        end = pc[i].off + pc[i].len;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -98,6 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (n > 4096)
         return 0; /* compiling is slow; big packs add nothing */
+    check_split(t, n);
     char err[600] = "";
     struct gw_inj_pack *p = gw_inj_pack_parse("fuzz.yaml", t, n, err, sizeof(err));
     if (!p) {
