@@ -20,9 +20,9 @@
 #include <stddef.h>
 
 struct gw_rx_piece {
-    size_t off, len;            /* the piece's bytes in the pattern (never empty) */
-    unsigned gap_min, gap_max;  /* the gap before the piece: `.{gap_min,gap_max}`; 0, 0 first */
-    int first;                  /* 1: the first piece of a branch */
+    size_t off, len;           /* the piece's bytes in the pattern (never empty) */
+    unsigned gap_min, gap_max; /* the gap before the piece: `.{gap_min,gap_max}`; 0, 0 first */
+    int first;                 /* 1: the first piece of a branch */
 };
 
 /*

@@ -22,8 +22,8 @@ pieces(const char *pat)
     for (size_t i = 0; i < n; i++) {
         assert_true(p[i].len > 0 && p[i].off + p[i].len <= strlen(pat));
         if (p[i].first)
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%.*s", i ? " " : "",
-                                  (int)p[i].len, pat + p[i].off);
+            o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%.*s", i ? " " : "", (int)p[i].len,
+                                  pat + p[i].off);
         else
             o += (size_t)snprintf(out + o, sizeof(out) - o, " %.*s{%u,%u}", (int)p[i].len,
                                   pat + p[i].off, p[i].gap_min, p[i].gap_max);
@@ -54,27 +54,27 @@ test_whole(void **state)
 {
     (void)state;
     const char *whole[] = {
-        "abc",              /* one piece */
-        "(abc)",            /* still one */
-        "a(b.{0,3}c)d",     /* the gap is inside a group */
-        "a\\.{0,3}b",       /* an escaped dot is no gap */
-        "a.{0,3}",          /* an empty piece after the gap */
-        ".{0,3}a",          /* and before it */
-        "a.{0,3}*b",        /* a quantified gap */
-        "a.{0,3}+b",        /* possessive */
-        "a.{3,}b",          /* unbounded */
-        "a.{5,3}b",         /* bounds reversed */
-        "a.{0,70000}b",     /* beyond Hyperscan's bound */
-        "a.*b",             /* unbounded */
-        "a||b",             /* an empty branch */
-        "(?i)a.{0,3}b",     /* an inline option */
-        "a.{0,3}(?s:b)",    /* a group with options */
-        "\\Qa.{0,3}\\Eb",   /* quoting */
-        "a.{0,3}(b",        /* unbalanced */
-        "a.{0,3}b)",        /* unbalanced */
-        "[a.{0,3}b",        /* an unterminated class */
-        "a.{0,3}b\\",       /* a trailing backslash */
-        "a.{0,3}\\x{41",    /* an unterminated escape */
+        "abc",            /* one piece */
+        "(abc)",          /* still one */
+        "a(b.{0,3}c)d",   /* the gap is inside a group */
+        "a\\.{0,3}b",     /* an escaped dot is no gap */
+        "a.{0,3}",        /* an empty piece after the gap */
+        ".{0,3}a",        /* and before it */
+        "a.{0,3}*b",      /* a quantified gap */
+        "a.{0,3}+b",      /* possessive */
+        "a.{3,}b",        /* unbounded */
+        "a.{5,3}b",       /* bounds reversed */
+        "a.{0,70000}b",   /* beyond Hyperscan's bound */
+        "a.*b",           /* unbounded */
+        "a||b",           /* an empty branch */
+        "(?i)a.{0,3}b",   /* an inline option */
+        "a.{0,3}(?s:b)",  /* a group with options */
+        "\\Qa.{0,3}\\Eb", /* quoting */
+        "a.{0,3}(b",      /* unbalanced */
+        "a.{0,3}b)",      /* unbalanced */
+        "[a.{0,3}b",      /* an unterminated class */
+        "a.{0,3}b\\",     /* a trailing backslash */
+        "a.{0,3}\\x{41",  /* an unterminated escape */
         "a.{0,1}b.{0,1}c.{0,1}d.{0,1}e.{0,1}f.{0,1}g.{0,1}h.{0,1}i", /* more than 8 pieces */
     };
     for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
