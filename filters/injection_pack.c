@@ -308,7 +308,7 @@ _Static_assert(NMARKERS == 3 * NFORMS, "three marker groups per form");
 struct build {
     struct gw_inj_db *db;
     struct gw_scan_rule *sr;
-    size_t cap_p, cap_r, cap_s; /* allocated pieces, expressions, steps */
+    size_t cap_p, cap_r, cap_s, cap_c; /* allocated pieces, expressions, steps, chains */
 };
 
 static int
@@ -400,30 +400,53 @@ widths(const char *s, size_t len, uint32_t *minw, uint32_t *maxw)
     return ok;
 }
 
-/* Rule ri's expressions in b: its branches split at their gaps where every piece has a bounded,
- * non-empty width (rxsplit.h), whole otherwise. */
+/* The end of the branch whose first piece is rp[i] (k pieces in all). */
+static size_t
+branch_end(const struct gw_rx_piece *rp, size_t k, size_t i)
+{
+    size_t j = i + 1;
+    while (j < k && !rp[j].first)
+        j++;
+    return j;
+}
+
+/* Whether the branch of n pieces rp is cut: a gap of SPLIT_MIN_GAP or more, and every piece of a
+ * bounded, non-empty width (mn, mx) that varies by at most half the gap before it. */
+static int
+cut_branch(const char *pat, const struct gw_rx_piece *rp, size_t n, uint32_t *mn, uint32_t *mx)
+{
+    unsigned widest = 0;
+    for (size_t m = 1; m < n; m++)
+        if (rp[m].gap_max > widest)
+            widest = rp[m].gap_max;
+    if (widest < SPLIT_MIN_GAP)
+        return 0;
+    for (size_t m = 0; m < n; m++)
+        if (!widths(pat + rp[m].off, rp[m].len, &mn[m], &mx[m]) ||
+            (m > 0 && mx[m] - mn[m] > rp[m].gap_max / 2))
+            return 0;
+    return 1;
+}
+
+/* Rule ri's expressions in b: the branches cut_branch cuts as chains of pieces (rxsplit.h), the
+ * others whole; the pattern as written when no branch is cut. */
 static int
 add_rule(struct build *b, unsigned ri, const char *pat, size_t min_len)
 {
     struct gw_inj_db *db = b->db;
     struct gw_rx_piece rp[256];
+    uint32_t mn[256], mx[256];
+    unsigned char cut[256] = {0};
     size_t first = db->npieces, k = gw_rx_split(pat, strlen(pat), rp, 256);
-    if (k == 0)
+    int any = 0;
+    for (size_t i = 0; i < k; i = branch_end(rp, k, i))
+        any |= cut[i] =
+            (unsigned char)cut_branch(pat, rp + i, branch_end(rp, k, i) - i, mn + i, mx + i);
+    if (!any)
         return piece_for(b, first, ri, pat, strlen(pat), 0, (uint32_t)min_len, 0) < 0 ? -1 : 0;
     for (size_t i = 0, j; i < k; i = j) {
-        uint32_t mn[256], mx[256];
-        int split = 1;
-        for (j = i; j < k && (j == i || !rp[j].first); j++)
-            if (split && (!widths(pat + rp[j].off, rp[j].len, &mn[j], &mx[j]) ||
-                          (j > i && mx[j] - mn[j] > rp[j].gap_max / 2)))
-                split = 0;
-        unsigned widest = 0;
-        for (size_t m = i + 1; m < j; m++)
-            if (rp[m].gap_max > widest)
-                widest = rp[m].gap_max;
-        if (widest < SPLIT_MIN_GAP)
-            split = 0;
-        if (j - i < 2 || !split) {
+        j = branch_end(rp, k, i);
+        if (!cut[i]) {
             size_t from = rp[i].off, to = rp[j - 1].off + rp[j - 1].len;
             uint32_t w = 0, x = 0;
             widths(pat + from, to - from, &w, &x);
@@ -431,7 +454,8 @@ add_rule(struct build *b, unsigned ri, const char *pat, size_t min_len)
                 return -1;
             continue;
         }
-        if (grow((void **)&db->steps, &b->cap_s, db->nsteps + (j - i), sizeof(*db->steps)) < 0)
+        if (grow((void **)&db->steps, &b->cap_s, db->nsteps + (j - i), sizeof(*db->steps)) < 0 ||
+            grow((void **)&db->chains, &b->cap_c, db->nchains + 1, sizeof(*db->chains)) < 0)
             return -1;
         size_t s0 = db->nsteps;
         for (size_t m = i; m < j; m++) {
@@ -442,10 +466,6 @@ add_rule(struct build *b, unsigned ri, const char *pat, size_t min_len)
                 (struct gw_inj_step){(unsigned)pc, m == i ? 0 : rp[m].gap_min + mn[m],
                                      m == i ? 0 : rp[m].gap_max + mx[m]};
         }
-        struct gw_inj_chain *c = realloc(db->chains, (db->nchains + 1) * sizeof(*c));
-        if (!c)
-            return -1;
-        db->chains = c;
         db->chains[db->nchains++] = (struct gw_inj_chain){ri, (unsigned)s0, (unsigned)(j - i)};
     }
     return 0;
@@ -867,7 +887,7 @@ struct tbufs {
     struct piece_end *ends;
     size_t nends, cap;
     struct piece_end *reach, *next; /* at: an end of the chain so far; piece: where it began */
-    size_t rcap;
+    size_t rcap, ncap;
 };
 
 static pthread_key_t scratch_key;
@@ -906,14 +926,9 @@ static void
 keep_end(struct acc *a, unsigned piece, size_t at)
 {
     struct tbufs *tb = a->tb;
-    if (tb->nends == tb->cap) {
-        size_t n = tb->cap ? tb->cap * 2 : 256;
-        struct piece_end *q = n <= MAX_ENDS ? realloc(tb->ends, n * sizeof(*q)) : NULL;
-        if (!q)
-            return;
-        tb->ends = q;
-        tb->cap = n;
-    }
+    if (tb->nends == MAX_ENDS ||
+        grow((void **)&tb->ends, &tb->cap, tb->nends + 1, sizeof(*tb->ends)) < 0)
+        return;
     tb->ends[tb->nends++] = (struct piece_end){(uint32_t)piece, (uint32_t)at};
 }
 
@@ -953,18 +968,9 @@ run_chains(struct acc *a, const struct gw_inj_db *db)
     struct tbufs *tb = a->tb;
     if (!tb->nends)
         return;
-    if (tb->rcap < tb->nends) {
-        struct piece_end *r = realloc(tb->reach, tb->nends * sizeof(*r));
-        struct piece_end *x = r ? realloc(tb->next, tb->nends * sizeof(*x)) : NULL;
-        if (r)
-            tb->reach = r;
-        if (!x) {
-            tb->nends = 0;
-            return;
-        }
-        tb->next = x;
-        tb->rcap = tb->nends;
-    }
+    if (grow((void **)&tb->reach, &tb->rcap, tb->nends, sizeof(*tb->reach)) < 0 ||
+        grow((void **)&tb->next, &tb->ncap, tb->nends, sizeof(*tb->next)) < 0)
+        return;
     qsort(tb->ends, tb->nends, sizeof(*tb->ends), end_cmp);
     for (size_t c = 0; c < db->nchains; c++) {
         const struct gw_inj_chain *ch = &db->chains[c];
@@ -999,7 +1005,6 @@ run_chains(struct acc *a, const struct gw_inj_db *db)
         if (nr)
             hit(a, ch->rule, tb->reach[nr - 1].piece, tb->reach[nr - 1].at);
     }
-    tb->nends = 0;
 }
 
 /* Matches normalised text against the side's databases. */
