@@ -1691,7 +1691,8 @@ skip_item(const char **p)
 {
     const char *s = *p;
     if (*s == '\\') {
-        s += s[1] ? 2 : 1;
+        /* \xHH is one item of four bytes, as lit_byte reads it (its digits are no literals) */
+        s += s[1] == 'x' && gw_hex_value(s[2]) >= 0 && gw_hex_value(s[3]) >= 0 ? 4 : s[1] ? 2 : 1;
     } else if (*s == '[') {
         s++;
         s += *s == '^';

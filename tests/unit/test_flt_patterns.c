@@ -915,6 +915,14 @@ test_stream_anchored_hold(void **state)
     check_all_splits(c, text, "key:\n[REDACTED:key]\nand [REDACTED:gh], [REDACTED:pw] ok");
     gw_flt_patterns.conf_free(c);
 
+    /* a \xHH escape is one byte of the anchor ("Acme_"), its hex digits are not literals */
+    c = load("{\"rules\": [{\"id\": \"acme\", \"regex\": \"\\\\x41cme_[0-9]{8}\", "
+             "\"action\": \"redact\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c, "see Acme_12345678 and A41cme_ too", "see [REDACTED:acme] and A41cme_ too");
+    gw_flt_patterns.conf_free(c);
+
     /* a top-level alternation has no common beginning: held by its max_len (3) + 1 */
     c = load("{\"rules\": [{\"id\": \"alt\", \"regex\": \"abc|[0-9]{2}x\", \"action\": "
              "\"redact\"}]}");
