@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "filters/hexdigit.h"
+#include "filters/par.h"
 #include "gateway/io.h"
 
 struct gw_scan_db {
@@ -64,6 +65,26 @@ compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, 
     return -1;
 }
 
+/* One mode's compile, run by gw_par_run beside the others of the same rules. */
+struct mode_job {
+    const struct gw_scan_rule *rules;
+    size_t n;
+    const unsigned *flags, *ids;
+    unsigned mode;
+    hs_database_t **out;
+    char err[600];
+    size_t bad;
+    int rc;
+};
+
+static void
+mode_run(void *arg, size_t i)
+{
+    struct mode_job *j = ((struct mode_job **)arg)[i];
+    j->rc = compile_mode(j->rules, j->n, j->flags, j->ids, j->mode, j->out, j->err, sizeof(j->err),
+                         &j->bad);
+}
+
 struct gw_scan_db *
 gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream, char *err,
                 size_t errlen, size_t *bad)
@@ -88,9 +109,11 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
     if (n == 0)
         return db;
 
-    unsigned *flags = malloc(n * sizeof(*flags)), *ids = malloc(n * sizeof(*ids));
-    if (!flags || !ids) {
+    unsigned *flags = malloc(n * sizeof(*flags)), *pflags = malloc(n * sizeof(*pflags)),
+             *ids = malloc(n * sizeof(*ids));
+    if (!flags || !pflags || !ids) {
         free(flags);
+        free(pflags);
         free(ids);
         free(db);
         snprintf(err, errlen, "out of memory");
@@ -100,31 +123,40 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
     for (size_t i = 0; i < n; i++) {
         flags[i] = rules[i].flags | (som ? HS_FLAG_SOM_LEFTMOST : 0);
         any_som |= (flags[i] & HS_FLAG_SOM_LEFTMOST) != 0;
+        pflags[i] = flags[i] & ~(unsigned)HS_FLAG_SOM_LEFTMOST;
         ids[i] = (unsigned)i;
     }
-    int rc = compile_mode(rules, n, flags, ids, HS_MODE_BLOCK, &db->block, err, errlen, bad);
-    /* MEDIUM: match starts exact within 4 GiB of the match end, far beyond any response. */
-    if (rc == 0 && stream)
-        rc = compile_mode(rules, n, flags, ids,
-                          HS_MODE_STREAM | (any_som ? HS_MODE_SOM_HORIZON_MEDIUM : 0), &db->stream,
-                          err, errlen, bad);
-    if (rc == 0 && any_som) {
-        /* the probe: a failure only costs the speed-up (what compiles with the start compiles
-         * without it, so it does not happen) */
-        char perr[8];
-        size_t pbad;
-        for (size_t i = 0; i < n; i++)
-            flags[i] &= ~(unsigned)HS_FLAG_SOM_LEFTMOST;
-        if (compile_mode(rules, n, flags, ids, HS_MODE_BLOCK, &db->probe, perr, sizeof(perr),
-                         &pbad) < 0)
-            db->probe = NULL;
-    }
+    /* The block database, the stream one and the probe (the same rules without start of match,
+     * block mode; a failure only costs its speed-up, and what compiles with the start compiles
+     * without it) are compiled side by side. MEDIUM: match starts exact within 4 GiB of the match
+     * end, far beyond any response. */
+    struct mode_job jobs[3] = {
+        {rules, n, flags, ids, HS_MODE_BLOCK, &db->block, "", n, 0},
+        {rules, n, flags, ids, HS_MODE_STREAM | (any_som ? HS_MODE_SOM_HORIZON_MEDIUM : 0),
+         &db->stream, "", n, 0},
+        {rules, n, pflags, ids, HS_MODE_BLOCK, &db->probe, "", n, 0},
+    };
+    struct mode_job *run[3];
+    size_t k = 0;
+    run[k++] = &jobs[0];
+    if (stream)
+        run[k++] = &jobs[1];
+    if (any_som)
+        run[k++] = &jobs[2];
+    gw_par_run(k, mode_run, run);
     free(flags);
+    free(pflags);
     free(ids);
-    if (rc < 0) {
-        gw_scan_free(db);
-        return NULL;
-    }
+    /* the block database's error first, as when they were compiled one after the other */
+    for (size_t j = 0; j < 2; j++)
+        if (jobs[j].rc < 0) {
+            snprintf(err, errlen, "%s", jobs[j].err);
+            *bad = jobs[j].bad;
+            gw_scan_free(db);
+            return NULL;
+        }
+    if (jobs[2].rc < 0)
+        db->probe = NULL;
     return db;
 }
 

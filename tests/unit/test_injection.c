@@ -72,6 +72,14 @@ test_pack_errors(void **state)
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
                       "  - {id: r2, category: a, weight: 1, where: system, pattern: '(x'}\n",
                  "p.yaml:6:62: rule 'r2': Missing close parenthesis");
+    /* errors in rules of several databases (which compile side by side): the first rule's */
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, where: system, pattern: '(x'}\n"
+                      "  - {id: r2, category: a, weight: 1, where: indirect, pattern: 'a{2,1}'}\n"
+                      "  - {id: r3, category: a, weight: 1, pattern: 'y(y'}\n",
+                 "p.yaml:5:62: rule 'r1': Missing close parenthesis");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, where: system, pattern: 'x'}\n"
+                      "  - {id: r2, category: a, weight: 1, where: indirect, pattern: 'a{2,1}'}\n",
+                 "p.yaml:6:64: rule 'r2': ");
     expect_error(HEAD
                  "rules:\n  - {id: r1, category: a, weight: 1, where: sideways, pattern: 'x'}\n",
                  "'where' must be direct, indirect, both or system");
