@@ -251,6 +251,75 @@ fold_diacritic(uint32_t cp)
     return 0;
 }
 
+/* Marks a word is written with or without (or that only stretch it), dropped with the diacritics:
+ * the Arabic tatweel (kashida) and harakat, Hebrew points and cantillation, and the nukta of
+ * Devanagari, Bengali, Gurmukhi, Gujarati and Oriya. Attackers slip them into words to break a
+ * match ("تجاهـــل", "تَجَاهَلْ" = "تجاهل"); readers and models read through them. Not the
+ * Hebrew punctuation among the points (maqaf U+05BE, paseq, sof pasuq, nun hafukha). */
+static int
+is_optional_mark(uint32_t cp)
+{
+    if (cp < 0x591 || cp > 0xB3C)
+        return 0;
+    if (cp <= 0x5C7)
+        return cp != 0x5BE && cp != 0x5C0 && cp != 0x5C3 && cp != 0x5C6;
+    return cp == 0x640 || (cp >= 0x64B && cp <= 0x65F) || cp == 0x670 ||
+           (cp >= 0x6D6 && cp <= 0x6DC) || (cp >= 0x6DF && cp <= 0x6E4) || cp == 0x6E7 ||
+           cp == 0x6E8 || (cp >= 0x6EA && cp <= 0x6ED) || cp == 0x93C || cp == 0x9BC ||
+           cp == 0xA3C || cp == 0xABC || cp == 0xB3C;
+}
+
+/* A letter written with a nukta as one code point -> the letter without it (0: none): क़ -> क,
+ * য় -> য (their canonical decompositions: the letter, then the nukta, which is dropped). */
+static uint32_t
+fold_nukta_letter(uint32_t cp)
+{
+    static const uint16_t deva[8] = {0x915, 0x916, 0x917, 0x91C, 0x921, 0x922, 0x92B, 0x92F};
+    if (cp >= 0x958 && cp <= 0x95F)
+        return deva[cp - 0x958];
+    switch (cp) {
+    case 0x929:
+        return 0x928;
+    case 0x931:
+        return 0x930;
+    case 0x934:
+        return 0x933;
+    case 0x9DC:
+        return 0x9A1;
+    case 0x9DD:
+        return 0x9A2;
+    case 0x9DF:
+        return 0x9AF;
+    case 0xA33:
+        return 0xA32;
+    case 0xA36:
+        return 0xA38;
+    case 0xA59:
+        return 0xA16;
+    case 0xA5A:
+        return 0xA17;
+    case 0xA5B:
+        return 0xA1C;
+    case 0xA5E:
+        return 0xA2B;
+    case 0xB5C:
+        return 0xB21;
+    case 0xB5D:
+        return 0xB22;
+    default:
+        return 0;
+    }
+}
+
+/* Whether the UTF-8 output ending at o (o bytes written) ends with a Cyrillic letter: a stress
+ * mark (U+0300, U+0301) after one is dropped too ("приве́т"). */
+static int
+after_cyrillic(const char *t, size_t o)
+{
+    return o >= 2 && (unsigned char)t[o - 2] >= 0xD0 && (unsigned char)t[o - 2] <= 0xD3 &&
+           ((unsigned char)t[o - 1] & 0xC0) == 0x80;
+}
+
 static int
 is_space_cp(uint32_t cp)
 {
@@ -726,6 +795,28 @@ first_pass(struct pass *p)
                 i += k;
                 continue;
             }
+            /* an optional mark (or a stress mark on a Cyrillic letter): part of the letter
+             * before it, or of nothing at the start */
+            if (is_optional_mark(cp) ||
+                ((cp == 0x300 || cp == 0x301) && after_cyrillic(p->t, p->o))) {
+                if (p->o > 0)
+                    p->end[p->o - 1] = (uint32_t)(i + k);
+                i += k;
+                continue;
+            }
+            uint32_t nl = fold_nukta_letter(cp);
+            if (nl) {
+                size_t w = utf8_encode(nl, p->t + p->o);
+                for (size_t x = 0; x < w; x++) {
+                    p->map[p->o + x] = (uint32_t)i;
+                    p->end[p->o + x] = (uint32_t)(i + k);
+                }
+                p->o += w;
+                p->in_space = 0;
+                p->word_latin = 0;
+                i += k;
+                continue;
+            }
             /* a combining mark on a Latin letter: part of that letter */
             if (cp >= 0x300 && cp <= 0x36F && p->o > 0 && (unsigned char)p->t[p->o - 1] < 0x80 &&
                 (aclass[(unsigned char)p->t[p->o - 1]] & A_LATIN)) {
@@ -785,9 +876,14 @@ gw_fold_diacritics(const char *in, size_t len, char *out)
         char base = fold_diacritic(cp);
         /* an ASCII letter tested by hand: this may run before gw_normalize built its tables */
         unsigned char prev = o > 0 ? (unsigned char)(out[o - 1] | 0x20) : 0;
-        int mark_on_letter = cp >= 0x300 && cp <= 0x36F && prev >= 'a' && prev <= 'z';
+        int mark_on_letter = (cp >= 0x300 && cp <= 0x36F && prev >= 'a' && prev <= 'z') ||
+                             is_optional_mark(cp) ||
+                             ((cp == 0x300 || cp == 0x301) && after_cyrillic(out, o));
+        uint32_t nl = fold_nukta_letter(cp);
         if (base) {
             out[o++] = base;
+        } else if (nl) {
+            o += utf8_encode(nl, out + o); /* as long as the letter with the nukta: 3 bytes */
         } else if (!mark_on_letter) {
             memcpy(out + o, s + i, k);
             o += k;

@@ -63,8 +63,12 @@ enum {
     /* Latin letters with diacritics become their base letter (é ñ ü ő ø ł ạ -> e n u o o l a;
      * U+00C0..024F, U+1E00..1EFF), and a combining mark (U+0300..036F) after a Latin letter joins
      * that letter: "ígnóre prévious" reads as "ignore previous", the way a model reads it.
-     * Patterns are folded the same way when a pack is loaded (gw_fold_diacritics), so rules keep
-     * their accents ("réponse", "übersetzung"). Cyrillic and Greek are left alone. */
+     * Marks a word is written with or without are dropped wherever they are: the Arabic tatweel
+     * and harakat, Hebrew points, the Indic nukta (a letter with one as a single code point
+     * becomes the letter without: क़ -> क), and a stress mark (U+0300, U+0301) after a Cyrillic
+     * letter. Patterns are folded the same way when a pack is loaded (gw_fold_diacritics), so
+     * rules keep their accents ("réponse", "übersetzung"). Cyrillic and Greek letters are left
+     * alone. */
     GW_NORM_DIACRITIC = 1u << 7,
     GW_NORM_ALL = 0xff,
 };
@@ -87,7 +91,8 @@ int gw_normalize(const char *in, size_t len, unsigned flags, struct gw_norm *out
 
 /* The DIACRITIC step alone over len bytes of UTF-8 into out (len bytes suffice: the output is
  * never longer): Latin letters with diacritics to their base letter, combining marks after a Latin
- * letter dropped, everything else (invalid bytes too) copied. Returns the output length. For
+ * letter and the optional marks above dropped, nukta letters to their base letter, everything
+ * else (invalid bytes too) copied. Returns the output length. For
  * rule patterns, so that they match normalised text. */
 size_t gw_fold_diacritics(const char *in, size_t len, char *out);
 
