@@ -40,8 +40,9 @@
 
 #define GW_CLF_FORMAT 2
 /* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); 3 since the
- * concept lexicon. A model trained on another version reads text differently and is refused. */
-#define GW_CLF_FEATURES 3
+ * concept lexicon; 4 since it drops tatweel, harakat, Hebrew points, the nukta and Cyrillic
+ * stress marks. A model trained on another version reads text differently and is refused. */
+#define GW_CLF_FEATURES 4
 
 /* A concept lexicon, parsed (gw_clf_lex_parse). */
 struct gw_clf_lex;
