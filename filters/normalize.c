@@ -190,7 +190,8 @@ utf8_encode(uint32_t cp, char *o)
 static int
 is_invisible(uint32_t cp)
 {
-    return cp == 0xAD || cp == 0x34F || cp == 0x61C || cp == 0x180E ||
+    return cp == 0xAD || cp == 0x34F || cp == 0x61C || (cp >= 0x180B && cp <= 0x180F) ||
+           cp == 0x115F || cp == 0x1160 || cp == 0x3164 || cp == 0xFFA0 ||
            (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
            (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
            (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || (cp >= 0xE0000 && cp <= 0xE007F) ||
@@ -324,7 +325,8 @@ static int
 is_space_cp(uint32_t cp)
 {
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
-           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x2800 ||
+           cp == 0x3000;
 }
 
 /* Sorted single characters with an ASCII twin (superscripts, subscripts, modifier letters,
@@ -344,7 +346,8 @@ static const struct {
     {0x1D40, 'T'}, {0x1D41, 'U'}, {0x1D42, 'W'},  {0x1D43, 'a'},  {0x1D47, 'b'}, {0x1D48, 'd'},
     {0x1D49, 'e'}, {0x1D4D, 'g'}, {0x1D4F, 'k'},  {0x1D50, 'm'},  {0x1D52, 'o'}, {0x1D56, 'p'},
     {0x1D57, 't'}, {0x1D58, 'u'}, {0x1D5B, 'v'},  {0x1D62, 'i'},  {0x1D63, 'r'}, {0x1D64, 'u'},
-    {0x1D65, 'v'}, {0x1D9C, 'c'}, {0x1DA0, 'f'},  {0x1DBB, 'z'},  {0x2070, '0'}, {0x2071, 'i'},
+    {0x1D65, 'v'}, {0x1D9C, 'c'}, {0x1DA0, 'f'},  {0x1DA2, 'g'},  {0x1DA4, 'i'}, {0x1DA6, 'i'},
+    {0x1DAB, 'l'}, {0x1DB0, 'n'}, {0x1DB8, 'u'},  {0x1DBB, 'z'},  {0x2070, '0'}, {0x2071, 'i'},
     {0x207F, 'n'}, {0x2090, 'a'}, {0x2091, 'e'},  {0x2092, 'o'},  {0x2093, 'x'}, {0x2095, 'h'},
     {0x2096, 'k'}, {0x2097, 'l'}, {0x2098, 'm'},  {0x2099, 'n'},  {0x209A, 'p'}, {0x209B, 's'},
     {0x209C, 't'}, {0x2102, 'C'}, {0x210A, 'g'},  {0x210B, 'H'},  {0x210C, 'H'}, {0x210D, 'H'},
