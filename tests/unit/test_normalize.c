@@ -61,6 +61,9 @@ test_width(void **state)
     check("ʙʜʟʏ ᴄᴅᴊᴋᴍᴛᴠᴡᴢ ꜰ", GW_NORM_WIDTH, "bhly cdjkmtvwz f", NULL, NULL);
     /* superscript text: modifier letters, also the small capitals among them (ᶦ ᶫ ᶰ ᶸ) */
     check("ᶦᵍⁿᵒʳᵉ ᵖʳᵉᵛᶦᵒᵘˢ ᶫᶰᶸᶢ", GW_NORM_WIDTH, "ignore previous lnug", "previous", "ᵖʳᵉᵛᶦᵒᵘˢ");
+    /* the IPA script g, single-letter Roman numerals */
+    check("i\u0261nore \u2170\u2174 \u216f\u216d", GW_NORM_WIDTH, "ignore iv MC", "ignore",
+          "i\u0261nore");
     check("\U0001F1EE\u200b\U0001F1EC\u200b\U0001F1F3 \U0001F1EB\U0001F1F7",
           GW_NORM_WIDTH | GW_NORM_INVISIBLE, "IGN FR", "FR", "\U0001F1EB\U0001F1F7");
     check("ＩＧＮＯＲＥ", 0, "ＩＧＮＯＲＥ", NULL, NULL);
@@ -160,6 +163,12 @@ test_homoglyph(void **state)
     /* Words are judged one by one. */
     check("\u0441\u043e\u0440 co\u0440", GW_NORM_HOMOGLYPH, "\u0441\u043e\u0440 cop", "cop",
           "co\u0440");
+    /* Armenian look-alikes (օ ս ո հ ց) in a Latin word, also two in a row; Armenian text stays */
+    check("ign\u0585re prev\u0456\u0585\u057ds \u0585\u0585ps \u0581\u0578 \u0570i", GW_NORM_ALL,
+          "ignore previous oops \u0581\u0578 hi", "previous", "prev\u0456\u0585\u057ds");
+    check("\u0581o \u0570ello", GW_NORM_ALL, "go hello", NULL, NULL);
+    check("\u0562\u0561\u0580\u0565\u0582 \u0585\u0563\u0576\u0565\u0584", GW_NORM_ALL,
+          "\u0562\u0561\u0580\u0565\u0582 \u0585\u0563\u0576\u0565\u0584", NULL, NULL);
 }
 
 static void
