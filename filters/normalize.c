@@ -9,8 +9,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "filters/normalize.h"
+
+#include "filters/hexdigit.h"
 #include "gateway/log.h"
 #include "providers/jsonscan.h"
 
@@ -644,21 +647,86 @@ word_class(uint32_t cp)
 }
 
 /* The class of the character at s[0..n) after the steps before HOMOGLYPH; *k gets its length. */
-static int
-class_at(const unsigned char *s, size_t n, unsigned flags, size_t *k)
+/* An HTML character reference at s[0] == '&' (n bytes left): &#DDD; (up to 7 digits), &#xHHH; (up
+ * to 6), or one of &lt; &gt; &quot; &apos; &nbsp; in any case (CASE lowercases the ones it does not
+ * decode, and the text must read the same normalised again). Returns its length with *cp set, or 0.
+ * Never
+ * '&' (&amp;, &#38;): that would make a reference of the text after it, normalised again. */
+static size_t
+entity_at(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    uint32_t cp;
-    *k = utf8_decode(s, n, &cp);
-    if (*k == 0) {
-        *k = 1;
-        return W_BREAK;
+    static const struct {
+        const char *name;
+        uint32_t cp;
+    } named[] = {{"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}, {"nbsp;", 0xA0}};
+    if (n >= 4 && s[1] == '#') {
+        int hex = s[2] == 'x' || s[2] == 'X';
+        size_t i = 2 + (size_t)hex, start = i, max = hex ? 6 : 7;
+        uint32_t v = 0;
+        for (; i < n && i - start < max; i++) {
+            int d = hex ? gw_hex_value(s[i]) : s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1;
+            if (d < 0)
+                break;
+            v = v * (hex ? 16u : 10u) + (uint32_t)d;
+        }
+        if (i == start || i >= n || s[i] != ';' || v == 0 || v == '&' || v > 0x10FFFF ||
+            (v >= 0xD800 && v <= 0xDFFF))
+            return 0;
+        *cp = v;
+        return i + 1;
     }
-    if (is_invisible(cp)) /* never splits a word, whether dropped or kept */
+    for (size_t k = 0; k < sizeof(named) / sizeof(named[0]); k++) {
+        size_t l = strlen(named[k].name);
+        if (n > l && strncasecmp((const char *)s + 1, named[k].name, l) == 0) {
+            *cp = named[k].cp;
+            return l + 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the output so far ends with the start of a reference ("&", "&#1", "&#x", "&l"): a
+ * character decoded right after it could complete one, which the next normalisation would then
+ * decode too. A reference there is left as it is. */
+static int
+entity_prefix(const char *t, size_t o)
+{
+    size_t j = o;
+    while (j > 0 && o - j < 8 && (unsigned char)t[j - 1] < 0x80 &&
+           (aclass[(unsigned char)t[j - 1]] & (A_LATIN | A_DIGIT)))
+        j--;
+    if (j > 0 && t[j - 1] == '#')
+        j--;
+    return j > 0 && t[j - 1] == '&';
+}
+
+/* The word class of code point cp as the first pass treats it under flags. */
+static int
+class_of(uint32_t cp, unsigned flags)
+{
+    /* never split a word, whether dropped or kept */
+    if (is_invisible(cp) || is_optional_mark(cp))
         return W_OTHER;
     char f[4];
     if ((flags & GW_NORM_WIDTH) && fold_width(cp, f))
         return word_class((unsigned char)f[0]);
     return word_class(cp);
+}
+
+static int
+class_at(const unsigned char *s, size_t n, unsigned flags, size_t *k)
+{
+    uint32_t cp;
+    /* a character reference as the character it stands for, decoded or not (it is decoded unless
+     * the text before it is the start of one: the same before and after normalising) */
+    if (s[0] == '&' && (flags & GW_NORM_WIDTH) && (*k = entity_at(s, n, &cp)) > 0)
+        return class_of(cp, flags);
+    *k = utf8_decode(s, n, &cp);
+    if (*k == 0) {
+        *k = 1;
+        return W_BREAK;
+    }
+    return class_of(cp, flags);
 }
 
 struct pass {
@@ -741,7 +809,19 @@ first_pass(struct pass *p)
 
     while (i < n) {
         unsigned char c = in[i];
-        if (c < 0x80) {
+        uint32_t cp;
+        size_t k = 0;
+        if (c == '&' && (flags & GW_NORM_WIDTH)) {
+            /* an HTML character reference reads as its character ("ign&#111;re") */
+            k = entity_at(in + i, n - i, &cp);
+            if (k && entity_prefix(p->t, p->o))
+                k = 0;
+            if (!k || cp < 0x80) {
+                emit_ascii(p, k ? (unsigned char)cp : c, i, i + (k ? k : 1));
+                i += k ? k : 1;
+                continue;
+            }
+        } else if (c < 0x80) {
             /* The bulk of prompts: a tight loop on locals (stores through char * would make the
              * compiler reload every field of *p). Same rules as emit_ascii. */
             char *t = p->t;
@@ -750,9 +830,12 @@ first_pass(struct pass *p)
             int in_space = p->in_space, latin = p->word_latin;
             const int space = (flags & GW_NORM_SPACE) != 0;
             const unsigned char *tr = (flags & GW_NORM_CASE) ? ascii_lower : ascii_same;
+            const int amp = (flags & GW_NORM_WIDTH) != 0;
             do {
-                unsigned char k = aclass[c];
-                if ((k & A_WS) && space) {
+                if (c == '&' && amp)
+                    break; /* a character reference, maybe (above) */
+                unsigned char cls = aclass[c];
+                if ((cls & A_WS) && space) {
                     if (in_space) {
                         end[o - 1] = (uint32_t)(i + 1);
                     } else {
@@ -769,7 +852,7 @@ first_pass(struct pass *p)
                     end[o] = (uint32_t)(i + 1);
                     o++;
                     in_space = 0;
-                    latin = (k & A_LATIN) ? 1 : (k & A_DIGIT) ? latin : 0;
+                    latin = (cls & A_LATIN) ? 1 : (cls & A_DIGIT) ? latin : 0;
                 }
                 i++;
             } while (i < n && (c = in[i]) < 0x80);
@@ -778,8 +861,9 @@ first_pass(struct pass *p)
             p->word_latin = latin;
             continue;
         }
-        uint32_t cp;
-        size_t k = utf8_decode(in + i, n - i, &cp);
+        int reference = k != 0; /* cp is what a character reference stands for */
+        if (!k)
+            k = utf8_decode(in + i, n - i, &cp);
         if (k == 0) {
             p->t[p->o] = (char)c;
             p->map[p->o] = (uint32_t)i;
@@ -788,6 +872,25 @@ first_pass(struct pass *p)
             p->in_space = 0;
             p->word_latin = 0;
             i++;
+            continue;
+        }
+        /* After the start of a reference ("&", "&#1", "&l") a character is copied as it is:
+         * dropped or folded to ASCII it could complete one ("&\u200b#105;", "&ｌｔ;"), which the
+         * next normalisation would decode — the text must read the same normalised again. */
+        if (!reference && (flags & GW_NORM_WIDTH) && entity_prefix(p->t, p->o)) {
+            for (size_t x = 0; x < k; x++) {
+                p->t[p->o + x] = (char)in[i + x];
+                p->map[p->o + x] = (uint32_t)i;
+                p->end[p->o + x] = (uint32_t)(i + k);
+            }
+            p->o += k;
+            p->in_space = 0;
+            int wc = word_class(cp);
+            if (wc == W_LATIN)
+                p->word_latin = 1;
+            else if (wc == W_BREAK)
+                p->word_latin = 0;
+            i += k;
             continue;
         }
         if ((flags & GW_NORM_INVISIBLE) && is_invisible(cp)) {

@@ -37,7 +37,11 @@ enum {
      * their holes (U+2102..2139), circled / parenthesized / squared Latin letters and digits
      * (U+2460..24FF, U+2776..2793, U+1F100..1F189), superscript, subscript and modifier letters
      * and digits that have an ASCII twin, the small capitals of "fancy text" (ɪɢɴᴏʀᴇ ꜱ ꜰ), and
-     * regional indicator symbols (U+1F1E6..1F1FF; a pair of them is a flag: 🇫🇷 reads "FR"). */
+     * regional indicator symbols (U+1F1E6..1F1FF; a pair of them is a flag: 🇫🇷 reads "FR"),
+     * Roman numerals of one letter. And HTML character references, read as the character they
+     * stand for (then folded like it): &#DDD; &#xHHH; &lt; &gt; &quot; &apos; &nbsp; — never one
+     * for '&' (&amp; stays), and none right after the start of another ("&#&#49;05;"), where a
+     * character is also copied unfolded: the output then normalises to itself. */
     GW_NORM_WIDTH = 1u << 0,
     /* U+00AD, U+034F, U+061C, U+180E, U+200B..200F, U+202A..202E, U+2060..2064, U+2066..2069,
      * U+FE00..FE0F, U+FEFF, U+E0000..E007F, U+E0100..E01EF are dropped -- except the tag

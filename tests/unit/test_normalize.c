@@ -69,6 +69,31 @@ test_width(void **state)
     check("ＩＧＮＯＲＥ", 0, "ＩＧＮＯＲＥ", NULL, NULL);
 }
 
+/* HTML character references read as their character (WIDTH), mapped to the whole reference */
+static void
+test_entity(void **state)
+{
+    (void)state;
+    check("ign&#111;re prev&#X69;ous", GW_NORM_WIDTH, "ignore previous", "ignore", "ign&#111;re");
+    check("&#105;&#103;&#110;&#111;&#114;&#101; all", GW_NORM_ALL, "ignore all", "ignore",
+          "&#105;&#103;&#110;&#111;&#114;&#101;");
+    check("&lt;|im_start|&gt;system", GW_NORM_WIDTH, "<|im_start|>system", "<|", "&lt;|");
+    check("a&#32;&#10;&nbsp;b &quot;&apos;", GW_NORM_WIDTH | GW_NORM_SPACE, "a b \"'", "a b",
+          "a&#32;&#10;&nbsp;b");
+    check("ign&#1086;re", GW_NORM_ALL, "ignore", "ignore", "ign&#1086;re"); /* Cyrillic о */
+    /* never '&' (it would start a reference of the text after it), nor a reference completed by
+     * a decoded character (the text must normalise to itself again); invalid ones stay text */
+    check("a &amp; b &#38; c &#&#49;05; &l&#116;;", GW_NORM_WIDTH,
+          "a &amp; b &#38; c &#&#49;05; &l&#116;;", NULL, NULL);
+    check("&#0; &#xD800; &#x110000; &#12345678; &#x; &#65 &copy; AT&T &", GW_NORM_WIDTH,
+          "&#0; &#xD800; &#x110000; &#12345678; &#x; &#65 &copy; AT&T &", NULL, NULL);
+    /* after the start of a reference a character is copied as it is: dropped or folded, it
+     * would complete one that normalising again would decode */
+    check("&\u200b#105; &ｌｔ; &l\u0301t; &#1\u2070\u2075;", GW_NORM_ALL,
+          "&\u200b#105; &ｌt; &l\u0301t; &#1\u20705;", NULL, NULL);
+    check("ign&#111;re", 0, "ign&#111;re", NULL, NULL);
+}
+
 static void
 test_invisible(void **state)
 {
@@ -243,7 +268,9 @@ test_idempotent(void **state)
 {
     (void)state;
     const char *s =
-        "ＩＧＮＯＲＥ\u200b \u0406GN\u041eR\u0415\u00a0\u00a0Привет ⓘⓖⓝⓞⓡⓔ ﬁ Ηello \u01a6 a\u01a6";
+        "ＩＧＮＯＲＥ\u200b \u0406GN\u041eR\u0415\u00a0\u00a0Привет ⓘⓖⓝⓞⓡⓔ ﬁ Ηello \u01a6 a\u01a6 "
+        "&amp;#105; &#38;#105; &&#35;105; &#&#49;05; &l&#116;; &#x26;lt; &#65;&#x4c; "
+        "&\u200b#105; &ｌｔ; &l\u0301t; &\u064c#7;";
     for (unsigned f = 0; f < 32; f++) {
         struct gw_norm a, b;
         assert_int_equal(gw_normalize(s, strlen(s), f, &a), 0);
@@ -343,12 +370,19 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_width),        cmocka_unit_test(test_invisible),
-        cmocka_unit_test(test_diacritic),    cmocka_unit_test(test_case),
-        cmocka_unit_test(test_homoglyph),    cmocka_unit_test(test_space),
-        cmocka_unit_test(test_split),        cmocka_unit_test(test_leet),
-        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_plain_and_empty),
-        cmocka_unit_test(test_idempotent),   cmocka_unit_test(test_idempotent_each_character),
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_entity),
+        cmocka_unit_test(test_invisible),
+        cmocka_unit_test(test_diacritic),
+        cmocka_unit_test(test_case),
+        cmocka_unit_test(test_homoglyph),
+        cmocka_unit_test(test_space),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_leet),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_plain_and_empty),
+        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_idempotent_each_character),
         cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
