@@ -646,12 +646,10 @@ word_class(uint32_t cp)
     return W_BREAK;
 }
 
-/* The class of the character at s[0..n) after the steps before HOMOGLYPH; *k gets its length. */
 /* An HTML character reference at s[0] == '&' (n bytes left): &#DDD; (up to 7 digits), &#xHHH; (up
  * to 6), or one of &lt; &gt; &quot; &apos; &nbsp; in any case (CASE lowercases the ones it does not
- * decode, and the text must read the same normalised again). Returns its length with *cp set, or 0.
- * Never
- * '&' (&amp;, &#38;): that would make a reference of the text after it, normalised again. */
+ * decode, and the text must read the same normalised again). Returns its length with *cp set, or
+ * 0. Never one for '&' (&amp;, &#38;): that would make a reference of the text after it. */
 static size_t
 entity_at(const unsigned char *s, size_t n, uint32_t *cp)
 {
@@ -713,6 +711,7 @@ class_of(uint32_t cp, unsigned flags)
     return word_class(cp);
 }
 
+/* The class of the character at s[0..n) after the steps before HOMOGLYPH; *k gets its length. */
 static int
 class_at(const unsigned char *s, size_t n, unsigned flags, size_t *k)
 {
