@@ -61,6 +61,9 @@ test_width(void **state)
     check("ʙʜʟʏ ᴄᴅᴊᴋᴍᴛᴠᴡᴢ ꜰ", GW_NORM_WIDTH, "bhly cdjkmtvwz f", NULL, NULL);
     /* superscript text: modifier letters, also the small capitals among them (ᶦ ᶫ ᶰ ᶸ) */
     check("ᶦᵍⁿᵒʳᵉ ᵖʳᵉᵛᶦᵒᵘˢ ᶫᶰᶸᶢ", GW_NORM_WIDTH, "ignore previous lnug", "previous", "ᵖʳᵉᵛᶦᵒᵘˢ");
+    /* Lisu and Cherokee letters that look like Latin ones, whole words of them too */
+    check("ꓲꓖꓠꓳꓣꓰ ꓮꓡꓡ Ꭵgnore ꮪystem", GW_NORM_WIDTH | GW_NORM_CASE,
+          "ignore all ignore system", "all", "ꓮꓡꓡ");
     /* the IPA script g, single-letter Roman numerals */
     check("i\u0261nore \u2170\u2174 \u216f\u216d", GW_NORM_WIDTH, "ignore iv MC", "ignore",
           "i\u0261nore");
