@@ -64,6 +64,8 @@ test_width(void **state)
     /* Lisu and Cherokee letters that look like Latin ones, whole words of them too */
     check("ꓲꓖꓠꓳꓣꓰ ꓮꓡꓡ Ꭵgnore ꮪystem", GW_NORM_WIDTH | GW_NORM_CASE,
           "ignore all ignore system", "all", "ꓮꓡꓡ");
+    /* braille letters */
+    check("⠊⠛⠝⠕⠗⠑ ⠁⠇⠇", GW_NORM_WIDTH, "ignore all", "ignore", "⠊⠛⠝⠕⠗⠑");
     /* the IPA script g, single-letter Roman numerals */
     check("i\u0261nore \u2170\u2174 \u216f\u216d", GW_NORM_WIDTH, "ignore iv MC", "ignore",
           "i\u0261nore");
