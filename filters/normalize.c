@@ -255,6 +255,16 @@ fold_diacritic(uint32_t cp)
     return 0;
 }
 
+/* Combining marks (U+0300..036F, and the extended, supplement, for-symbols and half-mark blocks:
+ * strike-through, keycap "i⃣g⃣n⃣"): after a Latin letter they are part of it. */
+static int
+is_combining(uint32_t cp)
+{
+    return (cp >= 0x300 && cp <= 0x36F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+           (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
+           (cp >= 0xFE20 && cp <= 0xFE2F);
+}
+
 /* Marks a word is written with or without (or that only stretch it), dropped with the diacritics:
  * the Arabic tatweel (kashida) and harakat, Hebrew points and cantillation, and the nukta of
  * Devanagari, Bengali, Gurmukhi, Gujarati and Oriya. Attackers slip them into words to break a
@@ -655,7 +665,7 @@ word_class(uint32_t cp)
         return (aclass[cp] & A_LATIN) ? W_LATIN : (aclass[cp] & A_DIGIT) ? W_OTHER : W_BREAK;
     if ((cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x1E00 && cp <= 0x1EFF))
         return W_LATIN;
-    if ((cp >= 0x300 && cp <= 0x36F) || (cp >= 0x483 && cp <= 0x489))
+    if (is_combining(cp) || (cp >= 0x483 && cp <= 0x489))
         return W_OTHER;
     if ((cp >= 0x370 && cp <= 0x3FF && cp != 0x37E && cp != 0x387) ||
         (cp >= 0x400 && cp <= 0x52F) || (cp >= 0x531 && cp <= 0x587))
@@ -961,7 +971,7 @@ first_pass(struct pass *p)
                 continue;
             }
             /* a combining mark on a Latin letter: part of that letter */
-            if (cp >= 0x300 && cp <= 0x36F && p->o > 0 && (unsigned char)p->t[p->o - 1] < 0x80 &&
+            if (is_combining(cp) && p->o > 0 && (unsigned char)p->t[p->o - 1] < 0x80 &&
                 (aclass[(unsigned char)p->t[p->o - 1]] & A_LATIN)) {
                 p->end[p->o - 1] = (uint32_t)(i + k);
                 i += k;
@@ -1019,7 +1029,7 @@ gw_fold_diacritics(const char *in, size_t len, char *out)
         char base = fold_diacritic(cp);
         /* an ASCII letter tested by hand: this may run before gw_normalize built its tables */
         unsigned char prev = o > 0 ? (unsigned char)(out[o - 1] | 0x20) : 0;
-        int mark_on_letter = (cp >= 0x300 && cp <= 0x36F && prev >= 'a' && prev <= 'z') ||
+        int mark_on_letter = (is_combining(cp) && prev >= 'a' && prev <= 'z') ||
                              is_optional_mark(cp) ||
                              ((cp == 0x300 || cp == 0x301) && after_cyrillic(out, o));
         uint32_t nl = fold_nukta_letter(cp);

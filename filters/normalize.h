@@ -65,7 +65,8 @@ enum {
      * that trailing punctuation counts too: "stop!" becomes "stopi". */
     GW_NORM_LEET = 1u << 6,
     /* Latin letters with diacritics become their base letter (é ñ ü ő ø ł ạ -> e n u o o l a;
-     * U+00C0..024F, U+1E00..1EFF), and a combining mark (U+0300..036F) after a Latin letter joins
+     * U+00C0..024F, U+1E00..1EFF), and a combining mark (U+0300..036F, U+1AB0..1AFF, U+1DC0..1DFF,
+     * U+20D0..20FF keycaps and the like, U+FE20..FE2F) after a Latin letter joins
      * that letter: "ígnóre prévious" reads as "ignore previous", the way a model reads it.
      * Marks a word is written with or without are dropped wherever they are: the Arabic tatweel
      * and harakat, Hebrew points, the Indic nukta (a letter with one as a single code point

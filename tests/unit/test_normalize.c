@@ -133,6 +133,9 @@ test_diacritic(void **state)
           "ÍGNÖRË");
     /* combining marks join the Latin letter before them; not a Cyrillic one */
     check("i\u0301gno\u0308re", GW_NORM_DIACRITIC, "ignore", "ig", "i\u0301g");
+    /* marks of the other combining blocks too: keycaps, strike-through, extended */
+    check("i\u20e3g\u20e3n\u20e3 o\u1ab0r\ufe20e\u1dc0 1\u20e3", GW_NORM_DIACRITIC,
+          "ign ore 1\u20e3", "ign", "i\u20e3g\u20e3n\u20e3");
     check("\u0438\u0306 e\u0301", GW_NORM_DIACRITIC, "\u0438\u0306 e", NULL, NULL);
     /* Cyrillic and Greek keep theirs; off without the flag */
     check("ёж ά", GW_NORM_DIACRITIC, "ёж ά", NULL, NULL);
