@@ -527,7 +527,7 @@ out:
 struct db_job {
     struct gw_inj_pack *p;
     const struct gw_cnode *rules;
-    struct gw_cfg_ctx pl; /* its own error buffer: */
+    struct gw_cfg_ctx pl; /* the loader's context, with an error buffer of its own */
     char err[600];
     int rc;
 };
