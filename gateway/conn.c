@@ -175,6 +175,10 @@ gw_conn_flush(struct gw_conn *c)
         if (evbuffer_get_length(c->wbuf) == 0)
             return;
     }
+    /* Over TLS every chain of the output is an SSL_write of its own: a record and a write(2)
+     * each. What fits one record (16 KiB) goes as one: head and body in one chain. */
+    if (!c->plain && evbuffer_get_length(c->wbuf) <= 16384 && evbuffer_get_length(o) == 0)
+        (void)evbuffer_pullup(c->wbuf, -1);
     evbuffer_add_buffer(o, c->wbuf);
 }
 
