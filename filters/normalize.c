@@ -798,6 +798,25 @@ emit_ascii(struct pass *p, unsigned char c, size_t from, size_t to)
         p->word_latin = 0;
 }
 
+/* Writes code point cp (not ASCII) for the input bytes [from, to): UTF-8, each byte mapped to
+ * them; the word it is in has had a Latin letter when cp is one, none when cp breaks words. */
+static void
+emit_cp(struct pass *p, uint32_t cp, size_t from, size_t to)
+{
+    size_t w = utf8_encode(cp, p->t + p->o);
+    for (size_t x = 0; x < w; x++) {
+        p->map[p->o + x] = (uint32_t)from;
+        p->end[p->o + x] = (uint32_t)to;
+    }
+    p->o += w;
+    p->in_space = 0;
+    int wc = word_class(cp);
+    if (wc == W_LATIN)
+        p->word_latin = 1;
+    else if (wc == W_BREAK)
+        p->word_latin = 0;
+}
+
 /* Whether the word holding the Cyrillic/Greek letter that ends at input offset i has a Latin
  * letter. Each input byte is looked ahead at most once: the answer is kept for the bytes scanned.
  */
@@ -904,18 +923,7 @@ first_pass(struct pass *p)
          * dropped or folded to ASCII it could complete one ("&\u200b#105;", "&ｌｔ;"), which the
          * next normalisation would decode — the text must read the same normalised again. */
         if (!reference && (flags & GW_NORM_WIDTH) && entity_prefix(p->t, p->o)) {
-            for (size_t x = 0; x < k; x++) {
-                p->t[p->o + x] = (char)in[i + x];
-                p->map[p->o + x] = (uint32_t)i;
-                p->end[p->o + x] = (uint32_t)(i + k);
-            }
-            p->o += k;
-            p->in_space = 0;
-            int wc = word_class(cp);
-            if (wc == W_LATIN)
-                p->word_latin = 1;
-            else if (wc == W_BREAK)
-                p->word_latin = 0;
+            emit_cp(p, cp, i, i + k); /* valid UTF-8 re-encodes to the same bytes */
             i += k;
             continue;
         }
@@ -959,14 +967,7 @@ first_pass(struct pass *p)
             }
             uint32_t nl = fold_nukta_letter(cp);
             if (nl) {
-                size_t w = utf8_encode(nl, p->t + p->o);
-                for (size_t x = 0; x < w; x++) {
-                    p->map[p->o + x] = (uint32_t)i;
-                    p->end[p->o + x] = (uint32_t)(i + k);
-                }
-                p->o += w;
-                p->in_space = 0;
-                p->word_latin = 0;
+                emit_cp(p, nl, i, i + k);
                 i += k;
                 continue;
             }
@@ -998,18 +999,7 @@ first_pass(struct pass *p)
         }
         if ((flags & GW_NORM_CASE) && cp >= 0xC0 && cp < 0x530 && lower_tab[cp - 0xC0])
             cp = lower_tab[cp - 0xC0];
-        size_t w = utf8_encode(cp, p->t + p->o);
-        for (size_t x = 0; x < w; x++) {
-            p->map[p->o + x] = (uint32_t)i;
-            p->end[p->o + x] = (uint32_t)(i + k);
-        }
-        p->o += w;
-        p->in_space = 0;
-        int wc = word_class(cp);
-        if (wc == W_LATIN)
-            p->word_latin = 1;
-        else if (wc == W_BREAK)
-            p->word_latin = 0;
+        emit_cp(p, cp, i, i + k);
         i += k;
     }
 }
