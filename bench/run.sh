@@ -15,7 +15,8 @@
 # the embedded (journaled) store, and with limits on a redis-server started here: throughput and
 # added latency per request.
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
-# Environment: BENCH_SECONDS (10) per measured run, BENCH_CONNS (64) wrk connections,
+# Environment: BENCH_SECONDS (10) per measured run, BENCH_ROUNDS (3) and BENCH_ROUND_SECONDS (5):
+# the alternating rounds of the Portcullis-against-nginx runs, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
 # the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
@@ -32,6 +33,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/deps.sh nginx-light wrk
 dur=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+round_secs=${BENCH_ROUND_SECONDS:-5}
 conns=${BENCH_CONNS:-64}
 idle_n=${BENCH_IDLE_CONNS:-10000}
 tls_on=${BENCH_TLS:-1}
@@ -171,9 +174,9 @@ YAML
     started_port=$(sed 's/.*:\([0-9]*\) .*/\1/' <<<"$l")
   }
   start_gw gw-chain-on
-  chon_port=$started_port chon_ms=$started_ms
+  chon_port=$started_port chon_ms=$started_ms chon_pid=$started_pid
   start_gw gw-chain-off
-  choff_port=$started_port
+  choff_port=$started_port choff_pid=$started_pid
   if [[ $inj_on != 0 ]]; then
     # The injection filter with the shipped pack, default thresholds, session escalation on.
     sed -e '/^    filters: \[\]$/d' -e '/^filters:/,$d' "$tmp/gw-chain-off.yaml" >"$tmp/gw-inj.yaml"
@@ -188,7 +191,7 @@ YAML
     inj_cache=$tmp/inj-cache
     mkdir "$inj_cache"
     PORTCULLIS_CACHE_DIR=$inj_cache start_gw gw-inj "the shipped injection pack"
-    inj_port=$started_port inj_ms=$started_ms
+    inj_port=$started_port inj_ms=$started_ms inj_pid=$started_pid
     # ... and the rule pack alone (classifier off): what the classifier adds per request.
     sed -e "s|^    classifier: .*|    classifier: 'off'|" "$tmp/gw-inj.yaml" >"$tmp/gw-inj-rules.yaml"
     PORTCULLIS_CACHE_DIR=$inj_cache start_gw gw-inj-rules "the shipped injection pack"
@@ -226,7 +229,7 @@ YAML
     sens_cache=$tmp/sens-cache
     mkdir "$sens_cache"
     PORTCULLIS_CACHE_DIR=$sens_cache start_gw gw-sens "the default config's secrets and pii filters"
-    sens_port=$started_port sens_ms=$started_ms
+    sens_port=$started_port sens_ms=$started_ms sens_pid=$started_pid
     PORTCULLIS_CACHE_DIR=$sens_cache start_gw gw-sens-warm "the default config's secrets and pii filters"
     sens_warm_ms=$started_ms
     kill "$started_pid"
@@ -388,13 +391,61 @@ wrk_stats() { # name -> "rps p50 p99"
 }
 run_wrk() { wrk_run "$1" "http://127.0.0.1:$2" bench/chat.lua; } # name port
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # pid -> user + system time in clock ticks
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
+# A head-to-head comparison: A and B (name url pid lua, pid = the serving process) each warmed up,
+# then $rounds rounds of A then B, ${round_secs}s each, with the serving process's CPU time
+# (user + system, /proc/PID/stat) around every measured run. On a shared 2-core machine one long
+# run of A followed by one of B compares two machine states as much as two proxies (throughput
+# drifted by up to 70 % between bench runs); alternating short rounds and taking medians does not.
+# Writes $tmp/wrk-NAME.txt with the medians over the rounds (wrk's format, read by wrk_stats) and
+# $tmp/pair-A-B.txt: "median of the rounds' A/B requests/s ratios, A's and B's median proxy CPU
+# µs per request".
+wrk_pair() { # nameA urlA pidA nameB urlB pidB lua [VAR=value...: wrk's environment]
+  local na=$1 ua=$2 pa=$3 nb=$4 ub=$5 pb=$6 lua=$7 r n side c0 c1 url pid
+  shift 7
+  local wrk_env=("$@")
+  WRK_WARM=0 WRK_SECS=2 wrk_run "$na-warm" "$ua" "$lua" "${wrk_env[@]}"
+  WRK_WARM=0 WRK_SECS=2 wrk_run "$nb-warm" "$ub" "$lua" "${wrk_env[@]}"
+  for ((r = 1; r <= rounds; r++)); do
+    for side in a b; do
+      if [[ $side == a ]]; then n=$na url=$ua pid=$pa; else n=$nb url=$ub pid=$pb; fi
+      c0=$(cpu_ticks "$pid")
+      WRK_WARM=0 WRK_SECS=$round_secs wrk_run "$n.r$r" "$url" "$lua" "${wrk_env[@]}"
+      c1=$(cpu_ticks "$pid")
+      echo "CPU-ticks: $((c1 - c0))" >>"$tmp/wrk-$n.r$r.txt"
+    done
+  done
+  local tck
+  tck=$(getconf CLK_TCK)
+  for n in "$na" "$nb"; do
+    {
+      echo "Requests/sec: $(for ((r = 1; r <= rounds; r++)); do wrk_stats "$n.r$r" | awk '{print $1}'; done | median)"
+      echo "    50% $(for ((r = 1; r <= rounds; r++)); do to_ms "$(wrk_stats "$n.r$r" | awk '{print $2}')"; echo; done | median)ms"
+      echo "    99% $(for ((r = 1; r <= rounds; r++)); do to_ms "$(wrk_stats "$n.r$r" | awk '{print $3}')"; echo; done | median)ms"
+      echo "CPU-us-per-request: $(for ((r = 1; r <= rounds; r++)); do
+        awk -v t="$tck" '/ requests in / {n = $1} /^CPU-ticks:/ {c = $2} END {printf "%.1f\n", c * 1e6 / t / n}' "$tmp/wrk-$n.r$r.txt"
+      done | median)"
+    } >"$tmp/wrk-$n.txt"
+  done
+  {
+    for ((r = 1; r <= rounds; r++)); do
+      awk -v a="$(wrk_stats "$na.r$r" | awk '{print $1}')" -v b="$(wrk_stats "$nb.r$r" | awk '{print $1}')" 'BEGIN {printf "%.4f\n", a / b}'
+    done | median | tr '\n' ' '
+    awk '/^CPU-us-per-request:/ {printf "%s ", $2}' "$tmp/wrk-$na.txt" "$tmp/wrk-$nb.txt"
+    echo
+  } >"$tmp/pair-$na-$nb.txt"
+}
+pair_stats() { cat "$tmp/pair-$1-$2.txt"; } # nameA nameB -> "ratio cpuA cpuB"
+
+ngx_worker=$(pgrep -P "$(cat "$tmp/nginx.pid")" | head -1)
 run_wrk direct "$mock_port"
-run_wrk portcullis "$gw_port"
-run_wrk nginx "$ngx_port"
+wrk_pair portcullis "http://127.0.0.1:$gw_port" "$gw_pid" nginx "http://127.0.0.1:$ngx_port" "$ngx_worker" bench/chat.lua
 read -r d_rps d_p50 d_p99 < <(wrk_stats direct)
 read -r g_rps g_p50 g_p99 < <(wrk_stats portcullis)
 read -r n_rps n_p50 n_p99 < <(wrk_stats nginx)
+read -r gn_ratio g_cpu n_cpu < <(pair_stats portcullis nginx)
 
 read -r t_direct t_direct90 < <(bench/ttfb.sh "http://127.0.0.1:$mock_port/v1/chat/completions" 300)
 read -r t_gw t_gw90 < <(bench/ttfb.sh "http://127.0.0.1:$gw_port/v1/chat/completions" 300)
@@ -411,7 +462,6 @@ idle_kib() { # pid port -> KiB per idle keep-alive connection
   wait "$HOLD_PID" 2>/dev/null || true
   awk -v a="$after" -v b="$before" -v n="$idle_n" 'BEGIN { printf "%.2f", (a-b)/n }'
 }
-ngx_worker=$(pgrep -P "$(cat "$tmp/nginx.pid")" | head -1)
 m_gw=$(idle_kib "$gw_pid" "$gw_port")
 m_ngx=$(idle_kib "$ngx_worker" "$ngx_port")
 
@@ -426,11 +476,8 @@ if [[ $chain_on != 0 ]]; then
   # Scenario 1, the 4 KB prompt: throughput at $conns connections (as above), then latency with
   # one connection (3 s, no queueing). Any failed request stops the bench.
   chat4k_env=(BENCH_BODY="$tmp/chat4k.json" BENCH_XMOCK="$xmock4k")
-  for side in off on; do
-    p=$choff_port
-    [[ $side == on ]] && p=$chon_port
-    WRK_MAX_FAIL=0 wrk_run "chain-$side" "http://127.0.0.1:$p" bench/chat4k.lua "${chat4k_env[@]}"
-  done
+  WRK_MAX_FAIL=0 wrk_pair chain-on "http://127.0.0.1:$chon_port" "$chon_pid" \
+    chain-off "http://127.0.0.1:$choff_port" "$choff_pid" bench/chat4k.lua "${chat4k_env[@]}"
   for side in off on; do
     p=$choff_port
     [[ $side == on ]] && p=$chon_port
@@ -439,6 +486,7 @@ if [[ $chain_on != 0 ]]; then
   done
   read -r cf_rps cf_p50 cf_p99 < <(wrk_stats chain-off)
   read -r cn_rps cn_p50 cn_p99 < <(wrk_stats chain-on)
+  read -r con_ratio _ < <(pair_stats chain-on chain-off)
   read -r cf1_rps cf1_p50 cf1_p99 < <(wrk_stats chain1-off)
   read -r cn1_rps cn1_p50 cn1_p99 < <(wrk_stats chain1-on)
 
@@ -495,14 +543,15 @@ and stream databases) in $chon_ms ms.
 bench/chat4k.lua: a $chat4k_bytes-byte chat completions body (system message and English meeting notes
 from bench/prompt4k.txt as the user message), non-streamed answer: a ${#answer4k}-byte summary (mock
 \`text\` in X-Mock), scanned on the way back. wrk as above ($conns connections, ${dur}s after a 2 s
-warm-up), then 1 connection for 3 s (latency without queueing). No request may fail.
+warm-up; ON and OFF in $rounds alternating rounds of ${round_secs}s, medians and the median of the
+rounds' ratios), then 1 connection for 3 s (latency without queueing). No request may fail.
 
 | chain | requests/s | p50 | p99 | 1 connection: p50 | p99 |
 |---|---|---|---|---|---|
 | OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$cf1_p50") µs | $(to_us "$cf1_p99") µs |
 | **ON (100 rules)** | $cn_rps | $(to_ms "$cn_p50") ms | $(to_ms "$cn_p99") ms | $(to_us "$cn1_p50") µs | $(to_us "$cn1_p99") µs |
 
-Requests/s ON/OFF: **$(ratio "$cn_rps" "$cf_rps")**. Added median latency: **$(($(to_us "$cn1_p50") - $(to_us "$cf1_p50"))) µs** with one
+Requests/s ON/OFF: **$(printf %.2f "$con_ratio")**. Added median latency: **$(($(to_us "$cn1_p50") - $(to_us "$cf1_p50"))) µs** with one
 connection; $(($(to_us "$cn_p50") - $(to_us "$cf_p50"))) µs at $conns connections (mostly queueing: the lower throughput);
 1/throughput ON − OFF: $(awk -v a="$cn_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
 
@@ -535,7 +584,8 @@ MD
       die "portcullis scan failed with the injection pack"
     [[ $(jq -r .action <<<"$inj_scan") == pass ]] ||
       die "bench/prompt4k.txt is flagged by the injection filter: $(jq -c 'del(.body)' <<<"$inj_scan")"
-    WRK_MAX_FAIL=0 wrk_run "inj" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 wrk_pair inj "http://127.0.0.1:$inj_port" "$inj_pid" \
+      inj-off "http://127.0.0.1:$choff_port" "$choff_pid" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run "inj1" "http://127.0.0.1:$inj_port" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
@@ -543,6 +593,8 @@ MD
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run "inj1-rules" "http://127.0.0.1:$injr_port" bench/chat4k.lua "${chat4k_env[@]}"
     read -r in_rps in_p50 in_p99 < <(wrk_stats inj)
+    read -r io_rps io_p50 io_p99 < <(wrk_stats inj-off)
+    read -r inoff_ratio _ < <(pair_stats inj inj-off)
     read -r in1_rps in1_p50 in1_p99 < <(wrk_stats inj1)
     read -r io1_rps io1_p50 io1_p99 < <(wrk_stats inj1-off)
     read -r ir1_rps ir1_p50 ir1_p99 < <(wrk_stats inj1-rules)
@@ -570,14 +622,14 @@ the filter: no rule matches, the classifier does not flag it).
 
 | | requests/s ($conns connections) | p50 | p99 | 1 connection: p50 | p99 |
 |---|---|---|---|---|---|
-| OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$io1_p50") µs | $(to_us "$io1_p99") µs |
+| OFF (\`filters: []\`) | $io_rps | $(to_ms "$io_p50") ms | $(to_ms "$io_p99") ms | $(to_us "$io1_p50") µs | $(to_us "$io1_p99") µs |
 | **injection** (rules + classifier) | $in_rps | $(to_ms "$in_p50") ms | $(to_ms "$in_p99") ms | $(to_us "$in1_p50") µs | $(to_us "$in1_p99") µs |
 | injection, \`classifier: off\` | | | | $(to_us "$ir1_p50") µs | $(to_us "$ir1_p99") µs |
 
-Requests/s injection/OFF: **$(ratio "$in_rps" "$cf_rps")**. Added median latency with one connection
+Requests/s injection/OFF (alternating rounds, as above): **$(printf %.2f "$inoff_ratio")**. Added median latency with one connection
 (runs back to back): **$(($(to_us "$in1_p50") - $(to_us "$io1_p50"))) µs** per request, of which the
 classifier $(($(to_us "$in1_p50") - $(to_us "$ir1_p50"))) µs (rules alone: $(($(to_us "$ir1_p50") - $(to_us "$io1_p50"))) µs);
-1/throughput difference: $(awk -v a="$in_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
+1/throughput difference: $(awk -v a="$in_rps" -v b="$io_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
 
 Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-second rounds):
 
@@ -665,12 +717,15 @@ MD
 
     # The 4 KB prompt: requests/s at $conns connections against the chain-OFF figure above, then
     # one connection, OFF and ON back to back.
-    WRK_MAX_FAIL=0 wrk_run sens "http://127.0.0.1:$sens_port" bench/chat4k.lua "${chat4k_env[@]}"
+    WRK_MAX_FAIL=0 wrk_pair sens "http://127.0.0.1:$sens_port" "$sens_pid" \
+      sens-off "http://127.0.0.1:$choff_port" "$choff_pid" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run sens1-off "http://127.0.0.1:$choff_port" bench/chat4k.lua "${chat4k_env[@]}"
     WRK_MAX_FAIL=0 WRK_CONNS=1 WRK_SECS=3 WRK_WARM=0 \
       wrk_run sens1 "http://127.0.0.1:$sens_port" bench/chat4k.lua "${chat4k_env[@]}"
     read -r sp_rps sp_p50 sp_p99 < <(wrk_stats sens)
+    read -r sf_rps sf_p50 sf_p99 < <(wrk_stats sens-off)
+    read -r soff_ratio _ < <(pair_stats sens sens-off)
     read -r so1_rps so1_p50 so1_p99 < <(wrk_stats sens1-off)
     read -r sp1_rps sp1_p50 sp1_p99 < <(wrk_stats sens1)
     # The 2,000-event stream, OFF and ON interleaved, every run checked as above: the text
@@ -746,11 +801,11 @@ start on the same cache: $sens_warm_ms ms.
 
 | | requests/s ($conns connections) | p50 | p99 | 1 connection: p50 | p99 |
 |---|---|---|---|---|---|
-| OFF (\`filters: []\`) | $cf_rps | $(to_ms "$cf_p50") ms | $(to_ms "$cf_p99") ms | $(to_us "$so1_p50") µs | $(to_us "$so1_p99") µs |
+| OFF (\`filters: []\`) | $sf_rps | $(to_ms "$sf_p50") ms | $(to_ms "$sf_p99") ms | $(to_us "$so1_p50") µs | $(to_us "$so1_p99") µs |
 | **secrets + pii** | $sp_rps | $(to_ms "$sp_p50") ms | $(to_ms "$sp_p99") ms | $(to_us "$sp1_p50") µs | $(to_us "$sp1_p99") µs |
 
-Requests/s secrets + pii / OFF: **$(ratio "$sp_rps" "$cf_rps")**. Added median latency with one connection (runs
-back to back): **$(($(to_us "$sp1_p50") - $(to_us "$so1_p50"))) µs** per request; 1/throughput difference: $(awk -v a="$sp_rps" -v b="$cf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
+Requests/s secrets + pii / OFF (alternating rounds): **$(printf %.2f "$soff_ratio")**. Added median latency with one connection (runs
+back to back): **$(($(to_us "$sp1_p50") - $(to_us "$so1_p50"))) µs** per request; 1/throughput difference: $(awk -v a="$sp_rps" -v b="$sf_rps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs per request.
 
 2,000-event stream (as in the chain section: $stream_bytes bytes, one content event per word,
 $chain_streams sequential \`curl -N\` runs per target after 3 warm-up rounds, the two targets
@@ -771,10 +826,10 @@ fi
 tls_md=
 if [[ $tls_on != 0 ]]; then
   # Keep-alive throughput over TLS: same wrk run as above, over https.
-  wrk_run tls-portcullis "https://127.0.0.1:$gwtls_port" bench/chat.lua
-  wrk_run tls-nginx "https://127.0.0.1:$ngx_tls_port" bench/chat.lua
+  wrk_pair tls-portcullis "https://127.0.0.1:$gwtls_port" "$gwtls_pid" tls-nginx "https://127.0.0.1:$ngx_tls_port" "$ngx_worker" bench/chat.lua
   read -r tg_rps tg_p50 tg_p99 < <(wrk_stats tls-portcullis)
   read -r tn_rps tn_p50 tn_p99 < <(wrk_stats tls-nginx)
+  read -r tgn_ratio tg_cpu tn_cpu < <(pair_stats tls-portcullis tls-nginx)
 
   # New full handshakes: the same request with "Connection: close", so each request is a new
   # connection. wrk keeps one SSL object per connection slot and SSL_clear() keeps its session, so
@@ -856,14 +911,14 @@ name verified): Portcullis $gwtls_info; nginx $ngx_info.
 
 ### Throughput over TLS (keep-alive)
 
-Same wrk run as the plain-HTTP table ($conns connections, bench/chat.lua, ${dur}s after a 2 s
-warm-up) over https: connections are set up during the warm-up, so this is proxying plus record
-encryption.
+Same wrk runs as the plain-HTTP table ($conns connections, bench/chat.lua, $rounds alternating rounds
+of ${round_secs}s after a 2 s warm-up, medians) over https: connections are set up during the
+warm-up, so this is proxying plus record encryption.
 
-| target | requests/s | p50 | p99 | requests/s vs nginx | vs the same proxy over plain HTTP |
-|---|---|---|---|---|---|
-| **Portcullis** | $tg_rps | $(to_ms "$tg_p50") ms | $(to_ms "$tg_p99") ms | **$(ratio "$tg_rps" "$tn_rps")** | $(ratio "$tg_rps" "$g_rps") |
-| nginx | $tn_rps | $(to_ms "$tn_p50") ms | $(to_ms "$tn_p99") ms | 1.00 | $(ratio "$tn_rps" "$n_rps") |
+| target | requests/s | p50 | p99 | requests/s vs nginx | vs the same proxy over plain HTTP | proxy CPU per request |
+|---|---|---|---|---|---|---|
+| **Portcullis** | $tg_rps | $(to_ms "$tg_p50") ms | $(to_ms "$tg_p99") ms | **$(printf %.2f "$tgn_ratio")** | $(ratio "$tg_rps" "$g_rps") | $tg_cpu µs |
+| nginx | $tn_rps | $(to_ms "$tn_p50") ms | $(to_ms "$tn_p99") ms | 1.00 | $(ratio "$tn_rps" "$n_rps") | $tn_cpu µs |
 
 ### New TLS handshakes
 
@@ -1118,7 +1173,7 @@ cat >"$results" <<MD
 
 Produced by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), all
 processes on one machine over loopback. wrk: 1 thread, $conns connections, ${dur}s after a 2 s
-warm-up, ~1 KB OpenAI chat request (bench/chat.lua), non-streaming JSON answer from the mock
+warm-up (Portcullis against nginx: alternating rounds, below), ~1 KB OpenAI chat request (bench/chat.lua), non-streaming JSON answer from the mock
 provider (tests/mock, 1 thread). Portcullis: 1 worker, access log off. nginx $(nginx -v 2>&1 | sed 's/.*\///'):
 1 worker, \`proxy_pass\` with an upstream \`keepalive 64\` pool (bench/nginx.conf.in). Same run,
 same mock. Note: on 2 cores, wrk, the proxy and the mock share the CPUs, so absolute numbers are
@@ -1126,11 +1181,16 @@ low; the ratio is the figure of merit.$tls_intro
 
 ## Throughput and latency
 
-| target | requests/s | p50 | p99 | requests/s vs nginx |
-|---|---|---|---|---|
-| mock direct (no proxy) | $d_rps | $(to_ms "$d_p50") ms | $(to_ms "$d_p99") ms | $(ratio "$d_rps" "$n_rps") |
-| **Portcullis** | $g_rps | $(to_ms "$g_p50") ms | $(to_ms "$g_p99") ms | **$(ratio "$g_rps" "$n_rps")** |
-| nginx | $n_rps | $(to_ms "$n_p50") ms | $(to_ms "$n_p99") ms | 1.00 |
+Portcullis and nginx: $rounds alternating rounds of ${round_secs}s each (Portcullis, nginx, Portcullis,
+...) after a 2 s warm-up of each; medians over the rounds, and the median of the rounds'
+requests/s ratios. Proxy CPU: user + system time of the serving process (Portcullis' process,
+nginx's worker) during a round, per request answered.
+
+| target | requests/s | p50 | p99 | requests/s vs nginx | proxy CPU per request |
+|---|---|---|---|---|---|
+| mock direct (no proxy) | $d_rps | $(to_ms "$d_p50") ms | $(to_ms "$d_p99") ms | $(ratio "$d_rps" "$n_rps") | — |
+| **Portcullis** | $g_rps | $(to_ms "$g_p50") ms | $(to_ms "$g_p99") ms | **$(printf %.2f "$gn_ratio")** | $g_cpu µs |
+| nginx | $n_rps | $(to_ms "$n_p50") ms | $(to_ms "$n_p99") ms | 1.00 | $n_cpu µs |
 
 ## Time to first SSE byte (streaming request, 300 sequential requests with curl)
 
