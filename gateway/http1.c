@@ -221,7 +221,9 @@ on_header_field(llhttp_t *llh, const char *at, size_t n)
 static int
 is_tchar(unsigned char c)
 {
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+    /* RFC 9110 5.6.2: ALPHA / DIGIT / one of !#$%&'*+-.^_`|~, as bits of c < 64 and of c - 64 */
+    static const uint64_t lo = 0x03ff6cfa00000000u, hi = 0x57ffffffc7fffffeu;
+    return c < 128 && ((c < 64 ? lo >> c : hi >> (c - 64)) & 1);
 }
 
 static int
@@ -466,26 +468,45 @@ on_message_complete(llhttp_t *llh)
 static int
 scan_line_ends(struct gw_h1_parser *p, const char *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* The request line byte by byte: it has single spaces between its parts (RFC 9112 3);
+     * llhttp 8 takes runs of them. */
+    for (; i < n && !p->past_request_line; i++) {
         char c = d[i];
         if (p->prev_cr && c != '\n')
             return fail(p, 400, "bare CR in request head");
         if (c == '\n' && !p->prev_cr)
             return fail(p, 400, "bare LF in request head");
+        if (c == ' ' && p->prev_sp)
+            return fail(p, 400, "malformed request line");
+        p->prev_sp = c == ' ';
+        p->past_request_line = c == '\n';
+        p->line_start = c == '\n';
+        p->prev_cr = c == '\r';
+    }
+    /* The header lines a line at a time: memchr finds the CR that ends it, and nothing before
+     * that may be a CR or an LF. */
+    while (i < n) {
+        char c = d[i];
+        if (p->prev_cr) {
+            if (c != '\n')
+                return fail(p, 400, "bare CR in request head");
+            p->prev_cr = 0;
+            p->line_start = 1;
+            i++;
+            continue;
+        }
         /* A line that starts with whitespace continues the previous one (obs-fold, RFC 9112
          * 5.2): llhttp 8 accepts it, and other parsers read it differently, so refuse it. */
         if (p->line_start && (c == ' ' || c == '\t'))
             return fail(p, 400, "obsolete line folding in request head");
-        /* The request line has single spaces between its parts (RFC 9112 3); llhttp 8 takes
-         * runs of them. */
-        if (!p->past_request_line) {
-            if (c == ' ' && p->prev_sp)
-                return fail(p, 400, "malformed request line");
-            p->prev_sp = c == ' ';
-            p->past_request_line = c == '\n';
-        }
-        p->line_start = c == '\n';
-        p->prev_cr = c == '\r';
+        const char *cr = memchr(d + i, '\r', n - i);
+        size_t end = cr ? (size_t)(cr - d) : n;
+        if (memchr(d + i, '\n', end - i))
+            return fail(p, 400, "bare LF in request head");
+        p->line_start = 0;
+        p->prev_cr = cr != NULL;
+        i = cr ? end + 1 : n;
     }
     return 0;
 }
@@ -616,19 +637,27 @@ gw_h1_find(const struct gw_h1_parser *p, const char *name)
 int
 gw_h1_hop_by_hop(const char *name, size_t n, const char *conn_tokens)
 {
-    static const char *const hop[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authorization",
-        "proxy-authenticate",
+#define HOP(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    static const struct {
+        const char *name;
+        size_t len;
+    } hop[] = {
+        HOP("connection"),
+        HOP("keep-alive"),
+        HOP("proxy-connection"),
+        HOP("te"),
+        HOP("trailer"),
+        HOP("transfer-encoding"),
+        HOP("upgrade"),
+        HOP("proxy-authorization"),
+        HOP("proxy-authenticate"),
     };
+#undef HOP
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strlen(hop[i]) == n && strncasecmp(hop[i], name, n) == 0)
+        if (hop[i].len == n && strncasecmp(hop[i].name, name, n) == 0)
             return 1;
     return conn_tokens && gw_h1_list_has(conn_tokens, name, n);
 }
