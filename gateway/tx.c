@@ -20,6 +20,7 @@
 #include "filters/filter.h"
 #include "gateway/conn.h"
 #include "gateway/filtering.h"
+#include "gateway/hbuf.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
@@ -345,7 +346,13 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
 
     int ci = gw_h1_find(p, "connection");
     const char *conn_tokens = ci >= 0 ? gw_h1_hvalue(p, (uint32_t)ci) : NULL;
-    evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, gw_h1_reason(status));
+    struct gw_hbuf hb;
+    gw_hbuf_init(&hb, o);
+    GW_HBUF_LIT(&hb, "HTTP/1.1 ");
+    gw_hbuf_u64(&hb, (uint64_t)status);
+    GW_HBUF_LIT(&hb, " ");
+    gw_hbuf_str(&hb, gw_h1_reason(status));
+    GW_HBUF_LIT(&hb, "\r\n");
     for (uint32_t i = 0; i < p->nhdrs; i++) {
         const char *name = gw_h1_hname(p, i);
         uint32_t nl = p->hdrs[i].name_len;
@@ -356,24 +363,31 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
                 continue; /* buffered: the final length is written with the body */
         } else if (is_header(p, i, "x-request-id", 12)) {
             /* Ours is the X-Request-Id; the provider's stays available under another name. */
-            evbuffer_add_printf(o, "X-Upstream-Request-Id: %s\r\n", gw_h1_hvalue(p, i));
+            GW_HBUF_LIT(&hb, "X-Upstream-Request-Id: ");
+            gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
+            GW_HBUF_LIT(&hb, "\r\n");
             continue;
         }
-        evbuffer_add(o, name, nl);
-        evbuffer_add(o, ": ", 2);
-        evbuffer_add(o, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
-        evbuffer_add(o, "\r\n", 2);
+        gw_hbuf_mem(&hb, name, nl);
+        GW_HBUF_LIT(&hb, ": ");
+        gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
+        GW_HBUF_LIT(&hb, "\r\n");
     }
-    evbuffer_add_printf(o, "X-Request-Id: %s\r\n", tx->id);
-    if (tx->resp_buffered)
+    GW_HBUF_LIT(&hb, "X-Request-Id: ");
+    gw_hbuf_str(&hb, tx->id);
+    GW_HBUF_LIT(&hb, "\r\n");
+    if (tx->resp_buffered) {
+        gw_hbuf_flush(&hb);
         return 0; /* framing, Connection and the blank line come with the final body */
+    }
     if (tx->resp_chunked)
-        evbuffer_add(o, "Transfer-Encoding: chunked\r\n", 28);
+        GW_HBUF_LIT(&hb, "Transfer-Encoding: chunked\r\n");
     if (!tx->client_keep_alive && !tx->client_http10)
-        evbuffer_add(o, "Connection: close\r\n", 19);
+        GW_HBUF_LIT(&hb, "Connection: close\r\n");
     else if (tx->client_keep_alive && tx->client_http10)
-        evbuffer_add(o, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(o, "\r\n", 2);
+        GW_HBUF_LIT(&hb, "Connection: keep-alive\r\n");
+    GW_HBUF_LIT(&hb, "\r\n");
+    gw_hbuf_flush(&hb);
     tx->bytes_out += evbuffer_get_length(o) - len0;
     if (tx->resp_sse) {
         gw_sse_init(&tx->sse);
@@ -392,8 +406,13 @@ emit(struct gw_tx *tx, struct evbuffer *held, const char *data, size_t n)
     size_t total = n + (held ? evbuffer_get_length(held) : 0);
     if (total == 0)
         return;
-    if (tx->resp_chunked)
-        evbuffer_add_printf(o, "%zx\r\n", total);
+    if (tx->resp_chunked) {
+        struct gw_hbuf hb;
+        gw_hbuf_init(&hb, o);
+        gw_hbuf_hex(&hb, total);
+        GW_HBUF_LIT(&hb, "\r\n");
+        gw_hbuf_flush(&hb);
+    }
     if (held)
         evbuffer_add_buffer(o, held);
     if (n)
@@ -467,14 +486,19 @@ send_buffered(struct gw_tx *tx)
         return -1;
     struct evbuffer *o = out(tx);
     size_t blen = edited ? elen : len;
-    evbuffer_add_printf(tx->head_buf, "Content-Length: %zu\r\n", blen);
+    struct gw_hbuf hb;
+    gw_hbuf_init(&hb, tx->head_buf);
+    GW_HBUF_LIT(&hb, "Content-Length: ");
+    gw_hbuf_u64(&hb, blen);
+    GW_HBUF_LIT(&hb, "\r\n");
     if (tx->w->draining)
         tx->client_keep_alive = 0;
     if (!tx->client_keep_alive && !tx->client_http10)
-        evbuffer_add(tx->head_buf, "Connection: close\r\n", 19);
+        GW_HBUF_LIT(&hb, "Connection: close\r\n");
     else if (tx->client_keep_alive && tx->client_http10)
-        evbuffer_add(tx->head_buf, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(tx->head_buf, "\r\n", 2);
+        GW_HBUF_LIT(&hb, "Connection: keep-alive\r\n");
+    GW_HBUF_LIT(&hb, "\r\n");
+    gw_hbuf_flush(&hb);
     tx->bytes_out += evbuffer_get_length(tx->head_buf) + blen;
     evbuffer_add_buffer(o, tx->head_buf);
     if (edited)

@@ -4,6 +4,7 @@
  * verifies the certificate chain and the host name (SNI for names, IP SAN for literals).
  */
 #include "gateway/upstream.h"
+#include "gateway/hbuf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -269,6 +270,8 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
     struct evbuffer *o = direct ? tx->w->stage : queued;
     const char *path = tx->path;
     const char *method = llhttp_method_name((llhttp_method_t)p->method);
+    struct gw_hbuf hb; /* the head; the Azure request line goes to o first, before hb has any */
+    gw_hbuf_init(&hb, o);
     if (prov->azure_api_version) {
         /* Azure OpenAI: {base}/openai/deployments/{deployment}/{rest}?api-version=V, where rest
          * is the path after the route prefix ("chat/completions") and the deployment comes from
@@ -289,8 +292,13 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
             if (*path != '/' && *path != '?')
                 path--; /* keep the slash that ended the prefix */
         }
-        evbuffer_add_printf(o, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", method, prov->base_path,
-                            *path ? path : "/", prov->host_header);
+        gw_hbuf_str(&hb, method);
+        GW_HBUF_LIT(&hb, " ");
+        gw_hbuf_str(&hb, prov->base_path);
+        gw_hbuf_str(&hb, *path ? path : "/");
+        GW_HBUF_LIT(&hb, " HTTP/1.1\r\nHost: ");
+        gw_hbuf_str(&hb, prov->host_header);
+        GW_HBUF_LIT(&hb, "\r\n");
     }
 
     int ci = gw_h1_find(p, "connection");
@@ -305,32 +313,42 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
             continue;
         if (replace_auth && auth_header(name, nl))
             continue;
-        evbuffer_add(o, name, nl);
-        evbuffer_add(o, ": ", 2);
-        evbuffer_add(o, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
-        evbuffer_add(o, "\r\n", 2);
+        gw_hbuf_mem(&hb, name, nl);
+        GW_HBUF_LIT(&hb, ": ");
+        gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
+        GW_HBUF_LIT(&hb, "\r\n");
     }
     if (prov->key) {
         switch (prov->auth) {
         case GW_AUTH_BEARER:
-            evbuffer_add_printf(o, "Authorization: Bearer %s\r\n", prov->key);
+            GW_HBUF_LIT(&hb, "Authorization: Bearer ");
             break;
         case GW_AUTH_X_API_KEY:
-            evbuffer_add_printf(o, "x-api-key: %s\r\n", prov->key);
+            GW_HBUF_LIT(&hb, "x-api-key: ");
             break;
         case GW_AUTH_API_KEY:
-            evbuffer_add_printf(o, "api-key: %s\r\n", prov->key);
+            GW_HBUF_LIT(&hb, "api-key: ");
             break;
         case GW_AUTH_NONE:
             break;
         }
+        if (prov->auth != GW_AUTH_NONE) {
+            gw_hbuf_str(&hb, prov->key);
+            GW_HBUF_LIT(&hb, "\r\n");
+        }
     }
-    evbuffer_add_printf(o, "X-Request-Id: %s\r\nAccept-Encoding: identity\r\n", tx->id);
+    GW_HBUF_LIT(&hb, "X-Request-Id: ");
+    gw_hbuf_str(&hb, tx->id);
+    GW_HBUF_LIT(&hb, "\r\nAccept-Encoding: identity\r\n");
     struct evbuffer *body = tx->body_out ? tx->body_out : p->body;
     size_t blen = body ? evbuffer_get_length(body) : 0;
-    if (blen || p->content_length >= 0 || p->chunked)
-        evbuffer_add_printf(o, "Content-Length: %zu\r\n", blen);
-    evbuffer_add(o, "\r\n", 2);
+    if (blen || p->content_length >= 0 || p->chunked) {
+        GW_HBUF_LIT(&hb, "Content-Length: ");
+        gw_hbuf_u64(&hb, blen);
+        GW_HBUF_LIT(&hb, "\r\n");
+    }
+    GW_HBUF_LIT(&hb, "\r\n");
+    gw_hbuf_flush(&hb);
     if (blen)
         evbuffer_add_buffer_reference(o, body); /* no copy; the body outlives the send */
     if (direct) {
