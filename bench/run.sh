@@ -21,7 +21,8 @@
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
 # the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
 # (needs the chain section), BENCH_BUDGET=0 to leave out the budget section, BENCH_AUDIT=0 to
-# leave out the audit section, BENCH_EGRESS=0 to leave out the egress check section, BENCH_AUDIT_RECORDS
+# leave out the audit section, BENCH_EGRESS=0 to leave out the egress check section, BENCH_INSTR=0 to
+# leave out the instruction count (bench/instructions.sh, callgrind), BENCH_AUDIT_RECORDS
 # (200000) records per audit thread run, BENCH_CHAIN_STREAMS (30) streamed requests per target, BENCH_RESULTS
 # (output file, default bench/RESULTS.md). If a proxy cannot serve a measurement (e.g. Portcullis
 # does not start with its TLS listener or with the 100 rules, over 1 % of a run's requests fail,
@@ -31,7 +32,7 @@ set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/deps.sh nginx-light wrk
+scripts/deps.sh nginx-light wrk valgrind
 dur=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 round_secs=${BENCH_ROUND_SECONDS:-5}
@@ -44,6 +45,7 @@ inj_on=${BENCH_INJECTION:-1}
 sens_on=${BENCH_SENSITIVE:-1}
 bud_on=${BENCH_BUDGET:-1}
 eg_on=${BENCH_EGRESS:-1}
+instr_on=${BENCH_INSTR:-1}
 audit_records=${BENCH_AUDIT_RECORDS:-200000}
 chain_streams=${BENCH_CHAIN_STREAMS:-30}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
@@ -466,6 +468,44 @@ m_gw=$(idle_kib "$gw_pid" "$gw_port")
 m_ngx=$(idle_kib "$ngx_worker" "$ngx_port")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
+
+# User-space instructions per proxied request under callgrind: two more processes, one at a time
+# (bench/instructions.sh), in front of the same mock.
+instr_md=
+if [[ $instr_on != 0 ]]; then
+  bench/instructions.sh "$build" "$mock_port" bench/nginx.conf.in "$tmp" >"$tmp/instr.txt" ||
+    die "bench/instructions.sh failed"
+  read -r _ gi_ins gi_n < <(grep '^portcullis ' "$tmp/instr.txt")
+  read -r _ ni_ins ni_n < <(grep '^nginx ' "$tmp/instr.txt")
+  top_fns() { # name -> the five functions with the most instructions, as a markdown list
+    awk -v n="$1" '/^== / {on = ($2 == n); k = 0; next}
+      on && k < 5 {
+        k++; pct = ""; f = $0
+        if (match(f, /\( *[0-9.]+%\)/)) { pct = substr(f, RSTART + 1, RLENGTH - 2); gsub(/ /, "", pct) }
+        sub(/^[^)]*\) +/, "", f); sub(/ \[.*/, "", f); sub(/.*:/, "", f)
+        printf "%s`%s` %s", (k > 1 ? ", " : ""), f, pct
+      }' "$tmp/instr.txt"
+  }
+  instr_md=$(cat <<MD
+
+
+### User-space instructions per request
+
+callgrind (valgrind) counts every instruction each proxy executes in user space over a ${BENCH_INSTR_SECONDS:-5} s wrk run
+(8 connections, bench/chat.lua, after a 2 s warm-up), each proxy alone in one process under
+valgrind (nginx with \`master_process off\`); the kernel's share (system calls, TCP on loopback)
+is not counted. Unlike requests/s, the count does not move with the machine's load
+(bench/instructions.sh).
+
+| target | instructions per request | requests counted | vs nginx |
+|---|---|---|---|
+| **Portcullis** | $gi_ins | $gi_n | **$(ratio "$gi_ins" "$ni_ins")** |
+| nginx | $ni_ins | $ni_n | 1.00 |
+
+Where they go (self instructions, share of the run): Portcullis $(top_fns portcullis); nginx $(top_fns nginx).
+MD
+)
+fi
 
 to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.0f", v+0; else if (v ~ /ms$/) printf "%.0f", v*1000; else if (v ~ /s$/) printf "%.0f", v*1000000; else print v }'; }
 
@@ -1190,7 +1230,7 @@ nginx's worker) during a round, per request answered.
 |---|---|---|---|---|---|
 | mock direct (no proxy) | $d_rps | $(to_ms "$d_p50") ms | $(to_ms "$d_p99") ms | $(ratio "$d_rps" "$n_rps") | — |
 | **Portcullis** | $g_rps | $(to_ms "$g_p50") ms | $(to_ms "$g_p99") ms | **$(printf %.2f "$gn_ratio")** | $g_cpu µs |
-| nginx | $n_rps | $(to_ms "$n_p50") ms | $(to_ms "$n_p99") ms | 1.00 | $n_cpu µs |
+| nginx | $n_rps | $(to_ms "$n_p50") ms | $(to_ms "$n_p99") ms | 1.00 | $n_cpu µs |$instr_md
 
 ## Time to first SSE byte (streaming request, 300 sequential requests with curl)
 
