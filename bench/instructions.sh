@@ -19,7 +19,7 @@ pid=
 trap '[[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 count() { # name port -> "name instructions-per-request requests"; callgrind's file in $tmp/cg-NAME
-  local name=$1 port=$2 n out
+  local name=$1 port=$2 n
   for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/v1/models" && break; sleep 0.1; done
   curl -sf -o /dev/null "http://127.0.0.1:$port/v1/models" || { echo "instructions: $name does not answer under valgrind" >&2; exit 1; }
   wrk -t1 -c8 -d2s -s bench/chat.lua "http://127.0.0.1:$port" >/dev/null 2>&1
@@ -31,7 +31,7 @@ count() { # name port -> "name instructions-per-request requests"; callgrind's f
   pid=
   # the dump taken after the run (callgrind's file NAME.PID.1) holds what was counted
   local f i
-  f=$(ls "$tmp/cg-$name".*.1 2>/dev/null | head -1)
+  for f in "$tmp/cg-$name".*.1; do [[ -e $f ]] || f=; break; done
   i=$([[ -n $f ]] && callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done {gsub(",", "", $1); print $1; done = 1}')
   [[ -n $i && -n $n && $n -gt 0 ]] || { echo "instructions: no count for $name" >&2; exit 1; }
   cp "$f" "$tmp/cg-$name"
