@@ -637,24 +637,17 @@ gw_h1_find(const struct gw_h1_parser *p, const char *name)
 int
 gw_h1_hop_by_hop(const char *name, size_t n, const char *conn_tokens)
 {
-#define HOP(s)                                                                                     \
-    {                                                                                              \
-        s, sizeof(s) - 1                                                                           \
-    }
+    /* clang-format off */
+#define HOP(s) {s, sizeof(s) - 1}
     static const struct {
         const char *name;
         size_t len;
     } hop[] = {
-        HOP("connection"),
-        HOP("keep-alive"),
-        HOP("proxy-connection"),
-        HOP("te"),
-        HOP("trailer"),
-        HOP("transfer-encoding"),
-        HOP("upgrade"),
-        HOP("proxy-authorization"),
+        HOP("connection"), HOP("keep-alive"), HOP("proxy-connection"), HOP("te"), HOP("trailer"),
+        HOP("transfer-encoding"), HOP("upgrade"), HOP("proxy-authorization"),
         HOP("proxy-authenticate"),
     };
+    /* clang-format on */
 #undef HOP
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (hop[i].len == n && strncasecmp(hop[i].name, name, n) == 0)
