@@ -243,17 +243,17 @@ skip_request_header(const char *name, size_t n)
 
 /* A path segment from a model name: unreserved characters as they are, the rest %-encoded. */
 static void
-add_path_segment(struct evbuffer *o, const char *s)
+add_path_segment(struct gw_hbuf *hb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~') {
-            evbuffer_add(o, s, 1);
+            gw_hbuf_mem(hb, s, 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            evbuffer_add(o, e, 3);
+            gw_hbuf_mem(hb, e, 3);
         }
     }
 }
@@ -270,8 +270,11 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
     struct evbuffer *o = direct ? tx->w->stage : queued;
     const char *path = tx->path;
     const char *method = llhttp_method_name((llhttp_method_t)p->method);
-    struct gw_hbuf hb; /* the head; the Azure request line goes to o first, before hb has any */
+    struct gw_hbuf hb; /* the head, added to o at once */
     gw_hbuf_init(&hb, o);
+    gw_hbuf_str(&hb, method);
+    GW_HBUF_LIT(&hb, " ");
+    gw_hbuf_str(&hb, prov->base_path);
     if (prov->azure_api_version) {
         /* Azure OpenAI: {base}/openai/deployments/{deployment}/{rest}?api-version=V, where rest
          * is the path after the route prefix ("chat/completions") and the deployment comes from
@@ -281,25 +284,27 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
             rest++;
         size_t rlen = strcspn(rest, "?");
         const char *query = rest[rlen] == '?' ? rest + rlen + 1 : NULL;
-        evbuffer_add_printf(o, "%s %s/openai/deployments/", method, prov->base_path);
-        add_path_segment(o, gw_provider_deployment(prov, tx->model));
-        evbuffer_add_printf(o, "/%.*s?api-version=%s%s%s HTTP/1.1\r\nHost: %s\r\n", (int)rlen, rest,
-                            prov->azure_api_version, query ? "&" : "", query ? query : "",
-                            prov->host_header);
+        GW_HBUF_LIT(&hb, "/openai/deployments/");
+        add_path_segment(&hb, gw_provider_deployment(prov, tx->model));
+        GW_HBUF_LIT(&hb, "/");
+        gw_hbuf_mem(&hb, rest, rlen);
+        GW_HBUF_LIT(&hb, "?api-version=");
+        gw_hbuf_str(&hb, prov->azure_api_version);
+        if (query) {
+            GW_HBUF_LIT(&hb, "&");
+            gw_hbuf_str(&hb, query);
+        }
     } else {
         if (tx->route->strip_prefix) {
             path += tx->route->prefix_len;
             if (*path != '/' && *path != '?')
                 path--; /* keep the slash that ended the prefix */
         }
-        gw_hbuf_str(&hb, method);
-        GW_HBUF_LIT(&hb, " ");
-        gw_hbuf_str(&hb, prov->base_path);
         gw_hbuf_str(&hb, *path ? path : "/");
-        GW_HBUF_LIT(&hb, " HTTP/1.1\r\nHost: ");
-        gw_hbuf_str(&hb, prov->host_header);
-        GW_HBUF_LIT(&hb, "\r\n");
     }
+    GW_HBUF_LIT(&hb, " HTTP/1.1\r\nHost: ");
+    gw_hbuf_str(&hb, prov->host_header);
+    GW_HBUF_LIT(&hb, "\r\n");
 
     int ci = gw_h1_find(p, "connection");
     const char *conn_tokens = ci >= 0 ? gw_h1_hvalue(p, (uint32_t)ci) : NULL;
