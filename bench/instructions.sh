@@ -3,7 +3,7 @@
 # (valgrind): the same mock, the same ~1 KB chat request over plain HTTP keep-alive, each proxy in
 # one process (Portcullis 1 worker; nginx `master_process off`). Counting starts after a warm-up
 # and stops after a timed wrk run; the count divided by the requests answered in it. Unlike
-# requests/s, the figure does not move with the machine's load (a virtual machine's speed drifts
+# requests/s, the figure hardly moves with the machine's load (a virtual machine's speed drifts
 # by up to 2x between runs); it leaves out the kernel (system calls, TCP), where both proxies spend
 # most of their time on loopback.
 #

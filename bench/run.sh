@@ -16,7 +16,7 @@
 # added latency per request.
 # Figures are reported as ratios to nginx (chain: ON to OFF). Nothing here is asserted by the tests.
 # Environment: BENCH_SECONDS (10) per measured run, BENCH_ROUNDS (3) and BENCH_ROUND_SECONDS (5):
-# the alternating rounds of the Portcullis-against-nginx runs, BENCH_CONNS (64) wrk connections,
+# the alternating rounds of every head-to-head comparison, BENCH_CONNS (64) wrk connections,
 # BENCH_IDLE_CONNS (10000), BENCH_TLS=0 to leave out the TLS section, BENCH_CHAIN=0 to leave out
 # the filter chain section, BENCH_INJECTION=0 to leave out the injection filter section (needs
 # the chain section), BENCH_SENSITIVE=0 to leave out the secrets and personal data section
@@ -494,7 +494,7 @@ if [[ $instr_on != 0 ]]; then
 callgrind (valgrind) counts every instruction each proxy executes in user space over a ${BENCH_INSTR_SECONDS:-5} s wrk run
 (8 connections, bench/chat.lua, after a 2 s warm-up), each proxy alone in one process under
 valgrind (nginx with \`master_process off\`); the kernel's share (system calls, TCP on loopback)
-is not counted. Unlike requests/s, the count does not move with the machine's load
+is not counted. Unlike requests/s, the count hardly moves with the machine's load
 (bench/instructions.sh).
 
 | target | instructions per request | requests counted | vs nginx |
