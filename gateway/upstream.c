@@ -33,23 +33,50 @@ static void on_up_timer(evutil_socket_t fd, short what, void *arg);
 static int on_resp_head(struct gw_h1_parser *p, void *arg);
 static int on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n);
 
+#define NO_DEADLINE UINT64_MAX
+
+static void
+timer_add_us(struct gw_upconn *uc, uint64_t now, uint64_t us)
+{
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(&uc->timer, &tv);
+    uc->timer_at = now + us;
+    uc->timer_on = 1;
+}
+
+/* Sets the connection's one deadline ms from now (0: none). Like the client connection's
+ * (conn.c, arm), the timer is re-added only when the deadline comes earlier than it fires; a
+ * later deadline is written down and on_up_timer, firing early, adds the timer for the rest. */
 static void
 set_timer(struct gw_upconn *uc, uint32_t ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&uc->timer, &tv);
+    if (!ms) {
+        uc->due = NO_DEADLINE;
+        return;
+    }
+    uint64_t now = gw_now_us(), us = (uint64_t)ms * 1000;
+    uc->due = now + us;
+    if (!uc->timer_on || uc->timer_at > uc->due)
+        timer_add_us(uc, now, us);
 }
 
-/* Arms (ms > 0) or clears (ms == 0) the read deadline, on whichever side does the reading. */
+/* Arms (ms > 0) or clears (ms == 0) the read deadline, on whichever side does the reading: on
+ * a plain connection the deadline is the timer's (each read moves it, see on_up_sock), and rev
+ * is added once, without a timeout of its own. */
 static void
 set_read_timeout(struct gw_upconn *uc, uint32_t ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     uc->read_timeout_ms = ms;
-    if (uc->own_read)
-        event_add(&uc->rev, ms ? &tv : NULL);
-    else
+    if (uc->own_read) {
+        if (!uc->rev_on) {
+            event_add(&uc->rev, NULL);
+            uc->rev_on = 1;
+        }
+        set_timer(uc, ms);
+    } else {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         bufferevent_set_timeouts(uc->bev, ms ? &tv : NULL, NULL);
+    }
 }
 
 static void
@@ -189,6 +216,7 @@ conn_new(struct gw_upool *pool, const struct gw_provider_cfg *prov)
     struct gw_h1_limits lim = {l->max_header_bytes * 2, 500, SIZE_MAX};
     gw_h1_init_response(&uc->parser, &lim, on_resp_head, on_resp_data, uc);
     event_assign(&uc->timer, w->base, -1, 0, on_up_timer, uc);
+    uc->due = NO_DEADLINE;
 
     if (prov->tls) {
         SSL_CTX *ctx = pool_ssl(pool);
@@ -373,7 +401,7 @@ gw_upstream_send(struct gw_tx *tx)
     /* A retry always takes a fresh connection. */
     if (tx->attempts == 0 && (uc = TAILQ_LAST(&pool->idle, gw_upconn_list))) {
         pool_remove(uc);
-        event_del(&uc->timer);
+        set_timer(uc, 0); /* no pool expiry; the first-byte deadline follows */
         uc->reused = 1;
         gw_tx_connected(tx);
     } else {
@@ -417,10 +445,13 @@ gw_upstream_pause(struct gw_tx *tx)
     struct gw_upconn *uc = tx->up;
     if (!uc)
         return;
-    if (uc->own_read)
+    if (uc->own_read) {
         event_del(&uc->rev);
-    else
+        uc->rev_on = 0;
+        set_timer(uc, 0); /* no read deadline while we do not read */
+    } else {
         bufferevent_disable(uc->bev, EV_READ);
+    }
 }
 
 void
@@ -618,11 +649,7 @@ static void
 on_up_sock(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_upconn *uc = arg;
-    if (what & EV_TIMEOUT) {
-        if (uc->tx)
-            up_timeout(uc);
-        return;
-    }
+    (void)what; /* rev has no timeout: the read deadline is the timer's */
     int err = 0;
     ssize_t n = gw_sock_read(bufferevent_get_input(uc->bev), fd, &err);
     if (n < 0 && !err)
@@ -631,6 +658,8 @@ on_up_sock(evutil_socket_t fd, short what, void *arg)
         on_pool_expire(uc); /* an idle pooled connection closed, failed or spoke */
         return;
     }
+    if (n > 0 && uc->read_timeout_ms)
+        set_timer(uc, uc->read_timeout_ms); /* the deadline is for the gap between reads */
     if (n == 0)
         up_eof(uc);
     else if (n < 0)
@@ -646,7 +675,7 @@ on_up_event(struct bufferevent *bev, short events, void *arg)
     struct gw_tx *tx = uc->tx;
     if (events & BEV_EVENT_CONNECTED) {
         uc->connected = 1;
-        event_del(&uc->timer);
+        set_timer(uc, 0); /* connected: no connect deadline */
         if (!bufferevent_openssl_get_ssl(bev)) {
             /* Plain TCP: take the reading over from the bufferevent. */
             bufferevent_disable(bev, EV_READ);
@@ -678,10 +707,23 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct gw_upconn *uc = arg;
+    uc->timer_on = 0;
+    if (uc->due == NO_DEADLINE)
+        return;
+    uint64_t now = gw_now_us();
+    if (uc->due > now) {
+        /* the deadline moved later after the timer was added (set_timer) */
+        timer_add_us(uc, now, uc->due - now);
+        return;
+    }
     if (!uc->tx) {
         on_pool_expire(uc);
         return;
     }
-    /* Connect (TCP + TLS handshake) deadline. */
-    fail_or_retry(uc, 504, "upstream connect timed out", 0);
+    if (!uc->connected) {
+        /* Connect (TCP + TLS handshake) deadline. */
+        fail_or_retry(uc, 504, "upstream connect timed out", 0);
+        return;
+    }
+    up_timeout(uc); /* a plain connection's read deadline: first byte, or the gap between reads */
 }

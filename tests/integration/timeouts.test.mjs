@@ -10,7 +10,7 @@ import {
 } from './lib.mjs';
 
 const CLIENT_TO = 500; // client_header, client_body, keepalive
-const REQUEST_TO = 800;
+const REQUEST_TO = 2500; // above the trickled body's whole time, below the mock's 5 s delay
 const UPSTREAM_TO = 600; // upstream_first_byte, upstream_idle
 
 let mock;
@@ -97,6 +97,45 @@ test('client_body: 10 of 100 body bytes → 408 and close', TEST_OPTS, async () 
     assert.ok(elapsed >= CLIENT_TO * 0.8, `408 after only ${elapsed.toFixed(0)} ms`);
 });
 
+// The connection's timer is moved lazily: a later deadline is only written down and the timer,
+// firing at the earlier one, is added again for the rest. A body whose bytes come in gaps under
+// client_body, for longer in all than client_header, must then be read whole, not refused.
+test('client_body bounds the gap between body bytes, not the whole body', TEST_OPTS, async () => {
+    const conn = await RawConn.connect(gwc.port);
+    const body = JSON.stringify(chatBody('trickled'));
+    const pieces = 10, size = Math.ceil(body.length / pieces);
+    await conn.write('POST /v1/chat/completions HTTP/1.1\r\nHost: gw.test\r\n' +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const t0 = performance.now();
+    for (let i = 0; i < body.length; i += size) {
+        await new Promise((r) => setTimeout(r, CLIENT_TO / 5)); // the client's pace, under test
+        await conn.write(body.slice(i, i + size));
+    }
+    const spent = performance.now() - t0;
+    const res = await conn.readResponse({ ms: T(5000) });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(chatText(res.text), 'trickled');
+    assert.ok(spent > CLIENT_TO, `the body took only ${spent.toFixed(0)} ms`);
+    conn.destroy();
+});
+
+// After a request the timer still fires at that request's earlier deadline; the next request's
+// head on the same connection must get its own full client_header, and a 408 when it stalls.
+test('client_header on the second request of a keep-alive connection → 408', TEST_OPTS,
+    async () => {
+        const conn = await RawConn.connect(gwc.port);
+        await conn.write(rawPost('/v1/chat/completions', chatBody('first')));
+        const res1 = await conn.readResponse();
+        assert.equal(res1.status, 200, res1.text);
+        const t0 = performance.now();
+        await conn.write('POST /v1/chat/completions HTTP/1.1\r\nHost: gw.test\r\n');
+        const res = await conn.readResponse({ ms: T(5000) });
+        const elapsed = performance.now() - t0;
+        assertOpenAIError(res, 408, 'second head');
+        await conn.waitClose(T(5000));
+        assert.ok(elapsed >= CLIENT_TO * 0.8, `408 after only ${elapsed.toFixed(0)} ms`);
+    });
+
 test('keepalive: an idle connection is closed after a request', TEST_OPTS, async () => {
     const conn = await RawConn.connect(gwc.port);
     await conn.write(rawPost('/v1/chat/completions', chatBody('then idle')));
@@ -167,6 +206,24 @@ test('upstream_idle: a stream that stalls mid-way is cut, not ended cleanly', TE
         assert.equal(conn.closed, true);
         assert.ok(openaiStreamText(res.text.slice(0, res.text.lastIndexOf('\n\n') + 2))
             .startsWith('one '), `first event missing: ${JSON.stringify(res.text)}`);
+    });
+
+// The upstream read deadline is moved by every read (lazily, see client_body above): a stream
+// whose events come in gaps under upstream_idle, for longer in all, ends whole.
+test('upstream_idle bounds the gap between response bytes, not the whole stream', TEST_OPTS,
+    async () => {
+        const text = 'one two three four five six seven eight nine ten';
+        const conn = await RawConn.connect(gwu.port);
+        const t0 = performance.now();
+        await conn.write(rawPost('/v1/chat/completions', chatBody(text,
+            { stream: true, mock: { chunks: [4], delay_ms: UPSTREAM_TO / 4 } })));
+        const res = await conn.readResponse({ ms: T(10000) });
+        const elapsed = performance.now() - t0;
+        conn.destroy();
+        assert.equal(res.status, 200);
+        assert.equal(res.complete, true, `the stream was cut: ${JSON.stringify(res.text)}`);
+        assert.equal(openaiStreamText(res.text), text);
+        assert.ok(elapsed > UPSTREAM_TO, `the stream took only ${elapsed.toFixed(0)} ms`);
     });
 
 test('gateways: SIGTERM exits 0 with no sanitizer report', TEST_OPTS, async () => {
