@@ -33,38 +33,11 @@ static void on_event(struct bufferevent *bev, short events, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void process_input(struct gw_conn *c);
 
-static void
-timer_add_us(struct gw_conn *c, uint64_t now, uint64_t us)
-{
-    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-    evtimer_add(&c->timer, &tv);
-    c->timer_at = now + us;
-    c->timer_on = 1;
-}
-
-/*
- * Sets the connection's deadline ms from now. A request moves it four times (header, body,
- * whole exchange, keep-alive), and re-adding a pending timer is a heap removal and insertion:
- * the timer is re-added only when the new deadline is earlier than when it fires; a later one is
- * only written down, and on_timer, firing early, adds the timer again for the rest. On
- * keep-alive connections with quick requests the timer then fires about once per header timeout
- * instead of being moved four times per request.
- */
+/* The connection's deadline ms from now; which one it is, the state says when it passes. */
 static void
 arm(struct gw_conn *c, uint32_t ms)
 {
-    uint64_t now = gw_now_us(), us = (uint64_t)ms * 1000;
-    c->due = now + us;
-    if (!c->timer_on || c->timer_at > c->due)
-        timer_add_us(c, now, us);
-}
-
-/* Stops the timer (closing, or about to be made active at once). */
-static void
-disarm(struct gw_conn *c)
-{
-    event_del(&c->timer);
-    c->timer_on = 0;
+    gw_deadline_set(&c->deadline, ms);
 }
 
 static void
@@ -146,7 +119,7 @@ gw_conn_accept(struct gw_worker *w, size_t listen_idx, int fd, const struct sock
     const struct gw_limits_cfg *l = &w->cfg->limits;
     struct gw_h1_limits lim = {l->max_header_bytes, l->max_headers, l->max_body_bytes};
     gw_h1_init(&c->parser, &lim);
-    event_assign(&c->timer, w->base, -1, 0, on_timer, c);
+    gw_deadline_init(&c->deadline, w->base, on_timer, c);
     if (c->plain) {
         /* The bufferevent writes; reads are ours (gw_sock_read): one readv per event instead of
          * libevent's ioctl(FIONREAD) + readv. */
@@ -177,7 +150,7 @@ gw_conn_close(struct gw_conn *c)
         c->tx = NULL;
         gw_tx_abort(tx);
     }
-    event_del(&c->timer);
+    gw_deadline_stop(&c->deadline);
     event_del(&c->rev);
     bufferevent_free(c->bev);
     evbuffer_free(c->wbuf);
@@ -224,9 +197,7 @@ gw_conn_close_after_flush(struct gw_conn *c)
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
         /* Everything went out already. Close from the loop, not from here: callers up the
          * stack (the parser loop, the transaction) still hold c. */
-        disarm(c);
-        c->due = 0; /* on_timer: the deadline has passed */
-        event_active(&c->timer, EV_TIMEOUT, 0);
+        gw_deadline_fire_now(&c->deadline);
         return;
     }
     /* A client that never reads does not keep the connection forever. */
@@ -474,13 +445,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct gw_conn *c = arg;
-    c->timer_on = 0;
-    uint64_t now = gw_now_us();
-    if (c->due > now) {
-        /* the deadline moved later after the timer was added (arm) */
-        timer_add_us(c, now, c->due - now);
+    if (!gw_deadline_expired(&c->deadline))
         return;
-    }
     switch (c->state) {
     case GW_C_IDLE:
         gw_conn_close(c);

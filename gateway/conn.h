@@ -11,6 +11,7 @@
 
 #include <event2/event_struct.h>
 
+#include "gateway/deadline.h"
 #include "gateway/http1.h"
 
 struct bufferevent;
@@ -30,12 +31,9 @@ struct gw_conn {
     TAILQ_ENTRY(gw_conn) link;
     struct gw_worker *w;
     struct bufferevent *bev;
-    struct evbuffer *wbuf; /* response bytes staged until gw_conn_flush */
-    struct event timer;    /* header / body / keep-alive / request deadline (see arm()) */
-    uint64_t due;          /* the current deadline (gw_now_us), 0: at once */
-    uint64_t timer_at;     /* when the timer fires, while timer_on */
-    int timer_on;          /* timer added and not fired or deleted since */
-    struct event rev;      /* socket readable (reads bypass the bufferevent) */
+    struct evbuffer *wbuf;       /* response bytes staged until gw_conn_flush */
+    struct gw_deadline deadline; /* header / body / keep-alive / request (gateway/deadline.h) */
+    struct event rev;            /* socket readable (reads bypass the bufferevent) */
     struct gw_h1_parser parser;
     struct gw_tx *tx;
     enum gw_conn_state state;

@@ -33,31 +33,11 @@ static void on_up_timer(evutil_socket_t fd, short what, void *arg);
 static int on_resp_head(struct gw_h1_parser *p, void *arg);
 static int on_resp_data(struct gw_h1_parser *p, void *arg, const char *data, size_t n);
 
-#define NO_DEADLINE UINT64_MAX
-
-static void
-timer_add_us(struct gw_upconn *uc, uint64_t now, uint64_t us)
-{
-    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-    evtimer_add(&uc->timer, &tv);
-    uc->timer_at = now + us;
-    uc->timer_on = 1;
-}
-
-/* Sets the connection's one deadline ms from now (0: none). Like the client connection's
- * (conn.c, arm), the timer is re-added only when the deadline comes earlier than it fires; a
- * later deadline is written down and on_up_timer, firing early, adds the timer for the rest. */
+/* The connection's one deadline ms from now (0: none): gateway/deadline.h. */
 static void
 set_timer(struct gw_upconn *uc, uint32_t ms)
 {
-    if (!ms) {
-        uc->due = NO_DEADLINE;
-        return;
-    }
-    uint64_t now = gw_now_us(), us = (uint64_t)ms * 1000;
-    uc->due = now + us;
-    if (!uc->timer_on || uc->timer_at > uc->due)
-        timer_add_us(uc, now, us);
+    gw_deadline_set(&uc->deadline, ms);
 }
 
 /* Arms (ms > 0) or clears (ms == 0) the read deadline, on whichever side does the reading: on
@@ -83,7 +63,7 @@ static void
 conn_free(struct gw_upconn *uc)
 {
     struct gw_poolset *ps = uc->pool->ps;
-    event_del(&uc->timer);
+    gw_deadline_stop(&uc->deadline);
     if (uc->own_read)
         event_del(&uc->rev);
     if (uc->bev) {
@@ -215,8 +195,7 @@ conn_new(struct gw_upool *pool, const struct gw_provider_cfg *prov)
     const struct gw_limits_cfg *l = &pool->ps->cfg->limits;
     struct gw_h1_limits lim = {l->max_header_bytes * 2, 500, SIZE_MAX};
     gw_h1_init_response(&uc->parser, &lim, on_resp_head, on_resp_data, uc);
-    event_assign(&uc->timer, w->base, -1, 0, on_up_timer, uc);
-    uc->due = NO_DEADLINE;
+    gw_deadline_init(&uc->deadline, w->base, on_up_timer, uc);
 
     if (prov->tls) {
         SSL_CTX *ctx = pool_ssl(pool);
@@ -707,15 +686,8 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct gw_upconn *uc = arg;
-    uc->timer_on = 0;
-    if (uc->due == NO_DEADLINE)
+    if (!gw_deadline_expired(&uc->deadline))
         return;
-    uint64_t now = gw_now_us();
-    if (uc->due > now) {
-        /* the deadline moved later after the timer was added (set_timer) */
-        timer_add_us(uc, now, uc->due - now);
-        return;
-    }
     if (!uc->tx) {
         on_pool_expire(uc);
         return;

@@ -13,6 +13,7 @@
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
 
+#include "gateway/deadline.h"
 #include "gateway/http1.h"
 
 struct gw_worker;
@@ -26,13 +27,10 @@ struct gw_upconn {
     struct bufferevent *bev;
     struct gw_tx *tx; /* NULL while idle in the pool */
     struct gw_h1_parser parser;
-    struct event timer; /* the deadline: connect, first byte, read gap (own_read), pool expiry */
-    struct event rev;   /* plain connections: socket readable (reads bypass the bufferevent) */
-    uint64_t due;       /* the deadline (gw_now_us), UINT64_MAX: none */
-    uint64_t timer_at;  /* when the timer fires, while timer_on */
+    struct gw_deadline deadline; /* connect, first byte, read gap (own_read), pool expiry */
+    struct event rev; /* plain connections: socket readable (reads bypass the bufferevent) */
     uint32_t read_timeout_ms;
-    unsigned timer_on : 1; /* timer added and not fired or deleted since */
-    unsigned rev_on : 1;   /* rev added */
+    unsigned rev_on : 1; /* rev added */
     unsigned connected : 1;
     unsigned reused : 1;   /* served a request before this one */
     unsigned got_data : 1; /* received bytes of the current response */
