@@ -54,6 +54,16 @@ gw_hbuf_str(struct gw_hbuf *h, const char *s)
     gw_hbuf_mem(h, s, strlen(s));
 }
 
+/* Appends the header field line "name: value\r\n". */
+static inline void
+gw_hbuf_field(struct gw_hbuf *h, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    gw_hbuf_mem(h, name, nlen);
+    gw_hbuf_mem(h, ": ", 2);
+    gw_hbuf_mem(h, value, vlen);
+    gw_hbuf_mem(h, "\r\n", 2);
+}
+
 /* Appends a string literal (its length known at compile time). */
 #define GW_HBUF_LIT(h, lit) gw_hbuf_mem((h), (lit), sizeof(lit) - 1)
 

@@ -308,6 +308,17 @@ media_is(const char *v, const char *type)
     return strncasecmp(v, type, n) == 0 && (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
 }
 
+/* The Connection field the client's HTTP version and keep-alive call for, when its default
+ * (HTTP/1.1 keeps alive, 1.0 closes) is not what happens. */
+static void
+add_connection_field(const struct gw_tx *tx, struct gw_hbuf *hb)
+{
+    if (!tx->client_keep_alive && !tx->client_http10)
+        GW_HBUF_LIT(hb, "Connection: close\r\n");
+    else if (tx->client_keep_alive && tx->client_http10)
+        GW_HBUF_LIT(hb, "Connection: keep-alive\r\n");
+}
+
 int
 gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
 {
@@ -363,29 +374,20 @@ gw_tx_resp_head(struct gw_tx *tx, const struct gw_h1_parser *p)
                 continue; /* buffered: the final length is written with the body */
         } else if (is_header(p, i, "x-request-id", 12)) {
             /* Ours is the X-Request-Id; the provider's stays available under another name. */
-            GW_HBUF_LIT(&hb, "X-Upstream-Request-Id: ");
-            gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
-            GW_HBUF_LIT(&hb, "\r\n");
+            gw_hbuf_field(&hb, "X-Upstream-Request-Id", 21, gw_h1_hvalue(p, i),
+                          p->hdrs[i].value_len);
             continue;
         }
-        gw_hbuf_mem(&hb, name, nl);
-        GW_HBUF_LIT(&hb, ": ");
-        gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
-        GW_HBUF_LIT(&hb, "\r\n");
+        gw_hbuf_field(&hb, name, nl, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
     }
-    GW_HBUF_LIT(&hb, "X-Request-Id: ");
-    gw_hbuf_str(&hb, tx->id);
-    GW_HBUF_LIT(&hb, "\r\n");
+    gw_hbuf_field(&hb, "X-Request-Id", 12, tx->id, strlen(tx->id));
     if (tx->resp_buffered) {
         gw_hbuf_flush(&hb);
         return 0; /* framing, Connection and the blank line come with the final body */
     }
     if (tx->resp_chunked)
         GW_HBUF_LIT(&hb, "Transfer-Encoding: chunked\r\n");
-    if (!tx->client_keep_alive && !tx->client_http10)
-        GW_HBUF_LIT(&hb, "Connection: close\r\n");
-    else if (tx->client_keep_alive && tx->client_http10)
-        GW_HBUF_LIT(&hb, "Connection: keep-alive\r\n");
+    add_connection_field(tx, &hb);
     GW_HBUF_LIT(&hb, "\r\n");
     gw_hbuf_flush(&hb);
     tx->bytes_out += evbuffer_get_length(o) - len0;
@@ -493,10 +495,7 @@ send_buffered(struct gw_tx *tx)
     GW_HBUF_LIT(&hb, "\r\n");
     if (tx->w->draining)
         tx->client_keep_alive = 0;
-    if (!tx->client_keep_alive && !tx->client_http10)
-        GW_HBUF_LIT(&hb, "Connection: close\r\n");
-    else if (tx->client_keep_alive && tx->client_http10)
-        GW_HBUF_LIT(&hb, "Connection: keep-alive\r\n");
+    add_connection_field(tx, &hb);
     GW_HBUF_LIT(&hb, "\r\n");
     gw_hbuf_flush(&hb);
     tx->bytes_out += evbuffer_get_length(tx->head_buf) + blen;

@@ -325,10 +325,7 @@ write_request(struct gw_upconn *uc, struct gw_tx *tx)
             continue;
         if (replace_auth && auth_header(name, nl))
             continue;
-        gw_hbuf_mem(&hb, name, nl);
-        GW_HBUF_LIT(&hb, ": ");
-        gw_hbuf_mem(&hb, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
-        GW_HBUF_LIT(&hb, "\r\n");
+        gw_hbuf_field(&hb, name, nl, gw_h1_hvalue(p, i), p->hdrs[i].value_len);
     }
     if (prov->key) {
         switch (prov->auth) {

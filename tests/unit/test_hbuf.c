@@ -38,12 +38,13 @@ test_pieces_in_order(void **state)
     gw_hbuf_u64(&h, 200);
     GW_HBUF_LIT(&h, " ");
     gw_hbuf_str(&h, "OK");
-    gw_hbuf_mem(&h, "\r\nX: yz", 6);             /* a prefix of the bytes only */
-    assert_int_equal(evbuffer_get_length(b), 7); /* nothing reaches it before the flush */
+    gw_hbuf_mem(&h, "\r\nX: yz", 6);                  /* a prefix of the bytes only */
+    gw_hbuf_field(&h, "\r\nHost-", 6, "gw.test!", 7); /* name and value by length */
+    assert_int_equal(evbuffer_get_length(b), 7);      /* nothing reaches it before the flush */
     gw_hbuf_flush(&h);
     gw_hbuf_flush(&h); /* an empty flush adds nothing */
     char *s = contents(b);
-    assert_string_equal(s, "before|HTTP/1.1 200 OK\r\nX: y");
+    assert_string_equal(s, "before|HTTP/1.1 200 OK\r\nX: y\r\nHost: gw.test\r\n");
     free(s);
     evbuffer_free(b);
 }
