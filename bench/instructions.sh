@@ -7,12 +7,15 @@
 # by up to 2x between runs); it leaves out the kernel (system calls, TCP), where both proxies spend
 # most of their time on loopback.
 #
-#   bench/instructions.sh BUILD_DIR MOCK_PORT NGINX_CONF_TEMPLATE TMPDIR
+#   bench/instructions.sh BUILD_DIR MOCK_PORT GATEWAY_CONFIG NGINX_CONF_TEMPLATE TMPDIR
+#
+# GATEWAY_CONFIG and NGINX_CONF_TEMPLATE are those of bench/run.sh's throughput comparison (the
+# gateway's listens on port 0: its port is read from its log).
 #
 # Prints "portcullis INSTR REQUESTS" and "nginx INSTR REQUESTS" (instructions per request,
 # requests counted), then the ten functions with the most instructions for each, to stdout.
 set -euo pipefail
-build=$1 mock_port=$2 ngx_tpl=$3 tmp=$4
+build=$1 mock_port=$2 gw_cfg=$3 ngx_tpl=$4 tmp=$5
 secs=${BENCH_INSTR_SECONDS:-5}
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 pid=
@@ -38,25 +41,16 @@ count() { # name port -> "name instructions-per-request requests"; callgrind's f
   awk -v i="$i" -v n="$n" -v name="$name" 'BEGIN { printf "%s %.0f %d\n", name, i / n, n }'
 }
 
-gw_port=$(free_port)
-cat >"$tmp/instr-gw.yaml" <<YAML
-workers: 1
-listen: [127.0.0.1:$gw_port]
-access_log: off
-log_level: warn
-admin:
-  listen: off
-providers:
-  - name: mock
-    base_url: http://127.0.0.1:$mock_port
-    auth: none
-routes:
-  - prefix: /v1/
-    provider: mock
-YAML
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg-portcullis.%p" \
-  "$build/portcullis" -c "$tmp/instr-gw.yaml" 2>"$tmp/instr-gw.err" &
+  "$build/portcullis" -c "$gw_cfg" 2>"$tmp/instr-gw.err" &
 pid=$!
+gw_port=
+for _ in $(seq 600); do
+  gw_port=$(grep -m1 'listening on' "$tmp/instr-gw.err" 2>/dev/null | sed 's/.*:\([0-9]*\) .*/\1/') || true
+  [[ -n $gw_port ]] && break
+  sleep 0.1
+done
+[[ -n $gw_port ]] || { echo "instructions: portcullis did not start under valgrind" >&2; exit 1; }
 count portcullis "$gw_port"
 
 ngx_port=$(free_port) ngx_tls_port=$(free_port)

@@ -473,7 +473,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
 # (bench/instructions.sh), in front of the same mock.
 instr_md=
 if [[ $instr_on != 0 ]]; then
-  bench/instructions.sh "$build" "$mock_port" bench/nginx.conf.in "$tmp" >"$tmp/instr.txt" ||
+  bench/instructions.sh "$build" "$mock_port" "$tmp/gw.yaml" bench/nginx.conf.in "$tmp" >"$tmp/instr.txt" ||
     die "bench/instructions.sh failed"
   read -r _ gi_ins gi_n < <(grep '^portcullis ' "$tmp/instr.txt")
   read -r _ ni_ins ni_n < <(grep '^nginx ' "$tmp/instr.txt")
