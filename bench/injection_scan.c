@@ -90,7 +90,8 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                                   hits);
                 } else if (w == CLASSIFY) {
                     struct gw_clf_acc a;
-                    gw_clf_begin(&a, model, 0);
+                    if (gw_clf_begin(&a, model, 0) < 0)
+                        exit(1);
                     gw_clf_feed(&a, norms[i].text, norms[i].len);
                     sink = gw_clf_end(&a);
                 } else if (w == NEEDLES) {
@@ -102,7 +103,8 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                 } else if (w == FULL_CLASSIFY) {
                     struct gw_inj_result r;
                     struct gw_clf_acc a;
-                    gw_clf_begin(&a, model, 0);
+                    if (gw_clf_begin(&a, model, 0) < 0)
+                        exit(1);
                     if (gw_inj_scan_clf(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r, &a) < 0)
                         exit(1);
                     sink = gw_clf_end(&a);

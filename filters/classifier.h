@@ -23,7 +23,9 @@
  * normalised bytes (a feature belongs to the block it starts in); a window is two consecutive
  * blocks (a text of one block is one window). A window's margin is
  *       bias + (sum of its features' weights) / sqrt(number of its features)
- * counting repeats, and the text's probability is the logistic function of the largest window
+ * where a feature counts at most twice in a block (features v5; counted every time, a word
+ * repeated a hundred times outweighed everything else; classifier.c, REPEAT_CAP, says how the
+ * counting is done), and the text's probability is the logistic function of the largest window
  * margin: an instruction buried in a long document is judged with the two blocks around it, not
  * diluted by the rest, and a long document gets no credit for being long.
  *
@@ -41,11 +43,13 @@
 #define GW_CLF_FORMAT 2
 /* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); 3 since the
  * concept lexicon; 4 since it drops tatweel, harakat, Hebrew points, the nukta and Cyrillic
- * stress marks. A model trained on another version reads text differently and is refused. */
-#define GW_CLF_FEATURES 4
+ * stress marks; 5 since a feature counts at most twice in a block. A model trained on another
+ * version reads text differently and is refused. */
+#define GW_CLF_FEATURES 5
 
 /* A concept lexicon, parsed (gw_clf_lex_parse). */
 struct gw_clf_lex;
+struct gw_clf_seen;
 
 struct gw_clf_params {
     unsigned nbits;               /* 10..24 */
@@ -109,10 +113,14 @@ struct gw_clf_acc {
     uint64_t cseen;     /* concepts seen in the current block (bit per concept) */
     double best;        /* largest window margin */
     int any;
+    struct gw_clf_seen *seen; /* the thread's repeat counts (classifier.c, REPEAT_CAP) */
 };
 
-/* side: 0 direct (what users write), 1 indirect (documents, tool results). */
-void gw_clf_begin(struct gw_clf_acc *a, const struct gw_clf_model *m, int side);
+/* side: 0 direct (what users write), 1 indirect (documents, tool results). -1 when out of memory
+ * (the thread's repeat counts: 8 KB, allocated on the thread's first use). One accumulator
+ * is fed at a time on a thread: begin, feeds and end of one text are not interleaved with
+ * another's there. */
+int gw_clf_begin(struct gw_clf_acc *a, const struct gw_clf_model *m, int side);
 /* Feeds len bytes of normalised text that follow what was fed before. A feed boundary ends
  * n-grams (pieces are long windows of the rule scan; the few n-grams lost there do not matter). */
 void gw_clf_feed(struct gw_clf_acc *a, const char *norm, size_t len);
@@ -127,11 +135,11 @@ double gw_clf_score(const struct gw_clf_model *m, int side, const char *text, si
  * Feature extraction for the trainer: calls feat(arg, block, index) for every feature of every
  * block of len bytes of normalised text (block = the block's number; index < 2^nbits), and
  * block_end(arg, block, length) after each block. Window features (length buckets) are not
- * included: gw_clf_window_feature gives the index of a window's.
+ * included: gw_clf_window_feature gives the index of a window's. -1 when out of memory.
  */
-void gw_clf_extract(const struct gw_clf_params *p, int side, const char *norm, size_t len,
-                    void (*feat)(void *arg, uint32_t block, uint32_t index),
-                    void (*block_end)(void *arg, uint32_t block, uint32_t length), void *arg);
+int gw_clf_extract(const struct gw_clf_params *p, int side, const char *norm, size_t len,
+                   void (*feat)(void *arg, uint32_t block, uint32_t index),
+                   void (*block_end)(void *arg, uint32_t block, uint32_t length), void *arg);
 uint32_t gw_clf_window_feature(const struct gw_clf_params *p, uint32_t window_len);
 
 #endif

@@ -496,8 +496,8 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
             continue;
         const struct thr *t = &c->role_thr[s->role];
         const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
-        if (c->model)
-            gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT);
+        if (c->model && gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT) < 0)
+            return GW_ERROR;
         if (gw_inj_scan_clf(c->pack, s->text, s->len, side, skip, &r, c->model ? &acc : NULL) < 0)
             return GW_ERROR;
         struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};

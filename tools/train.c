@@ -194,7 +194,10 @@ add_doc(const char *text, size_t len, const char *label, const char *attack, uns
     x.bstart[0] = 0;
     int indirect =
         strcmp(label, "indirect_injection") == 0 || strcmp(label, "benign_document") == 0;
-    gw_clf_extract(&prm, indirect, n.text, n.len, on_feat, on_block, &x);
+    if (gw_clf_extract(&prm, indirect, n.text, n.len, on_feat, on_block, &x) < 0) {
+        fprintf(stderr, "portcullis-train: out of memory\n");
+        exit(1);
+    }
     if (x.nb == 0) { /* empty text: one empty block */
         x.blen[0] = 0;
         x.bstart[1] = 0;

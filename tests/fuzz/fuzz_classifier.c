@@ -64,7 +64,8 @@ check_extract(const struct gw_clf_params *prm, int side, const char *t, size_t n
     if (gw_normalize(t, n, GW_NORM_ALL, &nm) != 0)
         return;
     struct count c = {.limit = 1u << prm->nbits};
-    gw_clf_extract(prm, side, nm.text, nm.len, on_feat, on_block, &c);
+    if (gw_clf_extract(prm, side, nm.text, nm.len, on_feat, on_block, &c) < 0)
+        abort();
     if (c.bad || c.len != nm.len)
         abort();
     gw_norm_free(&nm);
@@ -92,7 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         score(shipped, t, n);
         struct gw_clf_acc a;
         struct gw_inj_result r;
-        gw_clf_begin(&a, shipped, data[0] >> 1 & 1);
+        if (gw_clf_begin(&a, shipped, data[0] >> 1 & 1) < 0)
+            abort();
         if (gw_inj_scan_clf(pack, t, n, GW_INJ_DIRECT, NULL, &r, &a) == 0) {
             double p = gw_clf_end(&a);
             if (!(p >= 0 && p <= 1))

@@ -167,7 +167,7 @@ test_bad_files(void **state)
     memcpy(c, b, len);
     c[12] = 7;
     reseal(c, len);
-    expect_error(c, len, "trained on features v7, this build extracts v4");
+    expect_error(c, len, "trained on features v7, this build extracts v5");
     memcpy(c, b, len);
     c[16] = 30; /* nbits */
     reseal(c, len);
@@ -231,7 +231,7 @@ has_feature(const struct gw_clf_params *p, const char *text, uint64_t key)
     struct gw_norm n;
     assert_int_equal(gw_normalize(text, strlen(text), GW_NORM_ALL, &n), 0);
     f[0] = 0;
-    gw_clf_extract(p, 0, n.text, n.len, collect, no_block, f);
+    assert_int_equal(gw_clf_extract(p, 0, n.text, n.len, collect, no_block, f), 0);
     gw_norm_free(&n);
     uint32_t want = idx_of(p, key);
     for (uint32_t i = 1; i <= f[0]; i++)
@@ -383,9 +383,9 @@ test_serving_equals_training(void **state)
         size_t len = strlen(text);
         static struct blocks b;
         memset(&b, 0, sizeof(b));
-        gw_clf_extract(&m->prm, side, text, len, on_f, on_b, &b);
+        assert_int_equal(gw_clf_extract(&m->prm, side, text, len, on_f, on_b, &b), 0);
         struct gw_clf_acc a;
-        gw_clf_begin(&a, m, side);
+        assert_int_equal(gw_clf_begin(&a, m, side), 0);
         gw_clf_feed(&a, text, len);
         double p = gw_clf_end(&a);
         if (len == 0) {
@@ -414,20 +414,22 @@ test_pieces_and_scan_windows(void **state)
     const char *t = "one two three four five six seven eight nine ten ";
     size_t tl = strlen(t);
     struct gw_clf_acc a, b;
-    gw_clf_begin(&a, m, 0);
-    gw_clf_begin(&b, m, 0);
     char whole[4096];
     size_t wl = 0;
     for (int i = 0; i < 60; i++) {
         memcpy(whole + wl, t, tl);
         wl += tl;
     }
+    /* one accumulator at a time on a thread (the repeat counts are the thread's) */
+    assert_int_equal(gw_clf_begin(&a, m, 0), 0);
     gw_clf_feed(&a, whole, wl);
+    double pa = gw_clf_end(&a);
+    assert_int_equal(gw_clf_begin(&b, m, 0), 0);
     for (size_t off = 0; off < wl; off += tl)
         gw_clf_feed(&b, whole + off, tl);
     assert_int_equal(a.pos, b.pos);
     /* only n-grams across the piece ends differ */
-    assert_true(fabs(gw_clf_end(&a) - gw_clf_end(&b)) < 0.2);
+    assert_true(fabs(pa - gw_clf_end(&b)) < 0.2);
 
     char err[600];
     struct gw_inj_pack *p = gw_inj_pack_load(SHIPPED_PACK, err, sizeof(err));
@@ -439,13 +441,50 @@ test_pieces_and_scan_windows(void **state)
     struct gw_norm n;
     assert_int_equal(gw_normalize(text, big, GW_NORM_ALL, &n), 0);
     struct gw_inj_result r;
-    gw_clf_begin(&a, m, 1);
+    assert_int_equal(gw_clf_begin(&a, m, 1), 0);
     assert_int_equal(gw_inj_scan_clf(p, text, big, GW_INJ_DIRECT, NULL, &r, &a), 0);
     assert_int_equal(a.pos, n.len);
     gw_clf_end(&a);
     gw_norm_free(&n);
     free(text);
     gw_inj_pack_free(p);
+    gw_clf_free(m);
+}
+
+/* A feature counts at most twice in a block: a run of one letter or a word said over and over
+ * adds a handful of features, not one per byte, and a repeated word's weight does not grow
+ * with the run. */
+static void
+test_repeats_capped(void **state)
+{
+    (void)state;
+    struct gw_clf_model *m = random_model(20, 256);
+    static uint32_t f[4096];
+    char run[250];
+    memset(run, 'a', sizeof(run));
+    f[0] = 0;
+    assert_int_equal(gw_clf_extract(&m->prm, 0, run, sizeof(run), collect, no_block, f), 0);
+    /* 3 n-gram lengths at 250 positions would be 744 features; capped: twice the longest
+     * position's three, the last positions' shorter ones, the word and the block features */
+    assert_true(f[0] > 0 && f[0] < 30);
+    /* without repeats every position counts: 3 n-grams at each of the first len - 4 bytes */
+    const char *plain = "the quick brown fox jumps over a lazy dog";
+    f[0] = 0;
+    assert_int_equal(gw_clf_extract(&m->prm, 0, plain, strlen(plain), collect, no_block, f), 0);
+    assert_true(f[0] >= 3 * (strlen(plain) - 4));
+    /* the same word 20 or 36 times in one block (and one length bucket) scores the same: the
+     * run adds nothing after its second time */
+    char words[7 * 36 + 1];
+    for (int i = 0; i < 36; i++)
+        memcpy(words + 7 * i, "secret ", 7);
+    struct gw_clf_acc a;
+    assert_int_equal(gw_clf_begin(&a, m, 0), 0);
+    gw_clf_feed(&a, words, 7 * 20);
+    double p20 = gw_clf_end(&a);
+    assert_int_equal(gw_clf_begin(&a, m, 0), 0);
+    gw_clf_feed(&a, words, 7 * 36);
+    double p36 = gw_clf_end(&a);
+    assert_true(fabs(p20 - p36) < 1e-9);
     gw_clf_free(m);
 }
 
@@ -500,6 +539,7 @@ main(void)
         cmocka_unit_test(test_lexicon),
         cmocka_unit_test(test_serving_equals_training),
         cmocka_unit_test(test_pieces_and_scan_windows),
+        cmocka_unit_test(test_repeats_capped),
         cmocka_unit_test(test_shipped_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
