@@ -429,8 +429,8 @@ params(const struct gw_clf_acc *a, const struct sink *x)
  * of its index, the block's tag (a block takes a new one; after 63 the table is cleared) and its
  * count. A feature whose slot another feature of the same block holds takes the slot (and counts
  * as new): a block has a few hundred look-ups, so a few percent of repeats are counted again --
- * the same way in training and serving, since both run this code. The classifier costs ~17 %
- * more with it (bench/RESULTS.md). One accumulator is fed at a time on a thread
+ * the same way in training and serving, since both run this code. The classifier costs ~25 %
+ * more with it (bench/RESULTS.md, "Injection filter"). One accumulator is fed at a time on a thread
  * (gw_clf_begin ... gw_clf_end), as the filter, `scan` and the trainer do: another's blocks would
  * take the slots. */
 #define REPEAT_CAP 2
