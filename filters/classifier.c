@@ -20,6 +20,7 @@
 #include "filters/fnv.h"
 #include "filters/hexdigit.h"
 #include "filters/normalize.h"
+#include "filters/tslot.h"
 #include "gateway/io.h"
 #include "providers/jsonscan.h"
 
@@ -416,7 +417,7 @@ params(const struct gw_clf_acc *a, const struct sink *x)
  * with the square root of its length (the sum grows with the count, the scale only with its
  * root): a benign prompt that repeated a word, or a long few-shot list, scored 1.0. With the cap,
  * cross-validated detection at 1 % false positives rose 59.3 -> 61.4 % (direct) and 46.6 ->
- * 53.0 % (indirect), the minimal pairs' benign twins blocked fell 9.2 -> 6.5 % and the machine's
+ * 53.0 % (indirect), the minimal pairs' benign twins blocked fell 9.2 -> 6.8 % and the machine's
  * 8 KB documents reported 4.7 -> 3.0 %. A cap of 1 loses the double count of concepts
  * (CONCEPT_COUNT); 3 and 4 gained less. Where the counting is cheap it is coarse:
  *   - a position's character n-grams count together, while the longest of them has been seen
@@ -438,7 +439,7 @@ params(const struct gw_clf_acc *a, const struct sink *x)
 #define SEEN_SLOTS (1u << SEEN_BITS)
 
 struct gw_clf_seen {
-    /* (index >> SEEN_BITS) & 0xFF << 8 | tag << 2 | count: 16 bits, a type no field of the
+    /* ((index >> SEEN_BITS) & 0xFF) << 8 | tag << 2 | count: 16 bits, a type no field of the
      * accumulator has, so the compiler keeps those in registers across the stores here */
     uint16_t slot[SEEN_SLOTS];
     uint8_t tag; /* the current block's, 1..63 */
@@ -457,13 +458,7 @@ seen_init(void)
 static struct gw_clf_seen *
 thread_seen(void)
 {
-    pthread_once(&seen_once, seen_init);
-    struct gw_clf_seen *t = pthread_getspecific(seen_key);
-    if (!t && (t = calloc(1, sizeof(*t))) && pthread_setspecific(seen_key, t) != 0) {
-        free(t);
-        t = NULL;
-    }
-    return t;
+    return gw_thread_slot(&seen_key, &seen_once, seen_init, sizeof(struct gw_clf_seen));
 }
 
 /* A new block: a tag no slot in the table carries. */

@@ -35,6 +35,7 @@
 #include "filters/rxsplit.h"
 #include "filters/scan.h"
 #include "filters/tabular.h"
+#include "filters/tslot.h"
 #include "gateway/io.h"
 #include "gateway/log.h"
 
@@ -941,13 +942,7 @@ scratch_init(void)
 static struct tbufs *
 thread_bufs(void)
 {
-    pthread_once(&scratch_once, scratch_init);
-    struct tbufs *b = pthread_getspecific(scratch_key);
-    if (!b && (b = calloc(1, sizeof(*b))) && pthread_setspecific(scratch_key, b) != 0) {
-        free(b);
-        b = NULL;
-    }
-    return b;
+    return gw_thread_slot(&scratch_key, &scratch_once, scratch_init, sizeof(struct tbufs));
 }
 
 static void
