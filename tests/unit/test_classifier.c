@@ -464,7 +464,7 @@ test_repeats_capped(void **state)
     memset(run, 'a', sizeof(run));
     f[0] = 0;
     assert_int_equal(gw_clf_extract(&m->prm, 0, run, sizeof(run), collect, no_block, f), 0);
-    /* 3 n-gram lengths at 250 positions would be 744 features; capped: twice the longest
+    /* 3 n-gram lengths over 250 bytes would be 741 features; capped: twice the longest
      * position's three, the last positions' shorter ones, the word and the block features */
     assert_true(f[0] > 0 && f[0] < 30);
     /* without repeats every position counts: 3 n-grams at each of the first len - 4 bytes */
