@@ -471,41 +471,67 @@ seen_next(struct gw_clf_seen *t)
     }
 }
 
-/* Whether feature i counts once more in the current block. */
-static inline __attribute__((always_inline)) int
-seen_keep(struct gw_clf_seen *t, uint32_t i)
+/* How many of r more occurrences of feature i count in the current block (r <= REPEAT_CAP). */
+static inline __attribute__((always_inline)) unsigned
+seen_keep_n(struct gw_clf_seen *t, uint32_t i, unsigned r)
 {
     uint16_t *e = &t->slot[i & (SEEN_SLOTS - 1)];
     unsigned key = (i >> SEEN_BITS & 0xFF) << 8 | (unsigned)t->tag << 2;
     unsigned c = (*e & ~3u) == key ? *e & 3u : 0; /* branch-free: repeats are unpredictable */
-    unsigned k = c < REPEAT_CAP;
+    unsigned k = REPEAT_CAP - c < r ? REPEAT_CAP - c : r;
     *e = (uint16_t)(key | (c + k));
-    return (int)k;
+    return k;
 }
+
+/* Whether feature i counts once more in the current block. */
+static inline __attribute__((always_inline)) int
+seen_keep(struct gw_clf_seen *t, uint32_t i)
+{
+    return (int)seen_keep_n(t, i, 1);
+}
+
+/* The current block's weight sum and feature count while a feed runs: locals of run() (the
+ * accumulator's a->s[1] and a->n[1] in memory made every feature a load, an add and a store
+ * on one chain, and a store of a float may be a weight for all the compiler knows). */
+struct hot {
+    const float *w;
+    float s;
+    uint32_t n;
+};
 
 /* Feature i counted: its weight added (scoring) or passed to the sink (training). */
 static inline __attribute__((always_inline)) void
-count(struct gw_clf_acc *a, const struct sink *x, uint32_t i)
+count(struct gw_clf_acc *a, const struct sink *x, struct hot *h, uint32_t i)
 {
     if (x)
         x->feat(x->arg, (uint32_t)(a->pos / x->p->block), i);
     else
-        a->s[1] += a->m->w[i];
-    a->n[1]++;
+        h->s += h->w[i];
+    h->n++;
 }
 
 /* A word-level feature counts twice: once as itself and once for the side it is read on, so the
  * model can learn that "recommend a good book" is ordinary from a user and an injection inside a
  * retrieved document, while both sides share what attacks have in common. */
 static inline __attribute__((always_inline)) void
-add2(struct gw_clf_acc *a, const struct sink *x, uint64_t h)
+add2n(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, uint64_t h, unsigned r)
 {
     const struct gw_clf_params *p = params(a, x);
     uint32_t i = idx_of(p, h);
-    if (!seen_keep(a->seen, i))
+    unsigned k = seen_keep_n(a->seen, i, r);
+    if (!k)
         return; /* the side's copy is repeated as often: one count for both */
-    count(a, x, i);
-    count(a, x, idx_of(p, h ^ ((uint64_t)(a->side + 1) << 58)));
+    uint32_t j = idx_of(p, h ^ ((uint64_t)(a->side + 1) << 58));
+    for (unsigned q = 0; q < k; q++) {
+        count(a, x, ht, i);
+        count(a, x, ht, j);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+add2(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, uint64_t h)
+{
+    add2n(a, x, ht, h, 1);
 }
 
 /* A concept feature counts as this many features: a concept stands for many words of many
@@ -517,27 +543,26 @@ add2(struct gw_clf_acc *a, const struct sink *x, uint64_t h)
 
 /* A concept found: itself, and at its first occurrence in the block one unordered pair with each
  * concept seen before it there. */
-static inline __attribute__((always_inline)) void concept(struct gw_clf_acc *a,
-                                                          const struct sink *x, unsigned c)
+static inline
+    __attribute__((always_inline)) void concept(struct gw_clf_acc *a, const struct sink *x,
+                                                struct hot *ht, unsigned c)
 {
-    for (int r = 0; r < CONCEPT_COUNT; r++)
-        add2(a, x, (uint64_t)0xC0 << 56 | c);
+    add2n(a, x, ht, (uint64_t)0xC0 << 56 | c, CONCEPT_COUNT);
     uint64_t bit = 1ull << c;
     if (a->cseen & bit)
         return;
     for (uint64_t s = a->cseen; s; s &= s - 1) {
         unsigned o = (unsigned)__builtin_ctzll(s);
         uint64_t pair = (uint64_t)0xC1 << 56 | (o < c ? o : c) << 8 | (o < c ? c : o);
-        for (int r = 0; r < CONCEPT_COUNT; r++)
-            add2(a, x, pair);
+        add2n(a, x, ht, pair, CONCEPT_COUNT);
     }
     a->cseen |= bit;
 }
 
 /* The forms that start at t[i] (inner: inside a word, where only LEX_ANY forms count). */
 static inline __attribute__((always_inline)) void
-lex_at(struct gw_clf_acc *a, const struct sink *x, const struct gw_clf_lex *l, const char *t,
-       size_t i, size_t len, int inner)
+lex_at(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, const struct gw_clf_lex *l,
+       const char *t, size_t i, size_t len, int inner)
 {
     if (i + 2 > len)
         return;
@@ -566,7 +591,7 @@ lex_at(struct gw_clf_acc *a, const struct sink *x, const struct gw_clf_lex *l, c
         uint64_t e = lex_find(l, h);
         if (!e || (inner && !(e & LEX_ANY)) || ((e & LEX_WHOLE) && is_word_byte(next)))
             continue;
-        concept(a, x, (unsigned)(e & 0xFF) >> 2);
+        concept(a, x, ht, (unsigned)(e & 0xFF) >> 2);
     }
 }
 
@@ -602,17 +627,19 @@ pool(struct gw_clf_acc *a, int both)
 
 /* Ends the current block: its structural features, then (scoring) the window it closes. */
 static inline __attribute__((always_inline)) void
-close_block(struct gw_clf_acc *a, const struct sink *x, uint32_t blen)
+close_block(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, uint32_t blen)
 {
     const struct gw_clf_params *p = params(a, x);
     uint32_t b = !a->sent ? 0 : a->imp == 0 ? 1 : a->imp * 2 <= a->sent ? 2 : 3;
     /* the block's own number: pos is already past it when a block is closed at its end */
     uint64_t keep = a->pos;
     a->pos -= blen ? 1 : 0;
-    add2(a, x, SALT_IMP + b);
+    add2(a, x, ht, SALT_IMP + b);
     if (a->role)
-        add2(a, x, SALT_ROLE);
+        add2(a, x, ht, SALT_ROLE);
     a->pos = keep;
+    a->s[1] = ht->s;
+    a->n[1] = ht->n;
     a->len[1] = blen;
     if (x) {
         x->block_end(x->arg, (uint32_t)((a->pos - (blen ? 1 : 0)) / p->block), blen);
@@ -622,8 +649,8 @@ close_block(struct gw_clf_acc *a, const struct sink *x, uint32_t blen)
     a->s[0] = a->s[1];
     a->n[0] = a->n[1];
     a->len[0] = a->len[1];
-    a->s[1] = 0;
-    a->n[1] = 0;
+    a->s[1] = ht->s = 0;
+    a->n[1] = ht->n = 0;
     a->len[1] = 0;
     a->have_prev = 1;
     a->sent = a->imp = 0;
@@ -646,6 +673,7 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
                                      0xffffffffffffffull,
                                      ~0ull};
     struct gw_clf_seen *seen = a->seen;
+    struct hot ht = {.w = x ? NULL : a->m->w, .s = a->s[1], .n = a->n[1]};
     size_t tok_end = 0; /* bytes before this belong to a token already counted */
     const char *pw = NULL;
     size_t pwn = 0;
@@ -666,18 +694,19 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
         if (x) {
             if (top && seen_keep(seen, jt)) {
                 for (unsigned n = p->cmin; n < top; n++)
-                    count(a, x, idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56)));
-                count(a, x, jt);
+                    count(a, x, &ht,
+                          idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56)));
+                count(a, x, &ht, jt);
             }
         } else if (top) {
             /* a sum per byte, then one add into the block: short dependency chains; kept or
              * not without a branch (repeats come unpredictably) */
             unsigned keep = (unsigned)seen_keep(seen, jt);
-            float t8 = a->m->w[jt];
+            float t8 = ht.w[jt];
             for (unsigned n = p->cmin; n < top; n++)
-                t8 += a->m->w[idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56))];
-            a->s[1] += keep ? t8 : 0.0f;
-            a->n[1] += keep * (top - p->cmin + 1);
+                t8 += ht.w[idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56))];
+            ht.s += keep ? t8 : 0.0f;
+            ht.n += keep * (top - p->cmin + 1);
         }
         /* the token starting here */
         if (i >= tok_end) {
@@ -687,11 +716,11 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
                 while (e < len && is_word_byte((unsigned char)t[e]))
                     e++;
                 uint64_t h = fnv(t + i, e - i);
-                add2(a, x, h ^ SALT_WORD);
+                add2(a, x, &ht, h ^ SALT_WORD);
                 if (p->lex)
-                    lex_at(a, x, p->lex, t, i, len, 0);
+                    lex_at(a, x, &ht, p->lex, t, i, len, 0);
                 if (p->words >= 2 && a->prev_word)
-                    add2(a, x, a->prev_word * 31 + h + SALT_BIGRAM);
+                    add2(a, x, &ht, a->prev_word * 31 + h + SALT_BIGRAM);
                 if (a->at_start) {
                     a->sent++;
                     a->imp += (uint32_t)word_in(t + i, e - i, imperative);
@@ -706,9 +735,9 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
                 tok_end = e;
             } else if (c != ' ') {
                 uint64_t h = c + SALT_PUNCT;
-                add2(a, x, h);
+                add2(a, x, &ht, h);
                 if (p->words >= 2 && a->prev_word)
-                    add2(a, x, a->prev_word * 31 + h + SALT_BIGRAM);
+                    add2(a, x, &ht, a->prev_word * 31 + h + SALT_BIGRAM);
                 if (c == ':' && pw && word_in(pw, pwn, role_words))
                     a->role = 1;
                 if (c == '.' || c == '!' || c == '?')
@@ -720,15 +749,17 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
             }
         } else if (p->lex && (unsigned char)t[i] >= 0xC0) {
             /* a character inside a word: forms of scripts without spaces, and `*` forms */
-            lex_at(a, x, p->lex, t, i, len, 1);
+            lex_at(a, x, &ht, p->lex, t, i, len, 1);
         }
         a->pos++;
         a->len[1]++;
         if (--left == 0) {
-            close_block(a, x, a->len[1]);
+            close_block(a, x, &ht, a->len[1]);
             left = p->block;
         }
     }
+    a->s[1] = ht.s;
+    a->n[1] = ht.n;
 }
 
 /* ---- public scoring ---- */
@@ -754,8 +785,10 @@ gw_clf_feed(struct gw_clf_acc *a, const char *norm, size_t len)
 double
 gw_clf_end(struct gw_clf_acc *a)
 {
-    if (a->len[1])
-        close_block(a, NULL, a->len[1]);
+    if (a->len[1]) {
+        struct hot ht = {.w = a->m->w, .s = a->s[1], .n = a->n[1]};
+        close_block(a, NULL, &ht, a->len[1]);
+    }
     if (!a->any) {
         /* one block (or none): the window is that block alone */
         a->s[1] = a->s[0];
@@ -795,8 +828,10 @@ gw_clf_extract(const struct gw_clf_params *p, int side, const char *norm, size_t
         return -1;
     seen_next(a.seen);
     run(&a, &x, norm, len);
-    if (a.len[1])
-        close_block(&a, &x, a.len[1]);
+    if (a.len[1]) {
+        struct hot ht = {.s = a.s[1], .n = a.n[1]};
+        close_block(&a, &x, &ht, a.len[1]);
+    }
     return 0;
 }
 
