@@ -578,18 +578,23 @@ lex_at(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, const struct 
     if (end > len)
         end = len;
     int spaced = (lens & LEX_SPACED) != 0;
-    uint64_t h = GW_FNV_OFFSET;
+    /* first the hashes of every length and which lengths end on a character's end (no branch
+     * per byte but the loop's own), then the look-ups at the lengths of the bucket's forms: a
+     * branch per byte on the bucket's lengths was mispredicted about once a word */
+    uint64_t hs[64], ends = 0, h = GW_FNV_OFFSET;
     for (size_t j = i; j < end; j++) {
         if (t[j] == ' ' && !spaced)
             break;
         h = (h ^ (unsigned char)t[j]) * GW_FNV_PRIME;
-        if (!(lens >> (j - i + 1) & 1))
-            continue;
+        hs[j - i + 1] = h;
         unsigned char next = j + 1 < len ? (unsigned char)t[j + 1] : ' ';
-        if ((next & 0xC0) == 0x80)
-            continue; /* inside a character */
-        uint64_t e = lex_find(l, h);
-        if (!e || (inner && !(e & LEX_ANY)) || ((e & LEX_WHOLE) && is_word_byte(next)))
+        ends |= (uint64_t)((next & 0xC0) != 0x80) << (j - i + 1);
+    }
+    for (uint64_t c = lens & ends; c; c &= c - 1) {
+        unsigned n = (unsigned)__builtin_ctzll(c);
+        uint64_t e = lex_find(l, hs[n]);
+        if (!e || (inner && !(e & LEX_ANY)) ||
+            ((e & LEX_WHOLE) && i + n < len && is_word_byte((unsigned char)t[i + n])))
             continue;
         concept(a, x, ht, (unsigned)(e & 0xFF) >> 2);
     }
