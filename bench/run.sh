@@ -646,6 +646,13 @@ MD
       die "pc-bench-injection failed"
     PORTCULLIS_CACHE_DIR=$inj_cache "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml "$tmp/inj-mixed.txt" >"$tmp/inj-mixed.out" ||
       die "pc-bench-injection failed"
+    # Varied prompts: 400 KB of the training set's benign prompts (English and 23 other
+    # languages, every kind of request), so a 2 KB segment comes round again only after 195
+    # others: the two texts above are short enough for the branch predictor to learn them.
+    jq -r .text training/injection/benign-*.jsonl >"$tmp/inj-benign.txt"
+    head -c 400000 "$tmp/inj-benign.txt" >"$tmp/inj-varied.txt"
+    PORTCULLIS_CACHE_DIR=$inj_cache "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml "$tmp/inj-varied.txt" >"$tmp/inj-varied.out" ||
+      die "pc-bench-injection failed"
     grep -q '^segments .* hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
     inj_rules=$(awk '$1 == "segments" {print $6}' "$tmp/inj-en.txt")
     col() { awk -v w="$2" -v c="$3" '$1 == w {print $c}' "$1"; }
@@ -677,6 +684,7 @@ Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-seco
 |---|---|---|---|---|
 | English meeting notes (bench/prompt4k.txt) | $(col "$tmp/inj-en.txt" normalise 2) MB/s | $(col "$tmp/inj-en.txt" match 2) MB/s | **$(col "$tmp/inj-en.txt" scan 2) MB/s** | $(col "$tmp/inj-en.txt" scan 3) µs |
 | mixed languages (tests/fixtures/injection, attacks and benign) | $(col "$tmp/inj-mixed.out" normalise 2) MB/s | $(col "$tmp/inj-mixed.out" match 2) MB/s | **$(col "$tmp/inj-mixed.out" scan 2) MB/s** | $(col "$tmp/inj-mixed.out" scan 3) µs |
+| varied prompts (400 KB of training/injection/benign-*.jsonl) | $(col "$tmp/inj-varied.out" normalise 2) MB/s | $(col "$tmp/inj-varied.out" match 2) MB/s | **$(col "$tmp/inj-varied.out" scan 2) MB/s** | $(col "$tmp/inj-varied.out" scan 3) µs |
 
 The classifier on one core (same segments; "classify" is the model alone over the normalised text,
 "scan + classify" is what the filter does: one normalisation feeding the rules and the model):
@@ -685,6 +693,7 @@ The classifier on one core (same segments; "classify" is the model alone over th
 |---|---|---|---|---|---|
 | English meeting notes | $(col "$tmp/inj-en.txt" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-en.txt" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-en.txt" classify 3) µs** | $(col "$tmp/inj-en.txt" scan+classify 2) MB/s | $(col "$tmp/inj-en.txt" scan+classify 3) µs |
 | mixed languages | $(col "$tmp/inj-mixed.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-mixed.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-mixed.out" classify 3) µs** | $(col "$tmp/inj-mixed.out" scan+classify 2) MB/s | $(col "$tmp/inj-mixed.out" scan+classify 3) µs |
+| varied prompts | $(col "$tmp/inj-varied.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-varied.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-varied.out" classify 3) µs** | $(col "$tmp/inj-varied.out" scan+classify 2) MB/s | $(col "$tmp/inj-varied.out" scan+classify 3) µs |
 
 Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
 declared secrets as written, reversed and in base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass;
