@@ -148,8 +148,12 @@ check_rest(const char *s, size_t n)
                    *b = a ? memchr(a + 1, '.', n - (size_t)(a - s) - 1) : NULL;
         if (!a || !b || a == s || b == a + 1 || memchr(b + 1, '.', n - (size_t)(b - s) - 1))
             abort();
-        if (!only(s, n, ALNUM "-_."))
+        /* base64url, and '=' only as a segment's padding (some encoders pad: accepted) */
+        if (!only(s, n, ALNUM "-_.="))
             abort();
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == '=' && i + 1 < n && s[i + 1] != '=' && s[i + 1] != '.')
+                abort();
     }
 }
 
