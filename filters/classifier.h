@@ -23,6 +23,7 @@
  * normalised bytes (a feature belongs to the block it starts in); a window is two consecutive
  * blocks (a text of one block is one window). A window's margin is
  *       bias + (sum of its features' weights) / sqrt(number of its features)
+ * (scoring reads the weights rounded to 8 bits, gw_clf_quantize: 256 KB instead of 1 MB)
  * where a feature counts at most twice in a block (features v5; counted every time, a word
  * repeated a hundred times outweighed everything else; classifier.c, REPEAT_CAP, says how the
  * counting is done), and the text's probability is the logistic function of the largest window
@@ -63,6 +64,8 @@ struct gw_clf_model {
     struct gw_clf_params prm;
     float bias;
     float *w;               /* 2^nbits weights (owned) */
+    int8_t *q;              /* ... as scoring reads them: w / qscale rounded (owned) */
+    float qscale;           /* the largest |w| / 127 */
     char *meta;             /* NUL-terminated JSON (owned, may be "") */
     char *lexicon;          /* the concept lexicon's text, NUL-terminated (owned, may be "") */
     struct gw_clf_lex *lex; /* ... parsed, or NULL when empty (owned; prm.lex points to it) */
@@ -101,11 +104,15 @@ int gw_clf_write(const char *path, const struct gw_clf_model *m, char *err, size
 
 void gw_clf_free(struct gw_clf_model *m);
 
+/* Fills m->q and m->qscale from m->w (allocating q when NULL): gw_clf_parse does; a model built
+ * in memory must before it scores. -1 when out of memory. */
+int gw_clf_quantize(struct gw_clf_model *m);
+
 /* Scoring a text fed in pieces of normalised text (the rule scan's windows): */
 struct gw_clf_acc {
     const struct gw_clf_model *m;
     uint64_t pos;          /* normalised bytes fed so far */
-    float s[2];            /* weight sums of the previous and the current block */
+    int32_t s[2];          /* sums of the 8-bit weights of the previous and the current block */
     uint32_t n[2], len[2]; /* their feature counts and lengths */
     uint32_t sent, imp;    /* the current block's sentences, imperative ones */
     int role, at_start, have_prev, side;

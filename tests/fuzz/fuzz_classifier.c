@@ -114,8 +114,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gw_clf_lex_concepts(l) > 64 || gw_clf_lex_forms(l) > n)
             abort();
         static float w[1u << 12];
+        static int8_t q[1u << 12];
         struct gw_clf_model m = {
-            .prm = {.nbits = 12, .cmin = 3, .cmax = 5, .words = 2, .block = 64, .lex = l}, .w = w};
+            .prm = {.nbits = 12, .cmin = 3, .cmax = 5, .words = 2, .block = 64, .lex = l},
+            .w = w,
+            .q = q,
+            .qscale = 1};
         score(&m, t, n);
         check_extract(&m.prm, 1, t, n);
         gw_clf_lex_free(l);

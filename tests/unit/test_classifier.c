@@ -58,6 +58,7 @@ random_model(unsigned nbits, unsigned block)
         m->w[i] = rnd();
     m->bias = -0.25f;
     m->meta = strdup("{\"test\":true}");
+    assert_int_equal(gw_clf_quantize(m), 0);
     return m;
 }
 
@@ -338,8 +339,16 @@ on_b(void *arg, uint32_t block, uint32_t length)
     b->start[b->nb] = b->nf;
 }
 
+/* The trainer's margin over the features extracted, with the weights as trained (q = 0) or as
+ * scoring reads them (q = 1: 8 bits, gw_clf_quantize). */
 static double
-trainer_margin(const struct gw_clf_model *m, const struct blocks *b)
+weight(const struct gw_clf_model *m, uint32_t i, int q)
+{
+    return q ? m->q[i] * (double)m->qscale : m->w[i];
+}
+
+static double
+trainer_margin(const struct gw_clf_model *m, const struct blocks *b, int q)
 {
     double best = -INFINITY;
     uint32_t nwin = b->nb <= 1 ? 1 : b->nb - 1;
@@ -348,11 +357,11 @@ trainer_margin(const struct gw_clf_model *m, const struct blocks *b)
         double s = 0;
         for (uint32_t j = k; j <= last && j < b->nb; j++) {
             for (uint32_t i = b->start[j]; i < b->start[j + 1]; i++)
-                s += m->w[b->f[i]];
+                s += weight(m, b->f[i], q);
             n += b->start[j + 1] - b->start[j];
             len += b->len[j];
         }
-        s += m->w[gw_clf_window_feature(&m->prm, len)];
+        s += weight(m, gw_clf_window_feature(&m->prm, len), q);
         double z = m->bias + s / sqrt((double)n + 1);
         if (z > best)
             best = z;
@@ -394,9 +403,13 @@ test_serving_equals_training(void **state)
             b.start[1] = 0;
             b.len[0] = 0;
         }
-        double z = trainer_margin(m, &b);
+        double z = trainer_margin(m, &b, 1);
         if (fabs(a.best - z) > 1e-3)
             fail_msg("text %zu: served margin %f, trainer margin %f", t, a.best, z);
+        /* and the 8-bit weights keep the margin near the trained weights' one */
+        double zf = trainer_margin(m, &b, 0);
+        if (fabs(a.best - zf) > 2 * m->qscale)
+            fail_msg("text %zu: served margin %f, with the trained weights %f", t, a.best, zf);
         assert_true(fabs(p - 1 / (1 + exp(-z))) < 1e-3);
         if (!texts[t])
             break;
