@@ -23,12 +23,12 @@
  * normalised bytes (a feature belongs to the block it starts in); a window is two consecutive
  * blocks (a text of one block is one window). A window's margin is
  *       bias + (sum of its features' weights) / sqrt(number of its features)
- * (scoring reads the weights rounded to 8 bits, gw_clf_quantize: 256 KB instead of 1 MB)
  * where a feature counts at most twice in a block (features v5; counted every time, a word
  * repeated a hundred times outweighed everything else; classifier.c, REPEAT_CAP, says how the
  * counting is done), and the text's probability is the logistic function of the largest window
  * margin: an instruction buried in a long document is judged with the two blocks around it, not
- * diluted by the rest, and a long document gets no credit for being long.
+ * diluted by the rest, and a long document gets no credit for being long. Scoring reads the
+ * weights rounded to 8 bits (gw_clf_quantize: 256 KB instead of 1 MB of floats).
  *
  * Model file (little-endian, written by gw_clf_write):
  *   "PCMODEL\n", u32 format (2), u32 features version, u32 nbits, cmin, cmax, words, block,
