@@ -183,7 +183,9 @@ enum { LEX_WHOLE = 1, LEX_ANY = 2 };
  * bytes (`lens`: a bucket's form lengths, so a place whose bucket is empty costs one load, and a
  * place whose bucket has forms is hashed only as far as its longest, or to the next space when
  * none of them has one, and looked up only at their lengths), two-byte forms ("ai") in a
- * bitmap of their own. A look-up
+ * bitmap of their own. A place inside a word (where only `*` forms count) is first looked up in
+ * a bitmap of those forms' first two bytes (`any2`): in the words of Cyrillic, Devanagari or
+ * Arabic text few places start one, while their buckets hold the words' whole forms. A look-up
  * first tests a bit of `bloom` (one bit per form, 64 KB: stays in cache) before the table (256 KB
  * for the shipped lexicon: a cache miss). The table holds a form's FNV-1a hash with its concept and
  * flags in the low byte (56 bits tell 6,000 forms apart).
@@ -197,6 +199,7 @@ struct gw_clf_lex {
     uint32_t mask;
     uint64_t lens[LEX_BUCKETS]; /* bit n: a form of n >= 3 bytes starts with these 3 bytes */
     uint8_t two[1u << 13];      /* bit (b0 << 8 | b1): the two-byte form b0 b1 */
+    uint8_t any2[1u << 13];     /* bit (b0 << 8 | b1): a LEX_ANY form starts with b0 b1 */
     uint8_t bloom[1u << (LEX_BLOOM_BITS - 3)]; /* bit (hash >> 45): some form has that hash */
     unsigned nconcepts, nforms;
     char *names[LEX_MAXCONCEPTS];
@@ -318,6 +321,10 @@ lex_add(struct gw_clf_lex *l, const char *form, size_t n, unsigned c, unsigned f
                  l->names[(*e & 0xFF) >> 2]);
         gw_norm_free(&nm);
         return -1;
+    }
+    if (flags & LEX_ANY) {
+        unsigned k = (unsigned)f[0] << 8 | f[1];
+        l->any2[k >> 3] |= (uint8_t)(1u << (k & 7));
     }
     if (*e) {
         /* the same form again (another language): the wider reading wins */
@@ -605,8 +612,11 @@ lex_at(struct gw_clf_acc *a, const struct sink *x, struct hot *ht, const struct 
 {
     if (i + 2 > len)
         return;
-    uint64_t lens = i + 3 <= len ? l->lens[lex_bucket(t + i)] : 0;
     unsigned k = (unsigned)(unsigned char)t[i] << 8 | (unsigned char)t[i + 1];
+    /* inside a word only `*` forms count: most places start none of them */
+    if (inner && !(l->any2[k >> 3] >> (k & 7) & 1))
+        return;
+    uint64_t lens = i + 3 <= len ? l->lens[lex_bucket(t + i)] : 0;
     if (l->two[k >> 3] >> (k & 7) & 1)
         lens |= 1u << 2;
     if (!lens)
