@@ -752,6 +752,14 @@ run(struct gw_clf_acc *a, const struct sink *x, const char *t, size_t len)
                           idx_fast(p, (v & mask[n]) ^ ((uint64_t)(SALT_CHAR + n) << 56)));
                 count(a, x, &ht, jt);
             }
+        } else if (top == 5 && p->cmin == 3) {
+            /* the shipped n-gram lengths, unrolled */
+            unsigned keep = (unsigned)seen_keep(seen, jt);
+            int32_t t8 = ht.q[jt] +
+                         ht.q[idx_fast(p, (v & 0xffffffull) ^ ((uint64_t)(SALT_CHAR + 3) << 56))] +
+                         ht.q[idx_fast(p, (v & 0xffffffffull) ^ ((uint64_t)(SALT_CHAR + 4) << 56))];
+            ht.s += keep ? t8 : 0;
+            ht.n += keep * 3;
         } else if (top) {
             /* a sum per byte, then one add into the block: short dependency chains; kept or
              * not without a branch (repeats come unpredictably) */
