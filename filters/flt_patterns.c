@@ -24,6 +24,8 @@
  *           keywords: [acme]             # the match must contain one of these
  *           allow: [EXAMPLE]             # a match containing one of these is ignored
  *           expand_left: "[a-z0-9._-]{1,64}"   # widen each match leftwards over these bytes
+ *           standalone: "."              # not part of a longer run: no digit (letter) joined
+ *                                        # by one of these to a digit (letter) at its edge
  *       request: event                   # every rule's action in requests (block redact event off)
  *       response: redact                 # ... and in responses
  *       mask: false                      # true: redact with a format-preserving mask ...
@@ -175,8 +177,10 @@ struct prule {
     size_t max_width;               /* longest match Hyperscan can bound, 0 for none */
     int som;                        /* compiled with start of match: redact, or checked (above) */
     int mask;                       /* redact with a format-preserving mask ... */
-    unsigned keep; /* ... that leaves the last keep letters and digits as they are */
-    int owner;     /* 0: a copy for the other direction, sharing the strings */
+    unsigned keep;     /* ... that leaves the last keep letters and digits as they are */
+    int owner;         /* 0: a copy for the other direction, sharing the strings */
+    int standalone;    /* standalone: a match joined to more of its kind (joined) ... */
+    uint8_t joins[32]; /* ... by one of these bytes (a bit per byte) is not one */
 };
 
 /* A literal every match of some rules begins with (see anchors_of): in a stream, text is held
@@ -355,7 +359,36 @@ has_word(const char *t, size_t n, const struct words *w, int start)
 static int
 token_checks(const struct prule *r)
 {
-    return r->context.n || r->keywords.n || r->allow.n || (r->file_allow && r->file_allow->n);
+    return r->context.n || r->keywords.n || r->allow.n || (r->file_allow && r->file_allow->n) ||
+           r->standalone;
+}
+
+/* Bytes a standalone rule reads around a match: two before it, two after it. */
+#define AROUND 2
+
+/* A byte's kind for standalone: 1 a digit, 2 an ASCII letter, 0 anything else. */
+static int
+kind(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? 1 : (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? 2 : 0;
+}
+
+/* Whether the match [from, to) of a standalone rule continues a longer run: a joining byte, then
+ * a byte of the same kind as the match's edge beyond it, right before or right after the match
+ * ("1.2.3.4" inside "1.3.6.1.4.1.311" or "1.2.3.4.5", not in "10.1.2.3.nip.io"). Bytes out of
+ * view count as neither (a stream keeps them in view, see settle). */
+static int
+joined(const struct collector *k, const struct prule *r, uint64_t from, uint64_t to)
+{
+    if (to <= from || from < k->base || to > k->base + k->len)
+        return 0;
+    const unsigned char *m = (const unsigned char *)k->text + (from - k->base);
+    size_t before = (size_t)(from - k->base), n = (size_t)(to - from), after = k->len - before - n;
+    if (before >= AROUND && r->joins[m[-1] >> 3] & (1u << (m[-1] & 7)) && kind(m[-2]) &&
+        kind(m[-2]) == kind(m[0]))
+        return 1;
+    return after >= AROUND && r->joins[m[n] >> 3] & (1u << (m[n] & 7)) && kind(m[n + 1]) &&
+           kind(m[n + 1]) == kind(m[n - 1]);
 }
 
 /*
@@ -388,7 +421,7 @@ passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t
         if (!has_word(k->text + (lo - k->base), (size_t)(to - lo), &r->context, 1))
             return 0;
     }
-    return 1;
+    return !(r->standalone && joined(k, r, from, to));
 }
 
 /*
@@ -407,7 +440,8 @@ settle(const struct collector *k, struct mvec *out, size_t lo, int all, uint64_t
         struct pmatch *m = &out->v[i];
         const struct prule *r = &k->c->rules[m->rule];
         if (m->pend) {
-            if (all || fed >= m->from + r->max_len + LOOKAHEAD) {
+            /* a standalone rule reads up to AROUND bytes after the match */
+            if (all || fed >= m->from + r->max_len + LOOKAHEAD + (r->standalone ? AROUND : 0)) {
                 /* the longest match from this start (a stream may have reported it in pieces) */
                 for (size_t j = lo; j < out->n; j++)
                     if (out->v[j].pend && out->v[j].rule == m->rule && out->v[j].seg == m->seg &&
@@ -417,9 +451,8 @@ settle(const struct collector *k, struct mvec *out, size_t lo, int all, uint64_t
                     continue;
                 m->pend = 0;
             } else {
-                uint64_t n = !r->context.n         ? m->from
-                             : m->from > r->window ? m->from - r->window
-                                                   : 0;
+                size_t before = (r->context.n ? r->window : 0) + (r->standalone ? AROUND : 0);
+                uint64_t n = m->from > before ? m->from - before : 0;
                 if (n < need)
                     need = n;
             }
@@ -814,8 +847,11 @@ release_matches(struct gw_tx *tx, const struct pconf *c, const struct gw_chunk *
     for (size_t i = 0; i < n;) {
         size_t lo = i;
         uint64_t from = m[i].from, to = m[i].to;
-        for (i++;
-             i < n && m[i].rule == m[lo].rule && same_run(&c->rules[m[lo].rule], m[i].from, to);
+        /* a standalone rule's matches are judged one by one: merged before their check, the
+         * four-number pieces of a longer run would make one match that is not joined */
+        const struct prule *rl = &c->rules[m[lo].rule];
+        for (i++; i < n && m[i].rule == m[lo].rule && same_run(rl, m[i].from, to) &&
+                  !(rl->standalone && (m[lo].pend || m[i].pend));
              i++)
             if (m[i].to > to)
                 to = m[i].to;
@@ -1264,6 +1300,21 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
         if (n)
             r->expand_max = n;
     }
+    const json_t *sa = json_object_get(o, "standalone");
+    if (sa) {
+        /* 1 to 8 ASCII punctuation characters */
+        const char *sp = json_is_string(sa) ? json_string_value(sa) : "";
+        size_t n = strlen(sp);
+        int ok = n >= 1 && n <= 8;
+        for (size_t j = 0; ok && j < n; j++)
+            ok = ispunct((unsigned char)sp[j]) != 0;
+        if (!ok)
+            return rule_error(cc, i, id,
+                              "'standalone' must be 1 to 8 punctuation characters, such as \".\"");
+        for (size_t j = 0; j < n; j++)
+            r->joins[(unsigned char)sp[j] >> 3] |= (uint8_t)(1u << ((unsigned char)sp[j] & 7));
+        r->standalone = 1;
+    }
     return 0;
 }
 
@@ -1273,10 +1324,10 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
 {
     /* match / nomatch: example texts, for the tests of a rules file (not used here) */
     static const char *const keys[] = {
-        "id",      "regex",          "flags",    "where",    "direction",
-        "action",  "replacement",    "message",  "category", "severity",
-        "max_len", "validate",       "entropy",  "match",    "nomatch",
-        "context", "context_window", "keywords", "allow",    "expand_left"};
+        "id",          "regex",       "flags",     "where",    "direction",      "action",
+        "replacement", "message",     "category",  "severity", "max_len",        "validate",
+        "entropy",     "match",       "nomatch",   "context",  "context_window", "keywords",
+        "allow",       "expand_left", "standalone"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -1300,7 +1351,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
                               "action, replacement, message, category, severity, max_len, "
                               "validate, entropy, context, context_window, keywords, allow, "
-                              "expand_left, match, nomatch)",
+                              "expand_left, standalone, match, nomatch)",
                               key);
     }
 
@@ -1955,7 +2006,7 @@ static int
 add_anchors(struct pconf *c, const struct prule *r, size_t hold)
 {
     char lits[PREFIX_MAX][ANCHOR_MAX];
-    size_t k = r->context.n || r->expand_max ? 0 : anchors_of(r->regex, lits);
+    size_t k = r->context.n || r->expand_max || r->standalone ? 0 : anchors_of(r->regex, lits);
     int caseless = (r->hs_flags & HS_FLAG_CASELESS) != 0;
     for (size_t i = 0; i < k; i++) {
         size_t len = strlen(lits[i]), j = 0;
@@ -2143,7 +2194,7 @@ apply_overrides(struct gw_cfg_ctx *cc, struct pconf *c, const struct override *f
             x->resp = d == 1 || act[0] == act[1];
             /* A replaced span needs its start, and so do the checks, which read the match. */
             x->som = x->action == ACT_REDACT || x->check || x->entropy > 0 || x->context.n ||
-                     x->keywords.n || x->allow.n || x->expand_max || x->file_allow;
+                     x->keywords.n || x->allow.n || x->expand_max || x->file_allow || x->standalone;
             x->exact = x->som || (x->max_width && x->min_len == x->max_width);
         }
         if (owner) { /* off both ways: its strings go now */
@@ -2289,7 +2340,8 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         c->resp_roles |= r->roles;
         /* Event rules too: their text is not edited, but a run of matches must be reported
          * whole (one event), which it is when nothing of it is released before it has ended. */
-        size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0) + r->expand_max;
+        size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0) + r->expand_max +
+                      (r->standalone ? 2 * AROUND : 0);
         int anchored = add_anchors(c, r, hold);
         if (anchored < 0) {
             gw_cfg_error(cc, NULL, "patterns: out of memory");

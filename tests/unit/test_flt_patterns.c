@@ -738,6 +738,22 @@ test_context_keywords_allow(void **state)
                      "to jane.doe@corp.com, .x@corp.com, @corp.com and averyverylongname@corp.com",
                      "to [M], .[M], @corp.com and averyvery[M]");
     gw_flt_patterns.conf_free(c);
+    /* standalone: four numbers of a longer dotted run (OID, version) are no address; a digit
+     * joined by '.' counts, a letter after it (a hostname) or the end of a sentence does not */
+    c = load("{\"rules\": [{\"id\": \"ip\", \"regex\": "
+             "\"\\\\b(?:[0-9]{1,3}\\\\.){3}[0-9]{1,3}\\\\b\", \"action\": \"redact\", "
+             "\"standalone\": \".\", \"replacement\": \"[IP]\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c,
+                     "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at 10.1.2.3.nip.io from 198.51.100.7. "
+                     "(5.6.7.8) 1.2.3.4",
+                     "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at [IP].nip.io from [IP]. ([IP]) [IP]");
+    gw_flt_patterns.conf_free(c);
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"standalone\": \"ab\"}]}",
+               "'standalone' must be 1 to 8 punctuation characters");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"standalone\": \"\"}]}",
+               "'standalone' must be 1 to 8 punctuation characters");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"@x\", \"expand_left\": \"a-z\"}]}",
                "'expand_left' must be a class such as");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"@x\", \"expand_left\": "
