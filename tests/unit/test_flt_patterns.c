@@ -1228,6 +1228,14 @@ test_pii_pack(void **state)
     assert_int_equal(check_pack("config/rules/pii.yaml", need, 1, &rules, &examples), 0);
     assert_true(rules >= 20);
     assert_true(examples >= 2 * rules);
+    /* streamed through the whole pack, every split: an OID and a version are left alone (the
+     * IPv4 rule is standalone), the address ending the sentence is not */
+    void *c = load("{\"rules_file\": \"config/rules/pii.yaml\"}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c, "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host 203.0.113.42.",
+                     "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host [REDACTED:ip].");
+    gw_flt_patterns.conf_free(c);
 }
 
 static void
