@@ -1016,8 +1016,8 @@ gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err, 
         return NULL;
     }
     struct gw_clf_model *m = calloc(1, sizeof(*m));
-    if (!m || !(m->w = malloc(nw * sizeof(float))) || !(m->q = malloc(nw)) ||
-        !(m->meta = malloc(meta_len + 1)) || !(m->lexicon = malloc(lex_len + 1))) {
+    if (!m || !(m->w = malloc(nw * sizeof(float))) || !(m->meta = malloc(meta_len + 1)) ||
+        !(m->lexicon = malloc(lex_len + 1))) {
         gw_clf_free(m);
         snprintf(err, errlen, "%s: out of memory", name);
         return NULL;
@@ -1049,7 +1049,11 @@ gw_clf_parse(const char *name, const unsigned char *buf, size_t len, char *err, 
         return NULL;
     }
     gw_hex_encode(buf + len - 32, 32, m->sha256);
-    gw_clf_quantize(m);
+    if (gw_clf_quantize(m) < 0) {
+        gw_clf_free(m);
+        snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
     return m;
 }
 
