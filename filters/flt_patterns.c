@@ -847,11 +847,13 @@ release_matches(struct gw_tx *tx, const struct pconf *c, const struct gw_chunk *
     for (size_t i = 0; i < n;) {
         size_t lo = i;
         uint64_t from = m[i].from, to = m[i].to;
-        /* a standalone rule's matches are judged one by one: merged before their check, the
-         * four-number pieces of a longer run would make one match that is not joined */
+        /* matches still waiting for their token check are judged one by one, as in a whole
+         * body: merged before it, an allowed match would be judged with the one it overlaps
+         * ("123-456-555"), and the four-number pieces of a dotted run would make one match that
+         * a standalone check finds not joined */
         const struct prule *rl = &c->rules[m[lo].rule];
         for (i++; i < n && m[i].rule == m[lo].rule && same_run(rl, m[i].from, to) &&
-                  !(rl->standalone && (m[lo].pend || m[i].pend));
+                  !(m[lo].pend || m[i].pend);
              i++)
             if (m[i].to > to)
                 to = m[i].to;

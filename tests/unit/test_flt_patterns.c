@@ -727,6 +727,17 @@ test_context_keywords_allow(void **state)
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
     gw_flt_patterns.conf_free(c);
 
+    /* a rule's matches that overlap from different starts are judged one by one, streamed as
+     * whole: merged before their check, "123-456-555" would be one match holding the allowed
+     * "555" */
+    c = load("{\"rules\": [{\"id\": \"pair\", \"regex\": \"[0-9]{3}-[0-9]{3}\", "
+             "\"action\": \"redact\", \"allow\": [\"555\"], \"replacement\": \"[P]\"}]}");
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c, "call 123-456-555 or 555-123 or 987-654-321 now",
+                     "call [P]-555 or 555-123 or [P] now");
+    gw_flt_patterns.conf_free(c);
+
     /* expand_left: a match from '@' widened over the local part, to a letter or digit; none: no
      * match */
     c = load("{\"rules\": [{\"id\": \"mail\", \"regex\": \"@[a-z]+\\\\.com\", \"action\": "
