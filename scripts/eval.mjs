@@ -14,7 +14,7 @@
 // trained on the train splits, so train rows are in-sample for it and shown for reference only.
 //
 //   node scripts/eval.mjs [--bin build/portcullis] [--config tests/eval/eval.yaml]
-//                         [--split train|test|all] [--rules] [--misses N] [--json FILE]
+//                         [--split train|test|all] [--rules] [--sweep] [--misses N] [--json FILE]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -32,6 +32,7 @@ const config = resolve(opt('--config', join(root, 'tests/eval/eval.yaml')));
 const dataDir = resolve(process.env.PC_EVAL_DATA || join(root, '../shared/data'));
 const splitWanted = opt('--split', 'all');
 const showRules = args.includes('--rules');
+const sweep = args.includes('--sweep');
 const misses = Number(opt('--misses', '0'));
 const jsonOut = opt('--json', null);
 const BLOCK = { direct: Number(process.env.PC_EVAL_BLOCK || 1.0), indirect: Number(process.env.PC_EVAL_BLOCK_INDIRECT || process.env.PC_EVAL_BLOCK || 1.0) };
@@ -314,6 +315,26 @@ for (const file of FILES) {
   if (list.length) console.log(`${file}: ${list.join(', ')}`);
 }
 console.log('');
+
+// --sweep: what the combined score would do at other block thresholds, per side (aggregates
+// only): held-out attacks detected, and the benign sets each threshold would flag.
+if (sweep) {
+  console.log('== combined score at other block thresholds (held-out attacks detected / benign flagged) ==');
+  for (const side of ['direct', 'indirect']) {
+    const sel = (f) => records.filter((r) => r.side === side && f(r));
+    const sets = [
+      ['attacks', sel((r) => isAttack(r) && HELD_OUT.has(r.split))],
+      ['benign held-out', sel((r) => !isAttack(r) && HELD_OUT.has(r.split))],
+      ['benign train', sel((r) => !isAttack(r) && r.split === 'train')],
+      ['pair twins', sel((r) => !isAttack(r) && r.file === 'minimal_pairs')],
+      ['machine docs', sel((r) => !isAttack(r) && r.file === 'machine_docs')],
+    ].filter(([, rs]) => rs.length);
+    console.log(`${side.padEnd(9)} ${sets.map(([k, rs]) => `${k} (${rs.length})`.padStart(22)).join('')}`);
+    for (let t = 0.4; t <= 1.0001; t += 0.05)
+      console.log(`  >= ${t.toFixed(2)} ${sets.map(([, rs]) => pct(rs.filter((r) => r.score >= t).length, rs.length).padStart(22)).join('')}`);
+  }
+  console.log('');
+}
 
 if (showRules) {
   const hits = new Map();
