@@ -509,7 +509,11 @@ gw_reverse(const char *in, size_t len, char *out)
     }
 }
 
-/* The ASCII letter a turned letter stands for, or 0. */
+/* The ASCII letter or punctuation a turned character stands for, or 0. Upside-down text
+ * generators differ in the letters they borrow: besides the turned Latin letters, a dotless i
+ * (U+0131) for i, the Hebrew final nun (U+05DF), a modifier tone bar (U+02E5) or an esh (U+0283)
+ * for l, and for capitals the turned forms of Unicode's letterlike and math blocks, Lisu letters
+ * and Canadian syllabics that look like them. */
 static char
 unturn(uint32_t cp)
 {
@@ -517,9 +521,14 @@ unturn(uint32_t cp)
         uint32_t cp;
         char to;
     } turned[] = {
-        {0x18E, 'e'}, {0x186, 'c'}, {0x183, 'g'}, {0x1DD, 'e'}, {0x250, 'a'},  {0x254, 'c'},
-        {0x25F, 'f'}, {0x265, 'h'}, {0x26F, 'm'}, {0x279, 'r'}, {0x27E, 'j'},  {0x287, 't'},
-        {0x28C, 'v'}, {0x28D, 'w'}, {0x28E, 'y'}, {0x29E, 'k'}, {0x1D09, 'i'}, {0x2200, 'a'},
+        {0x18E, 'e'},  {0x186, 'c'},  {0x183, 'g'},  {0x1DD, 'e'},  {0x250, 'a'},  {0x254, 'c'},
+        {0x25F, 'f'},  {0x265, 'h'},  {0x26F, 'm'},  {0x279, 'r'},  {0x27E, 'j'},  {0x287, 't'},
+        {0x28C, 'v'},  {0x28D, 'w'},  {0x28E, 'y'},  {0x29E, 'k'},  {0x1D09, 'i'}, {0x2200, 'a'},
+        {0x131, 'i'},  {0x5DF, 'l'},  {0x2E5, 'l'},  {0x283, 'l'},  {0x17F, 'j'},  {0x1D77, 'g'},
+        {0x2132, 'f'}, {0x2141, 'g'}, {0x2142, 'l'}, {0x2144, 'y'}, {0x2229, 'u'}, {0x39B, 'v'},
+        {0x2534, 't'}, {0x500, 'p'},  {0x1D1A, 'r'}, {0xA4D8, 'k'}, {0xA4ED, 'b'}, {0x15FA, 'b'},
+        {0x15E1, 'd'}, {0xA4F7, 'd'}, {0x2D9, '.'},  {0xBF, '?'},   {0xA1, '!'},   {0x203E, '_'},
+        {0x201E, '"'}, {0x2018, ','},
     };
     for (size_t i = 0; i < sizeof(turned) / sizeof(turned[0]); i++)
         if (turned[i].cp == cp)
