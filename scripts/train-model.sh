@@ -36,7 +36,8 @@ fi
   training/injection/benign-multi3.jsonl training/injection/attacks-dialogue.jsonl \
   training/injection/benign-dialogue.jsonl training/injection/attacks-short.jsonl \
   training/injection/benign-short.jsonl training/injection/benign-roleplay.jsonl \
-  training/injection/attacks-hi.jsonl training/injection/benign-hi.jsonl >"$report"
+  training/injection/attacks-hi.jsonl training/injection/benign-hi.jsonl \
+  training/injection/attacks-mt.jsonl training/injection/benign-mt.jsonl >"$report"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
     echo "train-model: retraining reproduces config/models/injection.pcm byte for byte"
