@@ -23,11 +23,23 @@ if [[ $check == --check ]]; then
   out=$(mktemp --suffix=.pcm)
   report=/dev/null
 fi
-# The command (relative paths, so the model's recorded command is the same on every machine):
-"$build/portcullis-train" -o "$out" --split train --lr 0.05 --block 256 --prior 0.05 \
+# The model records the command that made it, so the command must not depend on where the data
+# is: it runs in a throwaway directory where ../shared/data is the data ($PC_EVAL_DATA or not)
+# and training/ and config/ are this checkout's, with the relative paths the README shows.
+bin=$(realpath "$build/portcullis-train")
+out=$(realpath -m "$out")
+view=$(mktemp -d)
+trap 'rm -rf "$view"' EXIT
+mkdir -p "$view/shared" "$view/repo"
+ln -s "$(realpath "$data")" "$view/shared/data"
+ln -s "$PWD/training" "$view/repo/training"
+ln -s "$PWD/config" "$view/repo/config"
+cd "$view/repo"
+"$bin" -o "$out" --split train --lr 0.05 --block 256 --prior 0.05 \
   --lexicon training/injection/lexicon.txt \
   --examples config/rules/injection.yaml --rules config/rules/injection.yaml \
-  "$data/attacks_garak.jsonl" "$data/indirect_bipia.jsonl" "$data/benign_prompts.jsonl" \
+  ../shared/data/attacks_garak.jsonl ../shared/data/indirect_bipia.jsonl \
+  ../shared/data/benign_prompts.jsonl \
   training/injection/attacks-extra.jsonl training/injection/benign-extra.jsonl \
   training/injection/benign-hard.jsonl training/injection/benign-technical.jsonl \
   training/injection/attacks-multi.jsonl training/injection/benign-multi.jsonl \
@@ -38,6 +50,7 @@ fi
   training/injection/benign-short.jsonl training/injection/benign-roleplay.jsonl \
   training/injection/attacks-hi.jsonl training/injection/benign-hi.jsonl \
   training/injection/attacks-mt.jsonl training/injection/benign-mt.jsonl >"$report"
+cd "$OLDPWD"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
     echo "train-model: retraining reproduces config/models/injection.pcm byte for byte"
