@@ -527,9 +527,9 @@ test_shipped_model(void **state)
     const char *ok = "What is the capital of France, and how many people live there?";
     assert_true(gw_clf_score(m, 0, atk, strlen(atk)) > 0.5);
     assert_true(gw_clf_score(m, 0, ok, strlen(ok)) < 0.5);
-    /* a word or two of the attacks' vocabulary is no attack (none of these is in the training
-     * data): a few features, each scaled by little, once made "top secret" or "my instructions"
-     * score above 0.9 */
+    /* a word or two of the attacks' vocabulary is no attack (none of these is a training
+     * text): a few features, each scaled by little, made "top secret" and "my instructions"
+     * score 0.7 and 0.8 before the short training pair */
     static const char *const short_ok[] = {
         "top secret",      "unveil",   "hidden message",
         "my instructions", "rulebook", "Geheimnisse",

@@ -727,9 +727,9 @@ test_context_keywords_allow(void **state)
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
     gw_flt_patterns.conf_free(c);
 
-    /* a rule's matches that overlap from different starts are judged one by one, streamed as
-     * whole: merged before their check, "123-456-555" would be one match holding the allowed
-     * "555" */
+    /* a rule's matches that overlap from different starts are judged one by one, streamed as in
+     * a whole body: merged before their check, "123-456-555" would be one match and redacted
+     * whole, the allowed "456-555" with it */
     c = load("{\"rules\": [{\"id\": \"pair\", \"regex\": \"[0-9]{3}-[0-9]{3}\", "
              "\"action\": \"redact\", \"allow\": [\"555\"], \"replacement\": \"[P]\"}]}");
     if (!c)
