@@ -49,7 +49,8 @@ cd "$view/repo"
   training/injection/benign-dialogue.jsonl training/injection/attacks-short.jsonl \
   training/injection/benign-short.jsonl training/injection/benign-roleplay.jsonl \
   training/injection/attacks-hi.jsonl training/injection/benign-hi.jsonl \
-  training/injection/attacks-mt.jsonl training/injection/benign-mt.jsonl >"$report"
+  training/injection/attacks-mt.jsonl training/injection/benign-mt.jsonl \
+  training/injection/attacks-en.jsonl training/injection/benign-en.jsonl >"$report"
 cd "$OLDPWD"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
