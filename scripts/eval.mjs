@@ -105,6 +105,13 @@ if (!args.includes('--no-machine-docs'))
 for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'benign.jsonl']])
   for (const r of readJsonl(join(root, 'tests/eval/minimal-pairs', file)))
     records.push({ file: 'minimal_pairs', label: r.label, split: 'pairs', subset: name, side: sideOf(r.label), text: r.text, lang: 'en', variant: '' });
+// Probes (tests/eval/probes, written for this project while developing the model and rules, so
+// development figures): everyday, short, role-play and developer prompts in several languages that
+// a filter must let through, and attacks in the techniques' plain forms. Reported apart, not part
+// of the operating points.
+for (const file of ['attacks.jsonl', 'benign.jsonl'])
+  for (const r of readJsonl(join(root, 'tests/eval/probes', file)))
+    records.push({ file: 'probes', label: r.label, split: 'dev', subset: r.subset, side: sideOf(r.label), text: r.text, lang: '', variant: '' });
 for (const file of FILES)
   for (const r of readJsonl(join(dataDir, `${file}.jsonl`))) {
     if (!PROMPT_LABELS.has(r.label)) continue;
