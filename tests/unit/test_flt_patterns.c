@@ -346,6 +346,18 @@ check_all_splits(void *c, const char *text, const char *want)
     free(expect);
 }
 
+/* Loads a patterns config (JSON), streams text through it split every way (check_all_splits)
+ * and frees it. */
+static void
+check_rules_all_splits(const char *json, const char *text, const char *want)
+{
+    void *c = load(json);
+    if (!c)
+        fail_msg("%s", errbuf);
+    check_all_splits(c, text, want);
+    gw_flt_patterns.conf_free(c);
+}
+
 /* ---- config ---- */
 
 static void
@@ -718,49 +730,38 @@ test_context_keywords_allow(void **state)
 
     /* allow judges the longest match from a start: a placeholder whose first characters do not
      * hold the allowed word yet is still a placeholder */
-    c = load("{\"rules\": [{\"id\": \"tok\", \"regex\": \"token=[A-Za-z0-9~]{8,40}\", "
-             "\"action\": \"redact\", \"entropy\": 3.0, \"allow\": [\"XXXX\"], "
-             "\"replacement\": \"[T]\"}]}");
-    assert_non_null(c);
-    check_all_splits(
-        c, "a token=sha256~XXXXXXXXXXXXXXXXXXXX b token=q8Zk2LmW9xV4 c token=qqqqqqqqqqqq",
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"tok\", \"regex\": \"token=[A-Za-z0-9~]{8,40}\", "
+        "\"action\": \"redact\", \"entropy\": 3.0, \"allow\": [\"XXXX\"], "
+        "\"replacement\": \"[T]\"}]}",
+        "a token=sha256~XXXXXXXXXXXXXXXXXXXX b token=q8Zk2LmW9xV4 c token=qqqqqqqqqqqq",
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
-    gw_flt_patterns.conf_free(c);
 
     /* a rule's matches that overlap from different starts are judged one by one, streamed as in
      * a whole body: merged before their check, "123-456-555" would be one match and redacted
      * whole, the allowed "456-555" with it */
-    c = load("{\"rules\": [{\"id\": \"pair\", \"regex\": \"[0-9]{3}-[0-9]{3}\", "
-             "\"action\": \"redact\", \"allow\": [\"555\"], \"replacement\": \"[P]\"}]}");
-    if (!c)
-        fail_msg("%s", errbuf);
-    check_all_splits(c, "call 123-456-555 or 555-123 or 987-654-321 now",
-                     "call [P]-555 or 555-123 or [P] now");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"pair\", \"regex\": \"[0-9]{3}-[0-9]{3}\", "
+        "\"action\": \"redact\", \"allow\": [\"555\"], \"replacement\": \"[P]\"}]}",
+        "call 123-456-555 or 555-123 or 987-654-321 now", "call [P]-555 or 555-123 or [P] now");
 
     /* expand_left: a match from '@' widened over the local part, to a letter or digit; none: no
      * match */
-    c = load("{\"rules\": [{\"id\": \"mail\", \"regex\": \"@[a-z]+\\\\.com\", \"action\": "
-             "\"redact\", \"expand_left\": \"[A-Za-z0-9._+-]{1,8}\", \"replacement\": "
-             "\"[M]\"}]}");
-    if (!c)
-        fail_msg("%s", errbuf);
-    check_all_splits(c,
-                     "to jane.doe@corp.com, .x@corp.com, @corp.com and averyverylongname@corp.com",
-                     "to [M], .[M], @corp.com and averyvery[M]");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"mail\", \"regex\": \"@[a-z]+\\\\.com\", \"action\": "
+        "\"redact\", \"expand_left\": \"[A-Za-z0-9._+-]{1,8}\", \"replacement\": "
+        "\"[M]\"}]}",
+        "to jane.doe@corp.com, .x@corp.com, @corp.com and averyverylongname@corp.com",
+        "to [M], .[M], @corp.com and averyvery[M]");
     /* standalone: four numbers of a longer dotted run (OID, version) are no address; a digit
      * joined by '.' counts, a letter after it (a hostname) or the end of a sentence does not */
-    c = load("{\"rules\": [{\"id\": \"ip\", \"regex\": "
-             "\"\\\\b(?:[0-9]{1,3}\\\\.){3}[0-9]{1,3}\\\\b\", \"action\": \"redact\", "
-             "\"standalone\": \".\", \"replacement\": \"[IP]\"}]}");
-    if (!c)
-        fail_msg("%s", errbuf);
-    check_all_splits(c,
-                     "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at 10.1.2.3.nip.io from 198.51.100.7. "
-                     "(5.6.7.8) 1.2.3.4",
-                     "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at [IP].nip.io from [IP]. ([IP]) [IP]");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"ip\", \"regex\": "
+        "\"\\\\b(?:[0-9]{1,3}\\\\.){3}[0-9]{1,3}\\\\b\", \"action\": \"redact\", "
+        "\"standalone\": \".\", \"replacement\": \"[IP]\"}]}",
+        "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at 10.1.2.3.nip.io from 198.51.100.7. "
+        "(5.6.7.8) 1.2.3.4",
+        "OID 1.3.6.1.4.1.311 v 1.2.3.4.5 at [IP].nip.io from [IP]. ([IP]) [IP]");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"standalone\": \"ab\"}]}",
                "'standalone' must be 1 to 8 punctuation characters");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"standalone\": \"\"}]}",
@@ -864,12 +865,11 @@ test_type_actions(void **state)
     gw_flt_patterns.conf_free(c);
 
     /* one rule, split in two by its directions: the response half is scanned too */
-    c = load("{\"rules\": [{\"id\": \"ssn\", \"regex\": \"[0-9]{3}-[0-9]{2}-[0-9]{4}\", "
-             "\"category\": \"pii:ssn\", \"validate\": \"ssn\"}], \"request\": \"event\", "
-             "\"response\": \"redact\"}");
-    assert_non_null(c);
-    check_all_splits(c, "ssn 536-22-1234 ok", "ssn [REDACTED:ssn] ok");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"ssn\", \"regex\": \"[0-9]{3}-[0-9]{2}-[0-9]{4}\", "
+        "\"category\": \"pii:ssn\", \"validate\": \"ssn\"}], \"request\": \"event\", "
+        "\"response\": \"redact\"}",
+        "ssn 536-22-1234 ok", "ssn [REDACTED:ssn] ok");
 
     snprintf(json, sizeof(json), "{%s, \"types\": {\"nope\": \"off\"}}", typed_rules);
     load_fails(json, "types: no rule has type 'nope'");
@@ -943,12 +943,10 @@ test_stream_anchored_hold(void **state)
     gw_flt_patterns.conf_free(c);
 
     /* a \xHH escape is one byte of the anchor ("Acme_"), its hex digits are not literals */
-    c = load("{\"rules\": [{\"id\": \"acme\", \"regex\": \"\\\\x41cme_[0-9]{8}\", "
-             "\"action\": \"redact\"}]}");
-    if (!c)
-        fail_msg("%s", errbuf);
-    check_all_splits(c, "see Acme_12345678 and A41cme_ too", "see [REDACTED:acme] and A41cme_ too");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits("{\"rules\": [{\"id\": \"acme\", \"regex\": \"\\\\x41cme_[0-9]{8}\", "
+                           "\"action\": \"redact\"}]}",
+                           "see Acme_12345678 and A41cme_ too",
+                           "see [REDACTED:acme] and A41cme_ too");
 
     /* a top-level alternation has no common beginning: held by its max_len (3) + 1 */
     c = load("{\"rules\": [{\"id\": \"alt\", \"regex\": \"abc|[0-9]{2}x\", \"action\": "
@@ -1043,12 +1041,9 @@ test_rules_file(void **state)
                          "  - {id: key, regex: 'AKIA[A-Z0-9]{16}', action: redact}\n"
                          "  - {id: tok, regex: 'token=[A-Za-z0-9_~]{8,40}', action: redact}\n");
     snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"}", ap);
-    c = load(json);
-    assert_non_null(c);
-    check_all_splits(c,
-                     "AKIAIOSFODNN7EXAMPLE AKIAQX7WMB2ZL4JHNT5C token=sha256~abc_PUT_YOUR_TOKEN x",
-                     "AKIAIOSFODNN7EXAMPLE [REDACTED:key] token=sha256~abc_PUT_YOUR_TOKEN x");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        json, "AKIAIOSFODNN7EXAMPLE AKIAQX7WMB2ZL4JHNT5C token=sha256~abc_PUT_YOUR_TOKEN x",
+        "AKIAIOSFODNN7EXAMPLE [REDACTED:key] token=sha256~abc_PUT_YOUR_TOKEN x");
     unlink(ap);
     load_file_fails("rules: []\n", NULL, "'rules' must be a non-empty list");
     /* a rule's error points at that rule in the file */
@@ -1159,14 +1154,12 @@ test_secrets_pack(void **state)
     assert_true(examples >= 2 * 80);
 
     /* streamed through the whole pack (anchored holds), every split gives the whole text's */
-    void *c = load("{\"rules_file\": \"" SECRETS "\"}");
-    assert_non_null(c);
-    check_all_splits(c,
-                     "use ghp_Zq8Lm3Xv9Rt2Wk7Yp4Nb6Hc1Jd5Fg0Se3Ua8 now; passwd = \"Tr0ub4dor&3x\" "
-                     "and AKIAQX7WMB2ZL4JHNT5C, see https://deploy:Qz7vR2pkL9xW@ci.acme.io/x ok",
-                     "use [REDACTED:github-pat] now; [REDACTED:generic-password]\" and "
-                     "[REDACTED:aws-access-key-id], see [REDACTED:url-credentials]/x ok");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits(
+        "{\"rules_file\": \"" SECRETS "\"}",
+        "use ghp_Zq8Lm3Xv9Rt2Wk7Yp4Nb6Hc1Jd5Fg0Se3Ua8 now; passwd = \"Tr0ub4dor&3x\" "
+        "and AKIAQX7WMB2ZL4JHNT5C, see https://deploy:Qz7vR2pkL9xW@ci.acme.io/x ok",
+        "use [REDACTED:github-pat] now; [REDACTED:generic-password]\" and "
+        "[REDACTED:aws-access-key-id], see [REDACTED:url-credentials]/x ok");
 }
 
 /* Whole texts: credentials inside base64 and hex payloads are found decoded; the finding covers
@@ -1241,12 +1234,9 @@ test_pii_pack(void **state)
     assert_true(examples >= 2 * rules);
     /* streamed through the whole pack, every split: an OID and a version are left alone (the
      * IPv4 rule is standalone), the address ending the sentence is not */
-    void *c = load("{\"rules_file\": \"config/rules/pii.yaml\"}");
-    if (!c)
-        fail_msg("%s", errbuf);
-    check_all_splits(c, "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host 203.0.113.42.",
-                     "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host [REDACTED:ip].");
-    gw_flt_patterns.conf_free(c);
+    check_rules_all_splits("{\"rules_file\": \"config/rules/pii.yaml\"}",
+                           "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host 203.0.113.42.",
+                           "OID 1.3.6.1.4.1.311.21.7, release 2.4.10.1.3, host [REDACTED:ip].");
 }
 
 static void
