@@ -339,14 +339,14 @@ on_b(void *arg, uint32_t block, uint32_t length)
     b->start[b->nb] = b->nf;
 }
 
-/* The trainer's margin over the features extracted, with the weights as trained (q = 0) or as
- * scoring reads them (q = 1: 8 bits, gw_clf_quantize). */
+/* Weight i as trained (q = 0) or as scoring reads it (q = 1: 8 bits, gw_clf_quantize). */
 static double
 weight(const struct gw_clf_model *m, uint32_t i, int q)
 {
     return q ? m->q[i] * (double)m->qscale : m->w[i];
 }
 
+/* The trainer's margin over the features extracted, with those weights. */
 static double
 trainer_margin(const struct gw_clf_model *m, const struct blocks *b, int q)
 {
