@@ -32,7 +32,7 @@ set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/deps.sh nginx-light wrk valgrind
+scripts/deps.sh nginx-light wrk valgrind jq
 dur=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 round_secs=${BENCH_ROUND_SECONDS:-5}
