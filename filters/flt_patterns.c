@@ -2195,8 +2195,8 @@ apply_overrides(struct gw_cfg_ctx *cc, struct pconf *c, const struct override *f
             x->req = d == 0;
             x->resp = d == 1 || act[0] == act[1];
             /* A replaced span needs its start, and so do the checks, which read the match. */
-            x->som = x->action == ACT_REDACT || x->check || x->entropy > 0 || x->context.n ||
-                     x->keywords.n || x->allow.n || x->expand_max || x->file_allow || x->standalone;
+            x->som = x->action == ACT_REDACT || x->check || x->entropy > 0 || token_checks(x) ||
+                     x->expand_max;
             x->exact = x->som || (x->max_width && x->min_len == x->max_width);
         }
         if (owner) { /* off both ways: its strings go now */
