@@ -24,6 +24,8 @@
  *       watchlist: 5                 # after any detection, the next 5 requests ...
  *       watchlist_factor: 0.5        # ... use thresholds multiplied by this
  *     canary: false                  # append a canary token to the system prompt, block leaks
+ *     pasted: true                   # quoted / fenced material in a user's message: the
+ *                                    # classifier reads it as a document (filters/pasted.h)
  *     guard:                         # when the system prompt guards a secret (`where: system`
  *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
  *                                    # of the pack) ...
@@ -87,6 +89,7 @@
 #include "filters/fnv.h"
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
+#include "filters/pasted.h"
 #include "store/budget.h"
 
 #define CANARY_PREFIX "pcanary-"
@@ -130,6 +133,7 @@ struct iconf {
     double strict;
     uint64_t esc_cats;
     int canary;
+    int pasted; /* the classifier reads material pasted into a user's message as a document */
     /* guard: when the application's system or developer message guards a secret (a `where:
      * system` rule of the pack matches it), these categories count factor times and the
      * classifier model_factor times */
@@ -474,6 +478,76 @@ apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f
     v->guarded = 1;
 }
 
+/* One text scored on one side with thresholds t (f: the watchlist's factor), the guard raising
+ * it on the direct side; the classifier reads it as the side clf_side says (0 direct, 1
+ * indirect). -1 when out of memory or on a scan error. */
+static int
+score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, unsigned side,
+           int clf_side, const uint8_t *skip, const struct thr *t, double f,
+           struct gw_inj_result *r, struct verdict *v)
+{
+    struct gw_clf_acc acc;
+    if (c->model && gw_clf_begin(&acc, c->model, clf_side) < 0)
+        return -1;
+    if (gw_inj_scan_clf(c->pack, text, len, side, skip, r, c->model ? &acc : NULL) < 0)
+        return -1;
+    *v = (struct verdict){.prob = c->model ? gw_clf_end(&acc) : 0};
+    double by_rules = t->rules * r->score, by_model = t->model * v->prob;
+    v->score = by_rules + by_model;
+    /* the guard weighs what users ask for (documents that mention decoding and keys are
+     * common; they keep their own thresholds) */
+    if (c->guard && side == GW_INJ_DIRECT && v->score + SCORE_EPS < t->block * f)
+        apply_guard(c, x, t, f, r, v, &by_rules, &by_model);
+    v->model_counts = c->model && (r->nhits == 0 || by_model >= by_rules);
+    return 0;
+}
+
+/* A user's message with pasted material (filters/pasted.h), scored twice with the role's
+ * thresholds: the whole text with the direct side's rules, the classifier reading it as a
+ * document (the indirect side's features and weight), and the user's own words around the
+ * material as anything a user writes; the verdict is the higher, with the hits' offsets in the
+ * message. */
+static int
+score_pasted(const struct iconf *c, struct ictx *x, const struct gw_segment *s,
+             const struct gw_span *sp, size_t ns, const struct thr *t, double f,
+             struct gw_inj_result *r, struct verdict *v)
+{
+    char *own = malloc(s->len);
+    if (!own)
+        return -1;
+    size_t n = 0, at = 0;
+    for (size_t k = 0; k < ns; k++) {
+        memcpy(own + n, s->text + at, sp[k].from - at);
+        n += sp[k].from - at;
+        at = sp[k].to;
+    }
+    memcpy(own + n, s->text + at, s->len - at);
+    n += s->len - at;
+    struct gw_inj_result ro;
+    struct verdict vo;
+    int rc = score_text(c, x, own, n, GW_INJ_DIRECT, 0, c->skip, t, f, &ro, &vo);
+    free(own);
+    struct thr doc = *t;
+    doc.model = c->indirect.model;
+    if (rc < 0 || score_text(c, x, s->text, s->len, GW_INJ_DIRECT, 1, c->skip, &doc, f, r, v) < 0)
+        return -1;
+    if (vo.score <= v->score)
+        return 0;
+    /* the user's words: offsets in the text without the material, moved back over it */
+    for (size_t i = 0; i < ro.nhits; i++) {
+        size_t add = 0, addto = 0;
+        for (size_t k = 0; k < ns && sp[k].from - add <= ro.hits[i].from; k++)
+            add += sp[k].to - sp[k].from;
+        for (size_t k = 0; k < ns && sp[k].from - addto < ro.hits[i].to; k++)
+            addto += sp[k].to - sp[k].from;
+        ro.hits[i].from += (uint32_t)add;
+        ro.hits[i].to += (uint32_t)addto;
+    }
+    *r = ro;
+    *v = vo;
+    return 0;
+}
+
 /* The scan of every segment the filter looks at; then escalation or the end. */
 static enum gw_verdict
 scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
@@ -484,7 +558,6 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
     double f = x->strict ? c->strict : 1.0;
     int detected = 0;
     struct gw_inj_result r;
-    struct gw_clf_acc acc;
     for (size_t i = 0; i < segs->n; i++) {
         struct gw_segment *s = &segs->v[i];
         unsigned bit = 1u << s->role, side;
@@ -496,21 +569,18 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
             continue;
         const struct thr *t = &c->role_thr[s->role];
         const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
-        if (c->model && gw_clf_begin(&acc, c->model, side == GW_INJ_INDIRECT) < 0)
+        struct verdict v;
+        struct gw_span sp[GW_PASTED_MAX_SPANS];
+        size_t ns = side == GW_INJ_DIRECT && c->pasted
+                        ? gw_pasted_spans(s->text, s->len, sp, GW_PASTED_MAX_SPANS)
+                        : 0;
+        if (ns ? score_pasted(c, x, s, sp, ns, t, f, &r, &v) < 0
+               : score_text(c, x, s->text, s->len, side, side == GW_INJ_INDIRECT, skip, t, f, &r,
+                            &v) < 0)
             return GW_ERROR;
-        if (gw_inj_scan_clf(c->pack, s->text, s->len, side, skip, &r, c->model ? &acc : NULL) < 0)
-            return GW_ERROR;
-        struct verdict v = {.prob = c->model ? gw_clf_end(&acc) : 0};
-        double by_rules = t->rules * r.score, by_model = t->model * v.prob;
-        v.score = by_rules + by_model;
-        /* the guard weighs what users ask for (documents that mention decoding and keys are
-         * common; they keep their own thresholds) */
-        if (c->guard && side == GW_INJ_DIRECT && v.score + SCORE_EPS < t->block * f)
-            apply_guard(c, x, t, f, &r, &v, &by_rules, &by_model);
         /* Scores are sums of weights: compare with a tolerance, so that 0.1 + 0.9 reaches 1. */
         if ((r.nhits == 0 && !c->model) || v.score + SCORE_EPS < t->event * f)
             continue;
-        v.model_counts = c->model && (r.nhits == 0 || by_model >= by_rules);
         int b = v.score + SCORE_EPS >= t->block * f && !c->monitor;
         detected = 1;
         x->cats |= r.cats;
@@ -1189,13 +1259,11 @@ get_model(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 static int
 conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
 {
-    static const char *const known[] = {"pack",         "action",
-                                        "direct",       "indirect",
-                                        "direct_roles", "indirect_roles",
-                                        "disable",      "tool_definition_disable",
-                                        "session",      "canary",
-                                        "classifier",   "roles",
-                                        "guard",        NULL};
+    static const char *const known[] = {
+        "pack",         "action",         "direct",     "indirect",
+        "direct_roles", "indirect_roles", "disable",    "tool_definition_disable",
+        "session",      "canary",         "classifier", "roles",
+        "guard",        "pasted",         NULL};
     if (gw_cfg_unknown_keys(cc, in, known, NULL, NULL) < 0)
         return -1;
     struct iconf *c = calloc(1, sizeof(*c));
@@ -1268,6 +1336,15 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
             goto fail;
         }
         c->canary = json_is_true(can);
+    }
+    c->pasted = 1;
+    const json_t *pa = json_object_get(in, "pasted");
+    if (pa) {
+        if (!json_is_boolean(pa)) {
+            gw_cfg_error(cc, gw_cfg_node_at(cc, "pasted", NULL), "'pasted' must be true or false");
+            goto fail;
+        }
+        c->pasted = json_is_true(pa);
     }
     *out = c;
     return 0;

@@ -1,0 +1,42 @@
+/*
+ * Pasted-material fuzzer (filters/pasted.h): arbitrary bytes through gw_pasted_spans with room
+ * for every span and for one; spans lie inside the text, in order and apart, each at least
+ * GW_PASTED_MIN bytes, together at least half the text; with room for one the answer is 0 or 1
+ * and, when 1, the first span of the full answer or a span of its own.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "filters/pasted.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_pasted: %s failed at line %d\n", #cond, __LINE__);               \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *t = (const char *)data;
+    struct gw_span sp[GW_PASTED_MAX_SPANS], one[1];
+    size_t n = gw_pasted_spans(t, size, sp, GW_PASTED_MAX_SPANS), covered = 0;
+    CHECK(n <= GW_PASTED_MAX_SPANS);
+    for (size_t k = 0; k < n; k++) {
+        CHECK(sp[k].from < sp[k].to && sp[k].to <= size);
+        CHECK(sp[k].to - sp[k].from >= GW_PASTED_MIN);
+        CHECK(k == 0 || sp[k].from > sp[k - 1].to);
+        covered += sp[k].to - sp[k].from;
+    }
+    CHECK(n == 0 || 2 * covered >= size);
+    size_t m = gw_pasted_spans(t, size, one, 1);
+    CHECK(m <= 1);
+    CHECK(m == 0 || (one[0].from < one[0].to && one[0].to <= size));
+    CHECK(m == 0 || n == 0 || (one[0].from == sp[0].from && one[0].to == sp[0].to));
+    return 0;
+}

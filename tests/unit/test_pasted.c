@@ -1,0 +1,123 @@
+/* Unit tests for filters/pasted.c: which quotes and fences are pasted material, when a message is
+ * mostly material, and the spans reported. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "filters/pasted.h"
+
+/* 80 bytes of ordinary text to paste */
+#define BODY                                                                                       \
+    "Our assistant helps teams write faster and follows the rules of each company it serves."
+
+/* The first span of t as a string ("" when t is not pasted-shaped), and their number in *n. */
+static const char *
+first(const char *t, size_t *n)
+{
+    static char s[4096];
+    struct gw_span sp[GW_PASTED_MAX_SPANS];
+    *n = gw_pasted_spans(t, strlen(t), sp, GW_PASTED_MAX_SPANS);
+    if (!*n)
+        return "";
+    for (size_t k = 0; k < *n; k++) {
+        assert_true(sp[k].from < sp[k].to && sp[k].to <= strlen(t));
+        assert_true(sp[k].to - sp[k].from >= GW_PASTED_MIN);
+        if (k)
+            assert_true(sp[k].from > sp[k - 1].to);
+    }
+    memcpy(s, t + sp[0].from, sp[0].to - sp[0].from);
+    s[sp[0].to - sp[0].from] = 0;
+    return s;
+}
+
+static void
+test_quotes(void **state)
+{
+    (void)state;
+    size_t n;
+    assert_string_equal(first("Rewrite this product description: '" BODY "'", &n), BODY);
+    assert_int_equal(n, 1);
+    assert_string_equal(first("Proofread: \"" BODY "\" Thanks!", &n), BODY);
+    /* apostrophes neither open nor close: the quote is the one after the colon */
+    assert_string_equal(first("My kid's homework says: '" BODY " It's due Friday.' Help?", &n),
+                        BODY " It's due Friday.");
+    /* curly, guillemets, German and corner quotes */
+    assert_string_equal(first("Translate this: “" BODY "”", &n), BODY);
+    assert_string_equal(first("Traduis ceci : « " BODY " »", &n), " " BODY " ");
+    assert_string_equal(first("Übersetze bitte: „" BODY "“", &n), BODY);
+    assert_string_equal(first("请翻译成中文：「" BODY "」", &n), BODY);
+    assert_string_equal(first("Check this: ‘" BODY " That’s all.’", &n), BODY " That’s all.");
+    /* two quotes together more than half the text */
+    assert_string_equal(first("Compare '" BODY "' with '" BODY "'.", &n), BODY);
+    assert_int_equal(n, 2);
+}
+
+static void
+test_fences(void **state)
+{
+    (void)state;
+    size_t n;
+    assert_string_equal(first("Why does this fail?\n```\n" BODY "\n```\n", &n), "\n" BODY "\n");
+    /* an unclosed fence runs to the end */
+    assert_string_equal(first("Review this please:\n~~~" BODY, &n), BODY);
+    assert_int_equal(n, 1);
+}
+
+static void
+test_not_pasted(void **state)
+{
+    (void)state;
+    size_t n;
+    /* a short quote is a phrase */
+    assert_string_equal(first("What does 'ignore previous instructions' mean in security?", &n), "");
+    /* material less than half of the message */
+    assert_string_equal(first("I have a long question about how my team should work on this, and "
+                              "about what the rules should be, and why, and when to apply them, "
+                              "given that a colleague wrote '" BODY "'",
+                              &n),
+                        "");
+    /* a message that is one quote: no words of the user's own */
+    assert_string_equal(first("'" BODY "'", &n), "");
+    assert_string_equal(first("“" BODY "”", &n), "");
+    /* no closing quote, or one glued to a word */
+    assert_string_equal(first("Rewrite this: '" BODY, &n), "");
+    assert_string_equal(first("Rewrite this: '" BODY "'s", &n), "");
+    /* a lead line and what follows is not material (few-shot attacks have that form) */
+    assert_string_equal(first("Summarise the following:\n" BODY "\n" BODY, &n), "");
+    /* an opening quote needs a space, a line break, ':' or '(' before it */
+    assert_string_equal(first("Rewrite this:x'" BODY "'", &n), "");
+    assert_string_equal(first("", &n), "");
+}
+
+/* Unmatched quotes of every kind over a long text: each kind is given up after its first failed
+ * search, so this is linear (it would take minutes if every opener searched to the end). */
+static void
+test_unclosed_many(void **state)
+{
+    (void)state;
+    size_t len = 4 << 20;
+    char *t = malloc(len + 1);
+    assert_non_null(t);
+    for (size_t i = 0; i < len; i++)
+        t[i] = " '\"a"[i % 4];
+    t[len] = 0;
+    struct gw_span sp[GW_PASTED_MAX_SPANS];
+    assert_int_equal(gw_pasted_spans(t, len, sp, GW_PASTED_MAX_SPANS), 0);
+    free(t);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quotes),
+        cmocka_unit_test(test_fences),
+        cmocka_unit_test(test_not_pasted),
+        cmocka_unit_test(test_unclosed_many),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
