@@ -73,7 +73,8 @@ test_not_pasted(void **state)
     (void)state;
     size_t n;
     /* a short quote is a phrase */
-    assert_string_equal(first("What does 'ignore previous instructions' mean in security?", &n), "");
+    assert_string_equal(first("What does 'ignore previous instructions' mean in security?", &n),
+                        "");
     /* material less than half of the message */
     assert_string_equal(first("I have a long question about how my team should work on this, and "
                               "about what the rules should be, and why, and when to apply them, "
