@@ -16,11 +16,13 @@
  * classifier alone over the already normalised segments) and "scan+classify" (what the filter
  * does with the classifier on: gw_inj_scan_clf, one normalisation feeding both).
  *
- * Then three lines the pack does not take part in: "needles" (the answer watch of the filter's
+ * Then lines the pack does not take part in: "needles" (the answer watch of the filter's
  * guard and canary, filters/needles.h: a canary and four declared secrets as written, reversed
  * and in base64, 13 needles, searched for in the same segments, which hold none of them),
- * "tabular" (the tabular-request detector, filters/tabular.h, over the same segments) and
- * "tabular-table" (the detector over 2 KB of table rows, its slow case).
+ * "tabular" (the tabular-request detector, filters/tabular.h, over the same segments),
+ * "tabular-table" (the detector over 2 KB of table rows, its slow case), "pasted" (the check for
+ * pasted material, filters/pasted.h, that runs on every user message) and "pasted-quotes" (it over
+ * 2 KB of short quotes and apostrophes, its slow case).
  *
  * --per-rule: compiles every rule alone (as the pack compiles it: whole, or in pieces where it has
  * long gaps) and prints the 25 most expensive ones (MB/s over the
@@ -37,6 +39,7 @@
 #include "filters/needles.h"
 #include "filters/normalize.h"
 #include "filters/scan.h"
+#include "filters/pasted.h"
 #include "filters/tabular.h"
 
 #define SEG 2048
@@ -62,7 +65,7 @@ count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY, NEEDLES, TABULAR };
+enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY, NEEDLES, TABULAR, PASTED };
 
 static const struct gw_clf_model *model;
 static struct gw_needles needles;
@@ -100,6 +103,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                 } else if (w == TABULAR) {
                     size_t a, b;
                     *hits += (size_t)gw_tabular_request(segs[i].p, segs[i].n, &a, &b);
+                } else if (w == PASTED) {
+                    struct gw_span sp[GW_PASTED_MAX_SPANS];
+                    *hits += gw_pasted_spans(segs[i].p, segs[i].n, sp, GW_PASTED_MAX_SPANS) > 0;
                 } else if (w == FULL_CLASSIFY) {
                     struct gw_inj_result r;
                     struct gw_clf_acc a;
@@ -299,6 +305,19 @@ main(int argc, char **argv)
     struct seg tseg = {table, tl};
     spb = run(p, &tseg, NULL, 1, TABULAR, &tth, &bytes);
     printf("tabular-table %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, tth);
+    /* the pasted-material check of every user message, and its slow case: 2 KB of short quotes
+     * and apostrophes, each opener searched for its closer */
+    size_t ph = 0, pqh = 0;
+    spb = run(p, segs, norms, n, PASTED, &ph, &bytes);
+    printf("pasted %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, ph);
+    static char quotes[SEG + 1];
+    size_t ql = 0;
+    while (ql + 40 < SEG)
+        ql += (size_t)snprintf(quotes + ql, sizeof(quotes) - ql,
+                               "He said 'it's \"fine\"' and 'ok'. ");
+    struct seg qseg = {quotes, ql};
+    spb = run(p, &qseg, NULL, 1, PASTED, &pqh, &bytes);
+    printf("pasted-quotes %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, pqh);
     for (size_t i = 0; i < n; i++)
         gw_norm_free(&norms[i]);
     free(norms);

@@ -698,12 +698,15 @@ The classifier on one core (same segments; "classify" is the model alone over th
 Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
 declared secrets as written, reversed and in base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass;
 filters/needles.c) over the English notes, which hold none of them; the \`tabular-request\` detector
-(filters/tabular.c, documents only) over the same notes and over 2 KB of table rows.
+(filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the check for
+pasted material (filters/pasted.c, every user message) over the notes and over 2 KB of short
+quotes and apostrophes (its slow case).
 
-| | English meeting notes | per 2 KB | table rows, per 2 KB |
+| | English meeting notes | per 2 KB | slow case, per 2 KB |
 |---|---|---|---|
 | answer watch, $(col "$tmp/inj-en.txt" needles 4) needles | $(col "$tmp/inj-en.txt" needles 2) MB/s | **$(col "$tmp/inj-en.txt" needles 3) µs** | |
-| tabular-request detector | $(col "$tmp/inj-en.txt" tabular 2) MB/s | $(col "$tmp/inj-en.txt" tabular 3) µs | **$(col "$tmp/inj-en.txt" tabular-table 3) µs** |
+| tabular-request detector | $(col "$tmp/inj-en.txt" tabular 2) MB/s | $(col "$tmp/inj-en.txt" tabular 3) µs | **$(col "$tmp/inj-en.txt" tabular-table 3) µs** (table rows) |
+| pasted-material check | $(col "$tmp/inj-en.txt" pasted 2) MB/s | **$(col "$tmp/inj-en.txt" pasted 3) µs** | $(col "$tmp/inj-en.txt" pasted-quotes 3) µs (quotes) |
 MD
 )
   fi

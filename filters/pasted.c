@@ -9,7 +9,7 @@
 enum qkind {
     Q_PLAIN, /* curly and corner quotes: unambiguous */
     Q_ASCII, /* " and ': opens after a space / line break / ':' / '(' or at the start */
-    Q_APOS,  /* ‘…’: ’ is also the apostrophe ("it’s"), so it closes only before a non-letter */
+    Q_APOS, /* ‘…’: ’ is also the apostrophe ("it’s"), so it closes only before a non-letter */
 };
 
 struct quote {
@@ -29,6 +29,10 @@ static const struct quote quotes[] = {
     {"\xe3\x80\x8e", "\xe3\x80\x8f", NULL, 3, 3, Q_PLAIN},           /* 『 』 */
 };
 #define NQUOTES (sizeof(quotes) / sizeof(quotes[0]))
+
+/* The first bytes of fences and of every quote's opening form. */
+static const unsigned char starts[256] = {
+    ['`'] = 1, ['~'] = 1, ['"'] = 1, ['\''] = 1, [0xE2] = 1, [0xC2] = 1, [0xE3] = 1};
 
 static int
 space(unsigned char c)
@@ -56,7 +60,8 @@ closer(const char *t, size_t len, size_t from, const struct quote *q)
         size_t j = (size_t)(m - t), after = j + q->clen;
         int ok = 1;
         if (q->kind == Q_ASCII)
-            ok = !space((unsigned char)t[j - 1]) && (after == len || !alnum((unsigned char)t[after]));
+            ok = !space((unsigned char)t[j - 1]) &&
+                 (after == len || !alnum((unsigned char)t[after]));
         else if (q->kind == Q_APOS)
             ok = after == len || !alnum((unsigned char)t[after]);
         if (ok)
@@ -83,6 +88,10 @@ gw_pasted_spans(const char *t, size_t len, struct gw_span *out, size_t max)
     size_t n = 0, covered = 0;
     unsigned char gone[NQUOTES] = {0}; /* no closer after here: later openers have none either */
     for (size_t i = 0; i < len;) {
+        while (i < len && !starts[(unsigned char)t[i]]) /* most bytes start nothing */
+            i++;
+        if (i == len)
+            break;
         unsigned char c = (unsigned char)t[i];
         if ((c == '`' || c == '~') && i + 3 <= len && t[i + 1] == t[i] && t[i + 2] == t[i]) {
             char fence[3] = {t[i], t[i], t[i]};
@@ -90,10 +99,6 @@ gw_pasted_spans(const char *t, size_t len, struct gw_span *out, size_t max)
             size_t end = e ? (size_t)(e - t) : len;
             add(out, max, &n, &covered, i + 3, end);
             i = e ? end + 3 : len;
-            continue;
-        }
-        if (c != '"' && c != '\'' && c != 0xE2 && c != 0xC2 && c != 0xE3) {
-            i++;
             continue;
         }
         int matched = 0;
