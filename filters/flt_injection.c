@@ -1172,6 +1172,22 @@ get_factor(struct gw_cfg_ctx *cc, const json_t *o, const char *key, double *out)
     return 0;
 }
 
+/* o[key] as a boolean into *out, which keeps its default when the key is absent; parent names
+ * the mapping o is in ("guard") for the message, NULL at the filter's top level. */
+static int
+get_bool(struct gw_cfg_ctx *cc, const json_t *o, const char *parent, const char *key, int *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return gw_cfg_error(
+            cc, parent ? gw_cfg_node_at(cc, parent, key) : gw_cfg_node_at(cc, key, NULL),
+            "'%s%s%s' must be true or false", parent ? parent : "", parent ? "." : "", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
 /* guard: off, or {categories: [...], factor: F, classifier_factor: F} */
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
@@ -1194,13 +1210,8 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
         return -1;
-    const json_t *pr = json_object_get(g, "protect");
-    if (pr) {
-        if (!json_is_boolean(pr))
-            return gw_cfg_error(cc, gw_cfg_node_at(cc, "guard", "protect"),
-                                "'guard.protect' must be true or false");
-        c->protect = json_is_true(pr);
-    }
+    if (get_bool(cc, g, "guard", "protect", &c->protect) < 0)
+        return -1;
     return get_cats(cc, c->pack, g, "guard", &c->guard_cats);
 }
 
@@ -1329,23 +1340,10 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         c->skip_tooldef[b] |= c->skip[b];
     if (get_session(cc, in, c) < 0 || get_guard(cc, in, c) < 0)
         goto fail;
-    const json_t *can = json_object_get(in, "canary");
-    if (can) {
-        if (!json_is_boolean(can)) {
-            gw_cfg_error(cc, gw_cfg_node_at(cc, "canary", NULL), "'canary' must be true or false");
-            goto fail;
-        }
-        c->canary = json_is_true(can);
-    }
     c->pasted = 1;
-    const json_t *pa = json_object_get(in, "pasted");
-    if (pa) {
-        if (!json_is_boolean(pa)) {
-            gw_cfg_error(cc, gw_cfg_node_at(cc, "pasted", NULL), "'pasted' must be true or false");
-            goto fail;
-        }
-        c->pasted = json_is_true(pa);
-    }
+    if (get_bool(cc, in, NULL, "canary", &c->canary) < 0 ||
+        get_bool(cc, in, NULL, "pasted", &c->pasted) < 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
