@@ -303,7 +303,9 @@ if (ctxRecords.length) {
 const cse = records.filter((r) => r.file === 'attacks_cyberseceval');
 if (cse.length) {
   for (const [title, keyf] of [['language', (r) => r.lang], ['subset', (r) => r.subset],
-    ['technique (English, security-violating)', (r) => (r.lang === 'English' && r.subset.endsWith('security-violating') ? r.variant : null)]]) {
+    ['technique (English, security-violating)', (r) => (r.lang === 'English' && r.subset.endsWith('security-violating') ? r.variant : null)],
+    ['technique (all languages, security-violating)', (r) => (r.subset.endsWith('security-violating') ? r.variant : null)],
+    ['technique (all languages, logic-violating)', (r) => (r.subset.endsWith('logic-violating') ? r.variant : null)]]) {
     const by = {};
     for (const r of cse) if (keyf(r) !== null) (by[keyf(r)] ||= []).push(r);
     console.log(`== attacks_cyberseceval by ${title} (detected @block) ==`);
