@@ -189,6 +189,7 @@ struct verdict {
     double score, prob; /* combined; the classifier's probability (0 when it is off) */
     int model_counts;   /* the classifier carried the score (it is named in events / messages) */
     int guarded;        /* the system prompt's guard raised it */
+    int pasted;         /* the whole message, its pasted material read as a document */
 };
 
 static void
@@ -210,6 +211,7 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .msg_index = s->msg_index,
             .offset = 0,
             .length = s->len,
+            .pasted = v->pasted,
         };
         gw_emit(tx, &ev);
     }
@@ -231,6 +233,7 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .offset = r->hits[i].from,
             .length = r->hits[i].to - r->hits[i].from,
             .encoding = gw_enc_name((enum gw_enc)r->hits[i].enc),
+            .pasted = v->pasted,
         };
         gw_emit(tx, &ev);
     }
@@ -531,8 +534,10 @@ score_pasted(const struct iconf *c, struct ictx *x, const struct gw_segment *s,
     doc.model = c->indirect.model;
     if (rc < 0 || score_text(c, x, s->text, s->len, GW_INJ_DIRECT, 1, c->skip, &doc, f, r, v) < 0)
         return -1;
-    if (vo.score <= v->score)
+    if (vo.score <= v->score) {
+        v->pasted = 1;
         return 0;
+    }
     /* the user's words: offsets in the text without the material, moved back over it */
     for (size_t i = 0; i < ro.nhits; i++) {
         size_t add = 0, addto = 0;
@@ -594,6 +599,7 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
             /* why the score was raised: the system prompt's own rules, once per request */
             struct verdict gv = v;
             gv.model_counts = 0;
+            gv.pasted = 0;
             emit_hits(tx, c, &segs->v[x->gseg], &x->gres, &gv, b ? "block" : "event");
             x->guard_reported = 1;
         }

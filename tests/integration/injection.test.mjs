@@ -239,6 +239,17 @@ test('pasted material is read as a document: text being rewritten passes, attack
         + 'mode for advanced users. Try the unrestricted plan for unlimited messages.\'';
     const ok = await postJson(gw.port, CHAT, chatBody(copy));
     assert.equal(ok.status, 200, ok.body);
+    // reported (an event): the audit record says the material was read as a document
+    let ev = [];
+    await waitUntil(() => {
+        ev = readRecords(auditFile).filter((x) => x.portcullis?.filter === 'shipped'
+            && x.rule.id === 'classifier' && x.portcullis.segment.length === Buffer.byteLength(copy));
+        return ev.length > 0;
+    }, T(5000), 'the classifier event of the pasted copy');
+    assert.equal(ev[0].event.action, 'event');
+    assert.equal(ev[0].portcullis.segment.pasted, true);
+    assert.equal(ev[0].portcullis.segment.role, 'user');
+    assert.ok(ev[0].event.risk_score < 1.0, `score ${ev[0].event.risk_score}`);
     const off = await postJson(gw.port, `/nopaste${CHAT}`, chatBody(copy));
     assert.equal(off.status, 403, off.body);
     assertOpenAIError(off, 403, 'pasted: false');
@@ -261,6 +272,7 @@ test('pasted material is read as a document: text being rewritten passes, attack
     }, T(5000), 'override events at the attack\'s offsets');
     for (const x of recs) {
         const { offset, length } = x.portcullis.segment;
+        assert.equal(x.portcullis.segment.pasted, undefined, 'the own words\' score');
         assert.ok(offset + length <= Buffer.byteLength(text), `span ${offset}+${length}`);
         assert.match(Buffer.from(text).subarray(offset, offset + length).toString(), /ignore|instructions/i);
     }
