@@ -576,7 +576,8 @@ scan(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
         const uint8_t *skip = s->role == GW_ROLE_TOOL_DEFINITION ? c->skip_tooldef : c->skip;
         struct verdict v;
         struct gw_span sp[GW_PASTED_MAX_SPANS];
-        size_t ns = side == GW_INJ_DIRECT && c->pasted
+        /* (with the classifier off both scores would be the rules' over the same words) */
+        size_t ns = side == GW_INJ_DIRECT && c->pasted && c->model
                         ? gw_pasted_spans(s->text, s->len, sp, GW_PASTED_MAX_SPANS)
                         : 0;
         if (ns ? score_pasted(c, x, s, sp, ns, t, f, &r, &v) < 0
