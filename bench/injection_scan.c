@@ -38,8 +38,8 @@
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
 #include "filters/normalize.h"
-#include "filters/scan.h"
 #include "filters/pasted.h"
+#include "filters/scan.h"
 #include "filters/tabular.h"
 
 #define SEG 2048

@@ -10,7 +10,7 @@
 
 #include "filters/pasted.h"
 
-/* 80 bytes of ordinary text to paste */
+/* 87 bytes of ordinary text to paste */
 #define BODY                                                                                       \
     "Our assistant helps teams write faster and follows the rules of each company it serves."
 
