@@ -112,6 +112,15 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 for (const file of ['attacks.jsonl', 'benign.jsonl'])
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))
     records.push({ file: 'probes', label: r.label, split: 'dev', subset: r.subset, side: sideOf(r.label), text: r.text, lang: '', variant: '' });
+// Embedded orders (tests/eval/embedded, written for this project in 18 languages and never trained
+// on): documents carrying an order for the AI dressed in one of CyberSecEval's nine technique
+// names (a simulation, a hypothetical, an appeal, a fake system notice, an encoded or split order,
+// an order buried in dense text, in another language, a plain override, a mix), and look-alike
+// documents with the same surface and no order to any AI. Reported apart, by language and by
+// technique, not part of the operating points.
+for (const file of ['attacks.jsonl', 'benign.jsonl'])
+  for (const r of readJsonl(join(root, 'tests/eval/embedded', file)))
+    records.push({ file: 'embedded', label: r.label, split: 'dev', subset: r.label === 'benign_document' ? 'look-alikes' : 'technique-dressed', side: sideOf(r.label), text: r.text, lang: r.lang, variant: r.kind });
 for (const file of FILES)
   for (const r of readJsonl(join(dataDir, `${file}.jsonl`))) {
     if (!PROMPT_LABELS.has(r.label)) continue;
@@ -193,11 +202,14 @@ const HELD_OUT = new Set(['test', 'smoke']);
 const DETECTORS = { rules: (r) => r.rule, classifier: (r) => r.clf, combined: (r) => r.score };
 const hasModel = records.some((r) => r.clf > 0);
 
-// Operating points: per side and detector, the lowest threshold (among the scores seen) that
-// flags at most 1 % of the held-out benign records of that side.
+// Operating points: per side and detector, the lowest threshold (among the held-out records'
+// scores) that flags at most 1 % of the held-out benign records of that side. Candidates are
+// held-out scores only, so adding a development set never moves the point: held-out detection
+// is the same for any candidate set that holds every held-out score, while the development sets'
+// rates at the point depend on where in the gap above the last benign score it falls.
 function operatingPoint(side, f) {
   const benign = records.filter((r) => r.side === side && !isAttack(r) && HELD_OUT.has(r.split));
-  const scores = [...new Set(records.filter((r) => r.side === side).map(f).filter((s) => s > 0))].sort((a, b) => a - b);
+  const scores = [...new Set(records.filter((r) => r.side === side && HELD_OUT.has(r.split)).map(f).filter((s) => s > 0))].sort((a, b) => a - b);
   for (const t of scores) {
     const fp = benign.filter((r) => f(r) >= t).length;
     if (fp <= benign.length * 0.01) return t;
@@ -297,6 +309,23 @@ if (ctxRecords.length) {
   const flagged = att.filter((r) => (ctxOf.get(r) || r).score >= BLOCK[r.side]).length;
   const ben = ctxRecords.filter((r) => !isAttack(r) && HELD_OUT.has(r.split));
   console.log(`== all held-out attacks (${att.length}) at the shipped block threshold, CyberSecEval with its system prompts: ${pct(flagged, att.length).trim()}; held-out benign (${ben.length}) under guarding system prompts: ${pct(ben.filter((r) => r.score >= BLOCK[r.side]).length, ben.length).trim()} flagged\n`);
+}
+
+// The embedded orders by language and by technique (development data).
+const emb = records.filter((r) => r.file === 'embedded');
+if (emb.length) {
+  const line = (rs, keyf) => {
+    const by = {};
+    for (const r of rs) (by[keyf(r)] ||= []).push(r);
+    return Object.entries(by).sort().map(([k, g]) => `${k}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`).join('; ');
+  };
+  console.log('== embedded orders (tests/eval/embedded, dev) by language: attacks blocked ==');
+  console.log(line(emb.filter(isAttack), (r) => r.lang));
+  console.log('== ... by technique: attacks blocked ==');
+  console.log(line(emb.filter(isAttack), (r) => r.variant));
+  console.log('== ... by language: look-alike documents blocked ==');
+  console.log(line(emb.filter((r) => !isAttack(r)), (r) => r.lang));
+  console.log('');
 }
 
 // CyberSecEval by language and by technique (held out, never trained on).
