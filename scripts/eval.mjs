@@ -116,8 +116,9 @@ for (const file of ['attacks.jsonl', 'benign.jsonl'])
 // on): documents carrying an order for the AI dressed in one of CyberSecEval's nine technique
 // names (a simulation, a hypothetical, an appeal, a fake system notice, an encoded or split order,
 // an order buried in dense text, in another language, a plain override, a mix), and look-alike
-// documents with the same surface and no order to any AI. Reported apart, by language and by
-// technique, not part of the operating points.
+// documents with the same surface and no order to any AI; kind `probe` was written separately in
+// the same way, kind `addressed-check` later, to check the address-to-an-AI rules. Reported
+// apart, by language and by technique (kind), not part of the operating points.
 for (const file of ['attacks.jsonl', 'benign.jsonl'])
   for (const r of readJsonl(join(root, 'tests/eval/embedded', file)))
     records.push({ file: 'embedded', label: r.label, split: 'dev', subset: r.label === 'benign_document' ? 'look-alikes' : 'technique-dressed', side: sideOf(r.label), text: r.text, lang: r.lang, variant: r.kind });
