@@ -64,7 +64,7 @@ function subsetOf(file, r) {
 // results: the length-bias check (the attack data is much longer than the benign data, so a model
 // could learn "long = attack"). Deterministic for a given machine: files in sorted order, chunks
 // deduplicated, every k-th kept. Not part of the operating points.
-function machineDocs(size, limit) {
+function machineDocs(size, limit, translated = false) {
   const texts = [];
   const walk = (dir) => {
     let names;
@@ -82,7 +82,13 @@ function machineDocs(size, limit) {
       }
     }
   };
-  for (const d of ['/usr/share/doc', '/usr/share/common-licenses', '/usr/share/man/man1', '/usr/share/man/man5', '/usr/share/man/man8']) walk(d);
+  if (translated) {
+    // the translated man pages (/usr/share/man/<language>/), in every language this machine has
+    let langs = [];
+    try { langs = readdirSync('/usr/share/man').filter((l) => !/^man/.test(l)).sort(); } catch { /* none */ }
+    for (const l of langs) walk(join('/usr/share/man', l));
+  } else
+    for (const d of ['/usr/share/doc', '/usr/share/common-licenses', '/usr/share/man/man1', '/usr/share/man/man5', '/usr/share/man/man8']) walk(d);
   const seen = new Set(), chunks = [];
   for (const t of texts)
     for (let i = 0; i + size / 10 < t.length; i += size) {
@@ -98,6 +104,11 @@ if (!args.includes('--no-machine-docs'))
   for (const [size, limit, name] of [[2000, 3000, '2 KB chunks'], [8000, 600, '8 KB chunks']])
     for (const text of machineDocs(size, limit))
       records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: name, side: 'indirect', text, lang: '', variant: '' });
+// The same check in other languages: this machine's translated man pages (Debian ships them in
+// ~25 languages), for the rules and lexicon forms of those languages.
+if (!args.includes('--no-machine-docs'))
+  for (const text of machineDocs(2000, 3000, true))
+    records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: 'translated man pages, 2 KB', side: 'indirect', text, lang: '', variant: '' });
 // Minimal pairs (tests/eval/minimal-pairs, written for this project and never trained on): each
 // attack on an application's system prompt next to a benign twin of the same form and most of its
 // words. Attacks found and twins flagged show whether a detector reads what is asked or only the
