@@ -104,8 +104,8 @@ if (!args.includes('--no-machine-docs'))
   for (const [size, limit, name] of [[2000, 3000, '2 KB chunks'], [8000, 600, '8 KB chunks']])
     for (const text of machineDocs(size, limit))
       records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: name, side: 'indirect', text, lang: '', variant: '' });
-// The same check in other languages: this machine's translated man pages (Debian ships them in
-// ~25 languages), for the rules and lexicon forms of those languages.
+// The same check in other languages: this machine's translated man pages (Debian packages ship
+// them; 25 locales here), for the rules and lexicon forms of those languages.
 if (!args.includes('--no-machine-docs'))
   for (const text of machineDocs(2000, 3000, true))
     records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: 'translated man pages, 2 KB', side: 'indirect', text, lang: '', variant: '' });
