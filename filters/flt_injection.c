@@ -176,7 +176,7 @@ struct esc_op {
     struct gw_tx *tx; /* NULL once the exchange ended */
     const struct iconf *c;
     struct ictx *x;
-    int what; /* 0: the state read, 1: the attempt count */
+    int what; /* 0: the state read, 1: the attempt count, 2: a tripped block written */
     struct gw_budget_store *store;
     size_t n;
     struct gw_budget_counter ctr[3];
@@ -314,6 +314,19 @@ static enum gw_verdict after_state(struct gw_tx *tx, const struct iconf *c, stru
                                    const struct gw_budget_result *res, size_t n);
 static enum gw_verdict after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
                                    const struct gw_budget_result *res);
+static enum gw_verdict finish(struct gw_tx *tx, const struct iconf *c, struct ictx *x);
+
+/* What follows a store operation's answer (`what` as in struct esc_op). */
+static enum gw_verdict
+after_op(struct gw_tx *tx, const struct iconf *c, struct ictx *x, int what,
+         const struct gw_budget_result *res, size_t n)
+{
+    if (what == 0)
+        return after_state(tx, c, x, res, n);
+    if (what == 1)
+        return after_count(tx, c, x, res);
+    return finish(tx, c, x); /* the block is decided for this request whatever the store said */
+}
 
 static void
 on_store_answer(void *arg, const struct gw_budget_result *res)
@@ -323,8 +336,7 @@ on_store_answer(void *arg, const struct gw_budget_result *res)
     if (tx) {
         struct ictx *x = op->x;
         x->op = NULL;
-        enum gw_verdict v =
-            op->what == 0 ? after_state(tx, op->c, x, res, op->n) : after_count(tx, op->c, x, res);
+        enum gw_verdict v = after_op(tx, op->c, x, op->what, res, op->n);
         if (v != GW_WAIT)
             gw_tx_resume(tx, v);
     }
@@ -357,7 +369,7 @@ store_op(struct gw_tx *tx, const struct iconf *c, struct ictx *x, int what,
         return GW_WAIT;
     }
     free(op);
-    return what == 0 ? after_state(tx, c, x, &res, n) : after_count(tx, c, x, &res);
+    return after_op(tx, c, x, what, &res, n);
 }
 
 /* The end of the request side: block, or add the canary. */
@@ -377,7 +389,10 @@ finish(struct gw_tx *tx, const struct iconf *c, struct ictx *x)
 }
 
 /* The attempt counts came back (session, then key, as escalate asked): a count that reached its
- * limit blocks that session (or key) for block_for. */
+ * limit blocks that session (or key) for block_for. The block is written before the verdict goes
+ * out (a store round trip), so the client's next request, on any instance, finds it: written
+ * fire-and-forget, a request to another gateway instance right after the 403 could read the
+ * session state before the write reached Redis. */
 static enum gw_verdict
 after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
             const struct gw_budget_result *res)
@@ -387,8 +402,8 @@ after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
     if (res->status != GW_BUDGET_OK)
         return GW_ERROR; /* the store is down: on_error decides */
     uint64_t now = gw_budget_clock();
-    size_t i = 0;
-    int tripped = 0;
+    size_t i = 0, np = 0;
+    struct gw_budget_counter put[4];
     for (int by = 1; by >= 0; by--) {
         /* A key is usually shared by every user of an application: it has its own, higher limit
          * so that one user cannot get everyone blocked. */
@@ -399,23 +414,22 @@ after_count(struct gw_tx *tx, const struct iconf *c, struct ictx *x,
         int64_t n = res->value[i++];
         if (n < (int64_t)limit)
             continue;
-        struct gw_budget_counter put[2];
         char b[GW_BUDGET_KEY_MAX + 1];
         snprintf(b, sizeof(b), "%s:%" PRIu64, k, now / c->window_ms);
-        ctr_set(&put[0], b, 0, 0); /* the attempts start again after the block */
+        ctr_set(&put[np++], b, 0, 0); /* the attempts start again after the block */
         skey(k, sizeof(k), "blk", &id, by);
-        ctr_set(&put[1], k, (int64_t)((now + c->block_ms + 999) / 1000), now + c->block_ms);
-        store_put(tx, GW_BUDGET_SET, put, 2);
+        ctr_set(&put[np++], k, (int64_t)((now + c->block_ms + 999) / 1000), now + c->block_ms);
         emit_simple(tx, by ? "session_escalation" : "key_escalation",
                     "injection:session_escalation", c->monitor ? "event" : "block", 4, (double)n,
                     GW_ROLE_USER, -1, 0, 0);
-        tripped = 1;
     }
-    if (tripped && !c->monitor && !x->block) {
+    if (!np)
+        return finish(tx, c, x);
+    if (!c->monitor && !x->block) {
         x->block = 1;
         x->block_cats = x->cats;
     }
-    return finish(tx, c, x);
+    return store_op(tx, c, x, 2, GW_BUDGET_SET, put, np);
 }
 
 /* After a detection: watch the session's next requests, and count an attempt when it is of an
@@ -425,17 +439,14 @@ escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct g
 {
     char k[KEY_CAP];
     uint64_t now = gw_budget_clock();
-    if (c->watchlist && skey(k, sizeof(k), "watch", id, id->session != NULL) == 0) {
-        struct gw_budget_counter w;
+    struct gw_budget_counter w;
+    int watch = c->watchlist && skey(k, sizeof(k), "watch", id, id->session != NULL) == 0;
+    if (watch)
         ctr_set(&w, k, -2 * (int64_t)c->watchlist, now + c->window_ms);
-        store_put(tx, GW_BUDGET_SET, &w, 1);
-    }
-    if (!(x->cats & c->esc_cats))
-        return finish(tx, c, x);
     struct gw_budget_counter ctr[2];
     size_t n = 0;
     uint64_t win = now / c->window_ms;
-    for (int by = 1; by >= 0; by--) {
+    for (int by = 1; by >= 0 && (x->cats & c->esc_cats); by--) {
         unsigned limit = by ? c->attempts : c->key_attempts;
         char b[GW_BUDGET_KEY_MAX + 1];
         if (!limit || skey(k, sizeof(k), "att", id, by) < 0)
@@ -444,7 +455,12 @@ escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct g
         ctr_set(&ctr[n++], b, 1, (win + 1) * c->window_ms + 60000);
     }
     if (n == 0)
-        return finish(tx, c, x);
+        /* the watch is written before the verdict goes out, so the session's next request
+         * finds it on any instance (see after_count) */
+        return watch ? store_op(tx, c, x, 2, GW_BUDGET_SET, &w, 1) : finish(tx, c, x);
+    /* the count follows the watch on the same store connection, which keeps their order */
+    if (watch)
+        store_put(tx, GW_BUDGET_SET, &w, 1);
     return store_op(tx, c, x, 1, GW_BUDGET_ADD, ctr, n);
 }
 
