@@ -176,7 +176,7 @@ struct esc_op {
     struct gw_tx *tx; /* NULL once the exchange ended */
     const struct iconf *c;
     struct ictx *x;
-    int what; /* 0: the state read, 1: the attempt count, 2: a tripped block written */
+    int what; /* 0: the state read, 1: the attempt count, 2: a write the verdict waits for */
     struct gw_budget_store *store;
     size_t n;
     struct gw_budget_counter ctr[3];
@@ -325,7 +325,7 @@ after_op(struct gw_tx *tx, const struct iconf *c, struct ictx *x, int what,
         return after_state(tx, c, x, res, n);
     if (what == 1)
         return after_count(tx, c, x, res);
-    return finish(tx, c, x); /* the block is decided for this request whatever the store said */
+    return finish(tx, c, x); /* a tripped block or a watch written: the verdict stands */
 }
 
 static void
