@@ -63,8 +63,9 @@ function subsetOf(file, r) {
 // Long benign documents from this machine (Debian documentation, licences, man pages) as tool
 // results: the length-bias check (the attack data is much longer than the benign data, so a model
 // could learn "long = attack"). Deterministic for a given machine: files in sorted order, chunks
-// deduplicated, every k-th kept. Not part of the operating points.
-function machineDocs(size, limit, translated = false) {
+// deduplicated, every k-th kept. Not part of the operating points. machineTexts reads the files
+// (translated: the translated man pages instead), machineChunks cuts them.
+function machineTexts(translated) {
   const texts = [];
   const walk = (dir) => {
     let names;
@@ -89,6 +90,9 @@ function machineDocs(size, limit, translated = false) {
     for (const l of langs) walk(join('/usr/share/man', l));
   } else
     for (const d of ['/usr/share/doc', '/usr/share/common-licenses', '/usr/share/man/man1', '/usr/share/man/man5', '/usr/share/man/man8']) walk(d);
+  return texts;
+}
+function machineChunks(texts, size, limit) {
   const seen = new Set(), chunks = [];
   for (const t of texts)
     for (let i = 0; i + size / 10 < t.length; i += size) {
@@ -100,15 +104,16 @@ function machineDocs(size, limit, translated = false) {
 }
 
 const records = [];
-if (!args.includes('--no-machine-docs'))
-  for (const [size, limit, name] of [[2000, 3000, '2 KB chunks'], [8000, 600, '8 KB chunks']])
-    for (const text of machineDocs(size, limit))
+if (!args.includes('--no-machine-docs')) {
+  const docs = machineTexts(false);
+  // the same check in other languages: this machine's translated man pages (Debian packages ship
+  // them; 25 locales here), for the rules and lexicon forms of those languages
+  const translated = machineTexts(true);
+  for (const [texts, size, limit, name] of [[docs, 2000, 3000, '2 KB chunks'], [docs, 8000, 600, '8 KB chunks'],
+    [translated, 2000, 3000, 'translated man pages, 2 KB']])
+    for (const text of machineChunks(texts, size, limit))
       records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: name, side: 'indirect', text, lang: '', variant: '' });
-// The same check in other languages: this machine's translated man pages (Debian packages ship
-// them; 25 locales here), for the rules and lexicon forms of those languages.
-if (!args.includes('--no-machine-docs'))
-  for (const text of machineDocs(2000, 3000, true))
-    records.push({ file: 'machine_docs', label: 'benign_document', split: 'machine', subset: 'translated man pages, 2 KB', side: 'indirect', text, lang: '', variant: '' });
+}
 // Minimal pairs (tests/eval/minimal-pairs, written for this project and never trained on): each
 // attack on an application's system prompt next to a benign twin of the same form and most of its
 // words. Attacks found and twins flagged show whether a detector reads what is asked or only the
@@ -323,20 +328,23 @@ if (ctxRecords.length) {
   console.log(`== all held-out attacks (${att.length}) at the shipped block threshold, CyberSecEval with its system prompts: ${pct(flagged, att.length).trim()}; held-out benign (${ben.length}) under guarding system prompts: ${pct(ben.filter((r) => r.score >= BLOCK[r.side]).length, ben.length).trim()} flagged\n`);
 }
 
+// "key: x% of n; ..." over the groups keyf makes of rs (null: left out), blocked at the shipped
+// threshold.
+function blockedBy(rs, keyf) {
+  const by = {};
+  for (const r of rs) if (keyf(r) !== null) (by[keyf(r)] ||= []).push(r);
+  return Object.entries(by).sort().map(([k, g]) => `${k}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`).join('; ');
+}
+
 // The embedded orders by language and by technique (development data).
 const emb = records.filter((r) => r.file === 'embedded');
 if (emb.length) {
-  const line = (rs, keyf) => {
-    const by = {};
-    for (const r of rs) (by[keyf(r)] ||= []).push(r);
-    return Object.entries(by).sort().map(([k, g]) => `${k}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`).join('; ');
-  };
   console.log('== embedded orders (tests/eval/embedded, dev) by language: attacks blocked ==');
-  console.log(line(emb.filter(isAttack), (r) => r.lang));
+  console.log(blockedBy(emb.filter(isAttack), (r) => r.lang));
   console.log('== ... by technique: attacks blocked ==');
-  console.log(line(emb.filter(isAttack), (r) => r.variant));
+  console.log(blockedBy(emb.filter(isAttack), (r) => r.variant));
   console.log('== ... by language: look-alike documents blocked ==');
-  console.log(line(emb.filter((r) => !isAttack(r)), (r) => r.lang));
+  console.log(blockedBy(emb.filter((r) => !isAttack(r)), (r) => r.lang));
   console.log('');
 }
 
@@ -347,10 +355,8 @@ if (cse.length) {
     ['technique (English, security-violating)', (r) => (r.lang === 'English' && r.subset.endsWith('security-violating') ? r.variant : null)],
     ['technique (all languages, security-violating)', (r) => (r.subset.endsWith('security-violating') ? r.variant : null)],
     ['technique (all languages, logic-violating)', (r) => (r.subset.endsWith('logic-violating') ? r.variant : null)]]) {
-    const by = {};
-    for (const r of cse) if (keyf(r) !== null) (by[keyf(r)] ||= []).push(r);
     console.log(`== attacks_cyberseceval by ${title} (detected @block) ==`);
-    console.log(Object.entries(by).sort().map(([k, rs]) => `${k}: ${pct(rs.filter((r) => r.score >= BLOCK[r.side]).length, rs.length).trim()} of ${rs.length}`).join('; '));
+    console.log(blockedBy(cse, keyf));
     console.log('');
   }
 }
