@@ -179,7 +179,6 @@ struct esc_op {
     int what; /* 0: the state read, 1: the attempt count, 2: a write the verdict waits for */
     struct gw_budget_store *store;
     size_t n;
-    struct gw_budget_counter ctr[3];
 };
 
 /* ---- events and blocks ---- */
