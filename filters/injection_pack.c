@@ -161,15 +161,67 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
 }
 
 static int
+positive_weight(struct gw_cfg_ctx *pl, const struct gw_cnode *n, const char *id, double *out)
+{
+    if (number(pl, n, "weight", 0, 10, out) < 0)
+        return -1;
+    if (*out <= 0)
+        return gw_cfg_error(pl, n, "rule '%s': 'weight' must be greater than 0", id);
+    return 0;
+}
+
+/* `weight: 0.5`, or one per side the rule applies to: `weight: {direct: 0.5, indirect: 0.4375}`
+ * (a rule whose matches are ordinary in documents but not in a user's words). Needs r->where. */
+static int
+load_weight(struct gw_cfg_ctx *pl, const struct gw_cnode *o, const char *id, struct gw_inj_rule *r)
+{
+    const struct gw_cnode *wn = gw_cnode_get(o, "weight");
+    if (!wn)
+        return gw_cfg_error(pl, o, "rule '%s': missing 'weight'", id);
+    if (wn->type != GW_CNODE_MAP) {
+        if (positive_weight(pl, wn, id, &r->weight) < 0)
+            return -1;
+        r->weight_indirect = r->weight;
+        return 0;
+    }
+    static const char *const sides[] = {"direct", "indirect", NULL};
+    if (r->where == GW_INJ_SYSTEM)
+        return gw_cfg_error(pl, wn, "rule '%s': a 'where: system' rule has one 'weight'", id);
+    if (check_keys(pl, wn, sides, "direct, indirect") < 0)
+        return -1;
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned bit = k ? GW_INJ_INDIRECT : GW_INJ_DIRECT;
+        const struct gw_cnode *v = gw_cnode_get(wn, sides[k]);
+        if (!(r->where & bit) && v)
+            return gw_cfg_error(pl, v,
+                                "rule '%s': 'weight: %s' for a rule that is not scored on %s text",
+                                id, sides[k], sides[k]);
+        if ((r->where & bit) && !v)
+            return gw_cfg_error(pl, wn,
+                                "rule '%s': 'weight' needs '%s' (the rule is scored on %s text)",
+                                id, sides[k], sides[k]);
+        if (v && positive_weight(pl, v, id, k ? &r->weight_indirect : &r->weight) < 0)
+            return -1;
+    }
+    if (!(r->where & GW_INJ_DIRECT))
+        r->weight = r->weight_indirect;
+    if (!(r->where & GW_INJ_INDIRECT))
+        r->weight_indirect = r->weight;
+    return 0;
+}
+
+static int
 load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
           struct gw_inj_rule *r)
 {
-    static const char *const known[] = {"id",    "pattern", "detector", "category", "weight",
-                                        "where", "lang",    "match",    "nomatch",  NULL};
+    static const char *const known[] = {"id",      "pattern", "detector", "category",
+                                        "weight",  "where",   "lang",     "match",
+                                        "nomatch", "train",   NULL};
     if (o->type != GW_CNODE_MAP)
         return gw_cfg_error(pl, o, "a rule must be a mapping");
     if (check_keys(pl, o, known,
-                   "id, pattern, detector, category, weight, where, lang, match, nomatch") < 0)
+                   "id, pattern, detector, category, weight, where, lang, match, nomatch, "
+                   "train") < 0)
         return -1;
     const char *id = scalar(gw_cnode_get(o, "id"));
     if (!name_ok(id, 1))
@@ -198,14 +250,6 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     int cat = gw_inj_category_find(p, scalar(cn) ? scalar(cn) : "");
     if (cat < 0)
         return gw_cfg_error(pl, cn ? cn : o, "rule '%s': unknown or missing 'category'", id);
-    double w = 0;
-    const struct gw_cnode *wn = gw_cnode_get(o, "weight");
-    if (!wn)
-        return gw_cfg_error(pl, o, "rule '%s': missing 'weight'", id);
-    if (number(pl, wn, "weight", 0, 10, &w) < 0)
-        return -1;
-    if (w <= 0)
-        return gw_cfg_error(pl, wn, "rule '%s': 'weight' must be greater than 0", id);
     const struct gw_cnode *wh = gw_cnode_get(o, "where");
     const char *where = wh ? scalar(wh) : "both";
     if (!where)
@@ -221,6 +265,17 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         r->where = GW_INJ_SYSTEM;
     else
         return gw_cfg_error(pl, wh, "rule '%s': 'where' must be direct, indirect, both or system",
+                            id);
+    if (load_weight(pl, o, id, r) < 0)
+        return -1;
+    const struct gw_cnode *tn = gw_cnode_get(o, "train");
+    const char *train = tn ? scalar(tn) : NULL;
+    if (tn && (!train || tn->quoted || (strcmp(train, "true") && strcmp(train, "false"))))
+        return gw_cfg_error(pl, tn, "rule '%s': 'train' must be true or false", id);
+    if (tn && r->where == GW_INJ_SYSTEM)
+        return gw_cfg_error(pl, tn,
+                            "rule '%s': 'train' is for attack rules (a 'where: system' rule's "
+                            "examples are system prompts)",
                             id);
     const struct gw_cnode *ln = gw_cnode_get(o, "lang");
     if (ln) {
@@ -260,7 +315,6 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     if (pat)
         r->pattern[gw_fold_diacritics(pat, strlen(pat), r->pattern)] = '\0';
     r->category = (unsigned)cat;
-    r->weight = w;
     r->line = o->line;
     if (r->detector) {
         if (r->where & GW_INJ_SYSTEM)
@@ -822,9 +876,10 @@ count_rule(struct acc *a, unsigned idx)
         return NULL;
     a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
     unsigned c = rule->category;
-    a->sum[c] += rule->weight;
-    if (rule->weight > a->max[c])
-        a->max[c] = rule->weight;
+    double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
+    a->sum[c] += w;
+    if (w > a->max[c])
+        a->max[c] = w;
     if (a->r->nhits == GW_INJ_MAX_HITS)
         return NULL;
     struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];

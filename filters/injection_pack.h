@@ -59,14 +59,15 @@ enum gw_inj_detector {
 };
 
 struct gw_inj_rule {
-    char *id, *pattern; /* pattern NULL for a detector rule */
-    unsigned detector;  /* enum gw_inj_detector */
-    unsigned category;  /* index into the pack's categories */
-    double weight;
-    unsigned where; /* GW_INJ_* bits */
-    char langs[64]; /* "en", "de fr", ... (informational) */
-    size_t min_len; /* shortest match in bytes of normalised text (0 for a detector) */
-    int line;       /* in the pack file */
+    char *id, *pattern;     /* pattern NULL for a detector rule */
+    unsigned detector;      /* enum gw_inj_detector */
+    unsigned category;      /* index into the pack's categories */
+    double weight;          /* on direct (and system) text */
+    double weight_indirect; /* on indirect text (the same unless the pack gives one per side) */
+    unsigned where;         /* GW_INJ_* bits */
+    char langs[64];         /* "en", "de fr", ... (informational) */
+    size_t min_len;         /* shortest match in bytes of normalised text (0 for a detector) */
+    int line;               /* in the pack file */
 };
 
 /* One expression of a database: a whole rule or one of its branches (a match is a hit of the

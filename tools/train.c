@@ -4,8 +4,9 @@
  *
  *   portcullis-train -o config/models/injection.pcm [options] FILE.jsonl ...
  *     --split S        use only records whose "split" is S (records without one are always used)
- *     --examples PACK  also use the `match:` examples of the rule pack's rules of weight >= 0.75
- *                      (not `where: system` rules: they describe a guarded system prompt)
+ *     --examples PACK  also use the `match:` examples of the rule pack's rules marked `train: true`
+ *                      (without `train:`, those of weight >= 0.75; never `where: system` rules:
+ *                      they describe a guarded system prompt)
  *                      as attacks (they are written for the pack, in all its languages)
  *     --rules PACK     report cross-validated detection of rules + w x classifier for a few w
  *     --lexicon FILE   concept features from this lexicon (training/injection/lexicon.txt); the
@@ -299,6 +300,20 @@ read_jsonl(const char *path, const char *split, unsigned src, unsigned folds)
     return used;
 }
 
+/* A rule's weight (the larger one when the pack gives one per side); 0 when it has none. */
+static double
+rule_weight(const struct gw_cnode *r)
+{
+    const struct gw_cnode *w = gw_cnode_get(r, "weight");
+    if (w && w->scalar)
+        return atof(w->scalar);
+    double max = 0;
+    for (size_t i = 0; w && i < w->npairs; i++)
+        if (w->pairs[i].value->scalar && atof(w->pairs[i].value->scalar) > max)
+            max = atof(w->pairs[i].value->scalar);
+    return max;
+}
+
 static size_t
 read_examples(const char *path, unsigned src, unsigned folds)
 {
@@ -320,11 +335,12 @@ read_examples(const char *path, unsigned src, unsigned folds)
     size_t used = 0;
     for (size_t i = 0; rules && i < rules->nitems; i++) {
         const struct gw_cnode *r = rules->items[i];
-        const struct gw_cnode *w = gw_cnode_get(r, "weight"), *m = gw_cnode_get(r, "match"),
-                              *wh = gw_cnode_get(r, "where");
+        const struct gw_cnode *m = gw_cnode_get(r, "match"), *wh = gw_cnode_get(r, "where"),
+                              *t = gw_cnode_get(r, "train");
         /* system rules describe what an application guards: their examples are no attacks */
-        if (!w || !w->scalar || atof(w->scalar) < 0.75 || !m ||
-            (wh && wh->scalar && strcmp(wh->scalar, "system") == 0))
+        if (!m || (wh && wh->scalar && strcmp(wh->scalar, "system") == 0))
+            continue;
+        if (t && t->scalar ? strcmp(t->scalar, "true") != 0 : rule_weight(r) < 0.75)
             continue;
         int ind = wh && wh->scalar && strcmp(wh->scalar, "indirect") == 0;
         for (size_t k = 0; k < m->nitems; k++) {

@@ -120,6 +120,29 @@ test('portcullis-train is deterministic, uses only the split asked for, and reco
         assert.match(text, /"file":"train\.jsonl","records":320,"sha256":"[0-9a-f]{64}"/);
     });
 
+test('portcullis-train --examples takes the examples of the rules marked train: true, or without '
+    + 'the mark of weight >= 0.75 (the larger of a per-side pair), never of system rules',
+    TEST_OPTS, async () => {
+        const pack = path.join(dir, 'examples.yaml');
+        const rule = (id, extra, n) => `  - {id: ${id}, category: a, pattern: 'x${id}', ${extra},\n`
+            + `     match: [${Array.from({ length: n }, (_, i) => `"${id} example ${i} x${id}"`).join(', ')}]}\n`;
+        fs.writeFileSync(pack, 'version: 1\ncategories:\n  - {name: a, label: a, severity: 1}\n'
+            + 'rules:\n'
+            + rule('heavy', 'weight: 1.0', 1) // used
+            + rule('heavyoff', 'weight: 1.0, train: false', 2) // not used
+            + rule('light', 'weight: 0.5', 4) // not used
+            + rule('lighton', 'weight: 0.5, train: true', 8) // used
+            + rule('sided', 'weight: {direct: 0.5, indirect: 0.75}', 16) // used
+            + rule('sys', 'weight: 1.0, where: system', 32)); // not used
+        const out = path.join(dir, 'examples.pcm');
+        execFileSync(TRAIN_BIN, ['-o', out, '--split', 'train', '--nbits', '12', '--epochs', '2',
+            '--folds', '2', '--examples', pack, path.join(dir, 'train.jsonl')],
+        { encoding: 'utf8' });
+        const m = fs.readFileSync(out, 'latin1').match(/"examples_of":"examples\.yaml","records":(\d+)/);
+        assert.ok(m, 'the model records no examples input');
+        assert.equal(Number(m[1]), 1 + 8 + 16);
+    });
+
 test('the classifier alone blocks what no rule matches: 403 naming the classifier, scores in the '
     + 'event', TEST_OPTS, async () => {
     const r = await postJson(gw.port, CHAT, chatBody(ATTACK));
