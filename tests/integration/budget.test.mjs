@@ -16,7 +16,7 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import {
     startMock, startGateway, gatewayConfig, postJson, request, chatBody, messagesBody,
-    assertOpenAIError, assertAnthropicError, waitUntil, readRecords, deadPort, tmpDir,
+    assertOpenAIError, assertAnthropicError, waitUntil, readRecords, deadPort, delayProxy, tmpDir,
     withDeadline, ROOT, TEST_OPTS, T,
 } from './lib.mjs';
 
@@ -542,6 +542,48 @@ test('injection session escalation is shared by the instances through redis', TE
             await redis.stop();
         }
     });
+
+test('injection session escalation: a block or watch is in redis before the verdict that made it '
+    + 'reaches the client, even over a slow link', TEST_OPTS, async () => {
+    const redis = await startRedis();
+    // instance 2 reaches redis through a link that holds each command 300 ms: a write made after
+    // its answer (fire and forget) would land long after the client has asked instance 1
+    const slow = await delayProxy(redis.port, 300);
+    const prefix = `pc-inj-${crypto.randomBytes(4).toString('hex')}:`;
+    const cfg = (port) => (dir) => gatewayConfig(mock.url, dir, {
+        extra: {
+            budgets: { store: 'redis', redis: { address: `127.0.0.1:${port}`, prefix,
+                timeout: '5s' } },
+            filters: [{ type: 'injection', name: 'det', classifier: 'off',
+                pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
+                session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
+                    watchlist: 2, watchlist_factor: 0.5 } }],
+        },
+    });
+    const g1 = await startGateway(cfg(redis.port));
+    const g2 = await startGateway(cfg(slow.port));
+    try {
+        const s = (id) => ({ 'x-session-id': id });
+        assertOpenAIError(await postJson(g1.port, CHAT, chatBody('zebra override'), s('r1')),
+            403, 'attempt on instance 1');
+        // the second attempt, on the slow instance, trips the block
+        assertOpenAIError(await postJson(g2.port, CHAT, chatBody('zebra override'), s('r1')),
+            403, 'attempt on instance 2');
+        const j = assertOpenAIError(await postJson(g1.port, CHAT, chatBody('hello'), s('r1')),
+            403, 'blocked session, asked at once on the other instance');
+        assert.equal(j.error.code, 'session_blocked');
+        // a detection on the slow instance starts a watch the other instance applies at once
+        assert.equal((await postJson(g2.port, CHAT, chatBody('a zebra mild hint'), s('r2'))).status,
+            200);
+        assertOpenAIError(await postJson(g1.port, CHAT, chatBody('a zebra mild hint'), s('r2')),
+            403, 'watched on the other instance');
+    } finally {
+        await g1.stopAndCheck();
+        await g2.stopAndCheck();
+        await slow.close();
+        await redis.stop();
+    }
+});
 
 test('redis down: fail closed with 503 in the provider format; fail open when configured',
     TEST_OPTS, async () => {

@@ -1065,6 +1065,42 @@ export async function silentServer() {
     };
 }
 
+/**
+ * A TCP proxy to 127.0.0.1:targetPort that holds what its clients send for ms milliseconds before
+ * passing it on (in order; answers pass at once): a slow link to a server, on one instance only.
+ */
+export async function delayProxy(targetPort, ms) {
+    const socks = new Set();
+    const srv = net.createServer((c) => {
+        const up = net.connect(targetPort, '127.0.0.1');
+        socks.add(c);
+        socks.add(up);
+        let last = Promise.resolve();
+        c.on('data', (d) => {
+            const due = Date.now() + ms;
+            last = last.then(() => new Promise((r) => setTimeout(r, Math.max(0, due - Date.now()))))
+                .then(() => { if (!up.destroyed) up.write(d); });
+        });
+        up.on('data', (d) => c.write(d));
+        for (const [a, b] of [[c, up], [up, c]]) {
+            a.on('error', () => {});
+            a.on('close', () => {
+                socks.delete(a);
+                b.destroy();
+            });
+        }
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    return {
+        port: srv.address().port,
+        close: () => new Promise((r) => {
+            for (const s of socks)
+                s.destroy();
+            srv.close(r);
+        }),
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streaming over node:http with arrival times
 
