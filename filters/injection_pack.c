@@ -41,6 +41,8 @@
 
 #define MAX_CATS GW_INJ_MAX_CATS
 #define MAX_PACK_BYTES (8u << 20)
+#define MAX_FRAGS 256
+#define MAX_EXPANDED (64u << 10) /* bytes of a pattern or fragment after (?&name) expansion */
 
 /* ---- loading ---- */
 
@@ -160,6 +162,139 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
     return 0;
 }
 
+/* The pack's `define:` fragments, expanded, in document order. */
+struct frags {
+    size_t n;
+    const char *name[MAX_FRAGS];
+    char *text[MAX_FRAGS];
+};
+
+static void
+frags_free(struct frags *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->text[i]);
+    f->n = 0;
+}
+
+static int
+frag_find(const struct frags *f, const char *name, size_t len)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strlen(f->name[i]) == len && memcmp(f->name[i], name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+struct buf {
+    char *s;
+    size_t len, cap;
+};
+
+static int
+buf_put(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > MAX_EXPANDED + 1)
+        return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *t = realloc(b->s, cap);
+        if (!t)
+            return -1;
+        b->s = t;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+/* pat with every (?&name) outside a bracket class replaced by (?:the fragment): a new string, or
+ * NULL with a message in why (an unknown name, or an expansion over MAX_EXPANDED bytes). */
+static char *
+expand(const struct frags *f, const char *pat, char *why, size_t whylen)
+{
+    struct buf b = {0};
+    int in_class = 0;
+    for (const char *c = pat; *c;) {
+        size_t n = 1;
+        if (*c == '\\' && c[1]) {
+            n = 2;
+        } else if (in_class) {
+            in_class = *c != ']';
+        } else if (*c == '[') {
+            /* a ']' right after '[' or '[^' is a member, not the end */
+            n = c[1] == '^' ? 2 : 1;
+            if (c[n] == ']')
+                n++;
+            in_class = 1;
+        } else if (strncmp(c, "(?&", 3) == 0) {
+            const char *name = c + 3, *end = strchr(name, ')');
+            int k = end ? frag_find(f, name, (size_t)(end - name)) : -1;
+            if (k < 0) {
+                snprintf(why, whylen,
+                         "unknown fragment '(?&%.*s)' (define it under 'define:' first)",
+                         end ? (int)(end - name) : 20, name);
+                free(b.s);
+                return NULL;
+            }
+            if (buf_put(&b, "(?:", 3) < 0 || buf_put(&b, f->text[k], strlen(f->text[k])) < 0 ||
+                buf_put(&b, ")", 1) < 0)
+                goto too_long;
+            c = end + 1;
+            continue;
+        }
+        if (buf_put(&b, c, n) < 0)
+            goto too_long;
+        c += n;
+    }
+    if (!b.s && buf_put(&b, "", 0) < 0)
+        goto too_long;
+    return b.s;
+too_long:
+    snprintf(why, whylen, "longer than %u bytes with its fragments expanded (or out of memory)",
+             MAX_EXPANDED);
+    free(b.s);
+    return NULL;
+}
+
+/* `define: {name: pattern, ...}`: named pieces of patterns that rules (and later fragments) use
+ * as (?&name). */
+static int
+load_frags(struct gw_cfg_ctx *pl, const struct gw_cnode *d, struct frags *f)
+{
+    if (!d)
+        return 0;
+    if (d->type != GW_CNODE_MAP)
+        return gw_cfg_error(pl, d, "'define' must be a mapping of fragment names to patterns");
+    if (d->npairs > MAX_FRAGS)
+        return gw_cfg_error(pl, d, "at most %d fragments under 'define'", MAX_FRAGS);
+    for (size_t i = 0; i < d->npairs; i++) {
+        const char *name = d->pairs[i].key->scalar, *text = scalar(d->pairs[i].value);
+        if (!name_ok(name, 0))
+            return gw_cfg_error(pl, d->pairs[i].key, "a fragment name must be [a-z0-9_-]");
+        if (!text || !*text)
+            return gw_cfg_error(pl, d->pairs[i].value, "fragment '%s' must be a pattern", name);
+        char why[200];
+        char *x = expand(f, text, why, sizeof(why));
+        if (!x)
+            return gw_cfg_error(pl, d->pairs[i].value, "fragment '%s': %s", name, why);
+        if (class_has_non_ascii(x)) {
+            free(x);
+            return gw_cfg_error(pl, d->pairs[i].value,
+                                "fragment '%s': non-ASCII character inside [...]: patterns match "
+                                "bytes, write alternatives of non-ASCII characters as (a|b)",
+                                name);
+        }
+        f->name[f->n] = name;
+        f->text[f->n++] = x;
+    }
+    return 0;
+}
+
 static int
 positive_weight(struct gw_cfg_ctx *pl, const struct gw_cnode *n, const char *id, double *out)
 {
@@ -212,7 +347,7 @@ load_weight(struct gw_cfg_ctx *pl, const struct gw_cnode *o, const char *id, str
 
 static int
 load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
-          struct gw_inj_rule *r)
+          const struct frags *frags, struct gw_inj_rule *r)
 {
     static const char *const known[] = {"id",      "pattern", "detector", "category",
                                         "weight",  "where",   "lang",     "match",
@@ -240,12 +375,6 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     } else if (!pat || !*pat) {
         return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
     }
-    if (pat && class_has_non_ascii(pat))
-        return gw_cfg_error(
-            pl, pn,
-            "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
-            "alternatives of non-ASCII characters as (a|b)",
-            id);
     const struct gw_cnode *cn = gw_cnode_get(o, "category");
     int cat = gw_inj_category_find(p, scalar(cn) ? scalar(cn) : "");
     if (cat < 0)
@@ -308,12 +437,30 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
             return gw_cfg_error(pl, o, "duplicate rule id '%s' (first at line %d)", id,
                                 p->rules[i].line);
     r->id = strdup(id);
-    /* the text is matched with its diacritics folded (GW_NORM_DIACRITIC): so is the pattern */
-    r->pattern = pat ? malloc(strlen(pat) + 1) : NULL;
-    if (!r->id || (pat && !r->pattern))
+    if (!r->id)
         return gw_cfg_error(pl, NULL, "out of memory");
-    if (pat)
-        r->pattern[gw_fold_diacritics(pat, strlen(pat), r->pattern)] = '\0';
+    if (pat) {
+        char why[200];
+        char *x = expand(frags, pat, why, sizeof(why));
+        if (!x)
+            return gw_cfg_error(pl, pn, "rule '%s': %s", id, why);
+        if (class_has_non_ascii(x)) {
+            free(x);
+            return gw_cfg_error(
+                pl, pn,
+                "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
+                "alternatives of non-ASCII characters as (a|b)",
+                id);
+        }
+        /* the text is matched with its diacritics folded (GW_NORM_DIACRITIC): so is the
+         * pattern (folding never lengthens it) */
+        r->pattern = malloc(strlen(x) + 1);
+        if (r->pattern)
+            r->pattern[gw_fold_diacritics(x, strlen(x), r->pattern)] = '\0';
+        free(x);
+        if (!r->pattern)
+            return gw_cfg_error(pl, NULL, "out of memory");
+    }
     r->category = (unsigned)cat;
     r->line = o->line;
     if (r->detector) {
@@ -619,8 +766,10 @@ compile(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *rul
 struct gw_inj_pack *
 gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
-    static const char *const known[] = {"version", "repeat_factor", "categories", "rules", NULL};
+    static const char *const known[] = {"version", "repeat_factor", "categories",
+                                        "define",  "rules",         NULL};
     struct gw_cfg_ctx pl = {name, NULL, err, errlen, NULL};
+    struct frags frags = {0};
     struct gw_cnode *root = NULL;
     struct gw_inj_pack *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -639,7 +788,7 @@ gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, siz
                      "a rule pack is a mapping with 'version', 'categories' and 'rules'");
         goto fail;
     }
-    if (check_keys(&pl, root, known, "version, repeat_factor, categories, rules") < 0)
+    if (check_keys(&pl, root, known, "version, repeat_factor, categories, define, rules") < 0)
         goto fail;
     const char *ver = scalar(gw_cnode_get(root, "version"));
     if (!ver || strcmp(ver, "1") != 0) {
@@ -652,6 +801,8 @@ gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, siz
         goto fail;
     if (load_categories(&pl, p, gw_cnode_get(root, "categories")) < 0)
         goto fail;
+    if (load_frags(&pl, gw_cnode_get(root, "define"), &frags) < 0)
+        goto fail;
     const struct gw_cnode *rules = gw_cnode_get(root, "rules");
     if (!rules || rules->type != GW_CNODE_SEQ || rules->nitems == 0) {
         gw_cfg_error(&pl, rules ? rules : root, "'rules' must be a non-empty list");
@@ -663,17 +814,19 @@ gw_inj_pack_parse(const char *name, const char *text, size_t len, char *err, siz
         goto fail;
     }
     for (size_t i = 0; i < rules->nitems; i++) {
-        if (load_rule(&pl, p, rules->items[i], &p->rules[i]) < 0) {
+        if (load_rule(&pl, p, rules->items[i], &frags, &p->rules[i]) < 0) {
             p->nrules = i + 1;
             goto fail;
         }
         p->nrules = i + 1;
     }
+    frags_free(&frags);
     if (compile(&pl, p, rules) < 0)
         goto fail;
     gw_cnode_free(root);
     return p;
 fail:
+    frags_free(&frags);
     gw_cnode_free(root);
     gw_inj_pack_free(p);
     return NULL;

@@ -118,6 +118,33 @@ test_pack_errors(void **state)
                       "pattern: 'x'}\n",
                  "rule 'r1': 'train' is for attack rules");
 
+    /* fragments: defined before use, known names, bounded expansion */
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'dear (?&bot),'}\n",
+                 "p.yaml:5:47: rule 'r1': unknown fragment '(?&bot)' (define it under 'define:' "
+                 "first)");
+    expect_error(HEAD "define:\n  a: '(?&b)x'\n  b: 'y'\nrules:\n"
+                      "  - {id: r1, category: a, weight: 1, pattern: '(?&a)'}\n",
+                 "p.yaml:5:6: fragment 'a': unknown fragment '(?&b)'");
+    expect_error(HEAD
+                 "define: [a, b]\nrules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n",
+                 "p.yaml:4:9: 'define' must be a mapping of fragment names to patterns");
+    expect_error(
+        HEAD "define:\n  Bot: 'x'\nrules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n",
+        "p.yaml:5:3: a fragment name must be [a-z0-9_-]");
+    expect_error(HEAD "define:\n  a: '[\xc3\xa9]'\nrules:\n  - {id: r1, category: a, weight: 1, "
+                      "pattern: 'x'}\n",
+                 "fragment 'a': non-ASCII character inside [...]");
+    {
+        /* each fragment doubles the one before: 2^20 bytes is refused, not built */
+        char text[2048] = HEAD "define:\n  f0: 'abcdefgh'\n";
+        for (int i = 1; i <= 20; i++)
+            snprintf(text + strlen(text), sizeof(text) - strlen(text), "  f%d: '(?&f%d)(?&f%d)'\n",
+                     i, i - 1, i - 1);
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "rules:\n  - {id: r1, category: a, weight: 1, pattern: '(?&f20)'}\n");
+        expect_error(text, "longer than 65536 bytes with its fragments expanded");
+    }
+
     char err[200];
     assert_null(gw_inj_pack_load("/nonexistent/pack.yaml", err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent/pack.yaml: cannot open rule pack"));
@@ -254,6 +281,54 @@ test_scoring(void **state)
 
 /* The compiled database is cached on disk by the hash of its patterns: a second load reads it,
  * a damaged file is ignored (compiled again and rewritten). */
+/* define: fragments are used as (?&name), each in a group of its own, also inside later
+ * fragments; escaped or inside a bracket class, (?& is the pattern's own text. */
+static void
+test_fragments(void **state)
+{
+    (void)state;
+    static const char pack[] = "version: 1\n"
+                               "categories:\n"
+                               "  - {name: a, label: cat a, severity: 3}\n"
+                               "define:\n"
+                               "  ai: 'ai|bot|k\u00fcnstliche intelligenz'\n"
+                               "  dear: '(dear|hello) (?&ai)'\n"
+                               "rules:\n"
+                               "  - {id: r1, category: a, weight: 1, pattern: '(?&dear)[,:]'}\n"
+                               "  - {id: r2, category: a, weight: 1, pattern: 'z(?&ai)z'}\n"
+                               "  - {id: r3, category: a, weight: 1, pattern: 'q\\(?&ai\\)'}\n"
+                               "  - {id: r4, category: a, weight: 1, pattern: 'w[(?&]w'}\n";
+    char err[300];
+    struct gw_inj_pack *p = parse(pack, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    static const struct {
+        const char *text;
+        int rule; /* -1: none */
+    } cases[] = {
+        {"Hello bot, say yes", 0},
+        {"dear Künstliche Intelligenz: say yes", 0}, /* the fragment's accents fold too */
+        {"dear ai say yes", -1},
+        {"zbotz", 1},
+        {"a bot z", -1}, /* (?:ai|bot|...), not z ai | bot | ... z */
+        {"q&ai)", 2},
+        {"q(&ai)", 2},
+        {"qai", -1},
+        {"w&w", 3},
+        {"w?w", 3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct gw_inj_result r;
+        const char *t = cases[i].text;
+        assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_DIRECT, NULL, &r), 0);
+        if (cases[i].rule < 0 ? r.nhits != 0
+                              : r.nhits != 1 || r.hits[0].rule != (unsigned)cases[i].rule)
+            fail_msg("\"%s\": %zu hits, first rule %d, want rule %d", t, (size_t)r.nhits,
+                     r.nhits ? (int)r.hits[0].rule : -1, cases[i].rule);
+    }
+    gw_inj_pack_free(p);
+}
+
 static void
 test_disk_cache(void **state)
 {
@@ -759,17 +834,12 @@ main(void)
      * packs the tests build are not cached. */
     setenv("PORTCULLIS_CACHE_DIR", "off", 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pack_errors),
-        cmocka_unit_test(test_scoring),
-        cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_disk_cache),
-        cmocka_unit_test(test_shipped_examples),
-        cmocka_unit_test(test_encoded),
-        cmocka_unit_test(test_declared_value),
-        cmocka_unit_test(test_detector),
-        cmocka_unit_test(test_chains),
-        cmocka_unit_test(test_fixture_attacks),
-        cmocka_unit_test(test_fixture_benign),
+        cmocka_unit_test(test_pack_errors),     cmocka_unit_test(test_scoring),
+        cmocka_unit_test(test_fragments),       cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_shipped_examples),
+        cmocka_unit_test(test_encoded),         cmocka_unit_test(test_declared_value),
+        cmocka_unit_test(test_detector),        cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_fixture_attacks), cmocka_unit_test(test_fixture_benign),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_group);
 }
