@@ -127,8 +127,12 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // of the operating points.
 // secret-forms.jsonl: requests for a guarded secret in a disguised form (backwards, letter by
 // letter, an acrostic, a hypothetical) in 18 languages, and look-alikes (password policies, string
-// reversal, spelling one's own name); scored in context too, under guarding system prompts.
-for (const file of ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl'])
+// reversal, spelling one's own name); extraction-techniques.jsonl: requests for it in a
+// simulation, a hypothetical, by indirect reference or under a claimed system mode, one per
+// technique and language, and look-alikes of each. Both written without sight of the rules and
+// scored in context too, under guarding system prompts.
+const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique']);
+for (const file of ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl'])
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))
     records.push({ file: 'probes', label: r.label, split: 'dev', subset: r.subset, side: sideOf(r.label), text: r.text, lang: '', variant: '' });
 // Embedded orders (tests/eval/embedded, written for this project in 18 languages and never trained
@@ -198,7 +202,7 @@ const ctxRecords = [];
   let k = 0;
   for (const r of records) {
     if (r.file === 'attacks_cyberseceval' && r.system) ctxRecords.push(inContext(r, r.system));
-    else if ((r.file === 'minimal_pairs' || r.file === 'machine_docs' || (r.file === 'probes' && r.subset === 'secret-form') || (!ATTACK.has(r.label) && (r.split === 'test' || r.split === 'smoke'))) && guardPrompts.length)
+    else if ((r.file === 'minimal_pairs' || r.file === 'machine_docs' || (r.file === 'probes' && IN_CONTEXT_PROBES.has(r.subset)) || (!ATTACK.has(r.label) && (r.split === 'test' || r.split === 'smoke'))) && guardPrompts.length)
       ctxRecords.push(inContext(r, guardPrompts[k++ % guardPrompts.length].text));
   }
 }
@@ -308,7 +312,7 @@ for (const side of ['direct', 'indirect']) {
 
 // In context (see ctxRecords): at the shipped block threshold, context-free and in context.
 if (ctxRecords.length) {
-  console.log('== in context: each request with a system prompt (CyberSecEval: its own; benign sets, machine documents, minimal pairs, secret-form probes: a guarding one) ==');
+  console.log('== in context: each request with a system prompt (CyberSecEval: its own; benign sets, machine documents, minimal pairs, secret-form and extraction-technique probes: a guarding one) ==');
   console.log(`${'file'.padEnd(22)} ${'label'.padEnd(18)} ${'subset'.padEnd(42)} ${'n'.padStart(5)}  alone@block  in context@block`);
   const by = new Map();
   for (const r of ctxRecords) {
