@@ -140,7 +140,9 @@ for (const file of ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extr
 // names (a simulation, a hypothetical, an appeal, a fake system notice, an encoded or split order,
 // an order buried in dense text, in another language, a plain override, a mix), and look-alike
 // documents with the same surface and no order to any AI; kind `probe` was written separately in
-// the same way, kind `addressed-check` later, to check the address-to-an-AI rules. Reported
+// the same way, kind `addressed-check` later, to check the address-to-an-AI rules, kind
+// `reader-check` (de fr es pt it nl ru zh ja ko) later still, without sight of the rules, to check
+// the reader forms ("the assistant summarizing this page"). Reported
 // apart, by language and by technique (kind), not part of the operating points.
 for (const file of ['attacks.jsonl', 'benign.jsonl'])
   for (const r of readJsonl(join(root, 'tests/eval/embedded', file)))
