@@ -44,9 +44,10 @@
 #define GW_CLF_FORMAT 2
 /* Features version: 2 since normalisation folds Latin diacritics (GW_NORM_DIACRITIC); 3 since the
  * concept lexicon; 4 since it drops tatweel, harakat, Hebrew points, the nukta and Cyrillic
- * stress marks; 5 since a feature counts at most twice in a block. A model trained on another
- * version reads text differently and is refused. */
-#define GW_CLF_FEATURES 5
+ * stress marks; 5 since a feature counts at most twice in a block; 6 since text spaced out letter
+ * by letter keeps the wider gaps between its words. A model trained on another version reads text
+ * differently and is refused. */
+#define GW_CLF_FEATURES 6
 
 /* A concept lexicon, parsed (gw_clf_lex_parse). */
 struct gw_clf_lex;

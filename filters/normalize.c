@@ -1096,13 +1096,28 @@ split_pass(unsigned char *t, uint32_t *map, uint32_t *end, size_t n)
                 }
             }
             if (count >= 3) {
-                /* Reads stay ahead of writes: the letters are copied in increasing order and
-                 * the separators compared were read before any write reached them. */
+                /* Text spaced out letter by letter sets its words apart with wider white space
+                 * ("i g n o r e   a l l"): a collapsed space whose original run is wider than the
+                 * run's narrowest stays, as the space between two words. */
+                int spaced = sl == 1 && t[s0] == ' ';
+                uint32_t narrow = UINT32_MAX;
+                for (size_t x = r + 1; spaced && x < last; x += 2)
+                    if (end[x] - map[x] < narrow)
+                        narrow = end[x] - map[x];
+                /* Reads stay ahead of writes: each step reads a letter and the separator after
+                 * it and writes at most those two bytes, at or before where it read them. */
                 for (size_t x = r; x <= last; x += sl + 1) {
                     t[w] = t[x];
                     map[w] = map[x];
                     end[w] = end[x];
                     w++;
+                    if (spaced && x < last && end[x + 1] - map[x + 1] > narrow) {
+                        uint32_t m = map[x + 1], e = end[x + 1];
+                        t[w] = ' ';
+                        map[w] = m;
+                        end[w] = e;
+                        w++;
+                    }
                 }
                 r = last + 1;
                 continue;

@@ -168,7 +168,7 @@ test_bad_files(void **state)
     memcpy(c, b, len);
     c[12] = 7;
     reseal(c, len);
-    expect_error(c, len, "trained on features v7, this build extracts v5");
+    expect_error(c, len, "trained on features v7, this build extracts v6");
     memcpy(c, b, len);
     c[16] = 30; /* nbits */
     reseal(c, len);

@@ -231,6 +231,16 @@ test_split(void **state)
     check("a b test", GW_NORM_ALL, "a b test", "a b", "a b");
     check("a-b c-d e", GW_NORM_SPLIT, "a-b c-d e", NULL, NULL);
     check("i g n", 0, "i g n", NULL, NULL);
+    /* a whole sentence spaced out: the wider white space between its words stays a space, and
+     * a match across it maps back to the spaced original */
+    check("i g n o r e   a l l   p r e v i o u s", GW_NORM_ALL, "ignore all previous", "ignore all",
+          "i g n o r e   a l l");
+    check("s a y\t\th i", GW_NORM_ALL, "say hi", "say hi", "s a y\t\th i");
+    /* the narrowest gap of the run is the letters' own: two spaces between letters, four
+     * between words */
+    check("a  b  c    d  e", GW_NORM_ALL, "abc de", "c de", "c    d  e");
+    /* without wider gaps the letters of a run stay one word */
+    check("i g n o r e a l l", GW_NORM_ALL, "ignoreall", NULL, NULL);
 }
 
 static void
