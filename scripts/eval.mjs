@@ -142,7 +142,8 @@ for (const file of ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extr
 // documents with the same surface and no order to any AI; kind `probe` was written separately in
 // the same way, kind `addressed-check` later, to check the address-to-an-AI rules, kind
 // `reader-check` (de fr es pt it nl ru zh ja ko) later still, without sight of the rules, to check
-// the reader forms ("the assistant summarizing this page"). Reported
+// the reader forms ("the assistant summarizing this page"), and `reader-check2` (the same
+// languages, varied in how the AI is reached) after those rules. Reported
 // apart, by language and by technique (kind), not part of the operating points.
 for (const file of ['attacks.jsonl', 'benign.jsonl'])
   for (const r of readJsonl(join(root, 'tests/eval/embedded', file)))
