@@ -502,19 +502,25 @@ test('two gateway instances on one redis-server respect one budget', TEST_OPTS, 
     }
 });
 
+// A gateway config with the test pack's injection filter and its session state in redis at port
+// (two attempts block the session for an hour; a detection watches the next two requests).
+function escalationConfig(port, prefix, redisExtra = {}) {
+    return (dir) => gatewayConfig(mock.url, dir, {
+        extra: {
+            budgets: { store: 'redis', redis: { address: `127.0.0.1:${port}`, prefix,
+                ...redisExtra } },
+            filters: [{ type: 'injection', name: 'det', classifier: 'off',
+                pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
+                session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
+                    watchlist: 2, watchlist_factor: 0.5 } }],
+        },
+    });
+}
+
 test('injection session escalation is shared by the instances through redis', TEST_OPTS,
     async () => {
         const redis = await startRedis();
-        const prefix = `pc-inj-${crypto.randomBytes(4).toString('hex')}:`;
-        const cfg = (dir) => gatewayConfig(mock.url, dir, {
-            extra: {
-                budgets: { store: 'redis', redis: { address: `127.0.0.1:${redis.port}`, prefix } },
-                filters: [{ type: 'injection', name: 'det', classifier: 'off',
-                    pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
-                    session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
-                        watchlist: 2, watchlist_factor: 0.5 } }],
-            },
-        });
+        const cfg = escalationConfig(redis.port, `pc-inj-${crypto.randomBytes(4).toString('hex')}:`);
         const g1 = await startGateway(cfg);
         const g2 = await startGateway(cfg);
         try {
@@ -550,18 +556,8 @@ test('injection session escalation: a block or watch is in redis before the verd
     // its answer (fire and forget) would land long after the client has asked instance 1
     const slow = await delayProxy(redis.port, 300);
     const prefix = `pc-inj-${crypto.randomBytes(4).toString('hex')}:`;
-    const cfg = (port) => (dir) => gatewayConfig(mock.url, dir, {
-        extra: {
-            budgets: { store: 'redis', redis: { address: `127.0.0.1:${port}`, prefix,
-                timeout: '5s' } },
-            filters: [{ type: 'injection', name: 'det', classifier: 'off',
-                pack: path.join(ROOT, 'tests/fixtures/injection/test-pack.yaml'),
-                session: { attempts: 2, key_attempts: 0, window: '1m', block_for: '1h',
-                    watchlist: 2, watchlist_factor: 0.5 } }],
-        },
-    });
-    const g1 = await startGateway(cfg(redis.port));
-    const g2 = await startGateway(cfg(slow.port));
+    const g1 = await startGateway(escalationConfig(redis.port, prefix, { timeout: '5s' }));
+    const g2 = await startGateway(escalationConfig(slow.port, prefix, { timeout: '5s' }));
     try {
         const s = (id) => ({ 'x-session-id': id });
         assertOpenAIError(await postJson(g1.port, CHAT, chatBody('zebra override'), s('r1')),
