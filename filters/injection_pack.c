@@ -261,6 +261,29 @@ too_long:
     return NULL;
 }
 
+/* The pattern text of a rule or fragment (what: "rule" / "fragment", named name) with its
+ * fragments expanded: a new string, or NULL after a config error at node at. */
+static char *
+expand_checked(struct gw_cfg_ctx *pl, const struct frags *f, const char *text,
+               const struct gw_cnode *at, const char *what, const char *name)
+{
+    char why[200];
+    char *x = expand(f, text, why, sizeof(why));
+    if (!x) {
+        gw_cfg_error(pl, at, "%s '%s': %s", what, name, why);
+        return NULL;
+    }
+    if (class_has_non_ascii(x)) {
+        free(x);
+        gw_cfg_error(pl, at,
+                     "%s '%s': non-ASCII character inside [...]: patterns match bytes, write "
+                     "alternatives of non-ASCII characters as (a|b)",
+                     what, name);
+        return NULL;
+    }
+    return x;
+}
+
 /* `define: {name: pattern, ...}`: named pieces of patterns that rules (and later fragments) use
  * as (?&name). */
 static int
@@ -278,17 +301,9 @@ load_frags(struct gw_cfg_ctx *pl, const struct gw_cnode *d, struct frags *f)
             return gw_cfg_error(pl, d->pairs[i].key, "a fragment name must be [a-z0-9_-]");
         if (!text || !*text)
             return gw_cfg_error(pl, d->pairs[i].value, "fragment '%s' must be a pattern", name);
-        char why[200];
-        char *x = expand(f, text, why, sizeof(why));
+        char *x = expand_checked(pl, f, text, d->pairs[i].value, "fragment", name);
         if (!x)
-            return gw_cfg_error(pl, d->pairs[i].value, "fragment '%s': %s", name, why);
-        if (class_has_non_ascii(x)) {
-            free(x);
-            return gw_cfg_error(pl, d->pairs[i].value,
-                                "fragment '%s': non-ASCII character inside [...]: patterns match "
-                                "bytes, write alternatives of non-ASCII characters as (a|b)",
-                                name);
-        }
+            return -1;
         f->name[f->n] = name;
         f->text[f->n++] = x;
     }
@@ -440,18 +455,9 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     if (!r->id)
         return gw_cfg_error(pl, NULL, "out of memory");
     if (pat) {
-        char why[200];
-        char *x = expand(frags, pat, why, sizeof(why));
+        char *x = expand_checked(pl, frags, pat, pn, "rule", id);
         if (!x)
-            return gw_cfg_error(pl, pn, "rule '%s': %s", id, why);
-        if (class_has_non_ascii(x)) {
-            free(x);
-            return gw_cfg_error(
-                pl, pn,
-                "rule '%s': non-ASCII character inside [...]: patterns match bytes, write "
-                "alternatives of non-ASCII characters as (a|b)",
-                id);
-        }
+            return -1;
         /* the text is matched with its diacritics folded (GW_NORM_DIACRITIC): so is the
          * pattern (folding never lengthens it) */
         r->pattern = malloc(strlen(x) + 1);
