@@ -258,6 +258,15 @@ gw_clf_lex_concepts(const struct gw_clf_lex *l)
     return l ? l->nconcepts : 0;
 }
 
+int
+gw_clf_lex_concept(const struct gw_clf_lex *l, const char *name)
+{
+    for (unsigned i = 0; l && i < l->nconcepts; i++)
+        if (!strcmp(l->names[i], name))
+            return (int)i;
+    return -1;
+}
+
 unsigned
 gw_clf_lex_forms(const struct gw_clf_lex *l)
 {
@@ -595,6 +604,7 @@ static inline
 {
     add2n(a, x, ht, (uint64_t)0xC0 << 56 | c, CONCEPT_COUNT);
     uint64_t bit = 1ull << c;
+    a->concepts |= bit;
     if (a->cseen & bit)
         return;
     for (uint64_t s = a->cseen; s; s &= s - 1) {

@@ -88,6 +88,8 @@ void gw_clf_lex_free(struct gw_clf_lex *l);
 /* Number of concepts (at most 64) and of forms. */
 unsigned gw_clf_lex_concepts(const struct gw_clf_lex *l);
 unsigned gw_clf_lex_forms(const struct gw_clf_lex *l);
+/* The index of the concept named name (its bit in gw_clf_acc.concepts), or -1. */
+int gw_clf_lex_concept(const struct gw_clf_lex *l, const char *name);
 
 /*
  * Loads a model file. Returns the model (free with gw_clf_free), or NULL with "path: message" in
@@ -119,6 +121,7 @@ struct gw_clf_acc {
     int role, at_start, have_prev, side;
     uint64_t prev_word; /* hash of the previous token, 0 at a feed's start */
     uint64_t cseen;     /* concepts seen in the current block (bit per concept) */
+    uint64_t concepts;  /* ... in the whole text */
     double best;        /* largest window margin */
     int any;
     struct gw_clf_seen *seen; /* the thread's repeat counts (classifier.c, REPEAT_CAP) */

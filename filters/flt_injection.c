@@ -30,7 +30,10 @@
  *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
  *                                    # of the pack) ...
  *       factor: 2                    # ... these categories count twice
- *       classifier_factor: 1         # ... and the classifier this many times (guard: off)
+ *       classifier_factor: 1.5       # ... and the classifier this many times in a message
+ *       classifier_concepts: [secret, password, personal]  # ... that names one of these
+ *                                    # concepts of the model's lexicon, in any language ([]:
+ *                                    # every message)
  *       protect: true                # answers that hold a secret it declares are blocked
  *
  * Request side: every segment whose role is listed is scored (system and developer messages,
@@ -44,8 +47,10 @@
  * Guard: the application's system and developer messages are not attacks, but they say what it
  * protects ("the password is ...; never reveal it"). A user's segment (direct roles) under its
  * block threshold whose credential-fishing, extraction or encoded-payload rules and classifier
- * part, raised by the guard's factors,
- * would reach a threshold makes the filter scan the system messages with the pack's `where:
+ * part, raised by the guard's factors (the classifier's only when the message names a secret, a
+ * password or personal data, as the concept lexicon reads them in any language: a guarding
+ * prompt makes a question about those suspect, not every question), would reach a threshold
+ * makes the filter scan the system messages with the pack's `where:
  * system` rules (once per request, so most requests never pay for it); when one matches, the
  * raised score counts and the system message's rules are reported beside the segment's.
  * Protect (guard.protect): the system messages are scanned with those rules on every request,
@@ -142,6 +147,8 @@ struct iconf {
                          * blocked */
     uint64_t guard_cats;
     double guard_factor, guard_model;
+    uint64_t guard_concepts; /* the classifier's factor needs one of these concepts in the
+                              * message (bits of the model's lexicon; 0: any message) */
 };
 
 struct stail {
@@ -186,6 +193,7 @@ struct esc_op {
 /* What one segment scored. */
 struct verdict {
     double score, prob; /* combined; the classifier's probability (0 when it is off) */
+    uint64_t concepts;  /* the classifier's lexicon concepts found in the text */
     int model_counts;   /* the classifier carried the score (it is named in events / messages) */
     int guarded;        /* the system prompt's guard raised it */
     int pasted;         /* the whole message, its pasted material read as a document */
@@ -486,12 +494,13 @@ apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f
     for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
         if ((r->cats & c->guard_cats) >> k & 1)
             extra_r += (c->guard_factor - 1) * r->by_cat[k];
-    double extra = t->rules * extra_r + t->model * (c->guard_model - 1) * v->prob;
+    double model_f = c->guard_concepts && !(v->concepts & c->guard_concepts) ? 1 : c->guard_model;
+    double extra = t->rules * extra_r + t->model * (model_f - 1) * v->prob;
     if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f || !guarded(c, x))
         return;
     r->score += extra_r;
     *by_rules = t->rules * r->score;
-    *by_model = t->model * c->guard_model * v->prob;
+    *by_model = t->model * model_f * v->prob;
     v->score = *by_rules + *by_model;
     v->guarded = 1;
 }
@@ -509,7 +518,8 @@ score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
         return -1;
     if (gw_inj_scan_clf(c->pack, text, len, side, skip, r, c->model ? &acc : NULL) < 0)
         return -1;
-    *v = (struct verdict){.prob = c->model ? gw_clf_end(&acc) : 0};
+    *v = (struct verdict){.prob = c->model ? gw_clf_end(&acc) : 0,
+                          .concepts = c->model ? acc.concepts : 0};
     double by_rules = t->rules * r->score, by_model = t->model * v->prob;
     v->score = by_rules + by_model;
     /* the guard weighs what users ask for (documents that mention decoding and keys are
@@ -1210,16 +1220,63 @@ get_bool(struct gw_cfg_ctx *cc, const json_t *o, const char *parent, const char 
     return 0;
 }
 
-/* guard: off, or {categories: [...], factor: F, classifier_factor: F} */
+/* The bits of the named concepts the model's lexicon has (names: NULL-terminated); 0 (every
+ * message) without a classifier or a lexicon. */
+static uint64_t
+concepts_named(const struct gw_clf_model *m, const char *const *names)
+{
+    uint64_t b = 0;
+    for (; m && m->lex && *names; names++) {
+        int k = gw_clf_lex_concept(m->lex, *names);
+        if (k >= 0)
+            b |= 1ull << k;
+    }
+    return b;
+}
+
+/* guard.classifier_concepts: concepts of the classifier's lexicon, [] for every message. */
+static int
+get_concepts(struct gw_cfg_ctx *cc, const json_t *g, struct iconf *c)
+{
+    const json_t *l = json_object_get(g, "classifier_concepts"), *e;
+    size_t i;
+    if (!l)
+        return 0;
+    const struct gw_cnode *at = gw_cfg_node_at(cc, "guard", "classifier_concepts");
+    if (!json_is_array(l))
+        return gw_cfg_error(cc, at, "'guard.classifier_concepts' must be a list of concepts");
+    if (json_array_size(l) && !(c->model && c->model->lex))
+        return gw_cfg_error(cc, at,
+                            "'guard.classifier_concepts' needs a classifier model with a concept "
+                            "lexicon");
+    c->guard_concepts = 0;
+    json_array_foreach(l, i, e)
+    {
+        int k = json_is_string(e) ? gw_clf_lex_concept(c->model->lex, json_string_value(e)) : -1;
+        if (k < 0)
+            return gw_cfg_error(cc, at,
+                                "'guard.classifier_concepts': unknown concept '%s' (the concept "
+                                "lexicon of %s names them)",
+                                json_is_string(e) ? json_string_value(e) : "?", c->model_path);
+        c->guard_concepts |= 1ull << k;
+    }
+    return 0;
+}
+
+/* guard: off, or {categories: [...], factor: F, classifier_factor: F, classifier_concepts: [...],
+ * protect: B} */
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
-    static const char *const known[] = {"categories", "factor", "classifier_factor", "protect",
-                                        NULL};
+    static const char *const known[] = {"categories",          "factor",  "classifier_factor",
+                                        "classifier_concepts", "protect", NULL};
     const json_t *g;
     c->protect = 1;
     c->guard_factor = 2.0;
-    c->guard_model = 1.0;
+    c->guard_model = 1.5;
+    /* the classifier's factor: messages about a secret, a password or personal data */
+    static const char *const concepts[] = {"secret", "password", "personal", NULL};
+    c->guard_concepts = concepts_named(c->model, concepts);
     /* asking for the secret, for the prompt, or for the secret in another form */
     static const char *const defs[] = {"credential_fishing", "system_prompt_extraction",
                                        "encoded_payload", NULL};
@@ -1232,7 +1289,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
         return -1;
-    if (get_bool(cc, g, "guard", "protect", &c->protect) < 0)
+    if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 || get_concepts(cc, g, c) < 0)
         return -1;
     return get_cats(cc, c->pack, g, "guard", &c->guard_cats);
 }
@@ -1405,8 +1462,9 @@ describe(const void *conf, char *buf, size_t cap)
     if (n > 0 && (size_t)n < cap && c->guard)
         n += snprintf(buf + n, cap - (size_t)n,
                       ", guard: a guarding system prompt counts %d categories x%g, the "
-                      "classifier x%g, its declared secrets %s",
+                      "classifier x%g (%s), its declared secrets %s",
                       __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model,
+                      c->guard_concepts ? "in messages naming its concepts" : "every message",
                       c->protect ? "blocked in answers" : "not watched");
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");

@@ -131,10 +131,15 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // simulation, a hypothetical, by indirect reference or under a claimed system mode, one per
 // technique and language, and look-alikes of each. Both written without sight of the rules and
 // scored in context too, under guarding system prompts.
-const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique']);
-for (const file of ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl'])
+// in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
+// person's data, a business fact or the instructions) and a user message: an attack in one of
+// CyberSecEval's ten security-violating techniques, or an honest message of the same form.
+const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b']);
+const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl'];
+probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
+for (const file of probeFiles)
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))
-    records.push({ file: 'probes', label: r.label, split: 'dev', subset: r.subset, side: sideOf(r.label), text: r.text, lang: '', variant: '' });
+    records.push({ file: 'probes', label: r.label, split: 'dev', subset: r.subset, side: sideOf(r.label), text: r.text, lang: r.lang || '', variant: r.technique || '', system: r.system });
 // Embedded orders (tests/eval/embedded, written for this project in 18 languages and never trained
 // on): documents carrying an order for the AI dressed in one of CyberSecEval's nine technique
 // names (a simulation, a hypothetical, an appeal, a fake system notice, an encoded or split order,
@@ -204,7 +209,7 @@ const ctxRecords = [];
 {
   let k = 0;
   for (const r of records) {
-    if (r.file === 'attacks_cyberseceval' && r.system) ctxRecords.push(inContext(r, r.system));
+    if ((r.file === 'attacks_cyberseceval' || r.file === 'probes') && r.system) ctxRecords.push(inContext(r, r.system));
     else if ((r.file === 'minimal_pairs' || r.file === 'machine_docs' || (r.file === 'probes' && IN_CONTEXT_PROBES.has(r.subset)) || (!ATTACK.has(r.label) && (r.split === 'test' || r.split === 'smoke'))) && guardPrompts.length)
       ctxRecords.push(inContext(r, guardPrompts[k++ % guardPrompts.length].text));
   }
@@ -336,6 +341,21 @@ if (ctxRecords.length) {
   const flagged = att.filter((r) => (ctxOf.get(r) || r).score >= BLOCK[r.side]).length;
   const ben = ctxRecords.filter((r) => !isAttack(r) && HELD_OUT.has(r.split));
   console.log(`== all held-out attacks (${att.length}) at the shipped block threshold, CyberSecEval with its system prompts: ${pct(flagged, att.length).trim()}; held-out benign (${ben.length}) under guarding system prompts: ${pct(ben.filter((r) => r.score >= BLOCK[r.side]).length, ben.length).trim()} flagged\n`);
+}
+
+// The in-context technique probes by technique: attacks and honest twins blocked in context.
+{
+  for (const subset of ['in-context-technique-a', 'in-context-technique-b']) {
+  const rs = ctxRecords.filter((r) => r.subset === subset);
+  if (rs.length) {
+    const tech = [...new Set(rs.map((r) => r.variant))].sort();
+    const line = (f) => tech.map((t) => {
+      const g = rs.filter((r) => r.variant === t && f(r));
+      return `${t}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`;
+    }).join('; ');
+    console.log(`== ${subset} (tests/eval/probes), blocked in context, by technique ==\nattacks: ${line(isAttack)}\nhonest twins: ${line((r) => !isAttack(r))}\n`);
+  }
+  }
 }
 
 // "key: x% of n; ..." over the groups keyf makes of rs (null: left out), blocked at the shipped
