@@ -38,6 +38,7 @@
 #include "filters/tslot.h"
 #include "gateway/io.h"
 #include "gateway/log.h"
+#include "gateway/strbuf.h"
 
 #define MAX_CATS GW_INJ_MAX_CATS
 #define MAX_PACK_BYTES (8u << 20)
@@ -186,30 +187,11 @@ frag_find(const struct frags *f, const char *name, size_t len)
     return -1;
 }
 
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
+/* Appends n bytes at s to b unless that makes it longer than MAX_EXPANDED. */
 static int
-buf_put(struct buf *b, const char *s, size_t n)
+buf_put(struct gw_strbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > MAX_EXPANDED + 1)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *t = realloc(b->s, cap);
-        if (!t)
-            return -1;
-        b->s = t;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-    return 0;
+    return b->len + n > MAX_EXPANDED ? -1 : gw_strbuf_put(b, s, n);
 }
 
 /* pat with every (?&name) outside a bracket class replaced by (?:the fragment): a new string, or
@@ -217,7 +199,7 @@ buf_put(struct buf *b, const char *s, size_t n)
 static char *
 expand(const struct frags *f, const char *pat, char *why, size_t whylen)
 {
-    struct buf b = {0};
+    struct gw_strbuf b = {0};
     int in_class = 0;
     for (const char *c = pat; *c;) {
         size_t n = 1;
@@ -238,7 +220,7 @@ expand(const struct frags *f, const char *pat, char *why, size_t whylen)
                 snprintf(why, whylen,
                          "unknown fragment '(?&%.*s)' (define it under 'define:' first)",
                          end ? (int)(end - name) : 20, name);
-                free(b.s);
+                free(b.p);
                 return NULL;
             }
             if (buf_put(&b, "(?:", 3) < 0 || buf_put(&b, f->text[k], strlen(f->text[k])) < 0 ||
@@ -251,13 +233,13 @@ expand(const struct frags *f, const char *pat, char *why, size_t whylen)
             goto too_long;
         c += n;
     }
-    if (!b.s && buf_put(&b, "", 0) < 0)
+    if (!b.p && buf_put(&b, "", 0) < 0)
         goto too_long;
-    return b.s;
+    return b.p;
 too_long:
     snprintf(why, whylen, "longer than %u bytes with its fragments expanded (or out of memory)",
              MAX_EXPANDED);
-    free(b.s);
+    free(b.p);
     return NULL;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "filters/hexdigit.h"
+#include "gateway/strbuf.h"
 #include "filters/url.h"
 
 /* ---- byte classes ---- */
@@ -688,42 +689,6 @@ gw_urlfind_key_hint(const char *key, size_t n)
 
 /* ---- output ---- */
 
-struct rbuf {
-    char *p; /* NUL-terminated once anything was put */
-    size_t len, cap;
-};
-
-static int
-rb_reserve(struct rbuf *r, size_t n)
-{
-    if (r->p && r->cap - r->len > n)
-        return 0;
-    size_t c = r->cap ? r->cap : 64;
-    while (c - r->len <= n) {
-        if (c > SIZE_MAX / 2)
-            return -1;
-        c *= 2;
-    }
-    char *q = realloc(r->p, c);
-    if (!q)
-        return -1;
-    r->p = q;
-    r->cap = c;
-    return 0;
-}
-
-static int
-rb_put(struct rbuf *r, const void *s, size_t n)
-{
-    if (rb_reserve(r, n))
-        return -1;
-    if (n)
-        memcpy(r->p + r->len, s, n);
-    r->len += n;
-    r->p[r->len] = '\0';
-    return 0;
-}
-
 /*
  * A text being edited: replacements come in increasing order of their start; one that starts
  * inside an earlier replacement only extends it (a whole value and a URL inside it).
@@ -731,7 +696,7 @@ rb_put(struct rbuf *r, const void *s, size_t n)
 struct editor {
     const unsigned char *s;
     size_t n;
-    struct rbuf rb; /* the edited text, up to done */
+    struct gw_strbuf rb; /* the edited text, up to done */
     size_t done;
     int replaced;
 };
@@ -744,7 +709,8 @@ ed_replace(struct editor *ed, size_t a, size_t b, const void *with, size_t wlen)
             ed->done = b;
         return 0;
     }
-    if (rb_put(&ed->rb, ed->s + ed->done, a - ed->done) || rb_put(&ed->rb, with, wlen))
+    if (gw_strbuf_put(&ed->rb, ed->s + ed->done, a - ed->done) ||
+        gw_strbuf_put(&ed->rb, with, wlen))
         return -1;
     ed->done = b;
     ed->replaced = 1;
@@ -754,7 +720,7 @@ ed_replace(struct editor *ed, size_t a, size_t b, const void *with, size_t wlen)
 static int
 ed_finish(struct editor *ed)
 {
-    return rb_put(&ed->rb, ed->s + ed->done, ed->n - ed->done);
+    return gw_strbuf_put(&ed->rb, ed->s + ed->done, ed->n - ed->done);
 }
 
 struct sink {
@@ -1068,10 +1034,10 @@ utf8_put(unsigned char *d, uint32_t cp)
  * the input: an unknown escape is kept as written, a lone surrogate becomes its 3-byte form.
  */
 static int
-jdecode(const unsigned char *r, size_t n, struct rbuf *out)
+jdecode(const unsigned char *r, size_t n, struct gw_strbuf *out)
 {
     out->len = 0;
-    if (rb_reserve(out, n)) /* never longer than the escaped text */
+    if (gw_strbuf_reserve(out, n)) /* never longer than the escaped text */
         return -1;
     unsigned char *d = (unsigned char *)out->p;
     size_t o = 0;
@@ -1105,7 +1071,7 @@ jdecode(const unsigned char *r, size_t n, struct rbuf *out)
 
 /* Appends s (n bytes) to out as the body of a JSON string. */
 static int
-jencode(const unsigned char *s, size_t n, struct rbuf *out)
+jencode(const unsigned char *s, size_t n, struct gw_strbuf *out)
 {
     static const char hex[] = "0123456789abcdef";
     size_t from = 0;
@@ -1130,12 +1096,12 @@ jencode(const unsigned char *s, size_t n, struct rbuf *out)
         } else {
             continue;
         }
-        if (rb_put(out, s + from, i - from) || rb_put(out, e, el))
+        if (gw_strbuf_put(out, s + from, i - from) || gw_strbuf_put(out, e, el))
             return -1;
         i += skip - 1;
         from = i + 1;
     }
-    return rb_put(out, s + from, n - from);
+    return gw_strbuf_put(out, s + from, n - from);
 }
 
 struct frame {
@@ -1179,7 +1145,7 @@ visit_string(struct sink *k, struct editor *doc, const unsigned char *s, size_t 
         rc = scan_string(k, &pc, !key, hint, 1);
     }
     if (rc == 0 && sed.replaced) {
-        struct rbuf enc = {NULL, 0, 0};
+        struct gw_strbuf enc = {NULL, 0, 0};
         if (fixed)
             rc = -2;
         else if (!k->marker_utf8)
@@ -1219,7 +1185,7 @@ walk_doc(struct sink *k, struct editor *doc, int level, int root_hint, size_t ba
     const unsigned char *j = doc->s;
     size_t n = doc->n, depth = 0, text = 0;
     struct frame fr[FRAMES_MAX];
-    struct rbuf scratch = {NULL, 0, 0};
+    struct gw_strbuf scratch = {NULL, 0, 0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char c = j[i];

@@ -10,36 +10,9 @@
 #include "providers/jsondump.h"
 #include "providers/jsonload.h"
 #include "providers/jsonscan.h"
+#include "gateway/strbuf.h"
 
 /* ---------------------------------------------------------------- SSE fields */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static int
-sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->cap - b->len < n + 1) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap - b->len < n + 1) {
-            if (cap > SIZE_MAX / 2)
-                return -1;
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
 
 static int
 field_is(const char *name, size_t n, const char *lit)
@@ -81,7 +54,7 @@ gw_sse_event_len(const char *p, size_t n)
 int
 gw_sse_fields_parse(const char *ev, size_t len, struct gw_sse_fields *out)
 {
-    struct sbuf data = {0};
+    struct gw_strbuf data = {0};
     size_t i = 0;
     int seen = 0;
 
@@ -113,7 +86,7 @@ gw_sse_fields_parse(const char *ev, size_t len, struct gw_sse_fields *out)
             vlen--;
         }
         if (field_is(line, nlen, "data")) {
-            if (sbuf_add(&data, val, vlen) < 0 || sbuf_add(&data, "\n", 1) < 0)
+            if (gw_strbuf_put(&data, val, vlen) < 0 || gw_strbuf_put(&data, "\n", 1) < 0)
                 goto oom;
             out->has_data = 1;
         } else if (field_is(line, nlen, "event")) {
@@ -137,7 +110,7 @@ gw_sse_fields_parse(const char *ev, size_t len, struct gw_sse_fields *out)
     if (out->has_data) {
         data.len--; /* the last "\n" */
         data.p[data.len] = '\0';
-    } else if (sbuf_add(&data, "", 0) < 0) {
+    } else if (gw_strbuf_put(&data, "", 0) < 0) {
         goto oom;
     }
     out->data = data.p;
@@ -193,7 +166,7 @@ struct stream {
     json_t *tmpl;
     struct gw_delta_loc tmpl_loc;
     char *tmpl_event;
-    struct sbuf rel; /* responses: the text released so far */
+    struct gw_strbuf rel; /* responses: the text released so far */
 };
 
 struct gw_stream_adapter {
@@ -676,17 +649,17 @@ text_string(const char *t, size_t len)
     json_t *j = json_stringn(t, len);
     if (j)
         return j;
-    struct sbuf b = {0};
+    struct gw_strbuf b = {0};
     const unsigned char *u = (const unsigned char *)t;
     for (size_t i = 0; i < len;) {
         size_t k = gw_utf8_seq(u + i, u + len);
         if (k == 0) {
-            if (sbuf_add(&b, "\xEF\xBF\xBD", 3) < 0)
+            if (gw_strbuf_put(&b, "\xEF\xBF\xBD", 3) < 0)
                 goto oom;
             i++;
             continue;
         }
-        if (sbuf_add(&b, t + i, k) < 0)
+        if (gw_strbuf_put(&b, t + i, k) < 0)
             goto oom;
         i += k;
     }
@@ -783,7 +756,7 @@ set_released(struct gw_stream_adapter *a, struct patches *p, json_t *obj, const 
     json_t *cur = json_object_get(obj, key);
     if (id < 0 || !json_is_string(cur))
         return 0;
-    const struct sbuf *r = &a->s[id].rel;
+    const struct gw_strbuf *r = &a->s[id].rel;
     if (json_string_length(cur) == r->len &&
         (!r->len || !memcmp(json_string_value(cur), r->p, r->len)))
         return 0;
@@ -943,7 +916,7 @@ released_add(struct gw_stream_adapter *a, int id, const char *t, size_t n)
 {
     if (a->kind != GW_KIND_OPENAI_RESPONSES || id < 0 || (size_t)id >= a->n)
         return 0;
-    return sbuf_add(&a->s[id].rel, t, n);
+    return gw_strbuf_put(&a->s[id].rel, t, n);
 }
 
 int

@@ -51,6 +51,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "gateway/strbuf.h"
+
 #define MAX_HEADER_BYTES (256u * 1024u)
 #define MAX_BODY_BYTES (64u * 1024u * 1024u)
 #define MAX_THREADS 256
@@ -63,11 +65,6 @@ enum end_action { END_DONE, END_STALL, END_RESET };
 
 enum route { R_NONE, R_CHAT, R_RESPONSES, R_MESSAGES, R_MODELS };
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
 struct hdr {
     size_t name, name_len, value, value_len; /* offsets into req.hb */
 };
@@ -76,11 +73,11 @@ struct hdr {
  * connection takes the previously published one back for reuse. */
 struct req {
     const char *method; /* static string from llhttp */
-    struct sbuf url;
-    struct sbuf hb; /* header names and values, back to back */
+    struct gw_strbuf url;
+    struct gw_strbuf hb; /* header names and values, back to back */
     struct hdr *hdrs;
     size_t nhdrs, hcap;
-    struct sbuf body;
+    struct gw_strbuf body;
     size_t field_start, field_len, value_start;
 };
 
@@ -151,26 +148,6 @@ static int parse_input(struct conn *c);
 static int pump(struct conn *c);
 
 /* ---------------------------------------------------------------- small buffers */
-
-static int
-sbuf_add(struct sbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            return -1;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
 
 static void
 req_clear(struct req *r)
@@ -261,7 +238,7 @@ jstr_lossy(const char *p, size_t n)
     json_t *s = json_stringn(p, n);
     if (s)
         return s;
-    struct sbuf b = {0};
+    struct gw_strbuf b = {0};
     size_t i = 0;
     while (i < n) {
         unsigned char ch = (unsigned char)p[i];
@@ -279,10 +256,10 @@ jstr_lossy(const char *p, size_t n)
             json_decref(probe);
         }
         if (ok && ch != 0) {
-            sbuf_add(&b, p + i, len);
+            gw_strbuf_put(&b, p + i, len);
             i += len;
         } else {
-            sbuf_add(&b, "\xEF\xBF\xBD", 3);
+            gw_strbuf_put(&b, "\xEF\xBF\xBD", 3);
             i++;
         }
     }
@@ -795,14 +772,14 @@ add_tool_id(struct evbuffer *b, const struct gen *ge, size_t k, bool anthropic)
 /* Bytes of text in a message content (string, or array of blocks with "text"); appends the
  * text to cat when given. */
 static size_t
-content_text(json_t *content, struct sbuf *cat)
+content_text(json_t *content, struct gw_strbuf *cat)
 {
     size_t bytes = 0, i;
     json_t *part;
 
     if (json_is_string(content)) {
         if (cat)
-            sbuf_add(cat, json_string_value(content), json_string_length(content));
+            gw_strbuf_put(cat, json_string_value(content), json_string_length(content));
         return json_string_length(content);
     }
     if (!json_is_array(content))
@@ -813,7 +790,7 @@ content_text(json_t *content, struct sbuf *cat)
         if (json_is_string(t)) {
             bytes += json_string_length(t);
             if (cat)
-                sbuf_add(cat, json_string_value(t), json_string_length(t));
+                gw_strbuf_put(cat, json_string_value(t), json_string_length(t));
         }
     }
     return bytes;
@@ -1496,7 +1473,7 @@ handle_api(struct conn *c, const char *url, size_t plen)
     enum route rt = R_NONE;
     struct script s = {0};
     json_t *body = NULL, *last_user = NULL;
-    struct sbuf cat = {0};
+    struct gw_strbuf cat = {0};
     const struct hdr *xm;
     const char *bad = NULL;
     char msg[256];
@@ -2019,7 +1996,7 @@ on_url(llhttp_t *p, const char *at, size_t len)
     struct req *r = pconn(p)->req;
     if (r->url.len + len > MAX_HEADER_BYTES)
         return too_big(p, 431);
-    return sbuf_add(&r->url, at, len) ? HPE_USER : 0;
+    return gw_strbuf_put(&r->url, at, len) ? HPE_USER : 0;
 }
 
 static int
@@ -2028,7 +2005,7 @@ on_hdr_data(llhttp_t *p, const char *at, size_t len)
     struct req *r = pconn(p)->req;
     if (r->hb.len + len > MAX_HEADER_BYTES)
         return too_big(p, 431);
-    return sbuf_add(&r->hb, at, len) ? HPE_USER : 0;
+    return gw_strbuf_put(&r->hb, at, len) ? HPE_USER : 0;
 }
 
 static int
@@ -2092,7 +2069,7 @@ on_body(llhttp_t *p, const char *at, size_t len)
     struct req *r = pconn(p)->req;
     if (r->body.len + len > MAX_BODY_BYTES)
         return too_big(p, 413);
-    return sbuf_add(&r->body, at, len) ? HPE_USER : 0;
+    return gw_strbuf_put(&r->body, at, len) ? HPE_USER : 0;
 }
 
 static int
