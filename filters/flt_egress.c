@@ -52,6 +52,7 @@
 #include "filters/exfil.h"
 #include "filters/filter.h"
 #include "filters/urlfind.h"
+#include "gateway/strbuf.h"
 
 #define NEUTRAL "{\"portcullis_egress_denied\":true}"
 #define MARKER "[REDACTED:url]"
@@ -91,8 +92,7 @@ struct econf {
 /* Arguments of one streamed tool call that were released before they ended. */
 struct estream {
     int id;
-    char *shadow;
-    size_t len, cap;
+    struct gw_strbuf shadow; /* the arguments released so far (MAX_SHADOW at most) */
     int released, over;
 };
 
@@ -308,23 +308,11 @@ shadow(struct estream *s, const char *t, size_t n)
 {
     if (s->over || n == 0)
         return 0;
-    if (s->len + n > MAX_SHADOW) {
+    if (s->shadow.len + n > MAX_SHADOW) {
         s->over = 1;
         return 0;
     }
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 1024;
-        while (cap < s->len + n)
-            cap *= 2;
-        char *b = realloc(s->shadow, cap);
-        if (!b)
-            return -1;
-        s->shadow = b;
-        s->cap = cap;
-    }
-    memcpy(s->shadow + s->len, t, n);
-    s->len += n;
-    return 0;
+    return gw_strbuf_put(&s->shadow, t, n);
 }
 
 /* The final chunk of one tool call's arguments: judged with what was released before. */
@@ -347,8 +335,8 @@ call_end(struct gw_tx *tx, const struct econf *c, const struct epolicy *pol, str
         j.why = GW_EGRESS_UNPARSED;
         rc = 1;
     } else {
-        const char *t = s->released ? s->shadow : ch->text;
-        size_t n = s->released ? s->len : ch->len;
+        const char *t = s->released ? s->shadow.p : ch->text;
+        size_t n = s->released ? s->shadow.len : ch->len;
         rc = judge(pol->p, t, n, a == EA_REDACT && !s->released, &j, &out, &outlen);
         if (rc == -1)
             return GW_ERROR;
@@ -420,7 +408,7 @@ on_tx_end(struct gw_tx *tx, void *conf, void *ctx)
     (void)conf;
     struct estream *v = x->streams.v;
     for (size_t i = 0; i < x->streams.n; i++)
-        free(v[i].shadow);
+        free(v[i].shadow.p);
     free(v);
     memset(x, 0, sizeof(*x));
 }
