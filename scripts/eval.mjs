@@ -320,7 +320,7 @@ for (const side of ['direct', 'indirect']) {
 
 // In context (see ctxRecords): at the shipped block threshold, context-free and in context.
 if (ctxRecords.length) {
-  console.log('== in context: each request with a system prompt (CyberSecEval: its own; benign sets, machine documents, minimal pairs, secret-form and extraction-technique probes: a guarding one) ==');
+  console.log('== in context: each request with a system prompt (CyberSecEval and the in-context technique probes: their own; benign sets, machine documents, minimal pairs, secret-form and extraction-technique probes: a guarding one) ==');
   console.log(`${'file'.padEnd(22)} ${'label'.padEnd(18)} ${'subset'.padEnd(42)} ${'n'.padStart(5)}  alone@block  in context@block`);
   const by = new Map();
   for (const r of ctxRecords) {
@@ -343,19 +343,17 @@ if (ctxRecords.length) {
   console.log(`== all held-out attacks (${att.length}) at the shipped block threshold, CyberSecEval with its system prompts: ${pct(flagged, att.length).trim()}; held-out benign (${ben.length}) under guarding system prompts: ${pct(ben.filter((r) => r.score >= BLOCK[r.side]).length, ben.length).trim()} flagged\n`);
 }
 
-// The in-context technique probes by technique: attacks and honest twins blocked in context.
-{
-  for (const subset of ['in-context-technique-a', 'in-context-technique-b']) {
+// The in-context technique probes by technique: attacks and honest twins blocked in context
+// (set A was read for development, set B is kept blind).
+for (const subset of ['in-context-technique-a', 'in-context-technique-b']) {
   const rs = ctxRecords.filter((r) => r.subset === subset);
-  if (rs.length) {
-    const tech = [...new Set(rs.map((r) => r.variant))].sort();
-    const line = (f) => tech.map((t) => {
-      const g = rs.filter((r) => r.variant === t && f(r));
-      return `${t}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`;
-    }).join('; ');
-    console.log(`== ${subset} (tests/eval/probes), blocked in context, by technique ==\nattacks: ${line(isAttack)}\nhonest twins: ${line((r) => !isAttack(r))}\n`);
-  }
-  }
+  if (!rs.length) continue;
+  const tech = [...new Set(rs.map((r) => r.variant))].sort();
+  const line = (f) => tech.map((t) => {
+    const g = rs.filter((r) => r.variant === t && f(r));
+    return `${t}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`;
+  }).join('; ');
+  console.log(`== ${subset} (tests/eval/probes), blocked in context, by technique ==\nattacks: ${line(isAttack)}\nhonest twins: ${line((r) => !isAttack(r))}\n`);
 }
 
 // "key: x% of n; ..." over the groups keyf makes of rs (null: left out), blocked at the shipped
