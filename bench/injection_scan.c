@@ -6,7 +6,8 @@
  * Each FILE is one text (e.g. bench/prompt4k.txt). The texts are cut into 2 KB segments (on UTF-8
  * boundaries) and every segment is, in turn: normalised only (gw_normalize_scratch, all steps, as
  * the filter does it); matched
- * only (the pack's Hyperscan database over the already normalised text); and scanned as the
+ * only (the pack's main Hyperscan databases over the already normalised text: the later pieces
+ * of chains, matched only near where a chain began, are left to the scan); and scanned as the
  * filter does it (gw_inj_scan: normalise + match + score), on the direct side. Each measurement
  * repeats until 1 s has passed and keeps the best of 5 rounds. Prints one line per measurement:
  * "<what> <MB/s> <us per 2 KB segment>", and a final "segments N hits H" line (hits must be 0 for
@@ -25,7 +26,7 @@
  * 2 KB of short quotes and apostrophes, its slow case).
  *
  * --per-rule: compiles every rule alone (as the pack compiles it: whole, or in pieces where it has
- * long gaps) and prints the 25 most expensive ones (MB/s over the
+ * long gaps; its main database, as "match") and prints the 25 most expensive ones (MB/s over the
  * normalised texts, best of 3 rounds of 0.2 s): the cost of a database is roughly the sum of its
  * rules' costs, so this is how a slow pack is fixed.
  */

@@ -540,7 +540,7 @@ piece_for(struct build *b, size_t first, unsigned ri, const char *s, size_t len,
     memcpy(copy, s, len);
     copy[len] = '\0';
     size_t k = db->npieces++;
-    db->pieces[k] = (struct gw_inj_piece){ri, (unsigned)chained, minw, maxw};
+    db->pieces[k] = (struct gw_inj_piece){ri, (unsigned)chained, minw, maxw, 0};
     b->sr[k] = (struct gw_scan_rule){.pattern = copy};
     return (long)k;
 }
@@ -662,6 +662,76 @@ add_rule(struct build *b, unsigned ri, const char *pat, size_t min_len)
     return 0;
 }
 
+/* Whether pattern s has a ^ anchor (a ^ not opening a class): such a piece cannot be matched in
+ * a window cut from the text. */
+static int
+has_caret(const char *s)
+{
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] == '\\' && s[i + 1])
+            i++;
+        else if (s[i] == '^' && (i == 0 || s[i - 1] != '['))
+            return 1;
+    }
+    return 0;
+}
+
+/* Puts the pieces that are only ever a later step of a chain (tails) after the others
+ * (db->nmain): they go into a database of their own, scanned only near the ends of the chains'
+ * first pieces (scan_tails), since a later piece alone is never a hit. The first pieces learn
+ * how far after their end their chains may end (reach), the database how long a tail may be
+ * (back). A tail with a ^ anchor stays in the main database. -1: out of memory. */
+static int
+gate_tails(struct build *b)
+{
+    struct gw_inj_db *db = b->db;
+    size_t n = db->npieces, k = 0;
+    db->nmain = n;
+    if (!db->nchains)
+        return 0;
+    unsigned char *tail = calloc(n, 1);
+    unsigned *to = malloc(n * sizeof(*to));
+    struct gw_inj_piece *pc = malloc(n * sizeof(*pc));
+    struct gw_scan_rule *sr = malloc(n * sizeof(*sr));
+    if (!tail || !to || !pc || !sr) {
+        free(tail), free(to), free(pc), free(sr);
+        return -1;
+    }
+    for (size_t c = 0; c < db->nchains; c++) {
+        const struct gw_inj_step *st = &db->steps[db->chains[c].first];
+        uint64_t reach = 0;
+        for (unsigned s = 1; s < db->chains[c].n; s++) {
+            tail[st[s].piece] |= 1;
+            reach += st[s].hi;
+        }
+        struct gw_inj_piece *h = &db->pieces[st[0].piece];
+        if (reach > h->reach)
+            h->reach = reach < UINT32_MAX / 2 ? (uint32_t)reach : UINT32_MAX / 2;
+    }
+    for (size_t c = 0; c < db->nchains; c++) /* a first piece anywhere stays in the main one */
+        tail[db->steps[db->chains[c].first].piece] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!db->pieces[i].chained || has_caret(b->sr[i].pattern))
+            tail[i] = 0;
+    for (int t = 0; t <= 1; t++)
+        for (size_t i = 0; i < n; i++)
+            if (tail[i] == t) {
+                to[i] = (unsigned)k;
+                pc[k] = db->pieces[i];
+                sr[k++] = b->sr[i];
+                if (t && db->pieces[i].maxw + 1 > db->back)
+                    db->back = db->pieces[i].maxw + 1;
+                else if (!t)
+                    db->nmain = k;
+            }
+    memcpy(db->pieces, pc, n * sizeof(*pc));
+    memcpy(b->sr, sr, n * sizeof(*sr));
+    for (size_t s = 0; s < db->nsteps; s++)
+        db->steps[s].piece = to[db->steps[s].piece];
+    free(tail), free(to), free(pc), free(sr);
+    return 0;
+}
+
 /* Database d (GW_INJ_DB_*): the pattern rules whose where is d's, then (for the `both` rules'
  * database) the markers. */
 static int
@@ -682,22 +752,34 @@ compile_one(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode 
         if (add_rule(&b, (unsigned)i, r->pattern, r->min_len) < 0)
             goto oom;
     }
-    size_t k = b.db->npieces, nm = d == GW_INJ_DB_BOTH ? NMARKERS : 0;
-    for (size_t i = 0; i < k; i++) {
+    if (gate_tails(&b) < 0)
+        goto oom;
+    size_t n = b.db->npieces, k = b.db->nmain, nm = d == GW_INJ_DB_BOTH ? NMARKERS : 0;
+    for (size_t i = 0; i < n; i++) {
         b.sr[i].id = p->rules[b.db->pieces[i].rule].id;
         b.sr[i].flags = HS_FLAG_DOTALL | (b.db->pieces[i].chained ? 0 : HS_FLAG_SINGLEMATCH);
     }
-    for (size_t i = 0; i < nm; i++) {
-        b.sr[k + i].id = "(encoding marker)";
-        b.sr[k + i].pattern = (char *)markers[i];
-        b.sr[k + i].flags = HS_FLAG_SINGLEMATCH;
-    }
-    char err[400];
-    size_t bad = 0;
+    /* the main database's expressions: the pieces before nmain, then the markers */
+    struct gw_scan_rule *ms = malloc((k + nm + 1) * sizeof(*ms));
+    if (!ms)
+        goto oom;
+    memcpy(ms, b.sr, k * sizeof(*ms));
+    for (size_t i = 0; i < nm; i++)
+        ms[k + i] = (struct gw_scan_rule){"(encoding marker)", markers[i], HS_FLAG_SINGLEMATCH};
+    char err[400], tname[48];
+    size_t bad = 0, r = rules->nitems;
     /* compiling the shipped pack takes seconds; loading it from the cache, milliseconds */
-    b.db->db = gw_scan_compile_cached(name[d], b.sr, k + nm, 0, 0, err, sizeof(err), &bad);
+    b.db->db = gw_scan_compile_cached(name[d], ms, k + nm, 0, 0, err, sizeof(err), &bad);
+    free(ms);
     if (!b.db->db) {
-        size_t r = bad < k ? b.db->pieces[bad].rule : rules->nitems;
+        r = bad < k ? b.db->pieces[bad].rule : r;
+    } else if (n > k) {
+        snprintf(tname, sizeof(tname), "%s-tails", name[d]);
+        b.db->tails = gw_scan_compile_cached(tname, b.sr + k, n - k, 0, 0, err, sizeof(err), &bad);
+        if (!b.db->tails)
+            r = bad < n - k ? b.db->pieces[k + bad].rule : r;
+    }
+    if (!b.db->db || (n > k && !b.db->tails)) {
         const struct gw_cnode *at =
             r < rules->nitems ? gw_cnode_get(rules->items[r], "pattern") : NULL;
         gw_cfg_error(pl, at, "%s", err);
@@ -857,6 +939,7 @@ gw_inj_pack_free(struct gw_inj_pack *p)
     free(p->rules);
     for (int d = 0; d < GW_INJ_NDB; d++) {
         gw_scan_free(p->db[d].db);
+        gw_scan_free(p->db[d].tails);
         free(p->db[d].pieces);
         free(p->db[d].chains);
         free(p->db[d].steps);
@@ -1068,9 +1151,9 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     struct acc *a = arg;
     const struct gw_inj_db *db = a->db[a->cur];
     (void)from;
-    if (idx >= db->npieces) { /* only the `both` database has markers */
+    if (idx >= db->nmain) { /* only the `both` database has markers */
         if (a->enc == GW_ENC_NONE)
-            on_marker(a, idx - (unsigned)db->npieces);
+            on_marker(a, idx - (unsigned)db->nmain);
         return 0;
     }
     const struct gw_inj_piece *pc = &db->pieces[idx];
@@ -1226,6 +1309,62 @@ run_chains(struct acc *a, const struct gw_inj_db *db)
     }
 }
 
+/* A window of the text that scan_tails matches the tails in. */
+struct tail_win {
+    struct acc *a;
+    size_t off;
+};
+
+static int
+on_tail(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
+{
+    struct tail_win *w = arg;
+    const struct gw_inj_db *db = w->a->db[w->a->cur];
+    unsigned pc = (unsigned)db->nmain + idx;
+    (void)from;
+    if (open_rule(w->a, db->pieces[pc].rule))
+        keep_end(w->a, pc, w->off + (size_t)to);
+    return 0;
+}
+
+static int
+win_cmp(const void *x, const void *y)
+{
+    const struct piece_end *a = x, *b = y;
+    return a->piece < b->piece ? -1 : a->piece > b->piece;
+}
+
+/* The tails of db (the chains' later pieces) where they can complete a chain: from db->back
+ * bytes before an end of a chain's first piece to one byte past its reach, windows merged. A
+ * match at a window's edge that the text around it would deny (\b, $) is out of every reach in
+ * that window, so the chains come out as from a scan of the whole text. */
+static int
+scan_tails(struct acc *a, const struct gw_inj_db *db, const char *text, size_t len)
+{
+    struct tbufs *tb = a->tb;
+    size_t n = tb->nends, nw = 0;
+    if (!n || grow((void **)&tb->next, &tb->ncap, n, sizeof(*tb->next)) < 0)
+        return 0;                     /* out of memory: only chains can be missed */
+    struct piece_end *win = tb->next; /* piece: the window's start, at: its end */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = db->pieces[tb->ends[i].piece].reach, at = tb->ends[i].at;
+        if (r)
+            win[nw++] = (struct piece_end){at > db->back ? at - db->back : 0,
+                                           (uint32_t)(len - at > r + 1 ? at + r + 1 : len)};
+    }
+    qsort(win, nw, sizeof(*win), win_cmp);
+    for (size_t i = 0; i < nw;) {
+        struct tail_win w = {a, win[i].piece};
+        uint32_t end = win[i].at;
+        while (++i < nw && win[i].piece <= end)
+            if (win[i].at > end)
+                end = win[i].at;
+        if (gw_scan_block(db->tails, text + w.off, end - w.off, on_tail, &w) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Matches normalised text against the side's databases. */
 static int
 scan_dbs(struct acc *a, const char *text, size_t len)
@@ -1234,6 +1373,8 @@ scan_dbs(struct acc *a, const char *text, size_t len)
     for (a->cur = 0; rc == 0 && a->cur < 2 && a->db[a->cur]; a->cur++) {
         a->tb->nends = 0;
         rc = gw_scan_block(a->db[a->cur]->db, text, len, on_match, a);
+        if (rc == 0 && a->db[a->cur]->tails)
+            rc = scan_tails(a, a->db[a->cur], text, len);
         if (rc == 0)
             run_chains(a, a->db[a->cur]);
     }

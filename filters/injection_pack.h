@@ -77,6 +77,8 @@ struct gw_inj_piece {
     unsigned rule;
     unsigned chained;    /* 0: whole, 1: a piece of one of the rule's chains */
     uint32_t minw, maxw; /* the piece's shortest and longest match in bytes */
+    uint32_t reach;      /* a chain's first piece: how far after its end the chain's last piece
+                            may end (0: not a first piece) */
 };
 
 /* A branch split at its gaps: its pieces in order, each ending lo..hi bytes after the previous
@@ -91,9 +93,14 @@ struct gw_inj_chain {
 };
 
 struct gw_inj_db {
-    struct gw_scan_db *db; /* expression k is pieces[k]; the `both` database's markers follow */
+    struct gw_scan_db *db; /* expression k is pieces[k] (k < nmain); the `both` database's
+                              markers follow */
+    /* the chains' later pieces (pieces[nmain ..]): expression k is pieces[nmain + k], scanned
+     * only near the ends of the chains' first pieces (NULL: none) */
+    struct gw_scan_db *tails;
     struct gw_inj_piece *pieces;
-    size_t npieces;
+    size_t npieces, nmain;
+    uint32_t back; /* the longest later piece, + 1: how far before a first piece's end to look */
     struct gw_inj_chain *chains;
     size_t nchains;
     struct gw_inj_step *steps;

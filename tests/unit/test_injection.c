@@ -762,16 +762,23 @@ test_chains(void **state)
         "  - {id: three, category: c, weight: 1.0, pattern: 'red.{2,60}green.{0,60}blue'}\n"
         "  - {id: wide, category: c, weight: 1.0, pattern: 'left.{0,60}(x|" K10 K10 K10 K10 ")'}\n"
         "  - {id: nested, category: c, weight: 1.0, pattern: 'up(per.{0,60}most)'}\n"
-        "  - {id: short, category: c, weight: 1.0, pattern: 'short.{0,59}gap'}\n";
+        "  - {id: short, category: c, weight: 1.0, pattern: 'short.{0,59}gap'}\n"
+        "  - {id: edge, category: c, weight: 1.0, pattern: 'north.{0,60}\\bsouth\\b'}\n"
+        "  - {id: end, category: c, weight: 1.0, pattern: 'west.{0,60}east$'}\n";
     char err[700];
     struct gw_inj_pack *p = parse(pack, err, sizeof(err));
     if (!p)
         fail_msg("%s", err);
     const struct gw_inj_db *db = &p->db[GW_INJ_DB_BOTH];
-    /* pair: 2 pieces, 2 chains; three: 3 pieces, 1 chain; wide, nested and short: whole */
-    assert_int_equal(db->npieces, 2 + 3 + 1 + 1 + 1);
-    assert_int_equal(db->nchains, 3);
-    assert_int_equal(db->nsteps, 2 + 2 + 3);
+    /* pair: 2 pieces, 2 chains; three: 3 pieces, 1 chain; wide, nested and short: whole; edge
+     * and end: 2 pieces, 1 chain each */
+    assert_int_equal(db->npieces, 2 + 3 + 1 + 1 + 1 + 2 + 2);
+    assert_int_equal(db->nchains, 3 + 2);
+    assert_int_equal(db->nsteps, 2 + 2 + 3 + 2 + 2);
+    /* the later pieces of chains (green, blue, south, east) are in a database of their own,
+     * scanned only near a first piece's end; pair's pieces each begin a chain */
+    assert_int_equal(db->nmain, 2 + 1 + 3 + 1 + 1);
+    assert_non_null(db->tails);
 
     struct {
         const char *text;
@@ -797,6 +804,15 @@ test_chains(void **state)
         {"left" D60 ".x", -1, NULL}, /* whole: the regex's own meaning */
         {"upper... most", 3, "r... most"},
         {"short" D10 "gap", 4, ".....gap"},
+        /* a later piece is matched in a window around the first piece's reach: the text past the
+         * window still decides \b and $ */
+        {"north" D60 "south", 5, "north" D60 "south"},
+        {"north" D60 "southern", -1, NULL},
+        {"north" D60 "south. north", 5, "north" D60 "south"},
+        {"west" D60 "east", 6, "west" D60 "east"},
+        {"west" D60 "east.", -1, NULL},
+        {"west" D60 "eastx west", -1, NULL},
+        {"west west" D60 "east", 6, "west" D60 "east"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct gw_inj_result r;
@@ -810,8 +826,9 @@ test_chains(void **state)
         if (r.nhits != 1 || r.hits[0].rule != (unsigned)cases[i].rule)
             fail_msg("'%s': %zu hits", t, r.nhits);
         /* a chain spans its pieces; the whole rules' matches end their texts */
-        size_t from = cases[i].rule <= 1 ? (size_t)(strstr(t, cases[i].span) - t)
-                                         : strlen(t) - strlen(cases[i].span);
+        size_t from = cases[i].rule <= 1 || cases[i].rule >= 5
+                          ? (size_t)(strstr(t, cases[i].span) - t)
+                          : strlen(t) - strlen(cases[i].span);
         assert_int_equal(r.hits[0].from, from);
         assert_int_equal(r.hits[0].to, from + strlen(cases[i].span));
     }
