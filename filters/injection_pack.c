@@ -1327,13 +1327,6 @@ on_tail(unsigned idx, unsigned long long from, unsigned long long to, void *arg)
     return 0;
 }
 
-static int
-win_cmp(const void *x, const void *y)
-{
-    const struct piece_end *a = x, *b = y;
-    return a->piece < b->piece ? -1 : a->piece > b->piece;
-}
-
 /* The tails of db (the chains' later pieces) where they can complete a chain: from db->back
  * bytes before an end of a chain's first piece to one byte past its reach, windows merged. A
  * match at a window's edge that the text around it would deny (\b, $) is out of every reach in
@@ -1352,7 +1345,7 @@ scan_tails(struct acc *a, const struct gw_inj_db *db, const char *text, size_t l
             win[nw++] = (struct piece_end){at > db->back ? at - db->back : 0,
                                            (uint32_t)(len - at > r + 1 ? at + r + 1 : len)};
     }
-    qsort(win, nw, sizeof(*win), win_cmp);
+    qsort(win, nw, sizeof(*win), end_cmp); /* by start, then end */
     for (size_t i = 0; i < nw;) {
         struct tail_win w = {a, win[i].piece};
         uint32_t end = win[i].at;

@@ -348,11 +348,7 @@ if (ctxRecords.length) {
 for (const subset of ['in-context-technique-a', 'in-context-technique-b']) {
   const rs = ctxRecords.filter((r) => r.subset === subset);
   if (!rs.length) continue;
-  const tech = [...new Set(rs.map((r) => r.variant))].sort();
-  const line = (f) => tech.map((t) => {
-    const g = rs.filter((r) => r.variant === t && f(r));
-    return `${t}: ${pct(g.filter((r) => r.score >= BLOCK[r.side]).length, g.length).trim()} of ${g.length}`;
-  }).join('; ');
+  const line = (f) => blockedBy(rs.filter(f), (r) => r.variant);
   console.log(`== ${subset} (tests/eval/probes), blocked in context, by technique ==\nattacks: ${line(isAttack)}\nhonest twins: ${line((r) => !isAttack(r))}\n`);
 }
 
