@@ -713,7 +713,7 @@ gate_tails(struct build *b)
     for (size_t i = 0; i < n; i++)
         if (!db->pieces[i].chained || has_caret(b->sr[i].pattern))
             tail[i] = 0;
-    for (int t = 0; t <= 1; t++)
+    for (int t = 0; t <= 1; t++) { /* the main pieces, then the tails */
         for (size_t i = 0; i < n; i++)
             if (tail[i] == t) {
                 to[i] = (unsigned)k;
@@ -721,9 +721,10 @@ gate_tails(struct build *b)
                 sr[k++] = b->sr[i];
                 if (t && db->pieces[i].maxw + 1 > db->back)
                     db->back = db->pieces[i].maxw + 1;
-                else if (!t)
-                    db->nmain = k;
             }
+        if (!t)
+            db->nmain = k;
+    }
     memcpy(db->pieces, pc, n * sizeof(*pc));
     memcpy(b->sr, sr, n * sizeof(*sr));
     for (size_t s = 0; s < db->nsteps; s++)
