@@ -1491,18 +1491,12 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
     }
 
     /* The longest match: given, else what Hyperscan can bound, else the default. */
-    hs_expr_info_t *info = NULL;
-    hs_compile_error_t *cerr = NULL;
-    if (hs_expression_info(regex, r->hs_flags, &info, &cerr) != HS_SUCCESS) {
-        int rc = gw_cfg_error(cc, NULL, "patterns: rule '%s': %s", id,
-                              cerr ? cerr->message : "invalid expression");
-        hs_free_compile_error(cerr);
-        return rc;
-    }
-    unsigned width = info->max_width;
-    r->min_len = info->min_width;
+    unsigned minw, width;
+    char emsg[256];
+    if (gw_scan_expr_widths(regex, r->hs_flags, &minw, &width, emsg, sizeof(emsg)) < 0)
+        return gw_cfg_error(cc, NULL, "patterns: rule '%s': %s", id, emsg);
+    r->min_len = minw;
     r->max_width = width == UINT_MAX ? 0 : width;
-    free(info);
     r->max_len = width == 0 || width > MAX_MAX_LEN ? DEFAULT_MAX_LEN : width;
     const json_t *ml = json_object_get(o, "max_len");
     if (ml) {

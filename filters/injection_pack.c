@@ -458,15 +458,11 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         return 0;
     }
 
-    hs_expr_info_t *info = NULL;
-    hs_compile_error_t *cerr = NULL;
-    if (hs_expression_info(r->pattern, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
-        gw_cfg_error(pl, pn, "rule '%s': %s", id, cerr ? cerr->message : "invalid pattern");
-        hs_free_compile_error(cerr);
-        return -1;
-    }
-    r->min_len = info->min_width;
-    free(info);
+    unsigned minw, maxw;
+    char msg[256];
+    if (gw_scan_expr_widths(r->pattern, HS_FLAG_DOTALL, &minw, &maxw, msg, sizeof(msg)) < 0)
+        return gw_cfg_error(pl, pn, "rule '%s': %s", id, msg);
+    r->min_len = minw;
     if (r->min_len == 0)
         return gw_cfg_error(pl, pn, "rule '%s': the pattern matches the empty string", id);
     return 0;
@@ -578,17 +574,12 @@ widths(const char *s, size_t len, uint32_t *minw, uint32_t *maxw)
         buf[o++] = s[i];
     }
     buf[o] = '\0';
-    hs_expr_info_t *info = NULL;
-    hs_compile_error_t *cerr = NULL;
-    if (hs_expression_info(buf, HS_FLAG_DOTALL, &info, &cerr) != HS_SUCCESS) {
-        hs_free_compile_error(cerr);
+    unsigned mn, mx;
+    if (gw_scan_expr_widths(buf, HS_FLAG_DOTALL, &mn, &mx, NULL, 0) < 0)
         return 0;
-    }
-    int ok = info->min_width > 0 && info->max_width != UINT_MAX;
-    *minw = info->min_width;
-    *maxw = info->max_width;
-    free(info);
-    return ok;
+    *minw = mn;
+    *maxw = mx;
+    return mn > 0 && mx != UINT_MAX;
 }
 
 /* The end of the branch whose first piece is rp[i] (k pieces in all). */

@@ -5,6 +5,7 @@
 #include "filters/scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include "filters/fnv.h"
 #include "filters/hexdigit.h"
 #include "filters/par.h"
 #include "gateway/io.h"
@@ -163,26 +165,26 @@ gw_scan_compile(const struct gw_scan_rule *rules, size_t n, int som, int stream,
 /* ---- on-disk cache ---- */
 
 /*
- * The cache directory: $PORTCULLIS_CACHE_DIR, else $XDG_CACHE_HOME/portcullis, else
- * $HOME/.cache/portcullis (created), and the file <tag>-<SHA-256 of the Hyperscan version, the
- * modes and the rules>.hsdb in it. 0, or -1 for no cache (PORTCULLIS_CACHE_DIR=off, no home).
+ * The cache directory into dir: $PORTCULLIS_CACHE_DIR, else $XDG_CACHE_HOME/portcullis, else
+ * $HOME/.cache/portcullis (created). 0, or -1 for no cache (PORTCULLIS_CACHE_DIR=off, no home).
  */
 static int
-cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som, int stream,
-           char *out, size_t cap)
+cache_dir(char *dir, size_t cap)
 {
     const char *env = getenv("PORTCULLIS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
                *home = getenv("HOME");
-    char dir[3000];
+    int m;
     if (env && strcmp(env, "off") == 0)
         return -1;
     if (env && *env)
-        snprintf(dir, sizeof(dir), "%s", env);
+        m = snprintf(dir, cap, "%s", env);
     else if (xdg && *xdg)
-        snprintf(dir, sizeof(dir), "%s/portcullis", xdg);
+        m = snprintf(dir, cap, "%s/portcullis", xdg);
     else if (home && *home)
-        snprintf(dir, sizeof(dir), "%s/.cache/portcullis", home);
+        m = snprintf(dir, cap, "%s/.cache/portcullis", home);
     else
+        return -1;
+    if (m <= 0 || (size_t)m >= cap)
         return -1;
     for (char *q = dir + 1;; q++) { /* mkdir -p */
         if (*q == '/' || *q == '\0') {
@@ -195,6 +197,18 @@ cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som,
                 break;
         }
     }
+    return 0;
+}
+
+/* The file <tag>-<SHA-256 of the Hyperscan version, the modes and the rules>.hsdb in the cache
+ * directory. */
+static int
+cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som, int stream,
+           char *out, size_t cap)
+{
+    char dir[3000];
+    if (cache_dir(dir, sizeof(dir)) < 0)
+        return -1;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned hl = 0;
@@ -337,6 +351,174 @@ gw_scan_free(struct gw_scan_db *db)
     hs_free_database(db->stream);
     hs_free_database(db->probe);
     free(db);
+}
+
+/* ---- expression widths, remembered ---- */
+
+/*
+ * hs_expression_info builds Hyperscan's graph of the expression: ~1 ms for a large rule, so that
+ * measuring every rule and piece of the shipped packs was two thirds of loading them even with
+ * their databases cached. The answers are kept in memory (for reloads) and in
+ * <cache dir>/widths-<SHA-256 of the Hyperscan version, 16 hex>.tbl: 32-byte records, appended
+ * with one write each (O_APPEND: processes loading at once do not tear each other's records),
+ * each with its own check so that a damaged one is ignored and measured again. Only valid
+ * expressions are kept; an error is always Hyperscan's own message, fresh.
+ */
+#define XW_REC 32
+#define XW_FILE_MAX (XW_REC << 17) /* 131,072 answers; a larger file starts over */
+
+struct xw {
+    unsigned char key[16]; /* SHA-256 of the flags and the expression, first 16 bytes */
+    uint32_t minw, maxw;
+    int used;
+};
+
+static pthread_mutex_t xw_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct xw *xw_tab;
+static size_t xw_cap, xw_n;
+static int xw_opened, xw_fd = -1;
+
+static uint64_t
+xw_check(const unsigned char *rec)
+{
+    return gw_fnv1a(GW_FNV_OFFSET ^ 0x7877u, (const char *)rec, 24);
+}
+
+static void
+u32_put(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+u32_get(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static struct xw *
+xw_slot(const unsigned char *key)
+{
+    size_t i;
+    memcpy(&i, key, sizeof(i));
+    for (i &= xw_cap - 1; xw_tab[i].used && memcmp(xw_tab[i].key, key, 16) != 0;
+         i = (i + 1) & (xw_cap - 1))
+        ;
+    return &xw_tab[i];
+}
+
+/* Remembers an answer in memory (the table at most half full). -1: out of memory. */
+static int
+xw_put(const unsigned char *key, uint32_t minw, uint32_t maxw)
+{
+    if (2 * (xw_n + 1) > xw_cap) {
+        size_t cap = xw_cap ? 2 * xw_cap : 1024;
+        struct xw *old = xw_tab, *t = calloc(cap, sizeof(*t));
+        if (!t)
+            return -1;
+        size_t oc = xw_cap;
+        xw_tab = t, xw_cap = cap;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i].used)
+                *xw_slot(old[i].key) = old[i];
+        free(old);
+    }
+    struct xw *s = xw_slot(key);
+    if (!s->used) {
+        *s = (struct xw){.minw = minw, .maxw = maxw, .used = 1};
+        memcpy(s->key, key, 16);
+        xw_n++;
+    }
+    return 0;
+}
+
+/* Once per process: the file's answers into memory, and the file open for appending. */
+static void
+xw_open(void)
+{
+    xw_opened = 1;
+    char dir[3000], path[3100];
+    if (cache_dir(dir, sizeof(dir)) < 0)
+        return;
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    if (!EVP_Digest(hs_version(), strlen(hs_version()), h, &hl, EVP_sha256(), NULL))
+        return;
+    gw_hex_encode(h, 8, hex);
+    int m = snprintf(path, sizeof(path), "%s/widths-%s.tbl", dir, hex);
+    if (m <= 0 || (size_t)m >= sizeof(path))
+        return;
+    char *buf = NULL;
+    size_t len = 0;
+    /* a torn record (a full disk) would shift every later one: start over then too */
+    int fresh = gw_read_file(path, XW_FILE_MAX, &buf, &len) < 0 || len % XW_REC != 0;
+    for (size_t o = 0; !fresh && o + XW_REC <= len; o += XW_REC) {
+        const unsigned char *r = (const unsigned char *)buf + o;
+        uint64_t c = 0;
+        for (int i = 0; i < 8; i++)
+            c |= (uint64_t)r[24 + i] << (8 * i);
+        if (c == xw_check(r) && xw_put(r, u32_get(r + 16), u32_get(r + 20)) < 0)
+            break;
+    }
+    free(buf);
+    /* too large, torn or unreadable: start over (a process racing this loses some answers) */
+    xw_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0600);
+}
+
+int
+gw_scan_expr_widths(const char *expr, unsigned flags, unsigned *minw, unsigned *maxw, char *err,
+                    size_t errlen)
+{
+    unsigned char rec[XW_REC], h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    char head[16];
+    int k = snprintf(head, sizeof(head), "xw1:%u:", flags);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int keyed = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+                EVP_DigestUpdate(md, head, (size_t)k) && EVP_DigestUpdate(md, expr, strlen(expr)) &&
+                EVP_DigestFinal_ex(md, h, &hl);
+    EVP_MD_CTX_free(md);
+    if (keyed) {
+        memcpy(rec, h, 16);
+        pthread_mutex_lock(&xw_mu);
+        if (!xw_opened)
+            xw_open();
+        const struct xw *s = xw_cap ? xw_slot(rec) : NULL;
+        int hit = s && s->used;
+        if (hit)
+            *minw = s->minw, *maxw = s->maxw;
+        pthread_mutex_unlock(&xw_mu);
+        if (hit)
+            return 0;
+    }
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_expression_info(expr, flags, &info, &cerr) != HS_SUCCESS) {
+        if (errlen)
+            snprintf(err, errlen, "%s", cerr ? cerr->message : "invalid expression");
+        hs_free_compile_error(cerr);
+        return -1;
+    }
+    *minw = info->min_width;
+    *maxw = info->max_width;
+    free(info);
+    if (keyed) {
+        u32_put(rec + 16, *minw);
+        u32_put(rec + 20, *maxw);
+        uint64_t c = xw_check(rec);
+        for (int i = 0; i < 8; i++)
+            rec[24 + i] = (unsigned char)(c >> (8 * i));
+        pthread_mutex_lock(&xw_mu);
+        if (xw_put(rec, *minw, *maxw) == 0 && xw_fd >= 0 &&
+            write(xw_fd, rec, XW_REC) != XW_REC) { /* best effort: measured again next time */
+            close(xw_fd);
+            xw_fd = -1;
+        }
+        pthread_mutex_unlock(&xw_mu);
+    }
+    return 0;
 }
 
 /* ---- per-thread scratch ---- */

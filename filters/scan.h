@@ -53,6 +53,16 @@ struct gw_scan_db *gw_scan_compile_cached(const char *tag, const struct gw_scan_
                                           size_t n, int som, int stream, char *err, size_t errlen,
                                           size_t *bad);
 
+/*
+ * Hyperscan's shortest and longest match of expr under flags (hs_expression_info; *maxw UINT_MAX
+ * when unbounded): 0, or -1 with Hyperscan's message written into err. The answers for valid
+ * expressions are remembered in memory and in the cache directory above (widths-<Hyperscan
+ * version>.tbl), since measuring is as slow as ~1 ms per large expression and a pack measures
+ * thousands on every load. Thread-safe.
+ */
+int gw_scan_expr_widths(const char *expr, unsigned flags, unsigned *minw, unsigned *maxw, char *err,
+                        size_t errlen);
+
 /* Frees a database no scan or open stream uses any more. NULL is ignored. */
 void gw_scan_free(struct gw_scan_db *db);
 

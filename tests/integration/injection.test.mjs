@@ -672,9 +672,7 @@ test('the default config enables the filter with the shipped pack on every route
             assert.match(line, /filters injection/, line);
     });
 
-// A dozen `portcullis check` runs, most of them loading the whole shipped pack (~3 s each on two
-// cores, its cache warm: parsing and measuring the pieces of 536 rules), so more than TEST_OPTS.
-test('config errors name the file, line and column', { timeout: T(120000) }, async () => {
+test('config errors name the file, line and column', TEST_OPTS, async () => {
     const dir = tmpDir('pc-inj-cfg-');
     try {
         const write = (name, text) => {

@@ -1,5 +1,6 @@
 /* Unit tests for filters/scan.c: compile errors name the rule, start of match per rule, block and
- * stream scans report the same spans however the stream is split, scratch is per thread. */
+ * stream scans report the same spans however the stream is split, scratch is per thread, the
+ * widths of expressions are remembered across processes and a damaged record is measured again. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,7 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "filters/scan.h"
@@ -410,6 +416,84 @@ test_nested_scan_fails(void **state)
     gw_scan_free(db);
 }
 
+/* In a child process (a fresh memory table): every expression's widths right, and the invalid
+ * one an error with Hyperscan's message. Exit status 0 when so. */
+static int
+measure_in_child(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        static const struct {
+            const char *expr;
+            unsigned minw, maxw;
+        } want[] = {{"abc", 3, 3}, {"a.{2,5}", 3, 6}, {"x+y", 2, UINT_MAX}};
+        int bad = 0;
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+            unsigned mn = 0, mx = 0;
+            bad |= gw_scan_expr_widths(want[i].expr, HS_FLAG_DOTALL, &mn, &mx, NULL, 0) != 0 ||
+                   mn != want[i].minw || mx != want[i].maxw;
+        }
+        char err[256] = "";
+        unsigned mn, mx;
+        bad |= gw_scan_expr_widths("a(", 0, &mn, &mx, err, sizeof(err)) != -1 || !err[0];
+        _exit(bad);
+    }
+    int st = 0;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static long
+file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void
+test_widths_remembered(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pc-widths-XXXXXX", path[512] = "";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(setenv("PORTCULLIS_CACHE_DIR", dir, 1), 0);
+    assert_int_equal(measure_in_child(), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "ls %s/widths-*.tbl", dir);
+    FILE *ls = popen(cmd, "r");
+    assert_non_null(ls);
+    assert_non_null(fgets(path, sizeof(path), ls));
+    pclose(ls);
+    path[strcspn(path, "\n")] = '\0';
+    assert_int_equal(file_size(path), 3 * 32); /* the valid three only */
+
+    /* the next process reads the answers and measures nothing again */
+    assert_int_equal(measure_in_child(), 0);
+    assert_int_equal(file_size(path), 3 * 32);
+
+    /* a damaged record (abc's shortest match) is ignored, measured again and appended */
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b = 0;
+    assert_int_equal(pread(fd, &b, 1, 16), 1);
+    b ^= 0x10;
+    assert_int_equal(pwrite(fd, &b, 1, 16), 1);
+    close(fd);
+    assert_int_equal(measure_in_child(), 0);
+    assert_int_equal(file_size(path), 4 * 32);
+
+    /* a torn record at the end: the file starts over */
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "torn", 4), 4);
+    close(fd);
+    assert_int_equal(measure_in_child(), 0);
+    assert_int_equal(file_size(path), 3 * 32);
+
+    unlink(path);
+    rmdir(dir);
+    unsetenv("PORTCULLIS_CACHE_DIR");
+}
+
 int
 main(void)
 {
@@ -424,6 +508,7 @@ main(void)
         cmocka_unit_test(test_scratch_grows),
         cmocka_unit_test(test_scratch_per_thread),
         cmocka_unit_test(test_nested_scan_fails),
+        cmocka_unit_test(test_widths_remembered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
