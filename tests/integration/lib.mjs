@@ -123,7 +123,11 @@ function spawnAndWait(bin, args, { env, stream, re, ms, name, logFile }) {
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     const out = { stdout: '', stderr: '' };
-    const log = logFile ? fs.createWriteStream(logFile) : null;
+    // Opened here, not by the stream (asynchronously): a quick test may stop the process and
+    // remove its directory before a lazy open, which then fails with ENOENT outside any test.
+    const log = logFile ? fs.createWriteStream(null, { fd: fs.openSync(logFile, 'w') }) : null;
+    if (log)
+        proc.once('close', () => log.end()); // after the last output: every byte is in the file
     const exited = exitPromise(proc);
     let onLine;
     for (const which of ['stdout', 'stderr']) {
