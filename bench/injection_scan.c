@@ -1,14 +1,15 @@
 /*
  * pc-bench-injection: scan cost of an injection rule pack on one core.
  *
- *   pc-bench-injection [--per-rule] PACK FILE...
+ *   pc-bench-injection [--per-rule] [--indirect] PACK FILE...
  *
  * Each FILE is one text (e.g. bench/prompt4k.txt). The texts are cut into 2 KB segments (on UTF-8
  * boundaries) and every segment is, in turn: normalised only (gw_normalize_scratch, all steps, as
  * the filter does it); matched
  * only (the pack's main Hyperscan databases over the already normalised text: the later pieces
  * of chains, matched only near where a chain began, are left to the scan); and scanned as the
- * filter does it (gw_inj_scan: normalise + match + score), on the direct side. Each measurement
+ * filter does it (gw_inj_scan: normalise + match + score), on the direct side (--indirect: as
+ * documents and tool results are, the indirect side). Each measurement
  * repeats until 1 s has passed and keeps the best of 5 rounds. Prints one line per measurement:
  * "<what> <MB/s> <us per 2 KB segment>", and a final "segments N hits H" line (hits must be 0 for
  * benign texts: the figures are the cost of scanning, not of reporting).
@@ -69,6 +70,7 @@ count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY, NEEDLES, TABULAR, PASTED };
 
 static const struct gw_clf_model *model;
+static unsigned side = GW_INJ_DIRECT;
 static struct gw_needles needles;
 static volatile double sink;
 
@@ -90,8 +92,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                 } else if (w == MATCH) { /* what a user's text is matched against */
                     gw_scan_block(p->db[GW_INJ_DB_BOTH].db, norms[i].text, norms[i].len, count_cb,
                                   hits);
-                    gw_scan_block(p->db[GW_INJ_DB_DIRECT].db, norms[i].text, norms[i].len, count_cb,
-                                  hits);
+                    gw_scan_block(
+                        p->db[side == GW_INJ_DIRECT ? GW_INJ_DB_DIRECT : GW_INJ_DB_INDIRECT].db,
+                        norms[i].text, norms[i].len, count_cb, hits);
                 } else if (w == CLASSIFY) {
                     struct gw_clf_acc a;
                     if (gw_clf_begin(&a, model, 0) < 0)
@@ -112,12 +115,12 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     struct gw_clf_acc a;
                     if (gw_clf_begin(&a, model, 0) < 0)
                         exit(1);
-                    if (gw_inj_scan_clf(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r, &a) < 0)
+                    if (gw_inj_scan_clf(p, segs[i].p, segs[i].n, side, NULL, &r, &a) < 0)
                         exit(1);
                     sink = gw_clf_end(&a);
                 } else {
                     struct gw_inj_result r;
-                    if (gw_inj_scan(p, segs[i].p, segs[i].n, GW_INJ_DIRECT, NULL, &r) < 0)
+                    if (gw_inj_scan(p, segs[i].p, segs[i].n, side, NULL, &r) < 0)
                         exit(1);
                     *hits += r.nhits;
                 }
@@ -228,6 +231,11 @@ main(int argc, char **argv)
     int per = argc > 1 && strcmp(argv[1], "--per-rule") == 0;
     argc -= per;
     argv += per;
+    if (argc > 1 && strcmp(argv[1], "--indirect") == 0) {
+        side = GW_INJ_INDIRECT;
+        argc--;
+        argv++;
+    }
     char err[600];
     if (argc > 2 && strcmp(argv[1], "--model") == 0) {
         if (!(model = gw_clf_load(argv[2], err, sizeof(err)))) {
@@ -238,7 +246,8 @@ main(int argc, char **argv)
         argv += 2;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--per-rule] [--model MODEL] PACK FILE...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--per-rule] [--indirect] [--model MODEL] PACK FILE...\n",
+                argv[0]);
         return 2;
     }
     struct gw_inj_pack *p = gw_inj_pack_load(argv[1], err, sizeof(err));

@@ -43,8 +43,18 @@
 /* Where a rule applies. System: the application's own system and developer messages, never
  * scored as attacks; a rule there says what the application guards (flt_injection's `guard`). */
 enum { GW_INJ_DIRECT = 1u << 0, GW_INJ_INDIRECT = 1u << 1, GW_INJ_SYSTEM = 1u << 2 };
-/* the pack's databases (see struct gw_inj_pack) */
-enum { GW_INJ_DB_BOTH, GW_INJ_DB_DIRECT, GW_INJ_DB_INDIRECT, GW_INJ_DB_SYSTEM, GW_INJ_NDB };
+/* the pack's databases (see struct gw_inj_pack); the _GATED ones hold the rules behind the
+ * language gate */
+enum {
+    GW_INJ_DB_BOTH,
+    GW_INJ_DB_DIRECT,
+    GW_INJ_DB_INDIRECT,
+    GW_INJ_DB_SYSTEM,
+    GW_INJ_DB_BOTH_GATED,
+    GW_INJ_DB_DIRECT_GATED,
+    GW_INJ_DB_INDIRECT_GATED,
+    GW_INJ_NDB
+};
 #define GW_INJ_MAX_CATS 64
 
 struct gw_inj_category {
@@ -65,7 +75,8 @@ struct gw_inj_rule {
     double weight;          /* on direct (and system) text */
     double weight_indirect; /* on indirect text (the same unless the pack gives one per side) */
     unsigned where;         /* GW_INJ_* bits */
-    char langs[64];         /* "en", "de fr", ... (informational) */
+    char langs[64];         /* "en", "de fr", ... */
+    unsigned gated;         /* behind the pack's language gate: its langs lack every ungated one */
     size_t min_len;         /* shortest match in bytes of normalised text (0 for a detector) */
     int line;               /* in the pack file */
 };
@@ -117,11 +128,16 @@ struct gw_inj_pack {
     /* Hyperscan databases by the rules' `where` (GW_INJ_DB_*): the `both` rules (then the
      * encoding markers), the direct-only, the indirect-only and the `where: system` rules. A
      * user's text is matched against the first two, a document or tool result against the first
-     * and the third, a system message against the last: a prompt never pays for the rules only
-     * documents need, and no rule is compiled twice. */
+     * and the third, a system message against the fourth: a prompt never pays for the rules only
+     * documents need, and no rule is compiled twice. The rules behind the language gate
+     * (`language_gate`: none of their languages is one the gate leaves open, English) are in
+     * the _GATED databases of their side, matched only in windows the gate opens: a letter
+     * outside ASCII in the original text, a word of the gate's pattern, or a short window. */
     struct gw_inj_db db[GW_INJ_NDB];
-    unsigned detectors; /* where-bits of the detector rules (0: none; the scan skips them) */
-    unsigned refs;      /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
+    struct gw_scan_db *gate; /* the gate's words (NULL: no gate, every database always) */
+    size_t gate_short;       /* windows of fewer bytes are always opened */
+    unsigned detectors;      /* where-bits of the detector rules (0: none; the scan skips them) */
+    unsigned refs;           /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };
 
 /*
