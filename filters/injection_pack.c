@@ -806,7 +806,7 @@ db_run(void *arg, size_t d)
     j->rc = compile_one(&j->pl, j->p, j->rules, (int)d);
 }
 
-/* Four databases (see struct gw_inj_pack): the rules one side needs cost the others nothing.
+/* Seven databases (see struct gw_inj_pack): the rules one side needs cost the others nothing.
  * Compiled side by side (each writes only its own p->db[d]); the first database's error in this
  * order is the one reported, as when they were compiled one after the other. */
 static int
