@@ -55,6 +55,10 @@ enum {
     GW_INJ_DB_INDIRECT_GATED,
     GW_INJ_NDB
 };
+/* a side's gated database is its ungated one + GW_INJ_DB_BOTH_GATED */
+_Static_assert(GW_INJ_DB_DIRECT_GATED == GW_INJ_DB_DIRECT + GW_INJ_DB_BOTH_GATED &&
+                   GW_INJ_DB_INDIRECT_GATED == GW_INJ_DB_INDIRECT + GW_INJ_DB_BOTH_GATED,
+               "gated databases follow the ungated ones in order");
 #define GW_INJ_MAX_CATS 64
 
 struct gw_inj_category {

@@ -233,6 +233,23 @@ cache_path(const char *tag, const struct gw_scan_rule *rules, size_t n, int som,
     return m > 0 && (size_t)m < cap ? 0 : -1;
 }
 
+/* n bytes of v, little-endian, into p; and back. */
+static void
+le_put(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+le_get(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /* File: "PCDB" + for the block, the stream and the probe database: 8-byte little-endian length +
  * the serialised database (length 0: none). */
 static int
@@ -243,8 +260,7 @@ put_db(FILE *f, const hs_database_t *hdb)
     if (hdb && hs_serialize_database(hdb, &bytes, &len) != HS_SUCCESS)
         return -1;
     unsigned char l8[8];
-    for (int i = 0; i < 8; i++)
-        l8[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    le_put(l8, len, 8);
     int ok = fwrite(l8, 1, 8, f) == 8 && (len == 0 || fwrite(bytes, 1, len, f) == len);
     free(bytes);
     return ok ? 0 : -1;
@@ -274,9 +290,7 @@ get_db(const char **p, size_t *left, const char *mode, hs_database_t **out)
     *out = NULL;
     if (*left < 8)
         return -1;
-    uint64_t len = 0;
-    for (int i = 0; i < 8; i++)
-        len |= (uint64_t)(unsigned char)(*p)[i] << (8 * i);
+    uint64_t len = le_get((const unsigned char *)*p, 8);
     *p += 8;
     *left -= 8;
     if (len > *left)
@@ -384,19 +398,6 @@ xw_check(const unsigned char *rec)
     return gw_fnv1a(GW_FNV_OFFSET ^ 0x7877u, (const char *)rec, 24);
 }
 
-static void
-u32_put(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-u32_get(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static struct xw *
 xw_slot(const unsigned char *key)
 {
@@ -456,10 +457,8 @@ xw_open(void)
     int fresh = gw_read_file(path, XW_FILE_MAX, &buf, &len) < 0 || len % XW_REC != 0;
     for (size_t o = 0; !fresh && o + XW_REC <= len; o += XW_REC) {
         const unsigned char *r = (const unsigned char *)buf + o;
-        uint64_t c = 0;
-        for (int i = 0; i < 8; i++)
-            c |= (uint64_t)r[24 + i] << (8 * i);
-        if (c == xw_check(r) && xw_put(r, u32_get(r + 16), u32_get(r + 20)) < 0)
+        if (le_get(r + 24, 8) == xw_check(r) &&
+            xw_put(r, (uint32_t)le_get(r + 16, 4), (uint32_t)le_get(r + 20, 4)) < 0)
             break;
     }
     free(buf);
@@ -505,11 +504,9 @@ gw_scan_expr_widths(const char *expr, unsigned flags, unsigned *minw, unsigned *
     *maxw = info->max_width;
     free(info);
     if (keyed) {
-        u32_put(rec + 16, *minw);
-        u32_put(rec + 20, *maxw);
-        uint64_t c = xw_check(rec);
-        for (int i = 0; i < 8; i++)
-            rec[24 + i] = (unsigned char)(c >> (8 * i));
+        le_put(rec + 16, *minw, 4);
+        le_put(rec + 20, *maxw, 4);
+        le_put(rec + 24, xw_check(rec), 8);
         pthread_mutex_lock(&xw_mu);
         if (xw_put(rec, *minw, *maxw) == 0 && xw_fd >= 0 &&
             write(xw_fd, rec, XW_REC) != XW_REC) { /* best effort: measured again next time */

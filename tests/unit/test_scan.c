@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -457,13 +458,13 @@ test_widths_remembered(void **state)
     assert_non_null(mkdtemp(dir));
     assert_int_equal(setenv("PORTCULLIS_CACHE_DIR", dir, 1), 0);
     assert_int_equal(measure_in_child(), 0);
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "ls %s/widths-*.tbl", dir);
-    FILE *ls = popen(cmd, "r");
-    assert_non_null(ls);
-    assert_non_null(fgets(path, sizeof(path), ls));
-    pclose(ls);
-    path[strcspn(path, "\n")] = '\0';
+    char pat[600];
+    snprintf(pat, sizeof(pat), "%s/widths-*.tbl", dir);
+    glob_t g;
+    assert_int_equal(glob(pat, 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 1);
+    snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
+    globfree(&g);
     assert_int_equal(file_size(path), 3 * 32); /* the valid three only */
 
     /* the next process reads the answers and measures nothing again */
