@@ -128,6 +128,8 @@ static char leet_to[128];
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
+static void init_scramble(void);
+
 static void
 init_tables(void)
 {
@@ -152,6 +154,7 @@ init_tables(void)
     }
     for (int c = 0; c < 256; c++)
         bclass[c] = c < 128 ? aclass[c] : A_HIGH;
+    init_scramble();
 }
 
 /* Decodes one strict UTF-8 character at s[0..n) (the gateway's one check, gw_utf8_seq); returns
@@ -1191,6 +1194,175 @@ leet_pass(unsigned char *t, size_t n)
         leet_token(t, s, n);
 }
 
+/* ---- SCRAMBLE: words of the instruction vocabulary with their inner letters shuffled ---- */
+
+/* The words a scrambled form of which is read as the word: the vocabulary of instructions to a
+ * model (what to ignore, what to reveal, what it is told), in English, and the longest of the
+ * same words in the Latin-script languages the pack has rules for, as normalised (lowercase,
+ * without accents). A form keeps the first and the last letter and shuffles the ones between
+ * ("ignroe", "prevoius", "isntructions", "pasowsrd"): people read it without effort, and so do
+ * models. Checked against the man pages of a Debian system in 30 languages, its documents and
+ * the training texts: no word there is a shuffle of one of these (only typos of them are:
+ * "previuos", "commnad", "ouptut") -- "filters" is left out, French writes "filtres". Of the words
+ * of four letters only rule, mode and role: "from" / "form" is what a shuffle does to most. */
+/* clang-format off */
+static const char *const scramble_words[] = {
+    /* English */
+    "ignore", "ignoring", "ignored", "disregard", "disregarding", "forget", "forgetting", "bypass",
+    "override", "overwrite", "previous", "prior", "above", "earlier", "preceding", "original",
+    "initial", "instruction", "instructions", "directive", "directives", "directions", "guideline",
+    "guidelines", "rule", "rules", "restriction", "restrictions", "restricted", "unrestricted",
+    "limitation", "limitations", "constraint", "constraints", "policy", "policies", "filter",
+    "filtered", "unfiltered", "safety", "system", "prompt", "prompts", "message", "messages",
+    "reveal", "disclose", "print", "output", "repeat", "display", "verbatim", "password",
+    "passwords", "passcode", "secret", "secrets", "confidential", "hidden", "credential",
+    "credentials", "jailbreak", "jailbroken", "developer", "pretend", "assistant", "respond",
+    "response", "answer", "uncensored", "censored", "anything", "everything", "admin",
+    "administrator", "access", "execute", "command", "commands", "mode", "role", "enabled",
+    "disabled", "forbidden", "allowed", "permission",
+    /* de fr es it pt nl */
+    "ignoriere", "ignorieren", "anweisungen", "vorherigen", "vergiss", "passwort", "instrucciones",
+    "anteriores", "contrasena", "istruzioni", "precedenti", "dimentica", "instrucoes",
+    "precedentes", "instructies", "wachtwoord",
+};
+/* clang-format on */
+#define SCRAMBLE_MIN 4
+#define SCRAMBLE_MAX 16
+#define NSCRAMBLE (sizeof(scramble_words) / sizeof(scramble_words[0]))
+
+/* Per first and last letter, a bit per length that some vocabulary word has: a word of the text
+ * is looked at only when its bit is set. */
+static uint32_t scramble_lens[26][26];
+/* Per vocabulary word: its length, last letter, and the sum of letter_sig[] over its inner
+ * letters (the same for every order of them); the words sorted by first letter,
+ * scramble_by_first[c] up to scramble_by_first[c + 1] those that start with 'a' + c. */
+static struct {
+    uint64_t sig;
+    unsigned char len, last;
+    const char *word;
+} scramble_tab[NSCRAMBLE];
+static unsigned char scramble_by_first[27];
+static uint64_t letter_sig[26];
+
+/* The letters of a and b (n each) are the same, in some order. */
+static int
+same_letters(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    int count[26] = {0};
+    for (size_t i = 0; i < n; i++) {
+        count[a[i] - 'a']++;
+        count[b[i] - 'a']--;
+    }
+    for (int c = 0; c < 26; c++)
+        if (count[c])
+            return 0;
+    return 1;
+}
+
+static void
+init_scramble(void)
+{
+    uint64_t x = 0; /* splitmix64 from a fixed seed: every process reads alike */
+    for (int c = 0; c < 26; c++) {
+        uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        letter_sig[c] = z ^ (z >> 31);
+    }
+    size_t o = 0;
+    for (int c = 0; c < 26; c++) {
+        scramble_by_first[c] = (unsigned char)o;
+        for (size_t k = 0; k < NSCRAMBLE; k++) {
+            const char *w = scramble_words[k];
+            size_t n = strlen(w);
+            if (w[0] != 'a' + c)
+                continue;
+            GW_BUG_ON(n < SCRAMBLE_MIN || n > SCRAMBLE_MAX);
+            uint64_t sig = 0;
+            for (size_t i = 1; i + 1 < n; i++)
+                sig += letter_sig[w[i] - 'a'];
+            /* no word is a shuffle of another: the step would turn one into the other */
+            for (size_t j = scramble_by_first[c]; j < o; j++)
+                GW_BUG_ON(scramble_tab[j].len == n && scramble_tab[j].last == w[n - 1] &&
+                          same_letters((const unsigned char *)scramble_tab[j].word + 1,
+                                       (const unsigned char *)w + 1, n - 2));
+            scramble_tab[o].sig = sig;
+            scramble_tab[o].len = (unsigned char)n;
+            scramble_tab[o].last = (unsigned char)w[n - 1];
+            scramble_tab[o].word = w;
+            o++;
+            scramble_lens[c][w[n - 1] - 'a'] |= 1u << n;
+        }
+    }
+    scramble_by_first[26] = (unsigned char)o;
+    GW_BUG_ON(o != NSCRAMBLE);
+}
+
+/* A word of the text (t[s..e), between two spaces) with ASCII punctuation trimmed off both ends:
+ * when it is all lowercase ASCII letters and shuffles the inner letters of a vocabulary word, it
+ * becomes that word. Its letters are looked at only when its length and end letters are a
+ * vocabulary word's; the sum of their signatures picks the candidate, and a count confirms it. */
+static inline void
+scramble_at(unsigned char *t, size_t s, size_t e)
+{
+    while (s < e && !(bclass[t[s]] & A_WORD))
+        s++;
+    while (e > s && !(bclass[t[e - 1]] & A_WORD))
+        e--;
+    size_t len = e - s;
+    if (len < SCRAMBLE_MIN || len > SCRAMBLE_MAX || (unsigned)(t[s] - 'a') > 25 ||
+        (unsigned)(t[e - 1] - 'a') > 25 || !(scramble_lens[t[s] - 'a'][t[e - 1] - 'a'] >> len & 1))
+        return;
+    uint64_t sig = 0;
+    for (size_t k = s + 1; k < e - 1; k++) {
+        if ((unsigned)(t[k] - 'a') > 25)
+            return;
+        sig += letter_sig[t[k] - 'a'];
+    }
+    unsigned c = t[s] - 'a';
+    for (size_t j = scramble_by_first[c]; j < scramble_by_first[c + 1]; j++)
+        if (scramble_tab[j].sig == sig && scramble_tab[j].len == len &&
+            scramble_tab[j].last == t[e - 1] &&
+            same_letters((const unsigned char *)scramble_tab[j].word + 1, t + s + 1, len - 2)) {
+            memcpy(t + s, scramble_tab[j].word, len);
+            return;
+        }
+}
+
+/* Reads the shuffled words of the vocabulary as the words, in place. A word here is what lies
+ * between two spaces with ASCII punctuation trimmed off both ends, when it is all lowercase ASCII
+ * letters ("(Ignroe," lowercased holds one; "ignroe2", "ignroe中" and "x_ignroe" none). The spaces
+ * are found eight bytes at a time, and a word's letters are looked at only when its length and
+ * end letters are a vocabulary word's: about 1 µs per 2 KB of prose. */
+static void
+scramble_pass(unsigned char *t, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const uint64_t spaces = ones * ' ';
+    size_t s = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, t + i, 8);
+        uint64_t x = w ^ spaces; /* a zero byte where t has a space */
+        uint64_t m = (x - ones) & ~x & highs;
+        while (m) {
+            /* the lowest flagged byte is exact (borrows only run upwards from a zero byte) */
+            size_t at = i + (size_t)(__builtin_ctzll(m) >> 3);
+            if (at < i + 8 && t[at] == ' ') {
+                scramble_at(t, s, at);
+                s = at + 1;
+            }
+            m &= m - 1;
+        }
+    }
+    for (; i < n; i++)
+        if (t[i] == ' ') {
+            scramble_at(t, s, i);
+            s = i + 1;
+        }
+    scramble_at(t, s, n);
+}
+
 /* Normalises into t (len + 1 bytes) and map (2 * (len + 1) entries); fills *out with pointers
  * into them. */
 static void
@@ -1213,6 +1385,8 @@ normalize_into(const char *in, size_t len, unsigned flags, char *t, uint32_t *ma
         n = split_pass((unsigned char *)t, map, p.end, n);
     if (flags & GW_NORM_LEET)
         leet_pass((unsigned char *)t, n);
+    if (flags & GW_NORM_SCRAMBLE)
+        scramble_pass((unsigned char *)t, n);
     t[n] = '\0';
     map[n] = (uint32_t)len;
     out->text = t;
