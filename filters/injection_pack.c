@@ -348,12 +348,12 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
 {
     static const char *const known[] = {"id",      "pattern", "detector", "category",
                                         "weight",  "where",   "lang",     "match",
-                                        "nomatch", "train",   NULL};
+                                        "nomatch", "check",   "train",    NULL};
     if (o->type != GW_CNODE_MAP)
         return gw_cfg_error(pl, o, "a rule must be a mapping");
     if (check_keys(pl, o, known,
                    "id, pattern, detector, category, weight, where, lang, match, nomatch, "
-                   "train") < 0)
+                   "check, train") < 0)
         return -1;
     const char *id = scalar(gw_cnode_get(o, "id"));
     if (!name_ok(id, 1))
@@ -422,8 +422,8 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
     } else {
         snprintf(r->langs, sizeof(r->langs), "en");
     }
-    static const char *const examples[] = {"match", "nomatch"};
-    for (size_t k = 0; k < 2; k++) {
+    static const char *const examples[] = {"match", "nomatch", "check"};
+    for (size_t k = 0; k < 3; k++) {
         const struct gw_cnode *ex = gw_cnode_get(o, examples[k]);
         if (ex && ex->type != GW_CNODE_SEQ)
             return gw_cfg_error(pl, ex, "rule '%s': '%s' must be a list of example texts", id,

@@ -55,6 +55,8 @@ test_pack_errors(void **state)
                  "p.yaml:5:52: unknown key 'colour'");
     expect_error(HEAD "rules:\n  - {id: r1, category: b, weight: 1, pattern: 'x'}\n",
                  "p.yaml:5:24: rule 'r1': unknown or missing 'category'");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x', check: x}\n",
+                 "p.yaml:5:59: rule 'r1': 'check' must be a list of example texts");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 11, pattern: 'x'}\n",
                  "'weight' must be a number from 0 to 10");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: '[\xc3\xa9"
@@ -483,6 +485,16 @@ test_shipped_examples(void **state)
                 bad++;
             }
             examples++;
+        }
+        /* check: more texts it must match, which are never training data */
+        const struct gw_cnode *ck = gw_cnode_get(rules->items[i], "check");
+        for (size_t k = 0; ck && k < ck->nitems; k++) {
+            const char *ex = ck->items[k]->scalar;
+            if (!rule_fires(p, i, ex)) {
+                print_message("rule %s (line %d) does not match its check text \"%s\"\n",
+                              p->rules[i].id, p->rules[i].line, ex);
+                bad++;
+            }
         }
         /* nomatch: texts the rule must not fire on (the benign look-alikes it was written
            against) */
