@@ -454,6 +454,24 @@ rule_fires(const struct gw_inj_pack *p, size_t i, const char *ex)
     return 0;
 }
 
+/* The texts of list (NULL: none) on which rule i of p does not do what fires says (1: match, 0:
+ * not), each printed. */
+static size_t
+wrong_examples(const struct gw_inj_pack *p, size_t i, const struct gw_cnode *list, int fires,
+               const char *what)
+{
+    size_t bad = 0;
+    for (size_t k = 0; list && k < list->nitems; k++) {
+        const char *ex = list->items[k]->scalar;
+        if (rule_fires(p, i, ex) != fires) {
+            print_message("rule %s (line %d) %s its %s \"%s\"\n", p->rules[i].id, p->rules[i].line,
+                          fires ? "does not match" : "matches", what, ex);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static void
 test_shipped_examples(void **state)
 {
@@ -477,36 +495,13 @@ test_shipped_examples(void **state)
             bad++;
             continue;
         }
-        for (size_t k = 0; k < m->nitems; k++) {
-            const char *ex = m->items[k]->scalar;
-            if (!rule_fires(p, i, ex)) {
-                print_message("rule %s (line %d) does not match its example \"%s\"\n",
-                              p->rules[i].id, p->rules[i].line, ex);
-                bad++;
-            }
-            examples++;
-        }
+        examples += m->nitems;
+        bad += wrong_examples(p, i, m, 1, "example");
         /* check: more texts it must match, which are never training data */
-        const struct gw_cnode *ck = gw_cnode_get(rules->items[i], "check");
-        for (size_t k = 0; ck && k < ck->nitems; k++) {
-            const char *ex = ck->items[k]->scalar;
-            if (!rule_fires(p, i, ex)) {
-                print_message("rule %s (line %d) does not match its check text \"%s\"\n",
-                              p->rules[i].id, p->rules[i].line, ex);
-                bad++;
-            }
-        }
+        bad += wrong_examples(p, i, gw_cnode_get(rules->items[i], "check"), 1, "check text");
         /* nomatch: texts the rule must not fire on (the benign look-alikes it was written
            against) */
-        const struct gw_cnode *nm = gw_cnode_get(rules->items[i], "nomatch");
-        for (size_t k = 0; nm && k < nm->nitems; k++) {
-            const char *ex = nm->items[k]->scalar;
-            if (rule_fires(p, i, ex)) {
-                print_message("rule %s (line %d) matches its nomatch example \"%s\"\n",
-                              p->rules[i].id, p->rules[i].line, ex);
-                bad++;
-            }
-        }
+        bad += wrong_examples(p, i, gw_cnode_get(rules->items[i], "nomatch"), 0, "nomatch example");
     }
     assert_int_equal(bad, 0);
     assert_true(examples >= p->nrules);
