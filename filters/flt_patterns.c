@@ -1634,7 +1634,8 @@ is_meta(char c)
 }
 
 /* One literal byte of a regex at *p (plain, an escaped punctuation character or \xHH): 1 with
- * *out set and *p moved past it, 0 when *p is something else. */
+ * *out set and *p moved past it, 0 when *p is something else -- and for \x00, which an anchor (a
+ * NUL-terminated string) cannot hold: it would cut the anchor there. */
 static int
 lit_byte(const char **p, char *out)
 {
@@ -1647,6 +1648,8 @@ lit_byte(const char **p, char *out)
         }
         if (s[1] == 'x' && gw_hex_value(s[2]) >= 0 && gw_hex_value(s[3]) >= 0) {
             *out = (char)(gw_hex_value(s[2]) * 16 + gw_hex_value(s[3]));
+            if (*out == '\0')
+                return 0;
             *p = s + 4;
             return 1;
         }
