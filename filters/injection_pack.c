@@ -163,39 +163,6 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
     return 0;
 }
 
-/* The shortest match of pattern pat in *minw. Hyperscan reads a pattern of several large
- * alternatives joined by gaps as one graph, which can be too large for it even when each
- * top-level alternative is not (the pack compiles such alternatives apart, rxsplit.h): then the
- * shortest of the alternatives. -1 with Hyperscan's message in err. */
-static int
-min_width(const char *pat, unsigned *minw, char *err, size_t errlen)
-{
-    unsigned mx;
-    if (gw_scan_expr_widths(pat, HS_FLAG_DOTALL, minw, &mx, err, errlen) == 0)
-        return 0;
-    struct gw_rx_piece rp[256];
-    size_t k = gw_rx_split(pat, strlen(pat), rp, 256), branches = 0;
-    unsigned best = UINT_MAX;
-    for (size_t i = 0, j; i < k; i = j) {
-        for (j = i + 1; j < k && !rp[j].first; j++)
-            ;
-        size_t from = rp[i].off, to = rp[j - 1].off + rp[j - 1].len;
-        char *b = strndup(pat + from, to - from);
-        unsigned w;
-        int rc = b ? gw_scan_expr_widths(b, HS_FLAG_DOTALL, &w, &mx, NULL, 0) : -1;
-        free(b);
-        if (rc < 0)
-            return -1; /* err holds the whole pattern's message */
-        if (w < best)
-            best = w;
-        branches++;
-    }
-    if (branches < 2)
-        return -1;
-    *minw = best;
-    return 0;
-}
-
 /* The pack's `define:` fragments, expanded, in document order. */
 struct frags {
     size_t n;
@@ -491,9 +458,9 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         return 0;
     }
 
-    unsigned minw;
+    unsigned minw, maxw;
     char msg[256];
-    if (min_width(r->pattern, &minw, msg, sizeof(msg)) < 0)
+    if (gw_scan_expr_widths(r->pattern, HS_FLAG_DOTALL, &minw, &maxw, msg, sizeof(msg)) < 0)
         return gw_cfg_error(pl, pn, "rule '%s': %s", id, msg);
     r->min_len = minw;
     if (r->min_len == 0)
