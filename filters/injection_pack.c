@@ -34,6 +34,7 @@
 #include "filters/par.h"
 #include "filters/rxsplit.h"
 #include "filters/scan.h"
+#include "filters/stray.h"
 #include "filters/tabular.h"
 #include "filters/tslot.h"
 #include "gateway/io.h"
@@ -365,10 +366,13 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         return gw_cfg_error(pl, dn, "rule '%s': 'pattern' and 'detector' exclude each other", id);
     if (dn) {
         const char *d = scalar(dn);
-        if (!d || strcmp(d, "tabular-request") != 0)
-            return gw_cfg_error(pl, dn, "rule '%s': unknown 'detector' (known: tabular-request)",
-                                id);
-        r->detector = GW_INJ_DET_TABULAR_REQUEST;
+        if (d && !strcmp(d, "tabular-request"))
+            r->detector = GW_INJ_DET_TABULAR_REQUEST;
+        else if (d && !strcmp(d, "stray-task"))
+            r->detector = GW_INJ_DET_STRAY_TASK;
+        else
+            return gw_cfg_error(
+                pl, dn, "rule '%s': unknown 'detector' (known: tabular-request, stray-task)", id);
     } else if (!pat || !*pat) {
         return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
     }
@@ -1320,22 +1324,25 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-/* The detector rules that apply to the side, over the original text. */
+/* The detector rules that apply to the side, over the original text; each detector runs once. */
 static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
-    size_t from = 0, to = 0;
-    int tab = -1; /* gw_tabular_request's answer, once */
+    size_t span[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+    int found[3] = {-1, -1, -1}; /* per detector: its answer, once asked */
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
-        if (rule->detector != GW_INJ_DET_TABULAR_REQUEST || !(rule->where & a->side))
+        unsigned d = rule->detector;
+        if (d == GW_INJ_DET_NONE || d > GW_INJ_DET_STRAY_TASK || !(rule->where & a->side))
             continue;
-        if (tab < 0)
-            tab = gw_tabular_request(text, len, &from, &to);
-        struct gw_inj_hit *h = tab ? count_rule(a, i) : NULL;
+        if (found[d] < 0)
+            found[d] = d == GW_INJ_DET_TABULAR_REQUEST
+                           ? gw_tabular_request(text, len, &span[d][0], &span[d][1])
+                           : gw_stray_task(text, len, &span[d][0], &span[d][1]);
+        struct gw_inj_hit *h = found[d] ? count_rule(a, i) : NULL;
         if (h) {
-            h->from = (uint32_t)from;
-            h->to = (uint32_t)to;
+            h->from = (uint32_t)span[d][0];
+            h->to = (uint32_t)span[d][1];
         }
     }
 }

@@ -30,9 +30,10 @@
  * own" and typical thresholds are event 0.5, block 1.0.
  *
  * A rule may name a built-in detector instead of a pattern (`detector: tabular-request`, see
- * filters/tabular.h): a test of the text's form that a regular expression over normalised text
- * (white space folded, lines gone) cannot make. It is scored like any rule; the pack keeps its
- * category, weight and side, so it is tuned and switched off like the others.
+ * filters/tabular.h; `detector: stray-task`, filters/stray.h): a test of the text's form that a
+ * regular expression over normalised text (white space folded, lines gone) cannot make. It is
+ * scored like any rule; the pack keeps its category, weight and side, so it is tuned and switched
+ * off like the others.
  */
 #ifndef GW_INJECTION_PACK_H
 #define GW_INJECTION_PACK_H
@@ -70,6 +71,7 @@ struct gw_inj_category {
 enum gw_inj_detector {
     GW_INJ_DET_NONE = 0,
     GW_INJ_DET_TABULAR_REQUEST, /* gw_tabular_request: a request line inside tabular data */
+    GW_INJ_DET_STRAY_TASK,      /* gw_stray_task: a task before or after a message */
 };
 
 struct gw_inj_rule {

@@ -3,8 +3,8 @@
  * (config/rules/injection.yaml, from the source directory scripts/fuzz.sh runs in) on both sides;
  * every hit must lie inside the text, the score must be finite and the categories consistent.
  * Also on the system side, and the value declared after each system hit (and after every 7th
- * byte) must lie inside the text and have a length within bounds. The request line the
- * tabular detector finds must be a non-empty, trimmed span of the text. Needles cut from the text
+ * byte) must lie inside the text and have a length within bounds. The lines the tabular and
+ * stray-task detectors find must be non-empty, trimmed spans of the text. Needles cut from the text
  * (filters/needles.h) are searched for in it: an exact one must be found, at or before the place
  * it was cut from, and every match must lie inside the text.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
@@ -20,6 +20,7 @@
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
 #include "filters/rxsplit.h"
+#include "filters/stray.h"
 #include "filters/tabular.h"
 
 static struct gw_inj_pack *shipped;
@@ -55,6 +56,10 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
     }
     size_t a = 0, b = 0;
     if (gw_tabular_request(t, n, &a, &b) &&
+        (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
+         memchr(t + a, '\n', b - a)))
+        abort();
+    if (gw_stray_task(t, n, &a, &b) &&
         (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
          memchr(t + a, '\n', b - a)))
         abort();
