@@ -131,11 +131,16 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // simulation, a hypothetical, by indirect reference or under a claimed system mode, one per
 // technique and language, and look-alikes of each. Both written without sight of the rules and
 // scored in context too, under guarding system prompts.
+// message-edges.jsonl: messages (e-mails, notices, newsletters) with a line at their very start or
+// end, a task dropped there (stray-task-edges) or a line of the message's own that takes the same
+// place (a subject, a forwarding note, a question after the sign-off: message-edges), written to
+// try the stray-task detector (filters/stray.h); the first 17 look-alikes and 8 attacks were
+// written before its last changes and shaped them, the other 15 and 5 after, and only measured.
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b']);
-const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl'];
+const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
 for (const file of probeFiles)
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))
