@@ -698,7 +698,10 @@ The classifier on one core (same segments; "classify" is the model alone over th
 Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
 declared secrets as written, reversed and in base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass;
 filters/needles.c) over the English notes, which hold none of them; the \`tabular-request\` detector
-(filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the check for
+(filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the
+\`stray-task\` detector (filters/stray.c, documents only) over the notes and over 2 KB of an e-mail
+with a task after its sign-off (every line read, then the whole text searched for the task's
+words); the check for
 pasted material (filters/pasted.c, every user message) over the notes and over 2 KB of short
 quotes and apostrophes (its slow case).
 
@@ -706,6 +709,7 @@ quotes and apostrophes (its slow case).
 |---|---|---|---|
 | answer watch, $(col "$tmp/inj-en.txt" needles 4) needles | $(col "$tmp/inj-en.txt" needles 2) MB/s | **$(col "$tmp/inj-en.txt" needles 3) µs** | |
 | tabular-request detector | $(col "$tmp/inj-en.txt" tabular 2) MB/s | $(col "$tmp/inj-en.txt" tabular 3) µs | **$(col "$tmp/inj-en.txt" tabular-table 3) µs** (table rows) |
+| stray-task detector | $(col "$tmp/inj-en.txt" stray 2) MB/s | $(col "$tmp/inj-en.txt" stray 3) µs | **$(col "$tmp/inj-en.txt" stray-mail 3) µs** (e-mail) |
 | pasted-material check | $(col "$tmp/inj-en.txt" pasted 2) MB/s | **$(col "$tmp/inj-en.txt" pasted 3) µs** | $(col "$tmp/inj-en.txt" pasted-quotes 3) µs (quotes) |
 MD
 )
