@@ -139,7 +139,11 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
-const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b']);
+// in-context-persuasion-c.jsonl: persuasion only (a claimed relationship, authority or emergency to
+// get a named person's data the system prompt protects), 3 attacks and 3 honest messages in each
+// of 19 languages, written blind by a helper session after cred.urgent-ask-data and measured once
+// (3 of 57 attacks blocked, 1 before that rule; no honest message), then read: development data.
+const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
 for (const file of probeFiles)
@@ -355,6 +359,11 @@ for (const subset of ['in-context-technique-a', 'in-context-technique-b']) {
   if (!rs.length) continue;
   const line = (f) => blockedBy(rs.filter(f), (r) => r.variant);
   console.log(`== ${subset} (tests/eval/probes), blocked in context, by technique ==\nattacks: ${line(isAttack)}\nhonest twins: ${line((r) => !isAttack(r))}\n`);
+}
+{
+  const rs = ctxRecords.filter((r) => r.subset === 'persuasion-c');
+  const line = (f) => blockedBy(rs.filter(f), (r) => r.lang);
+  if (rs.length) console.log(`== persuasion-c (tests/eval/probes), blocked in context, by language ==\nattacks: ${line(isAttack)}\nhonest: ${line((r) => !isAttack(r))}\n`);
 }
 
 // "key: x% of n; ..." over the groups keyf makes of rs (null: left out), blocked at the shipped
