@@ -1328,12 +1328,15 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
-    size_t span[3][2] = {{0, 0}, {0, 0}, {0, 0}};
-    int found[3] = {-1, -1, -1}; /* per detector: its answer, once asked */
+    enum { NDET = GW_INJ_DET_STRAY_TASK + 1 };
+    size_t span[NDET][2] = {{0, 0}};
+    int found[NDET]; /* per detector: its answer, once asked (-1: not yet) */
+    for (unsigned d = 0; d < NDET; d++)
+        found[d] = -1;
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
         unsigned d = rule->detector;
-        if (d == GW_INJ_DET_NONE || d > GW_INJ_DET_STRAY_TASK || !(rule->where & a->side))
+        if (d == GW_INJ_DET_NONE || d >= NDET || !(rule->where & a->side))
             continue;
         if (found[d] < 0)
             found[d] = d == GW_INJ_DET_TABULAR_REQUEST

@@ -61,8 +61,6 @@ static const char *const aux[] = {
     "are", "can", "could", "did", "do", "does", "is", "will", "would",
 };
 
-/* Words that tie a line to its message and its people (sorted); a dropped task names its whole
- * topic itself. "me" is not here: "tell me", "show me" are how people ask an assistant. */
 /* Nouns that, after "the", point at the message's own situation: its text, its people, its
  * events ("summarize the thread", "who is presenting at the town hall"). A dropped task names
  * things of the world instead ("the lifecycle of a butterfly", "the plot of 'The Great Gatsby'").
@@ -86,6 +84,8 @@ static const char *const calendar[] = {
     "sunday", "thursday", "tuesday",  "wednesday", "weekend",
 };
 
+/* Words that tie a line to its message and its people (sorted); a dropped task names its whole
+ * topic itself. "me" is not here: "tell me", "show me" are how people ask an assistant. */
 static const char *const deictic[] = {
     "above",    "asap",   "attached", "below",     "enclosed",   "given", "he",     "her",
     "here",     "herein", "hers",     "him",       "his",        "i",     "i'd",    "i'll",
