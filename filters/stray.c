@@ -2,6 +2,7 @@
  * A task dropped outside a message (see stray.h).
  */
 #include "filters/stray.h"
+#include "filters/textline.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,12 +13,6 @@
 #define MAX_WORDS 32
 #define WORD_LEN 24
 #define CLOSE_LINES 6 /* lines before the last one searched for a sign-off */
-
-static int
-blank(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
 
 static int
 alpha(unsigned char c)
@@ -129,25 +124,6 @@ static const char *const headers[] = {
     "cc", "date", "email_from", "from", "received date", "sender", "subject", "to",
 };
 
-/* The next line of t from *pos, trimmed: [*b, *e); 0 at the end of t. */
-static int
-next_line(const char *t, size_t len, size_t *pos, size_t *b, size_t *e)
-{
-    if (*pos >= len)
-        return 0;
-    const char *nl = memchr(t + *pos, '\n', len - *pos);
-    size_t end = nl ? (size_t)(nl - t) : len;
-    size_t i = *pos, j = end;
-    while (i < j && blank((unsigned char)t[i]))
-        i++;
-    while (j > i && blank((unsigned char)t[j - 1]))
-        j--;
-    *b = i;
-    *e = j;
-    *pos = end + 1;
-    return 1;
-}
-
 /* The lowercase word of ASCII letters at s[*i] (apostrophes kept inside it when keep_apos, a
  * curly one read as '\''), *i moved past it; 0 when the word is longer than WORD_LEN - 1. */
 static size_t
@@ -244,13 +220,13 @@ is_task(const char *s, size_t n)
         return 0; /* most lines of a message: read one word, not the line */
     size_t e = n; /* the end before closing quotes */
     while (e > 0 &&
-           (s[e - 1] == '\'' || s[e - 1] == '"' || blank((unsigned char)s[e - 1]) ||
+           (s[e - 1] == '\'' || s[e - 1] == '"' || gw_line_blank((unsigned char)s[e - 1]) ||
             (e >= 3 && (unsigned char)s[e - 3] == 0xE2 && (unsigned char)s[e - 2] == 0x80 &&
              ((unsigned char)s[e - 1] == 0x9D || (unsigned char)s[e - 1] == 0x99))))
         e -= (unsigned char)s[e - 1] >= 0x80 ? 3 : 1;
     if (e == 0)
         return 0;
-    int quoted_end = e < n && !blank((unsigned char)s[e]); /* ... French: 'How are you?' */
+    int quoted_end = e < n && !gw_line_blank((unsigned char)s[e]); /* ... French: 'How are you?' */
     char last = s[e - 1];
     if (last != '.' && last != '?' && last != '!')
         return 0;
@@ -293,13 +269,13 @@ is_task(const char *s, size_t n)
             return 0; /* code, paths, addresses, markup */
         if (c == ':') {
             size_t j = i + 1;
-            while (j < n && blank((unsigned char)s[j]))
+            while (j < n && gw_line_blank((unsigned char)s[j]))
                 j++;
             if (j >= n || !quote_end(s, n, j))
                 return 0; /* "Note:", "Q:", "Subject:"; but "to French: 'Hello'" */
         }
-        if ((c == '.' || c == '?' || c == '!') && i + 2 < e && blank((unsigned char)s[i + 1]) &&
-            s[i + 2] >= 'A' && s[i + 2] <= 'Z')
+        if ((c == '.' || c == '?' || c == '!') && i + 2 < e &&
+            gw_line_blank((unsigned char)s[i + 1]) && s[i + 2] >= 'A' && s[i + 2] <= 'Z')
             return 0; /* two sentences */
         i++;
     }
@@ -371,7 +347,7 @@ line_starts_with(const char *s, size_t n, const char *const *words, size_t nword
             continue;
         size_t j = l;
         if (colon) {
-            while (j < n && blank((unsigned char)s[j]))
+            while (j < n && gw_line_blank((unsigned char)s[j]))
                 j++;
             if (j < n && s[j] == ':')
                 return 1;
@@ -461,7 +437,7 @@ gw_stray_task(const char *t, size_t len, size_t *from, size_t *to)
     size_t first[2][2] = {{0, 0}, {0, 0}}, ring[CLOSE_LINES + 1][2], nlines = 0;
     size_t task_b = 0, task_e = 0, tasks = 0, task_at = 0;
     size_t pos = 0, b, e;
-    while (next_line(t, len, &pos, &b, &e)) {
+    while (gw_next_line(t, len, &pos, &b, &e)) {
         if (e == b)
             continue;
         if (nlines < 2) {

@@ -2,15 +2,10 @@
  * Requests in tabular data (see tabular.h).
  */
 #include "filters/tabular.h"
+#include "filters/textline.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static int
-blank(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
 
 /* A table row or rule (s is trimmed): `| a | b |`, `a | b | c`, `+----+----+`, `|---|:--:|`.
  * Not a line with |tag| links in it (Vim help, wiki markup), which has pipes but no cells. */
@@ -23,11 +18,11 @@ is_row(const char *s, size_t n)
         return 0;
     size_t cells = 0, other = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '|' && i > 0 && i + 1 < n && blank((unsigned char)s[i - 1]) &&
-            blank((unsigned char)s[i + 1]))
+        if (s[i] == '|' && i > 0 && i + 1 < n && gw_line_blank((unsigned char)s[i - 1]) &&
+            gw_line_blank((unsigned char)s[i + 1]))
             cells++;
         other += !(s[i] == '-' || s[i] == '=' || s[i] == '+' || s[i] == ':' || s[i] == '|' ||
-                   blank((unsigned char)s[i]));
+                   gw_line_blank((unsigned char)s[i]));
     }
     return cells >= 2 || (other == 0 && n >= 3 && (s[0] == '+' || s[0] == '|'));
 }
@@ -110,9 +105,10 @@ skip_marker(const char *s, size_t n, size_t *i)
     while (j < n && j - *i < 3 && ((s[j] >= '0' && s[j] <= '9') || (s[j] >= 'a' && s[j] <= 'z')))
         j++;
     if (j > *i && j < n && (s[j] == '.' || s[j] == ')') && j + 1 < n &&
-        blank((unsigned char)s[j + 1]))
+        gw_line_blank((unsigned char)s[j + 1]))
         *i = j + 1;
-    else if ((s[*i] == '-' || s[*i] == '*') && *i + 1 < n && blank((unsigned char)s[*i + 1]))
+    else if ((s[*i] == '-' || s[*i] == '*') && *i + 1 < n &&
+             gw_line_blank((unsigned char)s[*i + 1]))
         *i += 1;
 }
 
@@ -123,12 +119,12 @@ read_words(const char *s, size_t n, struct words *w)
     size_t i = 0, k = 0;
     skip_marker(s, n, &i);
     while (i < n) {
-        while (i < n && blank((unsigned char)s[i]))
+        while (i < n && gw_line_blank((unsigned char)s[i]))
             i++;
         if (i == n)
             break;
         size_t b = i;
-        while (i < n && !blank((unsigned char)s[i]))
+        while (i < n && !gw_line_blank((unsigned char)s[i]))
             i++;
         w->n++;
         if (k >= 3)
@@ -190,39 +186,20 @@ is_request(const char *s, size_t n)
     return 0;
 }
 
-/* The next line of t from *pos, trimmed: [*b, *e); 0 at the end of t. */
-static int
-next_line(const char *t, size_t len, size_t *pos, size_t *b, size_t *e)
-{
-    if (*pos >= len)
-        return 0;
-    const char *nl = memchr(t + *pos, '\n', len - *pos);
-    size_t end = nl ? (size_t)(nl - t) : len;
-    size_t i = *pos, j = end;
-    while (i < j && blank((unsigned char)t[i]))
-        i++;
-    while (j > i && blank((unsigned char)t[j - 1]))
-        j--;
-    *b = i;
-    *e = j;
-    *pos = end + 1;
-    return 1;
-}
-
 int
 gw_tabular_request(const char *t, size_t len, size_t *from, size_t *to)
 {
     if (!t || (!memchr(t, '|', len) && !memchr(t, '+', len)))
         return 0;
     size_t rows = 0, lines = 0, pos = 0, b, e;
-    while (next_line(t, len, &pos, &b, &e))
+    while (gw_next_line(t, len, &pos, &b, &e))
         if (e > b) {
             lines++;
             rows += is_row(t + b, e - b);
         }
     if (rows < GW_TAB_MIN_ROWS || rows * 4 < lines * 3 || rows == lines)
         return 0;
-    for (pos = 0; next_line(t, len, &pos, &b, &e);)
+    for (pos = 0; gw_next_line(t, len, &pos, &b, &e);)
         if (e > b && !is_row(t + b, e - b) && is_request(t + b, e - b)) {
             *from = b;
             *to = e;
