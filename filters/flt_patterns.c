@@ -22,7 +22,8 @@
  *           context: [passport, pasaporte]   # one of these words (ASCII case ignored) must come
  *           context_window: 48           # ... at most this many bytes before the match, or in it
  *           keywords: [acme]             # the match must contain one of these
- *           allow: [EXAMPLE]             # a match containing one of these is ignored
+ *           allow: [EXAMPLE]             # a match containing one of these is ignored (a
+ *                                        # file's allow: also the rest of the value after it)
  *           expand_left: "[a-z0-9._-]{1,64}"   # widen each match leftwards over these bytes
  *           standalone: "."              # not part of a longer run: no digit (letter) joined
  *                                        # by one of these to a digit (letter) at its edge
@@ -366,6 +367,44 @@ token_checks(const struct prule *r)
 /* Bytes a standalone rule reads around a match: two before it, two after it. */
 #define AROUND 2
 
+/* Bytes after a match its file's allow words are also looked for in (see allow_tail). */
+#define TAIL 16
+
+/* Whether r's file has allow words: placeholders, which may go on past a match. */
+static int
+file_allows(const struct prule *r)
+{
+    return r->file_allow && r->file_allow->n;
+}
+
+/* Bytes after a match that r reads: the placeholder tail, a standalone rule's neighbours. */
+static size_t
+reads_after(const struct prule *r)
+{
+    return file_allows(r) ? TAIL : r->standalone ? AROUND : 0;
+}
+
+/*
+ * The bytes right after a match [t, t + n) that belong to the same value (up to TAIL, of avail
+ * in view), where the file's placeholders are looked for too: the rest of a placeholder whose
+ * random-looking start alone passed the entropy floor (sha256~_xxxxxx_ then xxxxxxxx...), a value
+ * shown cut short (ops_eyJz..[Redacted]), a token masked after its prefix (xoxp-...-####...).
+ * A value ends at white space, a quote, a separator of fields or parameters, or a bracket of
+ * markup or code. A rule's own allow list is for values and reads the match alone.
+ */
+static size_t
+allow_tail(const char *t, size_t n, size_t avail)
+{
+    size_t i = 0;
+    while (i < TAIL && i < avail) {
+        unsigned char b = (unsigned char)t[n + i];
+        if (b <= ' ' || b == 0x7f || strchr("\"'`,;&|<>(){}", b))
+            break;
+        i++;
+    }
+    return i;
+}
+
 /* A byte's kind for standalone: 1 a digit, 2 an ASCII letter, 0 anything else. */
 static int
 kind(unsigned char c)
@@ -412,7 +451,8 @@ passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t
     if (!token)
         return (!r->check || r->check(t, n)) && (r->entropy <= 0 || gw_entropy(t, n) >= r->entropy);
     if ((r->allow.n && has_word(t, n, &r->allow, 0)) ||
-        (r->file_allow && has_word(t, n, r->file_allow, 0)))
+        (file_allows(r) &&
+         has_word(t, n + allow_tail(t, n, (size_t)(k->base + k->len - to)), r->file_allow, 0)))
         return 0;
     if (r->keywords.n && !has_word(t, n, &r->keywords, 0))
         return 0;
@@ -440,8 +480,8 @@ settle(const struct collector *k, struct mvec *out, size_t lo, int all, uint64_t
         struct pmatch *m = &out->v[i];
         const struct prule *r = &k->c->rules[m->rule];
         if (m->pend) {
-            /* a standalone rule reads up to AROUND bytes after the match */
-            if (all || fed >= m->from + r->max_len + LOOKAHEAD + (r->standalone ? AROUND : 0)) {
+            /* the bytes after the match that r reads must be in view */
+            if (all || fed >= m->from + r->max_len + LOOKAHEAD + reads_after(r)) {
                 /* the longest match from this start (a stream may have reported it in pieces) */
                 for (size_t j = lo; j < out->n; j++)
                     if (out->v[j].pend && out->v[j].rule == m->rule && out->v[j].seg == m->seg &&
@@ -2340,7 +2380,7 @@ conf_new(struct gw_cfg_ctx *cc, const json_t *in, void **out)
         /* Event rules too: their text is not edited, but a run of matches must be reported
          * whole (one event), which it is when nothing of it is released before it has ended. */
         size_t hold = r->max_len + LOOKAHEAD + (r->context.n ? r->window : 0) + r->expand_max +
-                      (r->standalone ? 2 * AROUND : 0);
+                      (r->standalone ? AROUND : 0) + reads_after(r);
         int anchored = add_anchors(c, r, hold);
         if (anchored < 0) {
             gw_cfg_error(cc, NULL, "patterns: out of memory");

@@ -1045,6 +1045,23 @@ test_rules_file(void **state)
         json, "AKIAIOSFODNN7EXAMPLE AKIAQX7WMB2ZL4JHNT5C token=sha256~abc_PUT_YOUR_TOKEN x",
         "AKIAIOSFODNN7EXAMPLE [REDACTED:key] token=sha256~abc_PUT_YOUR_TOKEN x");
     unlink(ap);
+    /* ... and is read in the rest of the value right after a match too (to white space, a quote
+     * or a separator): a placeholder whose random-looking start alone passes the entropy floor, a
+     * value shown cut short; a word after a separator is not part of the value, and a rule's own
+     * allow list reads the match alone */
+    ap = write_tmp("version: 1\nallow: [xxxxxxxx, redacted]\nrules:\n"
+                   "  - {id: tok, regex: 'token=[A-Za-z0-9_~]{8,40}', entropy: 3.2, action: redact,"
+                   " replacement: '[T]'}\n"
+                   "  - {id: pair, regex: '[0-9]{3}-[0-9]{3}', allow: ['555'], action: redact,"
+                   " replacement: '[P]'}\n");
+    snprintf(json, sizeof(json), "{\"rules_file\": \"%s\"}", ap);
+    check_rules_all_splits(
+        json,
+        "a token=sha256~_xxxxxx_xxxxxxxxxxxxxxxxxxxx b token=q8Zk2LmW9xV4..[Redacted] "
+        "c token=q8Zk2LmW9xV4, redacted d token=Zq8Lm3Xv9Rt2\"xxxxxxxx\" e 123-456-555",
+        "a token=sha256~_xxxxxx_xxxxxxxxxxxxxxxxxxxx b token=q8Zk2LmW9xV4..[Redacted] "
+        "c [T], redacted d [T]\"xxxxxxxx\" e [P]-555");
+    unlink(ap);
     load_file_fails("rules: []\n", NULL, "'rules' must be a non-empty list");
     /* a rule's error points at that rule in the file */
     load_file_fails("rules:\n  - {id: a, regex: b}\n  - {id: c, regex: d, action: smash}\n", NULL,
