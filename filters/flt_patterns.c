@@ -24,6 +24,8 @@
  *           keywords: [acme]             # the match must contain one of these
  *           allow: [EXAMPLE]             # a match containing one of these is ignored (a
  *                                        # file's allow: also the rest of the value after it)
+ *           allow_key: [csrf]            # ... or whose key name holds one (the letters, digits
+ *                                        # and _ . - right before the match: csrf_token=...)
  *           expand_left: "[a-z0-9._-]{1,64}"   # widen each match leftwards over these bytes
  *           standalone: "."              # not part of a longer run: no digit (letter) joined
  *                                        # by one of these to a digit (letter) at its edge
@@ -135,6 +137,8 @@
  * supported under UCP, so no assertion reads a whole multi-byte character. */
 #define LOOKAHEAD 1
 #define MAX_EXTRA_HOLD 4096
+/* The longest key name allow_key reads before a match. */
+#define KEYNAME 64
 #define ANCHOR_MIN 3
 #define ANCHOR_MAX 48
 
@@ -172,6 +176,7 @@ struct prule {
     size_t window;
     struct words keywords;          /* the match must contain one */
     struct words allow;             /* a match containing one is ignored */
+    struct words allow_key;         /* ... or whose key name (key_before) holds one */
     const struct words *file_allow; /* the rules file's allow list (every rule of the file) */
     uint8_t expand[32];             /* expand_left: bytes a match is widened leftwards over ... */
     size_t expand_max;              /* ... at most this many (0: no expand_left) */
@@ -248,6 +253,8 @@ struct pstream {
     uint64_t fed;        /* bytes fed to Hyperscan */
     struct mvec pending; /* matches not yet released */
     unsigned cut_rule;   /* whose replacement the pieces of a span released in pieces get */
+    char hist[KEYNAME];  /* the last bytes released before base (nhist of them), read by ... */
+    size_t nhist;        /* ... allow_key: a key name need not be held back to be read */
 };
 
 struct pctx {
@@ -320,6 +327,9 @@ struct collector {
     const char *text;
     uint64_t base;
     size_t len;
+    /* in a stream, the nhist bytes released right before base (allow_key reads them) */
+    const char *hist;
+    size_t nhist;
 };
 
 static int
@@ -360,8 +370,8 @@ has_word(const char *t, size_t n, const struct words *w, int start)
 static int
 token_checks(const struct prule *r)
 {
-    return r->context.n || r->keywords.n || r->allow.n || (r->file_allow && r->file_allow->n) ||
-           r->standalone;
+    return r->context.n || r->keywords.n || r->allow.n || r->allow_key.n ||
+           (r->file_allow && r->file_allow->n) || r->standalone;
 }
 
 /* Bytes a standalone rule reads around a match: two before it, two after it. */
@@ -430,6 +440,39 @@ joined(const struct collector *k, const struct prule *r, uint64_t from, uint64_t
            kind(m[n + 1]) == kind(m[n - 1]);
 }
 
+/* A byte of a key name: a letter, a digit, _ . or -. */
+static int
+key_byte(unsigned char b)
+{
+    return is_alnum(b) || b == '_' || b == '.' || b == '-';
+}
+
+/*
+ * The key name a match starting at from begins inside of (csrf_ before token=..., X-CSRF- before
+ * Token: ...): the key bytes right before it, up to KEYNAME, read from the text in view and, in a
+ * stream, from what was released before it. Copied in order into out; returns their number.
+ */
+static size_t
+key_before(const struct collector *k, uint64_t from, char *out)
+{
+    size_t n = 0;
+    while (n < KEYNAME && from > n) {
+        uint64_t at = from - n - 1;
+        unsigned char b;
+        if (at >= k->base && at < k->base + k->len)
+            b = (unsigned char)k->text[at - k->base];
+        else if (at < k->base && k->base - at <= k->nhist)
+            b = (unsigned char)k->hist[k->nhist - (size_t)(k->base - at)];
+        else
+            break;
+        if (!key_byte(b))
+            break;
+        out[KEYNAME - ++n] = (char)b;
+    }
+    memmove(out, out + KEYNAME - n, n);
+    return n;
+}
+
 /*
  * Whether a match of r over [from, to) passes its validator and entropy floor (!token: checked on
  * each reported match, so that a valid card followed by more digits is found, and a token whose
@@ -454,6 +497,12 @@ passes(const struct collector *k, const struct prule *r, uint64_t from, uint64_t
         (file_allows(r) &&
          has_word(t, n + allow_tail(t, n, (size_t)(k->base + k->len - to)), r->file_allow, 0)))
         return 0;
+    if (r->allow_key.n) {
+        char key[KEYNAME];
+        size_t kn = key_before(k, from, key);
+        if (kn && has_word(key, kn, &r->allow_key, 0))
+            return 0;
+    }
     if (r->keywords.n && !has_word(t, n, &r->keywords, 0))
         return 0;
     if (r->context.n) {
@@ -770,7 +819,7 @@ scan_segments(struct gw_tx *tx, const struct pconf *c, struct gw_segments *segs,
     const struct gw_scan_db *db = req ? c->req_db : c->resp_db;
     unsigned roles = req ? c->req_roles : c->resp_roles;
     struct mvec m = {0};
-    struct collector k = {c, req ? c->req_map : c->resp_map, 0, 0, &m, 0, NULL, 0, 0};
+    struct collector k = {c, req ? c->req_map : c->resp_map, 0, 0, &m, 0, NULL, 0, 0, NULL, 0};
     enum gw_verdict v = GW_PASS;
 
     for (size_t i = 0; i < segs->n; i++) {
@@ -1003,6 +1052,21 @@ anchored_from(const struct pconf *c, struct pstream *p, unsigned role_bit, const
     return 0;
 }
 
+/* Remembers the last KEYNAME bytes of what is released (text[0..n), after p->hist). */
+static void
+keep_history(struct pstream *p, const char *text, size_t n)
+{
+    if (n >= KEYNAME) {
+        memcpy(p->hist, text + n - KEYNAME, KEYNAME);
+        p->nhist = KEYNAME;
+        return;
+    }
+    size_t keep = p->nhist + n > KEYNAME ? KEYNAME - n : p->nhist;
+    memmove(p->hist, p->hist + p->nhist - keep, keep);
+    memcpy(p->hist + keep, text, n);
+    p->nhist = keep + n;
+}
+
 static enum gw_verdict
 on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
 {
@@ -1020,8 +1084,8 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     uint64_t held = p->fed - p->base;
     if (held > ch->len)
         return GW_ERROR;
-    struct collector k = {c, c->resp_map, 1u << ch->role, 0,      &p->pending,
-                          0, ch->text,    p->base,        ch->len};
+    struct collector k = {c,        c->resp_map, 1u << ch->role, 0,       &p->pending, 0,
+                          ch->text, p->base,     ch->len,        p->hist, p->nhist};
     if (gw_scan_stream_feed(p->hs, ch->text + held, ch->len - (size_t)held, collect, &k) < 0)
         return GW_ERROR;
     p->fed = p->base + ch->len;
@@ -1112,6 +1176,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
             sp.rule = p->cut_rule; /* the rest of a span released in pieces */
         spans[ns++] = sp;
     }
+    keep_history(p, ch->text, (size_t)(r - p->base));
     int done = apply_spans(c, spans, ns, p->base, r, NULL, ch);
     free(spans);
     if (done < 0)
@@ -1160,6 +1225,7 @@ rule_free(struct prule *r)
     words_free(&r->context);
     words_free(&r->keywords);
     words_free(&r->allow);
+    words_free(&r->allow_key);
     free(r->id);
     free(r->regex);
     free(r->category);
@@ -1296,9 +1362,9 @@ get_checks(struct gw_cfg_ctx *cc, size_t i, const char *id, const json_t *o, str
             return rule_error(cc, i, id, "'entropy' must be a number of bits per byte in (0, 8]");
         r->entropy = json_number_value(e);
     }
-    static const char *const lists[] = {"context", "keywords", "allow"};
-    struct words *outs[] = {&r->context, &r->keywords, &r->allow};
-    for (size_t k = 0; k < 3; k++) {
+    static const char *const lists[] = {"context", "keywords", "allow", "allow_key"};
+    struct words *outs[] = {&r->context, &r->keywords, &r->allow, &r->allow_key};
+    for (size_t k = 0; k < 4; k++) {
         const json_t *a = json_object_get(o, lists[k]);
         if (!a)
             continue;
@@ -1366,10 +1432,10 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
 {
     /* match / nomatch: example texts, for the tests of a rules file (not used here) */
     static const char *const keys[] = {
-        "id",          "regex",       "flags",     "where",    "direction",      "action",
-        "replacement", "message",     "category",  "severity", "max_len",        "validate",
-        "entropy",     "match",       "nomatch",   "context",  "context_window", "keywords",
-        "allow",       "expand_left", "standalone"};
+        "id",          "regex",       "flags",      "where",    "direction",      "action",
+        "replacement", "message",     "category",   "severity", "max_len",        "validate",
+        "entropy",     "match",       "nomatch",    "context",  "context_window", "keywords",
+        "allow",       "expand_left", "standalone", "allow_key"};
     if (!json_is_object(o))
         return rule_error(cc, i, NULL, "a rule must be a mapping");
 
@@ -1393,7 +1459,7 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
                               "unknown key '%s' (known: id, regex, flags, where, direction, "
                               "action, replacement, message, category, severity, max_len, "
                               "validate, entropy, context, context_window, keywords, allow, "
-                              "expand_left, standalone, match, nomatch)",
+                              "allow_key, expand_left, standalone, match, nomatch)",
                               key);
     }
 

@@ -737,6 +737,21 @@ test_context_keywords_allow(void **state)
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b token=q8Zk2LmW9xV4 c token=qqqqqqqqqqqq",
         "a token=sha256~XXXXXXXXXXXXXXXXXXXX b [T] c token=qqqqqqqqqqqq");
 
+    /* allow_key: the key name a match begins inside (the letters, digits, _ . - right before it)
+     * holds an allowed word; in a stream it is read from what was released before, so it is not
+     * held back: byte by byte, "csrf_" is gone before "token" arrives */
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"tok\", \"regex\": \"token[=:] ?[A-Za-z0-9]{12}\", "
+        "\"flags\": \"i\", \"action\": \"redact\", \"allow_key\": [\"CSRF\", \"public\"], "
+        "\"replacement\": \"[T]\"}]}",
+        "a csrf_token=q8Zk2LmW9xV4 b my_token=q8Zk2LmW9xV4 c X-CSRF-Token: q8Zk2LmW9xV4 d "
+        "publicToken=q8Zk2LmW9xV4 e public token=q8Zk2LmW9xV4 f token=q8Zk2LmW9xV4 g "
+        "csrf.middleware.x-token=q8Zk2LmW9xV4",
+        "a csrf_token=q8Zk2LmW9xV4 b my_[T] c X-CSRF-Token: q8Zk2LmW9xV4 d "
+        "publicToken=q8Zk2LmW9xV4 e public [T] f [T] g csrf.middleware.x-token=q8Zk2LmW9xV4");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"allow_key\": \"csrf\"}]}",
+               "'allow_key' must be a non-empty list of words");
+
     /* a rule's matches that overlap from different starts are judged one by one, streamed as in
      * a whole body: merged before their check, "123-456-555" would be one match and redacted
      * whole, the allowed "456-555" with it */
