@@ -106,6 +106,31 @@ class_has_non_ascii(const char *p)
     return 0;
 }
 
+/*
+ * A quantifier right after a non-ASCII character (`的?`, `의?`, `ا?`): without HS_FLAG_UTF8 it
+ * repeats the character's last byte only, so `이전의?` does not match "이전" followed by anything
+ * but the first bytes of 의. Returns the character's offset in p, or -1 when there is none.
+ */
+static long
+quantified_non_ascii(const char *p)
+{
+    for (size_t i = 0; p[i]; i++) {
+        if (p[i] == '\\' && p[i + 1]) {
+            i++;
+            continue;
+        }
+        unsigned char c = (unsigned char)p[i], q = (unsigned char)p[i + 1];
+        if (c < 0x80 ||
+            !(q == '?' || q == '*' || q == '+' || (q == '{' && p[i + 2] >= '0' && p[i + 2] <= '9')))
+            continue;
+        size_t start = i;
+        while (start > 0 && ((unsigned char)p[start] & 0xc0) == 0x80)
+            start--;
+        return (long)start;
+    }
+    return -1;
+}
+
 static int
 check_keys(struct gw_cfg_ctx *pl, const struct gw_cnode *map, const char *const *known,
            const char *list)
@@ -262,6 +287,18 @@ expand_checked(struct gw_cfg_ctx *pl, const struct frags *f, const char *text,
                      "%s '%s': non-ASCII character inside [...]: patterns match bytes, write "
                      "alternatives of non-ASCII characters as (a|b)",
                      what, name);
+        return NULL;
+    }
+    long q = quantified_non_ascii(x);
+    if (q >= 0) {
+        int n = 1;
+        while (n < 4 && ((unsigned char)x[q + n] & 0xc0) == 0x80)
+            n++;
+        gw_cfg_error(pl, at,
+                     "%s '%s': a quantifier after the non-ASCII character '%.*s' repeats its last "
+                     "byte only (patterns match bytes): write it in a group, (%.*s)%c",
+                     what, name, n, x + q, n, x + q, x[q + n]);
+        free(x);
         return NULL;
     }
     return x;

@@ -62,6 +62,13 @@ test_pack_errors(void **state)
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: '[\xc3\xa9"
                       "e]'}\n",
                  "non-ASCII character inside [...]");
+    /* 的? repeats 的's last byte only (no HS_FLAG_UTF8): refused, (的)? is what was meant */
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'ab\xe7\x9a\x84?c'}\n",
+                 "rule 'r1': a quantifier after the non-ASCII character '\xe7\x9a\x84' repeats its "
+                 "last byte only (patterns match bytes): write it in a group, (\xe7\x9a\x84)?");
+    expect_error(HEAD "define:\n  a: 'x\xc3\xa9{2}'\nrules:\n  - {id: r1, category: a, weight: 1, "
+                      "pattern: 'x'}\n",
+                 "fragment 'a': a quantifier after the non-ASCII character '\xc3\xa9'");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x?'}\n",
                  "matches the empty string");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
