@@ -512,16 +512,45 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
 /* Words that give away ROT13 and reversed English, and the turned letters of text written upside
  * down (three groups each: a window with words of two groups of one form is read in that form
  * too). Compiled after the pack's rules. */
+/* Reversed Russian words (Cyrillic: \b is ASCII-only in byte mode, so their edges are spelled
+ * out): все это; ты твои твой тебе ваши вы; инструкции предыдущие игнорируй пароль секрет. */
+#define CYR_WORD(alts) "(^|[ ,.;:!?])(" alts ")([ ,.;:!?]|$)"
+#define REV_RU_THE CYR_WORD("\xd0\xb5\xd1\x81\xd0\xb2|\xd0\xbe\xd1\x82\xd1\x8d")
+#define REV_RU_YOU                                                                                 \
+    CYR_WORD(                                                                                      \
+        "\xd1\x8b\xd1\x82|\xd0\xb8\xd0\xbe\xd0\xb2\xd1\x82|\xd0\xb9\xd0\xbe\xd0\xb2\xd1\x82"       \
+        "|\xd0\xb5\xd0\xb1\xd0\xb5\xd1\x82|\xd0\xb8\xd1\x88\xd0\xb0\xd0\xb2|\xd1\x8b\xd0\xb2")
+#define REV_RU_WORDS                                                                               \
+    CYR_WORD("\xd0\xb8\xd0\xb8\xd1\x86\xd0\xba\xd1\x83\xd1\x80\xd1\x82\xd1\x81\xd0\xbd\xd0\xb8"    \
+             "|\xd0\xb5\xd0\xb8\xd1\x89\xd1\x83\xd0\xb4\xd1\x8b\xd0\xb4\xd0\xb5\xd1\x80\xd0\xbf"   \
+             "|\xd0\xb9\xd1\x83\xd1\x80\xd0\xb8\xd1\x80\xd0\xbe\xd0\xbd\xd0\xb3\xd0\xb8|"          \
+             "\xd0\xb8\xd1\x83\xd1\x80\xd0\xb8\xd1\x80\xd0\xbe\xd0\xbd\xd0\xb3\xd0\xb8"            \
+             "|\xd1\x8c\xd0\xbb\xd0\xbe\xd1\x80\xd0\xb0\xd0\xbf|"                                  \
+             "\xd1\x82\xd0\xb5\xd1\x80\xd0\xba\xd0\xb5\xd1\x81")
 static const char *const markers[] = {
     /* ROT13: the; you, your; and, all, instructions, previous, ignore, prompt, password, secret,
      * system */
     "\\bgur\\b",
     "\\blbhe?\\b",
     "\\b(naq|nyy|vafgehpgvbaf|cerivbhf|vtaber|cebzcg|cnffjbeq|frperg|flfgrz)\\b",
-    /* reversed */
-    "\\beht\\b",
-    "\\bruoy?\\b",
-    "\\b(dna|lla|snoitcurtsni|suoiverp|erongi|tpmorp|drowssap|terces|metsys)\\b",
+    /* reversed: the; you, your; and, all, instructions ... -- and the same words of the main
+     * languages (folded: no accents), leaving out those that are words forward ("red", "sad",
+     * "set", "rid", "sed", "nee", "out"): die, den, einen, les, une, los, las, una, gli, della,
+     * che, uma, que, nao, het, und, todas, todos, toutes, tous, tutte, tutti; все, это | du, dich,
+     * deine, vous, votre, vos, tus, usted, tu, tua, tuoi, voce, teu, jouw, jullie; ты, твои, тебе,
+     * ваши, вы | Anweisungen, ignoriere, vorherigen, Passwort, Geheimnis, précédentes, mot de
+     * passe, instrucciones, anteriores, ignora, contraseña, secreto, sistema, istruzioni, segreto,
+     * instruções, senha, instructies, vorige, negeer, wachtwoord, geheim, systeem; инструкции,
+     * предыдущие, игнорируй, пароль, секрет */
+    "\\b(eht|eid|ned|nenie|menie|sel|enu|sol|sal|anu|ilg|alled|elled|ehc|amu|euq|oan|teh|dnu|"
+    "sadot|sodot|setuot|suot|ettut|ittut)\\b|" REV_RU_THE,
+    "\\b(ruoy?|uoy|ud|hcid|enied|nenied|suov|ertov|sov|sut|detsu|ut|aut|iout|ecov|uet|wuoj|"
+    "eilluj)\\b|" REV_RU_YOU,
+    "\\b(dna|lla|snoitcurtsni|suoiverp|erongi|tpmorp|drowssap|terces|metsys|negnusiewna|"
+    "gnusiewna|ereirongi|negirehrov|trowssap|sinmieheg|setnedecerp|essap ed tom|emetsys|"
+    "senoiccurtsni|seroiretna|arongi|anesartnoc|oterces|ametsis|inoizurtsi|itnedecerp|oterges|"
+    "seocurtsni|ahnes|oderges|seitcurtsni|egirov|reegen|droowthcaw|mieheg|meetsys)"
+    "\\b|" REV_RU_WORDS,
     /* upside down: turned e and a; turned r, t, i; the other turned letters (IPA writes schwa
      * with U+0259, not the turned e U+01DD) */
     "(\xc7\x9d|\xc9\x90)",
