@@ -447,27 +447,66 @@ key_byte(unsigned char b)
     return is_alnum(b) || b == '_' || b == '.' || b == '-';
 }
 
+/* The byte at stream offset at, from the text in view or, in a stream, from what was released
+ * before it (the last KEYNAME bytes); 0 when neither holds it. */
+static int
+byte_at(const struct collector *k, uint64_t at, unsigned char *b)
+{
+    if (at >= k->base && at < k->base + k->len)
+        *b = (unsigned char)k->text[at - k->base];
+    else if (at < k->base && k->base - at <= k->nhist)
+        *b = (unsigned char)k->hist[k->nhist - (size_t)(k->base - at)];
+    else
+        return 0;
+    return 1;
+}
+
+/* Moves *at back over the bytes of s (a set of single bytes), at most max of them. */
+static void
+skip_back(const struct collector *k, uint64_t *at, const char *s, int max)
+{
+    unsigned char b;
+    while (max-- > 0 && *at > 0 && byte_at(k, *at - 1, &b) && b && strchr(s, b))
+        (*at)--;
+}
+
 /*
  * The key name a match starting at from begins inside of (csrf_ before token=..., X-CSRF- before
- * Token: ...): the key bytes right before it, up to KEYNAME, read from the text in view and, in a
- * stream, from what was released before it. Copied in order into out; returns their number.
+ * Token: ...): the key bytes right before it; and when the match is the first member of a JSON
+ * object, the key of that object too ("csrf": {"token": ...}, read as "csrf token"). At most
+ * KEYNAME bytes, read from the text in view and, in a stream, from what was released before it.
+ * Copied in order into out; returns their number.
  */
 static size_t
 key_before(const struct collector *k, uint64_t from, char *out)
 {
     size_t n = 0;
-    while (n < KEYNAME && from > n) {
-        uint64_t at = from - n - 1;
-        unsigned char b;
-        if (at >= k->base && at < k->base + k->len)
-            b = (unsigned char)k->text[at - k->base];
-        else if (at < k->base && k->base - at <= k->nhist)
-            b = (unsigned char)k->hist[k->nhist - (size_t)(k->base - at)];
-        else
-            break;
-        if (!key_byte(b))
-            break;
-        out[KEYNAME - ++n] = (char)b;
+    uint64_t at = from;
+    unsigned char b;
+    for (int level = 0; level < 2; level++) {
+        if (level) {
+            /* "parent" : { "  before the match's own key: skip back to the parent's last byte */
+            uint64_t p = at;
+            skip_back(k, &p, "\"'", 1);
+            skip_back(k, &p, " \t\r\n", 8);
+            if (!p || !byte_at(k, p - 1, &b) || b != '{')
+                break;
+            p--;
+            skip_back(k, &p, " \t\r\n", 8);
+            if (!p || !byte_at(k, p - 1, &b) || b != ':')
+                break;
+            p--;
+            skip_back(k, &p, " \t", 8);
+            skip_back(k, &p, "\"'", 1);
+            if (n == KEYNAME)
+                break;
+            out[KEYNAME - ++n] = ' ';
+            at = p;
+        }
+        while (n < KEYNAME && at > 0 && byte_at(k, at - 1, &b) && key_byte(b)) {
+            out[KEYNAME - ++n] = (char)b;
+            at--;
+        }
     }
     memmove(out, out + KEYNAME - n, n);
     return n;

@@ -752,6 +752,19 @@ test_context_keywords_allow(void **state)
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"allow_key\": \"csrf\"}]}",
                "'allow_key' must be a non-empty list of words");
 
+    /* ... and, for the first member of a JSON object, the key of that object: "csrf": {"token":
+     * ...} is allowed, "auth": {"token": ...} is not, nor a token after another member */
+    check_rules_all_splits(
+        "{\"rules\": [{\"id\": \"tok\", \"regex\": \"token\\\": ?\\\"[A-Za-z0-9]{12}\", "
+        "\"flags\": \"i\", \"action\": \"redact\", \"allow_key\": [\"CSRF\"], "
+        "\"replacement\": \"[T]\"}]}",
+        "{\"csrf\": {\"token\": \"q8Zk2LmW9xV4\"}, \"auth\": {\"token\": \"q8Zk2LmW9xV4\"},\n"
+        "\"x-csrf\" :\n  {\n    \"token\": \"q8Zk2LmW9xV4\"}, \"csrf2\": {\"id\": 1, \"token\": "
+        "\"q8Zk2LmW9xV4\"}, {\"token\": \"q8Zk2LmW9xV4\"}}",
+        "{\"csrf\": {\"token\": \"q8Zk2LmW9xV4\"}, \"auth\": {\"[T]\"},\n"
+        "\"x-csrf\" :\n  {\n    \"token\": \"q8Zk2LmW9xV4\"}, \"csrf2\": {\"id\": 1, \"[T]\"}, "
+        "{\"[T]\"}}");
+
     /* a rule's matches that overlap from different starts are judged one by one, streamed as in
      * a whole body: merged before their check, "123-456-555" would be one match and redacted
      * whole, the allowed "456-555" with it */
