@@ -470,6 +470,44 @@ skip_back(const struct collector *k, uint64_t *at, const char *s, int max)
         (*at)--;
 }
 
+/* Copies the key bytes right before *at into out (from its end, after the n already there, up to
+ * KEYNAME) and moves *at back over them. */
+static void
+read_key(const struct collector *k, uint64_t *at, char *out, size_t *n)
+{
+    uint64_t p = *at;
+    size_t m = *n;
+    unsigned char b;
+    while (m < KEYNAME && p > 0 && byte_at(k, p - 1, &b) && key_byte(b)) {
+        out[KEYNAME - ++m] = (char)b;
+        p--;
+    }
+    *at = p;
+    *n = m;
+}
+
+/* Whether a key ending at *at is the first member of a JSON object ("parent" : { "key"): then
+ * *at moves back to the end of the parent's key. */
+static int
+parent_key(const struct collector *k, uint64_t *at)
+{
+    uint64_t p = *at;
+    unsigned char b;
+    skip_back(k, &p, "\"'", 1);
+    skip_back(k, &p, " \t\r\n", 8);
+    if (!p || !byte_at(k, p - 1, &b) || b != '{')
+        return 0;
+    p--;
+    skip_back(k, &p, " \t\r\n", 8);
+    if (!p || !byte_at(k, p - 1, &b) || b != ':')
+        return 0;
+    p--;
+    skip_back(k, &p, " \t", 8);
+    skip_back(k, &p, "\"'", 1);
+    *at = p;
+    return 1;
+}
+
 /*
  * The key name a match starting at from begins inside of (csrf_ before token=..., X-CSRF- before
  * Token: ...): the key bytes right before it; and when the match is the first member of a JSON
@@ -482,31 +520,10 @@ key_before(const struct collector *k, uint64_t from, char *out)
 {
     size_t n = 0;
     uint64_t at = from;
-    unsigned char b;
-    for (int level = 0; level < 2; level++) {
-        if (level) {
-            /* "parent" : { "  before the match's own key: skip back to the parent's last byte */
-            uint64_t p = at;
-            skip_back(k, &p, "\"'", 1);
-            skip_back(k, &p, " \t\r\n", 8);
-            if (!p || !byte_at(k, p - 1, &b) || b != '{')
-                break;
-            p--;
-            skip_back(k, &p, " \t\r\n", 8);
-            if (!p || !byte_at(k, p - 1, &b) || b != ':')
-                break;
-            p--;
-            skip_back(k, &p, " \t", 8);
-            skip_back(k, &p, "\"'", 1);
-            if (n == KEYNAME)
-                break;
-            out[KEYNAME - ++n] = ' ';
-            at = p;
-        }
-        while (n < KEYNAME && at > 0 && byte_at(k, at - 1, &b) && key_byte(b)) {
-            out[KEYNAME - ++n] = (char)b;
-            at--;
-        }
+    read_key(k, &at, out, &n);
+    if (n < KEYNAME && parent_key(k, &at)) {
+        out[KEYNAME - ++n] = ' ';
+        read_key(k, &at, out, &n);
     }
     memmove(out, out + KEYNAME - n, n);
     return n;
