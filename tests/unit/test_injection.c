@@ -69,6 +69,22 @@ test_pack_errors(void **state)
     expect_error(HEAD "define:\n  a: 'x\xc3\xa9{2}'\nrules:\n  - {id: r1, category: a, weight: 1, "
                       "pattern: 'x'}\n",
                  "fragment 'a': a quantifier after the non-ASCII character '\xc3\xa9'");
+    /* \b next to a letter that stays outside ASCII (Azerbaijani schwa) never matches; next to one
+       that folds to ASCII (kenellekään) it does */
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'kim\xc9\x99\\b'}\n",
+                 "p.yaml:5:47: rule 'r1': \\b next to '\xc9\x99' never matches (word boundaries "
+                 "are ASCII");
+    expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x \\b\xd0\xbf'}\n",
+                 "rule 'r1': \\b next to '\xd0\xbf' never matches");
+    {
+        char err[700];
+        struct gw_inj_pack *ok = parse(HEAD "rules:\n  - {id: r1, category: a, weight: 1, "
+                                            "pattern: 'kenellek\xc3\xa4\xc3\xa4n\\b'}\n",
+                                       err, sizeof(err));
+        if (!ok)
+            fail_msg("%s", err);
+        gw_inj_pack_free(ok);
+    }
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x?'}\n",
                  "matches the empty string");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n"
