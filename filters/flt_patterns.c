@@ -123,6 +123,7 @@
 #include "filters/decode.h"
 #include "filters/filter.h"
 #include "filters/hexdigit.h"
+#include "filters/rxsplit.h"
 #include "filters/scan.h"
 #include "filters/validate.h"
 #include "gateway/io.h"
@@ -1553,6 +1554,16 @@ parse_rule(struct gw_cfg_ctx *cc, size_t i, const json_t *o, struct prule *r, in
                               *f);
         }
     }
+
+    /* a \b next to a non-ASCII byte never matches: Hyperscan's word boundaries are ASCII (and
+     * with flag u it refuses \b altogether) */
+    int dl;
+    long d = gw_rx_dead_boundary(r->regex, &dl);
+    if (d >= 0)
+        return rule_error(cc, i, id,
+                          "\\b next to '%.*s' never matches (word boundaries are ASCII): leave "
+                          "the \\b out there",
+                          dl, r->regex + d);
 
     const json_t *where = json_object_get(o, "where");
     if (!where) {

@@ -269,39 +269,6 @@ too_long:
     return NULL;
 }
 
-/* A `\b` right next to a byte outside ASCII in a (diacritic-folded) pattern: word boundaries
- * are ASCII (patterns match bytes), so it never matches there -- Azerbaijani "kimə\b" stays
- * outside ASCII after folding, where "kenellekään\b" becomes ASCII. The offset of that
- * character's first byte (*len its length), or -1. */
-static long
-dead_boundary(const char *x, int *len)
-{
-    for (size_t i = 0; x[i];) {
-        if (x[i] != '\\' || !x[i + 1]) {
-            i++;
-            continue;
-        }
-        if (x[i + 1] == 'b') {
-            if (i > 0 && (unsigned char)x[i - 1] >= 0x80) {
-                size_t s = i - 1;
-                while (s > 0 && ((unsigned char)x[s] & 0xc0) == 0x80)
-                    s--;
-                *len = (int)(i - s);
-                return (long)s;
-            }
-            if ((unsigned char)x[i + 2] >= 0x80) {
-                int n = 1;
-                while (n < 4 && ((unsigned char)x[i + 2 + n] & 0xc0) == 0x80)
-                    n++;
-                *len = n;
-                return (long)(i + 2);
-            }
-        }
-        i += 2;
-    }
-    return -1;
-}
-
 /* The pattern text of a rule or fragment (what: "rule" / "fragment", named name) with its
  * fragments expanded: a new string, or NULL after a config error at node at. */
 static char *
@@ -523,7 +490,7 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         if (!r->pattern)
             return gw_cfg_error(pl, NULL, "out of memory");
         int dl;
-        long d = dead_boundary(r->pattern, &dl);
+        long d = gw_rx_dead_boundary(r->pattern, &dl);
         if (d >= 0)
             return gw_cfg_error(pl, pn,
                                 "rule '%s': \\b next to '%.*s' never matches (word boundaries are "

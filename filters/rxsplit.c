@@ -236,3 +236,32 @@ gw_rx_split(const char *pat, size_t len, struct gw_rx_piece *out, size_t cap)
         return 0;
     return c.n;
 }
+
+long
+gw_rx_dead_boundary(const char *x, int *len)
+{
+    for (size_t i = 0; x[i];) {
+        if (x[i] != '\\' || !x[i + 1]) {
+            i++;
+            continue;
+        }
+        if (x[i + 1] == 'b') {
+            if (i > 0 && (unsigned char)x[i - 1] >= 0x80) {
+                size_t s = i - 1;
+                while (s > 0 && ((unsigned char)x[s] & 0xc0) == 0x80)
+                    s--;
+                *len = (int)(i - s);
+                return (long)s;
+            }
+            if ((unsigned char)x[i + 2] >= 0x80) {
+                int n = 1;
+                while (n < 4 && ((unsigned char)x[i + 2 + n] & 0xc0) == 0x80)
+                    n++;
+                *len = n;
+                return (long)(i + 2);
+            }
+        }
+        i += 2;
+    }
+    return -1;
+}

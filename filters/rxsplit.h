@@ -33,4 +33,14 @@ struct gw_rx_piece {
  */
 size_t gw_rx_split(const char *pat, size_t len, struct gw_rx_piece *out, size_t cap);
 
+/*
+ * A `\b` right next to a byte outside ASCII in pattern x: without HS_FLAG_UCP word boundaries
+ * are ASCII (patterns match bytes), so a `\b` there never matches -- `\bпароль` after a space,
+ * Azerbaijani "kimə\b" (which stays outside ASCII after the injection pack's accent folding,
+ * where "kenellekään\b" becomes ASCII). Returns the offset of that character's first byte (*len
+ * its length in bytes), or -1 when there is none. A `\b` inside [...] (a backspace) is not told
+ * apart: next to a non-ASCII byte it is reported too.
+ */
+long gw_rx_dead_boundary(const char *x, int *len);
+
 #endif

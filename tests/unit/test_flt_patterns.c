@@ -375,6 +375,13 @@ test_conf_errors(void **state)
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\"}, {\"id\": \"b\", \"regex\": \"y\", "
                "\"flags\": \"ix\"}]}",
                "rules[1] ('b'): unknown flag 'x' in 'flags'");
+    /* \b next to a non-ASCII byte never matches (Hyperscan's word boundaries are ASCII, and
+       with flag u it refuses \b) */
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"\\\\b\xd0\xbf\xd0\xb0\"}]}",
+               "rules[0] ('a'): \\b next to '\xd0\xbf' never matches (word boundaries are ASCII)");
+    load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\"}, {\"id\": \"b\", \"regex\": "
+               "\"kim\xc9\x99\\\\b\", \"flags\": \"i\"}]}",
+               "rules[1] ('b'): \\b next to '\xc9\x99' never matches");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"colour\": \"red\"}]}",
                "rules[0] ('a'): unknown key 'colour'");
     load_fails("{\"rules\": [{\"id\": \"a\", \"regex\": \"x\", \"where\": [\"user\", \"robot\"]}]}",
