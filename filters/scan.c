@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -336,10 +337,139 @@ cache_load(const char *path, int want_block, int want_stream)
     return db;
 }
 
+/* ---- compile-time profile (see scan.h) ---- */
+
+struct prof_ent {
+    char *tag, *id;
+    double secs;
+    unsigned nexpr;
+    int failed;
+};
+
+static pthread_mutex_t prof_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int prof_on;
+static struct prof_ent *prof;
+static size_t prof_n, prof_cap;
+
+void
+gw_scan_profile_enable(void)
+{
+    atomic_store(&prof_on, 1);
+}
+
+static double
+thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+prof_add(const char *tag, const char *id, double secs, unsigned nexpr, int failed)
+{
+    pthread_mutex_lock(&prof_mu);
+    if (prof_n == prof_cap) {
+        size_t cap = prof_cap ? 2 * prof_cap : 256;
+        struct prof_ent *np = realloc(prof, cap * sizeof(*np));
+        if (!np) {
+            pthread_mutex_unlock(&prof_mu);
+            return;
+        }
+        prof = np, prof_cap = cap;
+    }
+    struct prof_ent *e = &prof[prof_n];
+    e->tag = strdup(tag);
+    e->id = strdup(id ? id : "?");
+    if (e->tag && e->id) {
+        e->secs = secs, e->nexpr = nexpr, e->failed = failed;
+        prof_n++;
+    } else {
+        free(e->tag), free(e->id);
+    }
+    pthread_mutex_unlock(&prof_mu);
+}
+
+/* Each group of rules sharing an id, compiled alone as gw_scan_compile would (block mode, and
+ * stream mode when asked for). */
+static void
+profile_rules(const char *tag, const struct gw_scan_rule *rules, size_t n, int som, int stream)
+{
+    unsigned char *done = calloc(n ? n : 1, 1);
+    const char **pats = malloc((n ? n : 1) * sizeof(*pats));
+    unsigned *flags = malloc((n ? n : 1) * sizeof(*flags)),
+             *ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (!done || !pats || !flags || !ids)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const char *id = rules[i].id ? rules[i].id : "";
+        unsigned k = 0, any_som = 0;
+        for (size_t j = i; j < n; j++) {
+            if (done[j] || strcmp(rules[j].id ? rules[j].id : "", id) != 0)
+                continue;
+            done[j] = 1;
+            pats[k] = rules[j].pattern;
+            flags[k] = rules[j].flags | (som ? HS_FLAG_SOM_LEFTMOST : 0);
+            any_som |= (flags[k] & HS_FLAG_SOM_LEFTMOST) != 0;
+            ids[k] = k;
+            k++;
+        }
+        double t0 = thread_cpu();
+        int failed = 0;
+        for (int m = 0; m < (stream ? 2 : 1); m++) {
+            unsigned mode = m == 0 ? HS_MODE_BLOCK
+                                   : HS_MODE_STREAM | (any_som ? HS_MODE_SOM_HORIZON_MEDIUM : 0);
+            hs_database_t *db = NULL;
+            hs_compile_error_t *cerr = NULL;
+            if (hs_compile_multi(pats, flags, ids, k, mode, NULL, &db, &cerr) != HS_SUCCESS)
+                failed = 1;
+            hs_free_compile_error(cerr);
+            hs_free_database(db);
+        }
+        prof_add(tag, id, thread_cpu() - t0, k, failed);
+    }
+out:
+    free(done), free(pats), free(flags), free(ids);
+}
+
+static int
+prof_cmp(const void *a, const void *b)
+{
+    double x = ((const struct prof_ent *)a)->secs, y = ((const struct prof_ent *)b)->secs;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void
+gw_scan_profile_report(FILE *f, size_t top)
+{
+    pthread_mutex_lock(&prof_mu);
+    qsort(prof, prof_n, sizeof(*prof), prof_cmp);
+    double total = 0;
+    for (size_t i = 0; i < prof_n; i++)
+        total += prof[i].secs;
+    size_t show = top && top < prof_n ? top : prof_n;
+    fprintf(f,
+            "compile time of each rule compiled alone (CPU seconds; compiled together, a set "
+            "does not cost the sum): %zu rules, %.1f s in all%s\n",
+            prof_n, total, show < prof_n ? "; the slowest:" : ":");
+    for (size_t i = 0; i < show; i++)
+        fprintf(f, "  %7.3f s  %-26s %s%s\n", prof[i].secs, prof[i].tag, prof[i].id,
+                prof[i].failed ? " (does not compile alone)" : "");
+    for (size_t i = 0; i < prof_n; i++)
+        free(prof[i].tag), free(prof[i].id);
+    free(prof);
+    prof = NULL, prof_n = prof_cap = 0;
+    pthread_mutex_unlock(&prof_mu);
+}
+
 struct gw_scan_db *
 gw_scan_compile_cached(const char *tag, const struct gw_scan_rule *rules, size_t n, int som,
                        int stream, char *err, size_t errlen, size_t *bad)
 {
+    if (atomic_load(&prof_on))
+        profile_rules(tag, rules, n, som, stream);
     char path[4096];
     int cached = n > 0 && cache_path(tag, rules, n, som, stream, path, sizeof(path)) == 0;
     struct gw_scan_db *db;

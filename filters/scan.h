@@ -11,6 +11,7 @@
 #define GW_SCAN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <hs/hs.h>
 
@@ -62,6 +63,17 @@ struct gw_scan_db *gw_scan_compile_cached(const char *tag, const struct gw_scan_
  */
 int gw_scan_expr_widths(const char *expr, unsigned flags, unsigned *minw, unsigned *maxw, char *err,
                         size_t errlen);
+
+/*
+ * Compile-time profile (`portcullis check --rule-times`): once enabled, every
+ * gw_scan_compile_cached call (cache hit or not) also compiles each of its rules alone -- the
+ * expressions that share an id, in the modes and with the flags of the real compile -- and
+ * records the CPU time that took. Seconds each for the shipped packs: a diagnostic, never for a
+ * serving gateway. gw_scan_profile_report prints the top slowest (0: all) and the total to f and
+ * frees the records. Thread-safe.
+ */
+void gw_scan_profile_enable(void);
+void gw_scan_profile_report(FILE *f, size_t top);
 
 /* Frees a database no scan or open stream uses any more. NULL is ignored. */
 void gw_scan_free(struct gw_scan_db *db);

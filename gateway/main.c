@@ -19,6 +19,7 @@
 #include "gateway/scan_cli.h"
 #include "filters/flt_budget.h"
 #include "filters/hexdigit.h"
+#include "filters/scan.h"
 
 #define DEFAULT_CONFIG "config/portcullis.yaml"
 #define PORTCULLIS_VERSION GW_VERSION
@@ -28,7 +29,10 @@ usage(FILE *f)
 {
     fprintf(
         f, "usage: portcullis [-c FILE] [-w N]     run the gateway\n"
-           "       portcullis check [-c FILE]      validate a config and print a summary\n"
+           "       portcullis check [-c FILE] [--rule-times [N]]\n"
+           "                                       validate a config and print a summary; with\n"
+           "                                       --rule-times, the N (30) rules slowest to\n"
+           "                                       compile, each compiled alone\n"
            "       portcullis scan [-c FILE] [--route PREFIX]\n"
            "                                       run a route's filters over JSON lines on stdin\n"
            "       portcullis keygen --team T [--user U] [--id ID]\n"
@@ -131,6 +135,7 @@ main(int argc, char **argv)
         return gw_audit_verify_main(argc - 1, argv + 1);
     const char *scan_route = NULL;
     int scan = 0;
+    size_t rule_times = 0; /* check --rule-times: how many rules to list */
     if (argi < argc && strcmp(argv[argi], "scan") == 0) {
         scan = 1;
         argi++;
@@ -153,6 +158,19 @@ main(int argc, char **argv)
                 return 2;
             }
             workers_override = (int)n;
+        } else if (strcmp(argv[argi], "--rule-times") == 0 && check) {
+            rule_times = 30;
+            if (argi + 1 < argc && argv[argi + 1][0] >= '0' && argv[argi + 1][0] <= '9') {
+                char *end;
+                long n = strtol(argv[++argi], &end, 10);
+                if (*end || n < 0 || n > 100000) {
+                    fprintf(stderr, "portcullis: --rule-times wants a number from 0 (all) to "
+                                    "100000\n");
+                    return 2;
+                }
+                rule_times = n ? (size_t)n : SIZE_MAX;
+            }
+            gw_scan_profile_enable();
         } else if (strcmp(argv[argi], "--route") == 0 && argi + 1 < argc && scan) {
             scan_route = argv[++argi];
         } else if (strcmp(argv[argi], "-h") == 0 || strcmp(argv[argi], "--help") == 0) {
@@ -180,6 +198,8 @@ main(int argc, char **argv)
     }
     if (check) {
         gw_config_summary(cfg, stdout);
+        if (rule_times)
+            gw_scan_profile_report(stdout, rule_times);
         printf("configuration OK\n");
         gw_config_unref(cfg);
         return 0;

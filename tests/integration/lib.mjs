@@ -516,10 +516,10 @@ export async function startGateway(config, { env = {}, args = [] } = {}) {
     return g;
 }
 
-/** Runs `portcullis check -c file`; returns {code, stdout, stderr}. */
-export function runCheck(cfgPath, env = {}) {
+/** Runs `portcullis check -c file [args...]`; returns {code, stdout, stderr}. */
+export function runCheck(cfgPath, env = {}, args = []) {
     return new Promise((resolve, reject) => {
-        const proc = spawn(GW_BIN, ['check', '-c', cfgPath], {
+        const proc = spawn(GW_BIN, ['check', '-c', cfgPath, ...args], {
             env: gatewayEnv(env),
             stdio: ['ignore', 'pipe', 'pipe'],
         });

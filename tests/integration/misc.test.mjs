@@ -164,6 +164,51 @@ test('portcullis check: an unknown key → exit 1 with file:line:col naming it',
         assert.match(m[4], /max_header_byts/);
     });
 
+test('portcullis check --rule-times: each rule compiled alone, the slowest N listed', TEST_OPTS,
+    async () => {
+        const dir = tmpDir('pc-check-');
+        const file = path.join(dir, 'rt.yaml');
+        fs.writeFileSync(file, [
+            'listen: [127.0.0.1:0]',
+            'providers:',
+            '  - {name: p, api: openai, base_url: "http://127.0.0.1:9", auth: none}',
+            'filters:',
+            '  - type: patterns',
+            '    rules:',
+            "      - {id: rt-one, regex: 'alpha[0-9]{4}', action: redact}",
+            "      - {id: rt-two, regex: 'beta.{0,40}gamma', action: event}",
+            "      - {id: rt-three, regex: '\\bdelta\\b', flags: i, action: block}",
+            'routes:',
+            '  - {prefix: /v1/, provider: p}',
+            '',
+        ].join('\n'));
+        const env = { PORTCULLIS_CACHE_DIR: 'off' };
+        const lines = (out) => out.split('\n').filter((l) => /^ +[0-9.]+ s +patterns +rt-/.test(l));
+        try {
+            let r = await runCheck(file, env, ['--rule-times', '2']);
+            assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+            assert.match(r.stdout, /compile time of each rule compiled alone .*: 3 rules, [0-9.]+ s in all; the slowest:/);
+            assert.equal(lines(r.stdout).length, 2, r.stdout);
+            assert.match(r.stdout, /configuration OK/);
+            // 0: every rule; each named once
+            r = await runCheck(file, env, ['--rule-times', '0']);
+            assert.equal(r.code, 0, r.stderr);
+            const ids = lines(r.stdout).map((l) => l.trim().split(/ +/)[3]).sort();
+            assert.deepEqual(ids, ['rt-one', 'rt-three', 'rt-two']);
+            // without a number: the default 30 (all three here); without the option: no listing
+            r = await runCheck(file, env, ['--rule-times']);
+            assert.equal(lines(r.stdout).length, 3, r.stdout);
+            r = await runCheck(file, env);
+            assert.equal(r.code, 0, r.stderr);
+            assert.doesNotMatch(r.stdout, /compile time/);
+            r = await runCheck(file, env, ['--rule-times', '12x']);
+            assert.equal(r.code, 2);
+            assert.match(r.stderr, /--rule-times wants a number/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
 test('SIGTERM drains an in-flight request, then exits 0', TEST_OPTS, async () => {
     const g = await startGateway((dir) => gatewayConfig(mock.url, dir, { workers: 1 }));
     const s0 = await mock.stats();
