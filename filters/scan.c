@@ -451,12 +451,15 @@ gw_scan_profile_report(FILE *f, size_t top)
         total += prof[i].secs;
     size_t show = top && top < prof_n ? top : prof_n;
     fprintf(f,
-            "compile time of each rule compiled alone (CPU seconds; compiled together, a set "
-            "does not cost the sum): %zu rules, %.1f s in all%s\n",
+            "compile time of each rule compiled alone, per database (CPU seconds; compiled "
+            "together, a set does not cost the sum): %zu rules, %.1f s in all%s\n",
             prof_n, total, show < prof_n ? "; the slowest:" : ":");
-    for (size_t i = 0; i < show; i++)
-        fprintf(f, "  %7.3f s  %-26s %s%s\n", prof[i].secs, prof[i].tag, prof[i].id,
-                prof[i].failed ? " (does not compile alone)" : "");
+    for (size_t i = 0; i < show; i++) {
+        fprintf(f, "  %7.3f s  %-26s %s", prof[i].secs, prof[i].tag, prof[i].id);
+        if (prof[i].nexpr > 1)
+            fprintf(f, " (%u expressions)", prof[i].nexpr);
+        fprintf(f, "%s\n", prof[i].failed ? " (does not compile alone)" : "");
+    }
     for (size_t i = 0; i < prof_n; i++)
         free(prof[i].tag), free(prof[i].id);
     free(prof);

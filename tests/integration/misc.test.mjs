@@ -187,7 +187,7 @@ test('portcullis check --rule-times: each rule compiled alone, the slowest N lis
         try {
             let r = await runCheck(file, env, ['--rule-times', '2']);
             assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-            assert.match(r.stdout, /compile time of each rule compiled alone .*: 3 rules, [0-9.]+ s in all; the slowest:/);
+            assert.match(r.stdout, /compile time of each rule compiled alone, per database .*: 3 rules, [0-9.]+ s in all; the slowest:/);
             assert.equal(lines(r.stdout).length, 2, r.stdout);
             assert.match(r.stdout, /configuration OK/);
             // 0: every rule; each named once
