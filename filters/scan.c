@@ -391,29 +391,30 @@ prof_add(const char *tag, const char *id, double secs, unsigned nexpr, int faile
 }
 
 /* Each group of rules sharing an id, compiled alone as gw_scan_compile would (block mode, and
- * stream mode when asked for). */
+ * stream mode when asked for; compile_mode on this thread, so its CPU time is the cost). */
 static void
 profile_rules(const char *tag, const struct gw_scan_rule *rules, size_t n, int som, int stream)
 {
     unsigned char *done = calloc(n ? n : 1, 1);
-    const char **pats = malloc((n ? n : 1) * sizeof(*pats));
+    struct gw_scan_rule *group = malloc((n ? n : 1) * sizeof(*group));
     unsigned *flags = malloc((n ? n : 1) * sizeof(*flags)),
              *ids = malloc((n ? n : 1) * sizeof(*ids));
-    if (!done || !pats || !flags || !ids)
+    if (!done || !group || !flags || !ids)
         goto out;
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
         const char *id = rules[i].id ? rules[i].id : "";
-        unsigned k = 0, any_som = 0;
+        size_t k = 0;
+        unsigned any_som = 0;
         for (size_t j = i; j < n; j++) {
             if (done[j] || strcmp(rules[j].id ? rules[j].id : "", id) != 0)
                 continue;
             done[j] = 1;
-            pats[k] = rules[j].pattern;
+            group[k] = rules[j];
             flags[k] = rules[j].flags | (som ? HS_FLAG_SOM_LEFTMOST : 0);
             any_som |= (flags[k] & HS_FLAG_SOM_LEFTMOST) != 0;
-            ids[k] = k;
+            ids[k] = (unsigned)k;
             k++;
         }
         double t0 = thread_cpu();
@@ -421,17 +422,16 @@ profile_rules(const char *tag, const struct gw_scan_rule *rules, size_t n, int s
         for (int m = 0; m < (stream ? 2 : 1); m++) {
             unsigned mode = m == 0 ? HS_MODE_BLOCK
                                    : HS_MODE_STREAM | (any_som ? HS_MODE_SOM_HORIZON_MEDIUM : 0);
-            hs_database_t *db = NULL;
-            hs_compile_error_t *cerr = NULL;
-            if (hs_compile_multi(pats, flags, ids, k, mode, NULL, &db, &cerr) != HS_SUCCESS)
-                failed = 1;
-            hs_free_compile_error(cerr);
+            hs_database_t *db;
+            char err[8];
+            size_t bad;
+            failed |= compile_mode(group, k, flags, ids, mode, &db, err, sizeof(err), &bad) < 0;
             hs_free_database(db);
         }
-        prof_add(tag, id, thread_cpu() - t0, k, failed);
+        prof_add(tag, id, thread_cpu() - t0, (unsigned)k, failed);
     }
 out:
-    free(done), free(pats), free(flags), free(ids);
+    free(done), free(group), free(flags), free(ids);
 }
 
 static int
