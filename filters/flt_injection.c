@@ -29,6 +29,8 @@
  *     guard:                         # when the system prompt guards a secret (`where: system`
  *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
  *                                    # of the pack) ...
+ *       scope_categories: [instruction_override]  # ... or, when it restricts the assistant
+ *                                    # (only one topic, language, persona: guarded_scope rules)
  *       factor: 2                    # ... these categories count twice
  *       classifier_factor: 1.5       # ... and the classifier this many times in a message
  *       classifier_concepts: [secret, password, personal]  # ... that names one of these
@@ -52,7 +54,11 @@
  * prompt makes a question about those suspect, not every question), would reach a threshold
  * makes the filter scan the system messages with the pack's `where:
  * system` rules (once per request, so most requests never pay for it); when one matches, the
- * raised score counts and the system message's rules are reported beside the segment's.
+ * raised score counts and the system message's rules are reported beside the segment's. A system
+ * prompt that restricts the assistant instead (category guarded_scope: "only answer questions
+ * about cooking", "always reply in English", "stay in character") raises the scope_categories
+ * (the classifier keeps its weight): a user setting that rule aside ("ignore the language rule",
+ * "your scope has been expanded") attacks that application. Its rules declare no secret.
  * Protect (guard.protect): the system messages are scanned with those rules on every request,
  * and the value each rule points at ("the password is 'Sunshine'": the quoted text or a
  * code-like token right after the match) is watched for in the answer like the canary (whole
@@ -145,7 +151,8 @@ struct iconf {
     uint64_t id;        /* unique per instance, for the system-prompt cache */
     int guard, protect; /* protect: answers that hold a secret the system prompt declares are
                          * blocked */
-    uint64_t guard_cats;
+    uint64_t guard_cats, scope_cats; /* raised under a secret's guard; under a scope guard */
+    int scope_cat;                   /* the pack's guarded_scope category, -1: none */
     double guard_factor, guard_model;
     uint64_t guard_concepts; /* the classifier's factor needs one of these concepts in the
                               * message (bits of the model's lexicon; 0: any message) */
@@ -171,12 +178,17 @@ struct ictx {
     uint64_t cats;          /* detected categories, while the attempt is counted */
     int block, block_model; /* the scan's decision, while the attempt is counted */
     uint64_t block_cats;
-    /* the system prompt's guard: -1 not looked at yet, 0 none, 1 guards a secret (its rules in
-     * gres, found in segment gseg), reported once */
+    /* the system prompt's guard: -1 not looked at yet, else GUARD_* bits (0: none; the first
+     * guarding message's rules in gres, found in segment gseg), reported once */
     int guarded, guard_reported;
     size_t gseg;
     struct gw_inj_result gres;
 };
+
+/* What the system prompt guards: a secret (any `where: system` rule but guarded_scope), or the
+ * assistant's scope (guarded_scope: only one topic, one language, one persona or format). */
+#define GUARD_SECRET 1
+#define GUARD_SCOPE 2
 
 /* A store operation in flight; outlives the exchange when the client goes away first. */
 struct esc_op {
@@ -471,7 +483,7 @@ escalate(struct gw_tx *tx, const struct iconf *c, struct ictx *x, const struct g
     return store_op(tx, c, x, 1, GW_BUDGET_ADD, ctr, n);
 }
 
-/* Whether the request's system or developer messages guard a secret (looked at once, and only
+/* What the request's system or developer messages guard (GUARD_* bits; looked at once, and only
  * when it could change a verdict). */
 static void system_messages(const struct iconf *c, struct ictx *x);
 
@@ -485,24 +497,39 @@ guarded(const struct iconf *c, struct ictx *x)
 
 /* A segment under its block threshold: when its guarded categories and its classifier part,
  * raised by the guard's factors, would reach a threshold and the system prompt does guard a
- * secret, raises them (r->score included, so events report the score that was compared). */
+ * secret (guard.categories and the classifier) or the assistant's scope (guard.scope_categories),
+ * raises them (r->score included, so events report the score that was compared). */
 static void
 apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f,
             struct gw_inj_result *r, struct verdict *v, double *by_rules, double *by_model)
 {
-    double extra_r = 0;
-    for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
-        if ((r->cats & c->guard_cats) >> k & 1)
-            extra_r += (c->guard_factor - 1) * r->by_cat[k];
-    double model_f = c->guard_concepts && !(v->concepts & c->guard_concepts) ? 1 : c->guard_model;
-    double extra = t->rules * extra_r + t->model * (model_f - 1) * v->prob;
-    if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f || !guarded(c, x))
-        return;
-    r->score += extra_r;
-    *by_rules = t->rules * r->score;
-    *by_model = t->model * model_f * v->prob;
-    v->score = *by_rules + *by_model;
-    v->guarded = 1;
+    int kinds = GUARD_SECRET | GUARD_SCOPE; /* what it could be, before the look */
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t cats =
+            (kinds & GUARD_SECRET ? c->guard_cats : 0) | (kinds & GUARD_SCOPE ? c->scope_cats : 0);
+        double extra_r = 0;
+        for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
+            if ((r->cats & cats) >> k & 1)
+                extra_r += (c->guard_factor - 1) * r->by_cat[k];
+        double model_f =
+            !(kinds & GUARD_SECRET) || (c->guard_concepts && !(v->concepts & c->guard_concepts))
+                ? 1
+                : c->guard_model;
+        double extra = t->rules * extra_r + t->model * (model_f - 1) * v->prob;
+        if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f)
+            return;
+        if (pass == 0) {
+            /* the system messages are looked at only when the guard could change a verdict */
+            if (!(kinds = guarded(c, x)))
+                return;
+            continue;
+        }
+        r->score += extra_r;
+        *by_rules = t->rules * r->score;
+        *by_model = t->model * model_f * v->prob;
+        v->score = *by_rules + *by_model;
+        v->guarded = 1;
+    }
 }
 
 /* One text scored on one side with thresholds t (f: the watchlist's factor), the guard raising
@@ -773,15 +800,18 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->len = s->len;
     e->res = r;
     e->nvals = 0;
+    /* a secret's value follows a guard rule's match; a scope rule's ("only answer questions
+     * about cooking") declares none */
     for (size_t k = 0; k < r.nhits && e->nvals < MAX_VALUES; k++)
-        if (gw_inj_declared_value(s->text, s->len, r.hits[k].to, &e->vs[e->nvals],
+        if ((int)c->pack->rules[r.hits[k].rule].category != c->scope_cat &&
+            gw_inj_declared_value(s->text, s->len, r.hits[k].to, &e->vs[e->nvals],
                                   &e->ve[e->nvals]))
             e->nvals++;
     return e;
 }
 
-/* The system and developer messages' guard rules: whether they guard a secret (guarded()) and,
- * with protect, the secrets they declare, which answers are then watched for. */
+/* The system and developer messages' guard rules: what they guard (guarded()) and, with protect,
+ * the secrets they declare, which answers are then watched for. */
 static void
 system_messages(const struct iconf *c, struct ictx *x)
 {
@@ -795,10 +825,13 @@ system_messages(const struct iconf *c, struct ictx *x)
         if (!e || !e->res.nhits)
             continue;
         if (!x->guarded) {
-            x->guarded = 1;
             x->gseg = i;
             x->gres = e->res;
         }
+        for (size_t k = 0; k < e->res.nhits; k++)
+            x->guarded |= (int)c->pack->rules[e->res.hits[k].rule].category == c->scope_cat
+                              ? GUARD_SCOPE
+                              : GUARD_SECRET;
         for (size_t k = 0; c->protect && k < e->nvals; k++)
             gw_needles_add_secret(&x->needles, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
@@ -1097,26 +1130,26 @@ get_count(struct gw_cfg_ctx *cc, const json_t *o, const char *key, unsigned lo, 
     return 0;
 }
 
-/* The list `categories` of the mapping o (the filter's `parent` mapping) into *mask, one bit per
- * category of the pack; absent: *mask stays. */
+/* The list `key` of the mapping o (the filter's `parent` mapping) into *mask, one bit per category
+ * of the pack; absent: *mask stays. */
 static int
 get_cats(struct gw_cfg_ctx *cc, const struct gw_inj_pack *p, const json_t *o, const char *parent,
-         uint64_t *mask)
+         const char *key, uint64_t *mask)
 {
-    const json_t *cl = json_object_get(o, "categories"), *e;
+    const json_t *cl = json_object_get(o, key), *e;
     size_t i;
     if (!cl)
         return 0;
     if (!json_is_array(cl))
-        return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, "categories"),
-                            "'%s.categories' must be a list of categories", parent);
+        return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, key),
+                            "'%s.%s' must be a list of categories", parent, key);
     *mask = 0;
     json_array_foreach(cl, i, e)
     {
         int kx = json_is_string(e) ? gw_inj_category_find(p, json_string_value(e)) : -1;
         if (kx < 0)
-            return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, "categories"),
-                                "'%s.categories': unknown category '%s' in %s", parent,
+            return gw_cfg_error(cc, gw_cfg_node_at(cc, parent, key),
+                                "'%s.%s': unknown category '%s' in %s", parent, key,
                                 json_is_string(e) ? json_string_value(e) : "?", p->path);
         *mask |= 1ull << kx;
     }
@@ -1188,7 +1221,7 @@ get_session(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
                                 "'session.watchlist_factor' must be a number in (0, 1]");
         c->strict = json_number_value(wf);
     }
-    return get_cats(cc, c->pack, s, "session", &c->esc_cats);
+    return get_cats(cc, c->pack, s, "session", "categories", &c->esc_cats);
 }
 
 static int
@@ -1263,13 +1296,14 @@ get_concepts(struct gw_cfg_ctx *cc, const json_t *g, struct iconf *c)
     return 0;
 }
 
-/* guard: off, or {categories: [...], factor: F, classifier_factor: F, classifier_concepts: [...],
- * protect: B} */
+/* guard: off, or {categories: [...], scope_categories: [...], factor: F, classifier_factor: F,
+ * classifier_concepts: [...], protect: B} */
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
-    static const char *const known[] = {"categories",          "factor",  "classifier_factor",
-                                        "classifier_concepts", "protect", NULL};
+    static const char *const known[] = {
+        "categories",          "scope_categories", "factor", "classifier_factor",
+        "classifier_concepts", "protect",          NULL};
     const json_t *g;
     c->protect = 1;
     c->guard_factor = 2.0;
@@ -1281,6 +1315,10 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     static const char *const defs[] = {"credential_fishing", "system_prompt_extraction",
                                        "encoded_payload", NULL};
     c->guard_cats = cats_named(c->pack, defs);
+    /* under a scope guard ("only answer questions about cooking"): setting a rule aside */
+    static const char *const scope_defs[] = {"instruction_override", NULL};
+    c->scope_cats = cats_named(c->pack, scope_defs);
+    c->scope_cat = gw_inj_category_find(c->pack, "guarded_scope");
     int off, rc = get_section(cc, in, "guard", &g, &off);
     c->guard = !off;
     if (rc <= 0)
@@ -1291,7 +1329,9 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         return -1;
     if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 || get_concepts(cc, g, c) < 0)
         return -1;
-    return get_cats(cc, c->pack, g, "guard", &c->guard_cats);
+    if (get_cats(cc, c->pack, g, "guard", "categories", &c->guard_cats) < 0)
+        return -1;
+    return get_cats(cc, c->pack, g, "guard", "scope_categories", &c->scope_cats);
 }
 
 /* Every role starts with its side's numbers; `roles: {ROLE: {event, block, rules, classifier}}`
@@ -1461,11 +1501,13 @@ describe(const void *conf, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
     if (n > 0 && (size_t)n < cap && c->guard)
         n += snprintf(buf + n, cap - (size_t)n,
-                      ", guard: a guarding system prompt counts %d categories x%g, the "
-                      "classifier x%g (%s), its declared secrets %s",
+                      ", guard: a system prompt guarding a secret counts %d categories x%g, the "
+                      "classifier x%g (%s), its declared secrets %s; one guarding the "
+                      "assistant's scope counts %d categories x%g",
                       __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model,
                       c->guard_concepts ? "in messages naming its concepts" : "every message",
-                      c->protect ? "blocked in answers" : "not watched");
+                      c->protect ? "blocked in answers" : "not watched",
+                      __builtin_popcountll(c->scope_cats), c->guard_factor);
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)
