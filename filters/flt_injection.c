@@ -1500,14 +1500,16 @@ describe(const void *conf, char *buf, size_t cap)
     if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
     if (n > 0 && (size_t)n < cap && c->guard)
-        n += snprintf(buf + n, cap - (size_t)n,
-                      ", guard: a system prompt guarding a secret counts %d categories x%g, the "
-                      "classifier x%g (%s), its declared secrets %s; one guarding the "
-                      "assistant's scope counts %d categories x%g",
-                      __builtin_popcountll(c->guard_cats), c->guard_factor, c->guard_model,
-                      c->guard_concepts ? "in messages naming its concepts" : "every message",
-                      c->protect ? "blocked in answers" : "not watched",
-                      __builtin_popcountll(c->scope_cats), c->guard_factor);
+        n += snprintf(
+            buf + n, cap - (size_t)n,
+            ", guard: a system prompt guarding a secret counts %d categor%s x%g, the "
+            "classifier x%g (%s), its declared secrets %s; one restricting the "
+            "assistant's scope counts %d categor%s x%g",
+            __builtin_popcountll(c->guard_cats),
+            __builtin_popcountll(c->guard_cats) == 1 ? "y" : "ies", c->guard_factor, c->guard_model,
+            c->guard_concepts ? "in messages naming its concepts" : "every message",
+            c->protect ? "blocked in answers" : "not watched", __builtin_popcountll(c->scope_cats),
+            __builtin_popcountll(c->scope_cats) == 1 ? "y" : "ies", c->guard_factor);
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)
