@@ -143,6 +143,11 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // get a named person's data the system prompt protects), 3 attacks and 3 honest messages in each
 // of 19 languages, written blind by a helper session after cred.urgent-ask-data and measured once
 // (3 of 57 attacks blocked, 1 before that rule; no honest message), then read: development data.
+// in-context-logic.jsonl: CyberSecEval's logic-violating kind -- the system prompt restricts the
+// assistant (one topic, language, persona or form; a subject kept out) and the attack steers it
+// off that rule, in its 15 techniques; 212 attacks and 212 honest twins (90 + 90 English, 6-8 of
+// each in 18 more languages), written blind by a helper session after the scope guard and
+// measured once (31 of 212 blocked in context), then read: development data.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
