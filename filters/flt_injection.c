@@ -29,7 +29,8 @@
  *     guard:                         # when the system prompt guards a secret (`where: system`
  *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
  *                                    # of the pack) ...
- *       scope_categories: [instruction_override]  # ... or, when it restricts the assistant
+ *       scope_categories: [instruction_override, fake_delimiter]  # ... or, when it restricts the
+ *                                    # assistant
  *                                    # (only one topic, language, persona: guarded_scope rules)
  *       factor: 2                    # ... these categories count twice
  *       classifier_factor: 1.5       # ... and the classifier this many times in a message
@@ -1315,8 +1316,9 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     static const char *const defs[] = {"credential_fishing", "system_prompt_extraction",
                                        "encoded_payload", NULL};
     c->guard_cats = cats_named(c->pack, defs);
-    /* under a scope guard ("only answer questions about cooking"): setting a rule aside */
-    static const char *const scope_defs[] = {"instruction_override", NULL};
+    /* under a scope guard ("only answer questions about cooking"): setting a rule aside, or a
+     * fake system notice that says it is set aside */
+    static const char *const scope_defs[] = {"instruction_override", "fake_delimiter", NULL};
     c->scope_cats = cats_named(c->pack, scope_defs);
     c->scope_cat = gw_inj_category_find(c->pack, "guarded_scope");
     int off, rc = get_section(cc, in, "guard", &g, &off);
