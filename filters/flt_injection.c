@@ -29,9 +29,9 @@
  *     guard:                         # when the system prompt guards a secret (`where: system`
  *       categories: [credential_fishing, system_prompt_extraction, encoded_payload]   # (rules
  *                                    # of the pack) ...
- *       scope_categories: [instruction_override, fake_delimiter]  # ... or, when it restricts the
- *                                    # assistant
- *                                    # (only one topic, language, persona: guarded_scope rules)
+ *       scope_categories: [instruction_override, fake_delimiter]  # ... or these, when it
+ *                                    # restricts the assistant (only one topic, language,
+ *                                    # persona: the pack's guarded_scope rules)
  *       factor: 2                    # ... these categories count twice
  *       classifier_factor: 1.5       # ... and the classifier this many times in a message
  *       classifier_concepts: [secret, password, personal]  # ... that names one of these
