@@ -3043,7 +3043,7 @@ gw_config_summary(const struct gw_config *cfg, FILE *out)
         if (fi->block_status)
             fprintf(out, ", block_status %d", fi->block_status);
         if (fi->ops->describe) {
-            char d[512];
+            char d[1024]; /* the injection filter's summary alone runs to ~560 bytes */
             d[0] = '\0';
             fi->ops->describe(fi->conf, d, sizeof(d));
             if (d[0])
