@@ -148,6 +148,10 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // off that rule, in its 15 techniques; 212 attacks and 212 honest twins (90 + 90 English, 6-8 of
 // each in 18 more languages), written blind by a helper session after the scope guard and
 // measured once (31 of 212 blocked in context), then read: development data.
+// in-context-techniques-mt.jsonl: 180 pairs of the technique probes (a- and b-, from English and
+// 11 other languages) translated literally into pt tr th id ru ar by a helper session, a dev
+// analogue of CyberSecEval's machine-translated rows; measured once: 91 of 180 attacks and 2 of
+// 180 honest twins blocked in context.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
