@@ -496,41 +496,50 @@ guarded(const struct iconf *c, struct ictx *x)
     return x->guarded;
 }
 
+/* What a guard of the given kinds (GUARD_* bits) would add to a segment's score: *extra_r to its
+ * rules' part (the raised categories' contributions, factor - 1 times more), *model_f the
+ * classifier's factor; the combined increase is returned. */
+static double
+guard_extra(const struct iconf *c, int kinds, const struct thr *t, const struct gw_inj_result *r,
+            const struct verdict *v, double *extra_r, double *model_f)
+{
+    uint64_t cats =
+        (kinds & GUARD_SECRET ? c->guard_cats : 0) | (kinds & GUARD_SCOPE ? c->scope_cats : 0);
+    *extra_r = 0;
+    for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
+        if ((r->cats & cats) >> k & 1)
+            *extra_r += (c->guard_factor - 1) * r->by_cat[k];
+    *model_f = !(kinds & GUARD_SECRET) || (c->guard_concepts && !(v->concepts & c->guard_concepts))
+                   ? 1
+                   : c->guard_model;
+    return t->rules * *extra_r + t->model * (*model_f - 1) * v->prob;
+}
+
 /* A segment under its block threshold: when its guarded categories and its classifier part,
  * raised by the guard's factors, would reach a threshold and the system prompt does guard a
  * secret (guard.categories and the classifier) or the assistant's scope (guard.scope_categories),
- * raises them (r->score included, so events report the score that was compared). */
+ * raises them (r->score included, so events report the score that was compared). The system
+ * messages are looked at only when a guard of either kind could change the verdict; the raise
+ * is then that of the kinds they really guard. */
 static void
 apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f,
             struct gw_inj_result *r, struct verdict *v, double *by_rules, double *by_model)
 {
-    int kinds = GUARD_SECRET | GUARD_SCOPE; /* what it could be, before the look */
-    for (int pass = 0; pass < 2; pass++) {
-        uint64_t cats =
-            (kinds & GUARD_SECRET ? c->guard_cats : 0) | (kinds & GUARD_SCOPE ? c->scope_cats : 0);
-        double extra_r = 0;
-        for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
-            if ((r->cats & cats) >> k & 1)
-                extra_r += (c->guard_factor - 1) * r->by_cat[k];
-        double model_f =
-            !(kinds & GUARD_SECRET) || (c->guard_concepts && !(v->concepts & c->guard_concepts))
-                ? 1
-                : c->guard_model;
-        double extra = t->rules * extra_r + t->model * (model_f - 1) * v->prob;
-        if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f)
-            return;
-        if (pass == 0) {
-            /* the system messages are looked at only when the guard could change a verdict */
-            if (!(kinds = guarded(c, x)))
-                return;
-            continue;
-        }
-        r->score += extra_r;
-        *by_rules = t->rules * r->score;
-        *by_model = t->model * model_f * v->prob;
-        v->score = *by_rules + *by_model;
-        v->guarded = 1;
-    }
+    double extra_r, model_f;
+    double extra = guard_extra(c, GUARD_SECRET | GUARD_SCOPE, t, r, v, &extra_r, &model_f);
+    if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f)
+        return;
+    int kinds = guarded(c, x);
+    if (!kinds)
+        return;
+    extra = guard_extra(c, kinds, t, r, v, &extra_r, &model_f);
+    if (extra <= 0 || v->score + extra + SCORE_EPS < t->event * f)
+        return;
+    r->score += extra_r;
+    *by_rules = t->rules * r->score;
+    *by_model = t->model * model_f * v->prob;
+    v->score = *by_rules + *by_model;
+    v->guarded = 1;
 }
 
 /* One text scored on one side with thresholds t (f: the watchlist's factor), the guard raising
@@ -746,6 +755,7 @@ struct sysent {
     char *text; /* copy; NULL: empty slot */
     size_t len;
     struct gw_inj_result res; /* the guard rules' hits (nhits 0: it guards nothing) */
+    int kinds;                /* what they guard: GUARD_* bits */
     size_t nvals, vs[MAX_VALUES], ve[MAX_VALUES];
 };
 
@@ -801,13 +811,19 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->len = s->len;
     e->res = r;
     e->nvals = 0;
-    /* a secret's value follows a guard rule's match; a scope rule's ("only answer questions
-     * about cooking") declares none */
-    for (size_t k = 0; k < r.nhits && e->nvals < MAX_VALUES; k++)
-        if ((int)c->pack->rules[r.hits[k].rule].category != c->scope_cat &&
-            gw_inj_declared_value(s->text, s->len, r.hits[k].to, &e->vs[e->nvals],
-                                  &e->ve[e->nvals]))
+    e->kinds = 0;
+    /* a scope rule ("only answer questions about cooking") guards the assistant's scope and
+     * declares no secret; any other guards a secret, whose value follows its match */
+    for (size_t k = 0; k < r.nhits; k++) {
+        if ((int)c->pack->rules[r.hits[k].rule].category == c->scope_cat) {
+            e->kinds |= GUARD_SCOPE;
+            continue;
+        }
+        e->kinds |= GUARD_SECRET;
+        if (e->nvals < MAX_VALUES && gw_inj_declared_value(s->text, s->len, r.hits[k].to,
+                                                           &e->vs[e->nvals], &e->ve[e->nvals]))
             e->nvals++;
+    }
     return e;
 }
 
@@ -829,10 +845,7 @@ system_messages(const struct iconf *c, struct ictx *x)
             x->gseg = i;
             x->gres = e->res;
         }
-        for (size_t k = 0; k < e->res.nhits; k++)
-            x->guarded |= (int)c->pack->rules[e->res.hits[k].rule].category == c->scope_cat
-                              ? GUARD_SCOPE
-                              : GUARD_SECRET;
+        x->guarded |= e->kinds;
         for (size_t k = 0; c->protect && k < e->nvals; k++)
             gw_needles_add_secret(&x->needles, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
@@ -1501,17 +1514,16 @@ describe(const void *conf, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n, ", session escalation off");
     if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", canary %s", c->canary ? "on" : "off");
+    int ng = __builtin_popcountll(c->guard_cats), ns = __builtin_popcountll(c->scope_cats);
     if (n > 0 && (size_t)n < cap && c->guard)
-        n += snprintf(
-            buf + n, cap - (size_t)n,
-            ", guard: a system prompt guarding a secret counts %d categor%s x%g, the "
-            "classifier x%g (%s), its declared secrets %s; one restricting the "
-            "assistant's scope counts %d categor%s x%g",
-            __builtin_popcountll(c->guard_cats),
-            __builtin_popcountll(c->guard_cats) == 1 ? "y" : "ies", c->guard_factor, c->guard_model,
-            c->guard_concepts ? "in messages naming its concepts" : "every message",
-            c->protect ? "blocked in answers" : "not watched", __builtin_popcountll(c->scope_cats),
-            __builtin_popcountll(c->scope_cats) == 1 ? "y" : "ies", c->guard_factor);
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ", guard: a system prompt guarding a secret counts %d categor%s x%g, the "
+                      "classifier x%g (%s), its declared secrets %s; one restricting the "
+                      "assistant's scope counts %d categor%s x%g",
+                      ng, ng == 1 ? "y" : "ies", c->guard_factor, c->guard_model,
+                      c->guard_concepts ? "in messages naming its concepts" : "every message",
+                      c->protect ? "blocked in answers" : "not watched", ns, ns == 1 ? "y" : "ies",
+                      c->guard_factor);
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)
