@@ -46,6 +46,7 @@ compile_mode(const struct gw_scan_rule *rules, size_t n, const unsigned *flags, 
              unsigned mode, hs_database_t **out, char *err, size_t errlen, size_t *bad)
 {
     const char **pats = malloc(n * sizeof(*pats));
+    *out = NULL; /* on the allocation failure too: callers free it unconditionally */
     if (!pats) {
         snprintf(err, errlen, "out of memory");
         return -1;
