@@ -46,9 +46,10 @@
  * concept lexicon; 4 since it drops tatweel, harakat, Hebrew points, the nukta and Cyrillic
  * stress marks; 5 since a feature counts at most twice in a block; 6 since text spaced out letter
  * by letter keeps the wider gaps between its words; 7 since shuffled words of the instruction
- * vocabulary read as the words (GW_NORM_SCRAMBLE). A model trained on another version reads text
- * differently and is refused. */
-#define GW_CLF_FEATURES 7
+ * vocabulary read as the words (GW_NORM_SCRAMBLE); 8 since letters of other alphabets written
+ * apart join too, and "i.g.n.o.r.e. a.l.l" reads as two words. A model trained on another version
+ * reads text differently and is refused. */
+#define GW_CLF_FEATURES 8
 
 /* A concept lexicon, parsed (gw_clf_lex_parse). */
 struct gw_clf_lex;

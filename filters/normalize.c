@@ -3,8 +3,8 @@
  *
  * One pass decodes the input and applies INVISIBLE, WIDTH, CASE, HOMOGLYPH and SPACE, writing the
  * text, map and end arrays allocated once (no step lengthens the text, so len + 1 bytes and
- * len + 1 offsets are enough). SPLIT only removes bytes and LEET replaces one byte by one, so both
- * run in place afterwards.
+ * len + 1 offsets are enough). SPLIT only removes bytes (or puts one space for several) and LEET
+ * replaces one byte by one, so both run in place afterwards.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -121,8 +121,21 @@ enum {
 };
 #define A_WORD (A_LATIN | A_DIGIT | A_HIGH)
 
+/* Byte classes of the SPLIT scan (next_candidate, whose bit arithmetic relies on these values). */
+enum {
+    S_LETTER = 1,  /* a-z A-Z */
+    S_CONT = 2,    /* 0x80..0xBF */
+    S_FREE = 4,    /* may end a character outside words: ASCII but letters and digits, S_CONT */
+    S_LEAD2 = 8,   /* may start a 2-byte unit letter or mark */
+    S_LEAD3 = 16,  /* 0xE0: may start a Thai letter or mark */
+    S_WORD2 = 32,  /* starts a 2-byte character that is part of a word (Latin, Cyrillic, ...) */
+    S_NOMARK = 64, /* S_LEAD2 of a block without marks: all but 0xCC, 0xCD, 0xD9 */
+    S_SEP = 128,   /* may start a separator: the ASCII ones, 0xC2, 0xE2, 0xE3 */
+};
+
 static unsigned char aclass[128];
 static unsigned char bclass[256]; /* aclass for every byte value */
+static unsigned char sclass[256];
 static unsigned char ascii_lower[128], ascii_same[128];
 static char leet_to[128];
 
@@ -152,8 +165,26 @@ init_tables(void)
         leet_to[(unsigned char)from[i]] = to[i];
         aclass[(unsigned char)from[i]] |= A_LEET;
     }
-    for (int c = 0; c < 256; c++)
+    for (int c = 0; c < 256; c++) {
+        unsigned k = 0;
         bclass[c] = c < 128 ? aclass[c] : A_HIGH;
+        if (c < 128) {
+            k |= (aclass[c] & A_LATIN) ? S_LETTER : (aclass[c] & A_DIGIT) ? 0 : S_FREE;
+            k |= (aclass[c] & A_SEP) ? S_SEP : 0;
+        } else if (c < 0xC0) {
+            k |= S_CONT | S_FREE;
+        } else {
+            if ((c >= 0xC3 && c <= 0xC9) || (c >= 0xCC && c <= 0xD4) || (c >= 0xD7 && c <= 0xDB))
+                k |= S_LEAD2 | (c == 0xCC || c == 0xCD || c == 0xD9 ? 0 : S_NOMARK);
+            if ((c >= 0xC3 && c <= 0xCC) || (c >= 0xCF && c <= 0xD4) || c == 0xDA)
+                k |= S_WORD2;
+            if (c == 0xE0)
+                k |= S_LEAD3;
+            if (c == 0xC2 || c == 0xE2 || c == 0xE3)
+                k |= S_SEP;
+        }
+        sclass[c] = (unsigned char)k;
+    }
     init_scramble();
 }
 
@@ -1039,102 +1070,315 @@ gw_fold_diacritics(const char *in, size_t len, char *out)
     return o;
 }
 
+/* ---- SPLIT: letters written apart ---- */
+
+/* A letter that can be a unit of a split run besides the ASCII ones: Latin-1 and Latin
+ * Extended-A/B, Greek, Cyrillic, Hebrew, Arabic and Thai letters. Not the Indic abugidas, where a
+ * consonant and a vowel sign make a word ("को भी है"), nor CJK, Hangul or kana, where a character
+ * is a syllable or a word: joining those would join ordinary text. */
 static int
-is_word_byte(unsigned char c)
+split_letter(uint32_t cp)
 {
-    return c >= 0x80 || (aclass[c] & (A_LATIN | A_DIGIT));
+    if (cp < 0x370)
+        return cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7;
+    if (cp < 0x400) /* Greek, less its punctuation, tonos, numeral signs and unassigned points */
+        return cp != 0x374 && cp != 0x375 && cp != 0x378 && cp != 0x379 && cp != 0x37E &&
+               (cp < 0x380 || cp > 0x385) && cp != 0x387 && cp != 0x38B && cp != 0x38D &&
+               cp != 0x3A2 && cp != 0x3F6;
+    if (cp < 0x530)
+        return cp <= 0x481 || cp >= 0x48A;
+    if (cp < 0x600)
+        return cp >= 0x5D0 && cp <= 0x5EA;
+    if (cp < 0x700)
+        return (cp >= 0x620 && cp <= 0x64A) || (cp >= 0x671 && cp <= 0x6D3);
+    return (cp >= 0xE01 && cp <= 0xE30) || cp == 0xE32 || cp == 0xE33 ||
+           (cp >= 0xE40 && cp <= 0xE46);
 }
 
-/* An ASCII letter standing alone: no letter, digit or non-ASCII byte on either side. */
+/* A mark that belongs to the unit letter before it: combining marks, Arabic harakat, Thai vowel
+ * and tone marks ("คี" is one unit). */
 static int
-single_letter(const unsigned char *t, size_t n, size_t i)
+split_mark(uint32_t cp)
 {
-    return i < n && t[i] < 0x80 && (aclass[t[i]] & A_LATIN) &&
-           (i == 0 || !is_word_byte(t[i - 1])) && (i + 1 == n || !is_word_byte(t[i + 1]));
+    return (cp >= 0x300 && cp <= 0x36F) || (cp >= 0x64B && cp <= 0x65F) || cp == 0x670 ||
+           cp == 0xE31 || (cp >= 0xE34 && cp <= 0xE3A) || (cp >= 0xE47 && cp <= 0xE4E);
+}
+
+/* The separators beyond ASCII: middle dot, hyphens and dashes, bullet, hyphenation point, bullet
+ * and dot operators, katakana middle dot. */
+static int
+split_sep(uint32_t cp)
+{
+    return cp == 0xB7 || (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2022 || cp == 0x2027 ||
+           cp == 0x2219 || cp == 0x22C5 || cp == 0x30FB;
+}
+
+/* C1 controls and punctuation: Latin-1, Greek, Armenian, Hebrew, Arabic, Devanagari, Thai,
+ * general, supplemental and CJK punctuation, and the full-width and small forms of ASCII's. */
+static int
+is_punct(uint32_t cp)
+{
+    if (cp < 0x100)
+        return cp < 0xA0 || cp == 0xA1 || cp == 0xA7 || cp == 0xAB || cp == 0xB6 || cp == 0xB7 ||
+               cp == 0xBB || cp == 0xBF;
+    if (cp < 0x2000)
+        return cp == 0x37E || cp == 0x387 || (cp >= 0x55A && cp <= 0x55F) || cp == 0x589 ||
+               cp == 0x58A || cp == 0x5BE || cp == 0x5C0 || cp == 0x5C3 || cp == 0x5C6 ||
+               cp == 0x5F3 || cp == 0x5F4 || (cp >= 0x609 && cp <= 0x60D && cp != 0x60B) ||
+               cp == 0x61B || (cp >= 0x61D && cp <= 0x61F) || (cp >= 0x66A && cp <= 0x66D) ||
+               cp == 0x6D4 || cp == 0x964 || cp == 0x965 || cp == 0x970 || cp == 0xE4F ||
+               cp == 0xE5A || cp == 0xE5B;
+    return (cp >= 0x2010 && cp <= 0x2027) || (cp >= 0x2030 && cp <= 0x205E) ||
+           (cp >= 0x2E00 && cp <= 0x2E5D) || (cp >= 0x3001 && cp <= 0x3003) ||
+           (cp >= 0x3008 && cp <= 0x3011) || (cp >= 0x3014 && cp <= 0x301F) || cp == 0x3030 ||
+           cp == 0x303D || cp == 0x30A0 || cp == 0x30FB || (cp >= 0xFE10 && cp <= 0xFE19) ||
+           (cp >= 0xFE30 && cp <= 0xFE6B) || (cp >= 0xFF01 && cp <= 0xFF0F) ||
+           (cp >= 0xFF1A && cp <= 0xFF20) || (cp >= 0xFF3B && cp <= 0xFF40) ||
+           (cp >= 0xFF5B && cp <= 0xFF65);
+}
+
+/* Whether non-ASCII cp is part of a word (a unit next to it is not standalone): anything but a
+ * separator, white space or punctuation. */
+static int
+split_word_cp(uint32_t cp)
+{
+    return !split_sep(cp) && !is_space_cp(cp) && !is_punct(cp);
+}
+
+static int
+unit_letter(uint32_t cp)
+{
+    return cp < 0x80 ? (aclass[cp] & A_LATIN) != 0 : split_letter(cp);
+}
+
+/* The end of the unit at t[i] (a letter, then its marks), or 0 when none starts there. */
+static size_t
+unit_end(const unsigned char *t, size_t n, size_t i)
+{
+    uint32_t cp;
+    size_t k;
+    if (i >= n)
+        return 0;
+    if (t[i] < 0x80) {
+        if (!(aclass[t[i]] & A_LATIN))
+            return 0;
+        i++;
+    } else {
+        if (!(k = utf8_decode(t + i, n - i, &cp)) || !split_letter(cp))
+            return 0;
+        i += k;
+    }
+    while (i < n && t[i] >= 0x80 && (k = utf8_decode(t + i, n - i, &cp)) && split_mark(cp))
+        i += k;
+    return i;
+}
+
+/* Whether the character at t[i] is part of a word (invalid bytes are). */
+static int
+word_at(const unsigned char *t, size_t n, size_t i)
+{
+    uint32_t cp;
+    if (i >= n)
+        return 0;
+    if (t[i] < 0x80)
+        return (aclass[t[i]] & (A_LATIN | A_DIGIT)) != 0;
+    return !utf8_decode(t + i, n - i, &cp) || split_word_cp(cp);
+}
+
+/* The start of the character that ends at t[i - 1] (lo < i), with its code point in *cp; i when
+ * no valid character starting at or after lo ends there. */
+static size_t
+char_before(const unsigned char *t, size_t lo, size_t i, uint32_t *cp)
+{
+    size_t j = i - 1;
+    while (j > lo && i - j < 4 && (t[j] & 0xC0) == 0x80)
+        j--;
+    return utf8_decode(t + j, i - j, cp) == i - j ? j : i;
+}
+
+/* Whether the character that ends at t[i - 1] (lo < i) is part of a word. */
+static int
+word_before(const unsigned char *t, size_t lo, size_t i)
+{
+    uint32_t cp;
+    if (t[i - 1] < 0x80)
+        return (aclass[t[i - 1]] & (A_LATIN | A_DIGIT)) != 0;
+    if (i - lo >= 2 && (sclass[t[i - 2]] & S_WORD2) && (t[i - 1] & 0xC0) == 0x80)
+        return 1; /* a Latin, Cyrillic, ... letter: no need to decode it */
+    size_t j = char_before(t, lo, i, &cp);
+    return j == i || split_word_cp(cp);
+}
+
+/* The length of the separator character at t[i] (i < n), 0 when there is none. */
+static size_t
+sep_len(const unsigned char *t, size_t n, size_t i)
+{
+    uint32_t cp;
+    size_t k;
+    if (t[i] < 0x80)
+        return (aclass[t[i]] & A_SEP) ? 1 : 0;
+    if (!(sclass[t[i]] & S_SEP))
+        return 0;
+    k = utf8_decode(t + i, n - i, &cp);
+    return k && split_sep(cp) ? k : 0;
 }
 
 #define SPLIT_MAX_SEP 16
 
-/* The first r' >= r where a split run may start (an ASCII letter with no word byte before it,
- * followed by a separator), or n. Branch-free per byte: most text has no such place, and the
- * word ends it passes would otherwise be unpredictable branches. */
+/* The length of the run of separators at t[i], or 0 when there is none or it has more than
+ * SPLIT_MAX_SEP bytes. */
 static size_t
-next_candidate(const unsigned char *t, size_t n, size_t r)
+sep_run(const unsigned char *t, size_t n, size_t i)
 {
-    unsigned prev = r ? bclass[t[r - 1]] : 0;
+    size_t j = i, k;
+    while (j < n && j - i <= SPLIT_MAX_SEP && (k = sep_len(t, n, j)) > 0)
+        j += k;
+    return j - i <= SPLIT_MAX_SEP ? j - i : 0;
+}
+
+/* The first c >= r where a split run may start, or n: an ASCII letter after a byte that may end
+ * a character outside words, or the last byte of a 2-byte or Thai letter or mark (not of a 2-byte
+ * letter right after another), followed by a byte that may start a separator. Nothing before r is
+ * read: pw says whether the character before it is part of a word. One test per byte, passed at
+ * the end of a word before a separator, where the rest is computed without branches. */
+static size_t
+next_candidate(const unsigned char *t, size_t n, size_t r, int pw)
+{
+    unsigned p1 = pw ? 0 : S_FREE, p2 = 0, p3 = 0; /* classes of t[r - 1], t[r - 2], t[r - 3] */
     for (; r + 1 < n; r++) {
-        unsigned cur = bclass[t[r]];
-        unsigned ok = (cur & A_LATIN) & (bclass[t[r + 1]] >> 3) & (unsigned)((prev & A_WORD) == 0);
-        if (ok)
-            return r;
-        prev = cur;
+        unsigned cur = sclass[t[r]];
+        if ((cur & (S_LETTER | S_CONT)) && (sclass[t[r + 1]] & S_SEP)) {
+            /* S_FREE and S_LEAD2 one byte before meet S_LETTER and S_CONT, S_LEAD3 two before
+             * S_CONT; a 2-byte letter after another 2-byte letter is in a word ("ый ") */
+            unsigned at = cur & ((p1 >> 2) | ((p2 >> 3) & S_CONT)) & ~((p1 >> 5) & p2 & (p3 >> 4));
+            if (at & (S_LETTER | S_CONT))
+                return r;
+        }
+        p3 = p2;
+        p2 = p1;
+        p1 = cur;
     }
     return n;
 }
 
-/* Joins runs of >= 3 single letters separated by the same separator run, in place. */
+/* For a place c next_candidate found: the standalone unit that starts (an ASCII letter) or ends
+ * (the last byte of its letter or last mark) there, from *s to *e; 0 when there is none. Reads
+ * nothing before lo, where pw stands for the character before. */
+static int
+candidate_unit(const unsigned char *t, size_t lo, int pw, size_t c, size_t *s, size_t *e)
+{
+    uint32_t cp;
+    size_t j = c;
+    if (t[c] >= 0x80) {
+        if (c - lo >= 1 && (sclass[t[c - 1]] & S_LEAD2))
+            j = c - 1;
+        else if (c - lo >= 2 && t[c - 2] == 0xE0)
+            j = c - 2;
+        else
+            return 0;
+        if (utf8_decode(t + j, c + 1 - j, &cp) != c + 1 - j)
+            return 0;
+        while (split_mark(cp)) { /* back to the letter the marks belong to */
+            size_t p = j > lo ? char_before(t, lo, j, &cp) : j;
+            if (p == j)
+                return 0;
+            j = p;
+        }
+        if (!unit_letter(cp))
+            return 0;
+    }
+    *s = j;
+    *e = c + 1; /* a separator follows: no mark */
+    return !(j == lo ? pw : word_before(t, lo, j));
+}
+
+/* Moves k bytes of text, map and end from r down to w; returns the new w. */
+static size_t
+split_move(unsigned char *t, uint32_t *map, uint32_t *end, size_t w, size_t r, size_t k)
+{
+    if (w != r && k) {
+        memmove(t + w, t + r, k);
+        memmove(map + w, map + r, k * sizeof(*map));
+        memmove(end + w, end + r, k * sizeof(*end));
+    }
+    return w + k;
+}
+
+/* Joins runs of >= 3 standalone units separated by the same separator run, in place. Reads stay
+ * ahead of writes and never go back past lo (pw stands for the character before it), so they see
+ * the text as it was. */
 static size_t
 split_pass(unsigned char *t, uint32_t *map, uint32_t *end, size_t n)
 {
-    size_t r = 0, w = 0;
-    while (r < n) {
-        if (w == r) { /* nothing moved yet: skip to where a run may start */
-            r = w = next_candidate(t, n, r);
-            if (r >= n)
+    size_t r = 0, w = 0, lo = 0; /* t[r..lo) is to be copied to w as it is */
+    int pw = 0;                  /* the character before lo is part of a word */
+    for (;;) {
+        size_t c = next_candidate(t, n, lo, pw), s, e, sl = 0, last = 0, count = 0;
+        if (c >= n)
+            break;
+        unsigned char sep[SPLIT_MAX_SEP];
+        if (candidate_unit(t, lo, pw, c, &s, &e) && (sl = sep_run(t, n, e)) > 0) {
+            memcpy(sep, t + e, sl);
+            /* "i.g.n.o.r.e. a.l.l": the separator, one space and a unit followed by the
+             * separator is a word break -- once the run has 3 units, so that "e.g. a.m." stays */
+            int brk = memchr(sep, ' ', sl) == NULL;
+            last = e;
+            count = 1;
+            while (last + sl <= n && memcmp(t + last, sep, sl) == 0) {
+                size_t u = last + sl, ue = unit_end(t, n, u);
+                if (ue && !word_at(t, n, ue)) {
+                    last = ue;
+                } else if (brk && count >= 3 && u < n && t[u] == ' ' &&
+                           (ue = unit_end(t, n, u + 1)) && ue + sl <= n &&
+                           memcmp(t + ue, sep, sl) == 0) {
+                    last = ue;
+                } else {
+                    break;
+                }
+                count++;
+            }
+        }
+        if (count < 3) {
+            /* a separator starts at c + 1, so no unit can start there: pw is not read */
+            lo = c + 1;
+            pw = 1;
+            continue;
+        }
+        w = split_move(t, map, end, w, r, s - r);
+        /* Text spaced out letter by letter sets its words apart with wider white space
+         * ("i g n o r e   a l l"): a collapsed space whose original run is wider than the run's
+         * narrowest stays, as the space between two words. */
+        int spaced = sl == 1 && sep[0] == ' ';
+        uint32_t narrow = UINT32_MAX;
+        for (size_t x = s, g; spaced && (g = unit_end(t, n, x)) < last; x = g + 1)
+            if (end[g] - map[g] < narrow)
+                narrow = end[g] - map[g];
+        /* Each step reads a unit and the gap after it, and writes at most those bytes, at or
+         * before where it read them. */
+        for (size_t x = s;;) {
+            size_t g = unit_end(t, n, x);
+            for (; x < g; x++, w++) {
+                t[w] = t[x];
+                map[w] = map[x];
+                end[w] = end[x];
+            }
+            if (g == last)
                 break;
-        }
-        if (r + 1 < n && t[r + 1] < 0x80 && (aclass[t[r + 1]] & A_SEP) && single_letter(t, n, r)) {
-            size_t s0 = r + 1, s1 = s0;
-            while (s1 < n && t[s1] < 0x80 && (aclass[t[s1]] & A_SEP) && s1 - s0 <= SPLIT_MAX_SEP)
-                s1++;
-            size_t sl = s1 - s0, last = r, count = 1;
-            if (sl <= SPLIT_MAX_SEP) {
-                /* The separator must be followed by a letter, so it is the whole run. */
-                size_t nx = r + 1;
-                while (nx + sl < n && memcmp(t + nx, t + s0, sl) == 0 &&
-                       single_letter(t, n, nx + sl)) {
-                    last = nx + sl;
-                    count++;
-                    nx = last + 1;
-                }
-            }
-            if (count >= 3) {
-                /* Text spaced out letter by letter sets its words apart with wider white space
-                 * ("i g n o r e   a l l"): a collapsed space whose original run is wider than the
-                 * run's narrowest stays, as the space between two words. */
-                int spaced = sl == 1 && t[s0] == ' ';
-                uint32_t narrow = UINT32_MAX;
-                for (size_t x = r + 1; spaced && x < last; x += 2)
-                    if (end[x] - map[x] < narrow)
-                        narrow = end[x] - map[x];
-                /* Reads stay ahead of writes: each step reads a letter and the separator after
-                 * it and writes at most those two bytes, at or before where it read them. */
-                for (size_t x = r; x <= last; x += sl + 1) {
-                    t[w] = t[x];
-                    map[w] = map[x];
-                    end[w] = end[x];
-                    w++;
-                    if (spaced && x < last && end[x + 1] - map[x + 1] > narrow) {
-                        uint32_t m = map[x + 1], e = end[x + 1];
-                        t[w] = ' ';
-                        map[w] = m;
-                        end[w] = e;
-                        w++;
-                    }
-                }
-                r = last + 1;
-                continue;
+            x = g + sl;
+            int brk = t[x] == ' '; /* a word break: units follow their separator */
+            if (brk || (spaced && end[g] - map[g] > narrow)) {
+                uint32_t m = map[g], ge = end[brk ? x : g];
+                t[w] = ' ';
+                map[w] = m;
+                end[w] = ge;
+                w++;
+                x += (size_t)brk;
             }
         }
-        if (w != r) {
-            t[w] = t[r];
-            map[w] = map[r];
-            end[w] = end[r];
-        }
-        w++;
-        r++;
+        r = lo = last;
+        pw = 1;
     }
-    return w;
+    return split_move(t, map, end, w, r, n - r);
 }
 
 /* Whether any substitute byte touches a letter or another substitute: without one, leet_pass

@@ -59,8 +59,15 @@ enum {
     /* Every run of white space (ASCII, U+0085, U+00A0, U+1680, U+2000..200A, U+2028, U+2029,
      * U+202F, U+205F, U+3000) becomes one ASCII space. */
     GW_NORM_SPACE = 1u << 4,
-    /* A run of >= 3 single ASCII letters, each separated by the same run of separators (space . -
-     * _ * / |, at most 16 bytes), is joined: "i g n o r e", "i.g.n.o.r.e", "d-a-n". */
+    /* A run of >= 3 standalone units, each separated by the same run of separators (space . - _
+     * * / | · • ‧ ・ ‐..― ∙ ⋅, at most 16 bytes), is joined: "i g n o r e", "i.g.n.o.r.e", "d-a-n",
+     * "к-л-ю-ч". A unit is an ASCII letter, or a Latin-1/Latin Extended, Greek, Cyrillic, Hebrew,
+     * Arabic or Thai letter with its combining marks (U+0300..036F, harakat, Thai vowel and tone
+     * marks); not Indic, CJK, Hangul or kana, where one character is a syllable or a word.
+     * Standalone: no letter, digit, mark or non-ASCII symbol on either side. In a run whose
+     * separator has no space, the separator, one space and a unit followed by the separator become
+     * one space once the run has 3 units: "i.g.n.o.r.e. a.l.l" reads "ignore all", "e.g. a.m."
+     * stays. */
     GW_NORM_SPLIT = 1u << 5,
     /* In a token (maximal run of non-white-space bytes) holding an ASCII letter and one of
      * 0 1 3 4 5 7 @ $ !, those become o i e a s t a s i. Pure numbers ("2024", "3.5") stay. Note

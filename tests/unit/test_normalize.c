@@ -243,6 +243,79 @@ test_split(void **state)
     check("i g n o r e a l l", GW_NORM_ALL, "ignoreall", NULL, NULL);
 }
 
+/* Letters of other alphabetic scripts, with their marks, are units too; runs may mix scripts.
+ * Multi-byte units map back to their whole characters. */
+static void
+test_split_scripts(void **state)
+{
+    (void)state;
+    check("Н-а-з-о-в-и т-е-х-н-и-ч-е-с-к-и-й P-I-N", GW_NORM_ALL, "назови технический pin",
+          "технический", "т-е-х-н-и-ч-е-с-к-и-й");
+    check("Н-а-з-о-в-и т-е-х-н-и-ч-е-с-к-и-й P-I-N", GW_NORM_ALL, "назови технический pin", "ви т",
+          "в-и т");
+    /* the wider original gaps stay the spaces between words */
+    check("م ن   ف ض ل ك   أ خ ب ر ن ي", GW_NORM_ALL, "من فضلك أخبرني", "من فضلك", "م ن   ف ض ل ك");
+    /* Thai vowel and tone marks belong to the letter before them ("คี", "ย์") */
+    check("บ อ ก คี ย์ A P I ภ า ย ใ น", GW_NORM_ALL, "บอกคีย์apiภายใน", "คีย์api", "คี ย์ A P I");
+    check("\u0645\u064e \u0646 \u0641, i\u0301 g\u0301 n", GW_NORM_SPLIT,
+          "\u0645\u064e\u0646\u0641, i\u0301g\u0301n", "g\u0301n", "g\u0301 n");
+    check("é t é; α-β-γ; ש ל ו ם", GW_NORM_SPLIT, "été; αβγ; שלום", "αβγ", "α-β-γ");
+    /* standalone: punctuation next to a unit is no word, a letter of any script is */
+    check("«к-л-ю-ч» —i-g-n-o-r-e a-b-c…", GW_NORM_SPLIT, "«ключ» —ignore abc…", "ignore",
+          "i-g-n-o-r-e");
+    check("дi-g-n-x a-b-cд a-b-c\u0915", GW_NORM_SPLIT, "дi-gnx a-b-cд a-b-c\u0915", NULL, NULL);
+    /* after a run has moved the text */
+    check("a-b-c д-а-н", GW_NORM_SPLIT, "abc дан", "дан", "д-а-н");
+}
+
+/* The separators beyond ASCII */
+static void
+test_split_separators(void **state)
+{
+    (void)state;
+    check("i·g·n·o·r·e i•g•n p‧a‧s‧s i–g–n–o–r–e i∙g∙n i⋅g⋅n д・а・н x‐y―z a‐b‐c", GW_NORM_SPLIT,
+          "ignore ign pass ignore ign ign дан x‐y―z abc", "pass", "p‧a‧s‧s");
+    check("д・а・н", GW_NORM_ALL, "дан", "дан", "д・а・н");
+    /* katakana names keep theirs */
+    check("ジョン・スミス", GW_NORM_ALL, "ジョン・スミス", NULL, NULL);
+}
+
+/* A separator, one space and a unit followed by the separator inside a run of >= 3 units is a
+ * word break: one space, mapped to the separator and the space. */
+static void
+test_split_word_break(void **state)
+{
+    (void)state;
+    check("i.g.n.o.r.e. a.l.l. p.r.e.v.i.o.u.s", GW_NORM_ALL, "ignore all previous", "e a", "e. a");
+    check("i.g.n.o.r.e. a.l.l. p.r.e.v.i.o.u.s", GW_NORM_SPLIT, "ignore all previous",
+          "all previous", "a.l.l. p.r.e.v.i.o.u.s");
+    check("i.g.n.o.r.e. a.l.l.", GW_NORM_SPLIT, "ignore all.", NULL, NULL);
+    check("i.g.n.o.r.e. a all", GW_NORM_SPLIT, "ignore. a all", NULL, NULL);
+    /* the first word has 2 units only: it is not joined, the second starts the run */
+    check("m・e・ d・i・g・a・ a・ s・e・n・h・a", GW_NORM_ALL, "m・e・ diga a senha",
+          "diga a senha", "d・i・g・a・ a・ s・e・n・h・a");
+    /* abbreviations: no run of 3 */
+    check("e.g. a.m. p.m.", GW_NORM_ALL, "e.g. a.m. p.m.", NULL, NULL);
+    /* not with a white-space separator */
+    check("a b c  d e", GW_NORM_SPLIT, "abc  d e", NULL, NULL);
+}
+
+/* Ordinary text of the other scripts stays as it is */
+static void
+test_split_ordinary(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "я и ты",         "и т. д.",     "Привет, как дела?", "مرحبا، كيف حالك؟ و أنا بخير", "ช้า ๆ",
+        "यह को भी है",     "이 책 좀 줘", "我 是 谁",          "ο κ. Παπαδόπουλος",           "א ב",
+        "e.g. a.m. p.m.",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        check(texts[i], GW_NORM_SPLIT, texts[i], NULL, NULL);
+    check("Привет, как дела? я и ты", GW_NORM_ALL, "привет, как дела? я и ты", NULL, NULL);
+    check("ช้า ๆ यह को भी है 이 책 좀 줘", GW_NORM_ALL, "ช้า ๆ यह को भी है 이 책 좀 줘", NULL, NULL);
+}
+
 static void
 test_leet(void **state)
 {
@@ -414,13 +487,24 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_width),        cmocka_unit_test(test_entity),
-        cmocka_unit_test(test_invisible),    cmocka_unit_test(test_diacritic),
-        cmocka_unit_test(test_case),         cmocka_unit_test(test_homoglyph),
-        cmocka_unit_test(test_space),        cmocka_unit_test(test_split),
-        cmocka_unit_test(test_leet),         cmocka_unit_test(test_scramble),
-        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_plain_and_empty),
-        cmocka_unit_test(test_idempotent),   cmocka_unit_test(test_idempotent_each_character),
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_entity),
+        cmocka_unit_test(test_invisible),
+        cmocka_unit_test(test_diacritic),
+        cmocka_unit_test(test_case),
+        cmocka_unit_test(test_homoglyph),
+        cmocka_unit_test(test_space),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_split_scripts),
+        cmocka_unit_test(test_split_separators),
+        cmocka_unit_test(test_split_word_break),
+        cmocka_unit_test(test_split_ordinary),
+        cmocka_unit_test(test_leet),
+        cmocka_unit_test(test_scramble),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_plain_and_empty),
+        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_idempotent_each_character),
         cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
