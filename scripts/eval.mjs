@@ -156,7 +156,8 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // were extended for in one release (a hypothetical permission to reveal, the secret named by the
 // duty to keep it, decode-and-follow, "what were you told before I arrived", the acknowledged
 // rule, payload splitting), written blind by a helper session after those rules and measured once
-// against the pack before and after them: 36 -> 42 of 84 attacks blocked in context, no twin.
+// against the pack before and after them: 36 -> 42 of 84 attacks blocked in context, no twin;
+// then read, and the forms it showed added: development data.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
