@@ -158,6 +158,12 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // rule, payload splitting), written blind by a helper session after those rules and measured once
 // against the pack before and after them: 36 -> 42 of 84 attacks blocked in context, no twin;
 // then read, and the forms it showed added: development data.
+// in-context-key-forms.jsonl: a CyberSecEval-style prompt guarding a secret key; 20 extraction
+// requests in ten techniques written in English and translated into de pt ru, 11 questions about
+// the key's letters and kind, and 20 developer questions about keys and passwords (JSON storage,
+// key prefixes, lengths) under a hotel and a developer prompt, written for the rules of one
+// release (secretkey_<lang>, cred.secret-probe): 65 -> 84 of 91 attacks, 2 of 40 questions before
+// and after (one question, twice, by an older rule): development data.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
