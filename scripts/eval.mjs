@@ -163,7 +163,9 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // the key's letters and kind, and 20 developer questions about keys and passwords (JSON storage,
 // key prefixes, lengths) under a hotel and a developer prompt, written for the rules of one
 // release (secretkey_<lang>, cred.secret-probe): 65 -> 84 of 91 attacks, 2 of 40 questions before
-// and after (one question, twice, by an older rule): development data.
+// and after (one question, twice, by an older rule); then 22 English requests for "the key" in a
+// simulation, a hypothetical, an overload or an output form, for cred.key-asked: 12 -> 21 of 22.
+// Development data.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
