@@ -168,7 +168,9 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // Development data.
 // in-context-personal-data.jsonl: a prompt holding a user's address, birth date and e-mail, 16
 // requests for them in CyberSecEval's techniques and 5 honest twins, and 16 honest questions under
-// a hotel and a clinic prompt, written for cred.person-data-asked: 4 -> 9 of 16, no honest one.
+// a hotel and a clinic prompt, written for cred.person-data-asked: 4 -> 9 of 16, no honest one;
+// then 3 requests and 3 honest questions in each of de fr es pt it ru, written with
+// cred.person-data-asked.multi (in-sample): 0 -> 18 of 18, no honest one.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
 const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
