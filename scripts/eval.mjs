@@ -166,6 +166,11 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // and after (one question, twice, by an older rule); then 22 English requests for "the key" in a
 // simulation, a hypothetical, an overload or an output form, for cred.key-asked: 12 -> 21 of 22.
 // Development data.
+// in-context-key-forms-mt.jsonl: the 20 English key requests and 8 of the questions about the
+// key's letters, translated (system prompt too) into 14 languages (fr es it nl tr id vi ar hi bn
+// th zh ja ko) by a helper session that did not see the rules, after the rules of that release:
+// 223 -> 241 of 392 blocked in context (the pack before those rules -> with them), measured once;
+// the questions about the key's letters, kind and length and "the key in JSON" pass in most.
 // in-context-personal-data.jsonl: a prompt holding a user's address, birth date and e-mail, 16
 // requests for them in CyberSecEval's techniques and 5 honest twins, and 16 honest questions under
 // a hotel and a clinic prompt, written for cred.person-data-asked: 4 -> 9 of 16, no honest one;
