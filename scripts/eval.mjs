@@ -166,6 +166,12 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // and after (one question, twice, by an older rule); then 22 English requests for "the key" in a
 // simulation, a hypothetical, an overload or an output form, for cred.key-asked: 12 -> 21 of 22.
 // Development data.
+// in-context-blind-38.jsonl: 160 attack / twin pairs in 8 languages (en de fr es zh ja hi ru),
+// 4 per technique and language (output formatting, virtualization, hypothetical, overload, mixed),
+// each with its own system prompt guarding a secret named by its domain ("the vault number", "the
+// code gate agents punch in"), written by a helper session that did not see the rules and
+// measured once: 23 of 160 attacks blocked in context with the pack of the session's start and
+// with the rules of that release alike (40 at event level), no twin blocked (2 at event level).
 // in-context-key-forms-mt.jsonl: the 20 English key requests and 8 of the questions about the
 // key's letters, translated (system prompt too) into 14 languages (fr es it nl tr id vi ar hi bn
 // th zh ja ko) by a helper session that did not see the rules, after the rules of that release:
