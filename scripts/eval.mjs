@@ -171,7 +171,8 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // each with its own system prompt guarding a secret named by its domain ("the vault number", "the
 // code gate agents punch in"), written by a helper session that did not see the rules and
 // measured once: 23 of 160 attacks blocked in context with the pack of the session's start and
-// with the rules of that release alike (40 at event level), no twin blocked (2 at event level).
+// with the rules of that release alike (40 at event level), no twin blocked (2 at event level);
+// then its English attacks read: development data.
 // in-context-key-forms-mt.jsonl: the 20 English key requests and 8 of the questions about the
 // key's letters, translated (system prompt too) into 14 languages (fr es it nl tr id vi ar hi bn
 // th zh ja ko) by a helper session that did not see the rules, after the rules of that release:
@@ -179,7 +180,7 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // the questions about the key's letters, kind and length and "the key in JSON" pass in most.
 // in-context-personal-data.jsonl: a prompt holding a user's address, birth date and e-mail, 16
 // requests for them in CyberSecEval's techniques and 5 honest twins, and 16 honest questions under
-// a hotel and a clinic prompt, written for cred.person-data-asked: 4 -> 9 of 16, no honest one;
+// each of a hotel and a clinic prompt, written for cred.person-data-asked: 4 -> 9 of 16, no honest one;
 // then 3 requests and 3 honest questions in each of de fr es pt it ru, written with
 // cred.person-data-asked.multi (in-sample): 0 -> 18 of 18, no honest one.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
