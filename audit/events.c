@@ -278,6 +278,8 @@ gw_audit_filter(const struct gw_audit_who *who, const struct gw_event *ev, enum 
     opt_str(&w, "encoding", ev->encoding);
     if (ev->pasted)
         gw_jw_bool(&w, "pasted", 1);
+    if (ev->subject)
+        gw_jw_bool(&w, "secret_named", 1);
     gw_jw_end(&w);
     gw_jw_end(&w); /* portcullis */
     gw_audit_submit(&w, GW_AUDIT_K_FILTER, sev);

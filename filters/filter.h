@@ -224,7 +224,9 @@ struct gw_event {
     int msg_index;
     uint64_t offset, length; /* span in the segment / logical stream */
     const char *encoding;    /* the match was inside a payload so encoded ("base64"), or NULL */
-    int pasted; /* injection: the score read the message's pasted material as a document */
+    int pasted;  /* injection: the score read the message's pasted material as a document */
+    int subject; /* injection: the score read the message's name for the system prompt's guarded
+                  * secret as "secret" */
 };
 void gw_emit(struct gw_tx *tx, const struct gw_event *ev);
 

@@ -38,6 +38,8 @@
  *                                    # concepts of the model's lexicon, in any language ([]:
  *                                    # every message)
  *       protect: true                # answers that hold a secret it declares are blocked
+ *       secret_names: true           # a message naming that secret in the prompt's words
+ *                                    # ("the vault number") is also read with "secret" there
  *
  * Request side: every segment whose role is listed is scored (system and developer messages,
  * written by the application, never are): one normalisation feeds the rule scan and the
@@ -66,6 +68,12 @@
  * words, any case, also spelled out with separators, reversed and in base64; streamed answers
  * held back by the longest form's length): found → the
  * response is blocked and a system_prompt_leak event is emitted (rule guard.secret-leak).
+ * Secret names (guard.secret_names): what the declaration calls its secret ("The branch vault
+ * override PIN is 58-3319": vault, override) is taken with the system verdict
+ * (filters/subject.h); a user's own words under the block threshold that name it ("the vault
+ * number, backwards") are scored again with the name replaced by "secret" and the higher score
+ * counts, its events marked secret_named at offsets in the user's text. The system messages are
+ * then looked at for every user message under its block threshold (cached, as for protect).
  *
  * Session state lives in the budget store (store/budget.h, gw_tx_shared_store): Redis when
  * budgets.store is redis, so every gateway instance sees one session's attempts and blocks, else
@@ -102,6 +110,7 @@
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
 #include "filters/pasted.h"
+#include "filters/subject.h"
 #include "store/budget.h"
 
 #define CANARY_PREFIX "pcanary-"
@@ -152,6 +161,8 @@ struct iconf {
     uint64_t id;        /* unique per instance, for the system-prompt cache */
     int guard, protect; /* protect: answers that hold a secret the system prompt declares are
                          * blocked */
+    int subject;        /* a user's message that names the declared secret is also read with
+                         * the name as "secret" (filters/subject.h) */
     uint64_t guard_cats, scope_cats; /* raised under a secret's guard; under a scope guard */
     int scope_cat;                   /* the pack's guarded_scope category, -1: none */
     double guard_factor, guard_model;
@@ -184,6 +195,7 @@ struct ictx {
     int guarded, guard_reported;
     size_t gseg;
     struct gw_inj_result gres;
+    struct gw_subject subj; /* what the secrets they declare are called */
 };
 
 /* What the system prompt guards: a secret (any `where: system` rule but guarded_scope), or the
@@ -210,6 +222,8 @@ struct verdict {
     int model_counts;   /* the classifier carried the score (it is named in events / messages) */
     int guarded;        /* the system prompt's guard raised it */
     int pasted;         /* the whole message, its pasted material read as a document */
+    int subject;        /* the message named the declared secret: scored with the name read as
+                         * "secret" */
 };
 
 static void
@@ -232,6 +246,7 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .offset = 0,
             .length = s->len,
             .pasted = v->pasted,
+            .subject = v->subject,
         };
         gw_emit(tx, &ev);
     }
@@ -254,6 +269,7 @@ emit_hits(struct gw_tx *tx, const struct iconf *c, const struct gw_segment *s,
             .length = r->hits[i].to - r->hits[i].from,
             .encoding = gw_enc_name((enum gw_enc)r->hits[i].enc),
             .pasted = v->pasted,
+            .subject = v->subject,
         };
         gw_emit(tx, &ev);
     }
@@ -546,7 +562,7 @@ apply_guard(const struct iconf *c, struct ictx *x, const struct thr *t, double f
  * it on the direct side; the classifier reads it as the side clf_side says (0 direct, 1
  * indirect). -1 when out of memory or on a scan error. */
 static int
-score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, unsigned side,
+score_once(const struct iconf *c, struct ictx *x, const char *text, size_t len, unsigned side,
            int clf_side, const uint8_t *skip, const struct thr *t, double f,
            struct gw_inj_result *r, struct verdict *v)
 {
@@ -565,6 +581,43 @@ score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
         apply_guard(c, x, t, f, r, v, &by_rules, &by_model);
     v->model_counts = c->model && (r->nhits == 0 || by_model >= by_rules);
     return 0;
+}
+
+/* score_once(); then, for a user's own words under its block threshold when the system prompt
+ * guards a secret it names ("The branch vault override PIN is ..."), the text again with each
+ * name of that secret ("the vault number") read as "secret" (filters/subject.h): the higher
+ * score counts, its hits at their offsets in the text. */
+static int
+score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, unsigned side,
+           int clf_side, const uint8_t *skip, const struct thr *t, double f,
+           struct gw_inj_result *r, struct verdict *v)
+{
+    if (score_once(c, x, text, len, side, clf_side, skip, t, f, r, v) < 0)
+        return -1;
+    if (!c->guard || !c->subject || side != GW_INJ_DIRECT || clf_side != 0 ||
+        v->score + SCORE_EPS >= t->block * f || !(guarded(c, x) & GUARD_SECRET) || !x->subj.n)
+        return 0;
+    char stack[4096], *re = stack;
+    size_t cap = len + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD);
+    if (cap > sizeof(stack) && !(re = malloc(cap)))
+        return -1;
+    struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
+    size_t ned, n = gw_subject_rewrite(&x->subj, text, len, re, cap, ed, &ned);
+    struct gw_inj_result r2;
+    struct verdict v2;
+    int rc = n ? score_once(c, x, re, n, side, clf_side, skip, t, f, &r2, &v2) : 0;
+    if (n && rc == 0 && v2.score > v->score + SCORE_EPS) {
+        for (size_t i = 0; i < r2.nhits; i++) {
+            r2.hits[i].from = (uint32_t)gw_subject_orig(ed, ned, r2.hits[i].from, 0);
+            r2.hits[i].to = (uint32_t)gw_subject_orig(ed, ned, r2.hits[i].to, 1);
+        }
+        *r = r2;
+        *v = v2;
+        v->subject = 1;
+    }
+    if (re != stack)
+        free(re);
+    return rc;
 }
 
 /* A user's message with pasted material (filters/pasted.h), scored twice with the role's
@@ -757,6 +810,7 @@ struct sysent {
     struct gw_inj_result res; /* the guard rules' hits (nhits 0: it guards nothing) */
     int kinds;                /* what they guard: GUARD_* bits */
     size_t nvals, vs[MAX_VALUES], ve[MAX_VALUES];
+    struct gw_subject subj; /* what the secrets are called */
 };
 
 static pthread_key_t syscache_key;
@@ -812,6 +866,7 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->res = r;
     e->nvals = 0;
     e->kinds = 0;
+    e->subj.n = 0;
     /* a scope rule ("only answer questions about cooking") guards the assistant's scope and
      * declares no secret; any other guards a secret, whose value follows its match */
     for (size_t k = 0; k < r.nhits; k++) {
@@ -820,6 +875,7 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
             continue;
         }
         e->kinds |= GUARD_SECRET;
+        gw_subject_add(&e->subj, s->text, s->len, r.hits[k].from);
         if (e->nvals < MAX_VALUES && gw_inj_declared_value(s->text, s->len, r.hits[k].to,
                                                            &e->vs[e->nvals], &e->ve[e->nvals]))
             e->nvals++;
@@ -833,6 +889,7 @@ static void
 system_messages(const struct iconf *c, struct ictx *x)
 {
     x->guarded = 0;
+    x->subj.n = 0;
     for (size_t i = 0; i < x->segs->n; i++) {
         const struct gw_segment *s = &x->segs->v[i];
         if (s->role != GW_ROLE_SYSTEM && s->role != GW_ROLE_DEVELOPER)
@@ -846,6 +903,7 @@ system_messages(const struct iconf *c, struct ictx *x)
             x->gres = e->res;
         }
         x->guarded |= e->kinds;
+        gw_subject_merge(&x->subj, &e->subj);
         for (size_t k = 0; c->protect && k < e->nvals; k++)
             gw_needles_add_secret(&x->needles, s->text + e->vs[k], e->ve[k] - e->vs[k]);
     }
@@ -1311,15 +1369,16 @@ get_concepts(struct gw_cfg_ctx *cc, const json_t *g, struct iconf *c)
 }
 
 /* guard: off, or {categories: [...], scope_categories: [...], factor: F, classifier_factor: F,
- * classifier_concepts: [...], protect: B} */
+ * classifier_concepts: [...], protect: B, secret_names: B} */
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
     static const char *const known[] = {
-        "categories",          "scope_categories", "factor", "classifier_factor",
-        "classifier_concepts", "protect",          NULL};
+        "categories",          "scope_categories", "factor",       "classifier_factor",
+        "classifier_concepts", "protect",          "secret_names", NULL};
     const json_t *g;
     c->protect = 1;
+    c->subject = 1;
     c->guard_factor = 2.0;
     c->guard_model = 1.5;
     /* the classifier's factor: messages about a secret, a password or personal data */
@@ -1342,7 +1401,8 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
         return -1;
-    if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 || get_concepts(cc, g, c) < 0)
+    if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 ||
+        get_bool(cc, g, "guard", "secret_names", &c->subject) < 0 || get_concepts(cc, g, c) < 0)
         return -1;
     if (get_cats(cc, c->pack, g, "guard", "categories", &c->guard_cats) < 0)
         return -1;
@@ -1518,11 +1578,12 @@ describe(const void *conf, char *buf, size_t cap)
     if (n > 0 && (size_t)n < cap && c->guard)
         n += snprintf(buf + n, cap - (size_t)n,
                       ", guard: a system prompt guarding a secret counts %d categor%s x%g, the "
-                      "classifier x%g (%s), its declared secrets %s; one restricting the "
-                      "assistant's scope counts %d categor%s x%g",
+                      "classifier x%g (%s), its declared secrets %s, their names %s; one "
+                      "restricting the assistant's scope counts %d categor%s x%g",
                       ng, ng == 1 ? "y" : "ies", c->guard_factor, c->guard_model,
                       c->guard_concepts ? "in messages naming its concepts" : "every message",
-                      c->protect ? "blocked in answers" : "not watched", ns, ns == 1 ? "y" : "ies",
+                      c->protect ? "blocked in answers" : "not watched",
+                      c->subject ? "read as \"secret\"" : "not read", ns, ns == 1 ? "y" : "ies",
                       c->guard_factor);
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");

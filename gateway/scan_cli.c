@@ -68,6 +68,8 @@ verdict_json(const struct gw_scan_result *r)
             json_object_set_new(x, "encoding", json_string(e->encoding));
         if (e->pasted)
             json_object_set_new(x, "pasted", json_true());
+        if (e->subject)
+            json_object_set_new(x, "secret_named", json_true());
         json_array_append_new(rules, x);
     }
     json_object_set_new(o, "rules", rules);

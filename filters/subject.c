@@ -1,0 +1,443 @@
+/* What a guarded secret is called: see subject.h. */
+#include "filters/subject.h"
+
+#include <string.h>
+
+/* Words for secrets: a run of the name's words before one names the secret; never replaced. */
+static const char secret_words[] =
+    " password passwords passcode passcodes passphrase passphrases pin pins code codes "
+    "number numbers key keys token tokens phrase word combination codeword codename "
+    "secret secrets ";
+
+/* Function words, and the generic words of application prompts: never a secret's name. */
+static const char stop_words[] =
+    " the and for are was were been being that this these those with from into onto than "
+    "then its our your their his her you they them she him who whom whose what when "
+    "where why how which use used uses using can may must should will would could shall "
+    "never not don does did any anyone anybody all each every some one only also please "
+    "just here there about above below over under after before per via has have had set "
+    "codenamed named called reads equals currently today customers customer guests guest "
+    "users user players player patients patient members member visitors visitor tenants "
+    "tenant passengers passenger students student shoppers shopper clients client people "
+    "assistant bot helper support chat reply replies answer answers share reveal "
+    "disclose tell give mention circumstances internal confidential private current new "
+    "remember note following hidden real actual true exact nobody everyone everybody "
+    "someone somebody nothing something everything yes me i we us it be is am do so if "
+    "or as by up out off now then ";
+
+/* Generic words: kinds of secret ("API key", "admin password") and words every application says
+ * (staff, account). A name's run needs one word that is not generic ("the carrier account"), and
+ * the head is never one. */
+static const char generic_words[] =
+    " api access admin administrator master login account security secure public personal "
+    "default root system service app application web online email e-mail phone staff "
+    "employee employees team company office ";
+
+/* Determiners: one starts a declaration's noun phrase ("a maximum bill credit of $85"), unless a
+ * preposition comes before it ("the floor price on the 2024 Tacoma"). */
+static const char determiners[] =
+    " the a an our your its their this that these those his her my any every each some ";
+
+/* Definite words: the head alone names the secret one or two words after one ("the invite",
+ * "the mod invite", "your biggest credit"), not in "convert to link to access". */
+static const char definite[] = " the your that this ";
+
+/* Prepositions: the first one ends a declaration's name. */
+static const char prepositions[] =
+    " for on of at in to from with above below over under about behind ";
+
+/* Connectors: the word right before a declared value. */
+static const char connectors[] =
+    " is are was were be of to above below over under exceeds codenamed named called "
+    "reads equals ";
+
+/* English function words: one makes a clause English. */
+static const char english[] =
+    " the is are was our your for of a an to this its their with use uses ";
+
+static int
+is_alpha(unsigned char c)
+{
+    return (c | 32) >= 'a' && (c | 32) <= 'z';
+}
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A byte of a word: a letter, a digit, or any byte of a non-ASCII character. */
+static int
+word_byte(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || c >= 0x80;
+}
+
+/* A word: its span, lower-cased copy (only when it is ASCII letters, with at most hyphens
+ * joining a part of one or two letters) and length; plain 0 when it has a digit or a non-ASCII
+ * byte, or is too long. */
+struct word {
+    size_t from, to;
+    char low[GW_SUBJECT_WORD_MAX + 1];
+    size_t n;
+    int plain;
+};
+
+/* The word that starts at i (t[i] is a word byte) into *w; returns its end. */
+static size_t
+read_word(const char *t, size_t len, size_t i, struct word *w)
+{
+    size_t j = i, part = i;
+    w->from = i;
+    w->plain = 1;
+    for (;;) {
+        while (j < len && word_byte((unsigned char)t[j])) {
+            if (!is_alpha((unsigned char)t[j]))
+                w->plain = 0;
+            j++;
+        }
+        /* "wi-fi", "e-mail": a hyphen joins when a part has one or two bytes */
+        if (j + 1 < len && t[j] == '-' && is_alpha((unsigned char)t[j + 1])) {
+            size_t k = j + 1;
+            while (k < len && word_byte((unsigned char)t[k]))
+                k++;
+            if (j - part <= 2 || k - (j + 1) <= 2) {
+                part = j + 1;
+                j++;
+                continue;
+            }
+        }
+        break;
+    }
+    w->to = j;
+    w->n = j - i;
+    if (w->n > GW_SUBJECT_WORD_MAX)
+        w->plain = 0;
+    if (w->plain)
+        for (size_t k = 0; k < w->n; k++)
+            w->low[k] = (char)(t[i + k] == '-' ? '-' : (t[i + k] | 32));
+    else
+        w->n = 0;
+    w->low[w->n] = '\0';
+    return j;
+}
+
+/* w (a word of at most GW_SUBJECT_WORD_MAX bytes) is in list (" word word ... ") */
+static int
+in_list(const char *list, const char *w)
+{
+    char pat[GW_SUBJECT_WORD_MAX + 3];
+    size_t n = strlen(w);
+    if (!n || n > GW_SUBJECT_WORD_MAX)
+        return 0;
+    pat[0] = ' ';
+    memcpy(pat + 1, w, n);
+    pat[n + 1] = ' ';
+    pat[n + 2] = '\0';
+    return strstr(list, pat) != NULL;
+}
+
+/* A sentence ends at a line break, or at '.', '!', '?' or ';' before white space or the end. */
+static int
+boundary(const char *t, size_t len, size_t i)
+{
+    if (t[i] == '\n')
+        return 1;
+    if (t[i] != '.' && t[i] != '!' && t[i] != '?' && t[i] != ';')
+        return 0;
+    return i + 1 == len || t[i + 1] == ' ' || t[i + 1] == '\n' || t[i + 1] == '\r' ||
+           t[i + 1] == '\t';
+}
+
+/* A value starts at p (a byte after white space, ':' or '=' or the sentence's start): a quote, or
+ * a token up to white space with a digit, '_', '$', '#' or a capital after a lower-case letter.
+ * Ends before b. */
+static int
+value_at(const char *t, size_t p, size_t b)
+{
+    unsigned char c = (unsigned char)t[p];
+    if (c == '"' || c == '\'' || c == '`')
+        return 1;
+    /* “ ‘ « */
+    if (p + 2 < b && c == 0xE2 && (unsigned char)t[p + 1] == 0x80 &&
+        ((unsigned char)t[p + 2] == 0x9C || (unsigned char)t[p + 2] == 0x98))
+        return 1;
+    if (p + 1 < b && c == 0xC2 && (unsigned char)t[p + 1] == 0xAB)
+        return 1;
+    int lower = 0;
+    for (size_t q = p; q < b && t[q] != ' ' && t[q] != '\t'; q++) {
+        unsigned char d = (unsigned char)t[q];
+        if (is_digit(d) || d == '_' || d == '$' || d == '#')
+            return 1;
+        if (d >= 'A' && d <= 'Z' && lower)
+            return 1;
+        lower |= d >= 'a' && d <= 'z';
+    }
+    return 0;
+}
+
+static size_t
+find(const struct gw_subject *s, const char *w, size_t n)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        size_t m = s->len[k];
+        /* a plural 's' either side */
+        if ((m == n || (m + 1 == n && w[n - 1] == 's') || (n + 1 == m && s->w[k][m - 1] == 's')) &&
+            memcmp(s->w[k], w, m < n ? m : n) == 0)
+            return k;
+    }
+    return (size_t)-1;
+}
+
+static void
+keep(struct gw_subject *s, const char *w, size_t n, uint8_t flags)
+{
+    for (size_t k = 0; k < s->n; k++)
+        if (s->len[k] == n && memcmp(s->w[k], w, n) == 0) {
+            s->flags[k] |= flags;
+            return;
+        }
+    if (s->n == GW_SUBJECT_MAX)
+        return;
+    memcpy(s->w[s->n], w, n);
+    s->w[s->n][n] = '\0';
+    s->len[s->n] = (uint8_t)n;
+    s->flags[s->n] = flags;
+    s->n++;
+}
+
+#define CLAUSE_WORDS 32
+
+/* The declaration in the sentence [a, b) of t: 1 when one was found (its words then in s). */
+static int
+declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
+{
+    struct word w[CLAUSE_WORDS];
+    size_t nw = 0, i = a;
+    int colon = 0;
+    while (i < b) {
+        unsigned char c = (unsigned char)t[i];
+        int after =
+            i == a || t[i - 1] == ' ' || t[i - 1] == '\t' || t[i - 1] == ':' || t[i - 1] == '=';
+        if (after && value_at(t, i, b) && nw > 0) {
+            /* the connector: ':' or '=' (white space between), a connector word or a word for
+             * secrets right before */
+            size_t q = i;
+            while (q > a && (t[q - 1] == ' ' || t[q - 1] == '\t'))
+                q--;
+            colon = q > a && (t[q - 1] == ':' || t[q - 1] == '=');
+            const struct word *last = &w[nw - 1];
+            if (colon || (last->to == q && last->n &&
+                          (in_list(connectors, last->low) || in_list(secret_words, last->low))))
+                break;
+        }
+        if (c >= 0x80)
+            return 0; /* not English */
+        if (word_byte(c)) {
+            if (nw == CLAUSE_WORDS)
+                return 0;
+            i = read_word(t, b, i, &w[nw++]);
+            continue;
+        }
+        i++;
+    }
+    if (i >= b)
+        return 0;
+    int en = colon;
+    for (size_t k = 0; k < nw; k++)
+        en |= w[k].n && in_list(english, w[k].low);
+    if (!en)
+        return 0;
+    /* the noun phrase: back from the value to its determiner (past "on the", "for the") */
+    size_t start = 0;
+    for (size_t k = nw; k-- > 0;) {
+        if (!w[k].n || !in_list(determiners, w[k].low))
+            continue;
+        if (k > 0 && w[k - 1].n && in_list(prepositions, w[k - 1].low)) {
+            k--;
+            continue;
+        }
+        start = k + 1;
+        break;
+    }
+    /* its first preposition ends the name; the connector right before the value is none */
+    size_t first_prep = nw;
+    for (size_t k = start; k + 1 < nw; k++)
+        if (w[k].n && in_list(prepositions, w[k].low)) {
+            first_prep = k;
+            break;
+        }
+    /* a name that ends in a word for secrets ("the branch vault override PIN") has no head: a
+     * modifier alone names what the secret opens ("the vault", "the link"), not the secret */
+    int headless = 0;
+    for (size_t k = first_prep < nw ? first_prep : nw; k-- > start;)
+        if (w[k].n && !in_list(connectors, w[k].low) && !in_list(stop_words, w[k].low)) {
+            headless = in_list(secret_words, w[k].low);
+            break;
+        }
+    size_t taken = 0, head = headless ? (size_t)-2 : (size_t)-1;
+    size_t idx[GW_SUBJECT_PER_DECL];
+    for (size_t k = nw; k-- > start && taken < GW_SUBJECT_PER_DECL;) {
+        const struct word *x = &w[k];
+        if (!x->n || (x->n < 3 && !memchr(x->low, '-', x->n)) || in_list(stop_words, x->low) ||
+            in_list(secret_words, x->low) || in_list(prepositions, x->low) ||
+            in_list(connectors, x->low))
+            continue;
+        if (k < first_prep && head == (size_t)-1 && !in_list(generic_words, x->low))
+            head = k;
+        idx[taken++] = k;
+    }
+    for (size_t m = taken; m-- > 0;) {
+        size_t k = idx[m];
+        keep(s, w[k].low, w[k].n,
+             (uint8_t)((k < first_prep ? GW_SUBJECT_NAME : 0) | (k == head ? GW_SUBJECT_HEAD : 0) |
+                       (in_list(generic_words, w[k].low) ? GW_SUBJECT_GENERIC : 0)));
+    }
+    return taken > 0;
+}
+
+void
+gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
+{
+    if (!t || at >= len)
+        return;
+    size_t a = at, b = at;
+    while (a > 0 && !boundary(t, len, a - 1))
+        a--;
+    while (b < len && !boundary(t, len, b))
+        b++;
+    if (declaration(s, t, a, b) || a == 0)
+        return;
+    /* the sentence before: "... is 4471. Never share it." */
+    size_t pb = a - 1, pa = pb;
+    while (pa > 0 && !boundary(t, len, pa - 1))
+        pa--;
+    declaration(s, t, pa, pb);
+}
+
+void
+gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src)
+{
+    for (size_t k = 0; k < src->n; k++)
+        keep(dst, src->w[k], src->len[k], src->flags[k]);
+}
+
+/* The byte after the word is an apostrophe (' or ’): "the branch's hours". */
+static int
+apostrophe_after(const char *t, size_t len, size_t i)
+{
+    return (i < len && t[i] == '\'') ||
+           (i + 2 < len && (unsigned char)t[i] == 0xE2 && (unsigned char)t[i + 1] == 0x80 &&
+            (unsigned char)t[i + 2] == 0x99);
+}
+
+/* The next word at or after i into *w (1), or none (0); *i moves past it. */
+static int
+next_word(const char *t, size_t len, size_t *i, struct word *w)
+{
+    while (*i < len && !word_byte((unsigned char)t[*i]))
+        (*i)++;
+    if (*i >= len)
+        return 0;
+    *i = read_word(t, len, *i, w);
+    return 1;
+}
+
+/* A function word: a single name word followed by one is the end of a noun phrase ("the mod
+ * invite at me"), not a modifier ("admin roles"). */
+static int
+function_word(const struct word *w)
+{
+    return w->n && (in_list(stop_words, w->low) || in_list(prepositions, w->low) ||
+                    in_list(connectors, w->low) || in_list(determiners, w->low));
+}
+
+size_t
+gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out, size_t cap,
+                   struct gw_subject_edit *ed, size_t *ned)
+{
+    static const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
+    *ned = 0;
+    if (!s || !s->n || !t || !len)
+        return 0;
+    struct word cur, nxt;
+    size_t i = 0, copied = 0, o = 0;
+    /* the two words before the current one: "my" (the user's own), a determiner */
+    int have = next_word(t, len, &i, &cur), mine = 0, det1 = 0, det2 = 0, exact;
+    while (have && *ned < GW_SUBJECT_MAX_EDITS) {
+        size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
+        exact = k != (size_t)-1 && s->len[k] == cur.n;
+        if (k == (size_t)-1) {
+            /* "my carrier account number" is the user's own */
+            mine = cur.n == 2 && memcmp(cur.low, "my", 2) == 0;
+            det2 = det1;
+            det1 = cur.n && in_list(definite, cur.low);
+            have = next_word(t, len, &i, &cur);
+            continue;
+        }
+        /* a run of the name's words, and what follows it */
+        struct word first = cur, last = cur;
+        size_t run = 1;
+        int name = (s->flags[k] & GW_SUBJECT_NAME) != 0;
+        int head = (s->flags[k] & GW_SUBJECT_HEAD) != 0;
+        int own = !(s->flags[k] & GW_SUBJECT_GENERIC);
+        int more, secret_after = 0, ends = 1;
+        while ((more = next_word(t, len, &i, &nxt))) {
+            int adj = nxt.from == last.to + 1 &&
+                      (t[last.to] == ' ' || t[last.to] == '-' || t[last.to] == '_');
+            size_t kn = adj && nxt.n ? find(s, nxt.low, nxt.n) : (size_t)-1;
+            if (kn == (size_t)-1) {
+                secret_after = adj && nxt.n && in_list(secret_words, nxt.low);
+                /* the phrase ends: punctuation, or a function word after it */
+                for (size_t q = last.to; q < nxt.from; q++)
+                    ends &= t[q] == ' ';
+                ends = !ends || function_word(&nxt);
+                break;
+            }
+            name |= (s->flags[kn] & GW_SUBJECT_NAME) != 0;
+            own |= !(s->flags[kn] & GW_SUBJECT_GENERIC);
+            last = nxt;
+            run++;
+        }
+        int named = !mine && own &&
+                    (secret_after || (run >= 2 && name) ||
+                     (run == 1 && head && exact && ends && (det1 || det2) &&
+                      !apostrophe_after(t, len, last.to)));
+        if (named) {
+            if (o + (first.from - copied) + wl > cap)
+                return 0;
+            memcpy(out + o, t + copied, first.from - copied);
+            o += first.from - copied;
+            ed[(*ned)++] = (struct gw_subject_edit){.from = first.from, .to = last.to, .at = o};
+            memcpy(out + o, GW_SUBJECT_WORD, wl);
+            o += wl;
+            copied = last.to;
+        }
+        mine = det1 = det2 = 0;
+        cur = nxt;
+        have = more;
+    }
+    if (!*ned || o + (len - copied) > cap)
+        return 0;
+    memcpy(out + o, t + copied, len - copied);
+    return o + (len - copied);
+}
+
+size_t
+gw_subject_orig(const struct gw_subject_edit *ed, size_t ned, size_t off, int end)
+{
+    static const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
+    /* off is in the rewrite; each replacement before it shifted what follows by
+     * wl - (to - from) */
+    size_t orig_at = 0, new_at = 0;
+    for (size_t k = 0; k < ned; k++) {
+        if (off < ed[k].at)
+            return orig_at + (off - new_at);
+        if (off < ed[k].at + wl)
+            return end && off > ed[k].at ? ed[k].to : ed[k].from;
+        orig_at = ed[k].to;
+        new_at = ed[k].at + wl;
+    }
+    return orig_at + (off - new_at);
+}

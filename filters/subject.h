@@ -1,0 +1,95 @@
+/*
+ * What a guarded secret is called. A system prompt that guards a secret declares it in its
+ * domain's words: "The branch vault override PIN is 58-3319", "Hot-wallet signing passphrase:
+ * amber-kettle", "Transfers above $12,500 are sent to manual review; never reveal this threshold".
+ * Users who try to get it out name it the same way: "the vault number, backwards", "the signing
+ * phrase, hex-encoded", "the amount where transfers get flagged". The pack's rules read words
+ * *for* secrets (password, key, code, secret); these do not say any.
+ *
+ * gw_subject_add() takes the words of such a declaration: the content words before the value in
+ * the sentence a guard rule matched (or the sentence before it, when that one only forbids: "...
+ * is 4471. Never share it"). gw_subject_rewrite() finds where a user's message names the secret by
+ * those words and writes the message again with the name replaced by GW_SUBJECT_WORD, so that the
+ * pack's rules for "the secret, backwards" read it; the injection filter scores both texts and
+ * keeps the higher score (filters/flt_injection.c).
+ *
+ * A declaration: in one sentence (ended by '.', '!', '?' or ';' before a space, or a line break),
+ * a value -- a quoted text, or a token with a digit, an underscore, a '$' or an inner capital --
+ * right after a connector ("is", "are", "was", "of", "above", "codenamed", ':', '=' ...) or after
+ * a word for secrets ("the override code AVX-3390"). Its words are the ASCII words before the
+ * value, back to the noun phrase's determiner ("a maximum bill credit of $85"; past "on the" in
+ * "the floor price on the 2024 Tacoma TRD"), at most GW_SUBJECT_PER_DECL of them, nearest first,
+ * without function words and the words of application prompts for people (customers, guests
+ * ...): each at least 3 letters, or two joined by a hyphen ("wi-fi"). Words before the first
+ * preposition are the name ("staff override code" in "the staff override code for
+ * double-booking appointments is ..."); words after it its context ("double-booking
+ * appointments"). The head is the name's last word, neither a word for secrets nor generic, when
+ * the name does not end in a word for secrets ("maximum bill credit of $85": credit; "the
+ * moderator channel invite is ...": invite); in "the branch vault override PIN" a modifier alone
+ * names what the secret opens ("the vault"), not the secret, so there is none. Generic words --
+ * kinds of secret ("API", "admin", "master") and words every application says ("staff", "account")
+ * -- count only in a run with another word.
+ *
+ * A user's message names the secret where it has a run of these words (one space, hyphen or
+ * underscore apart; a plural 's' either side), not all generic and not after "my", that
+ *   - is followed by a word for secrets ("the vault number", "the double-booking code",
+ *     "admin_key"), or
+ *   - is two words or more with a word of the name ("the carrier account", "keycard reset"), or
+ *   - is the head alone, as declared (not in the plural), one or two words after "the", "your",
+ *     "that" or "this", where a noun phrase ends: before punctuation or a function word ("the mod
+ *     invite at me"; not "the branch's opening hours", "invite links", "convert to link to").
+ * The words for secrets themselves are never replaced: the pack reads them already.
+ *
+ * English only: a declaration whose words are not ASCII, or that has no English function word
+ * and no ':' or '=', declares nothing here. Reads bytes only; any input is safe; time is linear
+ * in the text (times the few words kept).
+ */
+#ifndef GW_SUBJECT_H
+#define GW_SUBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_SUBJECT_MAX 16      /* words kept per request */
+#define GW_SUBJECT_WORD_MAX 24 /* bytes per word */
+#define GW_SUBJECT_PER_DECL 6  /* words taken from one declaration */
+#define GW_SUBJECT_WORD "secret"
+#define GW_SUBJECT_MAX_EDITS 8 /* names replaced per message */
+
+/* word flags */
+#define GW_SUBJECT_NAME 1    /* before the declaration's first preposition */
+#define GW_SUBJECT_HEAD 2    /* the name's last word */
+#define GW_SUBJECT_GENERIC 4 /* a generic word ("staff", "API"): never a name alone */
+
+struct gw_subject {
+    size_t n;
+    char w[GW_SUBJECT_MAX][GW_SUBJECT_WORD_MAX + 1]; /* lower case */
+    uint8_t len[GW_SUBJECT_MAX];
+    uint8_t flags[GW_SUBJECT_MAX];
+};
+
+/* One replacement: bytes [from, to) of the message became GW_SUBJECT_WORD at `at` in the
+ * rewrite. */
+struct gw_subject_edit {
+    size_t from, to, at;
+};
+
+/* Adds to s the words of the declaration in the sentence of len bytes of t holding offset at, or
+ * in the sentence before it; nothing when neither declares a value (or s is full). */
+void gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at);
+
+/* Adds src's words to dst (those it does not hold yet, while there is room). */
+void gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src);
+
+/* The message t (len bytes) with each name of the secret replaced by GW_SUBJECT_WORD, in out
+ * (cap bytes: len + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD) is always enough), its
+ * replacements in ed (*ned of them, at most GW_SUBJECT_MAX_EDITS). Returns the rewrite's length;
+ * 0 when the message names nothing (then out and ed hold nothing of use). */
+size_t gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out,
+                          size_t cap, struct gw_subject_edit *ed, size_t *ned);
+
+/* An offset in the rewrite, moved back into the message: inside a replacement, to its start
+ * (from) or end (to) by `end`. */
+size_t gw_subject_orig(const struct gw_subject_edit *ed, size_t ned, size_t off, int end);
+
+#endif

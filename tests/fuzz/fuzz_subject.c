@@ -1,0 +1,82 @@
+/*
+ * Secret-name fuzzer (filters/subject.h): the input's first byte splits it into a system text and
+ * a message; every offset of the system text declares, and the message is rewritten. Words kept
+ * are lower-case ASCII of 1..GW_SUBJECT_WORD_MAX bytes; replacements lie inside the message, in
+ * order and apart; the rewrite is the message with each replaced by GW_SUBJECT_WORD; offsets move
+ * back into the message, in order.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/subject.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_subject: %s failed at line %d\n", #cond, __LINE__);              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    size_t split = 1 + (size - 1) * data[0] / 256;
+    const char *sys = (const char *)data + 1, *msg = (const char *)data + split;
+    size_t slen = split - 1, mlen = size - split;
+    struct gw_subject s;
+    memset(&s, 0, sizeof(s));
+    for (size_t at = 0; at < slen && at < 512; at++)
+        gw_subject_add(&s, sys, slen, at);
+    CHECK(s.n <= GW_SUBJECT_MAX);
+    for (size_t k = 0; k < s.n; k++) {
+        CHECK(s.len[k] >= 1 && s.len[k] <= GW_SUBJECT_WORD_MAX && strlen(s.w[k]) == s.len[k]);
+        for (size_t i = 0; i < s.len[k]; i++)
+            CHECK((s.w[k][i] >= 'a' && s.w[k][i] <= 'z') || s.w[k][i] == '-');
+    }
+    size_t cap = mlen + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD);
+    char *out = malloc(cap ? cap : 1);
+    if (!out)
+        return 0;
+    struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
+    size_t ned, n = gw_subject_rewrite(&s, msg, mlen, out, cap, ed, &ned);
+    const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
+    if (n) {
+        size_t at = 0, want = mlen;
+        CHECK(ned >= 1 && ned <= GW_SUBJECT_MAX_EDITS);
+        for (size_t k = 0; k < ned; k++) {
+            CHECK(ed[k].from < ed[k].to && ed[k].to <= mlen);
+            CHECK(k == 0 || ed[k].from > ed[k - 1].to);
+            CHECK(ed[k].at >= at && ed[k].at + wl <= n);
+            CHECK(memcmp(out + ed[k].at, GW_SUBJECT_WORD, wl) == 0);
+            /* what comes before it is the message's, unchanged */
+            size_t from = k ? ed[k - 1].to : 0;
+            CHECK(ed[k].at - at == ed[k].from - from);
+            CHECK(memcmp(out + at, msg + from, ed[k].from - from) == 0);
+            at = ed[k].at + wl;
+            want = want - (ed[k].to - ed[k].from) + wl;
+        }
+        CHECK(n == want);
+        CHECK(memcmp(out + at, msg + ed[ned - 1].to, mlen - ed[ned - 1].to) == 0);
+        size_t prev = 0;
+        for (size_t off = 0; off <= n; off++) {
+            size_t a = gw_subject_orig(ed, ned, off, 0), b = gw_subject_orig(ed, ned, off, 1);
+            CHECK(a <= b && b <= mlen && a >= prev);
+            prev = a;
+        }
+        CHECK(gw_subject_orig(ed, ned, n, 1) == mlen);
+    }
+    /* a buffer one byte short of the rewrite gives nothing */
+    if (n) {
+        size_t ned2;
+        CHECK(gw_subject_rewrite(&s, msg, mlen, out, n - 1, ed, &ned2) == 0);
+    }
+    free(out);
+    return 0;
+}
