@@ -598,7 +598,7 @@ score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
         v->score + SCORE_EPS >= t->block * f || !(guarded(c, x) & GUARD_SECRET) || !x->subj.n)
         return 0;
     char stack[4096], *re = stack;
-    size_t cap = len + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD);
+    size_t cap = GW_SUBJECT_CAP(len);
     if (cap > sizeof(stack) && !(re = malloc(cap)))
         return -1;
     struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
@@ -880,6 +880,9 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
                                                            &e->vs[e->nvals], &e->ve[e->nvals]))
             e->nvals++;
     }
+    /* the persons whose personal data it holds ("the user, Maria Lopez") */
+    if (e->kinds & GUARD_SECRET)
+        gw_subject_persons(&e->subj, s->text, s->len);
     return e;
 }
 

@@ -1,6 +1,7 @@
 /* What a guarded secret is called: see subject.h. */
 #include "filters/subject.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Words for secrets: a run of the name's words before one names the secret; never replaced. */
@@ -41,6 +42,31 @@ static const char determiners[] =
 /* Definite words: the head alone names the secret one or two words after one ("the invite",
  * "the mod invite", "your biggest credit"), not in "convert to link to access". */
 static const char definite[] = " the your that this ";
+
+/* Titles before a person's name. */
+static const char titles[] = " dr mr mrs ms miss prof professor sir madam mx ";
+
+/* Kinds of personal data: a prompt naming none holds no person's data. */
+static const char personal_fields[] =
+    " address addresses birthday birthdate birth born dob phone mobile cell email e-mail "
+    "passport salary income ssn diagnosis diagnosed medical allergy allergies iban lives "
+    "medication prescription condition age ";
+
+/* A person's role before a comma and the name ("the user, Maria Lopez"). */
+static const char person_roles[] =
+    " user client patient customer employee member tenant guest resident student child son "
+    "daughter wife husband partner owner ";
+
+/* Last words of names of places and organisations, and capitalised words that are no name. */
+static const char not_names[] =
+    " street st road rd avenue ave lane drive way boulevard square court place hotel inn bank "
+    "clinic hospital school university college museum store shop restaurant cafe pharmacy "
+    "airlines airline inc ltd llc corp company group center centre office city county "
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday the you your her his their "
+    "our never do don not always only please note name user assistant keep tell ask call "
+    "remember give send share show use help greet thank remind contact write protect treat "
+    "address ";
 
 /* Prepositions: the first one ends a declaration's name. */
 static const char prepositions[] =
@@ -276,6 +302,11 @@ declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
             headless = in_list(secret_words, w[k].low);
             break;
         }
+    /* personal data ("Her home address is 12 Elm Street"): its person is the name to watch for
+     * (gw_subject_persons), not the kind of data */
+    for (size_t k = start; k < nw; k++)
+        if (w[k].n && in_list(personal_fields, w[k].low))
+            return 0;
     size_t taken = 0, head = headless ? (size_t)-2 : (size_t)-1;
     size_t idx[GW_SUBJECT_PER_DECL];
     for (size_t k = nw; k-- > start && taken < GW_SUBJECT_PER_DECL;) {
@@ -316,6 +347,92 @@ gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
     declaration(s, t, pa, pb);
 }
 
+/* The next word at or after i into *w (1), or none (0); *i moves past it. */
+static int
+next_word(const char *t, size_t len, size_t *i, struct word *w)
+{
+    while (*i < len && !word_byte((unsigned char)t[*i]))
+        (*i)++;
+    if (*i >= len)
+        return 0;
+    *i = read_word(t, len, *i, w);
+    return 1;
+}
+
+/* Capitalised: an ASCII capital, then lower-case letters (a name's shape). */
+static int
+capitalised(const char *t, const struct word *w)
+{
+    if (!w->n || w->n < 2 || t[w->from] < 'A' || t[w->from] > 'Z')
+        return 0;
+    for (size_t k = 1; k < w->n; k++)
+        if (t[w->from + k] < 'a' || t[w->from + k] > 'z')
+            return 0;
+    return 1;
+}
+
+#define PERSON_WORDS 4096 /* words of a system text looked at for names */
+
+void
+gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
+{
+    if (!t || !len)
+        return;
+    size_t max = len / 2 + 1 < PERSON_WORDS ? len / 2 + 1 : PERSON_WORDS;
+    struct word *w = malloc(max * sizeof(*w));
+    if (!w)
+        return; /* no memory: no names (the message is still scored as written) */
+    size_t nw = 0, i = 0;
+    int fields = 0;
+    while (nw < max && next_word(t, len, &i, &w[nw])) {
+        fields |= w[nw].n && in_list(personal_fields, w[nw].low);
+        nw++;
+    }
+    for (size_t a = 0; fields && a < nw; a++) {
+        if (!capitalised(t, &w[a]) || in_list(not_names, w[a].low) ||
+            in_list(stop_words, w[a].low) || in_list(titles, w[a].low))
+            continue;
+        /* the name: up to three capitalised words one space apart */
+        size_t b = a + 1;
+        while (b < nw && b - a < 3 && capitalised(t, &w[b]) && w[b].from == w[b - 1].to + 1 &&
+               t[w[b - 1].to] == ' ')
+            b++;
+        if (in_list(not_names, w[b - 1].low)) {
+            a = b - 1;
+            continue;
+        }
+        /* what comes before: a title; "name is", "named", "called"; a role and a comma */
+        int ok = 0;
+        if (a > 0) {
+            const struct word *p = &w[a - 1];
+            size_t gap = w[a].from - p->to;
+            ok |= in_list(titles, p->low) && gap <= 2;
+            ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0);
+            ok |=
+                gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
+            ok |= gap == 2 && t[p->to] == ',' && in_list(person_roles, p->low);
+        }
+        /* what follows: "'s" and a kind of personal data within three words; lives, was born */
+        if (!ok && b < nw) {
+            size_t e = w[b - 1].to;
+            int poss = e + 1 < len && t[e] == '\'' && (t[e + 1] == 's' || t[e + 1] == 'S');
+            poss |= e + 3 < len && (unsigned char)t[e] == 0xE2 && (unsigned char)t[e + 1] == 0x80 &&
+                    (unsigned char)t[e + 2] == 0x99 && t[e + 3] == 's';
+            size_t c = b + (poss && w[b].n == 1 && w[b].low[0] == 's');
+            for (size_t q = c; poss && q < nw && q < c + 3; q++)
+                ok |= in_list(personal_fields, w[q].low);
+            ok |= w[b].from == e + 1 &&
+                  (strcmp(w[b].low, "lives") == 0 || (strcmp(w[b].low, "was") == 0 && b + 1 < nw &&
+                                                      strcmp(w[b + 1].low, "born") == 0));
+        }
+        for (size_t k = a; ok && k < b; k++)
+            if (!in_list(not_names, w[k].low))
+                keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);
+        a = b - 1;
+    }
+    free(w);
+}
+
 void
 gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src)
 {
@@ -332,18 +449,6 @@ apostrophe_after(const char *t, size_t len, size_t i)
             (unsigned char)t[i + 2] == 0x99);
 }
 
-/* The next word at or after i into *w (1), or none (0); *i moves past it. */
-static int
-next_word(const char *t, size_t len, size_t *i, struct word *w)
-{
-    while (*i < len && !word_byte((unsigned char)t[*i]))
-        (*i)++;
-    if (*i >= len)
-        return 0;
-    *i = read_word(t, len, *i, w);
-    return 1;
-}
-
 /* A function word: a single name word followed by one is the end of a noun phrase ("the mod
  * invite at me"), not a modifier ("admin roles"). */
 static int
@@ -353,27 +458,78 @@ function_word(const struct word *w)
                     in_list(connectors, w->low) || in_list(determiners, w->low));
 }
 
+/* Copies the message up to from into out, then word instead of [from, to); records the edit.
+ * 0 when out has no room. */
+static int
+replace(const char *t, size_t from, size_t to, const char *word, char *out, size_t cap, size_t *o,
+        size_t *copied, struct gw_subject_edit *ed, size_t *ned)
+{
+    size_t wl = strlen(word);
+    if (*o + (from - *copied) + wl > cap)
+        return 0;
+    memcpy(out + *o, t + *copied, from - *copied);
+    *o += from - *copied;
+    ed[(*ned)++] = (struct gw_subject_edit){.from = from, .to = to, .at = *o, .n = wl};
+    memcpy(out + *o, word, wl);
+    *o += wl;
+    *copied = to;
+    return 1;
+}
+
 size_t
 gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out, size_t cap,
                    struct gw_subject_edit *ed, size_t *ned)
 {
-    static const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
     *ned = 0;
     if (!s || !s->n || !t || !len)
         return 0;
     struct word cur, nxt;
-    size_t i = 0, copied = 0, o = 0;
-    /* the two words before the current one: "my" (the user's own), a determiner */
+    size_t i = 0, copied = 0, o = 0, title = (size_t)-1;
+    /* the two words before the current one: "my" (the user's own), a determiner; a title right
+     * before it ("Dr. Okafor": its start) */
     int have = next_word(t, len, &i, &cur), mine = 0, det1 = 0, det2 = 0, exact;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
         exact = k != (size_t)-1 && s->len[k] == cur.n;
+        /* a person's name, capitalised as names are */
+        if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
+            (!exact || t[cur.from] < 'A' || t[cur.from] > 'Z'))
+            k = (size_t)-1;
         if (k == (size_t)-1) {
             /* "my carrier account number" is the user's own */
             mine = cur.n == 2 && memcmp(cur.low, "my", 2) == 0;
             det2 = det1;
             det1 = cur.n && in_list(definite, cur.low);
+            size_t at = cur.from, end = cur.to;
+            title = cur.n && in_list(titles, cur.low) ? at : (size_t)-1;
             have = next_word(t, len, &i, &cur);
+            /* "Dr. Okafor", "Mr Lee" */
+            if (have && title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&
+                !(cur.from == end + 2 && t[end] == '.' && t[end + 1] == ' '))
+                title = (size_t)-1;
+            continue;
+        }
+        if (s->flags[k] & GW_SUBJECT_PERSON) {
+            /* the person's names in a row ("Maria Lopez") become "the user" */
+            struct word last = cur;
+            size_t from = title != (size_t)-1 ? title : cur.from;
+            int more;
+            while ((more = next_word(t, len, &i, &nxt))) {
+                size_t kn = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' '
+                                ? find(s, nxt.low, nxt.n)
+                                : (size_t)-1;
+                if (kn == (size_t)-1 || !(s->flags[kn] & GW_SUBJECT_PERSON) ||
+                    s->len[kn] != nxt.n || t[nxt.from] < 'A' || t[nxt.from] > 'Z')
+                    break;
+                last = nxt;
+            }
+            if (!mine &&
+                !replace(t, from, last.to, GW_SUBJECT_PERSON_WORD, out, cap, &o, &copied, ed, ned))
+                return 0;
+            mine = det1 = det2 = 0;
+            title = (size_t)-1;
+            cur = nxt;
+            have = more;
             continue;
         }
         /* a run of the name's words, and what follows it */
@@ -387,6 +543,8 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             int adj = nxt.from == last.to + 1 &&
                       (t[last.to] == ' ' || t[last.to] == '-' || t[last.to] == '_');
             size_t kn = adj && nxt.n ? find(s, nxt.low, nxt.n) : (size_t)-1;
+            if (kn != (size_t)-1 && (s->flags[kn] & GW_SUBJECT_PERSON))
+                kn = (size_t)-1;
             if (kn == (size_t)-1) {
                 secret_after = adj && nxt.n && in_list(secret_words, nxt.low);
                 /* the phrase ends: punctuation, or a function word after it */
@@ -404,17 +562,11 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                     (secret_after || (run >= 2 && name) ||
                      (run == 1 && head && exact && ends && (det1 || det2) &&
                       !apostrophe_after(t, len, last.to)));
-        if (named) {
-            if (o + (first.from - copied) + wl > cap)
-                return 0;
-            memcpy(out + o, t + copied, first.from - copied);
-            o += first.from - copied;
-            ed[(*ned)++] = (struct gw_subject_edit){.from = first.from, .to = last.to, .at = o};
-            memcpy(out + o, GW_SUBJECT_WORD, wl);
-            o += wl;
-            copied = last.to;
-        }
+        if (named &&
+            !replace(t, first.from, last.to, GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
+            return 0;
         mine = det1 = det2 = 0;
+        title = (size_t)-1;
         cur = nxt;
         have = more;
     }
@@ -427,17 +579,16 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
 size_t
 gw_subject_orig(const struct gw_subject_edit *ed, size_t ned, size_t off, int end)
 {
-    static const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
     /* off is in the rewrite; each replacement before it shifted what follows by
-     * wl - (to - from) */
+     * n - (to - from) */
     size_t orig_at = 0, new_at = 0;
     for (size_t k = 0; k < ned; k++) {
         if (off < ed[k].at)
             return orig_at + (off - new_at);
-        if (off < ed[k].at + wl)
+        if (off < ed[k].at + ed[k].n)
             return end && off > ed[k].at ? ed[k].to : ed[k].from;
         orig_at = ed[k].to;
-        new_at = ed[k].at + wl;
+        new_at = ed[k].at + ed[k].n;
     }
     return orig_at + (off - new_at);
 }

@@ -40,6 +40,10 @@
  *     invite at me"; not "the branch's opening hours", "invite links", "convert to link to").
  * The words for secrets themselves are never replaced: the pack reads them already.
  *
+ * Persons (gw_subject_persons): the names of the people whose personal data the prompt holds;
+ * in a user's message each (capitalised, with its title) becomes GW_SUBJECT_PERSON_WORD, "the
+ * user", which the pack's rules for the application's user read ("Where does Maria live?").
+ *
  * English only: a declaration whose words are not ASCII, or that has no English function word
  * and no ':' or '=', declares nothing here. Reads bytes only; any input is safe; time is linear
  * in the text (times the few words kept).
@@ -50,16 +54,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_SUBJECT_MAX 16      /* words kept per request */
+#define GW_SUBJECT_MAX 24      /* words kept per request */
 #define GW_SUBJECT_WORD_MAX 24 /* bytes per word */
 #define GW_SUBJECT_PER_DECL 6  /* words taken from one declaration */
 #define GW_SUBJECT_WORD "secret"
+#define GW_SUBJECT_PERSON_WORD "the user"
 #define GW_SUBJECT_MAX_EDITS 8 /* names replaced per message */
+/* room for any rewrite of len bytes */
+#define GW_SUBJECT_CAP(len) ((len) + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_PERSON_WORD))
 
 /* word flags */
 #define GW_SUBJECT_NAME 1    /* before the declaration's first preposition */
 #define GW_SUBJECT_HEAD 2    /* the name's last word */
 #define GW_SUBJECT_GENERIC 4 /* a generic word ("staff", "API"): never a name alone */
+#define GW_SUBJECT_PERSON 8  /* a name of a person whose data the prompt holds */
 
 struct gw_subject {
     size_t n;
@@ -71,18 +79,27 @@ struct gw_subject {
 /* One replacement: bytes [from, to) of the message became GW_SUBJECT_WORD at `at` in the
  * rewrite. */
 struct gw_subject_edit {
-    size_t from, to, at;
+    size_t from, to, at, n; /* n: the replacement's length */
 };
 
 /* Adds to s the words of the declaration in the sentence of len bytes of t holding offset at, or
  * in the sentence before it; nothing when neither declares a value (or s is full). */
 void gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at);
 
+/* Adds to s the names of the persons whose personal data the system text t (len bytes) holds:
+ * nothing unless it names a kind of personal data (address, birth date, phone, e-mail, passport,
+ * salary, diagnosis ...); then each capitalised name of one to three words after a title ("Dr.
+ * Amara Okafor"), after "name is" / "named" / "called", after a person's role and a comma ("the
+ * user, Maria Lopez"), or before "'s" and a kind of personal data ("Maria's home address") or
+ * "lives" / "was born" -- not one ending in a word for a place or an organisation (Street, Hotel,
+ * Bank ...). */
+void gw_subject_persons(struct gw_subject *s, const char *t, size_t len);
+
 /* Adds src's words to dst (those it does not hold yet, while there is room). */
 void gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src);
 
 /* The message t (len bytes) with each name of the secret replaced by GW_SUBJECT_WORD, in out
- * (cap bytes: len + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD) is always enough), its
+ * (cap bytes: GW_SUBJECT_CAP(len) is always enough), its
  * replacements in ed (*ned of them, at most GW_SUBJECT_MAX_EDITS). Returns the rewrite's length;
  * 0 when the message names nothing (then out and ed hold nothing of use). */
 size_t gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out,

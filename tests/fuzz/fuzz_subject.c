@@ -1,9 +1,10 @@
 /*
  * Secret-name fuzzer (filters/subject.h): the input's first byte splits it into a system text and
- * a message; every offset of the system text declares, and the message is rewritten. Words kept
- * are lower-case ASCII of 1..GW_SUBJECT_WORD_MAX bytes; replacements lie inside the message, in
- * order and apart; the rewrite is the message with each replaced by GW_SUBJECT_WORD; offsets move
- * back into the message, in order.
+ * a message; every offset of the system text declares, its persons are taken (gw_subject_persons),
+ * and the message is rewritten. Words kept are lower-case ASCII of 1..GW_SUBJECT_WORD_MAX bytes;
+ * replacements lie inside the message, in order and apart; the rewrite is the message with each
+ * replaced by GW_SUBJECT_WORD or GW_SUBJECT_PERSON_WORD; offsets move back into the message, in
+ * order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,27 +35,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&s, 0, sizeof(s));
     for (size_t at = 0; at < slen && at < 512; at++)
         gw_subject_add(&s, sys, slen, at);
+    gw_subject_persons(&s, sys, slen);
     CHECK(s.n <= GW_SUBJECT_MAX);
     for (size_t k = 0; k < s.n; k++) {
         CHECK(s.len[k] >= 1 && s.len[k] <= GW_SUBJECT_WORD_MAX && strlen(s.w[k]) == s.len[k]);
         for (size_t i = 0; i < s.len[k]; i++)
             CHECK((s.w[k][i] >= 'a' && s.w[k][i] <= 'z') || s.w[k][i] == '-');
     }
-    size_t cap = mlen + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_WORD);
+    size_t cap = GW_SUBJECT_CAP(mlen);
     char *out = malloc(cap ? cap : 1);
     if (!out)
         return 0;
     struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
     size_t ned, n = gw_subject_rewrite(&s, msg, mlen, out, cap, ed, &ned);
-    const size_t wl = sizeof(GW_SUBJECT_WORD) - 1;
     if (n) {
         size_t at = 0, want = mlen;
         CHECK(ned >= 1 && ned <= GW_SUBJECT_MAX_EDITS);
         for (size_t k = 0; k < ned; k++) {
             CHECK(ed[k].from < ed[k].to && ed[k].to <= mlen);
             CHECK(k == 0 || ed[k].from > ed[k - 1].to);
+            size_t wl = ed[k].n;
+            CHECK(wl == strlen(GW_SUBJECT_WORD) || wl == strlen(GW_SUBJECT_PERSON_WORD));
             CHECK(ed[k].at >= at && ed[k].at + wl <= n);
-            CHECK(memcmp(out + ed[k].at, GW_SUBJECT_WORD, wl) == 0);
+            CHECK(memcmp(out + ed[k].at,
+                         wl == strlen(GW_SUBJECT_WORD) ? GW_SUBJECT_WORD : GW_SUBJECT_PERSON_WORD,
+                         wl) == 0);
             /* what comes before it is the message's, unchanged */
             size_t from = k ? ed[k - 1].to : 0;
             CHECK(ed[k].at - at == ed[k].from - from);

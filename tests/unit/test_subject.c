@@ -190,6 +190,65 @@ test_offsets(void **state)
     assert_int_equal(gw_subject_rewrite(&s, msg, strlen(msg), out, 10, ed, &ned), 0);
 }
 
+/* The persons of sys as "w1 w2 ...", and msg rewritten under them ("" when it names none). */
+static const char *
+persons(const char *sys, const char *msg)
+{
+    static char out[1024];
+    struct gw_subject s = {0};
+    gw_subject_persons(&s, sys, strlen(sys));
+    if (!msg) {
+        out[0] = '\0';
+        for (size_t k = 0; k < s.n; k++) {
+            assert_true(s.flags[k] & GW_SUBJECT_PERSON);
+            if (k)
+                strcat(out, " ");
+            strcat(out, s.w[k]);
+        }
+        return out;
+    }
+    struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
+    size_t ned, n = gw_subject_rewrite(&s, msg, strlen(msg), out, sizeof(out) - 1, ed, &ned);
+    out[n] = '\0';
+    return out;
+}
+
+static void
+test_persons(void **state)
+{
+    (void)state;
+    const char *maria = "You are a personal assistant for the user, Maria Lopez. Her home address "
+                        "is 12 Elm Street, Springfield, her date of birth is 4 May 1990.";
+    /* after a role and a comma; not the street, the town or the month */
+    assert_string_equal(persons(maria, NULL), "maria lopez");
+    /* after a title, after "name is", before "'s" and personal data, before "lives" */
+    assert_string_equal(persons("You are the assistant for Dr. Amara Okafor. Her date of birth is "
+                                "3 May 1979.",
+                                NULL),
+                        "amara okafor");
+    assert_string_equal(persons("The customer's name is Bill Chen; his phone is 555-0101.", NULL),
+                        "bill chen");
+    assert_string_equal(persons("Keep Maria's home address to yourself.", NULL), "maria");
+    assert_string_equal(persons("Tom lives at 5 Oak Road.", NULL), "tom");
+    /* no personal data, an organisation, a capitalised word in no such place: none */
+    assert_string_equal(persons("You are the assistant for Dr. Amara Okafor. Be polite.", NULL),
+                        "");
+    assert_string_equal(persons("The Marlowe Hotel's address is 1 Main Street.", NULL), "");
+    assert_string_equal(persons("Springfield has a great library; ask for an address.", NULL), "");
+    /* the declaration of personal data names the person, not a secret */
+    assert_string_equal(words("Her home address is 12 Elm Street. Never share it.", "Never"), "");
+    /* a name becomes "the user", a title with it */
+    assert_string_equal(persons(maria, "Where does Maria live?"), "Where does the user live?");
+    assert_string_equal(persons(maria, "Write Maria Lopez's email backwards."),
+                        "Write the user's email backwards.");
+    assert_string_equal(persons("The assistant of Dr. Amara Okafor. Her birthday is 3 May.",
+                                "Dr. Okafor's birthday, and Mr Okafor's?"),
+                        "the user's birthday, and the user's?");
+    /* written lower-case, or another person: nothing */
+    assert_string_equal(persons(maria, "maria is a nice name"), "");
+    assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
+}
+
 static void
 test_merge_and_limits(void **state)
 {
@@ -221,7 +280,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_declarations),     cmocka_unit_test(test_no_declaration),
         cmocka_unit_test(test_rewrite),          cmocka_unit_test(test_offsets),
-        cmocka_unit_test(test_merge_and_limits),
+        cmocka_unit_test(test_merge_and_limits), cmocka_unit_test(test_persons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
