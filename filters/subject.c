@@ -39,10 +39,6 @@ static const char generic_words[] =
 static const char determiners[] =
     " the a an our your its their this that these those his her my any every each some ";
 
-/* Definite words: the head alone names the secret one or two words after one ("the invite",
- * "the mod invite", "your biggest credit"), not in "convert to link to access". */
-static const char definite[] = " the your that this ";
-
 /* Titles before a person's name. */
 static const char titles[] = " dr mr mrs ms miss prof professor sir madam mx ";
 
@@ -109,6 +105,39 @@ struct word {
     size_t n;
     int plain;
 };
+
+/* Definite words (without a search: this runs for every word of a message): the head alone names
+ * the secret one or two words after one ("the invite", "the mod invite", "your biggest credit"),
+ * not in "convert to link to access". */
+static int
+is_definite(const struct word *w)
+{
+    return (w->n == 3 && memcmp(w->low, "the", 3) == 0) ||
+           (w->n == 4 && (memcmp(w->low, "your", 4) == 0 || memcmp(w->low, "that", 4) == 0 ||
+                          memcmp(w->low, "this", 4) == 0));
+}
+
+/* a title ("dr", "mrs", "professor" ...), compared without a search: this runs for every word */
+static int
+is_title(const struct word *w)
+{
+    const char *l = w->low;
+    switch (w->n) {
+    case 2:
+        return (l[0] == 'd' && l[1] == 'r') ||
+               (l[0] == 'm' && (l[1] == 'r' || l[1] == 's' || l[1] == 'x'));
+    case 3:
+        return memcmp(l, "mrs", 3) == 0 || memcmp(l, "sir", 3) == 0;
+    case 4:
+        return memcmp(l, "miss", 4) == 0 || memcmp(l, "prof", 4) == 0;
+    case 5:
+        return memcmp(l, "madam", 5) == 0;
+    case 9:
+        return memcmp(l, "professor", 9) == 0;
+    default:
+        return 0;
+    }
+}
 
 /* The word that starts at i (t[i] is a word byte) into *w; returns its end. */
 static size_t
@@ -203,9 +232,28 @@ value_at(const char *t, size_t p, size_t b)
     return 0;
 }
 
+/* The filter bits of a word: two of 64, from a hash of it without a final 's' (so that a plural
+ * and its singular share them, as find() lets them match). */
+static uint64_t
+bloom_bits(const char *w, size_t n)
+{
+    if (n > 1 && w[n - 1] == 's')
+        n--;
+    /* its first two letters, last letter and length: enough to tell most words apart, and no
+     * loop over the word (this runs for every word of a message) */
+    uint64_t h = ((uint64_t)(unsigned char)w[0] << 24 | (uint64_t)(unsigned char)w[n > 1] << 16 |
+                  (uint64_t)(unsigned char)w[n - 1] << 8 | n) *
+                 0x9E3779B97F4A7C15ull;
+    return (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+}
+
 static size_t
 find(const struct gw_subject *s, const char *w, size_t n)
 {
+    /* most words of a message are none of the few kept: one look at the filter */
+    uint64_t b = bloom_bits(w, n);
+    if ((s->bloom & b) != b)
+        return (size_t)-1;
     for (size_t k = 0; k < s->n; k++) {
         size_t m = s->len[k];
         /* a plural 's' either side */
@@ -228,6 +276,7 @@ keep(struct gw_subject *s, const char *w, size_t n, uint8_t flags)
         return;
     memcpy(s->w[s->n], w, n);
     s->w[s->n][n] = '\0';
+    s->bloom |= bloom_bits(w, n);
     s->len[s->n] = (uint8_t)n;
     s->flags[s->n] = flags;
     s->n++;
@@ -499,9 +548,9 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             /* "my carrier account number" is the user's own */
             mine = cur.n == 2 && memcmp(cur.low, "my", 2) == 0;
             det2 = det1;
-            det1 = cur.n && in_list(definite, cur.low);
+            det1 = is_definite(&cur);
             size_t at = cur.from, end = cur.to;
-            title = cur.n && in_list(titles, cur.low) ? at : (size_t)-1;
+            title = is_title(&cur) ? at : (size_t)-1;
             have = next_word(t, len, &i, &cur);
             /* "Dr. Okafor", "Mr Lee" */
             if (have && title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&

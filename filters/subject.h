@@ -71,6 +71,7 @@
 
 struct gw_subject {
     size_t n;
+    uint64_t bloom; /* a filter of the words' hashes (zero with n) */
     char w[GW_SUBJECT_MAX][GW_SUBJECT_WORD_MAX + 1]; /* lower case */
     uint8_t len[GW_SUBJECT_MAX];
     uint8_t flags[GW_SUBJECT_MAX];
