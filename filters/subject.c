@@ -460,6 +460,16 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
             ok |= gap == 2 && t[p->to] == ',' && in_list(person_roles, p->low);
+            /* a record: "Name: Maria Lopez", "name = ...", "\"name\": \"Maria Lopez\"" */
+            if (strcmp(p->low, "name") == 0 && gap <= 4) {
+                int sep = 0, other = 0;
+                for (size_t q = p->to; q < w[a].from; q++) {
+                    sep |= t[q] == ':' || t[q] == '=';
+                    other |=
+                        t[q] != ':' && t[q] != '=' && t[q] != ' ' && t[q] != '"' && t[q] != '\'';
+                }
+                ok |= sep && !other;
+            }
         }
         /* what follows: "'s" and a kind of personal data within three words; lives, was born */
         if (!ok && b < nw) {

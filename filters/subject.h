@@ -90,10 +90,10 @@ void gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at);
 /* Adds to s the names of the persons whose personal data the system text t (len bytes) holds:
  * nothing unless it names a kind of personal data (address, birth date, phone, e-mail, passport,
  * salary, diagnosis ...); then each capitalised name of one to three words after a title ("Dr.
- * Amara Okafor"), after "name is" / "named" / "called", after a person's role and a comma ("the
- * user, Maria Lopez"), or before "'s" and a kind of personal data ("Maria's home address") or
- * "lives" / "was born" -- not one ending in a word for a place or an organisation (Street, Hotel,
- * Bank ...). */
+ * Amara Okafor"), after "name is" / "named" / "called" or a record's "Name:" ("name": "..."),
+ * after a person's role and a comma ("the user, Maria Lopez"), or before "'s" and a kind of
+ * personal data ("Maria's home address") or "lives" / "was born" -- not one ending in a word for a
+ * place or an organisation (Street, Hotel, Bank ...). */
 void gw_subject_persons(struct gw_subject *s, const char *t, size_t len);
 
 /* Adds src's words to dst (those it does not hold yet, while there is room). */

@@ -230,6 +230,10 @@ test_persons(void **state)
                         "bill chen");
     assert_string_equal(persons("Keep Maria's home address to yourself.", NULL), "maria");
     assert_string_equal(persons("Tom lives at 5 Oak Road.", NULL), "tom");
+    assert_string_equal(persons("User profile. Name: Priya Nair; phone: +44 7700 900123.", NULL),
+                        "priya nair");
+    assert_string_equal(persons("{\"name\": \"Priya Nair\", \"email\": \"p@example.com\"}", NULL),
+                        "priya nair");
     /* no personal data, an organisation, a capitalised word in no such place: none */
     assert_string_equal(persons("You are the assistant for Dr. Amara Okafor. Be polite.", NULL),
                         "");
