@@ -96,9 +96,10 @@ word_byte(unsigned char c)
     return is_alpha(c) || is_digit(c) || c >= 0x80;
 }
 
-/* A word: its span, lower-cased copy (only when it is ASCII letters, with at most hyphens
- * joining a part of one or two letters) and length; plain 0 when it has a digit or a non-ASCII
- * byte, or is too long. */
+/* A word: its span, its copy with ASCII letters lower-cased and its length (0 when it has a
+ * digit or is too long); plain when it is ASCII letters only (with at most hyphens joining a part
+ * of one or two letters): only those name a secret, while a person's name may have any letters
+ * ("José"). */
 struct word {
     size_t from, to;
     char low[GW_SUBJECT_WORD_MAX + 1];
@@ -144,12 +145,14 @@ static size_t
 read_word(const char *t, size_t len, size_t i, struct word *w)
 {
     size_t j = i, part = i;
+    int digit = 0;
     w->from = i;
     w->plain = 1;
     for (;;) {
         while (j < len && word_byte((unsigned char)t[j])) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
+            digit |= is_digit((unsigned char)t[j]);
             j++;
         }
         /* "wi-fi", "e-mail": a hyphen joins when a part has one or two bytes */
@@ -167,13 +170,14 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     }
     w->to = j;
     w->n = j - i;
-    if (w->n > GW_SUBJECT_WORD_MAX)
+    if (w->n > GW_SUBJECT_WORD_MAX || digit) {
         w->plain = 0;
-    if (w->plain)
-        for (size_t k = 0; k < w->n; k++)
-            w->low[k] = (char)(t[i + k] == '-' ? '-' : (t[i + k] | 32));
-    else
         w->n = 0;
+    }
+    for (size_t k = 0; k < w->n; k++) {
+        unsigned char c = (unsigned char)t[i + k];
+        w->low[k] = (char)(is_alpha(c) ? (c | 32) : c);
+    }
     w->low[w->n] = '\0';
     return j;
 }
@@ -312,7 +316,10 @@ declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
         if (word_byte(c)) {
             if (nw == CLAUSE_WORDS)
                 return 0;
-            i = read_word(t, b, i, &w[nw++]);
+            i = read_word(t, b, i, &w[nw]);
+            if (w[nw].n && !w[nw].plain)
+                return 0; /* letters outside ASCII: not English */
+            nw++;
             continue;
         }
         i++;
@@ -410,13 +417,26 @@ next_word(const char *t, size_t len, size_t *i, struct word *w)
 
 /* Capitalised: an ASCII capital, then lower-case letters (a name's shape). */
 static int
-capitalised(const char *t, const struct word *w)
+capital_at(const char *t, size_t len, size_t i)
 {
-    if (!w->n || w->n < 2 || t[w->from] < 'A' || t[w->from] > 'Z')
+    unsigned char c = (unsigned char)t[i];
+    if (c >= 'A' && c <= 'Z')
+        return 1;
+    /* À..Þ but × */
+    return c == 0xC3 && i + 1 < len && (unsigned char)t[i + 1] >= 0x80 &&
+           (unsigned char)t[i + 1] <= 0x9E && (unsigned char)t[i + 1] != 0x97;
+}
+
+static int
+capitalised(const char *t, size_t len, const struct word *w)
+{
+    if (w->n < 2 || !capital_at(t, len, w->from))
         return 0;
-    for (size_t k = 1; k < w->n; k++)
-        if (t[w->from + k] < 'a' || t[w->from + k] > 'z')
+    for (size_t k = (unsigned char)t[w->from] >= 0x80 ? 2 : 1; k < w->n; k++) {
+        unsigned char c = (unsigned char)t[w->from + k];
+        if (!(c >= 'a' && c <= 'z') && c < 0x80)
             return 0;
+    }
     return 1;
 }
 
@@ -438,12 +458,12 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         nw++;
     }
     for (size_t a = 0; fields && a < nw; a++) {
-        if (!capitalised(t, &w[a]) || in_list(not_names, w[a].low) ||
+        if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
             in_list(stop_words, w[a].low) || in_list(titles, w[a].low))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;
-        while (b < nw && b - a < 3 && capitalised(t, &w[b]) && w[b].from == w[b - 1].to + 1 &&
+        while (b < nw && b - a < 3 && capitalised(t, len, &w[b]) && w[b].from == w[b - 1].to + 1 &&
                t[w[b - 1].to] == ' ')
             b++;
         if (in_list(not_names, w[b - 1].low)) {
@@ -552,7 +572,10 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
         exact = k != (size_t)-1 && s->len[k] == cur.n;
         /* a person's name, capitalised as names are */
         if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
-            (!exact || t[cur.from] < 'A' || t[cur.from] > 'Z'))
+            (!exact || !capital_at(t, len, cur.from)))
+            k = (size_t)-1;
+        /* a secret's name is plain ASCII words */
+        if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain)
             k = (size_t)-1;
         if (k == (size_t)-1) {
             /* "my carrier account number" is the user's own */
@@ -578,7 +601,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                                 ? find(s, nxt.low, nxt.n)
                                 : (size_t)-1;
                 if (kn == (size_t)-1 || !(s->flags[kn] & GW_SUBJECT_PERSON) ||
-                    s->len[kn] != nxt.n || t[nxt.from] < 'A' || t[nxt.from] > 'Z')
+                    s->len[kn] != nxt.n || !capital_at(t, len, nxt.from))
                     break;
                 last = nxt;
             }
@@ -601,7 +624,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
         while ((more = next_word(t, len, &i, &nxt))) {
             int adj = nxt.from == last.to + 1 &&
                       (t[last.to] == ' ' || t[last.to] == '-' || t[last.to] == '_');
-            size_t kn = adj && nxt.n ? find(s, nxt.low, nxt.n) : (size_t)-1;
+            size_t kn = adj && nxt.plain ? find(s, nxt.low, nxt.n) : (size_t)-1;
             if (kn != (size_t)-1 && (s->flags[kn] & GW_SUBJECT_PERSON))
                 kn = (size_t)-1;
             if (kn == (size_t)-1) {

@@ -1,7 +1,8 @@
 /*
  * Secret-name fuzzer (filters/subject.h): the input's first byte splits it into a system text and
  * a message; every offset of the system text declares, its persons are taken (gw_subject_persons),
- * and the message is rewritten. Words kept are lower-case ASCII of 1..GW_SUBJECT_WORD_MAX bytes;
+ * and the message is rewritten. Words kept are lower-case ASCII (a person's may hold other
+ * letters) of 1..GW_SUBJECT_WORD_MAX bytes;
  * replacements lie inside the message, in order and apart; the rewrite is the message with each
  * replaced by GW_SUBJECT_WORD or GW_SUBJECT_PERSON_WORD; offsets move back into the message, in
  * order.
@@ -39,8 +40,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(s.n <= GW_SUBJECT_MAX);
     for (size_t k = 0; k < s.n; k++) {
         CHECK(s.len[k] >= 1 && s.len[k] <= GW_SUBJECT_WORD_MAX && strlen(s.w[k]) == s.len[k]);
+        /* a secret's words are ASCII letters; a person's may have any letters ("josé") */
         for (size_t i = 0; i < s.len[k]; i++)
-            CHECK((s.w[k][i] >= 'a' && s.w[k][i] <= 'z') || s.w[k][i] == '-');
+            CHECK((s.w[k][i] >= 'a' && s.w[k][i] <= 'z') || s.w[k][i] == '-' ||
+                  ((s.flags[k] & GW_SUBJECT_PERSON) && (unsigned char)s.w[k][i] >= 0x80));
     }
     size_t cap = GW_SUBJECT_CAP(mlen);
     char *out = malloc(cap ? cap : 1);

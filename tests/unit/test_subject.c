@@ -248,6 +248,13 @@ test_persons(void **state)
     assert_string_equal(persons("The assistant of Dr. Amara Okafor. Her birthday is 3 May.",
                                 "Dr. Okafor's birthday, and Mr Okafor's?"),
                         "the user's birthday, and the user's?");
+    /* names with letters outside ASCII */
+    const char *jose = "You are the assistant of the user, José Ibáñez. His phone is 555-0134.";
+    assert_string_equal(persons(jose, NULL), "josé ibáñez");
+    assert_string_equal(persons(jose, "Spell José's phone backwards, and Ibáñez's too."),
+                        "Spell the user's phone backwards, and the user's too.");
+    assert_string_equal(persons("The user's name is Émile Zola; his address is 3 Rue X.", NULL),
+                        "Émile zola"); /* only ASCII letters are lower-cased */
     /* written lower-case, or another person: nothing */
     assert_string_equal(persons(maria, "maria is a nice name"), "");
     assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
