@@ -140,6 +140,17 @@ is_title(const struct word *w)
     }
 }
 
+/* A curly quote or apostrophe (‘ ’ “ ” ) at i: its length (3), else 0. Punctuation, although its
+ * bytes are not ASCII: "Maria’s" is the word "Maria". */
+static size_t
+curly_at(const char *t, size_t len, size_t i)
+{
+    return i + 2 < len && (unsigned char)t[i] == 0xE2 && (unsigned char)t[i + 1] == 0x80 &&
+                   (unsigned char)t[i + 2] >= 0x98 && (unsigned char)t[i + 2] <= 0x9D
+               ? 3
+               : 0;
+}
+
 /* The word that starts at i (t[i] is a word byte) into *w; returns its end. */
 static size_t
 read_word(const char *t, size_t len, size_t i, struct word *w)
@@ -149,7 +160,7 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->from = i;
     w->plain = 1;
     for (;;) {
-        while (j < len && word_byte((unsigned char)t[j])) {
+        while (j < len && word_byte((unsigned char)t[j]) && !curly_at(t, len, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -311,6 +322,10 @@ declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
                           (in_list(connectors, last->low) || in_list(secret_words, last->low))))
                 break;
         }
+        if (curly_at(t, b, i)) {
+            i += 3;
+            continue;
+        }
         if (c >= 0x80)
             return 0; /* not English */
         if (word_byte(c)) {
@@ -407,8 +422,12 @@ gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
 static int
 next_word(const char *t, size_t len, size_t *i, struct word *w)
 {
-    while (*i < len && !word_byte((unsigned char)t[*i]))
-        (*i)++;
+    for (size_t q; *i < len; (*i)++) {
+        if ((q = curly_at(t, len, *i)))
+            *i += q - 1;
+        else if (word_byte((unsigned char)t[*i]))
+            break;
+    }
     if (*i >= len)
         return 0;
     *i = read_word(t, len, *i, w);
