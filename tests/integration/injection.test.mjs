@@ -879,6 +879,7 @@ test('config errors name the file, line and column', TEST_OPTS, async () => {
             [{ scope_categories: ['nope'] }, /'guard\.scope_categories': unknown category 'nope'/],
             [{ factor: 0.5 }, /'guard\.factor' must be a number from 1 to 10/],
             [{ protect: 'yes' }, /'guard\.protect' must be true or false/],
+            [{ secret_names: 1 }, /'guard\.secret_names' must be true or false/],
             ['sometimes', /'guard' must be a mapping or off/],
             [{ classifier_concepts: ['secret'] }, /'guard\.classifier_concepts' needs a classifier model/]]) {
             r = await runCheck(write('f.yaml', base({ type: 'injection', pack: SHIPPED, classifier: 'off', guard })));
