@@ -866,8 +866,7 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->res = r;
     e->nvals = 0;
     e->kinds = 0;
-    e->subj.n = 0;
-    e->subj.bloom = 0;
+    gw_subject_clear(&e->subj);
     /* a scope rule ("only answer questions about cooking") guards the assistant's scope and
      * declares no secret; any other guards a secret, whose value follows its match */
     for (size_t k = 0; k < r.nhits; k++) {
@@ -893,8 +892,7 @@ static void
 system_messages(const struct iconf *c, struct ictx *x)
 {
     x->guarded = 0;
-    x->subj.n = 0;
-    x->subj.bloom = 0;
+    gw_subject_clear(&x->subj);
     for (size_t i = 0; i < x->segs->n; i++) {
         const struct gw_segment *s = &x->segs->v[i];
         if (s->role != GW_ROLE_SYSTEM && s->role != GW_ROLE_DEVELOPER)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters/needles.h"
+
 /* Words for secrets: a run of the name's words before one names the secret; never replaced. */
 static const char secret_words[] =
     " password passwords passcode passcodes passphrase passphrases pin pins code codes "
@@ -38,9 +40,6 @@ static const char generic_words[] =
  * preposition comes before it ("the floor price on the 2024 Tacoma"). */
 static const char determiners[] =
     " the a an our your its their this that these those his her my any every each some ";
-
-/* Titles before a person's name. */
-static const char titles[] = " dr mr mrs ms miss prof professor sir madam mx ";
 
 /* Kinds of personal data: a prompt naming none holds no person's data. */
 static const char personal_fields[] =
@@ -89,13 +88,6 @@ is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-/* A byte of a word: a letter, a digit, or any byte of a non-ASCII character. */
-static int
-word_byte(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c) || c >= 0x80;
-}
-
 /* A word: its span, its copy with ASCII letters lower-cased and its length (0 when it has a
  * digit or is too long); plain when it is ASCII letters only (with at most hyphens joining a part
  * of one or two letters): only those name a secret, while a person's name may have any letters
@@ -118,7 +110,8 @@ is_definite(const struct word *w)
                           memcmp(w->low, "this", 4) == 0));
 }
 
-/* a title ("dr", "mrs", "professor" ...), compared without a search: this runs for every word */
+/* A title before a person's name ("dr", "mrs", "professor" ...), compared without a search: this
+ * runs for every word of a message. */
 static int
 is_title(const struct word *w)
 {
@@ -160,7 +153,7 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->from = i;
     w->plain = 1;
     for (;;) {
-        while (j < len && word_byte((unsigned char)t[j]) && !curly_at(t, len, j)) {
+        while (j < len && gw_word_byte((unsigned char)t[j]) && !curly_at(t, len, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -169,7 +162,7 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
         /* "wi-fi", "e-mail": a hyphen joins when a part has one or two bytes */
         if (j + 1 < len && t[j] == '-' && is_alpha((unsigned char)t[j + 1])) {
             size_t k = j + 1;
-            while (k < len && word_byte((unsigned char)t[k]))
+            while (k < len && gw_word_byte((unsigned char)t[k]))
                 k++;
             if (j - part <= 2 || k - (j + 1) <= 2) {
                 part = j + 1;
@@ -328,7 +321,7 @@ declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
         }
         if (c >= 0x80)
             return 0; /* not English */
-        if (word_byte(c)) {
+        if (gw_word_byte(c)) {
             if (nw == CLAUSE_WORDS)
                 return 0;
             i = read_word(t, b, i, &w[nw]);
@@ -425,7 +418,7 @@ next_word(const char *t, size_t len, size_t *i, struct word *w)
     for (size_t q; *i < len; (*i)++) {
         if ((q = curly_at(t, len, *i)))
             *i += q - 1;
-        else if (word_byte((unsigned char)t[*i]))
+        else if (gw_word_byte((unsigned char)t[*i]))
             break;
     }
     if (*i >= len)
@@ -478,7 +471,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
     }
     for (size_t a = 0; fields && a < nw; a++) {
         if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
-            in_list(stop_words, w[a].low) || in_list(titles, w[a].low))
+            in_list(stop_words, w[a].low) || is_title(&w[a]))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;
@@ -494,7 +487,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         if (a > 0) {
             const struct word *p = &w[a - 1];
             size_t gap = w[a].from - p->to;
-            ok |= in_list(titles, p->low) && gap <= 2;
+            ok |= is_title(p) && gap <= 2;
             ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0);
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;

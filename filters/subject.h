@@ -83,6 +83,14 @@ struct gw_subject_edit {
     size_t from, to, at, n; /* n: the replacement's length */
 };
 
+/* Empties s (its words and their filter). */
+static inline void
+gw_subject_clear(struct gw_subject *s)
+{
+    s->n = 0;
+    s->bloom = 0;
+}
+
 /* Adds to s the words of the declaration in the sentence of len bytes of t holding offset at, or
  * in the sentence before it; nothing when neither declares a value (or s is full). */
 void gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at);
