@@ -76,6 +76,30 @@ static const char connectors[] =
 static const char english[] =
     " the is are was our your for of a an to this its their with use uses ";
 
+/* Hindi (filters/subject.h), as read_word() copies words: without nukta, chandrabindu as
+ * anusvara. Words for secrets; function words (a declaration's noun phrase starts after one) and
+ * the words of application prompts for people; the joiners inside a noun phrase (genitives,
+ * "वाला"); the copulas after a declared value; kinds of personal data; generic words; the
+ * demonstratives and "your" after which the head alone names the secret; "my". */
+static const char secret_hi[] = " पासवर्ड पासकोड कोड पिन कुंजी चाबी नंबर संख्या टोकन कोडनेम "
+                                "कोडवर्ड फ्रेज वाक्यांश शब्द ";
+static const char stop_hi[] =
+    " है हैं था थी थे हो और या यह वह ये वो इसे उसे इस उस इसका उसका आप आपका आपकी आपके आपको "
+    "तुम तुम्हारा तुम्हारी तुम्हारे तुम्हें मैं मुझे हम हमारा हमारी हमारे को से में पर ने भी ही "
+    "तो न नहीं मत कभी किसी कोई कुछ सभी सब जो जिसे जिसका जिसकी क्या कि एक लिए साथ तक आने जाने होने गुप्त "
+    "गोपनीय आंतरिक सीक्रेट छिपा छुपा असली वर्तमान ग्राहक ग्राहकों उपयोगकर्ता उपयोगकर्ताओं "
+    "यात्री यात्रियों मेहमान मेहमानों खिलाडी खिलाडियों छात्र छात्रों मरीज मरीजों सदस्य सदस्यों "
+    "सहायक बॉट ";
+static const char joiners_hi[] = " का की के वाला वाली वाले ";
+static const char copula_hi[] = " है हैं था थी थे ";
+static const char personal_hi[] =
+    " पता जन्मतिथि जन्म फोन मोबाइल ईमेल पासपोर्ट वेतन सैलरी निदान बीमारी उम्र आधार ";
+static const char generic_hi[] = " एडमिन एक्सेस मास्टर लॉगिन खाता अकाउंट सुरक्षा सिक्योरिटी "
+                                 "सिस्टम स्टाफ कर्मचारी कर्मचारियों टीम कंपनी ऑफिस सर्वर ऐप ";
+static const char definite_hi[] =
+    " वह वो यह ये उस इस उसी इसी आपका आपकी आपके तुम्हारा तुम्हारी तुम्हारे अपना अपनी अपने ";
+static const char mine_hi[] = " मेरा मेरी मेरे ";
+
 static int
 is_alpha(unsigned char c)
 {
@@ -97,6 +121,7 @@ struct word {
     char low[GW_SUBJECT_WORD_MAX + 1];
     size_t n;
     int plain;
+    int deva; /* Devanagari letters only */
 };
 
 /* Definite words (without a search: this runs for every word of a message): the head alone names
@@ -144,6 +169,51 @@ curly_at(const char *t, size_t len, size_t i)
                : 0;
 }
 
+/* A danda or double danda (। ॥: Devanagari's full stops) at i: its length (3), else 0. */
+static size_t
+danda_at(const char *t, size_t len, size_t i)
+{
+    return i + 2 < len && (unsigned char)t[i] == 0xE0 && (unsigned char)t[i + 1] == 0xA5 &&
+                   ((unsigned char)t[i + 2] == 0xA4 || (unsigned char)t[i + 2] == 0xA5)
+               ? 3
+               : 0;
+}
+
+/* A Devanagari letter or sign (U+0900..U+097F) at i. */
+static int
+deva_at(const char *t, size_t len, size_t i)
+{
+    return i + 2 < len && (unsigned char)t[i] == 0xE0 &&
+           ((unsigned char)t[i + 1] == 0xA4 || (unsigned char)t[i + 1] == 0xA5) &&
+           (unsigned char)t[i + 2] >= 0x80 && (unsigned char)t[i + 2] <= 0xBF;
+}
+
+/* Copies the Devanagari word [i, j) of t into out (at least j - i bytes): without nukta
+ * (U+093C), the precomposed nukta letters (U+0958..U+095F) as their base letters, chandrabindu
+ * (U+0901) as anusvara (U+0902). Returns the copy's length. */
+static size_t
+deva_fold(const char *t, size_t i, size_t j, char *out)
+{
+    /* क़ ख़ ग़ ज़ ड़ ढ़ फ़ य़ -> क ख ग ज ड ढ फ य (third bytes in the U+0900 block) */
+    static const unsigned char base[8] = {0x95, 0x96, 0x97, 0x9C, 0xA1, 0xA2, 0xAB, 0xAF};
+    size_t n = 0;
+    for (size_t k = i; k + 3 <= j; k += 3) {
+        unsigned char b1 = (unsigned char)t[k + 1], b2 = (unsigned char)t[k + 2];
+        if (b1 == 0xA4 && b2 == 0xBC)
+            continue;
+        if (b1 == 0xA5 && b2 >= 0x98 && b2 <= 0x9F) {
+            b1 = 0xA4;
+            b2 = base[b2 - 0x98];
+        } else if (b1 == 0xA4 && b2 == 0x81) {
+            b2 = 0x82;
+        }
+        out[n++] = (char)0xE0;
+        out[n++] = (char)b1;
+        out[n++] = (char)b2;
+    }
+    return n;
+}
+
 /* The word that starts at i (t[i] is a word byte) into *w; returns its end. */
 static size_t
 read_word(const char *t, size_t len, size_t i, struct word *w)
@@ -153,7 +223,8 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->from = i;
     w->plain = 1;
     for (;;) {
-        while (j < len && gw_word_byte((unsigned char)t[j]) && !curly_at(t, len, j)) {
+        while (j < len && gw_word_byte((unsigned char)t[j]) && !curly_at(t, len, j) &&
+               !danda_at(t, len, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -174,9 +245,22 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     }
     w->to = j;
     w->n = j - i;
+    w->deva = 0;
     if (w->n > GW_SUBJECT_WORD_MAX || digit) {
         w->plain = 0;
         w->n = 0;
+    }
+    if (w->n && !w->plain) {
+        /* Devanagari only: three-byte letters from its start to its end */
+        size_t k = i;
+        while (k + 3 <= j && deva_at(t, len, k))
+            k += 3;
+        if (k == j) {
+            w->deva = 1;
+            w->n = deva_fold(t, i, j, w->low);
+            w->low[w->n] = '\0';
+            return j;
+        }
     }
     for (size_t k = 0; k < w->n; k++) {
         unsigned char c = (unsigned char)t[i + k];
@@ -207,6 +291,10 @@ boundary(const char *t, size_t len, size_t i)
 {
     if (t[i] == '\n')
         return 1;
+    /* any byte of a danda: a scan forwards stops at its first, one backwards at its last */
+    for (size_t k = i >= 2 ? i - 2 : 0; k <= i; k++)
+        if (danda_at(t, len, k))
+            return 1;
     if (t[i] != '.' && t[i] != '!' && t[i] != '?' && t[i] != ';')
         return 0;
     return i + 1 == len || t[i + 1] == ' ' || t[i + 1] == '\n' || t[i + 1] == '\r' ||
@@ -292,10 +380,125 @@ keep(struct gw_subject *s, const char *w, size_t n, uint8_t flags)
 
 #define CLAUSE_WORDS 32
 
+static int next_word(const char *t, size_t len, size_t *i, struct word *w);
+
+/* A word for secrets, English or Hindi. */
+static int
+secret_word(const struct word *w)
+{
+    return w->n && (w->deva ? in_list(secret_hi, w->low) : in_list(secret_words, w->low));
+}
+
+/* Where the value that starts at p ends: after its closing quote, or at white space. */
+static size_t
+value_end(const char *t, size_t p, size_t b)
+{
+    unsigned char c = (unsigned char)t[p];
+    size_t q = p + 1;
+    if (c == '"' || c == '\'' || c == '`' || c >= 0x80) {
+        /* a quote: to the next quote of any kind (ASCII, or the curly and guillemet closers) */
+        q = p + (c >= 0x80 ? (c == 0xC2 ? 2 : 3) : 1);
+        for (; q < b; q++) {
+            unsigned char d = (unsigned char)t[q];
+            if (d == '"' || d == '\'' || d == '`')
+                return q + 1;
+            if (q + 2 < b && d == 0xE2 && (unsigned char)t[q + 1] == 0x80 &&
+                ((unsigned char)t[q + 2] == 0x9D || (unsigned char)t[q + 2] == 0x99))
+                return q + 3;
+            if (q + 1 < b && d == 0xC2 && (unsigned char)t[q + 1] == 0xBB)
+                return q + 2;
+        }
+        return b;
+    }
+    while (q < b && t[q] != ' ' && t[q] != '\t')
+        q++;
+    return q;
+}
+
+/* The Hindi declaration in the sentence [a, b) of t (subject.h): "<name> <value> है" or
+ * "<name>: <value>". 1 when one was found (its words then in s). */
+static int
+declaration_hi(struct gw_subject *s, const char *t, size_t a, size_t b)
+{
+    struct word w[CLAUSE_WORDS];
+    size_t nw = 0, i = a, q;
+    while (i < b) {
+        int after =
+            i == a || t[i - 1] == ' ' || t[i - 1] == '\t' || t[i - 1] == ':' || t[i - 1] == '=';
+        if (after && nw > 0 && !deva_at(t, b, i) && value_at(t, i, b)) {
+            size_t p = i;
+            while (p > a && (t[p - 1] == ' ' || t[p - 1] == '\t'))
+                p--;
+            size_t j = value_end(t, i, b);
+            struct word cop;
+            if ((p > a && (t[p - 1] == ':' || t[p - 1] == '=')) ||
+                (next_word(t, b, &j, &cop) && cop.deva && in_list(copula_hi, cop.low)))
+                break;
+        }
+        if ((q = curly_at(t, b, i)) || (q = danda_at(t, b, i))) {
+            i += q;
+            continue;
+        }
+        if (gw_word_byte((unsigned char)t[i])) {
+            if (nw == CLAUSE_WORDS)
+                return 0;
+            i = read_word(t, b, i, &w[nw]);
+            nw++;
+            continue;
+        }
+        i++;
+    }
+    if (i >= b || !nw)
+        return 0;
+    /* back from the value to a function word; the nearest joiner ends the context */
+    size_t start = nw, joiner = (size_t)-1;
+    while (start > 0 && nw - start < 2 * GW_SUBJECT_PER_DECL) {
+        const struct word *x = &w[start - 1];
+        if (x->deva && in_list(joiners_hi, x->low)) {
+            if (joiner == (size_t)-1)
+                joiner = start - 1;
+        } else if (x->n && (x->deva ? in_list(stop_hi, x->low)
+                                    : in_list(stop_words, x->low) || in_list(english, x->low))) {
+            break;
+        }
+        start--;
+    }
+    for (size_t k = start; k < nw; k++)
+        if (w[k].deva && in_list(personal_hi, w[k].low))
+            return 0;
+    /* a name that ends in a word for secrets has no head ("अलार्म कोड") */
+    int headless = secret_word(&w[nw - 1]);
+    size_t taken = 0, head = headless ? (size_t)-2 : (size_t)-1;
+    size_t idx[GW_SUBJECT_PER_DECL];
+    for (size_t k = nw; k-- > start && taken < GW_SUBJECT_PER_DECL;) {
+        const struct word *x = &w[k];
+        if (!x->n || (x->deva ? x->n < 6 : x->n < 3) || secret_word(x) ||
+            (x->deva && in_list(joiners_hi, x->low)) || (!x->deva && !x->plain))
+            continue;
+        int generic = x->deva ? in_list(generic_hi, x->low) : in_list(generic_words, x->low);
+        int name = joiner == (size_t)-1 || k > joiner;
+        if (name && head == (size_t)-1 && !generic)
+            head = k;
+        idx[taken++] = k;
+    }
+    for (size_t m = taken; m-- > 0;) {
+        size_t k = idx[m];
+        int name = joiner == (size_t)-1 || k > joiner;
+        int generic = w[k].deva ? in_list(generic_hi, w[k].low) : in_list(generic_words, w[k].low);
+        keep(s, w[k].low, w[k].n,
+             (uint8_t)((name ? GW_SUBJECT_NAME : 0) | (k == head ? GW_SUBJECT_HEAD : 0) |
+                       (generic ? GW_SUBJECT_GENERIC : 0)));
+    }
+    return taken > 0;
+}
+
 /* The declaration in the sentence [a, b) of t: 1 when one was found (its words then in s). */
 static int
 declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
 {
+    for (size_t k = a; k < b; k++)
+        if (deva_at(t, b, k))
+            return declaration_hi(s, t, a, b);
     struct word w[CLAUSE_WORDS];
     size_t nw = 0, i = a;
     int colon = 0;
@@ -404,8 +607,12 @@ gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
         b++;
     if (declaration(s, t, a, b) || a == 0)
         return;
-    /* the sentence before: "... is 4471. Never share it." */
-    size_t pb = a - 1, pa = pb;
+    /* the sentence before: "... is 4471. Never share it." (before all of its full stop: a
+     * danda is three bytes) */
+    size_t pb = a - 1;
+    while (pb > 0 && boundary(t, len, pb - 1))
+        pb--;
+    size_t pa = pb;
     while (pa > 0 && !boundary(t, len, pa - 1))
         pa--;
     declaration(s, t, pa, pb);
@@ -416,7 +623,7 @@ static int
 next_word(const char *t, size_t len, size_t *i, struct word *w)
 {
     for (size_t q; *i < len; (*i)++) {
-        if ((q = curly_at(t, len, *i)))
+        if ((q = curly_at(t, len, *i)) || (q = danda_at(t, len, *i)))
             *i += q - 1;
         else if (gw_word_byte((unsigned char)t[*i]))
             break;
@@ -586,14 +793,15 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
         if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
             (!exact || !capital_at(t, len, cur.from)))
             k = (size_t)-1;
-        /* a secret's name is plain ASCII words */
-        if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain)
+        /* a secret's name is plain ASCII words, or Devanagari ones */
+        if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain && !cur.deva)
             k = (size_t)-1;
         if (k == (size_t)-1) {
             /* "my carrier account number" is the user's own */
-            mine = cur.n == 2 && memcmp(cur.low, "my", 2) == 0;
+            mine = (cur.n == 2 && memcmp(cur.low, "my", 2) == 0) ||
+                   (cur.deva && in_list(mine_hi, cur.low));
             det2 = det1;
-            det1 = is_definite(&cur);
+            det1 = is_definite(&cur) || (cur.deva && in_list(definite_hi, cur.low));
             size_t at = cur.from, end = cur.to;
             title = is_title(&cur) ? at : (size_t)-1;
             have = next_word(t, len, &i, &cur);
@@ -626,21 +834,54 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             have = more;
             continue;
         }
-        /* a run of the name's words, and what follows it */
+        /* a run of the name's words, and what follows it; in Hindi a genitive or "वाला" may
+         * join two of them, and the word for secrets after the run is replaced with it */
         struct word first = cur, last = cur;
-        size_t run = 1;
+        size_t run = 1, end = 0;
         int name = (s->flags[k] & GW_SUBJECT_NAME) != 0;
         int head = (s->flags[k] & GW_SUBJECT_HEAD) != 0;
         int own = !(s->flags[k] & GW_SUBJECT_GENERIC);
+        int deva = cur.deva;
         int more, secret_after = 0, ends = 1;
         while ((more = next_word(t, len, &i, &nxt))) {
             int adj = nxt.from == last.to + 1 &&
                       (t[last.to] == ' ' || t[last.to] == '-' || t[last.to] == '_');
-            size_t kn = adj && nxt.plain ? find(s, nxt.low, nxt.n) : (size_t)-1;
+            size_t kn = adj && (nxt.plain || nxt.deva) ? find(s, nxt.low, nxt.n) : (size_t)-1;
             if (kn != (size_t)-1 && (s->flags[kn] & GW_SUBJECT_PERSON))
                 kn = (size_t)-1;
+            if (kn == (size_t)-1 && adj && nxt.deva && in_list(joiners_hi, nxt.low)) {
+                /* "भंडार कक्ष का कोड", "स्वीकृति वाला नंबर": past the joiner */
+                struct word n2;
+                size_t i2 = i;
+                if (next_word(t, len, &i2, &n2) && n2.from == nxt.to + 1 && t[nxt.to] == ' ') {
+                    size_t k2 = n2.plain || n2.deva ? find(s, n2.low, n2.n) : (size_t)-1;
+                    if (k2 != (size_t)-1 && !(s->flags[k2] & GW_SUBJECT_PERSON)) {
+                        name |= (s->flags[k2] & GW_SUBJECT_NAME) != 0;
+                        own |= !(s->flags[k2] & GW_SUBJECT_GENERIC);
+                        deva = 1;
+                        last = n2;
+                        run++;
+                        i = i2;
+                        continue;
+                    }
+                    if (secret_word(&n2)) {
+                        secret_after = 1;
+                        end = n2.to;
+                        i = i2;
+                        more = next_word(t, len, &i, &nxt);
+                        break;
+                    }
+                }
+            }
             if (kn == (size_t)-1) {
-                secret_after = adj && nxt.n && in_list(secret_words, nxt.low);
+                secret_after = adj && secret_word(&nxt);
+                if (secret_after && (deva || nxt.deva)) {
+                    /* Hindi: the word for secrets goes with the name */
+                    deva = 1;
+                    end = nxt.to;
+                    more = next_word(t, len, &i, &nxt);
+                    break;
+                }
                 /* the phrase ends: punctuation, or a function word after it */
                 for (size_t q = last.to; q < nxt.from; q++)
                     ends &= t[q] == ' ';
@@ -649,15 +890,19 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             }
             name |= (s->flags[kn] & GW_SUBJECT_NAME) != 0;
             own |= !(s->flags[kn] & GW_SUBJECT_GENERIC);
+            deva |= nxt.deva;
             last = nxt;
             run++;
         }
+        /* the head alone: in Hindi after a demonstrative or "your" (a noun phrase ends with its
+         * head there) */
         int named = !mine && own &&
                     (secret_after || (run >= 2 && name) ||
-                     (run == 1 && head && exact && ends && (det1 || det2) &&
-                      !apostrophe_after(t, len, last.to)));
+                     (run == 1 && head && exact && (det1 || det2) &&
+                      (deva || (ends && !apostrophe_after(t, len, last.to)))));
         if (named &&
-            !replace(t, first.from, last.to, GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
+            !replace(t, first.from, end ? end : last.to,
+                     deva ? GW_SUBJECT_HI_WORD : GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
             return 0;
         mine = det1 = det2 = 0;
         title = (size_t)-1;

@@ -44,9 +44,21 @@
  * in a user's message each (capitalised, with its title) becomes GW_SUBJECT_PERSON_WORD, "the
  * user", which the pack's rules for the application's user read ("Where does Maria live?").
  *
- * English only: a declaration whose words are not ASCII, or that has no English function word
- * and no ':' or '=', declares nothing here. Reads bytes only; any input is safe; time is linear
- * in the text (times the few words kept).
+ * Hindi too: a sentence in Devanagari (ended by '।' as well) declares a value the Hindi way,
+ * "<name> <value> है" or "<name>: <value>" ("भंडार कक्ष का अलार्म कोड 6-4-1-9 है"): the words
+ * before the value back to a function word; those after the nearest genitive or "वाला" (का, की,
+ * के, वाला, वाली, वाले) are the name ("अलार्म"), those before it the context ("भंडार कक्ष"); the
+ * head is the name's last word when it is no word for secrets ("पासिंग स्कोर": स्कोर). Words
+ * are compared without nukta and with chandrabindu read as anusvara (दरवाज़े = दरवाजे). In a
+ * user's Hindi words a run of them, joined by spaces or by a genitive or "वाला", that ends in a
+ * word for secrets ("भंडार कक्ष का कोड", "स्वीकृति वाला नंबर") or has two words with one of the
+ * name ("पासिंग स्कोर"), or the head after a demonstrative or "your" (वह, यह, उस, आपका ...), is
+ * replaced -- the word for secrets with it -- by GW_SUBJECT_HI_WORD, "पासवर्ड", which the pack's
+ * Hindi rules read. Persons are read in English only.
+ *
+ * Other languages: a declaration whose words are neither ASCII nor Devanagari, or that has no
+ * English function word (no Hindi copula) and no ':' or '=', declares nothing here. Reads bytes
+ * only; any input is safe; time is linear in the text (times the few words kept).
  */
 #ifndef GW_SUBJECT_H
 #define GW_SUBJECT_H
@@ -55,13 +67,14 @@
 #include <stdint.h>
 
 #define GW_SUBJECT_MAX 24      /* words kept per request */
-#define GW_SUBJECT_WORD_MAX 24 /* bytes per word */
+#define GW_SUBJECT_WORD_MAX 48 /* bytes per word (a Devanagari letter is three) */
 #define GW_SUBJECT_PER_DECL 6  /* words taken from one declaration */
 #define GW_SUBJECT_WORD "secret"
 #define GW_SUBJECT_PERSON_WORD "the user"
-#define GW_SUBJECT_MAX_EDITS 8 /* names replaced per message */
-/* room for any rewrite of len bytes */
-#define GW_SUBJECT_CAP(len) ((len) + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_PERSON_WORD))
+#define GW_SUBJECT_HI_WORD "पासवर्ड" /* Hindi: "password", the word every Hindi rule reads */
+#define GW_SUBJECT_MAX_EDITS 8      /* names replaced per message */
+/* room for any rewrite of len bytes (the longest replacement is the Hindi word) */
+#define GW_SUBJECT_CAP(len) ((len) + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_HI_WORD))
 
 /* word flags */
 #define GW_SUBJECT_NAME 1    /* before the declaration's first preposition */

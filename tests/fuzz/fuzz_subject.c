@@ -1,11 +1,11 @@
 /*
  * Secret-name fuzzer (filters/subject.h): the input's first byte splits it into a system text and
  * a message; every offset of the system text declares, its persons are taken (gw_subject_persons),
- * and the message is rewritten. Words kept are lower-case ASCII (a person's may hold other
- * letters) of 1..GW_SUBJECT_WORD_MAX bytes;
+ * and the message is rewritten. Words kept are lower-case ASCII or Devanagari letters (a person's
+ * may hold other letters) of 1..GW_SUBJECT_WORD_MAX bytes;
  * replacements lie inside the message, in order and apart; the rewrite is the message with each
- * replaced by GW_SUBJECT_WORD or GW_SUBJECT_PERSON_WORD; offsets move back into the message, in
- * order.
+ * replaced by GW_SUBJECT_WORD, GW_SUBJECT_PERSON_WORD or GW_SUBJECT_HI_WORD; offsets move back into
+ * the message, in order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +24,35 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* n bytes of Devanagari letters (U+0900..U+097F: E0 A4 xx, E0 A5 xx) and no danda */
+static int
+devanagari(const char *w, size_t n)
+{
+    if (n % 3)
+        return 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned char a = (unsigned char)w[i], b = (unsigned char)w[i + 1],
+                      c = (unsigned char)w[i + 2];
+        if (a != 0xE0 || (b != 0xA4 && b != 0xA5) || c < 0x80 || c > 0xBF ||
+            (b == 0xA5 && (c == 0xA4 || c == 0xA5)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The replacement of wl bytes: one of the three words, or NULL. */
+static const char *
+replacement(size_t wl)
+{
+    if (wl == strlen(GW_SUBJECT_WORD))
+        return GW_SUBJECT_WORD;
+    if (wl == strlen(GW_SUBJECT_PERSON_WORD))
+        return GW_SUBJECT_PERSON_WORD;
+    if (wl == strlen(GW_SUBJECT_HI_WORD))
+        return GW_SUBJECT_HI_WORD;
+    return NULL;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,7 +69,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(s.n <= GW_SUBJECT_MAX);
     for (size_t k = 0; k < s.n; k++) {
         CHECK(s.len[k] >= 1 && s.len[k] <= GW_SUBJECT_WORD_MAX && strlen(s.w[k]) == s.len[k]);
-        /* a secret's words are ASCII letters; a person's may have any letters ("josé") */
+        /* a secret's words are ASCII or Devanagari letters; a person's may have any letters
+         * ("josé") */
+        if (devanagari(s.w[k], s.len[k]))
+            continue;
         for (size_t i = 0; i < s.len[k]; i++)
             CHECK((s.w[k][i] >= 'a' && s.w[k][i] <= 'z') || s.w[k][i] == '-' ||
                   ((s.flags[k] & GW_SUBJECT_PERSON) && (unsigned char)s.w[k][i] >= 0x80));
@@ -58,11 +90,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(ed[k].from < ed[k].to && ed[k].to <= mlen);
             CHECK(k == 0 || ed[k].from > ed[k - 1].to);
             size_t wl = ed[k].n;
-            CHECK(wl == strlen(GW_SUBJECT_WORD) || wl == strlen(GW_SUBJECT_PERSON_WORD));
+            const char *word = replacement(wl);
+            CHECK(word != NULL);
             CHECK(ed[k].at >= at && ed[k].at + wl <= n);
-            CHECK(memcmp(out + ed[k].at,
-                         wl == strlen(GW_SUBJECT_WORD) ? GW_SUBJECT_WORD : GW_SUBJECT_PERSON_WORD,
-                         wl) == 0);
+            CHECK(memcmp(out + ed[k].at, word, wl) == 0);
             /* what comes before it is the message's, unchanged */
             size_t from = k ? ed[k - 1].to : 0;
             CHECK(ed[k].at - at == ed[k].from - from);
