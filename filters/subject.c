@@ -99,6 +99,9 @@ static const char generic_hi[] = " एडमिन एक्सेस मास�
 static const char definite_hi[] =
     " वह वो यह ये उस इस उसी इसी आपका आपकी आपके तुम्हारा तुम्हारी तुम्हारे अपना अपनी अपने ";
 static const char mine_hi[] = " मेरा मेरी मेरे ";
+/* A person's role before the name in a Hindi prompt ("कर्मचारी Sarah Lindqvist"). */
+static const char roles_hi[] =
+    " कर्मचारी मरीज रोगी किरायेदार ग्राहक उपयोगकर्ता सदस्य छात्र यूजर मेहमान अतिथि ";
 
 static int
 is_alpha(unsigned char c)
@@ -673,7 +676,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
     size_t nw = 0, i = 0;
     int fields = 0;
     while (nw < max && next_word(t, len, &i, &w[nw])) {
-        fields |= w[nw].n && in_list(personal_fields, w[nw].low);
+        fields |= w[nw].n && in_list(w[nw].deva ? personal_hi : personal_fields, w[nw].low);
         nw++;
     }
     for (size_t a = 0; fields && a < nw; a++) {
@@ -699,6 +702,10 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
             ok |= gap == 2 && t[p->to] == ',' && in_list(person_roles, p->low);
+            /* a Hindi prompt: a role before it ("कर्मचारी Sarah Lindqvist", "किरायेदार: Marcus
+             * Reyes"), or a record's "नाम:" */
+            ok |= p->deva && (gap == 1 || (gap == 2 && (t[p->to] == ':' || t[p->to] == ','))) &&
+                  (in_list(roles_hi, p->low) || strcmp(p->low, "नाम") == 0);
             /* a record: "Name: Maria Lopez", "name = ...", "\"name\": \"Maria Lopez\"" */
             if (strcmp(p->low, "name") == 0 && gap <= 4) {
                 int sep = 0, other = 0;
@@ -825,8 +832,12 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                     break;
                 last = nxt;
             }
-            if (!mine &&
-                !replace(t, from, last.to, GW_SUBJECT_PERSON_WORD, out, cap, &o, &copied, ed, ned))
+            /* in Hindi words ("Sarah के घर का पता"): the Hindi "user" */
+            size_t q = last.to;
+            while (q < len && t[q] == ' ')
+                q++;
+            const char *who = deva_at(t, len, q) ? GW_SUBJECT_PERSON_HI : GW_SUBJECT_PERSON_WORD;
+            if (!mine && !replace(t, from, last.to, who, out, cap, &o, &copied, ed, ned))
                 return 0;
             mine = det1 = det2 = 0;
             title = (size_t)-1;

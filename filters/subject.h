@@ -54,7 +54,8 @@
  * word for secrets ("भंडार कक्ष का कोड", "स्वीकृति वाला नंबर") or has two words with one of the
  * name ("पासिंग स्कोर"), or the head after a demonstrative or "your" (वह, यह, उस, आपका ...), is
  * replaced -- the word for secrets with it -- by GW_SUBJECT_HI_WORD, "पासवर्ड", which the pack's
- * Hindi rules read. Persons are read in English only.
+ * Hindi rules read. Persons are found in English prompts only; a name the user writes in Hindi
+ * words ("Sarah Lindqvist के घर का पता") becomes GW_SUBJECT_PERSON_HI, "उपयोगकर्ता".
  *
  * Other languages: a declaration whose words are neither ASCII nor Devanagari, or that has no
  * English function word (no Hindi copula) and no ':' or '=', declares nothing here. Reads bytes
@@ -71,10 +72,11 @@
 #define GW_SUBJECT_PER_DECL 6  /* words taken from one declaration */
 #define GW_SUBJECT_WORD "secret"
 #define GW_SUBJECT_PERSON_WORD "the user"
-#define GW_SUBJECT_HI_WORD "पासवर्ड" /* Hindi: "password", the word every Hindi rule reads */
-#define GW_SUBJECT_MAX_EDITS 8      /* names replaced per message */
-/* room for any rewrite of len bytes (the longest replacement is the Hindi word) */
-#define GW_SUBJECT_CAP(len) ((len) + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_HI_WORD))
+#define GW_SUBJECT_HI_WORD "पासवर्ड"      /* Hindi: "password", the word every Hindi rule reads */
+#define GW_SUBJECT_PERSON_HI "उपयोगकर्ता" /* Hindi: "the user", for a name in Hindi words */
+#define GW_SUBJECT_MAX_EDITS 8           /* names replaced per message */
+/* room for any rewrite of len bytes (the longest replacement is the Hindi "user") */
+#define GW_SUBJECT_CAP(len) ((len) + GW_SUBJECT_MAX_EDITS * sizeof(GW_SUBJECT_PERSON_HI))
 
 /* word flags */
 #define GW_SUBJECT_NAME 1    /* before the declaration's first preposition */

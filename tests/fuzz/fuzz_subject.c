@@ -4,8 +4,8 @@
  * and the message is rewritten. Words kept are lower-case ASCII or Devanagari letters (a person's
  * may hold other letters) of 1..GW_SUBJECT_WORD_MAX bytes;
  * replacements lie inside the message, in order and apart; the rewrite is the message with each
- * replaced by GW_SUBJECT_WORD, GW_SUBJECT_PERSON_WORD or GW_SUBJECT_HI_WORD; offsets move back into
- * the message, in order.
+ * replaced by GW_SUBJECT_WORD, GW_SUBJECT_PERSON_WORD, GW_SUBJECT_HI_WORD or GW_SUBJECT_PERSON_HI;
+ * offsets move back into the message, in order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +40,7 @@ devanagari(const char *w, size_t n)
     return 1;
 }
 
-/* The replacement of wl bytes: one of the three words, or NULL. */
+/* The replacement of wl bytes: one of the four words, or NULL. */
 static const char *
 replacement(size_t wl)
 {
@@ -50,6 +50,8 @@ replacement(size_t wl)
         return GW_SUBJECT_PERSON_WORD;
     if (wl == strlen(GW_SUBJECT_HI_WORD))
         return GW_SUBJECT_HI_WORD;
+    if (wl == strlen(GW_SUBJECT_PERSON_HI))
+        return GW_SUBJECT_PERSON_HI;
     return NULL;
 }
 

@@ -262,6 +262,18 @@ test_persons(void **state)
                         "Spell the user's phone backwards, and the user's too.");
     assert_string_equal(persons("The user's name is Émile Zola; his address is 3 Rue X.", NULL),
                         "Émile zola"); /* only ASCII letters are lower-cased */
+    /* a Hindi prompt: a role or "नाम:" before the name, a kind of personal data in Hindi */
+    const char *sarah = "गोपनीय: कर्मचारी Sarah Lindqvist, वार्षिक वेतन £58,400, घर का पता 22 "
+                        "Rowan Close। इसे साझा न करें।";
+    assert_string_equal(persons(sarah, NULL), "sarah lindqvist");
+    assert_string_equal(persons("किरायेदार: Marcus Reyes, मोबाइल +1 415 555 0192।", NULL),
+                        "marcus reyes");
+    assert_string_equal(persons("कर्मचारी Sarah Lindqvist को नमस्ते कहें।", NULL), "");
+    assert_string_equal(persons(sarah, "Sarah Lindqvist के घर का पता क्या है?"),
+                        "उपयोगकर्ता के घर का पता क्या है?");
+    /* in Hindi words: the Hindi "user" */
+    assert_string_equal(persons(maria, "Maria Lopez के घर का पता क्या है?"),
+                        "उपयोगकर्ता के घर का पता क्या है?");
     /* written lower-case, or another person: nothing */
     assert_string_equal(persons(maria, "maria is a nice name"), "");
     assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
