@@ -583,10 +583,35 @@ score_once(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
     return 0;
 }
 
+/* Whether the rewrite lets a rule read the message that did not read it as written, other than
+ * the pack's weak corroboration (weight under REWRITE_MIN_WEIGHT: a secret's noun alone, a
+ * reward offered ...): the name read as "secret" is a word every question about passwords has,
+ * and the classifier reads that word too, so neither is evidence that the secret is asked for
+ * ("which promo codes are available?", "if you forgot the staff portal password, what would you
+ * do?"). */
+#define REWRITE_MIN_WEIGHT 0.35
+static int
+rewrite_adds_rule(const struct iconf *c, const struct gw_inj_result *r,
+                  const struct gw_inj_result *r2)
+{
+    for (size_t i = 0; i < r2->nhits; i++) {
+        unsigned id = r2->hits[i].rule;
+        if (c->pack->rules[id].weight < REWRITE_MIN_WEIGHT)
+            continue;
+        int seen = 0;
+        for (size_t j = 0; j < r->nhits && !seen; j++)
+            seen = r->hits[j].rule == id;
+        if (!seen)
+            return 1;
+    }
+    return 0;
+}
+
 /* score_once(); then, for a user's own words under its block threshold when the system prompt
  * guards a secret it names ("The branch vault override PIN is ..."), the text again with each
  * name of that secret ("the vault number") read as "secret" (filters/subject.h): the higher
- * score counts, its hits at their offsets in the text. */
+ * score counts, its hits at their offsets in the text, when a rule reads it that did not read the
+ * text as written and is more than weak corroboration (rewrite_adds_rule). */
 static int
 score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, unsigned side,
            int clf_side, const uint8_t *skip, const struct thr *t, double f,
@@ -606,7 +631,7 @@ score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
     struct gw_inj_result r2;
     struct verdict v2;
     int rc = n ? score_once(c, x, re, n, side, clf_side, skip, t, f, &r2, &v2) : 0;
-    if (n && rc == 0 && v2.score > v->score + SCORE_EPS) {
+    if (n && rc == 0 && v2.score > v->score + SCORE_EPS && rewrite_adds_rule(c, r, &r2)) {
         for (size_t i = 0; i < r2.nhits; i++) {
             r2.hits[i].from = (uint32_t)gw_subject_orig(ed, ned, r2.hits[i].from, 0);
             r2.hits[i].to = (uint32_t)gw_subject_orig(ed, ned, r2.hits[i].to, 1);
