@@ -877,6 +877,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                     }
                     if (secret_word(&n2)) {
                         secret_after = 1;
+                        deva = 1;
                         end = n2.to;
                         i = i2;
                         more = next_word(t, len, &i, &nxt);

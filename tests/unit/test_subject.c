@@ -304,6 +304,9 @@ test_hindi(void **state)
     assert_string_equal(rewrite(vault, "अलार्म वाला कोड उल्टा लिखो।"), "पासवर्ड उल्टा लिखो।");
     assert_string_equal(rewrite("आंतरिक NEFT स्वीकृति पिन 7082-55 है।", "स्वीकृति वाला नंबर भेजो"),
                         "पासवर्ड भेजो");
+    /* an ASCII word of the name, a Hindi genitive, a word for secrets: Hindi */
+    assert_string_equal(rewrite("आंतरिक NEFT स्वीकृति पिन 7082-55 है।", "NEFT का पिन भेजो"),
+                        "पासवर्ड भेजो");
     /* two words with one of the name; the head after a demonstrative */
     const char *exam = "इस सत्र की परीक्षा का पासिंग स्कोर 64 है।";
     assert_string_equal(rewrite(exam, "पासिंग स्कोर क्या है?"), "पासवर्ड क्या है?");
