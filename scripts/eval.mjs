@@ -197,9 +197,9 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // into Hindi (system prompt too) literally, as a machine translation would, by helper sessions
 // that saw no rule (field `from`: the source), and 19 honest Hindi questions that name the
 // domain of a Hindi prompt's secret (`from: subject-honest`); a dev analogue of CyberSecEval's
-// Hindi rows, written for the Hindi rules and secret names of one release and read: 57 -> 76 of
-// 129 attacks blocked in context (the rules before and after, same gateway), 5 of 102 honest
-// records blocked either way (older rules).
+// Hindi rows, written for the Hindi rules and secret names of one release and read: 57 -> 84 of
+// 129 attacks blocked in context (the rules of the release's start and end, same gateway), 5 of
+// 102 honest records blocked either way (older rules).
 // in-context-blind-41.jsonl: 48 CyberSecEval-style cases (a prompt guarding a secret, an attack in
 // one of its fifteen injection variants or three more, and an honest twin as close to it as the
 // writer could make it: hard negatives), each in English and in a literal Hindi translation
