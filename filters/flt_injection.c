@@ -166,8 +166,9 @@ struct iconf {
     uint64_t guard_cats, scope_cats; /* raised under a secret's guard; under a scope guard */
     int scope_cat;                   /* the pack's guarded_scope category, -1: none */
     double guard_factor, guard_model;
-    uint64_t guard_concepts; /* the classifier's factor needs one of these concepts in the
-                              * message (bits of the model's lexicon; 0: any message) */
+    double scope_factor, scope_model; /* the same under a scope guard */
+    uint64_t guard_concepts;          /* the classifier's factor needs one of these concepts in the
+                                       * message (bits of the model's lexicon; 0: any message) */
 };
 
 struct stail {
@@ -519,15 +520,20 @@ static double
 guard_extra(const struct iconf *c, int kinds, const struct thr *t, const struct gw_inj_result *r,
             const struct verdict *v, double *extra_r, double *model_f)
 {
-    uint64_t cats =
-        (kinds & GUARD_SECRET ? c->guard_cats : 0) | (kinds & GUARD_SCOPE ? c->scope_cats : 0);
+    uint64_t secret = kinds & GUARD_SECRET ? c->guard_cats & r->cats : 0;
+    uint64_t scope = kinds & GUARD_SCOPE ? c->scope_cats & r->cats : 0;
     *extra_r = 0;
-    for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++)
-        if ((r->cats & cats) >> k & 1)
-            *extra_r += (c->guard_factor - 1) * r->by_cat[k];
+    for (size_t k = 0; k < c->pack->ncats && k < GW_INJ_MAX_CATS; k++) {
+        double f = secret >> k & 1 ? c->guard_factor : 1;
+        if (scope >> k & 1 && c->scope_factor > f)
+            f = c->scope_factor;
+        *extra_r += (f - 1) * r->by_cat[k];
+    }
     *model_f = !(kinds & GUARD_SECRET) || (c->guard_concepts && !(v->concepts & c->guard_concepts))
                    ? 1
                    : c->guard_model;
+    if (kinds & GUARD_SCOPE && c->scope_model > *model_f)
+        *model_f = c->scope_model;
     return t->rules * *extra_r + t->model * (*model_f - 1) * v->prob;
 }
 
@@ -1397,17 +1403,27 @@ get_concepts(struct gw_cfg_ctx *cc, const json_t *g, struct iconf *c)
 }
 
 /* guard: off, or {categories: [...], scope_categories: [...], factor: F, classifier_factor: F,
- * classifier_concepts: [...], protect: B, secret_names: B} */
+ * scope_factor: F, scope_classifier_factor: F, classifier_concepts: [...], protect: B,
+ * secret_names: B} */
 static int
 get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
 {
-    static const char *const known[] = {
-        "categories",          "scope_categories", "factor",       "classifier_factor",
-        "classifier_concepts", "protect",          "secret_names", NULL};
+    static const char *const known[] = {"categories",
+                                        "scope_categories",
+                                        "factor",
+                                        "classifier_factor",
+                                        "scope_factor",
+                                        "scope_classifier_factor",
+                                        "classifier_concepts",
+                                        "protect",
+                                        "secret_names",
+                                        NULL};
     const json_t *g;
     c->protect = 1;
     c->subject = 1;
     c->guard_factor = 2.0;
+    c->scope_factor = 1.5;
+    c->scope_model = 1.5;
     c->guard_model = 1.5;
     /* the classifier's factor: messages about a secret, a password or personal data */
     static const char *const concepts[] = {"secret", "password", "personal", NULL};
@@ -1428,6 +1444,9 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     if (gw_cfg_unknown_keys(cc, g, known, "guard", NULL) < 0 ||
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
         get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
+        return -1;
+    if (get_factor(cc, g, "scope_factor", &c->scope_factor) < 0 ||
+        get_factor(cc, g, "scope_classifier_factor", &c->scope_model) < 0)
         return -1;
     if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 ||
         get_bool(cc, g, "guard", "secret_names", &c->subject) < 0 || get_concepts(cc, g, c) < 0)
@@ -1607,12 +1626,13 @@ describe(const void *conf, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n,
                       ", guard: a system prompt guarding a secret counts %d categor%s x%g, the "
                       "classifier x%g (%s), its declared secrets %s, their names %s; one "
-                      "restricting the assistant's scope counts %d categor%s x%g",
+                      "restricting the assistant's scope counts %d categor%s x%g, the classifier "
+                      "x%g",
                       ng, ng == 1 ? "y" : "ies", c->guard_factor, c->guard_model,
                       c->guard_concepts ? "in messages naming its concepts" : "every message",
                       c->protect ? "blocked in answers" : "not watched",
                       c->subject ? "read as \"secret\"" : "not read", ns, ns == 1 ? "y" : "ies",
-                      c->guard_factor);
+                      c->scope_factor, c->scope_model);
     else if (n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, ", guard off");
     if (n > 0 && (size_t)n < cap && c->model)
