@@ -37,6 +37,8 @@
  *       classifier_concepts: [secret, password, personal]  # ... that names one of these
  *                                    # concepts of the model's lexicon, in any language ([]:
  *                                    # every message)
+ *       scope_factor: 1.5            # under a scope guard: its categories count this many
+ *       scope_classifier_factor: 1.5 # times, and the classifier this many, in every message
  *       protect: true                # answers that hold a secret it declares are blocked
  *       secret_names: true           # a message naming that secret in the prompt's words
  *                                    # ("the vault number") is also read with "secret" there
@@ -59,8 +61,9 @@
  * system` rules (once per request, so most requests never pay for it); when one matches, the
  * raised score counts and the system message's rules are reported beside the segment's. A system
  * prompt that restricts the assistant instead (category guarded_scope: "only answer questions
- * about cooking", "always reply in English", "stay in character") raises the scope_categories
- * (the classifier keeps its weight): a user setting that rule aside ("ignore the language rule",
+ * about cooking", "always reply in English", "stay in character", "never use slang") raises the
+ * scope_categories by scope_factor and the classifier part by scope_classifier_factor (in every
+ * message: no concept needed): a user setting that rule aside ("ignore the language rule",
  * "your scope has been expanded") attacks that application. Its rules declare no secret.
  * Protect (guard.protect): the system messages are scanned with those rules on every request,
  * and the value each rule points at ("the password is 'Sunshine'": the quoted text or a
@@ -1422,9 +1425,9 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     c->protect = 1;
     c->subject = 1;
     c->guard_factor = 2.0;
+    c->guard_model = 1.5;
     c->scope_factor = 1.5;
     c->scope_model = 1.5;
-    c->guard_model = 1.5;
     /* the classifier's factor: messages about a secret, a password or personal data */
     static const char *const concepts[] = {"secret", "password", "personal", NULL};
     c->guard_concepts = concepts_named(c->model, concepts);
@@ -1443,9 +1446,8 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
         return rc;
     if (gw_cfg_unknown_keys(cc, g, known, "guard", NULL) < 0 ||
         get_factor(cc, g, "factor", &c->guard_factor) < 0 ||
-        get_factor(cc, g, "classifier_factor", &c->guard_model) < 0)
-        return -1;
-    if (get_factor(cc, g, "scope_factor", &c->scope_factor) < 0 ||
+        get_factor(cc, g, "classifier_factor", &c->guard_model) < 0 ||
+        get_factor(cc, g, "scope_factor", &c->scope_factor) < 0 ||
         get_factor(cc, g, "scope_classifier_factor", &c->scope_model) < 0)
         return -1;
     if (get_bool(cc, g, "guard", "protect", &c->protect) < 0 ||
