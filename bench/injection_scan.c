@@ -1,7 +1,7 @@
 /*
  * pc-bench-injection: scan cost of an injection rule pack on one core.
  *
- *   pc-bench-injection [--per-rule] [--indirect] PACK FILE...
+ *   pc-bench-injection [--per-rule] [--indirect | --system] [--model MODEL] PACK FILE...
  *
  * Each FILE is one text (e.g. bench/prompt4k.txt). The texts are cut into 2 KB segments (on UTF-8
  * boundaries) and every segment is, in turn: normalised only (gw_normalize_scratch, all steps, as
@@ -9,7 +9,8 @@
  * only (the pack's main Hyperscan databases over the already normalised text: the later pieces
  * of chains, matched only near where a chain began, are left to the scan); and scanned as the
  * filter does it (gw_inj_scan: normalise + match + score), on the direct side (--indirect: as
- * documents and tool results are, the indirect side). Each measurement
+ * documents and tool results are, the indirect side; --system: as the guard reads the application's
+ * system prompts, with the `where: system` rules and no classifier). Each measurement
  * repeats until 1 s has passed and keeps the best of 5 rounds. Prints one line per measurement:
  * "<what> <MB/s> <us per 2 KB segment>", and a final "segments N hits H" line (hits must be 0 for
  * benign texts: the figures are the cost of scanning, not of reporting).
@@ -99,6 +100,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     struct gw_norm x;
                     if (gw_normalize_scratch(segs[i].p, segs[i].n, GW_NORM_ALL, &sc, &x) < 0)
                         exit(1);
+                } else if (w == MATCH && side == GW_INJ_SYSTEM) { /* the guard's rules */
+                    gw_scan_block(p->db[GW_INJ_DB_SYSTEM].db, norms[i].text, norms[i].len, count_cb,
+                                  hits);
                 } else if (w == MATCH) { /* what a user's text is matched against */
                     gw_scan_block(p->db[GW_INJ_DB_BOTH].db, norms[i].text, norms[i].len, count_cb,
                                   hits);
@@ -254,6 +258,10 @@ main(int argc, char **argv)
         side = GW_INJ_INDIRECT;
         argc--;
         argv++;
+    } else if (argc > 1 && strcmp(argv[1], "--system") == 0) {
+        side = GW_INJ_SYSTEM; /* system prompts: the `where: system` rules, no classifier */
+        argc--;
+        argv++;
     }
     char err[600];
     if (argc > 2 && strcmp(argv[1], "--model") == 0) {
@@ -265,7 +273,8 @@ main(int argc, char **argv)
         argv += 2;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--per-rule] [--indirect] [--model MODEL] PACK FILE...\n",
+        fprintf(stderr,
+                "usage: %s [--per-rule] [--indirect | --system] [--model MODEL] PACK FILE...\n",
                 argv[0]);
         return 2;
     }
@@ -307,7 +316,7 @@ main(int argc, char **argv)
     }
     size_t hits = 0, bytes = 0, mhits = 0;
     static const char *const names[] = {"normalise", "match", "scan", "classify", "scan+classify"};
-    for (enum what w = NORM; w <= (model ? FULL_CLASSIFY : FULL); w++) {
+    for (enum what w = NORM; w <= (model && side != GW_INJ_SYSTEM ? FULL_CLASSIFY : FULL); w++) {
         size_t *h = w == MATCH ? &mhits : &hits;
         double spb = run(p, segs, norms, n, w, h, &bytes);
         printf("%s %.0f %.2f\n", names[w], 1.0 / spb / 1e6, spb * SEG * 1e6);

@@ -653,6 +653,15 @@ MD
     head -c 400000 "$tmp/inj-benign.txt" >"$tmp/inj-varied.txt"
     PORTCULLIS_CACHE_DIR=$inj_cache "$build/pc-bench-injection" "${model[@]}" config/rules/injection.yaml "$tmp/inj-varied.txt" >"$tmp/inj-varied.out" ||
       die "pc-bench-injection failed"
+    # System prompts: the guard reads the application's system prompt on every request (its
+    # `where: system` rules, no classifier); the distinct system prompts of the development
+    # probes (18 languages, guarding a secret, restricting the assistant, or neither).
+    jq -c 'select(.system) | .system' tests/eval/probes/in-context-*.jsonl | LC_ALL=C sort -u >"$tmp/inj-system.json"
+    jq -r . "$tmp/inj-system.json" >"$tmp/inj-system.txt"
+    PORTCULLIS_CACHE_DIR=$inj_cache "$build/pc-bench-injection" --system config/rules/injection.yaml "$tmp/inj-system.txt" >"$tmp/inj-system.out" ||
+      die "pc-bench-injection failed"
+    sys_prompts=$(wc -l <"$tmp/inj-system.json")
+    sys_avg=$(($(wc -c <"$tmp/inj-system.txt") / sys_prompts))
     grep -q '^segments .* hits 0$' "$tmp/inj-en.txt" || die "bench/prompt4k.txt matches rules of the injection pack"
     inj_rules=$(awk '$1 == "segments" {print $6}' "$tmp/inj-en.txt")
     col() { awk -v w="$2" -v c="$3" '$1 == w {print $c}' "$1"; }
@@ -685,6 +694,7 @@ Scan cost on one core (bench/injection_scan.c: 2 KB segments, best of 5 one-seco
 | English meeting notes (bench/prompt4k.txt) | $(col "$tmp/inj-en.txt" normalise 2) MB/s | $(col "$tmp/inj-en.txt" match 2) MB/s | **$(col "$tmp/inj-en.txt" scan 2) MB/s** | $(col "$tmp/inj-en.txt" scan 3) µs |
 | mixed languages (tests/fixtures/injection, attacks and benign) | $(col "$tmp/inj-mixed.out" normalise 2) MB/s | $(col "$tmp/inj-mixed.out" match 2) MB/s | **$(col "$tmp/inj-mixed.out" scan 2) MB/s** | $(col "$tmp/inj-mixed.out" scan 3) µs |
 | varied prompts (400 KB of training/injection/benign-*.jsonl) | $(col "$tmp/inj-varied.out" normalise 2) MB/s | $(col "$tmp/inj-varied.out" match 2) MB/s | **$(col "$tmp/inj-varied.out" scan 2) MB/s** | $(col "$tmp/inj-varied.out" scan 3) µs |
+| system prompts, as the guard reads them (the \`where: system\` rules; $sys_prompts distinct prompts of tests/eval/probes, $sys_avg bytes on average) | $(col "$tmp/inj-system.out" normalise 2) MB/s | $(col "$tmp/inj-system.out" match 2) MB/s | **$(col "$tmp/inj-system.out" scan 2) MB/s** | $(col "$tmp/inj-system.out" scan 3) µs |
 
 The classifier on one core (same segments; "classify" is the model alone over the normalised text,
 "scan + classify" is what the filter does: one normalisation feeding the rules and the model):
