@@ -706,7 +706,8 @@ The classifier on one core (same segments; "classify" is the model alone over th
 | varied prompts | $(col "$tmp/inj-varied.out" classify 2) MB/s | $(awk -v u="$(col "$tmp/inj-varied.out" classify 3)" 'BEGIN { printf "%.1f", u / 2 }') µs | **$(col "$tmp/inj-varied.out" classify 3) µs** | $(col "$tmp/inj-varied.out" scan+classify 2) MB/s | $(col "$tmp/inj-varied.out" scan+classify 3) µs |
 
 Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
-declared secrets as written, reversed and in base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass;
+declared secrets as written, reversed, in ROT13, hex and base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass,
+and the lines' initials read for the secrets' acrostics;
 filters/needles.c) over the English notes, which hold none of them; the \`tabular-request\` detector
 (filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the
 \`stray-task\` detector (filters/stray.c, documents only) over the notes and over 2 KB of an e-mail

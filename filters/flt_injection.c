@@ -120,9 +120,9 @@
 #define CANARY_LEN (sizeof(CANARY_PREFIX) - 1 + 20)
 /* Answers are searched for needles (filters/needles.h): the canary and the secrets a system
  * prompt declares. */
-#define SPAN_MAX 256 /* longest match: a secret spelled out, 3 separators per letter */
+/* the longest match: a secret spelled out, 3 separators per letter */
+#define SPAN_MAX GW_NEEDLE_SPAN_MAX
 _Static_assert(GW_INJ_VALUE_MAX <= GW_NEEDLE_SECRET_MAX, "every declared value is watched for");
-_Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 <= SPAN_MAX, "a spelled-out secret fits a stream tail");
 #define MAX_STREAMS 8
 #define MAX_EVENTS_PER_SEG 8
 #define SCORE_EPS 1e-9
@@ -178,6 +178,7 @@ struct stail {
     int id;
     size_t n;
     char b[SPAN_MAX];
+    struct gw_initials ini; /* the released text's line initials (acrostics) */
 };
 
 struct ictx {
@@ -966,14 +967,19 @@ add_canary(struct ictx *x, struct gw_segments *segs)
     }
 }
 
-/* The answer holds a needle: an alert, and the response is blocked (monitor mode: reported
- * once, the answer goes on). */
+static int
+secret_needle(const struct ictx *x, size_t which)
+{
+    return x->needles.v[which].kind != GW_NEEDLE_EXACT;
+}
+
+/* The answer holds a needle (secret: one of the system prompt's secrets, else the canary): an
+ * alert, and the response is blocked (monitor mode: reported once, the answer goes on). */
 static enum gw_verdict
-leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, size_t which, size_t span,
+leak(struct gw_tx *tx, const struct iconf *c, struct ictx *x, int secret, size_t span,
      enum gw_role role, int msg_index, uint64_t off)
 {
     x->leaked = 1;
-    int secret = x->needles.v[which].kind != GW_NEEDLE_EXACT;
     emit_simple(tx, secret ? "guard.secret-leak" : "canary", "injection:system_prompt_leak",
                 c->monitor ? "event" : "block", 4, 1.0, role, msg_index, off, span);
     if (c->monitor)
@@ -1036,7 +1042,12 @@ on_resp_body(struct gw_tx *tx, void *conf, void *ctx, struct gw_segments *segs)
         size_t k, m;
         long at = gw_needles_find(&x->needles, segs->v[i].text, segs->v[i].len, &k, &m);
         if (at >= 0)
-            return leak(tx, conf, x, k, m, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
+            return leak(tx, conf, x, secret_needle(x, k), m, segs->v[i].role, segs->v[i].msg_index,
+                        (uint64_t)at);
+        struct gw_initials ini = {0};
+        at = gw_needles_initials(&x->needles, &ini, segs->v[i].text, segs->v[i].len, &k);
+        if (at >= 0)
+            return leak(tx, conf, x, 1, 1, segs->v[i].role, segs->v[i].msg_index, (uint64_t)at);
     }
     return GW_PASS;
 }
@@ -1052,6 +1063,7 @@ tail_of(struct ictx *x, int id)
     struct stail *t = &x->tails[x->ntails++];
     t->id = id;
     t->n = 0;
+    memset(&t->ini, 0, sizeof(t->ini));
     return t;
 }
 
@@ -1073,13 +1085,22 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
         memcpy(buf + pre, ch->text, head);
         long at = gw_needles_find(&x->needles, buf, pre + head, &k, &m);
         if (at >= 0 && (size_t)at + m > pre)
-            return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset);
+            return leak(tx, conf, x, secret_needle(x, k), m, ch->role, ch->choice, ch->offset);
     }
     long at = gw_needles_find(&x->needles, ch->text, ch->len, &k, &m);
     if (at >= 0)
-        return leak(tx, conf, x, k, m, ch->role, ch->choice, ch->offset + (uint64_t)at);
+        return leak(tx, conf, x, secret_needle(x, k), m, ch->role, ch->choice,
+                    ch->offset + (uint64_t)at);
+    if (t) { /* the line that completes an acrostic is never released */
+        struct gw_initials ini = t->ini;
+        at = gw_needles_initials(&x->needles, &ini, ch->text, ch->len, &k);
+        if (at >= 0)
+            return leak(tx, conf, x, 1, 1, ch->role, ch->choice, ch->offset + (uint64_t)at);
+    }
     ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, L - 1);
     if (t) {
+        /* what is released now is read on: held bytes come again, first, with the next chunk */
+        gw_needles_initials(&x->needles, &t->ini, ch->text, ch->len - ch->hold, &k);
         size_t rel = ch->len - ch->hold, keep = rel < L - 1 ? rel : L - 1;
         if (keep < L - 1 && t->n) {
             /* keep the end of the old tail in front of the little that was released now */

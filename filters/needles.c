@@ -9,8 +9,11 @@
 
 #include "filters/decode.h"
 
-_Static_assert(GW_NEEDLES_MAX <= 16, "needle sets are 16-bit masks");
+_Static_assert(GW_NEEDLES_MAX <= 32, "needle sets are 32-bit masks");
 _Static_assert((GW_NEEDLE_SECRET_MAX + 2) / 3 * 4 <= GW_NEEDLE_MAX, "a secret's base64 fits");
+_Static_assert(2 * GW_NEEDLE_SECRET_MAX <= GW_NEEDLE_MAX, "a secret's hex fits");
+_Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 <= GW_NEEDLE_SPAN_MAX, "a secret spelled out fits");
+_Static_assert(GW_NEEDLE_SECRET_MAX <= 255, "acrostic lengths are bytes");
 
 static unsigned char
 lower(unsigned char c)
@@ -49,7 +52,7 @@ gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_k
             return 0;
     d->n = n;
     d->kind = kind;
-    uint16_t bit = (uint16_t)(1u << set->n);
+    uint32_t bit = (uint32_t)1 << set->n;
     unsigned char c0 = (unsigned char)d->s[0];
     set->first[c0] |= bit;
     if (c0 >= 'a' && c0 <= 'z')
@@ -63,20 +66,60 @@ gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_k
     return 1;
 }
 
+/* The secret's letters and digits, lowercase, as written and reversed, when there are enough
+ * and at least one is a letter. */
+static void
+add_acrostic(struct gw_needles *set, const char *s, size_t n)
+{
+    char a[GW_NEEDLE_SECRET_MAX];
+    size_t m = 0;
+    int letters = 0;
+    for (size_t i = 0; i < n; i++)
+        if (alnum((unsigned char)s[i])) {
+            a[m++] = (char)lower((unsigned char)s[i]);
+            letters |= a[m - 1] >= 'a';
+        }
+    if (m < GW_ACROSTIC_MIN || !letters)
+        return; /* digits alone: numbered lines ("1 ... 2 ... 3 ... 4") spell them */
+    for (int r = 0; r < 2 && set->nacro < GW_ACROSTICS_MAX; r++) {
+        char *d = set->acro[set->nacro];
+        for (size_t i = 0; i < m; i++)
+            d[i] = r ? a[m - 1 - i] : a[i];
+        int dup = 0;
+        for (size_t i = 0; i < set->nacro; i++)
+            dup |= set->acro_n[i] == m && memcmp(set->acro[i], d, m) == 0;
+        if (!dup)
+            set->acro_n[set->nacro++] = (uint8_t)m;
+    }
+}
+
 void
 gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
 {
-    char rev[GW_NEEDLE_SECRET_MAX], b64[GW_NEEDLE_MAX + 4];
+    static const char hexd[] = "0123456789abcdef";
+    char t[GW_NEEDLE_MAX + 4];
     if (n > GW_NEEDLE_SECRET_MAX)
         return;
     gw_needles_add(set, s, n, GW_NEEDLE_SPELLED);
-    gw_reverse(s, n, rev);
-    gw_needles_add(set, rev, n, GW_NEEDLE_SPELLED);
-    int k = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s, (int)n);
-    while (k > 0 && b64[k - 1] == '=')
+    gw_reverse(s, n, t);
+    gw_needles_add(set, t, n, GW_NEEDLE_SPELLED);
+    for (size_t i = 0; i < n; i++) { /* ROT13 */
+        unsigned char c = lower((unsigned char)s[i]);
+        t[i] = c >= 'a' && c <= 'z' ? (char)('a' + (c - 'a' + 13) % 26) : (char)c;
+    }
+    gw_needles_add(set, t, n, GW_NEEDLE_SPELLED);
+    for (size_t i = 0; i < n; i++) {
+        t[2 * i] = hexd[(unsigned char)s[i] >> 4];
+        t[2 * i + 1] = hexd[(unsigned char)s[i] & 15];
+    }
+    gw_needles_add(set, t, 2 * n,
+                   4 * 2 * n - 3 <= GW_NEEDLE_SPAN_MAX ? GW_NEEDLE_SPELLED : GW_NEEDLE_WORD);
+    int k = EVP_EncodeBlock((unsigned char *)t, (const unsigned char *)s, (int)n);
+    while (k > 0 && t[k - 1] == '=')
         k--;
     if (k > 0)
-        gw_needles_add(set, b64, (size_t)k, GW_NEEDLE_WORD);
+        gw_needles_add(set, t, (size_t)k, GW_NEEDLE_WORD);
+    add_acrostic(set, s, n);
 }
 
 /* The length of needle d's match at t[i] (n bytes), 0 when none. */
@@ -102,7 +145,7 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
     unsigned inword = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char b = (unsigned char)t[i];
-        unsigned cand = set->first[b] & (inword ? set->anywhere : 0xffffu);
+        uint32_t cand = set->first[b] & (inword ? set->anywhere : 0xffffffffu);
         inword = gw_word_byte(b);
         while (cand) {
             size_t k = (size_t)__builtin_ctz(cand);
@@ -114,6 +157,72 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
                 continue;
             *which = k;
             *span = m;
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* A line's initial: kept (the oldest dropped when the window is full); the index of the acrostic
+ * it completes, or -1. */
+static long
+push_initial(const struct gw_needles *set, struct gw_initials *st, char c)
+{
+    if (st->n == GW_NEEDLE_SECRET_MAX) {
+        memmove(st->s, st->s + 1, GW_NEEDLE_SECRET_MAX - 1);
+        st->n--;
+    }
+    st->s[st->n++] = c;
+    for (size_t k = 0; k < set->nacro; k++) {
+        size_t m = set->acro_n[k];
+        if (m <= st->n && memcmp(st->s + st->n - m, set->acro[k], m) == 0)
+            return (long)k;
+    }
+    return -1;
+}
+
+long
+gw_needles_initials(const struct gw_needles *set, struct gw_initials *st, const char *t, size_t n,
+                    size_t *which)
+{
+    if (!set->nacro)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (st->state == 2) { /* the rest of the line: only its end matters */
+            const char *nl = memchr(t + i, '\n', n - i);
+            if (!nl)
+                return -1;
+            i = (size_t)(nl - t);
+        }
+        unsigned char b = (unsigned char)t[i];
+        long k = -1;
+        if (b == '\n') {
+            if (st->state == 1)
+                k = push_initial(set, st, st->digit); /* a line that is a number */
+            st->state = 0;
+        } else if (st->state == 1) {
+            if (b >= '0' && b <= '9')
+                continue;
+            if (b == '.' || b == ')' || b == ':') {
+                st->state = 0; /* a list number: the initial comes after it */
+                continue;
+            }
+            k = push_initial(set, st, st->digit);
+            st->state = 2;
+        } else if (b >= '0' && b <= '9') {
+            st->digit = (char)b;
+            st->state = 1;
+        } else if (alnum(b)) {
+            k = push_initial(set, st, (char)lower(b));
+            st->state = 2;
+        } else if ((b >= 0xC3 && b <= 0xDF) || (b >= 0xE3 && b <= 0xEF)) {
+            /* a letter of another script (Latin-1 letters, Greek, Cyrillic, Arabic, CJK ...):
+             * not a letter of any secret; symbols and emoji (C2, E2, F0 ...) are passed over */
+            k = push_initial(set, st, '\0');
+            st->state = 2;
+        }
+        if (k >= 0) {
+            *which = (size_t)k;
             return (long)i;
         }
     }

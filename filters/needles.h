@@ -1,8 +1,9 @@
 /*
  * Needles: short strings an answer must not contain — the system-prompt canary, and the secrets a
- * system prompt declares (as written, reversed, in base64). The injection filter watches JSON and
- * streamed answers for them (flt_injection.c); this module is the set and its search, so that
- * unit tests and the bench drive it directly.
+ * system prompt declares (as written, reversed, in ROT13, in hex, in base64, and down the first
+ * letters of the answer's lines). The injection filter watches JSON and streamed answers for them
+ * (flt_injection.c); this module is the set and its search, so that unit tests and the bench
+ * drive it directly.
  *
  * A set holds at most GW_NEEDLES_MAX needles and is searched in one pass over a text whatever its
  * size: a byte costs two table look-ups, and a needle is tried only where its first byte (either
@@ -14,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_NEEDLE_MAX 96  /* longest needle: a 64-byte secret's base64 */
-#define GW_NEEDLES_MAX 13 /* the canary, and 4 secrets as written, reversed and in base64 */
+#define GW_NEEDLE_SECRET_MAX 64 /* the longest secret watched for */
+#define GW_NEEDLE_MAX 128       /* longest needle: a 64-byte secret in hex */
+#define GW_NEEDLES_MAX 21       /* the canary, and 4 secrets' 5 forms (gw_needles_add_secret) */
+#define GW_NEEDLE_SPAN_MAX 256  /* the longest text a match may take (4 * 64 - 3: spelled out) */
 
 enum gw_needle_kind {
     GW_NEEDLE_EXACT,   /* anywhere, its bytes in order (any ASCII case): the canary */
@@ -42,12 +45,19 @@ gw_word_byte(unsigned char c)
 }
 
 /* Zero-initialise. Plain data: copying or discarding it needs nothing. */
+#define GW_ACROSTICS_MAX 8 /* 4 secrets, read down and reversed */
+#define GW_ACROSTIC_MIN 4  /* a shorter secret is too likely to be spelled by chance */
 struct gw_needles {
     struct gw_needle v[GW_NEEDLES_MAX];
     size_t n;
     size_t longest;      /* the longest text a needle's match can take (spelled out: 4n - 3) */
-    uint16_t first[256]; /* per byte: the needles that start with it */
-    uint16_t anywhere;   /* the exact needles */
+    uint32_t first[256]; /* per byte: the needles that start with it */
+    uint32_t anywhere;   /* the exact needles */
+    /* the secrets' letters and digits (lowercase), as written and reversed, for
+     * gw_needles_initials */
+    char acro[GW_ACROSTICS_MAX][GW_NEEDLE_SECRET_MAX];
+    uint8_t acro_n[GW_ACROSTICS_MAX];
+    size_t nacro;
 };
 
 /* Adds n bytes of p of that kind. 1 when added; 0 when ignored: empty, longer than
@@ -55,14 +65,38 @@ struct gw_needles {
 int gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind);
 
 /* A secret of n bytes (at most GW_NEEDLE_SECRET_MAX; a longer one is ignored): watched for as
- * written and reversed ("spell it backwards"), GW_NEEDLE_SPELLED, and in unpadded base64,
- * GW_NEEDLE_WORD -- three needles (fewer when the set fills up or a form repeats another). */
-#define GW_NEEDLE_SECRET_MAX 64
+ * written, reversed ("spell it backwards") and in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
+ * any case matches), GW_NEEDLE_SPELLED for a secret of up to 32 bytes ("50 69 61 6e 6f"), else
+ * GW_NEEDLE_WORD; and in unpadded base64, GW_NEEDLE_WORD -- five needles (fewer when the set
+ * fills up or a form repeats another). Its letters and digits, when there are at least
+ * GW_ACROSTIC_MIN of them and one is a letter, are also read down the lines of the answer, as
+ * written and reversed (gw_needles_initials). */
 void gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n);
 
 /* The offset in t (n bytes) of the first match of any needle (the ends of t count as word
  * ends), or -1; then *which is the needle's index and *span the match's length in t. */
 long gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *which,
                      size_t *span);
+
+/*
+ * Acrostics: the first letter or digit of each line of an answer, read down ("a poem whose lines
+ * begin with the letters of the password"). Leading spaces, bullets, markdown marks and list
+ * numbers ("1.", "2)") are passed over; blank lines add nothing; a line that begins with a
+ * non-ASCII letter adds a letter no secret has. Zero-initialise one per answer (per stream); it
+ * keeps the last GW_NEEDLE_SECRET_MAX initials and where the line stands, so an answer can be fed
+ * in pieces, split anywhere.
+ */
+struct gw_initials {
+    char s[GW_NEEDLE_SECRET_MAX];
+    uint8_t n;
+    uint8_t state; /* 0: at a line's start; 1: in a number there; 2: the line's initial taken */
+    char digit;    /* state 1: the number's first digit */
+};
+
+/* Feeds n bytes of t to st. Returns the offset in t of the byte that completed one of set's
+ * acrostics (a line's initial, or what ended a number that is one), or -1; then *which is the
+ * acrostic's index in set->acro. */
+long gw_needles_initials(const struct gw_needles *set, struct gw_initials *st, const char *t,
+                         size_t n, size_t *which);
 
 #endif

@@ -6,7 +6,8 @@
  * byte) must lie inside the text and have a length within bounds. The lines the tabular and
  * stray-task detectors find must be non-empty, trimmed spans of the text. Needles cut from the text
  * (filters/needles.h) are searched for in it: an exact one must be found, at or before the place
- * it was cut from, and every match must lie inside the text.
+ * it was cut from, and every match must lie inside the text; cut as a declared secret, its
+ * forms' matches too, and its acrostic is found at the same byte however the text is split.
  * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
  * pack that loads is scanned over its own text. The same bytes read as one pattern must split
  * into pieces that lie in order inside it (filters/rxsplit.h).
@@ -52,6 +53,23 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
         long at = gw_needles_find(&set, t, n, &which, &span);
         if ((at >= 0 && (which >= set.n || span == 0 || (size_t)at + span > n)) ||
             (exact && (at < 0 || (size_t)at > cut)))
+            abort();
+        /* the same piece as a declared secret: its forms' matches lie inside the text, and its
+         * acrostic is found at the same byte whether the text comes whole or in two pieces */
+        struct gw_needles sec = {0};
+        gw_needles_add_secret(&sec, t + cut, len);
+        at = gw_needles_find(&sec, t, n, &which, &span);
+        if (at >= 0 && (which >= sec.n || span == 0 || (size_t)at + span > n || span > sec.longest))
+            abort();
+        struct gw_initials whole = {0}, parts = {0};
+        size_t w1 = 0, w2 = 0, split = (unsigned char)t[2] % (n + 1);
+        long x = gw_needles_initials(&sec, &whole, t, n, &w1);
+        long y = gw_needles_initials(&sec, &parts, t, split, &w2);
+        if (y < 0) {
+            y = gw_needles_initials(&sec, &parts, t + split, n - split, &w2);
+            y = y < 0 ? y : y + (long)split;
+        }
+        if (x != y || (x >= 0 && (w1 != w2 || w1 >= sec.nacro || (size_t)x >= n)))
             abort();
     }
     size_t a = 0, b = 0;

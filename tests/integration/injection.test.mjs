@@ -18,7 +18,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
     startMock, startGateway, gatewayConfig, postJson, streamRequest, chatBody, messagesBody,
     assertOpenAIError, assertAnthropicError, runCheck, tmpDir, toYaml, waitUntil, request,
-    GW_BIN, ROOT, CLIENT_KEY, TEST_OPTS, T, readRecords,
+    GW_BIN, ROOT, CLIENT_KEY, TEST_OPTS, T, readRecords, openaiStreamText,
 } from './lib.mjs';
 
 const SHIPPED = path.join(ROOT, 'config/rules/injection.yaml');
@@ -749,10 +749,21 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
         assert.equal(j.error.code, 'output_blocked');
         assert.match(j.error.message, /secret of its system prompt \(system_prompt_leak\)/);
         assert.doesNotMatch(r.body, /marmalade/i);
-        // spelled out, reversed, in base64: refused too
+        // spelled out, reversed, in ROT13, in hex, in base64, down the lines' first letters:
+        // refused too
+        const rot13 = 'Marmalade'.replace(/[a-z]/gi, (c) => String.fromCharCode(
+            (c.toLowerCase().charCodeAt(0) - 97 + 13) % 26 + 97));
+        const hex = Buffer.from('Marmalade').toString('hex');
+        const POEM = 'Mornings are slow,\nAnd the kettle sings,\nRain on the glass,\nMoss on the wall,\n' +
+            'All of it quiet,\nLater the bells,\nAfter the bells,\nDusk comes early,\nEvening again.';
         for (const text of ['Here: M-a-r-m-a-l-a-d-e', 'm a r m a l a d e', 'Backwards: edalamram.',
-            `Encoded: ${Buffer.from('Marmalade').toString('base64').replace(/=+$/, '')}`])
+            `Encoded: ${Buffer.from('Marmalade').toString('base64').replace(/=+$/, '')}`,
+            `In ROT13 that is ${rot13}.`, `As hex: ${hex.toUpperCase()}`,
+            `Bytes: ${hex.match(/../g).join(' ')}`, `A little poem:\n\n${POEM}`,
+            `1. **Mango**\n2. Apple\n3. Rice\n4. Melon\n5. Apricot\n6. Lime\n7. Avocado\n8. Date\n9. Egg`])
             assertOpenAIError(await chat('/v1', text), 403, text);
+        // a poem whose lines spell something else passes
+        assert.equal((await chat('/v1', POEM.replace('Evening', 'Night'))).status, 200);
         // the word inside another word, or an answer without it: passes
         assert.equal((await chat('/v1', 'I like marmalades on toast.')).status, 200);
         assert.equal((await chat('/v1', 'Try the orangemarmalade recipe.')).status, 200);
@@ -772,6 +783,17 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
             assert.doesNotMatch(s.text.replace(/\\u[0-9a-f]{4}/g, ''), /marmala|m-a-r-m-a-l/i,
                 `chunks ${chunks}: the secret reached the client`);
             assert.match(s.text, /system_prompt_leak/, `chunks ${chunks}`);
+            // the poem: the line that completes the word is not released
+            const p = await streamRequest(gw.port, '/v1/chat/completions', {
+                model: 'gpt-4o-mini', stream: true,
+                messages: [{ role: 'system', content: SYS }, { role: 'user', content: 'x' }],
+                mock: { text: POEM, chunks } });
+            assert.equal(p.status, 200);
+            const said = openaiStreamText(p.text);
+            // (up to what the watch holds back, the longest form's length)
+            assert.ok(said.length > 0 && POEM.startsWith(said), `chunks ${chunks}: ${said}`);
+            assert.doesNotMatch(said, /Evening/, `chunks ${chunks}: the acrostic's last line`);
+            assert.match(p.text, /system_prompt_leak/, `chunks ${chunks}`);
         }
         // guard: off, or protect: false, watches nothing
         assert.equal((await chat('/noguard/v1', 'the word is marmalade')).status, 200);

@@ -113,16 +113,24 @@ test_limits(void **state)
     assert_int_equal(w, GW_NEEDLES_MAX - 1);
 }
 
-/* A secret: as written and reversed (spelled out allowed), and in unpadded base64 (whole word). */
+/* A secret: as written, reversed and in ROT13 (spelled out allowed), in hex (spelled out allowed
+ * up to 32 bytes), and in unpadded base64 (whole word). */
 static void
 test_secret(void **state)
 {
     (void)state;
     struct gw_needles set = {0};
     gw_needles_add_secret(&set, "Piano", 5);
-    assert_int_equal(set.n, 3);
-    assert_int_equal(set.longest, 4 * 5 - 3);
+    assert_int_equal(set.n, 5);
+    assert_int_equal(set.longest, 4 * 10 - 3); /* the hex, spelled out */
     size_t w;
+    assert_int_equal(find(&set, "rot13: Cvnab!", &w, NULL), 7);
+    assert_int_equal(set.v[w].kind, GW_NEEDLE_SPELLED);
+    assert_int_equal(find(&set, "hex 5069616E6F.", &w, NULL), 4);
+    assert_int_equal(find(&set, "bytes: 50 69 61 6e 6f", &w, NULL), 7);
+    assert_int_equal(set.v[w].kind, GW_NEEDLE_SPELLED);
+    assert_int_equal(find(&set, "x5069616e6f", NULL, NULL), -1); /* inside a word */
+    assert_int_equal(find(&set, "Cvnabf and 5069616e6f00", NULL, NULL), -1);
     assert_int_equal(find(&set, "it is P-I-A-N-O", &w, NULL), 6);
     assert_int_equal(set.v[w].kind, GW_NEEDLE_SPELLED);
     assert_int_equal(find(&set, "backwards: onaip", &w, NULL), 11);
@@ -133,23 +141,100 @@ test_secret(void **state)
     /* a palindrome's reversal repeats it; longer than GW_NEEDLE_SECRET_MAX: ignored */
     struct gw_needles pal = {0};
     gw_needles_add_secret(&pal, "level", 5);
-    assert_int_equal(pal.n, 2);
+    assert_int_equal(pal.n, 4);
     char big[GW_NEEDLE_SECRET_MAX + 1];
     memset(big, 'k', sizeof(big));
     gw_needles_add_secret(&pal, big, sizeof(big));
-    assert_int_equal(pal.n, 2);
+    assert_int_equal(pal.n, 4);
     gw_needles_add_secret(&pal, big, GW_NEEDLE_SECRET_MAX);
-    assert_int_equal(pal.n, 4); /* as written (= reversed) and its 88-byte base64 */
+    /* as written (= reversed), ROT13, the 128-byte hex (a whole word: spelled out it could take
+     * more than GW_NEEDLE_SPAN_MAX bytes) and the 88-byte base64 */
+    assert_int_equal(pal.n, 8);
+    assert_int_equal(pal.v[6].n, 128);
+    assert_int_equal(pal.v[6].kind, GW_NEEDLE_WORD);
+    assert_true(pal.longest <= GW_NEEDLE_SPAN_MAX);
+    /* digits only: ROT13 repeats it */
+    struct gw_needles dig = {0};
+    gw_needles_add_secret(&dig, "4471", 4);
+    assert_int_equal(dig.n, 4); /* as written, reversed, hex, base64 */
+}
+
+/* Feeds t to a fresh state in pieces of `step` bytes (0: whole); the offset in t of the byte that
+ * completed an acrostic, or -1. */
+static long
+initials(const struct gw_needles *set, const char *t, size_t step, size_t *which)
+{
+    struct gw_initials st = {0};
+    size_t n = strlen(t), w = 99;
+    if (!step)
+        step = n ? n : 1;
+    for (size_t i = 0; i < n; i += step) {
+        size_t len = i + step <= n ? step : n - i;
+        long at = gw_needles_initials(set, &st, t + i, len, &w);
+        if (at >= 0) {
+            assert_true((size_t)at < len && w < set->nacro);
+            if (which)
+                *which = w;
+            return (long)i + at;
+        }
+    }
+    return -1;
+}
+
+/* Acrostics: the secret read down the first letters or digits of the lines. */
+static void
+test_acrostic(void **state)
+{
+    (void)state;
+    struct gw_needles set = {0};
+    gw_needles_add_secret(&set, "Piano", 5);
+    gw_needles_add_secret(&set, "NW-4471", 7);
+    gw_needles_add_secret(&set, "abc", 3);     /* too short to be read down the lines */
+    gw_needles_add_secret(&set, "1234-56", 7); /* digits only: numbered lines spell them */
+    assert_int_equal(set.nacro, 4);
+    const char *poem = "Petals fall at dawn,\nIvory keys wait in the hall,\nA song hums along,\n"
+                       "Notes drift through it all,\nOver the garden wall.\n";
+    size_t w = 99;
+    long end = (long)(strstr(poem, "Over") - poem);
+    for (size_t step = 0; step <= 7; step++)
+        assert_int_equal(initials(&set, poem, step, &w), end);
+    assert_int_equal(w, 0);
+    /* bullets, markdown, list numbers, blank lines and leading spaces are passed over */
+    /* (after lines of its own: "hpiano") */
+    const char *list = "Here you go:\n\n1. **Pears**\n2) Ice\n  - apples\n\n> Nuts\n* `Oats`";
+    assert_int_equal(initials(&set, list, 0, NULL), (long)(strchr(list, 'O') - list));
+    assert_int_equal(initials(&set, list, 1, NULL), (long)(strchr(list, 'O') - list));
+    assert_true(initials(&set, "Pears\nIce\nApples\nNo\n\nMore\nOats", 0, NULL) < 0);
+    /* reversed, and a secret with digits: a line that begins with a number gives its first
+     * digit (a list number, "4." or "7)", gives none) */
+    assert_int_equal(initials(&set, "Oh\nNo\nAh\nIt\nPaid", 0, &w), 12);
+    assert_int_equal(w, 1);
+    const char *code = "Nice day\nWe hope\n4 lanes\n47 cats\n7 days\n1984 was a book";
+    assert_int_equal(initials(&set, code, 0, NULL), (long)(strstr(code, "1984") - code) + 4);
+    assert_int_equal(initials(&set, "Nope\nwhy\n4\n4\n7\n1\n", 0, NULL), 16);
+    /* a line that begins with another script's letter breaks the word */
+    assert_true(initials(&set, "Pa\nIb\nÄc\nNd\nOe\n", 0, NULL) < 0);
+    assert_true(initials(&set, "Pa\nIb\n• Ac\nNd\nOe\n", 0, NULL) >= 0); /* a bullet */
+    assert_true(initials(&set, "Pa\nIb\n\nNd\nOe\n", 0, NULL) < 0);
+    /* the window keeps the last GW_NEEDLE_SECRET_MAX initials */
+    char many[1024];
+    size_t n = 0;
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "x%d\n", i);
+    snprintf(many + n, sizeof(many) - n, "P\nI\nA\nN\nO");
+    assert_int_equal(initials(&set, many, 3, NULL), (long)strlen(many) - 1);
+    /* no secret: nothing read */
+    struct gw_needles none = {0};
+    assert_true(initials(&none, poem, 0, NULL) < 0);
 }
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_earliest),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_kinds),    cmocka_unit_test(test_earliest),
+        cmocka_unit_test(test_limits),   cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_acrostic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
