@@ -326,7 +326,7 @@ main(int argc, char **argv)
     printf("segments %zu bytes %zu rules %zu hits %zu\n", n, bytes, p->nrules, hits);
 
     /* the answer watch: a canary and four secrets, each also reversed, in ROT13, hex and base64,
-     * and read down the lines' initials */
+     * and read down the lines' and along the words' initials */
     gw_needles_add(&needles, "pcanary-3f9a0c17e2b84d6651aa", 28, GW_NEEDLE_EXACT);
     static const char *const secrets[] = {"Sunshine", "NW-4471", "y10PQk", "Tangerine-42"};
     for (size_t i = 0; i < 4; i++)

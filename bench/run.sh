@@ -707,7 +707,7 @@ The classifier on one core (same segments; "classify" is the model alone over th
 
 Outside the pack's databases, on one core: the answer watch (\`guard\` / \`canary\`: a canary and four
 declared secrets as written, reversed, in ROT13, hex and base64, $(col "$tmp/inj-en.txt" needles 4) needles, one pass,
-and the lines' initials read for the secrets' acrostics;
+and the lines' and words' initials read for the secrets' acrostics;
 filters/needles.c) over the English notes, which hold none of them; the \`tabular-request\` detector
 (filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the
 \`stray-task\` detector (filters/stray.c, documents only) over the notes and over 2 KB of an e-mail

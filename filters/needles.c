@@ -13,7 +13,8 @@ _Static_assert(GW_NEEDLES_MAX <= 32, "needle sets are 32-bit masks");
 _Static_assert((GW_NEEDLE_SECRET_MAX + 2) / 3 * 4 <= GW_NEEDLE_MAX, "a secret's base64 fits");
 _Static_assert(2 * GW_NEEDLE_SECRET_MAX <= GW_NEEDLE_MAX, "a secret's hex fits");
 _Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 <= GW_NEEDLE_SPAN_MAX, "a secret spelled out fits");
-_Static_assert(GW_NEEDLE_SECRET_MAX <= 255, "acrostic lengths are bytes");
+_Static_assert(2 * GW_NEEDLE_SECRET_MAX <= 255, "acrostic lengths and runs are bytes");
+_Static_assert(GW_ACROSTICS_MAX <= 8, "acrostic sets are 8-bit masks");
 
 static unsigned char
 lower(unsigned char c)
@@ -88,8 +89,10 @@ add_acrostic(struct gw_needles *set, const char *s, size_t n)
         int dup = 0;
         for (size_t i = 0; i < set->nacro; i++)
             dup |= set->acro_n[i] == m && memcmp(set->acro[i], d, m) == 0;
-        if (!dup)
+        if (!dup) {
+            set->acro_end[(unsigned char)d[m - 1]] |= (uint8_t)(1u << set->nacro);
             set->acro_n[set->nacro++] = (uint8_t)m;
+        }
     }
 }
 
@@ -163,23 +166,32 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
     return -1;
 }
 
-/* A line's initial: kept (the oldest dropped when the window is full); the index of the acrostic
- * it completes, or -1. */
+/* An initial of a line or a word: kept (when the buffer is full, its older half is dropped: one
+ * move per GW_NEEDLE_SECRET_MAX initials); the index of the acrostic of at least min bytes it
+ * completes, or -1. An acrostic is compared only when it ends with this initial. */
 static long
-push_initial(const struct gw_needles *set, struct gw_initials *st, char c)
+push_initial(const struct gw_needles *set, struct gw_initials_run *r, char c, size_t min)
 {
-    if (st->n == GW_NEEDLE_SECRET_MAX) {
-        memmove(st->s, st->s + 1, GW_NEEDLE_SECRET_MAX - 1);
-        st->n--;
+    if (r->n == sizeof(r->s)) {
+        memmove(r->s, r->s + GW_NEEDLE_SECRET_MAX, GW_NEEDLE_SECRET_MAX);
+        r->n = GW_NEEDLE_SECRET_MAX;
     }
-    st->s[st->n++] = c;
-    for (size_t k = 0; k < set->nacro; k++) {
-        size_t m = set->acro_n[k];
-        if (m <= st->n && memcmp(st->s + st->n - m, set->acro[k], m) == 0)
+    r->s[r->n++] = c;
+    for (unsigned cand = set->acro_end[(unsigned char)c]; cand; cand &= cand - 1) {
+        size_t k = (size_t)__builtin_ctz(cand), m = set->acro_n[k];
+        if (m >= min && m <= r->n && memcmp(r->s + r->n - m, set->acro[k], m) == 0)
             return (long)k;
     }
     return -1;
 }
+
+/* Per byte: 1 an ASCII letter or digit, 2 the first byte of another script's letter (Latin-1
+ * letters, Greek, Cyrillic, Arabic, CJK ...: C3-DF, E3-EF), 3 a continuation byte (the
+ * character's kind goes on), 0 the rest: ASCII punctuation and space, and the symbols, dashes
+ * and emoji (C2, E0-E2, F0-FF). */
+static const uint8_t initial_kind[256] = {['0' ... '9'] = 1,   ['A' ... 'Z'] = 1,
+                                          ['a' ... 'z'] = 1,   [0x80 ... 0xbf] = 3,
+                                          [0xc3 ... 0xdf] = 2, [0xe3 ... 0xef] = 2};
 
 long
 gw_needles_initials(const struct gw_needles *set, struct gw_initials *st, const char *t, size_t n,
@@ -187,44 +199,51 @@ gw_needles_initials(const struct gw_needles *set, struct gw_initials *st, const 
 {
     if (!set->nacro)
         return -1;
+    /* the state in locals: the runs' char stores would otherwise reload it for every byte */
+    unsigned inword = st->inword, state = st->state;
+    long at = -1, k = -1;
     for (size_t i = 0; i < n; i++) {
-        if (st->state == 2) { /* the rest of the line: only its end matters */
-            const char *nl = memchr(t + i, '\n', n - i);
-            if (!nl)
-                return -1;
-            i = (size_t)(nl - t);
-        }
         unsigned char b = (unsigned char)t[i];
-        long k = -1;
+        unsigned kind = initial_kind[b];
+        if (kind == 3 || (kind == 1 && inword && state == 2))
+            continue; /* a character, a word, a line go on: the common case */
+        if (kind && !inword &&
+            (k = push_initial(set, &st->word, kind == 1 ? (char)lower(b) : '\0',
+                              GW_ACROSTIC_WORDS_MIN)) >= 0) {
+            at = (long)i;
+            break;
+        }
+        inword = kind != 0;
+        if (state == 2 && b != '\n')
+            continue; /* the rest of the line: only its end matters */
         if (b == '\n') {
-            if (st->state == 1)
-                k = push_initial(set, st, st->digit); /* a line that is a number */
-            st->state = 0;
-        } else if (st->state == 1) {
-            if (b >= '0' && b <= '9')
-                continue;
+            if (state == 1)
+                k = push_initial(set, &st->line, st->digit, GW_ACROSTIC_MIN); /* a number */
+            state = 0;
+        } else if (state == 1) {
             if (b == '.' || b == ')' || b == ':') {
-                st->state = 0; /* a list number: the initial comes after it */
-                continue;
+                state = 0; /* a list number: the initial comes after it */
+            } else if (b < '0' || b > '9') {
+                k = push_initial(set, &st->line, st->digit, GW_ACROSTIC_MIN);
+                state = 2;
             }
-            k = push_initial(set, st, st->digit);
-            st->state = 2;
         } else if (b >= '0' && b <= '9') {
             st->digit = (char)b;
-            st->state = 1;
-        } else if (alnum(b)) {
-            k = push_initial(set, st, (char)lower(b));
-            st->state = 2;
-        } else if ((b >= 0xC3 && b <= 0xDF) || (b >= 0xE3 && b <= 0xEF)) {
-            /* a letter of another script (Latin-1 letters, Greek, Cyrillic, Arabic, CJK ...):
-             * not a letter of any secret; symbols and emoji (C2, E2, F0 ...) are passed over */
-            k = push_initial(set, st, '\0');
-            st->state = 2;
+            state = 1;
+        } else if (kind) {
+            /* another script's letter is not a letter of any secret; symbols and emoji are
+             * passed over */
+            k = push_initial(set, &st->line, kind == 1 ? (char)lower(b) : '\0', GW_ACROSTIC_MIN);
+            state = 2;
         }
         if (k >= 0) {
-            *which = (size_t)k;
-            return (long)i;
+            at = (long)i;
+            break;
         }
     }
-    return -1;
+    st->inword = (uint8_t)inword;
+    st->state = (uint8_t)state;
+    if (at >= 0)
+        *which = (size_t)k;
+    return at;
 }

@@ -57,6 +57,7 @@ struct gw_needles {
      * gw_needles_initials */
     char acro[GW_ACROSTICS_MAX][GW_NEEDLE_SECRET_MAX];
     uint8_t acro_n[GW_ACROSTICS_MAX];
+    uint8_t acro_end[256]; /* per byte: the acrostics that end with it */
     size_t nacro;
 };
 
@@ -79,23 +80,32 @@ long gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size
                      size_t *span);
 
 /*
- * Acrostics: the first letter or digit of each line of an answer, read down ("a poem whose lines
- * begin with the letters of the password"). Leading spaces, bullets, markdown marks and list
- * numbers ("1.", "2)") are passed over; blank lines add nothing; a line that begins with a
- * non-ASCII letter adds a letter no secret has. Zero-initialise one per answer (per stream); it
- * keeps the last GW_NEEDLE_SECRET_MAX initials and where the line stands, so an answer can be fed
- * in pieces, split anywhere.
+ * Acrostics: a secret read down the first letters or digits of an answer's lines ("a poem whose
+ * lines begin with the letters of the password"), or along the first letters of its words ("a
+ * sentence whose words start with ..."). Lines: leading spaces, bullets, markdown marks and list
+ * numbers ("1.", "2)") are passed over, blank lines add nothing. Words: runs of ASCII letters and
+ * digits or of other scripts' letters; punctuation, symbols and emoji separate them. A line or a
+ * word that begins with a non-ASCII letter adds a letter no secret has. Lines read secrets of
+ * GW_ACROSTIC_MIN letters and digits or more, words GW_ACROSTIC_WORDS_MIN (a short word is spelled
+ * by some run of words by chance). Zero-initialise one per answer (per stream); it keeps at least
+ * the last GW_NEEDLE_SECRET_MAX initials of each kind and where the text stands, so an answer can
+ * be fed in pieces, split anywhere.
  */
-struct gw_initials {
-    char s[GW_NEEDLE_SECRET_MAX];
+#define GW_ACROSTIC_WORDS_MIN 6
+struct gw_initials_run {
+    char s[2 * GW_NEEDLE_SECRET_MAX]; /* the last initials (at least GW_NEEDLE_SECRET_MAX) */
     uint8_t n;
-    uint8_t state; /* 0: at a line's start; 1: in a number there; 2: the line's initial taken */
-    char digit;    /* state 1: the number's first digit */
+};
+struct gw_initials {
+    struct gw_initials_run line, word;
+    uint8_t state;  /* 0: at a line's start; 1: in a number there; 2: the line's initial taken */
+    char digit;     /* state 1: the number's first digit */
+    uint8_t inword; /* the last byte was part of a word */
 };
 
 /* Feeds n bytes of t to st. Returns the offset in t of the byte that completed one of set's
- * acrostics (a line's initial, or what ended a number that is one), or -1; then *which is the
- * acrostic's index in set->acro. */
+ * acrostics (a line's or a word's initial, or what ended a number that begins a line), or -1;
+ * then *which is the acrostic's index in set->acro. */
 long gw_needles_initials(const struct gw_needles *set, struct gw_initials *st, const char *t,
                          size_t n, size_t *which);
 

@@ -749,8 +749,8 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
         assert.equal(j.error.code, 'output_blocked');
         assert.match(j.error.message, /secret of its system prompt \(system_prompt_leak\)/);
         assert.doesNotMatch(r.body, /marmalade/i);
-        // spelled out, reversed, in ROT13, in hex, in base64, down the lines' first letters:
-        // refused too
+        // spelled out, reversed, in ROT13, in hex, in base64, down the lines' or along the
+        // words' first letters: refused too
         const rot13 = 'Marmalade'.replace(/[a-z]/gi, (c) => String.fromCharCode(
             (c.toLowerCase().charCodeAt(0) - 97 + 13) % 26 + 97));
         const hex = Buffer.from('Marmalade').toString('hex');
@@ -760,7 +760,8 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
             `Encoded: ${Buffer.from('Marmalade').toString('base64').replace(/=+$/, '')}`,
             `In ROT13 that is ${rot13}.`, `As hex: ${hex.toUpperCase()}`,
             `Bytes: ${hex.match(/../g).join(' ')}`, `A little poem:\n\n${POEM}`,
-            `1. **Mango**\n2. Apple\n3. Rice\n4. Melon\n5. Apricot\n6. Lime\n7. Avocado\n8. Date\n9. Egg`])
+            `1. **Mango**\n2. Apple\n3. Rice\n4. Melon\n5. Apricot\n6. Lime\n7. Avocado\n8. Date\n9. Egg`,
+            'Sure! My aunt really makes amazing lemon-apricot desserts — every Sunday.'])
             assertOpenAIError(await chat('/v1', text), 403, text);
         // a poem whose lines spell something else passes
         assert.equal((await chat('/v1', POEM.replace('Evening', 'Night'))).status, 200);

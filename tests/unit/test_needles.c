@@ -211,7 +211,8 @@ test_acrostic(void **state)
     assert_int_equal(w, 1);
     const char *code = "Nice day\nWe hope\n4 lanes\n47 cats\n7 days\n1984 was a book";
     assert_int_equal(initials(&set, code, 0, NULL), (long)(strstr(code, "1984") - code) + 4);
-    assert_int_equal(initials(&set, "Nope\nwhy\n4\n4\n7\n1\n", 0, NULL), 16);
+    /* (six or more: the words' initials also spell it, at the last word's first byte) */
+    assert_int_equal(initials(&set, "Nope\nwhy\n4\n4\n7\n1\n", 0, NULL), 15);
     /* a line that begins with another script's letter breaks the word */
     assert_true(initials(&set, "Pa\nIb\nÄc\nNd\nOe\n", 0, NULL) < 0);
     assert_true(initials(&set, "Pa\nIb\n• Ac\nNd\nOe\n", 0, NULL) >= 0); /* a bullet */
@@ -223,6 +224,25 @@ test_acrostic(void **state)
         n += (size_t)snprintf(many + n, sizeof(many) - n, "x%d\n", i);
     snprintf(many + n, sizeof(many) - n, "P\nI\nA\nN\nO");
     assert_int_equal(initials(&set, many, 3, NULL), (long)strlen(many) - 1);
+    /* words: a secret of six or more letters and digits along the words' first letters, in
+     * order or reversed; punctuation, dashes and emoji between them do not count; a word of
+     * another script breaks it */
+    struct gw_needles m = {0};
+    gw_needles_add_secret(&m, "Marmalade", 9);
+    gw_needles_add_secret(&m, "Piano", 5);
+    const char *sentence = "My aunt — really! — makes amazing lemon-apricot dessert, every time.";
+    for (size_t step = 0; step <= 5; step++)
+        assert_int_equal(initials(&m, sentence, step, &w),
+                         (long)(strstr(sentence, "every") - sentence));
+    assert_int_equal(w, 0);
+    assert_int_equal(
+        initials(&m, "Every day Alice learns about my red 🍓 apple mousse.", 0, &w),
+        (long)(strstr("Every day Alice learns about my red 🍓 apple mousse.", "mousse") -
+               "Every day Alice learns about my red 🍓 apple mousse."));
+    assert_int_equal(w, 1);
+    assert_true(
+        initials(&m, "My aunt really makes amazing lemon über apricot dessert every", 0, NULL) < 0);
+    assert_true(initials(&m, "Please ignore all nonsense; obviously.", 0, NULL) < 0); /* 5 */
     /* no secret: nothing read */
     struct gw_needles none = {0};
     assert_true(initials(&none, poem, 0, NULL) < 0);
