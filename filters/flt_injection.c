@@ -178,7 +178,7 @@ struct stail {
     int id;
     size_t n;
     char b[SPAN_MAX];
-    struct gw_initials ini; /* the released text's line initials (acrostics) */
+    struct gw_initials ini; /* the released text's line and word initials (acrostics) */
 };
 
 struct ictx {
@@ -1091,7 +1091,7 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     if (at >= 0)
         return leak(tx, conf, x, secret_needle(x, k), m, ch->role, ch->choice,
                     ch->offset + (uint64_t)at);
-    if (t) { /* the line that completes an acrostic is never released */
+    if (t) { /* the line or word that completes an acrostic is never released */
         struct gw_initials ini = t->ini;
         at = gw_needles_initials(&x->needles, &ini, ch->text, ch->len, &k);
         if (at >= 0)

@@ -1,9 +1,9 @@
 /*
  * Needles: short strings an answer must not contain — the system-prompt canary, and the secrets a
  * system prompt declares (as written, reversed, in ROT13, in hex, in base64, and down the first
- * letters of the answer's lines). The injection filter watches JSON and streamed answers for them
- * (flt_injection.c); this module is the set and its search, so that unit tests and the bench
- * drive it directly.
+ * letters of the answer's lines or along those of its words). The injection filter watches JSON
+ * and streamed answers for them (flt_injection.c); this module is the set and its search, so that
+ * unit tests and the bench drive it directly.
  *
  * A set holds at most GW_NEEDLES_MAX needles and is searched in one pass over a text whatever its
  * size: a byte costs two table look-ups, and a needle is tried only where its first byte (either
@@ -69,9 +69,9 @@ int gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_need
  * written, reversed ("spell it backwards") and in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
  * any case matches), GW_NEEDLE_SPELLED for a secret of up to 32 bytes ("50 69 61 6e 6f"), else
  * GW_NEEDLE_WORD; and in unpadded base64, GW_NEEDLE_WORD -- five needles (fewer when the set
- * fills up or a form repeats another). Its letters and digits, when there are at least
- * GW_ACROSTIC_MIN of them and one is a letter, are also read down the lines of the answer, as
- * written and reversed (gw_needles_initials). */
+ * fills up or a form repeats another). Its letters and digits, when one is a letter, are also
+ * read as acrostics, as written and reversed (gw_needles_initials): down the lines of the answer
+ * (GW_ACROSTIC_MIN or more) and along its words (GW_ACROSTIC_WORDS_MIN or more). */
 void gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n);
 
 /* The offset in t (n bytes) of the first match of any needle (the ends of t count as word
