@@ -1091,17 +1091,18 @@ on_resp_chunk(struct gw_tx *tx, void *conf, void *ctx, struct gw_chunk *ch)
     if (at >= 0)
         return leak(tx, conf, x, secret_needle(x, k), m, ch->role, ch->choice,
                     ch->offset + (uint64_t)at);
-    if (t) { /* the line or word that completes an acrostic is never released */
-        struct gw_initials ini = t->ini;
-        at = gw_needles_initials(&x->needles, &ini, ch->text, ch->len, &k);
-        if (at >= 0)
-            return leak(tx, conf, x, 1, 1, ch->role, ch->choice, ch->offset + (uint64_t)at);
-    }
     ch->hold = ch->final || ch->flush ? 0 : gw_utf8_hold(ch->text, ch->len, L - 1);
     if (t) {
-        /* what is released now is read on: held bytes come again, first, with the next chunk */
-        gw_needles_initials(&x->needles, &t->ini, ch->text, ch->len - ch->hold, &k);
-        size_t rel = ch->len - ch->hold, keep = rel < L - 1 ? rel : L - 1;
+        /* Acrostics: what is released now is read on, once (held bytes come again, first, with
+         * the next chunk, and are read then); the line or word that completes one is never
+         * released. */
+        size_t rel = ch->len - ch->hold;
+        at = gw_needles_initials(&x->needles, &t->ini, ch->text, rel, &k);
+        if (at >= 0) {
+            ch->hold = 0;
+            return leak(tx, conf, x, 1, 1, ch->role, ch->choice, ch->offset + (uint64_t)at);
+        }
+        size_t keep = rel < L - 1 ? rel : L - 1;
         if (keep < L - 1 && t->n) {
             /* keep the end of the old tail in front of the little that was released now */
             size_t old = L - 1 - keep < t->n ? L - 1 - keep : t->n;
