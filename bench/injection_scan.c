@@ -125,7 +125,7 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     *hits += (size_t)gw_tabular_request(segs[i].p, segs[i].n, &a, &b);
                 } else if (w == STRAY) {
                     size_t a, b;
-                    *hits += (size_t)gw_stray_task(segs[i].p, segs[i].n, &a, &b);
+                    *hits += gw_stray_task(segs[i].p, segs[i].n, &a, &b) != 0;
                 } else if (w == SUBJECT) {
                     static char out[GW_SUBJECT_CAP(2 * SEG)];
                     struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];

@@ -407,9 +407,14 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
             r->detector = GW_INJ_DET_TABULAR_REQUEST;
         else if (d && !strcmp(d, "stray-task"))
             r->detector = GW_INJ_DET_STRAY_TASK;
+        else if (d && !strcmp(d, "stray-task-body"))
+            r->detector = GW_INJ_DET_STRAY_TASK_BODY;
         else
             return gw_cfg_error(
-                pl, dn, "rule '%s': unknown 'detector' (known: tabular-request, stray-task)", id);
+                pl, dn,
+                "rule '%s': unknown 'detector' (known: tabular-request, stray-task, "
+                "stray-task-body)",
+                id);
     } else if (!pat || !*pat) {
         return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
     }
@@ -1398,28 +1403,27 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-/* The detector rules that apply to the side, over the original text; each detector runs once. */
+/* The detector rules that apply to the side, over the original text; each detector runs once
+ * (the stray-task one answers for both of its rules: before or after a message, or inside it). */
 static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
-    enum { NDET = GW_INJ_DET_STRAY_TASK + 1 };
-    size_t span[NDET][2] = {{0, 0}};
-    int found[NDET]; /* per detector: its answer, once asked (-1: not yet) */
-    for (unsigned d = 0; d < NDET; d++)
-        found[d] = -1;
+    size_t span[2][2] = {{0, 0}, {0, 0}};
+    int found[2] = {-1, -1}; /* tabular, stray: the answer, once asked (-1: not yet) */
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
         unsigned d = rule->detector;
-        if (d == GW_INJ_DET_NONE || d >= NDET || !(rule->where & a->side))
+        if (d == GW_INJ_DET_NONE || d > GW_INJ_DET_STRAY_TASK_BODY || !(rule->where & a->side))
             continue;
-        if (found[d] < 0)
-            found[d] = d == GW_INJ_DET_TABULAR_REQUEST
-                           ? gw_tabular_request(text, len, &span[d][0], &span[d][1])
-                           : gw_stray_task(text, len, &span[d][0], &span[d][1]);
-        struct gw_inj_hit *h = found[d] ? count_rule(a, i) : NULL;
+        unsigned k = d != GW_INJ_DET_TABULAR_REQUEST;
+        if (found[k] < 0)
+            found[k] = k ? gw_stray_task(text, len, &span[k][0], &span[k][1])
+                         : gw_tabular_request(text, len, &span[k][0], &span[k][1]);
+        int want = d == GW_INJ_DET_STRAY_TASK_BODY ? GW_STRAY_BODY : 1;
+        struct gw_inj_hit *h = found[k] == want ? count_rule(a, i) : NULL;
         if (h) {
-            h->from = (uint32_t)span[d][0];
-            h->to = (uint32_t)span[d][1];
+            h->from = (uint32_t)span[k][0];
+            h->to = (uint32_t)span[k][1];
         }
     }
 }

@@ -72,6 +72,7 @@ enum gw_inj_detector {
     GW_INJ_DET_NONE = 0,
     GW_INJ_DET_TABULAR_REQUEST, /* gw_tabular_request: a request line inside tabular data */
     GW_INJ_DET_STRAY_TASK,      /* gw_stray_task: a task before or after a message */
+    GW_INJ_DET_STRAY_TASK_BODY, /* gw_stray_task: a task inside a message's body */
 };
 
 struct gw_inj_rule {

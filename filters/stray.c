@@ -1,5 +1,5 @@
 /*
- * A task dropped outside a message (see stray.h).
+ * A task dropped into a message (see stray.h).
  */
 #include "filters/stray.h"
 #include "filters/textline.h"
@@ -47,6 +47,13 @@ static const char *const verbs[] = {
     "suggest",  "summarise", "summarize", "teach",      "tell",     "translate",  "write",
 };
 
+/* Verbs people ask each other with "can you": "Can you recommend an electrician in the area?",
+ * "Could you suggest a time for a call?" (sorted). Not "show": "can you show me" is how people
+ * ask an assistant for code or an example. */
+static const char *const person_verbs[] = {
+    "give", "name", "propose", "provide", "recommend", "suggest", "tell",
+};
+
 static const char *const qwords[] = {
     "how", "what", "when", "where", "which", "who", "whom", "whose", "why",
 };
@@ -91,23 +98,25 @@ static const char *const deictic[] = {
     "you've",   "your",   "yours",    "yourself",  "yourselves",
 };
 
-/* Words of four letters or more that say nothing of a topic (sorted): function words and the
- * words every task has. */
+/* Words of four letters or more that say nothing of a topic (sorted): function words, numbers
+ * and the words every task has. */
 static const char *const stop[] = {
-    "about",     "after",   "also",    "analyse",    "analyze",     "basic",     "been",
-    "before",    "being",   "between", "brief",      "could",       "create",    "describe",
-    "detail",    "details", "develop", "difference", "differences", "different", "does",
-    "draft",     "during",  "each",    "every",      "example",     "examples",  "explain",
-    "following", "from",    "give",    "have",       "important",   "into",      "just",
-    "list",      "main",    "make",    "more",       "most",        "much",      "only",
-    "other",     "over",    "provide", "same",       "sentence",    "sentences", "short",
-    "should",    "show",    "simple",  "some",       "step",        "steps",     "such",
-    "tell",      "than",    "that",    "their",      "them",        "then",      "there",
-    "these",     "they",    "thing",   "things",     "this",        "those",     "through",
-    "under",     "upon",    "using",   "very",       "ways",        "were",      "what",
-    "when",      "where",   "which",   "while",      "whom",        "whose",     "will",
-    "with",      "within",  "without", "word",       "words",       "would",     "write",
-    "your",
+    "about",     "after",    "also",    "analyse",    "analyze",     "basic",     "been",
+    "before",    "being",    "between", "brief",      "could",       "create",    "describe",
+    "detail",    "details",  "develop", "difference", "differences", "different", "does",
+    "draft",     "during",   "each",    "eight",      "eleven",      "every",     "example",
+    "examples",  "explain",  "fifth",   "fifty",      "first",       "five",      "following",
+    "forty",     "four",     "fourth",  "from",       "give",        "have",      "hundred",
+    "important", "into",     "just",    "list",       "main",        "make",      "million",
+    "more",      "most",     "much",    "nine",       "only",        "other",     "over",
+    "provide",   "same",     "second",  "sentence",   "sentences",   "seven",     "short",
+    "should",    "show",     "simple",  "some",       "step",        "steps",     "such",
+    "tell",      "than",     "that",    "their",      "them",        "then",      "there",
+    "these",     "they",     "thing",   "things",     "third",       "thirty",    "this",
+    "those",     "thousand", "three",   "through",    "twelve",      "twenty",    "under",
+    "upon",      "using",    "very",    "ways",       "were",        "what",      "when",
+    "where",     "which",    "while",   "whom",       "whose",       "will",      "with",
+    "within",    "without",  "word",    "words",      "would",       "write",     "your",
 };
 
 /* Sign-offs and the footers of mailings (sorted); "thank you", "sent from", "rights reserved",
@@ -210,7 +219,14 @@ struct task {
     size_t n;
 };
 
-/* Whether the line s[0, n) (trimmed, non-empty) reads as a task for an assistant (stray.h). */
+/* What a task line asks: an order ("Describe ..."), a question in the form people ask an
+ * assistant ("Can you explain ...?", "How do you say ...?"), or a question of any other form
+ * ("Who wrote ...?", "Can you recommend ...?"), the forms a message also asks its own readers in.
+ */
+enum { TASK_ORDER = 1, TASK_ASK, TASK_QUESTION };
+
+/* Whether the line s[0, n) (trimmed, non-empty) reads as a task for an assistant (stray.h): 0,
+ * else its kind. */
 static int
 is_task(const char *s, size_t n)
 {
@@ -289,6 +305,7 @@ is_task(const char *s, size_t n)
     const char(*w)[WORD_LEN] = tk.w + k;
     size_t nw = tk.n - k;
     size_t you_ok = (size_t)-1; /* the one "you" that belongs to the form of the request */
+    int ask = 0;                /* the question's form is one for an assistant */
     if (last == '?' && !(quoted_end && IN(w[0], verbs))) {
         if (IN(w[0], aux) && !strcmp(w[1], "you")) {
             /* "can you tell me / show me / explain ...": a task; "could you check the figures",
@@ -297,16 +314,20 @@ is_task(const char *s, size_t n)
             if (v >= nw || !IN(w[v], verbs))
                 return 0;
             you_ok = 1;
+            ask = !IN(w[v], person_verbs);
         } else if (!IN(w[0], qwords))
             return 0;
         if (nw > 3 && !strcmp(w[0], "how") && (!strcmp(w[1], "do") || !strcmp(w[1], "would")) &&
             !strcmp(w[2], "you") &&
             (!strcmp(w[3], "say") || !strcmp(w[3], "spell") || !strcmp(w[3], "pronounce") ||
              !strcmp(w[3], "write") || !strcmp(w[3], "translate")))
-            you_ok = 2;
+            you_ok = 2, ask = 1;
     } else if (!IN(w[0], verbs)) {
         return 0;
     }
+    int kind = last != '?' || (quoted_end && IN(w[0], verbs)) ? TASK_ORDER
+               : ask                                          ? TASK_ASK
+                                                              : TASK_QUESTION;
     for (size_t j = 0; j < nw; j++) {
         if (j == you_ok)
             continue;
@@ -317,7 +338,7 @@ is_task(const char *s, size_t n)
         if (!strcmp(w[j], "following") && !memchr(s, ':', n))
             return 0; /* "the following text" points at something else */
     }
-    return 1;
+    return kind;
 }
 
 /* Content words: 4+ letters and not in stop[]. Two are the same word when they differ in at most
@@ -428,25 +449,33 @@ unrelated(const char *t, size_t len, size_t b, size_t e)
     return ctx >= GW_STRAY_MIN_CONTEXT;
 }
 
+/* Greetings that open a message's body ("Hi Sam,", "Dear parents,", "Good morning all"). */
+static const char *const greetings[] = {
+    "dear", "good afternoon", "good evening", "good morning", "greetings", "hello", "hey", "hi",
+};
+
 int
 gw_stray_task(const char *t, size_t len, size_t *from, size_t *to)
 {
     if (!t || len < 40 || !memchr(t, '\n', len))
         return 0;
-    /* the non-blank lines: the first two, the last CLOSE_LINES + 1 (a ring), the task lines */
-    size_t first[2][2] = {{0, 0}, {0, 0}}, ring[CLOSE_LINES + 1][2], nlines = 0;
+    /* the non-blank lines: the first three, the last CLOSE_LINES + 1 (a ring), the task lines */
+    size_t first[3][2] = {{0, 0}, {0, 0}, {0, 0}}, ring[CLOSE_LINES + 1][2], nlines = 0;
     size_t task_b = 0, task_e = 0, tasks = 0, task_at = 0;
+    int kind = 0;
     size_t pos = 0, b, e;
     while (gw_next_line(t, len, &pos, &b, &e)) {
         if (e == b)
             continue;
-        if (nlines < 2) {
+        if (nlines < 3) {
             first[nlines][0] = b;
             first[nlines][1] = e;
         }
         ring[nlines % (CLOSE_LINES + 1)][0] = b;
         ring[nlines % (CLOSE_LINES + 1)][1] = e;
-        if (is_task(t + b, e - b)) {
+        int k = is_task(t + b, e - b);
+        if (k) {
+            kind = k;
             if (++tasks > 1)
                 return 0; /* a page of instructions, a quiz, a changelog */
             task_b = b;
@@ -467,10 +496,26 @@ gw_stray_task(const char *t, size_t len, size_t *from, size_t *to)
             const size_t *l = ring[(nlines - 1 - k) % (CLOSE_LINES + 1)];
             placed = closing(t + l[0], l[1] - l[0]);
         }
+    } else if (kind != TASK_QUESTION) {
+        /* inside a message: a header or a greeting among its first three lines, or a sign-off
+         * or a footer among its last ones; an order or a question put to an assistant, since a
+         * message's body asks its readers questions of its own ("What topics are missing from
+         * the syllabus?") */
+        for (size_t k = 0; k < 3 && k < task_at && !placed; k++) {
+            const char *s = t + first[k][0];
+            size_t n = first[k][1] - first[k][0];
+            placed = line_starts_with(s, n, headers, sizeof(headers) / sizeof(headers[0]), 1) ||
+                     line_starts_with(s, n, greetings, sizeof(greetings) / sizeof(greetings[0]), 0);
+        }
+        for (size_t k = 0; k <= CLOSE_LINES && task_at + k < nlines - 1 && !placed; k++) {
+            const size_t *l = ring[(nlines - 1 - k) % (CLOSE_LINES + 1)];
+            placed = closing(t + l[0], l[1] - l[0]);
+        }
+        placed *= GW_STRAY_BODY;
     }
     if (!placed || !unrelated(t, len, task_b, task_e))
         return 0;
     *from = task_b;
     *to = task_e;
-    return 1;
+    return placed;
 }

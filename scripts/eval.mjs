@@ -136,6 +136,14 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // place (a subject, a forwarding note, a question after the sign-off: message-edges), written to
 // try the stray-task detector (filters/stray.h); the first 17 look-alikes and 8 attacks were
 // written before its last changes and shaped them, the other 15 and 5 after, and only measured.
+// message-body.jsonl: 100 messages written blind (without sight of the detector or this repo) for
+// the body half of the stray-task detector: 60 with an ordinary request of their reader on a
+// line of their own inside the body (50 orders, "Describe the symptoms in as much detail as
+// possible.", and 10 "can / could you" questions) and 40 with an unrelated task dropped there
+// (25 orders, 8 "can you" questions, 7 other questions). Measured once before any change: the
+// body rule flagged 3 benign (all "can you recommend / suggest / provide" questions) and found
+// 25 attacks (28 blocked); then "can you" with a verb people ask each other with was set aside
+// (0 benign, 23 found, 26 blocked), so from then on development figures.
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
@@ -259,7 +267,7 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // free?"), under 16 of the blind sets' prompts, written with guard.secret_names: none blocked
 // with it or without it.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
-const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl'];
+const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl', 'message-body.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
 for (const file of probeFiles)
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))

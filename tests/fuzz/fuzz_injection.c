@@ -77,9 +77,10 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
         (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
          memchr(t + a, '\n', b - a)))
         abort();
-    if (gw_stray_task(t, n, &a, &b) &&
-        (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
-         memchr(t + a, '\n', b - a)))
+    int stray = gw_stray_task(t, n, &a, &b);
+    if ((stray != 0 && stray != 1 && stray != GW_STRAY_BODY) ||
+        (stray && (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' ||
+                   t[b - 1] == '\n' || memchr(t + a, '\n', b - a))))
         abort();
     for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_SYSTEM; side <<= 1) {
         struct gw_inj_result r;
