@@ -655,8 +655,17 @@ MD
       die "pc-bench-injection failed"
     # System prompts: the guard reads the application's system prompt on every request (its
     # `where: system` rules, no classifier); the distinct system prompts of the development
-    # probes (18 languages, guarding a secret, restricting the assistant, or neither).
-    jq -c 'select(.system) | .system' tests/eval/probes/in-context-*.jsonl | LC_ALL=C sort -u >"$tmp/inj-system.json"
+    # probes (18 languages, guarding a secret, restricting the assistant, or neither). A fixed
+    # list of probe files (those of 2026-12-06), so that probes added later do not change the
+    # row's input from one run to the next.
+    sys_files=()
+    for f in blind-36 blind-38 blind-40 blind-41 blind-42 blind-43 blind-45 blind-46 blind-47 \
+      blind-48 blind-49 fiction hindi-mt indirect-reference key-forms-mt key-forms logic \
+      personal-data persuasion-c secret-format subject-honest techniques-a techniques-b \
+      techniques-mt world-languages; do
+      sys_files+=("tests/eval/probes/in-context-$f.jsonl")
+    done
+    jq -c 'select(.system) | .system' "${sys_files[@]}" | LC_ALL=C sort -u >"$tmp/inj-system.json"
     jq -r . "$tmp/inj-system.json" >"$tmp/inj-system.txt"
     PORTCULLIS_CACHE_DIR=$inj_cache "$build/pc-bench-injection" --system config/rules/injection.yaml "$tmp/inj-system.txt" >"$tmp/inj-system.out" ||
       die "pc-bench-injection failed"
