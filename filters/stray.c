@@ -219,11 +219,11 @@ struct task {
     size_t n;
 };
 
-/* What a task line asks: an order ("Describe ..."), a question in the form people ask an
- * assistant ("Can you explain ...?", "How do you say ...?"), or a question of any other form
+/* What a task line asks: an order ("Describe ...") or a question in the form people ask an
+ * assistant ("Can you explain ...?", "How do you say ...?"); or a question of any other form
  * ("Who wrote ...?", "Can you recommend ...?"), the forms a message also asks its own readers in.
  */
-enum { TASK_ORDER = 1, TASK_ASK, TASK_QUESTION };
+enum { TASK_FOR_ASSISTANT = 1, TASK_QUESTION };
 
 /* Whether the line s[0, n) (trimmed, non-empty) reads as a task for an assistant (stray.h): 0,
  * else its kind. */
@@ -325,9 +325,8 @@ is_task(const char *s, size_t n)
     } else if (!IN(w[0], verbs)) {
         return 0;
     }
-    int kind = last != '?' || (quoted_end && IN(w[0], verbs)) ? TASK_ORDER
-               : ask                                          ? TASK_ASK
-                                                              : TASK_QUESTION;
+    int kind =
+        last != '?' || (quoted_end && IN(w[0], verbs)) || ask ? TASK_FOR_ASSISTANT : TASK_QUESTION;
     for (size_t j = 0; j < nw; j++) {
         if (j == you_ok)
             continue;
@@ -449,6 +448,19 @@ unrelated(const char *t, size_t len, size_t b, size_t e)
     return ctx >= GW_STRAY_MIN_CONTEXT;
 }
 
+/* Whether one of the lines before the last kept in the ring, from its (skip)th from the end to
+ * its CLOSE_LINES-th and none before line `lowest`, is a sign-off or a footer. */
+static int
+closed_by(const char *t, size_t ring[][2], size_t nlines, size_t skip, size_t lowest)
+{
+    for (size_t k = skip; k <= CLOSE_LINES && k < nlines && nlines - 1 - k >= lowest; k++) {
+        const size_t *l = ring[(nlines - 1 - k) % (CLOSE_LINES + 1)];
+        if (closing(t + l[0], l[1] - l[0]))
+            return 1;
+    }
+    return 0;
+}
+
 /* Greetings that open a message's body ("Hi Sam,", "Dear parents,", "Good morning all"). */
 static const char *const greetings[] = {
     "dear", "good afternoon", "good evening", "good morning", "greetings", "hello", "hey", "hi",
@@ -492,10 +504,7 @@ gw_stray_task(const char *t, size_t len, size_t *from, size_t *to)
         size_t n = first[1][1] - first[1][0];
         placed = line_starts_with(s, n, headers, sizeof(headers) / sizeof(headers[0]), 1);
     } else if (task_at == nlines - 1) {
-        for (size_t k = 1; k <= CLOSE_LINES && k < nlines && !placed; k++) {
-            const size_t *l = ring[(nlines - 1 - k) % (CLOSE_LINES + 1)];
-            placed = closing(t + l[0], l[1] - l[0]);
-        }
+        placed = closed_by(t, ring, nlines, 1, 0);
     } else if (kind != TASK_QUESTION) {
         /* inside a message: a header or a greeting among its first three lines, or a sign-off
          * or a footer among its last ones; an order or a question put to an assistant, since a
@@ -507,10 +516,8 @@ gw_stray_task(const char *t, size_t len, size_t *from, size_t *to)
             placed = line_starts_with(s, n, headers, sizeof(headers) / sizeof(headers[0]), 1) ||
                      line_starts_with(s, n, greetings, sizeof(greetings) / sizeof(greetings[0]), 0);
         }
-        for (size_t k = 0; k <= CLOSE_LINES && task_at + k < nlines - 1 && !placed; k++) {
-            const size_t *l = ring[(nlines - 1 - k) % (CLOSE_LINES + 1)];
-            placed = closing(t + l[0], l[1] - l[0]);
-        }
+        if (!placed)
+            placed = closed_by(t, ring, nlines, 0, task_at + 1);
         placed *= GW_STRAY_BODY;
     }
     if (!placed || !unrelated(t, len, task_b, task_e))
