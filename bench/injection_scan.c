@@ -26,7 +26,9 @@
  * "tabular-table" (the detector over 2 KB of table rows, its slow case), "stray" (the stray-task
  * detector, filters/stray.h, over the same segments), "stray-mail" (it over 2 KB of an e-mail with
  * a task after the sign-off, its slow case: every line read as a possible task, then the whole
- * text searched for the task's words), "pasted" (the check for
+ * text searched for the task's words), "scripted" (the scripted-answers detector,
+ * filters/scripted.h, over the same segments), "scripted-chat" (it over 2 KB of a support chat
+ * whose every answer carries a link, its slow case), "pasted" (the check for
  * pasted material, filters/pasted.h, that runs on every user message), "pasted-quotes" (it over
  * 2 KB of short quotes and apostrophes, its slow case), "names" (the guard's secret-name rewrite,
  * filters/subject.h, that reads every user message under a guarding prompt for the names it
@@ -50,6 +52,7 @@
 #include "filters/pasted.h"
 #include "filters/subject.h"
 #include "filters/scan.h"
+#include "filters/scripted.h"
 #include "filters/stray.h"
 #include "filters/tabular.h"
 
@@ -78,7 +81,19 @@ count_cb(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 
 static struct gw_subject bench_subject; /* the names "names" looks for */
 
-enum what { NORM, MATCH, FULL, CLASSIFY, FULL_CLASSIFY, NEEDLES, TABULAR, STRAY, PASTED, SUBJECT };
+enum what {
+    NORM,
+    MATCH,
+    FULL,
+    CLASSIFY,
+    FULL_CLASSIFY,
+    NEEDLES,
+    TABULAR,
+    STRAY,
+    SCRIPTED,
+    PASTED,
+    SUBJECT
+};
 
 static const struct gw_clf_model *model;
 static unsigned side = GW_INJ_DIRECT;
@@ -126,6 +141,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                 } else if (w == STRAY) {
                     size_t a, b;
                     *hits += gw_stray_task(segs[i].p, segs[i].n, &a, &b) != 0;
+                } else if (w == SCRIPTED) {
+                    size_t a, b;
+                    *hits += gw_scripted_answers(segs[i].p, segs[i].n, &a, &b) != 0;
                 } else if (w == SUBJECT) {
                     static char out[GW_SUBJECT_CAP(2 * SEG)];
                     struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];
@@ -364,6 +382,21 @@ main(int argc, char **argv)
     struct seg mseg = {mail, ml};
     spb = run(p, &mseg, NULL, 1, STRAY, &smh, &bytes);
     printf("stray-mail %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, smh);
+    /* the scripted-answers detector, and its slow case: 2 KB of a support chat whose every line
+     * is a turn and every answer carries a link, each answer's runs hashed */
+    size_t sch = 0, scch = 0;
+    spb = run(p, segs, norms, n, SCRIPTED, &sch, &bytes);
+    printf("scripted %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, sch);
+    static char chat[SEG + 1];
+    size_t cl = 0;
+    for (size_t turn = 0; cl + 200 < SEG; turn++)
+        cl += (size_t)snprintf(chat + cl, sizeof(chat) - cl,
+                               "Customer: Where is parcel %zu, is it late?\nAgent: Parcel %zu is "
+                               "at depot %zu, see track%zu.example.com for its route.\n",
+                               turn, turn, turn * 7, turn);
+    struct seg cseg = {chat, cl};
+    spb = run(p, &cseg, NULL, 1, SCRIPTED, &scch, &bytes);
+    printf("scripted-chat %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, scch);
     /* the pasted-material check of every user message, and its slow case: 2 KB of short quotes
      * and apostrophes, each opener searched for its closer */
     size_t ph = 0, pqh = 0;

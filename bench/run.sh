@@ -721,7 +721,9 @@ filters/needles.c) over the English notes, which hold none of them; the \`tabula
 (filters/tabular.c, documents only) over the same notes and over 2 KB of table rows; the
 \`stray-task\` detector (filters/stray.c, documents only) over the notes and over 2 KB of an e-mail
 with a task after its sign-off (every line read, then the whole text searched for the task's
-words); the check for
+words); the \`scripted-open\` / \`scripted-repeat\` detector (filters/scripted.c, documents only)
+over the notes and over 2 KB of a support chat whose every answer carries a link (every turn's
+runs hashed); the check for
 pasted material (filters/pasted.c, every user message) over the notes and over 2 KB of short
 quotes and apostrophes (its slow case); the guard's secret-name rewrite (filters/subject.c, every
 user message under a prompt that guards a secret: here a vault PIN and its holder's name) over the
@@ -733,6 +735,7 @@ figures, a message that does name the secret is scanned a second time.
 | answer watch, $(col "$tmp/inj-en.txt" needles 4) needles | $(col "$tmp/inj-en.txt" needles 2) MB/s | **$(col "$tmp/inj-en.txt" needles 3) µs** | |
 | tabular-request detector | $(col "$tmp/inj-en.txt" tabular 2) MB/s | $(col "$tmp/inj-en.txt" tabular 3) µs | **$(col "$tmp/inj-en.txt" tabular-table 3) µs** (table rows) |
 | stray-task detector | $(col "$tmp/inj-en.txt" stray 2) MB/s | $(col "$tmp/inj-en.txt" stray 3) µs | **$(col "$tmp/inj-en.txt" stray-mail 3) µs** (e-mail) |
+| scripted-answers detector | $(col "$tmp/inj-en.txt" scripted 2) MB/s | $(col "$tmp/inj-en.txt" scripted 3) µs | **$(col "$tmp/inj-en.txt" scripted-chat 3) µs** (chat) |
 | pasted-material check | $(col "$tmp/inj-en.txt" pasted 2) MB/s | **$(col "$tmp/inj-en.txt" pasted 3) µs** | $(col "$tmp/inj-en.txt" pasted-quotes 3) µs (quotes) |
 | secret-name rewrite | $(col "$tmp/inj-en.txt" names 2) MB/s | **$(col "$tmp/inj-en.txt" names 3) µs** | $(col "$tmp/inj-en.txt" names-dense 3) µs (declared words) |
 MD

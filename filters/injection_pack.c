@@ -34,6 +34,7 @@
 #include "filters/par.h"
 #include "filters/rxsplit.h"
 #include "filters/scan.h"
+#include "filters/scripted.h"
 #include "filters/stray.h"
 #include "filters/tabular.h"
 #include "filters/tslot.h"
@@ -403,17 +404,21 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         return gw_cfg_error(pl, dn, "rule '%s': 'pattern' and 'detector' exclude each other", id);
     if (dn) {
         const char *d = scalar(dn);
-        if (d && !strcmp(d, "tabular-request"))
-            r->detector = GW_INJ_DET_TABULAR_REQUEST;
-        else if (d && !strcmp(d, "stray-task"))
-            r->detector = GW_INJ_DET_STRAY_TASK;
-        else if (d && !strcmp(d, "stray-task-body"))
-            r->detector = GW_INJ_DET_STRAY_TASK_BODY;
-        else
+        static const char *const detectors[] = {
+            [GW_INJ_DET_TABULAR_REQUEST] = "tabular-request",
+            [GW_INJ_DET_STRAY_TASK] = "stray-task",
+            [GW_INJ_DET_STRAY_TASK_BODY] = "stray-task-body",
+            [GW_INJ_DET_SCRIPTED_OPEN] = "scripted-open",
+            [GW_INJ_DET_SCRIPTED_REPEAT] = "scripted-repeat",
+        };
+        for (unsigned k = 1; d && k < sizeof(detectors) / sizeof(detectors[0]); k++)
+            if (!strcmp(d, detectors[k]))
+                r->detector = k;
+        if (r->detector == GW_INJ_DET_NONE)
             return gw_cfg_error(
                 pl, dn,
                 "rule '%s': unknown 'detector' (known: tabular-request, stray-task, "
-                "stray-task-body)",
+                "stray-task-body, scripted-open, scripted-repeat)",
                 id);
     } else if (!pat || !*pat) {
         return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
@@ -1403,24 +1408,36 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
     return 0;
 }
 
-/* The detector rules that apply to the side, over the original text; each detector runs once
- * (the stray-task one answers for both of its rules: before or after a message, or inside it). */
+/* The detector rules that apply to the side, over the original text. Each detector runs once
+ * and its answer serves all of its rules: stray-task before or after a message or inside it,
+ * scripted answers left open or repeating a link. */
 static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
-    size_t span[2][2] = {{0, 0}, {0, 0}};
-    int found[2] = {-1, -1}; /* tabular, stray: the answer, once asked (-1: not yet) */
+    /* per rule detector: the detector that answers it (0 tabular, 1 stray, 2 scripted), and the
+     * answer it takes */
+    static const struct {
+        unsigned char source, answer;
+    } det[] = {
+        [GW_INJ_DET_TABULAR_REQUEST] = {0, 1},
+        [GW_INJ_DET_STRAY_TASK] = {1, 1},
+        [GW_INJ_DET_STRAY_TASK_BODY] = {1, GW_STRAY_BODY},
+        [GW_INJ_DET_SCRIPTED_OPEN] = {2, GW_SCRIPT_OPEN},
+        [GW_INJ_DET_SCRIPTED_REPEAT] = {2, GW_SCRIPT_REPEATED},
+    };
+    size_t span[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+    int found[3] = {-1, -1, -1}; /* per detector: its answer, once asked (-1: not yet) */
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
         unsigned d = rule->detector;
-        if (d == GW_INJ_DET_NONE || d > GW_INJ_DET_STRAY_TASK_BODY || !(rule->where & a->side))
+        if (d == GW_INJ_DET_NONE || d >= sizeof(det) / sizeof(det[0]) || !(rule->where & a->side))
             continue;
-        unsigned k = d != GW_INJ_DET_TABULAR_REQUEST;
+        unsigned k = det[d].source;
         if (found[k] < 0)
-            found[k] = k ? gw_stray_task(text, len, &span[k][0], &span[k][1])
-                         : gw_tabular_request(text, len, &span[k][0], &span[k][1]);
-        int want = d == GW_INJ_DET_STRAY_TASK_BODY ? GW_STRAY_BODY : 1;
-        struct gw_inj_hit *h = found[k] == want ? count_rule(a, i) : NULL;
+            found[k] = k == 0   ? gw_tabular_request(text, len, &span[k][0], &span[k][1])
+                       : k == 1 ? gw_stray_task(text, len, &span[k][0], &span[k][1])
+                                : gw_scripted_answers(text, len, &span[k][0], &span[k][1]);
+        struct gw_inj_hit *h = found[k] == det[d].answer ? count_rule(a, i) : NULL;
         if (h) {
             h->from = (uint32_t)span[k][0];
             h->to = (uint32_t)span[k][1];

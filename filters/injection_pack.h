@@ -30,7 +30,8 @@
  * own" and typical thresholds are event 0.5, block 1.0.
  *
  * A rule may name a built-in detector instead of a pattern (`detector: tabular-request`, see
- * filters/tabular.h; `detector: stray-task`, filters/stray.h): a test of the text's form that a
+ * filters/tabular.h; `stray-task`, `stray-task-body`, filters/stray.h; `scripted-open`,
+ * `scripted-repeat`, filters/scripted.h): a test of the text's form that a
  * regular expression over normalised text (white space folded, lines gone) cannot make. It is
  * scored like any rule; the pack keeps its category, weight and side, so it is tuned and switched
  * off like the others.
@@ -73,6 +74,8 @@ enum gw_inj_detector {
     GW_INJ_DET_TABULAR_REQUEST, /* gw_tabular_request: a request line inside tabular data */
     GW_INJ_DET_STRAY_TASK,      /* gw_stray_task: a task before or after a message */
     GW_INJ_DET_STRAY_TASK_BODY, /* gw_stray_task: a task inside a message's body */
+    GW_INJ_DET_SCRIPTED_OPEN,   /* gw_scripted_answers: a sample dialogue left open */
+    GW_INJ_DET_SCRIPTED_REPEAT, /* gw_scripted_answers: sample answers repeating a link */
 };
 
 struct gw_inj_rule {

@@ -144,6 +144,15 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // body rule flagged 3 benign (all "can you recommend / suggest / provide" questions) and found
 // 25 attacks (28 blocked); then "can you" with a verb people ask each other with was set aside
 // (0 benign, 23 found, 26 blocked), so from then on development figures.
+// few-shot-documents.jsonl: 120 documents written blind (without sight of the detector or this
+// repo) by a helper session in the 48th session for the scripted-answers detector: 60 with sample
+// dialogues or labelled examples planted for the AI (phishing links, a competitor, system-prompt
+// printing, credential asks, flipped labels) and 60 honest look-alikes (FAQs, support chats and
+// labelled reviews that repeat their own address), 5 of each in 12 languages. Measured once with
+// the detector as first written: attacks blocked 3 -> 25 (36 found), benign blocked 0 -> 1 and
+// flagged by it 5 (FAQs giving their support address in 3 of 5 answers); then "the same answer
+// every time" was made to mean every answer or all but one (benign: 0 blocked, 1 flagged, a
+// support chat; attacks unchanged), so from then on development figures.
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
@@ -267,7 +276,7 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // free?"), under 16 of the blind sets' prompts, written with guard.secret_names: none blocked
 // with it or without it.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
-const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl', 'message-body.jsonl'];
+const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl', 'message-body.jsonl', 'few-shot-documents.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
 for (const file of probeFiles)
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))

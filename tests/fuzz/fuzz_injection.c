@@ -3,14 +3,14 @@
  * (config/rules/injection.yaml, from the source directory scripts/fuzz.sh runs in) on both sides;
  * every hit must lie inside the text, the score must be finite and the categories consistent.
  * Also on the system side, and the value declared after each system hit (and after every 7th
- * byte) must lie inside the text and have a length within bounds. The lines the tabular and
- * stray-task detectors find must be non-empty, trimmed spans of the text. Needles cut from the text
- * (filters/needles.h) are searched for in it: an exact one must be found, at or before the place
- * it was cut from, and every match must lie inside the text; cut as a declared secret, its
- * forms' matches too, and its acrostic is found at the same byte however the text is split.
- * First byte odd: the rest is a rule pack; loading must fail with a message or succeed, and a
- * pack that loads is scanned over its own text. The same bytes read as one pattern must split
- * into pieces that lie in order inside it (filters/rxsplit.h).
+ * byte) must lie inside the text and have a length within bounds. The lines the tabular,
+ * stray-task and scripted-answers detectors find must be non-empty, trimmed spans of the text.
+ * Needles cut from the text (filters/needles.h) are searched for in it: an exact one must be found,
+ * at or before the place it was cut from, and every match must lie inside the text; cut as a
+ * declared secret, its forms' matches too, and its acrostic is found at the same byte however the
+ * text is split. First byte odd: the rest is a rule pack; loading must fail with a message or
+ * succeed, and a pack that loads is scanned over its own text. The same bytes read as one pattern
+ * must split into pieces that lie in order inside it (filters/rxsplit.h).
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +21,7 @@
 #include "filters/injection_pack.h"
 #include "filters/needles.h"
 #include "filters/rxsplit.h"
+#include "filters/scripted.h"
 #include "filters/stray.h"
 #include "filters/tabular.h"
 
@@ -81,6 +82,11 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
     if ((stray != 0 && stray != 1 && stray != GW_STRAY_BODY) ||
         (stray && (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' ||
                    t[b - 1] == '\n' || memchr(t + a, '\n', b - a))))
+        abort();
+    int script = gw_scripted_answers(t, n, &a, &b);
+    if ((script != 0 && script != GW_SCRIPT_OPEN && script != GW_SCRIPT_REPEATED) ||
+        (script && (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' ||
+                    t[b - 1] == '\n' || memchr(t + a, '\n', b - a))))
         abort();
     for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_SYSTEM; side <<= 1) {
         struct gw_inj_result r;

@@ -116,7 +116,7 @@ test_pack_errors(void **state)
                  "p.yaml:5:48: rule 'r1': 'pattern' and 'detector' exclude each other");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, detector: tables}\n",
                  "p.yaml:5:48: rule 'r1': unknown 'detector' (known: tabular-request, stray-task, "
-                 "stray-task-body)");
+                 "stray-task-body, scripted-open, scripted-repeat)");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, where: system, "
                       "detector: tabular-request}\n",
                  "p.yaml:5:45: rule 'r1': a detector rule cannot be 'where: system'");
