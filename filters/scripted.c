@@ -122,11 +122,11 @@ ends_with_colon(const char *s, size_t n)
                   (unsigned char)s[n - 1] == 0x9A));
 }
 
-/* Where a run carries where the script sends its reader: a domain name (three letters, digits or
- * hyphens, a dot, two letters) or a number of GW_SCRIPT_DIGITS digits or more (a phone number, an
- * account), spaces and hyphens inside it allowed. A run carries one when it holds one of these
- * spans whole; the scan reads a turn once, left to right, and keeps the latest start of a span
- * that ends at or before the byte it has reached. */
+/* A run carries where the script sends its reader when it holds, whole, a domain name (three
+ * letters, digits or hyphens, a dot, two letters) or a number of GW_SCRIPT_DIGITS digits or more
+ * (a phone number, an account; spaces and hyphens inside it allowed). The scan reads a turn once,
+ * left to right, and keeps the latest start of such a span that ends at or before the byte it has
+ * reached. */
 struct payload_scan {
     size_t pos;                     /* the next byte to read */
     size_t digit[GW_SCRIPT_DIGITS]; /* where the last digits of the current number are */
