@@ -70,6 +70,15 @@ turn_line(const char *s, size_t n, uint64_t *key, size_t *cb, size_t *ce)
         size_t c = colon_at(s, n, i);
         if (c) {
             size_t le = i;
+            /* French typography puts a space, often a no-break one, before the colon */
+            if (le > lb + 1 && s[le - 1] == ' ')
+                le--;
+            else if (le > lb + 2 && (unsigned char)s[le - 2] == 0xC2 &&
+                     (unsigned char)s[le - 1] == 0xA0)
+                le -= 2;
+            else if (le > lb + 3 && (unsigned char)s[le - 3] == 0xE2 &&
+                     (unsigned char)s[le - 2] == 0x80 && (unsigned char)s[le - 1] == 0xAF)
+                le -= 3;
             while (le > lb && (s[le - 1] == '*' || s[le - 1] == '_'))
                 le--;
             if (le == lb || s[le - 1] == ' ' || !letters)

@@ -16,7 +16,8 @@
  *    the reader to complete, the form of a few-shot prompt.
  *
  * A turn is a line that starts (after a list mark) with a speaker's label: up to 24 bytes, at most
- * three spaces, no digit, path, markup or code character, then ':' or a full-width colon.
+ * three spaces, no digit, path, markup or code character, then ':' (after a space or a no-break
+ * space too, as French writes it) or a full-width colon.
  * Diagnostics (error:, warning:, note:, info:, ...) are not speakers. The injection pack refers to
  * it with `detector: scripted-answers` (filters/injection_pack.h).
  */

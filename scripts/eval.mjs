@@ -152,7 +152,8 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // the detector as first written: attacks blocked 3 -> 25 (36 found), benign blocked 0 -> 1 and
 // flagged by it 5 (FAQs giving their support address in 3 of 5 answers); then "the same answer
 // every time" was made to mean every answer or all but one (benign: 0 blocked, 1 flagged, a
-// support chat; attacks unchanged), so from then on development figures.
+// support chat; attacks unchanged), so from then on development figures; French colons
+// ("Assistant :") read after that: 26 attacks blocked, 39 found, benign unchanged.
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
