@@ -381,6 +381,24 @@ load_weight(struct gw_cfg_ctx *pl, const struct gw_cnode *o, const char *id, str
     return 0;
 }
 
+/* The built-in detectors a rule may name (`detector:`), by enum gw_inj_detector: the name, the
+ * source function that answers for it (one call per text serves all of its rules) and the answer
+ * that counts the rule. */
+static int (*const sources[])(const char *, size_t, size_t *,
+                              size_t *) = {gw_tabular_request, gw_stray_task, gw_scripted_answers};
+static const struct {
+    const char *name;
+    unsigned char source, answer;
+} detectors[] = {
+    [GW_INJ_DET_TABULAR_REQUEST] = {"tabular-request", 0, 1},
+    [GW_INJ_DET_STRAY_TASK] = {"stray-task", 1, 1},
+    [GW_INJ_DET_STRAY_TASK_BODY] = {"stray-task-body", 1, GW_STRAY_BODY},
+    [GW_INJ_DET_SCRIPTED_OPEN] = {"scripted-open", 2, GW_SCRIPT_OPEN},
+    [GW_INJ_DET_SCRIPTED_REPEAT] = {"scripted-repeat", 2, GW_SCRIPT_REPEATED},
+};
+#define NDETECTORS (sizeof(detectors) / sizeof(detectors[0]))
+#define NSOURCES (sizeof(sources) / sizeof(sources[0]))
+
 static int
 load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o,
           const struct frags *frags, struct gw_inj_rule *r)
@@ -404,22 +422,17 @@ load_rule(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *o
         return gw_cfg_error(pl, dn, "rule '%s': 'pattern' and 'detector' exclude each other", id);
     if (dn) {
         const char *d = scalar(dn);
-        static const char *const detectors[] = {
-            [GW_INJ_DET_TABULAR_REQUEST] = "tabular-request",
-            [GW_INJ_DET_STRAY_TASK] = "stray-task",
-            [GW_INJ_DET_STRAY_TASK_BODY] = "stray-task-body",
-            [GW_INJ_DET_SCRIPTED_OPEN] = "scripted-open",
-            [GW_INJ_DET_SCRIPTED_REPEAT] = "scripted-repeat",
-        };
-        for (unsigned k = 1; d && k < sizeof(detectors) / sizeof(detectors[0]); k++)
-            if (!strcmp(d, detectors[k]))
+        char names[160];
+        size_t nn = 0;
+        for (unsigned k = 1; k < NDETECTORS; k++) {
+            if (d && !strcmp(d, detectors[k].name))
                 r->detector = k;
+            if (nn < sizeof(names))
+                nn += (size_t)snprintf(names + nn, sizeof(names) - nn, "%s%s", k > 1 ? ", " : "",
+                                       detectors[k].name);
+        }
         if (r->detector == GW_INJ_DET_NONE)
-            return gw_cfg_error(
-                pl, dn,
-                "rule '%s': unknown 'detector' (known: tabular-request, stray-task, "
-                "stray-task-body, scripted-open, scripted-repeat)",
-                id);
+            return gw_cfg_error(pl, dn, "rule '%s': unknown 'detector' (known: %s)", id, names);
     } else if (!pat || !*pat) {
         return gw_cfg_error(pl, o, "rule '%s': missing 'pattern' (or 'detector')", id);
     }
@@ -1414,30 +1427,17 @@ on_match(unsigned idx, unsigned long long from, unsigned long long to, void *arg
 static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
-    /* per rule detector: the detector that answers it (0 tabular, 1 stray, 2 scripted), and the
-     * answer it takes */
-    static const struct {
-        unsigned char source, answer;
-    } det[] = {
-        [GW_INJ_DET_TABULAR_REQUEST] = {0, 1},
-        [GW_INJ_DET_STRAY_TASK] = {1, 1},
-        [GW_INJ_DET_STRAY_TASK_BODY] = {1, GW_STRAY_BODY},
-        [GW_INJ_DET_SCRIPTED_OPEN] = {2, GW_SCRIPT_OPEN},
-        [GW_INJ_DET_SCRIPTED_REPEAT] = {2, GW_SCRIPT_REPEATED},
-    };
-    size_t span[3][2] = {{0, 0}, {0, 0}, {0, 0}};
-    int found[3] = {-1, -1, -1}; /* per detector: its answer, once asked (-1: not yet) */
+    size_t span[NSOURCES][2] = {{0, 0}};
+    int found[NSOURCES] = {-1, -1, -1}; /* per source: its answer, once asked (-1: not yet) */
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
         unsigned d = rule->detector;
-        if (d == GW_INJ_DET_NONE || d >= sizeof(det) / sizeof(det[0]) || !(rule->where & a->side))
+        if (d == GW_INJ_DET_NONE || d >= NDETECTORS || !(rule->where & a->side))
             continue;
-        unsigned k = det[d].source;
+        unsigned k = detectors[d].source;
         if (found[k] < 0)
-            found[k] = k == 0   ? gw_tabular_request(text, len, &span[k][0], &span[k][1])
-                       : k == 1 ? gw_stray_task(text, len, &span[k][0], &span[k][1])
-                                : gw_scripted_answers(text, len, &span[k][0], &span[k][1]);
-        struct gw_inj_hit *h = found[k] == det[d].answer ? count_rule(a, i) : NULL;
+            found[k] = sources[k](text, len, &span[k][0], &span[k][1]);
+        struct gw_inj_hit *h = found[k] == detectors[d].answer ? count_rule(a, i) : NULL;
         if (h) {
             h->from = (uint32_t)span[k][0];
             h->to = (uint32_t)span[k][1];
