@@ -95,6 +95,13 @@ enum what {
     SUBJECT
 };
 
+/* The line detectors the pack runs on documents, by what: one signature. */
+static int (*const line_detector[])(const char *, size_t, size_t *, size_t *) = {
+    [TABULAR] = gw_tabular_request,
+    [STRAY] = gw_stray_task,
+    [SCRIPTED] = gw_scripted_answers,
+};
+
 static const struct gw_clf_model *model;
 static unsigned side = GW_INJ_DIRECT;
 static struct gw_needles needles;
@@ -135,15 +142,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                     struct gw_initials ini = {0};
                     *hits += gw_needles_find(&needles, segs[i].p, segs[i].n, &k, &m) >= 0;
                     *hits += gw_needles_initials(&needles, &ini, segs[i].p, segs[i].n, &k) >= 0;
-                } else if (w == TABULAR) {
+                } else if (w == TABULAR || w == STRAY || w == SCRIPTED) {
                     size_t a, b;
-                    *hits += (size_t)gw_tabular_request(segs[i].p, segs[i].n, &a, &b);
-                } else if (w == STRAY) {
-                    size_t a, b;
-                    *hits += gw_stray_task(segs[i].p, segs[i].n, &a, &b) != 0;
-                } else if (w == SCRIPTED) {
-                    size_t a, b;
-                    *hits += gw_scripted_answers(segs[i].p, segs[i].n, &a, &b) != 0;
+                    *hits += line_detector[w](segs[i].p, segs[i].n, &a, &b) != 0;
                 } else if (w == SUBJECT) {
                     static char out[GW_SUBJECT_CAP(2 * SEG)];
                     struct gw_subject_edit ed[GW_SUBJECT_MAX_EDITS];

@@ -18,7 +18,6 @@
 struct turn {
     unsigned label; /* index into the labels */
     size_t b, e;    /* the turn's text after its label (trimmed) */
-    int question;   /* it ends with a question mark */
 };
 
 /* Labels that are not speakers: diagnostics, e-mail headers, log fields (lowercase ASCII). */
@@ -328,9 +327,8 @@ gw_scripted_answers(const char *t, size_t len, size_t *from, size_t *to)
         tu[nt].label = l;
         tu[nt].b = b + cb;
         tu[nt].e = b + ce;
-        tu[nt].question = ends_with_question(t + b + cb, ce - cb);
         filled[l] += ce > cb;
-        questions[l] += (unsigned)tu[nt].question;
+        questions[l] += (unsigned)ends_with_question(t + b + cb, ce - cb);
         nt++;
     }
     if (nt < 3)
@@ -355,10 +353,11 @@ gw_scripted_answers(const char *t, size_t len, size_t *from, size_t *to)
     for (unsigned a = 0; a < nlabels; a++) {
         if (filled[a] < 2 || !asked(filled, questions, nlabels, a))
             continue;
-        /* every answer, or all but one: a FAQ gives its support address where it helps */
+        /* every answer, or all but one, and two at least: a FAQ gives its support address
+         * where it helps */
+        unsigned need = filled[a] > 3 ? filled[a] - 1 : 2;
         size_t k = 0;
-        unsigned n = shared_run(t, tu, nt, a, filled[a] > 3 ? filled[a] - 1 : 2, &k);
-        if (n >= 2 && n + 1 >= filled[a]) {
+        if (shared_run(t, tu, nt, a, need, &k) >= need) {
             *from = tu[k].b;
             *to = tu[k].e;
             return GW_SCRIPT_REPEATED;

@@ -37,6 +37,15 @@ check_value(const char *t, size_t n, size_t from)
         abort();
 }
 
+/* Whether [a, b) is a non-empty span of the n bytes of t within one line, trimmed (what the
+ * line detectors report). */
+static int
+line_span(const char *t, size_t n, size_t a, size_t b)
+{
+    return a < b && b <= n && t[a] != ' ' && t[a] != '\n' && t[b - 1] != ' ' && t[b - 1] != '\n' &&
+           !memchr(t + a, '\n', b - a);
+}
+
 static void
 check(const struct gw_inj_pack *p, const char *t, size_t n)
 {
@@ -74,19 +83,14 @@ check(const struct gw_inj_pack *p, const char *t, size_t n)
             abort();
     }
     size_t a = 0, b = 0;
-    if (gw_tabular_request(t, n, &a, &b) &&
-        (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' || t[b - 1] == '\n' ||
-         memchr(t + a, '\n', b - a)))
+    if (gw_tabular_request(t, n, &a, &b) && !line_span(t, n, a, b))
         abort();
     int stray = gw_stray_task(t, n, &a, &b);
-    if ((stray != 0 && stray != 1 && stray != GW_STRAY_BODY) ||
-        (stray && (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' ||
-                   t[b - 1] == '\n' || memchr(t + a, '\n', b - a))))
+    if ((stray != 0 && stray != 1 && stray != GW_STRAY_BODY) || (stray && !line_span(t, n, a, b)))
         abort();
     int script = gw_scripted_answers(t, n, &a, &b);
     if ((script != 0 && script != GW_SCRIPT_OPEN && script != GW_SCRIPT_REPEATED) ||
-        (script && (a >= b || b > n || t[a] == ' ' || t[a] == '\n' || t[b - 1] == ' ' ||
-                    t[b - 1] == '\n' || memchr(t + a, '\n', b - a))))
+        (script && !line_span(t, n, a, b)))
         abort();
     for (unsigned side = GW_INJ_DIRECT; side <= GW_INJ_SYSTEM; side <<= 1) {
         struct gw_inj_result r;
