@@ -154,6 +154,13 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // every time" was made to mean every answer or all but one (benign: 0 blocked, 1 flagged, a
 // support chat; attacks unchanged), so from then on development figures; French colons
 // ("Assistant :") read after that: 26 attacks blocked, 39 found, benign unchanged.
+// documents-mt.jsonl: 302 documents (145 poisoned, 157 honest) in 18 languages, the quarter held
+// back (by a hash of the text) of 1,296 that two helper sessions wrote blind in the 50th session
+// (web pages, reviews, e-mails, tickets, tables, code, invites...; CyberSecEval's twelve
+// techniques, 3 per language; honest documents half ordinary, half look-alikes about AI and
+// prompts); the other three quarters are training/injection/*-indirect-mt.jsonl. First measured
+// against the pack and model of that session's start, all 1,296 read as tool results: attacks
+// blocked 30.7 %, honest blocked 4.5 %; this quarter 23.4 % and 1.9 %. Development data.
 // in-context-techniques*.jsonl: each record carries its own system prompt (guarding a secret, a
 // person's data, a business fact or the instructions) and a user message: an attack in one of
 // CyberSecEval's ten security-violating techniques, or an honest message of the same form.
@@ -277,7 +284,7 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // free?"), under 16 of the blind sets' prompts, written with guard.secret_names: none blocked
 // with it or without it.
 const IN_CONTEXT_PROBES = new Set(['secret-form', 'extraction-technique', 'in-context-technique-a', 'in-context-technique-b', 'persuasion-c']);
-const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl', 'message-body.jsonl', 'few-shot-documents.jsonl'];
+const probeFiles = ['attacks.jsonl', 'benign.jsonl', 'secret-forms.jsonl', 'extraction-techniques.jsonl', 'message-edges.jsonl', 'message-body.jsonl', 'few-shot-documents.jsonl', 'documents-mt.jsonl'];
 probeFiles.push(...readdirSync(join(root, 'tests/eval/probes')).filter((f) => f.startsWith('in-context-')).sort());
 for (const file of probeFiles)
   for (const r of readJsonl(join(root, 'tests/eval/probes', file)))

@@ -50,7 +50,8 @@ cd "$view/repo"
   training/injection/benign-short.jsonl training/injection/benign-roleplay.jsonl \
   training/injection/attacks-hi.jsonl training/injection/benign-hi.jsonl \
   training/injection/attacks-mt.jsonl training/injection/benign-mt.jsonl \
-  training/injection/attacks-en.jsonl training/injection/benign-en.jsonl >"$report"
+  training/injection/attacks-en.jsonl training/injection/benign-en.jsonl \
+  training/injection/attacks-indirect-mt.jsonl training/injection/benign-indirect-mt.jsonl >"$report"
 cd "$OLDPWD"
 if [[ $check == --check ]]; then
   if cmp -s "$out" config/models/injection.pcm; then
