@@ -1428,7 +1428,9 @@ static void
 run_detectors(struct acc *a, const char *text, size_t len)
 {
     size_t span[NSOURCES][2] = {{0, 0}};
-    int found[NSOURCES] = {-1, -1, -1}; /* per source: its answer, once asked (-1: not yet) */
+    int found[NSOURCES]; /* per source: its answer, once asked (-1: not yet) */
+    for (unsigned k = 0; k < NSOURCES; k++)
+        found[k] = -1;
     for (unsigned i = 0; i < a->p->nrules; i++) {
         const struct gw_inj_rule *rule = &a->p->rules[i];
         unsigned d = rule->detector;

@@ -125,9 +125,7 @@ ends_with_question(const char *s, size_t n)
 static int
 ends_with_colon(const char *s, size_t n)
 {
-    return n && (s[n - 1] == ':' ||
-                 (n >= 3 && (unsigned char)s[n - 3] == 0xEF && (unsigned char)s[n - 2] == 0xBC &&
-                  (unsigned char)s[n - 1] == 0x9A));
+    return n && (s[n - 1] == ':' || (n >= 3 && colon_at(s, n, n - 3) == 3));
 }
 
 /* A run carries where the script sends its reader when it holds, whole, a domain name (three
