@@ -30,7 +30,10 @@
  * filters/scripted.h, over the same segments), "scripted-chat" (it over 2 KB of a support chat
  * whose every answer carries a link, its slow case), "pasted" (the check for
  * pasted material, filters/pasted.h, that runs on every user message), "pasted-quotes" (it over
- * 2 KB of short quotes and apostrophes, its slow case), "names" (the guard's secret-name rewrite,
+ * 2 KB of short quotes and apostrophes, its slow case), "mentions" and "mentions-quotes" (the
+ * search for quotations a document mentions in passing, gw_quoted_mentions, that runs on every
+ * document when the pack has a `quoted` factor, over the segments and the same quotes), "names"
+ * (the guard's secret-name rewrite,
  * filters/subject.h, that reads every user message under a guarding prompt for the names it
  * declares: a vault PIN and its holder's name, which the segments never say) and "names-dense" (it
  * over 2 KB of those words that never make a name, each one looked up: its slow case).
@@ -92,6 +95,7 @@ enum what {
     STRAY,
     SCRIPTED,
     PASTED,
+    MENTIONS,
     SUBJECT
 };
 
@@ -154,6 +158,9 @@ run(const struct gw_inj_pack *p, struct seg *segs, struct gw_norm *norms, size_t
                 } else if (w == PASTED) {
                     struct gw_span sp[GW_PASTED_MAX_SPANS];
                     *hits += gw_pasted_spans(segs[i].p, segs[i].n, sp, GW_PASTED_MAX_SPANS) > 0;
+                } else if (w == MENTIONS) {
+                    struct gw_span sp[GW_INJ_MAX_QUOTES];
+                    *hits += gw_quoted_mentions(segs[i].p, segs[i].n, sp, GW_INJ_MAX_QUOTES);
                 } else if (w == FULL_CLASSIFY) {
                     struct gw_inj_result r;
                     struct gw_clf_acc a;
@@ -411,6 +418,13 @@ main(int argc, char **argv)
     struct seg qseg = {quotes, ql};
     spb = run(p, &qseg, NULL, 1, PASTED, &pqh, &bytes);
     printf("pasted-quotes %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, pqh);
+    /* the search for quotations mentioned in passing in every document (the pack's `quoted`
+     * factors), and it over the same 2 KB of short quotes */
+    size_t mh = 0, mqh = 0;
+    spb = run(p, segs, norms, n, MENTIONS, &mh, &bytes);
+    printf("mentions %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, mh);
+    spb = run(p, &qseg, NULL, 1, MENTIONS, &mqh, &bytes);
+    printf("mentions-quotes %.0f %.2f hits %zu\n", 1.0 / spb / 1e6, spb * SEG * 1e6, mqh);
     /* the secret-name rewrite of every user message under a guarding prompt, and its slow case:
      * 2 KB of the declared words, none of which makes a name */
     static const char bank[] = "You are the assistant of Crestmoor Bank for the user, Maria Lopez. "

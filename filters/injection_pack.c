@@ -32,6 +32,7 @@
 #include "filters/needles.h"
 #include "filters/normalize.h"
 #include "filters/par.h"
+#include "filters/pasted.h"
 #include "filters/rxsplit.h"
 #include "filters/scan.h"
 #include "filters/scripted.h"
@@ -150,7 +151,7 @@ check_keys(struct gw_cfg_ctx *pl, const struct gw_cnode *map, const char *const 
 static int
 load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cnode *seq)
 {
-    static const char *const known[] = {"name", "label", "severity", NULL};
+    static const char *const known[] = {"name", "label", "severity", "quoted", NULL};
     if (!seq || seq->type != GW_CNODE_SEQ || seq->nitems == 0)
         return gw_cfg_error(pl, seq, "'categories' must be a non-empty list");
     if (seq->nitems > MAX_CATS)
@@ -164,7 +165,7 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
         if (c->type != GW_CNODE_MAP)
             return gw_cfg_error(pl, c,
                                 "a category must be a mapping with name, label and severity");
-        if (check_keys(pl, c, known, "name, label, severity") < 0)
+        if (check_keys(pl, c, known, "name, label, severity, quoted") < 0)
             return -1;
         const char *name = scalar(gw_cnode_get(c, "name"));
         const char *label = scalar(gw_cnode_get(c, "label"));
@@ -177,9 +178,15 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
         const struct gw_cnode *s = gw_cnode_get(c, "severity");
         if (s && number(pl, s, "severity", 1, 4, &sev) < 0)
             return -1;
+        double quoted = 1;
+        const struct gw_cnode *qn = gw_cnode_get(c, "quoted");
+        if (qn && number(pl, qn, "quoted", 0, 1, &quoted) < 0)
+            return -1;
         cat->name = strdup(name);
         cat->label = strdup(label ? label : name);
         cat->severity = (int)sev;
+        cat->quoted = quoted;
+        p->quoted |= quoted < 1;
         p->ncats = i + 1;
         if (!cat->name || !cat->label)
             return gw_cfg_error(pl, NULL, "out of memory");
@@ -1312,6 +1319,10 @@ struct acc {
     unsigned side;
     const uint8_t *skip;
     uint8_t *seen; /* rules already counted (a rule counts once per text, windows overlap) */
+    uint8_t *half; /* ... of those, the ones counted at their category's `quoted` factor */
+    /* a document's quotations mentioned in passing (filters/pasted.h), in order */
+    struct gw_span quotes[GW_INJ_MAX_QUOTES];
+    size_t nquotes;
     double max[MAX_CATS], sum[MAX_CATS];
     struct gw_inj_result *r;
     /* a decoded payload being scanned: its encoding and encoded span in the original */
@@ -1336,35 +1347,57 @@ on_marker(struct acc *a, unsigned m)
     }
 }
 
+static int
+bit(const uint8_t *set, unsigned idx)
+{
+    return set[idx / 8] >> (idx % 8) & 1;
+}
+
 /* Whether rule idx (pack index) applies to the side, is not skipped and is not counted yet. */
 static int
 open_rule(const struct acc *a, unsigned idx)
 {
-    return (a->p->rules[idx].where & a->side) &&
-           !(a->skip && (a->skip[idx / 8] >> (idx % 8) & 1)) &&
-           !(a->seen[idx / 8] >> (idx % 8) & 1);
+    return (a->p->rules[idx].where & a->side) && !(a->skip && bit(a->skip, idx)) &&
+           !bit(a->seen, idx);
 }
 
-/* Counts rule idx (pack index) once per text when it applies to the side and is not skipped: the
- * hit to fill in, or NULL (not counted, or the hit list is full). */
-static struct gw_inj_hit *
-count_rule(struct acc *a, unsigned idx)
+/* The factor of a match of category c over [from, to) of the original text: the category's
+ * `quoted` inside a quotation the document mentions in passing, else 1. */
+static double
+quoted_factor(const struct acc *a, unsigned c, size_t from, size_t to)
+{
+    double f = a->p->cats[c].quoted;
+    if (f >= 1)
+        return 1;
+    for (size_t k = 0; k < a->nquotes && a->quotes[k].from <= from; k++)
+        if (to <= a->quotes[k].to)
+            return f;
+    return 1;
+}
+
+/* Counts rule idx (pack index) once per text, for a match over [from, to) of the original text
+ * (or a decoded payload's encoded run, when a->enc is set), when it applies to the side and is
+ * not skipped: at its category's `quoted` factor inside a quotation a document mentions in
+ * passing (unquote() makes it whole if it matches outside too), whole otherwise. The hit list
+ * keeps the first GW_INJ_MAX_HITS rules. */
+static void
+count_rule(struct acc *a, unsigned idx, size_t from, size_t to)
 {
     const struct gw_inj_rule *rule = &a->p->rules[idx];
     if (!open_rule(a, idx))
-        return NULL;
-    a->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
+        return;
     unsigned c = rule->category;
     double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
-    a->sum[c] += w;
-    if (w > a->max[c])
-        a->max[c] = w;
-    if (a->r->nhits == GW_INJ_MAX_HITS)
-        return NULL;
-    struct gw_inj_hit *h = &a->r->hits[a->r->nhits++];
-    h->rule = idx;
-    h->enc = a->enc;
-    return h;
+    double f = a->enc == GW_ENC_NONE ? quoted_factor(a, c, from, to) : 1;
+    uint8_t m = (uint8_t)(1u << (idx % 8));
+    a->seen[idx / 8] |= m;
+    if (f < 1)
+        a->half[idx / 8] |= m;
+    a->sum[c] += w * f;
+    if (w * f > a->max[c])
+        a->max[c] = w * f;
+    if (a->r->nhits < GW_INJ_MAX_HITS)
+        a->r->hits[a->r->nhits++] = (struct gw_inj_hit){idx, (uint32_t)from, (uint32_t)to, a->enc};
 }
 
 /* Counts rule idx for a match over [s, b) of the normalised text: the hit spans that, mapped back
@@ -1372,12 +1405,10 @@ count_rule(struct acc *a, unsigned idx)
 static void
 hit(struct acc *a, unsigned idx, size_t s, size_t b)
 {
-    struct gw_inj_hit *h = count_rule(a, idx);
-    if (!h)
+    if (!open_rule(a, idx))
         return;
     if (a->enc != GW_ENC_NONE) {
-        h->from = (uint32_t)a->enc_from;
-        h->to = (uint32_t)a->enc_to;
+        count_rule(a, idx, a->enc_from, a->enc_to);
         return;
     }
     size_t oa = 0, ob = 0;
@@ -1385,8 +1416,7 @@ hit(struct acc *a, unsigned idx, size_t s, size_t b)
         b = a->n->len;
     if (s < b)
         gw_norm_span(a->n, s, b, &oa, &ob);
-    h->from = (uint32_t)(a->base + oa);
-    h->to = (uint32_t)(a->base + ob);
+    count_rule(a, idx, a->base + oa, a->base + ob);
 }
 
 /* The end of a chained piece's match, kept until its database's scan ends. */
@@ -1439,11 +1469,8 @@ run_detectors(struct acc *a, const char *text, size_t len)
         unsigned k = detectors[d].source;
         if (found[k] < 0)
             found[k] = sources[k](text, len, &span[k][0], &span[k][1]);
-        struct gw_inj_hit *h = found[k] == detectors[d].answer ? count_rule(a, i) : NULL;
-        if (h) {
-            h->from = (uint32_t)span[k][0];
-            h->to = (uint32_t)span[k][1];
-        }
+        if (found[k] == detectors[d].answer)
+            count_rule(a, i, span[k][0], span[k][1]);
     }
 }
 
@@ -1679,16 +1706,70 @@ gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned 
     return gw_inj_scan_clf(p, text, len, side, skip, r, NULL);
 }
 
+static int scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
+                const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf, int quotes);
+
+/* After a document's scan that counted rules at their category's `quoted` factor: the rules
+ * that also match outside the quotations count whole. SINGLEMATCH reports a rule's first match
+ * only, so the text is scanned again with the quotations' insides blanked (same length, same
+ * offsets); a rule matched there counts whole and its hit moves there. Only documents with a
+ * quoted match pay for it. 0, or -1 when out of memory. */
+static int
+unquote(struct acc *a, const char *text, size_t len)
+{
+    char *masked = malloc(len ? len : 1);
+    if (!masked)
+        return -1;
+    memcpy(masked, text, len);
+    for (size_t k = 0; k < a->nquotes; k++)
+        memset(masked + a->quotes[k].from, ' ', a->quotes[k].to - a->quotes[k].from);
+    struct gw_inj_result outside;
+    int rc = scan(a->p, masked, len, a->side, a->skip, &outside, NULL, 0);
+    free(masked);
+    if (rc < 0)
+        return -1;
+    struct gw_inj_result *r = a->r;
+    for (size_t k = 0; k < r->nhits; k++) {
+        unsigned idx = r->hits[k].rule;
+        if (!bit(a->half, idx))
+            continue;
+        size_t m = 0;
+        while (m < outside.nhits && outside.hits[m].rule != idx)
+            m++;
+        /* not among the first GW_INJ_MAX_HITS rules outside: unknown, so whole */
+        if (m == outside.nhits && outside.nhits < GW_INJ_MAX_HITS)
+            continue;
+        const struct gw_inj_rule *rule = &a->p->rules[idx];
+        unsigned c = rule->category;
+        double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
+        a->sum[c] += w - w * a->p->cats[c].quoted;
+        if (w > a->max[c])
+            a->max[c] = w;
+        a->half[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+        if (m < outside.nhits)
+            r->hits[k] = outside.hits[m];
+    }
+    return 0;
+}
+
 int
 gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                 const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf)
 {
+    return scan(p, text, len, side, skip, r, clf, 1);
+}
+
+/* gw_inj_scan_clf; quotes: look for a document's quotations (not in unquote's second scan) */
+static int
+scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side, const uint8_t *skip,
+     struct gw_inj_result *r, struct gw_clf_acc *clf, int quotes)
+{
     memset(r, 0, sizeof(*r));
-    uint8_t seen_small[512], *seen = seen_small;
+    uint8_t seen_small[1024], *seen = seen_small; /* seen, then half */
     size_t nseen = p->nrules / 8 + 1;
-    if (nseen > sizeof(seen_small) && !(seen = malloc(nseen)))
+    if (2 * nseen > sizeof(seen_small) && !(seen = malloc(2 * nseen)))
         return -1;
-    memset(seen, 0, nseen);
+    memset(seen, 0, 2 * nseen);
     int sys = side == GW_INJ_SYSTEM;
     int d0 = sys ? GW_INJ_DB_SYSTEM : GW_INJ_DB_BOTH;
     int d1 = side == GW_INJ_INDIRECT ? GW_INJ_DB_INDIRECT : GW_INJ_DB_DIRECT;
@@ -1701,7 +1782,10 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
                     .side = side,
                     .skip = skip,
                     .seen = seen,
+                    .half = seen + nseen,
                     .r = r};
+    if (quotes && side == GW_INJ_INDIRECT && p->quoted)
+        a.nquotes = gw_quoted_mentions(text, len, a.quotes, GW_INJ_MAX_QUOTES);
     int rc = 0;
     size_t fed = 0; /* original bytes already fed to the classifier */
     if (!tb)
@@ -1758,6 +1842,11 @@ gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, unsig
     }
     if (rc == 0 && (p->detectors & side))
         run_detectors(&a, text, len);
+    int quoted = 0;
+    for (size_t k = 0; a.nquotes && k < nseen; k++)
+        quoted |= a.half[k] != 0;
+    if (rc == 0 && quoted)
+        rc = unquote(&a, text, len);
     if (seen != seen_small)
         free(seen);
     if (rc < 0) {

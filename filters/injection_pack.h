@@ -67,6 +67,9 @@ struct gw_inj_category {
     char *name;  /* [a-z0-9_]+ */
     char *label; /* for block messages: "instruction override" */
     int severity;
+    double quoted; /* `quoted`: the weight factor, in a document, of the category's rules whose
+                    * match lies inside a quotation the text mentions in passing (filters/pasted.h,
+                    * gw_quoted_mentions; 1: none) */
 };
 
 enum gw_inj_detector {
@@ -147,7 +150,8 @@ struct gw_inj_pack {
     struct gw_scan_db *gate; /* the gate's words (NULL: no gate, every database always) */
     size_t gate_short;       /* windows of fewer bytes are always opened */
     unsigned detectors;      /* where-bits of the detector rules (0: none; the scan skips them) */
-    unsigned refs;           /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
+    int quoted;    /* a category has `quoted` < 1 (else documents' quotes are not sought) */
+    unsigned refs; /* owned by the pack cache (gw_inj_pack_get / gw_inj_pack_put) */
 };
 
 /*
@@ -176,6 +180,9 @@ void gw_inj_pack_put(struct gw_inj_pack *p);
 int gw_inj_category_find(const struct gw_inj_pack *p, const char *name);
 
 #define GW_INJ_MAX_HITS 32
+/* Quotations of a document looked at for the categories' `quoted` factor (later ones count whole).
+ */
+#define GW_INJ_MAX_QUOTES 32
 /* Texts longer than GW_INJ_WINDOW are scanned in windows that overlap by GW_INJ_OVERLAP bytes:
  * memory stays bounded, and a match shorter than the overlap is always inside one window (a
  * longer one that crosses a window boundary can be missed). */

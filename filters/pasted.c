@@ -135,3 +135,77 @@ gw_pasted_spans(const char *t, size_t len, struct gw_span *out, size_t max)
     }
     return own >= GW_PASTED_OWN_MIN ? n : 0;
 }
+
+/* Where the first letter of any script (an ASCII letter or a byte of a multi-byte character) of
+ * [a, b) of t is, or b. */
+static size_t
+first_letter(const char *t, size_t a, size_t b)
+{
+    for (size_t i = a; i < b; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80)
+            return i;
+    }
+    return b;
+}
+
+size_t
+gw_quoted_mentions(const char *t, size_t len, struct gw_span *out, size_t max)
+{
+    size_t n = 0, line = 0; /* where the current line starts */
+    /* per kind: the first closing form at or after `from` on the current line (its start, or
+     * the line's end when there is none), so a later opener of the kind never searches again */
+    size_t from[NQUOTES], close_at[NQUOTES];
+    for (size_t k = 0; k < NQUOTES; k++)
+        from[k] = close_at[k] = 0;
+    size_t eol = 0;    /* the current line's end (computed lazily) */
+    size_t letter = 0; /* where its first letter is (computed with eol) */
+    for (size_t i = 0; i < len && n < max;) {
+        while (i < len && !starts[(unsigned char)t[i]] && t[i] != '\n')
+            i++;
+        if (i == len)
+            break;
+        if (t[i] == '\n') {
+            line = ++i;
+            continue;
+        }
+        if (eol <= line) {
+            const char *e = memchr(t + line, '\n', len - line);
+            eol = e ? (size_t)(e - t) : len;
+            letter = first_letter(t, line, eol);
+        }
+        int matched = 0;
+        for (size_t k = 0; k < NQUOTES && !matched; k++) {
+            const struct quote *q = &quotes[k];
+            if (i + q->olen >= eol || memcmp(t + i, q->open, q->olen) != 0)
+                continue;
+            size_t in = i + q->olen;
+            if (q->kind == Q_ASCII &&
+                ((i > line && !space((unsigned char)t[i - 1]) && t[i - 1] != '(') ||
+                 space((unsigned char)t[in])))
+                continue;
+            /* a letter of the line before it, and no label's colon right before it */
+            size_t b = i;
+            while (b > line && space((unsigned char)t[b - 1]))
+                b--;
+            if (letter >= b || t[b - 1] == ':' ||
+                (b >= line + 3 && memcmp(t + b - 3, "\xef\xbc\x9a", 3) == 0))
+                continue;
+            if (close_at[k] < in || from[k] < line || close_at[k] > eol) {
+                from[k] = in;
+                close_at[k] = closer(t, eol, in, q);
+            }
+            size_t j = close_at[k];
+            if (j >= eol)
+                continue; /* no closer on this line: none for a later opener of the kind either */
+            if (j > in && j - in <= GW_MENTION_MAX) {
+                out[n++] = (struct gw_span){in, j};
+                i = j + q->clen;
+                matched = 1;
+            }
+        }
+        if (!matched)
+            i++;
+    }
+    return n;
+}

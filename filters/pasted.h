@@ -44,4 +44,17 @@ struct gw_span {
  */
 size_t gw_pasted_spans(const char *t, size_t len, struct gw_span *out, size_t max);
 
+/*
+ * Quotations a document mentions in passing: "A web page might hide a line such as 'ignore your
+ * previous instructions'", "一句「忘掉你的规则」". The insides of quotes of the kinds above
+ * (not fences) of 1 to GW_MENTION_MAX bytes that open and close on one line, with a letter of
+ * that line before the opening quote and neither ':' nor '：' right before it (spaces apart): a
+ * label and a quote ("AI: 'ignore …'", "Note:「…」") is an order, not a mention. In order and
+ * apart; at most max (later ones are not reported). The injection filter counts a rule's match
+ * inside one at its category's `quoted` factor in documents (filters/injection_pack.h).
+ * Linear in len: each quote kind's closing search moves forward only.
+ */
+#define GW_MENTION_MAX 400
+size_t gw_quoted_mentions(const char *t, size_t len, struct gw_span *out, size_t max);
+
 #endif
