@@ -182,6 +182,8 @@ load_categories(struct gw_cfg_ctx *pl, struct gw_inj_pack *p, const struct gw_cn
         const struct gw_cnode *qn = gw_cnode_get(c, "quoted");
         if (qn && number(pl, qn, "quoted", 0, 1, &quoted) < 0)
             return -1;
+        if (quoted <= 0) /* a quoted match would be a hit that counts nothing */
+            return gw_cfg_error(pl, qn, "'quoted' must be greater than 0");
         cat->name = strdup(name);
         cat->label = strdup(label ? label : name);
         cat->severity = (int)sev;

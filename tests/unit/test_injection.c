@@ -62,6 +62,9 @@ test_pack_errors(void **state)
     expect_error("version: 1\ncategories:\n  - {name: a, label: cat a, severity: 3, quoted: 2}\n"
                  "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n",
                  "p.yaml:3:50: 'quoted' must be a number from 0 to 1");
+    expect_error("version: 1\ncategories:\n  - {name: a, label: cat a, severity: 3, quoted: 0}\n"
+                 "rules:\n  - {id: r1, category: a, weight: 1, pattern: 'x'}\n",
+                 "p.yaml:3:50: 'quoted' must be greater than 0");
     expect_error(HEAD "rules:\n  - {id: r1, category: a, weight: 1, pattern: '[\xc3\xa9"
                       "e]'}\n",
                  "non-ASCII character inside [...]");
