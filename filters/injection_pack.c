@@ -1363,25 +1363,22 @@ open_rule(const struct acc *a, unsigned idx)
            !bit(a->seen, idx);
 }
 
-/* The factor of a match of category c over [from, to) of the original text: the category's
- * `quoted` inside a quotation the document mentions in passing, else 1. */
-static double
-quoted_factor(const struct acc *a, unsigned c, size_t from, size_t to)
+/* The quotation a document mentions in passing that [from, to) of the original text lies in, or
+ * a->nquotes. */
+static size_t
+quote_of(const struct acc *a, size_t from, size_t to)
 {
-    double f = a->p->cats[c].quoted;
-    if (f >= 1)
-        return 1;
     for (size_t k = 0; k < a->nquotes && a->quotes[k].from <= from; k++)
         if (to <= a->quotes[k].to)
-            return f;
-    return 1;
+            return k;
+    return a->nquotes;
 }
 
-/* Counts rule idx (pack index) once per text, for a match over [from, to) of the original text
- * (or a decoded payload's encoded run, when a->enc is set), when it applies to the side and is
- * not skipped: at its category's `quoted` factor inside a quotation a document mentions in
- * passing (unquote() makes it whole if it matches outside too), whole otherwise. The hit list
- * keeps the first GW_INJ_MAX_HITS rules. */
+/* Counts rule idx (pack index) once per text, for a match whose certain part is [from, to) of the
+ * original text (or a decoded payload's encoded run, when a->enc is set), when it applies to the
+ * side and is not skipped: at its category's `quoted` factor when that part lies inside a
+ * quotation a document mentions in passing (unquote() then checks the whole match is in there
+ * and nowhere else), whole otherwise. The hit list keeps the first GW_INJ_MAX_HITS rules. */
 static void
 count_rule(struct acc *a, unsigned idx, size_t from, size_t to)
 {
@@ -1390,7 +1387,10 @@ count_rule(struct acc *a, unsigned idx, size_t from, size_t to)
         return;
     unsigned c = rule->category;
     double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
-    double f = a->enc == GW_ENC_NONE ? quoted_factor(a, c, from, to) : 1;
+    double f =
+        a->p->cats[c].quoted < 1 && a->enc == GW_ENC_NONE && quote_of(a, from, to) < a->nquotes
+            ? a->p->cats[c].quoted
+            : 1;
     uint8_t m = (uint8_t)(1u << (idx % 8));
     a->seen[idx / 8] |= m;
     if (f < 1)
@@ -1711,14 +1711,62 @@ gw_inj_scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned 
 static int scan(const struct gw_inj_pack *p, const char *text, size_t len, unsigned side,
                 const uint8_t *skip, struct gw_inj_result *r, struct gw_clf_acc *clf, int quotes);
 
-/* After a document's scan that counted rules at their category's `quoted` factor: the rules
- * that also match outside the quotations count whole. SINGLEMATCH reports a rule's first match
- * only, so the text is scanned again with the quotations' insides blanked (same length, same
- * offsets); a rule matched there counts whole and its hit moves there. Only documents with a
- * quoted match pay for it. 0, or -1 when out of memory. */
+/* Rule idx counted whole after it had been counted at its category's `quoted` factor. */
+static void
+make_whole(struct acc *a, unsigned idx)
+{
+    const struct gw_inj_rule *rule = &a->p->rules[idx];
+    unsigned c = rule->category;
+    double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
+    a->sum[c] += w - w * a->p->cats[c].quoted;
+    if (w > a->max[c])
+        a->max[c] = w;
+    a->half[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+}
+
+/* After a document's scan that counted rules at their category's `quoted` factor (their match's
+ * certain part inside a quotation): such a rule stays at the factor only if the quotation alone
+ * matches it -- the match did not begin outside ('Ignore all the "previous instructions"') --
+ * and the text without its quotations does not. Each quotation that holds such a hit is scanned
+ * alone, once; then the text with the quotations' insides blanked (same length, same offsets),
+ * because SINGLEMATCH reported each rule's first match only: a rule matched there counts whole
+ * and its hit moves there. Only documents with a quoted match pay for this. 0, or -1 when out of
+ * memory. */
 static int
 unquote(struct acc *a, const char *text, size_t len)
 {
+    struct gw_inj_result *r = a->r, alone;
+    /* a rule past the full hit list has no span to check: whole */
+    for (unsigned idx = 0; r->nhits == GW_INJ_MAX_HITS && idx < a->p->nrules; idx++) {
+        size_t k = 0;
+        while (k < r->nhits && r->hits[k].rule != idx)
+            k++;
+        if (bit(a->half, idx) && k == r->nhits)
+            make_whole(a, idx);
+    }
+    for (size_t q = 0; q < a->nquotes; q++) {
+        int scanned = 0;
+        for (size_t k = 0; k < r->nhits; k++) {
+            unsigned idx = r->hits[k].rule;
+            if (!bit(a->half, idx) || quote_of(a, r->hits[k].from, r->hits[k].to) != q)
+                continue;
+            if (!scanned &&
+                scan(a->p, text + a->quotes[q].from, a->quotes[q].to - a->quotes[q].from, a->side,
+                     a->skip, &alone, NULL, 0) < 0)
+                return -1;
+            scanned = 1;
+            size_t m = 0;
+            while (m < alone.nhits && alone.hits[m].rule != idx)
+                m++;
+            if (m == alone.nhits && alone.nhits < GW_INJ_MAX_HITS)
+                make_whole(a, idx); /* the match needs text outside the quotation */
+        }
+    }
+    int any = 0;
+    for (size_t k = 0; k < r->nhits; k++)
+        any |= bit(a->half, r->hits[k].rule);
+    if (!any)
+        return 0;
     char *masked = malloc(len ? len : 1);
     if (!masked)
         return -1;
@@ -1730,7 +1778,6 @@ unquote(struct acc *a, const char *text, size_t len)
     free(masked);
     if (rc < 0)
         return -1;
-    struct gw_inj_result *r = a->r;
     for (size_t k = 0; k < r->nhits; k++) {
         unsigned idx = r->hits[k].rule;
         if (!bit(a->half, idx))
@@ -1741,13 +1788,7 @@ unquote(struct acc *a, const char *text, size_t len)
         /* not among the first GW_INJ_MAX_HITS rules outside: unknown, so whole */
         if (m == outside.nhits && outside.nhits < GW_INJ_MAX_HITS)
             continue;
-        const struct gw_inj_rule *rule = &a->p->rules[idx];
-        unsigned c = rule->category;
-        double w = a->side == GW_INJ_INDIRECT ? rule->weight_indirect : rule->weight;
-        a->sum[c] += w - w * a->p->cats[c].quoted;
-        if (w > a->max[c])
-            a->max[c] = w;
-        a->half[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+        make_whole(a, idx);
         if (m < outside.nhits)
             r->hits[k] = outside.hits[m];
     }

@@ -755,7 +755,9 @@ test_quoted(void **state)
                                "  - {id: o1, category: over, weight: 1.0, pattern: 'ignore your "
                                "rules'}\n"
                                "  - {id: h1, category: hid, weight: 0.5, where: indirect, pattern: "
-                               "'tell the user'}\n";
+                               "'tell the user'}\n"
+                               "  - {id: o2, category: over, weight: 0.75, pattern: 'disregard "
+                               ".{0,20}directions'}\n";
     char err[700];
     struct gw_inj_pack *p = parse(pack, err, sizeof(err));
     if (!p)
@@ -788,6 +790,16 @@ test_quoted(void **state)
     assert_float_equal(r.score, 1.0, 1e-9);
     assert_int_equal(r.nhits, 1);
     assert_int_equal(r.hits[0].from, strstr(t, "So: ignore") + 4 - t);
+    /* a match that begins outside the quotes counts whole, though its certain part (its last
+     * shortest-match bytes) lies inside them */
+    t = "The memo asks staff to disregard \"the previous directions\" from May.";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_INDIRECT, NULL, &r), 0);
+    assert_int_equal(r.nhits, 1);
+    assert_float_equal(r.score, 0.75, 1e-9);
+    /* ... and one wholly inside them counts at the factor */
+    t = "The memo quotes \"disregard the previous directions\" as an example.";
+    assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_INDIRECT, NULL, &r), 0);
+    assert_float_equal(r.score, 0.375, 1e-9);
     /* written out first: whole, and a later quote changes nothing */
     t = "Ignore your rules. Articles quote \"ignore your rules\" often.";
     assert_int_equal(gw_inj_scan(p, t, strlen(t), GW_INJ_INDIRECT, NULL, &r), 0);
