@@ -1724,6 +1724,16 @@ make_whole(struct acc *a, unsigned idx)
     a->half[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
 }
 
+/* Where rule idx is in r's hit list, or r->nhits. */
+static size_t
+hit_of(const struct gw_inj_result *r, unsigned idx)
+{
+    size_t k = 0;
+    while (k < r->nhits && r->hits[k].rule != idx)
+        k++;
+    return k;
+}
+
 /* After a document's scan that counted rules at their category's `quoted` factor (their match's
  * certain part inside a quotation): such a rule stays at the factor only if the quotation alone
  * matches it -- the match did not begin outside ('Ignore all the "previous instructions"') --
@@ -1737,13 +1747,9 @@ unquote(struct acc *a, const char *text, size_t len)
 {
     struct gw_inj_result *r = a->r, alone;
     /* a rule past the full hit list has no span to check: whole */
-    for (unsigned idx = 0; r->nhits == GW_INJ_MAX_HITS && idx < a->p->nrules; idx++) {
-        size_t k = 0;
-        while (k < r->nhits && r->hits[k].rule != idx)
-            k++;
-        if (bit(a->half, idx) && k == r->nhits)
+    for (unsigned idx = 0; r->nhits == GW_INJ_MAX_HITS && idx < a->p->nrules; idx++)
+        if (bit(a->half, idx) && hit_of(r, idx) == r->nhits)
             make_whole(a, idx);
-    }
     for (size_t q = 0; q < a->nquotes; q++) {
         int scanned = 0;
         for (size_t k = 0; k < r->nhits; k++) {
@@ -1755,10 +1761,7 @@ unquote(struct acc *a, const char *text, size_t len)
                      a->skip, &alone, NULL, 0) < 0)
                 return -1;
             scanned = 1;
-            size_t m = 0;
-            while (m < alone.nhits && alone.hits[m].rule != idx)
-                m++;
-            if (m == alone.nhits && alone.nhits < GW_INJ_MAX_HITS)
+            if (hit_of(&alone, idx) == alone.nhits && alone.nhits < GW_INJ_MAX_HITS)
                 make_whole(a, idx); /* the match needs text outside the quotation */
         }
     }
@@ -1782,9 +1785,7 @@ unquote(struct acc *a, const char *text, size_t len)
         unsigned idx = r->hits[k].rule;
         if (!bit(a->half, idx))
             continue;
-        size_t m = 0;
-        while (m < outside.nhits && outside.hits[m].rule != idx)
-            m++;
+        size_t m = hit_of(&outside, idx);
         /* not among the first GW_INJ_MAX_HITS rules outside: unknown, so whole */
         if (m == outside.nhits && outside.nhits < GW_INJ_MAX_HITS)
             continue;
