@@ -46,6 +46,16 @@ alnum(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
+/* Whether the ASCII quote at i (a byte follows it) opens one: at the start or after white space,
+ * ':' or '(', and before a non-space. (A mention then also refuses the label's ':', and a quote
+ * at a line's start, by what comes before it.) */
+static int
+ascii_opens(const char *t, size_t i)
+{
+    return (i == 0 || space((unsigned char)t[i - 1]) || t[i - 1] == ':' || t[i - 1] == '(') &&
+           !space((unsigned char)t[i + 1]);
+}
+
 /* Where close (clen bytes) next ends quote q that opened before `from`, or len when it does
  * not. */
 static size_t
@@ -107,9 +117,7 @@ gw_pasted_spans(const char *t, size_t len, struct gw_span *out, size_t max)
             if (gone[k] || i + q->olen >= len || memcmp(t + i, q->open, q->olen) != 0)
                 continue;
             size_t in = i + q->olen;
-            if (q->kind == Q_ASCII &&
-                ((i > 0 && !space((unsigned char)t[i - 1]) && t[i - 1] != ':' && t[i - 1] != '(') ||
-                 space((unsigned char)t[in])))
+            if (q->kind == Q_ASCII && !ascii_opens(t, i))
                 continue;
             size_t j = closer(t, len, in, q);
             if (j == len) {
@@ -180,9 +188,7 @@ gw_quoted_mentions(const char *t, size_t len, struct gw_span *out, size_t max)
             if (i + q->olen >= eol || memcmp(t + i, q->open, q->olen) != 0)
                 continue;
             size_t in = i + q->olen;
-            if (q->kind == Q_ASCII &&
-                ((i > line && !space((unsigned char)t[i - 1]) && t[i - 1] != '(') ||
-                 space((unsigned char)t[in])))
+            if (q->kind == Q_ASCII && !ascii_opens(t, i))
                 continue;
             /* a letter of the line before it, and no label's colon right before it */
             size_t b = i;
