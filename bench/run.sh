@@ -725,7 +725,9 @@ words); the \`scripted-open\` / \`scripted-repeat\` detector (filters/scripted.c
 over the notes and over 2 KB of a support chat whose every answer carries a link (every turn's
 runs hashed); the check for
 pasted material (filters/pasted.c, every user message) over the notes and over 2 KB of short
-quotes and apostrophes (its slow case); the guard's secret-name rewrite (filters/subject.c, every
+quotes and apostrophes (its slow case); the search for quotations a document mentions in passing
+(filters/pasted.c, every document and tool result: the pack's \`quoted\` factors) over the same notes
+and quotes; the guard's secret-name rewrite (filters/subject.c, every
 user message under a prompt that guards a secret: here a vault PIN and its holder's name) over the
 notes and over 2 KB of the declared words that never make a name (its slow case). Outside these
 figures, a message that does name the secret is scanned a second time.
@@ -737,6 +739,7 @@ figures, a message that does name the secret is scanned a second time.
 | stray-task detector | $(col "$tmp/inj-en.txt" stray 2) MB/s | $(col "$tmp/inj-en.txt" stray 3) µs | **$(col "$tmp/inj-en.txt" stray-mail 3) µs** (e-mail) |
 | scripted-answers detector | $(col "$tmp/inj-en.txt" scripted 2) MB/s | $(col "$tmp/inj-en.txt" scripted 3) µs | **$(col "$tmp/inj-en.txt" scripted-chat 3) µs** (chat) |
 | pasted-material check | $(col "$tmp/inj-en.txt" pasted 2) MB/s | **$(col "$tmp/inj-en.txt" pasted 3) µs** | $(col "$tmp/inj-en.txt" pasted-quotes 3) µs (quotes) |
+| quotation search (documents) | $(col "$tmp/inj-en.txt" mentions 2) MB/s | **$(col "$tmp/inj-en.txt" mentions 3) µs** | $(col "$tmp/inj-en.txt" mentions-quotes 3) µs (quotes) |
 | secret-name rewrite | $(col "$tmp/inj-en.txt" names 2) MB/s | **$(col "$tmp/inj-en.txt" names 3) µs** | $(col "$tmp/inj-en.txt" names-dense 3) µs (declared words) |
 MD
 )
