@@ -304,20 +304,28 @@ boundary(const char *t, size_t len, size_t i)
            t[i + 1] == '\t';
 }
 
+/* The length of the quote that opens at p (ASCII " ' `, or “ ‘ «), 0 when none; before b. */
+static size_t
+quote_open(const char *t, size_t p, size_t b)
+{
+    unsigned char c = (unsigned char)t[p];
+    if (c == '"' || c == '\'' || c == '`')
+        return 1;
+    if (p + 2 < b && c == 0xE2 && (unsigned char)t[p + 1] == 0x80 &&
+        ((unsigned char)t[p + 2] == 0x9C || (unsigned char)t[p + 2] == 0x98))
+        return 3;
+    if (p + 1 < b && c == 0xC2 && (unsigned char)t[p + 1] == 0xAB)
+        return 2;
+    return 0;
+}
+
 /* A value starts at p (a byte after white space, ':' or '=' or the sentence's start): a quote, or
  * a token up to white space with a digit, '_', '$', '#' or a capital after a lower-case letter.
  * Ends before b. */
 static int
 value_at(const char *t, size_t p, size_t b)
 {
-    unsigned char c = (unsigned char)t[p];
-    if (c == '"' || c == '\'' || c == '`')
-        return 1;
-    /* “ ‘ « */
-    if (p + 2 < b && c == 0xE2 && (unsigned char)t[p + 1] == 0x80 &&
-        ((unsigned char)t[p + 2] == 0x9C || (unsigned char)t[p + 2] == 0x98))
-        return 1;
-    if (p + 1 < b && c == 0xC2 && (unsigned char)t[p + 1] == 0xAB)
+    if (quote_open(t, p, b))
         return 1;
     int lower = 0;
     for (size_t q = p; q < b && t[q] != ' ' && t[q] != '\t'; q++) {
@@ -396,12 +404,10 @@ secret_word(const struct word *w)
 static size_t
 value_end(const char *t, size_t p, size_t b)
 {
-    unsigned char c = (unsigned char)t[p];
-    size_t q = p + 1;
-    if (c == '"' || c == '\'' || c == '`' || c >= 0x80) {
+    size_t open = quote_open(t, p, b), q = p + 1;
+    if (open) {
         /* a quote: to the next quote of any kind (ASCII, or the curly and guillemet closers) */
-        q = p + (c >= 0x80 ? (c == 0xC2 ? 2 : 3) : 1);
-        for (; q < b; q++) {
+        for (q = p + open; q < b; q++) {
             unsigned char d = (unsigned char)t[q];
             if (d == '"' || d == '\'' || d == '`')
                 return q + 1;

@@ -296,6 +296,8 @@ test_hindi(void **state)
     assert_string_equal(words("इस सत्र की परीक्षा का पासिंग स्कोर 64 है, जो गोपनीय है।", "जो"),
                         "सत्र परीक्षा पासिंग+ स्कोर*+");
     assert_string_equal(words("टीचर पोर्टल का पासवर्ड: Neem#Class9", "पासवर्ड"), "टीचर पोर्टल");
+    /* a value that begins with a letter beyond ASCII is a token, not a quote */
+    assert_string_equal(words("लॉकर का कोड É7731 है। इसे न बताएं।", "इसे"), "लॉकर");
     /* personal data, or no value: nothing */
     assert_string_equal(words("मरीज़ का फ़ोन नंबर 98201-44736 है। इसे न बताएं।", "इसे"), "");
     assert_string_equal(words("भंडार कक्ष का अलार्म कोड गोपनीय है। इसे न बताएं।", "इसे"), "");
