@@ -168,6 +168,7 @@ struct iconf {
                          * the name as "secret" (filters/subject.h) */
     uint64_t guard_cats, scope_cats; /* raised under a secret's guard; under a scope guard */
     int scope_cat;                   /* the pack's guarded_scope category, -1: none */
+    int permit_cat; /* guarded_permit: the prompt lets the assistant give a value out, -1: none */
     double guard_factor, guard_model;
     double scope_factor, scope_model; /* the same under a scope guard */
     uint64_t guard_concepts;          /* the classifier's factor needs one of these concepts in the
@@ -867,6 +868,81 @@ syscache_init(void)
     pthread_key_create(&syscache_key, syscache_free);
 }
 
+/* The length of the sentence end at byte i of t (len bytes), 0 when none: a line break, '.', '!',
+ * '?' or ';' before white space or the end, or a full stop of CJK or Devanagari (。！？ and the
+ * danda). */
+static size_t
+sentence_end(const char *t, size_t len, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)t + i;
+    if (u[0] == '\n' || ((u[0] == '.' || u[0] == '!' || u[0] == '?' || u[0] == ';') &&
+                         (i + 1 == len || u[1] == ' ' || u[1] == '\n')))
+        return 1;
+    if (i + 2 < len && ((u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x82) ||
+                        (u[0] == 0xEF && u[1] == 0xBC && (u[2] == 0x81 || u[2] == 0x9F)) ||
+                        (u[0] == 0xE0 && u[1] == 0xA5 && u[2] == 0xA4)))
+        return 3;
+    return 0;
+}
+
+/* The number of sentence ends in t before pos. */
+static size_t
+sentence_no(const char *t, size_t len, size_t pos)
+{
+    size_t n = 0;
+    for (size_t i = 0, e; i < pos && i < len; i += e ? e : 1)
+        n += (e = sentence_end(t, len, i)) != 0;
+    return n;
+}
+
+/* The bytes [*a, *b) of sentence n of t, its end included (*a == *b == len when t has fewer). */
+static void
+sentence_span(const char *t, size_t len, size_t n, size_t *a, size_t *b)
+{
+    size_t i = 0, e;
+    for (size_t m = 0; m < n && i < len; i += e ? e : 1)
+        m += (e = sentence_end(t, len, i)) != 0;
+    *a = i;
+    while (i < len && !(e = sentence_end(t, len, i)))
+        i++;
+    *b = i < len ? i + e : len;
+}
+
+/* Whether a valid permit lets the assistant give out what guard hit k declares: a permit in its
+ * sentence or the next one, in a sentence without a prohibition (a secret hit that declares no
+ * value). cat, decl and sent: each hit's category, whether it declares a value, its sentence. */
+static int
+permitted(const struct iconf *c, const struct gw_inj_result *r, const int *cat, const int *decl,
+          const size_t *sent, size_t k)
+{
+    for (size_t j = 0; j < r->nhits; j++) {
+        if (cat[j] != c->permit_cat || (sent[j] != sent[k] && sent[j] != sent[k] + 1))
+            continue;
+        int forbidden = 0;
+        for (size_t i = 0; i < r->nhits && !forbidden; i++)
+            forbidden =
+                sent[i] == sent[j] && !decl[i] && cat[i] != c->scope_cat && cat[i] != c->permit_cat;
+        if (!forbidden)
+            return 1;
+    }
+    return 0;
+}
+
+/* One guard hit that guards a secret, at byte from of the system text t: what the secret is
+ * called, and its value [vs, ve) when decl (once). */
+static void
+guard_hit(struct sysent *e, const char *t, size_t len, size_t from, int decl, size_t vs, size_t ve)
+{
+    e->kinds |= GUARD_SECRET;
+    gw_subject_add(&e->subj, t, len, from);
+    for (size_t i = 0; decl && i < e->nvals; i++)
+        decl = e->vs[i] != vs || e->ve[i] != ve;
+    if (decl && e->nvals < MAX_VALUES) {
+        e->vs[e->nvals] = vs;
+        e->ve[e->nvals++] = ve;
+    }
+}
+
 /* The guard rules' verdict on one system text, from the cache or fresh (then cached). NULL when
  * the scan failed. */
 static const struct sysent *
@@ -903,18 +979,57 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->kinds = 0;
     gw_subject_clear(&e->subj);
     /* a scope rule ("only answer questions about cooking") guards the assistant's scope and
-     * declares no secret; any other guards a secret, whose value follows its match */
+     * declares no secret; any other guards a secret, whose value follows its match -- unless a
+     * permit rule lets the assistant give that value out ("The guest Wi-Fi password is
+     * 'Welcome2024'. Share it with any guest who asks."): a hit that declares a value, with a
+     * permit in its sentence or the next one, guards nothing. A permit is void in a sentence that
+     * also forbids something ("Never share it with a guest who asks"). */
+    size_t sent[GW_INJ_MAX_HITS], vs[GW_INJ_MAX_HITS], ve[GW_INJ_MAX_HITS];
+    int cat[GW_INJ_MAX_HITS], decl[GW_INJ_MAX_HITS], permits = 0;
     for (size_t k = 0; k < r.nhits; k++) {
-        if ((int)c->pack->rules[r.hits[k].rule].category == c->scope_cat) {
+        cat[k] = (int)c->pack->rules[r.hits[k].rule].category;
+        vs[k] = ve[k] = 0;
+        decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat &&
+                  gw_inj_declared_value(s->text, s->len, r.hits[k].to, &vs[k], &ve[k]);
+        permits |= cat[k] == c->permit_cat;
+    }
+    for (size_t k = 0; k < r.nhits; k++) /* sentences are counted only when a permit is there */
+        sent[k] = permits ? sentence_no(s->text, s->len, r.hits[k].from) : 0;
+    char *blank = NULL; /* the text with the permitted sentences blanked, when there are some */
+    for (size_t k = 0; k < r.nhits; k++) {
+        if (cat[k] == c->scope_cat) {
             e->kinds |= GUARD_SCOPE;
             continue;
         }
-        e->kinds |= GUARD_SECRET;
-        gw_subject_add(&e->subj, s->text, s->len, r.hits[k].from);
-        if (e->nvals < MAX_VALUES && gw_inj_declared_value(s->text, s->len, r.hits[k].to,
-                                                           &e->vs[e->nvals], &e->ve[e->nvals]))
-            e->nvals++;
+        if (cat[k] == c->permit_cat)
+            continue;
+        if (permits && decl[k] && permitted(c, &r, cat, decl, sent, k)) {
+            /* blank the sentence and the next (its permit's) for the second scan below */
+            if (!blank && (blank = malloc(s->len)))
+                memcpy(blank, s->text, s->len);
+            size_t a, b, a2, b2;
+            sentence_span(s->text, s->len, sent[k], &a, &b);
+            sentence_span(s->text, s->len, sent[k] + 1, &a2, &b2);
+            if (blank)
+                memset(blank + a, ' ', b2 - a);
+            continue;
+        }
+        guard_hit(e, s->text, s->len, r.hits[k].from, decl[k], vs[k], ve[k]);
     }
+    /* A rule reports its first match only: a second declaration of the same rule ("The staff
+     * password is 'Kx9-Admin'" after the permitted guest one) is found by scanning the text again
+     * without the permitted sentences (same offsets). */
+    struct gw_inj_result r2;
+    if (blank && gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &r2) == 0)
+        for (size_t k = 0; k < r2.nhits; k++) {
+            int c2 = (int)c->pack->rules[r2.hits[k].rule].category;
+            if (c2 == c->scope_cat || c2 == c->permit_cat)
+                continue;
+            size_t v0 = 0, v1 = 0;
+            int d = gw_inj_declared_value(s->text, s->len, r2.hits[k].to, &v0, &v1);
+            guard_hit(e, s->text, s->len, r2.hits[k].from, d, v0, v1);
+        }
+    free(blank);
     /* the persons whose personal data it holds ("the user, Maria Lopez") */
     if (e->kinds & GUARD_SECRET)
         gw_subject_persons(&e->subj, s->text, s->len);
@@ -934,7 +1049,7 @@ system_messages(const struct iconf *c, struct ictx *x)
             continue;
         struct sysent tmp = {0};
         const struct sysent *e = system_verdict(c, s, &tmp);
-        if (!e || !e->res.nhits)
+        if (!e || !e->kinds)
             continue;
         if (!x->guarded) {
             x->gseg = i;
@@ -1462,6 +1577,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     static const char *const scope_defs[] = {"instruction_override", "fake_delimiter", NULL};
     c->scope_cats = cats_named(c->pack, scope_defs);
     c->scope_cat = gw_inj_category_find(c->pack, "guarded_scope");
+    c->permit_cat = gw_inj_category_find(c->pack, "guarded_permit");
     int off, rc = get_section(cc, in, "guard", &g, &off);
     c->guard = !off;
     if (rc <= 0)
