@@ -943,6 +943,62 @@ guard_hit(struct sysent *e, const char *t, size_t len, size_t from, int decl, si
     }
 }
 
+/* Blanks sentence n of the system text t (len bytes) in *blank, a copy made on first use. */
+static void
+blank_sentence(const char *t, size_t len, size_t n, char **blank)
+{
+    size_t a, b;
+    if (!*blank && (*blank = malloc(len)))
+        memcpy(*blank, t, len);
+    sentence_span(t, len, n, &a, &b);
+    if (*blank)
+        memset(*blank + a, ' ', b - a);
+}
+
+/* One scan's guard hits r on the system text t into e. A scope rule ("only answer questions about
+ * cooking") guards the assistant's scope and declares no secret; any other guards a secret, whose
+ * value follows its match -- unless a permit rule lets the assistant give that value out ("The
+ * guest Wi-Fi password is 'Welcome2024'. Share it with any guest who asks."): a hit that declares
+ * a value, with a permit in its sentence or the next one, guards nothing. A permit is void in a
+ * sentence that also forbids something ("Never share it with a guest who asks"). The sentences of
+ * declarations read (kept or permitted, the permit's too) are blanked in *blank for the next
+ * scan. Returns 1 when it blanked a sentence (a next scan can find more). */
+static int
+classify(const struct iconf *c, struct sysent *e, const char *t, size_t len,
+         const struct gw_inj_result *r, char **blank)
+{
+    size_t sent[GW_INJ_MAX_HITS], vs[GW_INJ_MAX_HITS], ve[GW_INJ_MAX_HITS];
+    int cat[GW_INJ_MAX_HITS], decl[GW_INJ_MAX_HITS], permits = 0, declares = 0, more = 0;
+    for (size_t k = 0; k < r->nhits; k++) {
+        cat[k] = (int)c->pack->rules[r->hits[k].rule].category;
+        vs[k] = ve[k] = 0;
+        decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat &&
+                  gw_inj_declared_value(t, len, r->hits[k].to, &vs[k], &ve[k]);
+        permits |= cat[k] == c->permit_cat;
+        declares |= decl[k];
+    }
+    for (size_t k = 0; k < r->nhits; k++) /* sentences: counted only when they matter */
+        sent[k] = permits || declares ? sentence_no(t, len, r->hits[k].from) : 0;
+    for (size_t k = 0; k < r->nhits; k++) {
+        if (cat[k] == c->scope_cat) {
+            e->kinds |= GUARD_SCOPE;
+            continue;
+        }
+        if (cat[k] == c->permit_cat)
+            continue;
+        if (decl[k]) {
+            blank_sentence(t, len, sent[k], blank);
+            more = 1;
+        }
+        if (permits && decl[k] && permitted(c, r, cat, decl, sent, k)) {
+            blank_sentence(t, len, sent[k] + 1, blank);
+            continue;
+        }
+        guard_hit(e, t, len, r->hits[k].from, decl[k], vs[k], ve[k]);
+    }
+    return more;
+}
+
 /* The guard rules' verdict on one system text, from the cache or fresh (then cached). NULL when
  * the scan failed. */
 static const struct sysent *
@@ -978,57 +1034,17 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     e->nvals = 0;
     e->kinds = 0;
     gw_subject_clear(&e->subj);
-    /* a scope rule ("only answer questions about cooking") guards the assistant's scope and
-     * declares no secret; any other guards a secret, whose value follows its match -- unless a
-     * permit rule lets the assistant give that value out ("The guest Wi-Fi password is
-     * 'Welcome2024'. Share it with any guest who asks."): a hit that declares a value, with a
-     * permit in its sentence or the next one, guards nothing. A permit is void in a sentence that
-     * also forbids something ("Never share it with a guest who asks"). */
-    size_t sent[GW_INJ_MAX_HITS], vs[GW_INJ_MAX_HITS], ve[GW_INJ_MAX_HITS];
-    int cat[GW_INJ_MAX_HITS], decl[GW_INJ_MAX_HITS], permits = 0;
-    for (size_t k = 0; k < r.nhits; k++) {
-        cat[k] = (int)c->pack->rules[r.hits[k].rule].category;
-        vs[k] = ve[k] = 0;
-        decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat &&
-                  gw_inj_declared_value(s->text, s->len, r.hits[k].to, &vs[k], &ve[k]);
-        permits |= cat[k] == c->permit_cat;
-    }
-    for (size_t k = 0; k < r.nhits; k++) /* sentences are counted only when a permit is there */
-        sent[k] = permits ? sentence_no(s->text, s->len, r.hits[k].from) : 0;
-    char *blank = NULL; /* the text with the permitted sentences blanked, when there are some */
-    for (size_t k = 0; k < r.nhits; k++) {
-        if (cat[k] == c->scope_cat) {
-            e->kinds |= GUARD_SCOPE;
-            continue;
-        }
-        if (cat[k] == c->permit_cat)
-            continue;
-        if (permits && decl[k] && permitted(c, &r, cat, decl, sent, k)) {
-            /* blank the sentence and the next (its permit's) for the second scan below */
-            if (!blank && (blank = malloc(s->len)))
-                memcpy(blank, s->text, s->len);
-            size_t a, b, a2, b2;
-            sentence_span(s->text, s->len, sent[k], &a, &b);
-            sentence_span(s->text, s->len, sent[k] + 1, &a2, &b2);
-            if (blank)
-                memset(blank + a, ' ', b2 - a);
-            continue;
-        }
-        guard_hit(e, s->text, s->len, r.hits[k].from, decl[k], vs[k], ve[k]);
-    }
-    /* A rule reports its first match only: a second declaration of the same rule ("The staff
-     * password is 'Kx9-Admin'" after the permitted guest one) is found by scanning the text again
-     * without the permitted sentences (same offsets). */
-    struct gw_inj_result r2;
-    if (blank && gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &r2) == 0)
-        for (size_t k = 0; k < r2.nhits; k++) {
-            int c2 = (int)c->pack->rules[r2.hits[k].rule].category;
-            if (c2 == c->scope_cat || c2 == c->permit_cat)
-                continue;
-            size_t v0 = 0, v1 = 0;
-            int d = gw_inj_declared_value(s->text, s->len, r2.hits[k].to, &v0, &v1);
-            guard_hit(e, s->text, s->len, r2.hits[k].from, d, v0, v1);
-        }
+    /* A rule reports its first match only: a second declaration of the same rule ("The backup
+     * password is 'Lion'" after "The password is 'Tiger'") is found by scanning the text again
+     * with the sentences already read blanked (same offsets), while that finds more (a few
+     * rounds at most: only prompts that declare values pay for them). */
+    char *blank = NULL;
+    struct gw_inj_result more;
+    for (int round = 0; classify(c, e, s->text, s->len, round ? &more : &r, &blank) && blank &&
+                        round < MAX_VALUES && e->nvals < MAX_VALUES;
+         round++)
+        if (gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &more) < 0)
+            break;
     free(blank);
     /* the persons whose personal data it holds ("the user, Maria Lopez") */
     if (e->kinds & GUARD_SECRET)
