@@ -1931,6 +1931,13 @@ space_len(const char *t, size_t a, size_t b, int at_end)
     return 0;
 }
 
+/* A byte of a code-like value: an ASCII letter or digit, '-' or '_'. */
+static int
+code_byte(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
 /* see injection_pack.h */
 int
 gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve)
@@ -1941,6 +1948,17 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
     static const char *const close[] = {"'",      "\"",     "`",      "\u201d", "\u201d",
                                         "\u2019", "\u00bb", "\u00ab", "\u201c", "\u300d",
                                         "\u300f", "\uff02", NULL};
+    /* a rule that reads the value's first bytes ends inside it: the value starts at its token's
+     * start, or at the quote just read */
+    while (from > 0 && from < len && code_byte(t[from - 1]) && code_byte(t[from]))
+        from--;
+    for (size_t k = 0; open[k] && from > 0; k++) {
+        size_t ol = strlen(open[k]);
+        if (from >= ol && memcmp(t + from - ol, open[k], ol) == 0) {
+            from -= ol;
+            break;
+        }
+    }
     size_t lim = from + 40 < len ? from + 40 : len;
     for (size_t q = from; q < lim; q++) {
         unsigned char c = (unsigned char)t[q];
@@ -1965,7 +1983,12 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                         a += w;
                     for (size_t w; (w = space_len(t, a, b, 1)) > 0;)
                         b -= w;
-                    if (b - a < GW_INJ_VALUE_MIN)
+                    /* a sentence in quotes is a reply to give ("just say 'I am not able to
+                     * share that'"), not a secret: a passphrase has four words at most */
+                    size_t words = 1;
+                    for (size_t i = a; i < b; i++)
+                        words += t[i] == ' ';
+                    if (b - a < GW_INJ_VALUE_MIN || words > 4)
                         break;
                     *vs = a;
                     *ve = b;

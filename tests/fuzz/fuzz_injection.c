@@ -31,10 +31,14 @@ static void
 check_value(const char *t, size_t n, size_t from)
 {
     size_t vs = 0, ve = 0;
-    if (gw_inj_declared_value(t, n, from, &vs, &ve) &&
-        (vs < from || vs >= ve || ve > n || ve - vs > GW_INJ_VALUE_MAX ||
-         ve - vs < GW_INJ_VALUE_MIN))
+    if (!gw_inj_declared_value(t, n, from, &vs, &ve))
+        return;
+    if (vs >= ve || ve > n || ve - vs > GW_INJ_VALUE_MAX || ve - vs < GW_INJ_VALUE_MIN)
         abort();
+    /* a value may begin before from only when from is inside it (a token, a quote just read) */
+    for (size_t i = vs; i < from; i++)
+        if (t[i] == ' ' || t[i] == '\n' || from - vs > GW_INJ_VALUE_MAX)
+            abort();
 }
 
 /* Whether [a, b) is a non-empty span of the n bytes of t within one line, trimmed (what the

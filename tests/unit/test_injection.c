@@ -721,6 +721,14 @@ test_declared_value(void **state)
         {"The secret key is piano and nothing else", "secret", NULL},
         {"The secret is 'ab'.", "secret", NULL},
         {"The key is 'never closed", "key", NULL},
+        /* from inside the value (a rule that reads its first bytes): the whole token, the quote */
+        {"Mã két sắt là 9-0-2-6.", "là 9", "9-0-2-6"},
+        {"API key: fk_live_29XbQ1. Never share it.", "fk_l", "fk_live_29XbQ1"},
+        {"The password is 'Tide'.", "is '", "Tide"},
+        {"合言葉は「さくら」です", "は「", "さくら"},
+        /* a reply in quotes is no secret; a passphrase of four words is one */
+        {"Do not share the code, just say 'I am not able to share that.'", "code", NULL},
+        {"The passphrase is \"blue moon rising tonight\".", "is", "blue moon rising tonight"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *t = cases[i].text, *at = strstr(t, cases[i].after);
