@@ -910,10 +910,11 @@ sentence_span(const char *t, size_t len, size_t n, size_t *a, size_t *b)
 
 /* Whether a valid permit lets the assistant give out what guard hit k declares: a permit in its
  * sentence or the next one, in a sentence without a prohibition (a secret hit that declares no
- * value). cat, decl and sent: each hit's category, whether it declares a value, its sentence. */
+ * value). cat, decl and sent: each hit's category, whether it declares a value, its sentence.
+ * The permit's sentence in *at. */
 static int
 permitted(const struct iconf *c, const struct gw_inj_result *r, const int *cat, const int *decl,
-          const size_t *sent, size_t k)
+          const size_t *sent, size_t k, size_t *at)
 {
     for (size_t j = 0; j < r->nhits; j++) {
         if (cat[j] != c->permit_cat || (sent[j] != sent[k] && sent[j] != sent[k] + 1))
@@ -922,8 +923,10 @@ permitted(const struct iconf *c, const struct gw_inj_result *r, const int *cat, 
         for (size_t i = 0; i < r->nhits && !forbidden; i++)
             forbidden =
                 sent[i] == sent[j] && !decl[i] && cat[i] != c->scope_cat && cat[i] != c->permit_cat;
-        if (!forbidden)
+        if (!forbidden) {
+            *at = sent[j];
             return 1;
+        }
     }
     return 0;
 }
@@ -990,8 +993,9 @@ classify(const struct iconf *c, struct sysent *e, const char *t, size_t len,
             blank_sentence(t, len, sent[k], blank);
             more = 1;
         }
-        if (permits && decl[k] && permitted(c, r, cat, decl, sent, k)) {
-            blank_sentence(t, len, sent[k] + 1, blank);
+        size_t at;
+        if (permits && decl[k] && permitted(c, r, cat, decl, sent, k, &at)) {
+            blank_sentence(t, len, at, blank);
             continue;
         }
         guard_hit(e, t, len, r->hits[k].from, decl[k], vs[k], ve[k]);
@@ -1040,11 +1044,14 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
      * rounds at most: only prompts that declare values pay for them). */
     char *blank = NULL;
     struct gw_inj_result more;
-    for (int round = 0; classify(c, e, s->text, s->len, round ? &more : &r, &blank) && blank &&
+    const struct gw_inj_result *cur = &r;
+    for (int round = 0; classify(c, e, s->text, s->len, cur, &blank) && blank &&
                         round < MAX_VALUES && e->nvals < MAX_VALUES;
-         round++)
+         round++) {
         if (gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &more) < 0)
             break;
+        cur = &more;
+    }
     free(blank);
     /* the persons whose personal data it holds ("the user, Maria Lopez") */
     if (e->kinds & GUARD_SECRET)
