@@ -587,8 +587,13 @@ if (sweep) {
   const byLang = new Map();
   devPrompts.forEach((r, i) => {
     const c = byLang.get(r.lang) || { g: 0, gn: 0, h: 0, hn: 0 };
-    if (r.guards) (c.gn++, (c.g += guarded[i]));
-    else (c.hn++, (c.h += guarded[i]));
+    if (r.guards) {
+      c.gn++;
+      c.g += guarded[i];
+    } else {
+      c.hn++;
+      c.h += guarded[i];
+    }
     byLang.set(r.lang, c);
   });
   const tot = [...byLang.values()].reduce((a, c) => ({ g: a.g + c.g, gn: a.gn + c.gn, h: a.h + c.h, hn: a.hn + c.hn }), { g: 0, gn: 0, h: 0, hn: 0 });

@@ -36,9 +36,9 @@ check_value(const char *t, size_t n, size_t from)
     if (vs >= ve || ve > n || ve - vs > GW_INJ_VALUE_MAX || ve - vs < GW_INJ_VALUE_MIN)
         abort();
     /* a value may begin before from only when from is inside it (a token, a quote just read) */
-    for (size_t i = vs; i < from; i++)
-        if (t[i] == ' ' || t[i] == '\n' || from - vs > GW_INJ_VALUE_MAX)
-            abort();
+    if (vs < from && (from - vs > GW_INJ_VALUE_MAX || memchr(t + vs, ' ', from - vs) ||
+                      memchr(t + vs, '\n', from - vs)))
+        abort();
 }
 
 /* Whether [a, b) is a non-empty span of the n bytes of t within one line, trimmed (what the
