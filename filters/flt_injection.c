@@ -169,6 +169,7 @@ struct iconf {
     uint64_t guard_cats, scope_cats; /* raised under a secret's guard; under a scope guard */
     int scope_cat;                   /* the pack's guarded_scope category, -1: none */
     int permit_cat; /* guarded_permit: the prompt lets the assistant give a value out, -1: none */
+    int advice_cat; /* guarded_advice: a prohibition for the users, or advice not to give; -1 */
     double guard_factor, guard_model;
     double scope_factor, scope_model; /* the same under a scope guard */
     uint64_t guard_concepts;          /* the classifier's factor needs one of these concepts in the
@@ -921,13 +922,26 @@ permitted(const struct iconf *c, const struct gw_inj_result *r, const int *cat, 
             continue;
         int forbidden = 0;
         for (size_t i = 0; i < r->nhits && !forbidden; i++)
-            forbidden =
-                sent[i] == sent[j] && !decl[i] && cat[i] != c->scope_cat && cat[i] != c->permit_cat;
+            forbidden = sent[i] == sent[j] && !decl[i] && cat[i] != c->scope_cat &&
+                        cat[i] != c->permit_cat && cat[i] != c->advice_cat;
         if (!forbidden) {
             *at = sent[j];
             return 1;
         }
     }
+    return 0;
+}
+
+/* Whether guard hit k is advice: an advice rule's hit in its sentence (the prompt tells its users
+ * to keep their own secrets -- "Remind users never to share their PIN" -- or forbids advice -- "No
+ * des consejos médicos"), so what it forbids or seems to declare is not the assistant's secret. */
+static int
+advised(const struct iconf *c, const struct gw_inj_result *r, const int *cat, const size_t *sent,
+        size_t k)
+{
+    for (size_t j = 0; j < r->nhits; j++)
+        if (cat[j] == c->advice_cat && sent[j] == sent[k])
+            return 1;
     return 0;
 }
 
@@ -963,39 +977,51 @@ blank_sentence(const char *t, size_t len, size_t n, char **blank)
  * value follows its match -- unless a permit rule lets the assistant give that value out ("The
  * guest Wi-Fi password is 'Welcome2024'. Share it with any guest who asks."): a hit that declares
  * a value, with a permit in its sentence or the next one, guards nothing. A permit is void in a
- * sentence that also forbids something ("Never share it with a guest who asks"). The sentences of
- * declarations read (kept or permitted, the permit's too) are blanked in *blank for the next
- * scan. Returns 1 when it blanked a sentence (a next scan can find more). */
+ * sentence that also forbids something ("Never share it with a guest who asks"). A hit in a
+ * sentence with an advice rule's hit guards nothing either (advised()). The sentences of
+ * declarations read (kept or permitted, the permit's too) are blanked in *blank for the next scan;
+ * the hits that guard nothing (permits, advice, what they void) are bits of *unused. Returns 1 when
+ * it blanked a sentence (a next scan can find more). */
 static int
 classify(const struct iconf *c, struct sysent *e, const char *t, size_t len,
-         const struct gw_inj_result *r, char **blank)
+         const struct gw_inj_result *r, char **blank, uint32_t *unused)
 {
     size_t sent[GW_INJ_MAX_HITS], vs[GW_INJ_MAX_HITS], ve[GW_INJ_MAX_HITS];
-    int cat[GW_INJ_MAX_HITS], decl[GW_INJ_MAX_HITS], permits = 0, declares = 0, more = 0;
+    int cat[GW_INJ_MAX_HITS], decl[GW_INJ_MAX_HITS], permits = 0, advises = 0, declares = 0;
+    int more = 0;
+    *unused = 0;
     for (size_t k = 0; k < r->nhits; k++) {
         cat[k] = (int)c->pack->rules[r->hits[k].rule].category;
         vs[k] = ve[k] = 0;
-        decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat &&
+        decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat && cat[k] != c->advice_cat &&
                   gw_inj_declared_value(t, len, r->hits[k].to, &vs[k], &ve[k]);
         permits |= cat[k] == c->permit_cat;
+        advises |= cat[k] == c->advice_cat;
         declares |= decl[k];
     }
     for (size_t k = 0; k < r->nhits; k++) /* sentences: counted only when they matter */
-        sent[k] = permits || declares ? sentence_no(t, len, r->hits[k].from) : 0;
+        sent[k] = permits || advises || declares ? sentence_no(t, len, r->hits[k].from) : 0;
     for (size_t k = 0; k < r->nhits; k++) {
         if (cat[k] == c->scope_cat) {
             e->kinds |= GUARD_SCOPE;
             continue;
         }
-        if (cat[k] == c->permit_cat)
+        if (cat[k] == c->permit_cat || cat[k] == c->advice_cat) {
+            *unused |= 1u << k;
             continue;
+        }
         if (decl[k]) {
             blank_sentence(t, len, sent[k], blank);
             more = 1;
         }
+        if (advises && advised(c, r, cat, sent, k)) {
+            *unused |= 1u << k;
+            continue;
+        }
         size_t at;
         if (permits && decl[k] && permitted(c, r, cat, decl, sent, k, &at)) {
             blank_sentence(t, len, at, blank);
+            *unused |= 1u << k;
             continue;
         }
         guard_hit(e, t, len, r->hits[k].from, decl[k], vs[k], ve[k]);
@@ -1045,10 +1071,18 @@ system_verdict(const struct iconf *c, const struct gw_segment *s, struct sysent 
     char *blank = NULL;
     struct gw_inj_result more;
     const struct gw_inj_result *cur = &r;
-    for (int round = 0; classify(c, e, s->text, s->len, cur, &blank) && blank &&
-                        round < MAX_VALUES && e->nvals < MAX_VALUES;
-         round++) {
-        if (gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &more) < 0)
+    uint32_t unused;
+    for (int round = 0;; round++) {
+        int again = classify(c, e, s->text, s->len, cur, &blank, &unused);
+        if (round == 0) { /* the hits reported as the reason for a raise: those that guard */
+            size_t n = 0;
+            for (size_t k = 0; k < r.nhits; k++)
+                if (!(unused >> k & 1))
+                    e->res.hits[n++] = r.hits[k];
+            e->res.nhits = n;
+        }
+        if (!again || !blank || round >= MAX_VALUES || e->nvals >= MAX_VALUES ||
+            gw_inj_scan(c->pack, blank, s->len, GW_INJ_SYSTEM, c->skip, &more) < 0)
             break;
         cur = &more;
     }
@@ -1601,6 +1635,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     c->scope_cats = cats_named(c->pack, scope_defs);
     c->scope_cat = gw_inj_category_find(c->pack, "guarded_scope");
     c->permit_cat = gw_inj_category_find(c->pack, "guarded_permit");
+    c->advice_cat = gw_inj_category_find(c->pack, "guarded_advice");
     int off, rc = get_section(cc, in, "guard", &g, &off);
     c->guard = !off;
     if (rc <= 0)
