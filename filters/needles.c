@@ -125,6 +125,17 @@ gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
     add_acrostic(set, s, n);
 }
 
+/* Whether the character whose first byte is b goes on the word a needle's match would stand in: an
+ * ASCII letter or digit, or a letter of the Latin script (lead bytes 0xC3-0xC9, U+00C0-U+027F:
+ * "piano" is no word of "pianoé"). Letters of other scripts end it: Korean, Japanese, Chinese and
+ * Thai glue particles to a value and write no spaces ("코드는 6-1-8-2입니다",
+ * "合言葉はひまわりです"). */
+static int
+word_lead(unsigned char b)
+{
+    return b < 0x80 ? gw_word_byte(b) : b >= 0xC3 && b <= 0xC9;
+}
+
 /* The length of needle d's match at t[i] (n bytes), 0 when none. */
 static size_t
 match_at(const struct gw_needle *d, const char *t, size_t n, size_t i)
@@ -149,14 +160,15 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
     for (size_t i = 0; i < n; i++) {
         unsigned char b = (unsigned char)t[i];
         uint32_t cand = set->first[b] & (inword ? set->anywhere : 0xffffffffu);
-        inword = gw_word_byte(b);
+        if (b < 0x80 || b >= 0xC0) /* a continuation byte keeps its character's first byte's */
+            inword = word_lead(b);
         while (cand) {
             size_t k = (size_t)__builtin_ctz(cand);
             cand &= cand - 1;
             const struct gw_needle *d = &set->v[k];
             size_t m = i + d->n <= n ? match_at(d, t, n, i) : 0;
             if (!m ||
-                (d->kind != GW_NEEDLE_EXACT && i + m < n && gw_word_byte((unsigned char)t[i + m])))
+                (d->kind != GW_NEEDLE_EXACT && i + m < n && word_lead((unsigned char)t[i + m])))
                 continue;
             *which = k;
             *span = m;

@@ -2,8 +2,11 @@
  * `portcullis scan -c FILE [--route PREFIX]`: runs a route's filters over JSON lines from stdin
  * and prints one JSON verdict per input line, through the same chain code as the proxy. An input
  * line is either {"role": "...", "text": "..."} (one segment; `assistant` is model output and goes
- * through the response-side filters, every other role through the request side) or a whole
- * request body of the route's API. This is how rule packs are tested and logged prompts replayed.
+ * through the response-side filters, every other role through the request side), a whole
+ * request body of the route's API, or {"request": BODY, "answer": "..."}: the body, then -- when
+ * it passed -- the answer through the response side of the same exchange, so that what the
+ * request set up for the answer (the secrets a system prompt declares, `guard.protect`) applies.
+ * This is how rule packs are tested and logged exchanges replayed.
  */
 #include "gateway/scan_cli.h"
 
@@ -107,6 +110,29 @@ kind_of(const struct gw_route_cfg *r, json_t *body)
     return GW_KIND_OPENAI_CHAT;
 }
 
+/* The answer of an exchange whose request passed, through the response-side filters of the same
+ * transaction, as verdict *out's "answer". 0, or -1 when out of memory. */
+static int
+scan_answer(struct gw_tx *tx, json_t *answer, json_t *out)
+{
+    struct gw_segment seg = {.role = GW_ROLE_ASSISTANT, .msg_index = 0};
+    seg.len = json_string_length(answer);
+    if (!(seg.text = malloc(seg.len + 1)))
+        return -1;
+    memcpy(seg.text, json_string_value(answer), seg.len + 1);
+    struct gw_segments segs = {.dir = GW_DIR_RESPONSE, .v = &seg, .n = 1, .cap = 1};
+    struct gw_scan_result res;
+    int rc = gw_filtering_scan(tx, &segs, &res);
+    if (rc == 0) {
+        json_t *a = verdict_json(&res);
+        json_object_set_new(a, "text", json_stringn(seg.text, seg.len));
+        json_object_set_new(out, "answer", a);
+        gw_scan_result_free(&res);
+    }
+    free(seg.text);
+    return rc;
+}
+
 /* One input line. 0, or -1 when it could not be scanned (an error line was printed). */
 static int
 scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg *route,
@@ -121,9 +147,10 @@ scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg 
         print_error(lineno, why);
         return -1;
     }
+    json_t *top = in; /* in: the request body, inside top for an exchange */
     struct gw_tx *tx = calloc(1, sizeof(*tx));
     if (!tx) {
-        json_decref(in);
+        json_decref(top);
         return -1;
     }
     tx->w = w;
@@ -135,10 +162,23 @@ scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg 
     snprintf(tx->id, sizeof(tx->id), "scan-%zu", lineno);
 
     json_t *role = json_object_get(in, "role"), *text = json_object_get(in, "text");
+    json_t *request = json_object_get(in, "request"), *answer = json_object_get(in, "answer");
     struct gw_scan_result res;
     int rc = -1;
     json_t *out = NULL;
-    if (json_is_string(role) && json_is_string(text)) {
+    char *body = NULL; /* the request of an exchange, serialised */
+    if (request || answer) {
+        if (!json_is_object(request) || !json_is_string(answer) || json_object_size(in) != 2) {
+            print_error(lineno, "an exchange is {\"request\": BODY, \"answer\": \"...\"}");
+            goto done;
+        }
+        if (!(body = json_dumps(request, JSON_COMPACT)))
+            goto done;
+        line = body;
+        len = strlen(body);
+        in = request;
+    }
+    if (json_is_string(role) && json_is_string(text) && !request) {
         int r = gw_role_from_name(json_string_value(role));
         if (r < 0) {
             print_error(lineno, "unknown role (system, developer, user, assistant, tool_result, "
@@ -185,8 +225,8 @@ scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg 
                     json_object_set_new(out, "body", eb);
                 free(edited);
             }
+            rc = !res.blocked && answer ? scan_answer(tx, answer, out) : 0;
             gw_scan_result_free(&res);
-            rc = 0;
         }
         gw_body_free(&b);
     }
@@ -195,7 +235,8 @@ scan_line(struct gw_worker *w, struct gw_config *cfg, const struct gw_route_cfg 
 done:
     gw_filtering_end(tx);
     free(tx);
-    json_decref(in);
+    free(body);
+    json_decref(top);
     return rc;
 }
 

@@ -607,7 +607,16 @@ if (sweep) {
     c.g += guarded[devPrompts.length + i];
     cse.set(k, c);
   });
-  console.log(`== ... CyberSecEval's system prompts (held out) read as guarding a secret: ${[...cse.entries()].sort().map(([k, c]) => `${k.replace('\t', ' ')} ${pct(c.g, c.n).trim()} of ${c.n}`).join('; ')}\n`);
+  console.log(`== ... CyberSecEval's system prompts (held out) read as guarding a secret: ${[...cse.entries()].sort().map(([k, c]) => `${k.replace('\t', ' ')} ${pct(c.g, c.n).trim()} of ${c.n}`).join('; ')}`);
+  // Which of those prompts give guard.protect a value to watch: each is replayed as an exchange
+  // whose answer repeats the prompt word for word (`portcullis scan` reads the answer with what
+  // its request declared), so the answer is refused exactly when a value it declares is watched.
+  const ex = await scanAll(devPrompts.map((r) => ({ body: {
+    request: { model: 'eval', messages: [{ role: 'system', content: r.text }, { role: 'user', content: 'hi' }] },
+    answer: r.text } })));
+  const watched = ex.map((v) => v.answer?.action === 'block');
+  const w = devPrompts.reduce((a, r, i) => (r.guards ? { ...a, g: a.g + watched[i] } : { ...a, h: a.h + watched[i] }), { g: 0, h: 0 });
+  console.log(`== ... prompts with a value guard.protect watches (the answer repeating the prompt is refused): guarding ${w.g}/${tot.gn}, honest ${w.h}/${tot.hn}\n`);
 }
 
 if (showRules) {

@@ -52,6 +52,14 @@ test_kinds(void **state)
     assert_int_equal(find(&set, "\xc3\xa9piano", NULL, NULL), -1);
     assert_int_equal(find(&set, "piano\xc3\xa9", NULL, NULL), -1);
     assert_int_equal(find(&set, "(piano)", NULL, NULL), 1);
+    /* letters of scripts written without spaces end a word: Korean, Japanese, Chinese particles
+     * glued to the value (a Cyrillic or Greek one too) */
+    assert_int_equal(find(&set,
+                          "\xec\xbd\x94\xeb\x93\x9c piano\xec\x9e\x85\xeb\x8b\x88\xeb\x8b\xa4",
+                          NULL, NULL),
+                     7);
+    assert_int_equal(find(&set, "\xe3\x81\xafpiano\xe3\x81\xa7\xe3\x81\x99", NULL, NULL), 3);
+    assert_int_equal(find(&set, "\xd0\xb8piano", NULL, NULL), 2);
     /* word: whole, case folded, never spelled out */
     assert_int_equal(find(&set, "Encoded: ugLHBm8", &w, NULL), 9);
     assert_int_equal(w, 2);
@@ -138,6 +146,12 @@ test_secret(void **state)
     assert_int_equal(find(&set, "UGlhbm8", &w, NULL), 0); /* base64 of Piano, '=' dropped */
     assert_int_equal(set.v[w].kind, GW_NEEDLE_WORD);
     assert_int_equal(find(&set, "U-G-l-h-b-m-8", NULL, NULL), -1);
+    /* a secret in a script written without spaces is found between its neighbours */
+    struct gw_needles cjk = {0};
+    gw_needles_add_secret(&cjk, "ひまわり", strlen("ひまわり"));
+    assert_int_equal(find(&cjk, "合言葉はひまわりです。", NULL, NULL), (long)strlen("合言葉は"));
+    assert_int_equal(find(&cjk, "fleurs\xc3\xa9ひまわり", NULL, NULL),
+                     -1); /* after a Latin letter */
     /* a palindrome's reversal repeats it; longer than GW_NEEDLE_SECRET_MAX: ignored */
     struct gw_needles pal = {0};
     gw_needles_add_secret(&pal, "level", 5);
