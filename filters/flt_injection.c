@@ -170,6 +170,7 @@ struct iconf {
     int scope_cat;                   /* the pack's guarded_scope category, -1: none */
     int permit_cat; /* guarded_permit: the prompt lets the assistant give a value out, -1: none */
     int advice_cat; /* guarded_advice: a prohibition for the users, or advice not to give; -1 */
+    int value_cat;  /* guarded_value: a declaration, guarding only with a value after it; -1 */
     double guard_factor, guard_model;
     double scope_factor, scope_model; /* the same under a scope guard */
     uint64_t guard_concepts;          /* the classifier's factor needs one of these concepts in the
@@ -978,7 +979,8 @@ blank_sentence(const char *t, size_t len, size_t n, char **blank)
  * guest Wi-Fi password is 'Welcome2024'. Share it with any guest who asks."): a hit that declares
  * a value, with a permit in its sentence or the next one, guards nothing. A permit is void in a
  * sentence that also forbids something ("Never share it with a guest who asks"). A hit in a
- * sentence with an advice rule's hit guards nothing either (advised()). The sentences of
+ * sentence with an advice rule's hit guards nothing either (advised()), nor does a declaration's
+ * frame (guarded_value: "The staff code is", "Código:") with no value after it. The sentences of
  * declarations read (kept or permitted, the permit's too) are blanked in *blank for the next scan;
  * the hits that guard nothing (permits, advice, what they void) are bits of *unused. Returns 1 when
  * it blanked a sentence (a next scan can find more). */
@@ -1006,7 +1008,8 @@ classify(const struct iconf *c, struct sysent *e, const char *t, size_t len,
             e->kinds |= GUARD_SCOPE;
             continue;
         }
-        if (cat[k] == c->permit_cat || cat[k] == c->advice_cat) {
+        if (cat[k] == c->permit_cat || cat[k] == c->advice_cat ||
+            (cat[k] == c->value_cat && !decl[k])) {
             *unused |= 1u << k;
             continue;
         }
@@ -1636,6 +1639,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     c->scope_cat = gw_inj_category_find(c->pack, "guarded_scope");
     c->permit_cat = gw_inj_category_find(c->pack, "guarded_permit");
     c->advice_cat = gw_inj_category_find(c->pack, "guarded_advice");
+    c->value_cat = gw_inj_category_find(c->pack, "guarded_value");
     int off, rc = get_section(cc, in, "guard", &g, &off);
     c->guard = !off;
     if (rc <= 0)
