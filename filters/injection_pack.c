@@ -2000,8 +2000,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
             continue;
         size_t e = q;
         int digit = 0, inner_cap = 0;
-        while (e < len && e - q <= GW_INJ_VALUE_MAX &&
-               (isalnum((unsigned char)t[e]) || t[e] == '-' || t[e] == '_')) {
+        while (e < len && e - q <= GW_INJ_VALUE_MAX && code_byte(t[e])) {
             digit |= isdigit((unsigned char)t[e]) != 0;
             inner_cap |= e > q && isupper((unsigned char)t[e]);
             e++;

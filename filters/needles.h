@@ -33,10 +33,10 @@ struct gw_needle {
     enum gw_needle_kind kind;
 };
 
-/* A byte of a word, for the whole-word checks of secrets (the needles here, the values a system
- * prompt declares, gw_inj_declared_value, and the words of filters/subject.c): an ASCII letter or
- * digit, or any byte of a non-ASCII character. A table: the search reads it for every byte of an
- * answer. */
+/* A byte of a word, for the whole-word checks of secrets (the values a system prompt declares,
+ * gw_inj_declared_value, and the words of filters/subject.c): an ASCII letter or digit, or any
+ * byte of a non-ASCII character. A table: the needle search reads it for every ASCII byte of an
+ * answer (a non-ASCII character's word edge is decided by its first byte there, word_lead). */
 extern const uint8_t gw_word_bytes[256];
 static inline int
 gw_word_byte(unsigned char c)
