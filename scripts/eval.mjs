@@ -537,6 +537,15 @@ if (cse.length) {
     console.log(blockedBy(cse, keyf));
     console.log('');
   }
+  // The same rows with their own system prompts (what the gateway sees), direct rows only.
+  const cseCtx = ctxRecords.filter((r) => r.file === 'attacks_cyberseceval' && r.side === 'direct');
+  for (const [title, keyf] of [['language, security-violating', (r) => (r.subset.endsWith('security-violating') ? r.lang : null)],
+    ['technique, security-violating', (r) => (r.subset.endsWith('security-violating') ? r.variant : null)],
+    ['technique, logic-violating', (r) => (r.subset.endsWith('logic-violating') ? r.variant : null)]]) {
+    console.log(`== attacks_cyberseceval in context, direct, by ${title} (blocked) ==`);
+    console.log(blockedBy(cseCtx, keyf));
+    console.log('');
+  }
 }
 
 // Which categories of the pack fire on each file's attacks (a record counts once per category).
