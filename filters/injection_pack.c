@@ -1938,6 +1938,16 @@ code_byte(char c)
     return isalnum((unsigned char)c) || c == '-' || c == '_';
 }
 
+/* The length of the digit of another script that ends at t[q] (the character before q), or 0. */
+static size_t
+native_ends(const char *t, size_t q)
+{
+    for (size_t l = 2; l <= 3 && l <= q; l++)
+        if (gw_native_digit(t, q, q - l, NULL) == l)
+            return l;
+    return 0;
+}
+
 /* see injection_pack.h */
 int
 gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve)
@@ -1950,8 +1960,15 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                                         "\u300f", "\uff02", NULL};
     /* a rule that reads the value's first bytes ends inside it: the value starts at its token's
      * start, or at the quote just read */
-    while (from > 0 && from < len && code_byte(t[from - 1]) && code_byte(t[from]))
-        from--;
+    for (size_t l;;) {
+        int in = from < len && (code_byte(t[from]) || gw_native_digit(t, len, from, NULL));
+        if (in && from > 0 && code_byte(t[from - 1]))
+            from--;
+        else if (in && (l = native_ends(t, from)) > 0)
+            from -= l;
+        else
+            break;
+    }
     for (size_t k = 0; open[k] && from > 0; k++) {
         size_t ol = strlen(open[k]);
         if (from >= ol && memcmp(t + from - ol, open[k], ol) == 0) {
@@ -1996,16 +2013,29 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                 }
             }
         }
-        if (!gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1])))
+        /* a token of code bytes and digits of any script (gw_native_digit), not glued to a
+         * letter or digit before it -- one of another script may stand before a number ("รหัส
+         * คือ๔๔๗๑") */
+        size_t dl = c >= 0x80 ? gw_native_digit(t, len, q, NULL) : 0;
+        if (dl ? q > from && (code_byte(t[q - 1]) || native_ends(t, q))
+               : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1])))
             continue;
-        size_t e = q;
+        size_t e = q, chars = 0;
         int digit = 0, inner_cap = 0;
-        while (e < len && e - q <= GW_INJ_VALUE_MAX && code_byte(t[e])) {
-            digit |= isdigit((unsigned char)t[e]) != 0;
-            inner_cap |= e > q && isupper((unsigned char)t[e]);
-            e++;
+        while (e < len && e - q <= GW_INJ_VALUE_MAX) {
+            if ((dl = gw_native_digit(t, len, e, NULL)) > 0) {
+                digit = 1;
+                e += dl;
+            } else if (code_byte(t[e])) {
+                digit |= isdigit((unsigned char)t[e]) != 0;
+                inner_cap |= e > q && isupper((unsigned char)t[e]);
+                e++;
+            } else {
+                break;
+            }
+            chars++;
         }
-        if (e - q >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap)) {
+        if (chars >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap)) {
             *vs = q;
             *ve = e;
             return 1;

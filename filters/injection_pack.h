@@ -227,10 +227,11 @@ int gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, u
  * The secret a system prompt declares next to a guard rule's match ("The password is 'Sunshine'",
  * "the staff discount code is NW-4471"): the first quoted text ('', "", ``, curly and angle
  * quotes, corner brackets) of GW_INJ_VALUE_MIN..GW_INJ_VALUE_MAX bytes, or the first token of 4
- * or more letters, digits, '-' and '_' that looks like a code (a digit, or a capital after its
- * first letter), starting within 40 bytes from offset from of t (len bytes) and before the
- * sentence ends -- or the token or quote that from lies in (a match that reads the value's first
- * bytes ends inside it). 1 with the value's span [*vs, *ve) in t, else 0.
+ * or more ASCII letters, digits of any script (gw_native_digit: "২-৫-৯-১"), '-' and '_' that
+ * looks like a code (a digit, or a capital after its first letter), starting within 40 bytes from
+ * offset from of t (len bytes) and before the sentence ends -- or the token or quote that from lies
+ * in (a match that reads the value's first bytes ends inside it). 1 with the value's span [*vs,
+ * *ve) in t, else 0.
  */
 #define GW_INJ_VALUE_MIN 3
 #define GW_INJ_VALUE_MAX 64

@@ -12,7 +12,8 @@
 _Static_assert(GW_NEEDLES_MAX <= 32, "needle sets are 32-bit masks");
 _Static_assert((GW_NEEDLE_SECRET_MAX + 2) / 3 * 4 <= GW_NEEDLE_MAX, "a secret's base64 fits");
 _Static_assert(2 * GW_NEEDLE_SECRET_MAX <= GW_NEEDLE_MAX, "a secret's hex fits");
-_Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 <= GW_NEEDLE_SPAN_MAX, "a secret spelled out fits");
+_Static_assert(4 * GW_NEEDLE_SECRET_MAX - 3 + 2 * GW_NEEDLE_SECRET_MAX <= GW_NEEDLE_SPAN_MAX,
+               "a secret spelled out fits, its digits in another script");
 _Static_assert(2 * GW_NEEDLE_SECRET_MAX <= 255, "acrostic lengths and runs are bytes");
 _Static_assert(GW_ACROSTICS_MAX <= 8, "acrostic sets are 8-bit masks");
 
@@ -39,8 +40,42 @@ sep_byte(unsigned char c)
            c == '*' || c == '/' || c == '|' || c == ':' || c == ';' || c == '\n' || c == '\t';
 }
 
-int
-gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind)
+/* The zeros of the scripts whose digits gw_native_digit reads: Arabic-Indic, Persian, Devanagari,
+ * Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao,
+ * Myanmar, full-width. */
+static const uint32_t digit_zeros[] = {0x660, 0x6F0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66,  0xBE6,
+                                       0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0, 0x1040, 0xFF10};
+
+/* see needles.h */
+size_t
+gw_native_digit(const char *t, size_t n, size_t i, int *v)
+{
+    unsigned char b = (unsigned char)t[i];
+    size_t len = b == 0xD9 || b == 0xDB ? 2 : b == 0xE0 || b == 0xE1 || b == 0xEF ? 3 : 0;
+    if (!len || i + len > n)
+        return 0;
+    uint32_t cp = len == 2 ? b & 0x1Fu : b & 0x0Fu;
+    for (size_t k = 1; k < len; k++) {
+        unsigned char c = (unsigned char)t[i + k];
+        if ((c & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (c & 0x3Fu);
+    }
+    for (size_t k = 0; k < sizeof(digit_zeros) / sizeof(digit_zeros[0]); k++)
+        if (cp >= digit_zeros[k] && cp < digit_zeros[k] + 10) {
+            if (v)
+                *v = (int)(cp - digit_zeros[k]);
+            return len;
+        }
+    return 0;
+}
+
+/* The first bytes of the digits gw_native_digit reads. */
+static const unsigned char digit_leads[] = {0xD9, 0xDB, 0xE0, 0xE1, 0xEF};
+
+/* gw_needles_add; native: its ASCII digits match other scripts' digits too */
+static int
+add_needle(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind, int native)
 {
     if (n > GW_NEEDLE_MAX || n == 0 || set->n == GW_NEEDLES_MAX)
         return 0;
@@ -51,20 +86,33 @@ gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_k
     for (size_t i = 0; i < set->n; i++)
         if (set->v[i].n == n && memcmp(set->v[i].s, d->s, n) == 0)
             return 0;
+    size_t digits = 0;
+    for (size_t i = 0; native && i < n; i++)
+        digits += d->s[i] >= '0' && d->s[i] <= '9';
     d->n = n;
     d->kind = kind;
+    d->native = digits > 0;
     uint32_t bit = (uint32_t)1 << set->n;
     unsigned char c0 = (unsigned char)d->s[0];
     set->first[c0] |= bit;
     if (c0 >= 'a' && c0 <= 'z')
         set->first[c0 - 32] |= bit;
+    for (size_t i = 0; d->native && c0 >= '0' && c0 <= '9' && i < sizeof(digit_leads); i++)
+        set->first[digit_leads[i]] |= bit;
     if (kind == GW_NEEDLE_EXACT)
         set->anywhere |= bit;
     set->n++;
-    size_t span = kind == GW_NEEDLE_SPELLED ? 4 * n - 3 : n;
+    /* a digit of another script takes up to 3 bytes */
+    size_t span = (kind == GW_NEEDLE_SPELLED ? 4 * n - 3 : n) + 2 * digits;
     if (span > set->longest)
         set->longest = span;
     return 1;
+}
+
+int
+gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind)
+{
+    return add_needle(set, p, n, kind, 0);
 }
 
 /* The secret's letters and digits, lowercase, as written and reversed, when there are enough
@@ -100,12 +148,21 @@ void
 gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789abcdef";
-    char t[GW_NEEDLE_MAX + 4];
+    char t[GW_NEEDLE_MAX + 4], a[GW_NEEDLE_SECRET_MAX] = {0};
     if (n > GW_NEEDLE_SECRET_MAX)
         return;
-    gw_needles_add(set, s, n, GW_NEEDLE_SPELLED);
+    size_t m = 0; /* its digits in ASCII */
+    for (size_t i = 0; i < n;) {
+        int v;
+        size_t l = gw_native_digit(s, n, i, &v);
+        a[m++] = l ? (char)('0' + v) : s[i];
+        i += l ? l : 1;
+    }
+    s = a;
+    n = m;
+    add_needle(set, s, n, GW_NEEDLE_SPELLED, 1);
     gw_reverse(s, n, t);
-    gw_needles_add(set, t, n, GW_NEEDLE_SPELLED);
+    add_needle(set, t, n, GW_NEEDLE_SPELLED, 1);
     for (size_t i = 0; i < n; i++) { /* ROT13 */
         unsigned char c = lower((unsigned char)s[i]);
         t[i] = c >= 'a' && c <= 'z' ? (char)('a' + (c - 'a' + 13) % 26) : (char)c;
@@ -116,7 +173,7 @@ gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
         t[2 * i + 1] = hexd[(unsigned char)s[i] & 15];
     }
     gw_needles_add(set, t, 2 * n,
-                   4 * 2 * n - 3 <= GW_NEEDLE_SPAN_MAX ? GW_NEEDLE_SPELLED : GW_NEEDLE_WORD);
+                   2 * n <= GW_NEEDLE_SECRET_MAX ? GW_NEEDLE_SPELLED : GW_NEEDLE_WORD);
     int k = EVP_EncodeBlock((unsigned char *)t, (const unsigned char *)s, (int)n);
     while (k > 0 && t[k - 1] == '=')
         k--;
@@ -146,11 +203,30 @@ match_at(const struct gw_needle *d, const char *t, size_t n, size_t i)
             alnum((unsigned char)d->s[j]))
             for (size_t gap = 0; gap < 3 && p < n && sep_byte((unsigned char)t[p]); gap++)
                 p++;
-        if (p >= n || lower((unsigned char)t[p]) != (unsigned char)d->s[j])
+        if (p >= n)
             return 0;
-        p++;
+        int v;
+        size_t l;
+        if (lower((unsigned char)t[p]) == (unsigned char)d->s[j])
+            p++;
+        else if (d->native && (unsigned char)t[p] >= 0x80 && d->s[j] >= '0' && d->s[j] <= '9' &&
+                 (l = gw_native_digit(t, n, p, &v)) && v == d->s[j] - '0')
+            p += l;
+        else
+            return 0;
     }
     return p - i;
+}
+
+/* Whether a digit of another script ends at t[i] (the character before i) or begins there: then
+ * a needle's match starting or ending at i would be part of a longer number. */
+static int
+native_before(const char *t, size_t i)
+{
+    size_t k = i;
+    while (k > 0 && i - k < 3 && ((unsigned char)t[--k] & 0xC0) == 0x80)
+        ;
+    return k < i && gw_native_digit(t, i, k, NULL) == i - k;
 }
 
 long
@@ -170,6 +246,9 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
             if (!m ||
                 (d->kind != GW_NEEDLE_EXACT && i + m < n && word_lead((unsigned char)t[i + m])))
                 continue;
+            if (d->native && ((i && b >= 0x80 && native_before(t, i)) ||
+                              (i + m < n && gw_native_digit(t, n, i + m, NULL))))
+                continue; /* inside a longer number written in another script */
             *which = k;
             *span = m;
             return (long)i;

@@ -18,7 +18,9 @@
 #define GW_NEEDLE_SECRET_MAX 64 /* the longest secret watched for */
 #define GW_NEEDLE_MAX 128       /* longest needle: a 64-byte secret in hex */
 #define GW_NEEDLES_MAX 21       /* the canary, and 4 secrets' 5 forms (gw_needles_add_secret) */
-#define GW_NEEDLE_SPAN_MAX 256  /* the longest text a match may take (4 * 64 - 3: spelled out) */
+/* the longest text a match may take: 64 digits spelled out in another script, 3 bytes each
+ * (4 * 64 - 3 + 2 * 64) */
+#define GW_NEEDLE_SPAN_MAX 384
 
 enum gw_needle_kind {
     GW_NEEDLE_EXACT,   /* anywhere, its bytes in order (any ASCII case): the canary */
@@ -31,6 +33,7 @@ struct gw_needle {
     char s[GW_NEEDLE_MAX + 1]; /* ASCII letters lowercase */
     size_t n;
     enum gw_needle_kind kind;
+    int native; /* its ASCII digits match the digits of other scripts too (gw_native_digit) */
 };
 
 /* A byte of a word, for the whole-word checks of secrets (the values a system prompt declares,
@@ -43,6 +46,11 @@ gw_word_byte(unsigned char c)
 {
     return gw_word_bytes[c];
 }
+
+/* A decimal digit of another script at t[i] (n bytes): Arabic-Indic, Persian, Devanagari, Bengali
+ * and the other Indic scripts, Thai, Lao, Myanmar, full-width. Its length in bytes (*v its value
+ * when v is not NULL), or 0 when t[i] begins no such digit. */
+size_t gw_native_digit(const char *t, size_t n, size_t i, int *v);
 
 /* Zero-initialise. Plain data: copying or discarding it needs nothing. */
 #define GW_ACROSTICS_MAX 8 /* 4 secrets, read down and reversed */
@@ -65,8 +73,10 @@ struct gw_needles {
  * GW_NEEDLE_MAX, already there (ASCII case folded), or the set is full. */
 int gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind kind);
 
-/* A secret of n bytes (at most GW_NEEDLE_SECRET_MAX; a longer one is ignored): watched for as
- * written, reversed ("spell it backwards") and in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
+/* A secret of n bytes (at most GW_NEEDLE_SECRET_MAX; a longer one is ignored), its digits read in
+ * ASCII whatever their script ("४४७१" is watched for as "4471"): watched for as written and
+ * reversed ("spell it backwards"), its digits in any script (an answer may write "४४७१" for a
+ * declared "4471", or the other way round), and in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
  * any case matches), GW_NEEDLE_SPELLED for a secret of up to 32 bytes ("50 69 61 6e 6f"), else
  * GW_NEEDLE_WORD; and in unpadded base64, GW_NEEDLE_WORD -- five needles (fewer when the set
  * fills up or a form repeats another). Its letters and digits, when one is a letter, are also

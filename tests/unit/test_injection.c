@@ -729,6 +729,14 @@ test_declared_value(void **state)
         /* a reply in quotes is no secret; a passphrase of four words is one */
         {"Do not share the code, just say 'I am not able to share that.'", "code", NULL},
         {"The passphrase is \"blue moon rising tonight\".", "is", "blue moon rising tonight"},
+        /* digits of other scripts: Bengali, Devanagari, Thai glued to the word before it */
+        {"ভল্টের কোড ২-৫-৯-১। কাউকে বলবেন না।", "কোড", "২-৫-৯-১"},
+        {"तिजोरी का कोड ४४७१ है", "कोड", "४४७१"},
+        {"รหัสคือ๔๔๗๑ ห้ามบอก", "รหัส", "๔๔๗๑"},
+        {"The code is NW-٤٤٧١.", "code", "NW-٤٤٧١"},
+        /* from inside it, and a number too short */
+        {"तिजोरी का कोड ४४७१ है", "कोड ४४", "४४७१"},
+        {"कमरा ४४ में", "कमरा", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *t = cases[i].text, *at = strstr(t, cases[i].after);

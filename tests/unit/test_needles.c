@@ -196,6 +196,55 @@ initials(const struct gw_needles *set, const char *t, size_t step, size_t *which
 }
 
 /* Acrostics: the secret read down the first letters or digits of the lines. */
+/* Digits are digits in any script: a secret declared in Devanagari digits is watched for in ASCII
+ * and in any other script's digits, and an ASCII one in Bengali or Arabic-Indic digits; a match
+ * inside a longer number (in any script) does not count. Other forms (hex) stay ASCII. */
+static void
+test_native_digits(void **state)
+{
+    (void)state;
+    int v = -1;
+    assert_int_equal(gw_native_digit("\u0663", 2, 0, &v), 2); /* Arabic-Indic 3 */
+    assert_int_equal(v, 3);
+    assert_int_equal(gw_native_digit("\u0e57", 3, 0, &v), 3); /* Thai 7 */
+    assert_int_equal(v, 7);
+    assert_int_equal(gw_native_digit("\uff19", 3, 0, &v), 3); /* full-width 9 */
+    assert_int_equal(v, 9);
+    assert_int_equal(gw_native_digit("\u0915", 3, 0, NULL), 0); /* Devanagari letter ka */
+    assert_int_equal(gw_native_digit("\u096a", 2, 0, NULL), 0); /* cut short */
+    assert_int_equal(gw_native_digit("7", 1, 0, NULL), 0);
+
+    struct gw_needles set = {0};
+    gw_needles_add_secret(&set, "\u096a\u096a\u096d\u0967", 12); /* ४४७१ */
+    assert_string_equal(set.v[0].s, "4471");
+    assert_true(set.v[0].native);
+    size_t w, s;
+    assert_int_equal(find(&set, "The code is 4471.", &w, &s), 12);
+    assert_int_equal(s, 4);
+    assert_int_equal(find(&set, "\u0915\u094b\u0921 \u096a\u096a\u096d\u0967 \u0939\u0948", &w, &s),
+                     10);
+    assert_int_equal(s, 12);
+    assert_int_equal(find(&set, "\u0915\u094b\u0921\u096a\u096a\u096d\u0967", &w, &s),
+                     9);                                                    /* glued */
+    assert_int_equal(find(&set, "\u09ea-\u09ea-\u09ed-\u09e7", &w, &s), 0); /* Bengali, spelled */
+    assert_int_equal(s, 3 * 4 + 3);
+    assert_int_equal(find(&set, "reversed: \u0967\u096d\u096a\u096a", &w, NULL), 10);
+    /* inside longer numbers */
+    assert_int_equal(find(&set, "\u0967\u096a\u096a\u096d\u0967", NULL, NULL), -1);
+    assert_int_equal(find(&set, "\u096a\u096a\u096d\u0967\u0968", NULL, NULL), -1);
+    assert_int_equal(find(&set, "44712", NULL, NULL), -1);
+
+    struct gw_needles ascii = {0};
+    gw_needles_add_secret(&ascii, "NW-4471", 7);
+    assert_int_equal(find(&ascii, "NW-\u0664\u0664\u0667\u0661", &w, &s), 0);
+    assert_int_equal(s, 3 + 4 * 2);
+    assert_int_equal(find(&ascii, "nw-\u09ea \u09ea \u09ed \u09e7!", &w, NULL), 0);
+    /* the hex form is not read in other scripts' digits */
+    assert_int_equal(find(&ascii, "\u096a\u096537", NULL, NULL), -1);
+    for (size_t i = 0; i < ascii.n; i++)
+        assert_true(!ascii.v[i].native || ascii.v[i].kind == GW_NEEDLE_SPELLED);
+}
+
 static void
 test_acrostic(void **state)
 {
@@ -268,7 +317,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds),    cmocka_unit_test(test_earliest),
         cmocka_unit_test(test_limits),   cmocka_unit_test(test_secret),
-        cmocka_unit_test(test_acrostic),
+        cmocka_unit_test(test_acrostic), cmocka_unit_test(test_native_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
