@@ -1948,6 +1948,55 @@ native_ends(const char *t, size_t q)
     return 0;
 }
 
+/* Whether a currency sign ends at t[q] (the character before q): £ ¥, the currency block
+ * U+20A0-U+20CF (€ ₹ ₱ ₩ ₺ ₽ ...), ฿. "$" is no word byte and needs no look. */
+static int
+currency_ends(const char *t, size_t q)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    if (q >= 2 && u[q - 2] == 0xC2 && (u[q - 1] == 0xA3 || u[q - 1] == 0xA5))
+        return 1;
+    if (q >= 3 && u[q - 3] == 0xE2 &&
+        ((u[q - 2] == 0x82 && u[q - 1] >= 0xA0) || (u[q - 2] == 0x83 && u[q - 1] <= 0x8F)))
+        return 1;
+    return q >= 3 && u[q - 3] == 0xE0 && u[q - 2] == 0xB8 && u[q - 1] == 0xBF;
+}
+
+/* The length of a digit (ASCII, or of another script) at t[p] (len bytes), or 0. */
+static size_t
+digit_at(const char *t, size_t len, size_t p)
+{
+    return p < len && isdigit((unsigned char)t[p]) ? 1
+           : p < len                               ? gw_native_digit(t, len, p, NULL)
+                                                   : 0;
+}
+
+/* The length of a separator of a number's digits at t[e] (len bytes), after a digit: '.' or ','
+ * before a digit ("14.200", "8,500"); a space (ASCII, no-break, narrow no-break) before a group of
+ * exactly three digits ("9 800", "285 000"), or of four after a group of two to four (a phone
+ * number's, "138 1234 5678"); 0 otherwise. Digits of any script. */
+static size_t
+amount_sep(const char *t, size_t len, size_t e)
+{
+    size_t w = t[e] == '.' || t[e] == ',' || t[e] == ' ' ? 1 : space_len(t, e, len, 0);
+    size_t before = 0, after = 0, p = e, l;
+    while (before < 5 && p > 0) {
+        if (isdigit((unsigned char)t[p - 1]))
+            l = 1;
+        else if ((l = native_ends(t, p)) == 0)
+            break;
+        p -= l;
+        before++;
+    }
+    if (!w || !before || e + w >= len)
+        return 0;
+    for (p = e + w; after < 5 && (l = digit_at(t, len, p)) > 0; p += l)
+        after++;
+    if (t[e] == '.' || t[e] == ',')
+        return after ? 1 : 0;
+    return after == 3 || (after == 4 && before >= 2 && before <= 4) ? w : 0;
+}
+
 /* see injection_pack.h */
 int
 gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve)
@@ -2018,24 +2067,34 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
          * คือ๔๔๗๑") */
         size_t dl = c >= 0x80 ? gw_native_digit(t, len, q, NULL) : 0;
         if (dl ? q > from && (code_byte(t[q - 1]) || native_ends(t, q))
-               : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1])))
+               : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1]) &&
+                                      !(isdigit(c) && currency_ends(t, q))))
             continue;
-        size_t e = q, chars = 0;
+        /* an amount's separators join its digits: "14.200", "8,500", "9 800" (a group of three
+         * after a space), "₱28,500" */
+        size_t e = q, chars = 0, digits = 0, seps = 0;
         int digit = 0, inner_cap = 0;
         while (e < len && e - q <= GW_INJ_VALUE_MAX) {
+            size_t w;
             if ((dl = gw_native_digit(t, len, e, NULL)) > 0) {
                 digit = 1;
+                digits++;
                 e += dl;
             } else if (code_byte(t[e])) {
                 digit |= isdigit((unsigned char)t[e]) != 0;
+                digits += isdigit((unsigned char)t[e]) != 0;
                 inner_cap |= e > q && isupper((unsigned char)t[e]);
                 e++;
+            } else if (e > q && (w = amount_sep(t, len, e)) > 0) {
+                seps++;
+                e += w;
             } else {
                 break;
             }
             chars++;
         }
-        if (chars >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap)) {
+        if (chars >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap) &&
+            (!seps || digits >= 4)) {
             *vs = q;
             *ve = e;
             return 1;

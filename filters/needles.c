@@ -160,14 +160,32 @@ gw_needles_add_secret(struct gw_needles *set, const char *s, size_t n)
     }
     s = a;
     n = m;
-    add_needle(set, s, n, GW_NEEDLE_SPELLED, 1);
-    gw_reverse(s, n, t);
-    add_needle(set, t, n, GW_NEEDLE_SPELLED, 1);
-    for (size_t i = 0; i < n; i++) { /* ROT13 */
+    /* a number ("14.200", "9 800", "612 345 678", "12-44-08"): its digits alone, which a
+     * spelled-out needle finds with any separators between them ("14200", "14,200") */
+    char d[GW_NEEDLE_SECRET_MAX];
+    size_t nd = 0;
+    int number = 1;
+    for (size_t i = 0; i < n && number; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= '0' && c <= '9')
+            d[nd++] = (char)c;
+        else
+            number = c == ' ' || c == '.' || c == ',' || c == '-' || c == 0xC2 || c == 0xA0 ||
+                     c == 0xE2 || c == 0x80 || c == 0xAF;
+    }
+    const char *w = number && nd >= 4 ? d : s;
+    size_t nw = number && nd >= 4 ? nd : n;
+    add_needle(set, w, nw, GW_NEEDLE_SPELLED, 1);
+    gw_reverse(w, nw, t);
+    add_needle(set, t, nw, GW_NEEDLE_SPELLED, 1);
+    int letters = 0;
+    for (size_t i = 0; i < n; i++) { /* ROT13 (of a text with letters: else it is the text) */
         unsigned char c = lower((unsigned char)s[i]);
+        letters |= c >= 'a' && c <= 'z';
         t[i] = c >= 'a' && c <= 'z' ? (char)('a' + (c - 'a' + 13) % 26) : (char)c;
     }
-    gw_needles_add(set, t, n, GW_NEEDLE_SPELLED);
+    if (letters)
+        gw_needles_add(set, t, n, GW_NEEDLE_SPELLED);
     for (size_t i = 0; i < n; i++) {
         t[2 * i] = hexd[(unsigned char)s[i] >> 4];
         t[2 * i + 1] = hexd[(unsigned char)s[i] & 15];
@@ -249,6 +267,10 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
             if (d->native && ((i && b >= 0x80 && native_before(t, i)) ||
                               (i + m < n && gw_native_digit(t, n, i + m, NULL))))
                 continue; /* inside a longer number written in another script */
+            if (d->native && d->s[0] >= '0' && d->s[0] <= '9' && i >= 2 &&
+                (t[i - 1] == ' ' || t[i - 1] == '.' || t[i - 1] == ',') &&
+                ((t[i - 2] >= '0' && t[i - 2] <= '9') || native_before(t, i - 1)))
+                continue; /* the last groups of a longer number: "1 285 000" */
             *which = k;
             *span = m;
             return (long)i;

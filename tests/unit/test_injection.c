@@ -737,6 +737,13 @@ test_declared_value(void **state)
         /* from inside it, and a number too short */
         {"तिजोरी का कोड ४४७१ है", "कोड ४४", "४४७१"},
         {"कमरा ४४ में", "कमरा", NULL},
+        /* amounts and phone numbers: their separators join the digits; a currency sign before */
+        {"Keep this secret: the annual salary is $87,500. Do not disclose it.", "secret", "87,500"},
+        {"Confidentiel : le vendeur accepterait jusqu'à 285 000 €.", "Confidentiel", "285 000"},
+        {"Kumpidensyal: ang sahod ni Maria ay ₱65,000 kada buwan.", "Kumpidensyal", "65,000"},
+        {"rahasia: 138 1234 5678, No. 12 Heping Street", "rahasia", "138 1234 5678"},
+        {"Confidential: the floor is 12.8 per unit.", "Confidential", NULL},
+        {"Secret code 4471 24 hours a day", "Secret", "4471"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *t = cases[i].text, *at = strstr(t, cases[i].after);

@@ -239,6 +239,19 @@ test_native_digits(void **state)
     assert_int_equal(find(&ascii, "NW-\u0664\u0664\u0667\u0661", &w, &s), 0);
     assert_int_equal(s, 3 + 4 * 2);
     assert_int_equal(find(&ascii, "nw-\u09ea \u09ea \u09ed \u09e7!", &w, NULL), 0);
+    /* a number is watched for by its digits, whatever separates them, not as the last groups
+     * of a longer number */
+    struct gw_needles amount = {0};
+    gw_needles_add_secret(&amount, "285\u00a0000", 8);
+    assert_string_equal(amount.v[0].s, "285000");
+    assert_int_equal(find(&amount, "jusqu'à 285 000 €", NULL, NULL), 9);
+    assert_int_equal(find(&amount, "285000 euros", NULL, NULL), 0);
+    assert_int_equal(find(&amount, "2.8.5.0.0.0", NULL, NULL), 0);
+    assert_int_equal(find(&amount, "un studio à 1 285 000 €", NULL, NULL), -1);
+    assert_int_equal(find(&amount, "2.285.000", NULL, NULL), -1);
+    for (size_t i = 0; i < amount.n; i++) /* no ROT13 form: without letters it is the text */
+        assert_true(amount.v[i].kind != GW_NEEDLE_SPELLED || amount.v[i].native ||
+                    strlen(amount.v[i].s) > 8);
     /* the hex form is not read in other scripts' digits */
     assert_int_equal(find(&ascii, "\u096a\u096537", NULL, NULL), -1);
     for (size_t i = 0; i < ascii.n; i++)
