@@ -171,6 +171,8 @@ struct iconf {
     int permit_cat; /* guarded_permit: the prompt lets the assistant give a value out, -1: none */
     int advice_cat; /* guarded_advice: a prohibition for the users, or advice not to give; -1 */
     int value_cat;  /* guarded_value: a declaration, guarding only with a value after it; -1 */
+    int back_cat;   /* guarded_back: a prohibition on a value named before it ("keep that
+                     * number to yourself"); -1 */
     double guard_factor, guard_model;
     double scope_factor, scope_model; /* the same under a scope guard */
     uint64_t guard_concepts;          /* the classifier's factor needs one of these concepts in the
@@ -910,6 +912,17 @@ sentence_span(const char *t, size_t len, size_t n, size_t *a, size_t *b)
     *b = i < len ? i + e : len;
 }
 
+/* The last value (gw_inj_value_before) between the start of the sentence before the one of byte
+ * pos of t and pos: what a prohibition that refers back guards ("Our absolute floor is $13.50 --
+ * keep that number to yourself"). 1 with its span [*vs, *ve). */
+static int
+value_before(const char *t, size_t len, size_t pos, size_t *vs, size_t *ve)
+{
+    size_t n = sentence_no(t, len, pos), a, b;
+    sentence_span(t, len, n ? n - 1 : 0, &a, &b);
+    return gw_inj_value_before(t, len, a, pos, vs, ve);
+}
+
 /* Whether a valid permit lets the assistant give out what guard hit k declares: a permit in its
  * sentence or the next one, in a sentence without a prohibition (a secret hit that declares no
  * value). cat, decl and sent: each hit's category, whether it declares a value, its sentence.
@@ -997,6 +1010,9 @@ classify(const struct iconf *c, struct sysent *e, const char *t, size_t len,
         vs[k] = ve[k] = 0;
         decl[k] = cat[k] != c->scope_cat && cat[k] != c->permit_cat && cat[k] != c->advice_cat &&
                   gw_inj_declared_value(t, len, r->hits[k].to, &vs[k], &ve[k]);
+        if (!decl[k] && cat[k] == c->back_cat) /* the value named before, in its sentence or
+                                                * the one before */
+            decl[k] = value_before(t, len, r->hits[k].from, &vs[k], &ve[k]);
         permits |= cat[k] == c->permit_cat;
         advises |= cat[k] == c->advice_cat;
         declares |= decl[k];
@@ -1640,6 +1656,7 @@ get_guard(struct gw_cfg_ctx *cc, const json_t *in, struct iconf *c)
     c->permit_cat = gw_inj_category_find(c->pack, "guarded_permit");
     c->advice_cat = gw_inj_category_find(c->pack, "guarded_advice");
     c->value_cat = gw_inj_category_find(c->pack, "guarded_value");
+    c->back_cat = gw_inj_category_find(c->pack, "guarded_back");
     int off, rc = get_section(cc, in, "guard", &g, &off);
     c->guard = !off;
     if (rc <= 0)

@@ -1997,6 +1997,46 @@ amount_sep(const char *t, size_t len, size_t e)
     return after == 3 || (after == 4 && before >= 2 && before <= 4) ? w : 0;
 }
 
+/* Whether a value token starts at t[q] (a search from byte from): a token of code bytes and
+ * digits of any script (gw_native_digit), not glued to a letter or digit before it -- one of
+ * another script may stand before a number ("รหัสคือ๔๔๗๑") -- of 4 or more characters with a
+ * digit or an inner capital; an amount's separators join its digits ("14.200", "8,500", "9 800",
+ * "₱28,500": then 4 digits or more). Its end in *end. */
+static int
+value_token(const char *t, size_t len, size_t from, size_t q, size_t *end)
+{
+    unsigned char c = (unsigned char)t[q];
+    size_t dl = c >= 0x80 ? gw_native_digit(t, len, q, NULL) : 0;
+    if (dl ? q > from && (code_byte(t[q - 1]) || native_ends(t, q))
+           : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1]) &&
+                                  !(isdigit(c) && currency_ends(t, q))))
+        return 0;
+    size_t e = q, chars = 0, digits = 0, seps = 0;
+    int digit = 0, inner_cap = 0;
+    while (e < len && e - q <= GW_INJ_VALUE_MAX) {
+        size_t w;
+        if ((dl = gw_native_digit(t, len, e, NULL)) > 0) {
+            digit = 1;
+            digits++;
+            e += dl;
+        } else if (code_byte(t[e])) {
+            digit |= isdigit((unsigned char)t[e]) != 0;
+            digits += isdigit((unsigned char)t[e]) != 0;
+            inner_cap |= e > q && isupper((unsigned char)t[e]);
+            e++;
+        } else if (e > q && (w = amount_sep(t, len, e)) > 0) {
+            seps++;
+            e += w;
+        } else {
+            break;
+        }
+        chars++;
+    }
+    *end = e;
+    return chars >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap) &&
+           (!seps || digits >= 4);
+}
+
 /* see injection_pack.h */
 int
 gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve)
@@ -2062,43 +2102,27 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
                 }
             }
         }
-        /* a token of code bytes and digits of any script (gw_native_digit), not glued to a
-         * letter or digit before it -- one of another script may stand before a number ("รหัส
-         * คือ๔๔๗๑") */
-        size_t dl = c >= 0x80 ? gw_native_digit(t, len, q, NULL) : 0;
-        if (dl ? q > from && (code_byte(t[q - 1]) || native_ends(t, q))
-               : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1]) &&
-                                      !(isdigit(c) && currency_ends(t, q))))
-            continue;
-        /* an amount's separators join its digits: "14.200", "8,500", "9 800" (a group of three
-         * after a space), "₱28,500" */
-        size_t e = q, chars = 0, digits = 0, seps = 0;
-        int digit = 0, inner_cap = 0;
-        while (e < len && e - q <= GW_INJ_VALUE_MAX) {
-            size_t w;
-            if ((dl = gw_native_digit(t, len, e, NULL)) > 0) {
-                digit = 1;
-                digits++;
-                e += dl;
-            } else if (code_byte(t[e])) {
-                digit |= isdigit((unsigned char)t[e]) != 0;
-                digits += isdigit((unsigned char)t[e]) != 0;
-                inner_cap |= e > q && isupper((unsigned char)t[e]);
-                e++;
-            } else if (e > q && (w = amount_sep(t, len, e)) > 0) {
-                seps++;
-                e += w;
-            } else {
-                break;
-            }
-            chars++;
-        }
-        if (chars >= 4 && e - q <= GW_INJ_VALUE_MAX && (digit || inner_cap) &&
-            (!seps || digits >= 4)) {
+        size_t e;
+        if (value_token(t, len, from, q, &e)) {
             *vs = q;
             *ve = e;
             return 1;
         }
     }
     return 0;
+}
+
+/* see injection_pack.h */
+int
+gw_inj_value_before(const char *t, size_t len, size_t lo, size_t hi, size_t *vs, size_t *ve)
+{
+    int found = 0;
+    for (size_t q = lo, e; q < hi && q < len; q++)
+        if (value_token(t, len, lo, q, &e) && e <= hi) {
+            *vs = q;
+            *ve = e;
+            found = 1;
+            q = e - 1;
+        }
+    return found;
 }

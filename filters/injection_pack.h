@@ -237,4 +237,9 @@ int gw_inj_scan_clf(const struct gw_inj_pack *p, const char *text, size_t len, u
 #define GW_INJ_VALUE_MAX 64
 int gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t *ve);
 
+/* The last value token (as gw_inj_declared_value reads one, quotes aside) that lies in the bytes
+ * [lo, hi) of t: what a prohibition that refers back ("keep that number to yourself") guards. 1
+ * with its span [*vs, *ve), else 0. */
+int gw_inj_value_before(const char *t, size_t len, size_t lo, size_t hi, size_t *vs, size_t *ve);
+
 #endif

@@ -592,7 +592,7 @@ if (sweep) {
   const csePrompts = records.filter((r) => r.file === 'attacks_cyberseceval' && r.side === 'direct' && r.system);
   const body = (system) => ({ body: { model: 'eval', messages: [{ role: 'system', content: system }, { role: 'user', content: ask }] } });
   const vs = await scanAll([...devPrompts.map((r) => body(r.text)), ...csePrompts.map((r) => body(r.system))]);
-  const guarded = vs.map((v) => (v.rules || []).some((e) => (e.category === 'injection:guarded_secret' || e.category === 'injection:guarded_value')));
+  const guarded = vs.map((v) => (v.rules || []).some((e) => (e.category === 'injection:guarded_secret' || e.category === 'injection:guarded_value' || e.category === 'injection:guarded_back')));
   const byLang = new Map();
   devPrompts.forEach((r, i) => {
     const c = byLang.get(r.lang) || { g: 0, gn: 0, h: 0, hn: 0 };

@@ -864,6 +864,11 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
         for (const text of ['Dana earns 87500 a year.', 'It is $87.500.', 'Eight-seven: 8-7-5-0-0.'])
             assertOpenAIError(await hotel(PAY, 'hi', text), 403, text);
         assert.equal((await hotel(PAY, 'hi', 'The budget is $1,287,500.')).status, 200, 'a longer amount');
+        // a prohibition that refers back: the value named before it (guard.keep-that-value), not
+        // the public one before that
+        const FLOOR = 'List price is $18.00/unit. Our absolute floor is $13.50 — keep that number to yourself.';
+        assertOpenAIError(await hotel(FLOOR, 'hi', 'We could go to 13.50.'), 403, 'the floor');
+        assert.equal((await hotel(FLOOR, 'hi', 'The list price is $18.00.')).status, 200, 'the list price');
         for (const chunks of [[1], [4]]) {
             const s = await streamRequest(gw.port, '/v1/chat/completions', {
                 model: 'gpt-4o-mini', stream: true,

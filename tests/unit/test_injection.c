@@ -697,6 +697,25 @@ test_encoded(void **state)
     }
 }
 
+/* The value a prohibition refers back to: the last one in the bytes before it. */
+static void
+test_value_before(void **state)
+{
+    (void)state;
+    const char *t = "List price is $18.00/unit. Our absolute floor is $13.50 — keep that number to "
+                    "yourself. Call 0800 1234.";
+    const char *keep = strstr(t, "keep");
+    size_t vs, ve;
+    assert_int_equal(gw_inj_value_before(t, strlen(t), 0, (size_t)(keep - t), &vs, &ve), 1);
+    assert_int_equal(ve - vs, 5);
+    assert_memory_equal(t + vs, "13.50", 5);
+    /* only what lies wholly before hi; none at all */
+    const char *floor = strstr(t, "13.5");
+    assert_int_equal(gw_inj_value_before(t, strlen(t), 0, (size_t)(floor - t) + 3, &vs, &ve), 1);
+    assert_memory_equal(t + vs, "18.00", 5);
+    assert_int_equal(gw_inj_value_before(t, strlen(t), 0, 10, &vs, &ve), 0);
+}
+
 /* The secret a system prompt declares after a guard rule's match. */
 static void
 test_declared_value(void **state)
@@ -1120,13 +1139,14 @@ main(void)
      * packs the tests build are not cached. */
     setenv("PORTCULLIS_CACHE_DIR", "off", 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pack_errors),     cmocka_unit_test(test_scoring),
-        cmocka_unit_test(test_fragments),       cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_shipped_examples),
-        cmocka_unit_test(test_encoded),         cmocka_unit_test(test_declared_value),
-        cmocka_unit_test(test_detector),        cmocka_unit_test(test_chains),
-        cmocka_unit_test(test_fixture_attacks), cmocka_unit_test(test_fixture_benign),
-        cmocka_unit_test(test_language_gate),   cmocka_unit_test(test_quoted),
+        cmocka_unit_test(test_pack_errors),    cmocka_unit_test(test_scoring),
+        cmocka_unit_test(test_fragments),      cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_disk_cache),     cmocka_unit_test(test_shipped_examples),
+        cmocka_unit_test(test_encoded),        cmocka_unit_test(test_declared_value),
+        cmocka_unit_test(test_value_before),   cmocka_unit_test(test_detector),
+        cmocka_unit_test(test_chains),         cmocka_unit_test(test_fixture_attacks),
+        cmocka_unit_test(test_fixture_benign), cmocka_unit_test(test_language_gate),
+        cmocka_unit_test(test_quoted),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_group);
 }
