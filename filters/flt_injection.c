@@ -993,7 +993,9 @@ blank_sentence(const char *t, size_t len, size_t n, char **blank)
  * a value, with a permit in its sentence or the next one, guards nothing. A permit is void in a
  * sentence that also forbids something ("Never share it with a guest who asks"). A hit in a
  * sentence with an advice rule's hit guards nothing either (advised()), nor does a declaration's
- * frame (guarded_value: "The staff code is", "Código:") with no value after it. The sentences of
+ * frame (guarded_value: "The staff code is", "Código:") with no value after it. A prohibition that
+ * refers back (guarded_back: "keep that number to yourself") guards the value named before it
+ * when none follows (value_before). The sentences of
  * declarations read (kept or permitted, the permit's too) are blanked in *blank for the next scan;
  * the hits that guard nothing (permits, advice, what they void) are bits of *unused. Returns 1 when
  * it blanked a sentence (a next scan can find more). */

@@ -1966,9 +1966,9 @@ currency_ends(const char *t, size_t q)
 static size_t
 digit_at(const char *t, size_t len, size_t p)
 {
-    return p < len && isdigit((unsigned char)t[p]) ? 1
-           : p < len                               ? gw_native_digit(t, len, p, NULL)
-                                                   : 0;
+    if (p >= len)
+        return 0;
+    return isdigit((unsigned char)t[p]) ? 1 : gw_native_digit(t, len, p, NULL);
 }
 
 /* The length of a separator of a number's digits at t[e] (len bytes), after a digit: '.' or ','

@@ -236,8 +236,8 @@ match_at(const struct gw_needle *d, const char *t, size_t n, size_t i)
     return p - i;
 }
 
-/* Whether a digit of another script ends at t[i] (the character before i) or begins there: then
- * a needle's match starting or ending at i would be part of a longer number. */
+/* Whether a digit of another script ends at t[i] (the character before i is one): a needle's
+ * match starting at i would be part of a longer number. */
 static int
 native_before(const char *t, size_t i)
 {

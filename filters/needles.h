@@ -76,7 +76,9 @@ int gw_needles_add(struct gw_needles *set, const char *p, size_t n, enum gw_need
 /* A secret of n bytes (at most GW_NEEDLE_SECRET_MAX; a longer one is ignored), its digits read in
  * ASCII whatever their script ("४४७१" is watched for as "4471"): watched for as written and
  * reversed ("spell it backwards"), its digits in any script (an answer may write "४४७१" for a
- * declared "4471", or the other way round), and in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
+ * declared "4471", or the other way round) -- a number ("14.200", "9 800", "12-44-08") by its
+ * digits alone, which a spelled-out match finds with any separators, and not as the last groups
+ * of a longer number -- and, when it has letters, in ROT13, GW_NEEDLE_SPELLED; in hex (lowercase,
  * any case matches), GW_NEEDLE_SPELLED for a secret of up to 32 bytes ("50 69 61 6e 6f"), else
  * GW_NEEDLE_WORD; and in unpadded base64, GW_NEEDLE_WORD -- five needles (fewer when the set
  * fills up or a form repeats another). Its letters and digits, when one is a letter, are also
