@@ -54,6 +54,11 @@ gw_native_digit(const char *t, size_t n, size_t i, int *v)
     size_t len = b == 0xD9 || b == 0xDB ? 2 : b == 0xE0 || b == 0xE1 || b == 0xEF ? 3 : 0;
     if (!len || i + len > n)
         return 0;
+    /* the last byte of every such digit, first: most characters of these leads are letters */
+    unsigned char z = (unsigned char)t[i + len - 1];
+    if (len == 3 && !(z >= 0x90 && z <= 0x99) && !(z >= 0xA6 && z <= 0xAF) &&
+        !(b == 0xE1 && z >= 0x80 && z <= 0x89))
+        return 0;
     uint32_t cp = len == 2 ? b & 0x1Fu : b & 0x0Fu;
     for (size_t k = 1; k < len; k++) {
         unsigned char c = (unsigned char)t[i + k];
@@ -69,9 +74,6 @@ gw_native_digit(const char *t, size_t n, size_t i, int *v)
         }
     return 0;
 }
-
-/* The first bytes of the digits gw_native_digit reads. */
-static const unsigned char digit_leads[] = {0xD9, 0xDB, 0xE0, 0xE1, 0xEF};
 
 /* gw_needles_add; native: its ASCII digits match other scripts' digits too */
 static int
@@ -97,8 +99,10 @@ add_needle(struct gw_needles *set, const char *p, size_t n, enum gw_needle_kind 
     set->first[c0] |= bit;
     if (c0 >= 'a' && c0 <= 'z')
         set->first[c0 - 32] |= bit;
-    for (size_t i = 0; d->native && c0 >= '0' && c0 <= '9' && i < sizeof(digit_leads); i++)
-        set->first[digit_leads[i]] |= bit;
+    if (d->native && c0 >= '0' && c0 <= '9') {
+        set->digit_first[c0 - '0'] |= bit;
+        set->digit_any |= bit;
+    }
     if (kind == GW_NEEDLE_EXACT)
         set->anywhere |= bit;
     set->n++;
@@ -254,6 +258,9 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
     for (size_t i = 0; i < n; i++) {
         unsigned char b = (unsigned char)t[i];
         uint32_t cand = set->first[b] & (inword ? set->anywhere : 0xffffffffu);
+        int v;
+        if (set->digit_any && b >= 0xC0 && !inword && gw_native_digit(t, n, i, &v))
+            cand |= set->digit_first[v]; /* a digit of another script */
         if (b < 0x80 || b >= 0xC0) /* a continuation byte keeps its character's first byte's */
             inword = word_lead(b);
         while (cand) {

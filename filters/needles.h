@@ -61,6 +61,10 @@ struct gw_needles {
     size_t longest;      /* the longest text a needle's match can take (spelled out: 4n - 3) */
     uint32_t first[256]; /* per byte: the needles that start with it */
     uint32_t anywhere;   /* the exact needles */
+    /* per digit: the needles that start with it and read it in any script (a digit of another
+     * script at a word start adds these) */
+    uint32_t digit_first[10];
+    uint32_t digit_any; /* their union */
     /* the secrets' letters and digits (lowercase), as written and reversed, for
      * gw_needles_initials */
     char acro[GW_ACROSTICS_MAX][GW_NEEDLE_SECRET_MAX];
