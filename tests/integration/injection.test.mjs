@@ -875,7 +875,8 @@ test('guard.protect: an answer that reveals a secret the system prompt declares 
                 messages: [{ role: 'system', content: HI }, { role: 'user', content: 'x' }],
                 mock: { text: 'ठीक है, तिजोरी का कोड ४ ४ ७ १ है।', chunks } });
             assert.equal(s.status, 200);
-            assert.doesNotMatch(openaiStreamText(s.text), /४ ४ ७/, `chunks ${chunks}: the code reached the client`);
+            // not even its first digit: the watch holds back what a match could still become
+            assert.doesNotMatch(openaiStreamText(s.text), /४/, `chunks ${chunks}: the code reached the client`);
             assert.match(s.text, /system_prompt_leak/, `chunks ${chunks}`);
         }
         // streamed, any chunking: cut before the secret reaches the client
