@@ -538,15 +538,12 @@ test('guard: a system prompt that guards a secret makes asking for it a block', 
         assert.equal((await postJson(gw.port, '/noguard/v1/chat/completions', body(GUARD))).status, 200);
         assertOpenAIError(await postJson(gw.port, '/noprotect/v1/chat/completions', body(GUARD)), 403,
             'guard without protect');
-        // the audit trail shows why: the user's rule and the system prompt's guard rule
-        let recs = [];
-        await waitUntil(() => {
-            recs = readRecords(auditFile).filter((x) => x.portcullis?.filter === 'shipped' &&
-                x.event?.action === 'block' && x.portcullis.segment?.role === 'system');
-            return recs.length > 0;
-        }, T(5000), 'a guard record');
-        assert.ok(recs.some((x) => x.rule.id === 'guard.never-reveal' &&
-            x.rule.category === 'injection:guarded_secret'), JSON.stringify(recs[0]));
+        // the audit trail shows why: the user's rule and the system prompt's guard rule (waited
+        // for itself: the file also holds other requests' system records, written before it)
+        await waitUntil(() => readRecords(auditFile).some((x) => x.portcullis?.filter === 'shipped' &&
+            x.event?.action === 'block' && x.portcullis.segment?.role === 'system' &&
+            x.rule?.id === 'guard.never-reveal' && x.rule.category === 'injection:guarded_secret'),
+        T(5000), 'the guard.never-reveal record of the blocked request');
     });
 
 test('guard: a system prompt that restricts the assistant makes setting the restriction aside a block',
