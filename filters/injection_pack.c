@@ -1938,16 +1938,6 @@ code_byte(char c)
     return isalnum((unsigned char)c) || c == '-' || c == '_';
 }
 
-/* The length of the digit of another script that ends at t[q] (the character before q), or 0. */
-static size_t
-native_ends(const char *t, size_t q)
-{
-    for (size_t l = 2; l <= 3 && l <= q; l++)
-        if (gw_native_digit(t, q, q - l, NULL) == l)
-            return l;
-    return 0;
-}
-
 /* Whether a currency sign ends at t[q] (the character before q): £ ¥, the currency block
  * U+20A0-U+20CF (€ ₹ ₱ ₩ ₺ ₽ ...), ฿. "$" is no word byte and needs no look. */
 static int
@@ -1983,7 +1973,7 @@ amount_sep(const char *t, size_t len, size_t e)
     while (before < 5 && p > 0) {
         if (isdigit((unsigned char)t[p - 1]))
             l = 1;
-        else if ((l = native_ends(t, p)) == 0)
+        else if ((l = gw_native_digit_before(t, p)) == 0)
             break;
         p -= l;
         before++;
@@ -2007,7 +1997,7 @@ value_token(const char *t, size_t len, size_t from, size_t q, size_t *end)
 {
     unsigned char c = (unsigned char)t[q];
     size_t dl = c >= 0x80 ? gw_native_digit(t, len, q, NULL) : 0;
-    if (dl ? q > from && (code_byte(t[q - 1]) || native_ends(t, q))
+    if (dl ? q > from && (code_byte(t[q - 1]) || gw_native_digit_before(t, q))
            : !gw_word_byte(c) || (q > from && gw_word_byte((unsigned char)t[q - 1]) &&
                                   !(isdigit(c) && currency_ends(t, q))))
         return 0;
@@ -2053,7 +2043,7 @@ gw_inj_declared_value(const char *t, size_t len, size_t from, size_t *vs, size_t
         int in = from < len && (code_byte(t[from]) || gw_native_digit(t, len, from, NULL));
         if (in && from > 0 && code_byte(t[from - 1]))
             from--;
-        else if (in && (l = native_ends(t, from)) > 0)
+        else if (in && (l = gw_native_digit_before(t, from)) > 0)
             from -= l;
         else
             break;

@@ -240,15 +240,14 @@ match_at(const struct gw_needle *d, const char *t, size_t n, size_t i)
     return p - i;
 }
 
-/* Whether a digit of another script ends at t[i] (the character before i is one): a needle's
- * match starting at i would be part of a longer number. */
-static int
-native_before(const char *t, size_t i)
+/* see needles.h */
+size_t
+gw_native_digit_before(const char *t, size_t i)
 {
-    size_t k = i;
-    while (k > 0 && i - k < 3 && ((unsigned char)t[--k] & 0xC0) == 0x80)
-        ;
-    return k < i && gw_native_digit(t, i, k, NULL) == i - k;
+    for (size_t l = 2; l <= 3 && l <= i; l++)
+        if (gw_native_digit(t, i, i - l, NULL) == l)
+            return l;
+    return 0;
 }
 
 long
@@ -271,12 +270,12 @@ gw_needles_find(const struct gw_needles *set, const char *t, size_t n, size_t *w
             if (!m ||
                 (d->kind != GW_NEEDLE_EXACT && i + m < n && word_lead((unsigned char)t[i + m])))
                 continue;
-            if (d->native && ((i && b >= 0x80 && native_before(t, i)) ||
+            if (d->native && ((i && b >= 0x80 && gw_native_digit_before(t, i)) ||
                               (i + m < n && gw_native_digit(t, n, i + m, NULL))))
                 continue; /* inside a longer number written in another script */
             if (d->native && d->s[0] >= '0' && d->s[0] <= '9' && i >= 2 &&
                 (t[i - 1] == ' ' || t[i - 1] == '.' || t[i - 1] == ',') &&
-                ((t[i - 2] >= '0' && t[i - 2] <= '9') || native_before(t, i - 1)))
+                ((t[i - 2] >= '0' && t[i - 2] <= '9') || gw_native_digit_before(t, i - 1)))
                 continue; /* the last groups of a longer number: "1 285 000" */
             *which = k;
             *span = m;

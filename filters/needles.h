@@ -52,6 +52,10 @@ gw_word_byte(unsigned char c)
  * when v is not NULL), or 0 when t[i] begins no such digit. */
 size_t gw_native_digit(const char *t, size_t n, size_t i, int *v);
 
+/* The length of the digit of another script that ends at t[i] (the character before i), or 0:
+ * a number that goes on before a match or a value starting at i. */
+size_t gw_native_digit_before(const char *t, size_t i);
+
 /* Zero-initialise. Plain data: copying or discarding it needs nothing. */
 #define GW_ACROSTICS_MAX 8 /* 4 secrets, read down and reversed */
 #define GW_ACROSTIC_MIN 4  /* a shorter secret is too likely to be spelled by chance */
