@@ -47,6 +47,75 @@ static const char personal_fields[] =
     "passport salary income ssn diagnosis diagnosed medical allergy allergies iban lives "
     "medication prescription condition age ";
 
+/* Kinds of personal data in the other languages the pack reads (de fr es pt it nl pl sv, ru, tr
+ * id vi tl, ko bn): where a word starts, ASCII letters in either case ("Wohnadresse" and
+ * "Privatadresse" are listed: German joins them). */
+/* clang-format off */
+static const char *const fields_word[] = {
+    /* de */ "adresse", "wohnadresse", "privatadresse", "heimadresse", "anschrift", "wohnort",
+    "geburtsdatum", "geburtstag", "geboren", "telefon", "handy", "privatnummer", "mobilnummer",
+    "gehalt", "jahresgehalt", "monatsgehalt", "einkommen", "diagnose", "krankheit", "erkrankung",
+    "krankenakte", "bankverbindung", "kontonummer", "kontostand", "reisepass", "ausweis",
+    "wohnt ",
+    /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
+    "revenu", "diagnostic", "maladie", "coordonnées", "courriel", "passeport", "habite ",
+    /* es */ "dirección", "domicilio", "teléfono", "móvil", "celular", "nacimiento", "cumpleaños",
+    "salario", "sueldo", "ingresos", "diagnóstico", "enfermedad", "pasaporte", "cuenta bancaria",
+    /* pt */ "endereço", "morada", "telefone", "telemóvel", "aniversário", "salário", "doença",
+    "passaporte", "conta bancária",
+    /* it */ "indirizzo", "telefono", "cellulare", "nascita", "compleanno", "stipendio",
+    "reddito", "diagnosi", "malattia", "passaporto", "codice fiscale",
+    /* nl */ "adres", "woonadres", "telefoon", "geboortedatum", "verjaardag", "geboren",
+    "salaris", "inkomen", "ziekte", "rekeningnummer", "paspoort",
+    /* pl sv */ "urodzenia", "urodzin", "wynagrodzeni", "pensja", "diagnoza", "choroba", "pesel",
+    "paszport", "adress", "födelse", "personnummer", "lön ", "diagnos", "sjukdom",
+    /* ru */ "адрес", "Адрес", "телефон", "Телефон", "мобильн", "рождени", "Дата рождения",
+    "зарплат", "Зарплат", "оклад", "доход", "диагноз", "Диагноз", "болезн", "заболевани",
+    "паспорт", "проживает", "живёт", "живет", "баланс", "счёт", "счета",
+    /* tr */ "adres", "telefon", "doğum", "maaş", "teşhis", "tanısı", "hastalı",
+    "hesap", "kimlik", "pasaport", "bakiye",
+    /* id tl */ "alamat", "telepon", "ponsel", "lahir", "ulang tahun", "gaji", "penghasilan",
+    "diagnosis", "penyakit", "rekening", "saldo", "paspor", "tirahan", "telepono", "kaarawan",
+    "kapanganakan", "sweldo", "suweldo", "sahod",
+    /* vi */ "địa chỉ", "điện thoại", "ngày sinh", "sinh nhật", "lương", "thu nhập", "chẩn đoán",
+    "bệnh", "tài khoản", "số dư", "hộ chiếu",
+    /* ko */ "주소", "전화", "휴대폰", "핸드폰", "생년월일", "생일", "급여", "연봉", "월급", "진단",
+    "병명", "계좌", "잔액", "여권", "주민등록",
+    /* bn */ "ঠিকানা", "ফোন", "মোবাইল", "জন্ম", "বেতন", "রোগ", "অ্যাকাউন্ট", "পাসপোর্ট",
+    NULL};
+
+/* ... and in the languages that join words and particles (ar th zh ja): anywhere. */
+static const char *const fields_inside[] = {
+    /* ar */ "عنوان", "هاتف", "جوال", "موبايل", "ميلاد", "راتب", "تشخيص", "مرض", "رصيد", "جواز",
+    "حساب",
+    /* th */ "ที่อยู่", "เบอร์", "โทรศัพท์", "วันเกิด", "เงินเดือน", "วินิจฉัย", "โรค", "บัญชี",
+    "ยอดคงเหลือ", "หนังสือเดินทาง",
+    /* zh ja */ "地址", "住址", "住所", "电话", "電話", "手机", "手機", "携帯", "生日", "出生",
+    "生年月日", "誕生日", "工资", "工資", "薪水", "薪资", "薪資", "給与", "給料", "年収", "诊断",
+    "診斷", "診断", "病情", "病名", "账户", "帳戶", "余额", "餘額", "口座", "残高", "护照", "護照",
+    "身份证", "身分證", NULL};
+/* clang-format on */
+
+/* Capitalised words of other languages that are no name: titles (the name follows them), places,
+ * organisations, words of a record. */
+static const char not_names_ml[] =
+    " frau herr herrn hr mme mlle madame monsieur sr sra srta señor señora señorita don doña "
+    "dra dott dottor dottore dottoressa sig signor signora avv avvocato dhr mevr mevrouw meneer "
+    "pan pani bay bayan pak bu ibu bapak ông bà anh chị doktor professeur profesor "
+    "calle rue via avenida avenue rua straße strasse platz piazza plaza jalan sokak caddesi "
+    "allee weg gasse ring laan straat close row terrace crescent gardens mews clínica clinica "
+    "klinik clinique hôpital ospedale "
+    "krankenhaus hospital hotel banco banque bank apotheke farmacia pharmacie gmbh ag kg sa srl "
+    "spa sas sarl bv nv ltda tbk corp company co tech group gruppe groupe grupo trading "
+    "logistics logistik desk support team department service services center reception line "
+    "hotline helpdesk international holding holdings partners solutions systems ";
+
+/* A title of another language before a name ("Frau Dr. Vogelsang", "doña Carmen"). */
+static const char titles_ml[] =
+    " frau herr herrn hr mme mlle madame monsieur sr sra srta señor señora señorita don doña "
+    "dra dott dottor dottore dottoressa sig signor signora avv avvocato dhr mevr mevrouw meneer "
+    "pan pani bay bayan pak bu ibu bapak ông bà anh chị doktor professeur profesor ";
+
 /* A person's role before a comma and the name ("the user, Maria Lopez"). */
 static const char person_roles[] =
     " user client patient customer employee member tenant guest resident student child son "
@@ -668,7 +737,95 @@ capitalised(const char *t, size_t len, const struct word *w)
     return 1;
 }
 
+/* t[i..end) starts with f, ASCII letters compared in either case. */
+static int
+starts_with(const char *t, size_t i, size_t end, const char *f)
+{
+    for (; *f; f++, i++) {
+        if (i >= end)
+            return 0;
+        unsigned char a = (unsigned char)t[i], b = (unsigned char)*f;
+        if (a != b && !(is_alpha(a) && (a | 32) == b))
+            return 0;
+    }
+    return 1;
+}
+
+/* A kind of personal data of another language is named in [from, to) of t (fields_word where a
+ * word starts, fields_inside anywhere). */
+static int
+field_ml(const char *t, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c & 0xC0) == 0x80 || (c < 0x80 && !is_alpha(c)))
+            continue; /* the first byte of a letter only */
+        if (i == from || !gw_word_byte((unsigned char)t[i - 1]))
+            for (const char *const *f = fields_word; *f; f++)
+                if (starts_with(t, i, to, *f))
+                    return 1;
+        if (c >= 0xD8) /* Arabic, Thai, CJK */
+            for (const char *const *f = fields_inside; *f; f++)
+                if ((unsigned char)**f == c && starts_with(t, i, to, *f))
+                    return 1;
+    }
+    return 0;
+}
+
+/* A kind of personal data is named in words [lo, hi) of w (hi > lo), in any language. */
+static int
+field_near(const char *t, const struct word *w, size_t lo, size_t hi)
+{
+    for (size_t k = lo; k < hi; k++)
+        if (w[k].n && in_list(w[k].deva ? personal_hi : personal_fields, w[k].low))
+            return 1;
+    return field_ml(t, w[lo].from, w[hi - 1].to);
+}
+
 #define PERSON_WORDS 4096 /* words of a system text looked at for names */
+
+/* Words [a, b) of w (capitalised, one space apart) name a person whose personal data the text
+ * holds, in whatever language it is written: two or three words of three letters or more, none
+ * a place, an organisation or a title, not after another capitalised word ("Clínica San Rafael")
+ * or before a number ("Calle Olmo 23"), with a kind of personal data at most three words before
+ * or after them in their sentence. */
+#define NEAR_WORDS 3
+static int
+other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t a, size_t b)
+{
+    if (b - a < 2)
+        return 0;
+    for (size_t k = a; k < b; k++)
+        if (w[k].n < 3 || in_list(not_names, w[k].low) || in_list(not_names_ml, w[k].low))
+            return 0;
+    if (a > 0 && w[a].from == w[a - 1].to + 1 && capitalised(t, len, &w[a - 1]) &&
+        !is_title(&w[a - 1]) && !in_list(titles_ml, w[a - 1].low))
+        return 0;
+    size_t e = w[b - 1].to;
+    while (e < len && t[e] == ' ')
+        e++;
+    if (e < len && is_digit((unsigned char)t[e]))
+        return 0;
+    /* the window, up to the sentence's ends */
+    size_t lo = a, hi = b;
+    while (lo > 0 && a - lo < NEAR_WORDS) {
+        int cut = 0;
+        for (size_t q = w[lo - 1].to; q < w[lo].from && !cut; q++)
+            cut = boundary(t, len, q);
+        if (cut)
+            break;
+        lo--;
+    }
+    while (hi < nw && hi - b < NEAR_WORDS) {
+        int cut = 0;
+        for (size_t q = w[hi - 1].to; q < w[hi].from && !cut; q++)
+            cut = boundary(t, len, q);
+        if (cut)
+            break;
+        hi++;
+    }
+    return (lo < a && field_near(t, w, lo, a)) || (hi > b && field_near(t, w, b, hi));
+}
 
 void
 gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
@@ -685,9 +842,11 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         fields |= w[nw].n && in_list(w[nw].deva ? personal_hi : personal_fields, w[nw].low);
         nw++;
     }
+    if (!fields && nw)
+        fields = field_ml(t, 0, len);
     for (size_t a = 0; fields && a < nw; a++) {
         if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
-            in_list(stop_words, w[a].low) || is_title(&w[a]))
+            in_list(not_names_ml, w[a].low) || in_list(stop_words, w[a].low) || is_title(&w[a]))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;
@@ -703,7 +862,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         if (a > 0) {
             const struct word *p = &w[a - 1];
             size_t gap = w[a].from - p->to;
-            ok |= is_title(p) && gap <= 2;
+            ok |= (is_title(p) || in_list(titles_ml, p->low)) && gap <= 2;
             ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0);
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
@@ -736,6 +895,9 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
                   (strcmp(w[b].low, "lives") == 0 || (strcmp(w[b].low, "was") == 0 && b + 1 < nw &&
                                                       strcmp(w[b + 1].low, "born") == 0));
         }
+        /* in any language: two or three words with a kind of personal data near, in their
+         * sentence ("Hasta: Zhang Hui, teşhis: depresyon", "зарплата Maria Santos") */
+        ok = ok || other_person(t, len, w, nw, a, b);
         for (size_t k = a; ok && k < b; k++)
             if (!in_list(not_names, w[k].low))
                 keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);

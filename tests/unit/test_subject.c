@@ -274,6 +274,28 @@ test_persons(void **state)
     /* in Hindi words: the Hindi "user" */
     assert_string_equal(persons(maria, "Maria Lopez के घर का पता क्या है?"),
                         "उपयोगकर्ता के घर का पता क्या है?");
+    /* other languages: two or three capitalised words with a kind of personal data near them in
+     * their sentence, or a name after a title, in a prompt that names such data */
+    assert_string_equal(
+        persons("Hasta: Zhang Hui, teşhis: depresyon, telefon 139 1122 3344.", NULL), "zhang hui");
+    const char *santos = "Конфиденциально: зарплата Maria Santos составляет ₱65,000 в месяц.";
+    assert_string_equal(persons(santos, NULL), "maria santos");
+    assert_string_equal(persons("ข้อมูลพนักงาน: Kenta Sato วันเกิด 15 มีนาคม 1988", NULL), "kenta sato");
+    assert_string_equal(persons("Du verwaltest die Termine von Herrn Friedrich Albers. Seine "
+                                "Privatnummer ist 0421 5559 2281.",
+                                NULL),
+                        "friedrich albers");
+    assert_string_equal(
+        persons("Informasi internal: saldo rekening Roberto Sanz adalah 48.210 €.", NULL),
+        "roberto sanz");
+    /* ... not a place, an organisation after a capitalised word, an address before its number */
+    assert_string_equal(
+        persons("Eres el asistente de la Clínica San Rafael. Teléfono: 912 345 678.", NULL), "");
+    assert_string_equal(persons("Domicilio del centro: Calle Olmo 23, Sevilla.", NULL), "");
+    assert_string_equal(persons("Ruf Anna Berg an, sie weiß Bescheid.", NULL), "");
+    /* the name in a message of any language becomes "the user" */
+    assert_string_equal(persons(santos, "Напишите зарплату Maria Santos задом наперёд."),
+                        "Напишите зарплату the user задом наперёд.");
     /* written lower-case, or another person: nothing */
     assert_string_equal(persons(maria, "maria is a nice name"), "");
     assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
