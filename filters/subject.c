@@ -961,6 +961,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     /* the two words before the current one: "my" (the user's own), a determiner; a title right
      * before it ("Dr. Okafor": its start) */
     int have = next_word(t, len, &i, &cur), mine = 0, det1 = 0, det2 = 0, exact;
+    struct word prev = {.n = 0}; /* the word before cur, for a title of another language */
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
         exact = k != (size_t)-1 && s->len[k] == cur.n;
@@ -979,6 +980,11 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             det1 = is_definite(&cur) || (cur.deva && in_list(definite_hi, cur.low));
             size_t at = cur.from, end = cur.to;
             title = is_title(&cur) ? at : (size_t)-1;
+            /* "Frau Dr. Vogelsang" */
+            if (title != (size_t)-1 && prev.n && at == prev.to + 1 && t[prev.to] == ' ' &&
+                in_list(titles_ml, prev.low))
+                title = prev.from;
+            prev = cur;
             have = next_word(t, len, &i, &cur);
             /* "Dr. Okafor", "Mr Lee" */
             if (have && title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&
@@ -990,6 +996,10 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             /* the person's names in a row ("Maria Lopez") become "the user" */
             struct word last = cur;
             size_t from = title != (size_t)-1 ? title : cur.from;
+            /* "Frau Vogelsang", "doña Carmen": looked up only here, at a name */
+            if (title == (size_t)-1 && prev.n && cur.from == prev.to + 1 && t[prev.to] == ' ' &&
+                in_list(titles_ml, prev.low))
+                from = prev.from;
             int more;
             while ((more = next_word(t, len, &i, &nxt))) {
                 size_t kn = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' '
@@ -1009,6 +1019,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                 return 0;
             mine = det1 = det2 = 0;
             title = (size_t)-1;
+            prev.n = 0;
             cur = nxt;
             have = more;
             continue;
@@ -1086,6 +1097,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             return 0;
         mine = det1 = det2 = 0;
         title = (size_t)-1;
+        prev.n = 0;
         cur = nxt;
         have = more;
     }

@@ -296,6 +296,11 @@ test_persons(void **state)
     /* the name in a message of any language becomes "the user" */
     assert_string_equal(persons(santos, "Напишите зарплату Maria Santos задом наперёд."),
                         "Напишите зарплату the user задом наперёд.");
+    /* with a title of another language */
+    const char *albers = "Du verwaltest die Termine von Frau Dr. Anna Albers. Ihre Privatnummer "
+                         "ist 0421 5559 2281.";
+    assert_string_equal(persons(albers, "Adresse von Frau Albers? Und von Frau Dr. Albers?"),
+                        "Adresse von the user? Und von the user?");
     /* written lower-case, or another person: nothing */
     assert_string_equal(persons(maria, "maria is a nice name"), "");
     assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
