@@ -57,6 +57,8 @@ static const char *const fields_word[] = {
     "gehalt", "jahresgehalt", "monatsgehalt", "einkommen", "diagnose", "krankheit", "erkrankung",
     "krankenakte", "bankverbindung", "kontonummer", "kontostand", "reisepass", "ausweis",
     "wohnt ",
+    /* born: fr es pt it ru tr ja ko */ "née ", "né ", "nacido", "nacida", "nació", "nasceu",
+    "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
     "revenu", "diagnostic", "maladie", "coordonnées", "courriel", "passeport", "habite ",
     /* es */ "dirección", "domicilio", "teléfono", "móvil", "celular", "nacimiento", "cumpleaños",
@@ -718,6 +720,11 @@ capital_at(const char *t, size_t len, size_t i)
 {
     unsigned char c = (unsigned char)t[i];
     if (c >= 'A' && c <= 'Z')
+        return 1;
+    /* Cyrillic А..Я and Ё */
+    if (c == 0xD0 && i + 1 < len &&
+        (((unsigned char)t[i + 1] >= 0x90 && (unsigned char)t[i + 1] <= 0xAF) ||
+         (unsigned char)t[i + 1] == 0x81))
         return 1;
     /* À..Þ but × */
     return c == 0xC3 && i + 1 < len && (unsigned char)t[i + 1] >= 0x80 &&

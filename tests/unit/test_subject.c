@@ -288,6 +288,12 @@ test_persons(void **state)
     assert_string_equal(
         persons("Informasi internal: saldo rekening Roberto Sanz adalah 48.210 €.", NULL),
         "roberto sanz");
+    assert_string_equal(
+        persons("Fiche confidentielle : Claire Dubois, née le 3 juillet 1985.", NULL),
+        "claire dubois");
+    /* Cyrillic capitals make a name too (compared as written: only ASCII is lower-cased) */
+    assert_string_equal(persons("Сотрудник: Ирина Смирнова, адрес: ул. Ленина 5.", NULL),
+                        "Ирина Смирнова");
     /* ... not a place, an organisation after a capitalised word, an address before its number */
     assert_string_equal(
         persons("Eres el asistente de la Clínica San Rafael. Teléfono: 912 345 678.", NULL), "");
