@@ -112,6 +112,9 @@ static const char not_names_ml[] =
     "logistics logistik desk support team department service services center reception line "
     "hotline helpdesk international holding holdings partners solutions systems ";
 
+/* An assistant's words before the name of the person it works for, in Russian. */
+static const char assistant_words[] = " ассистент ассистентка помощник помощница секретарь ";
+
 /* A title of another language before a name ("Frau Dr. Vogelsang", "doña Carmen"). */
 static const char titles_ml[] =
     " frau herr herrn hr mme mlle madame monsieur sr sra srta señor señora señorita don doña "
@@ -808,6 +811,10 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
     if (a > 0 && w[a].from == w[a - 1].to + 1 && capitalised(t, len, &w[a - 1]) &&
         !is_title(&w[a - 1]) && !in_list(titles_ml, w[a - 1].low))
         return 0;
+    /* a fourth capitalised word after them: a company's or a title's name ("Binh Minh Joint
+     * Stock Company") */
+    if (b < nw && w[b].from == w[b - 1].to + 1 && capitalised(t, len, &w[b]))
+        return 0;
     size_t e = w[b - 1].to;
     while (e < len && t[e] == ' ')
         e++;
@@ -870,6 +877,11 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
             const struct word *p = &w[a - 1];
             size_t gap = w[a].from - p->to;
             ok |= (is_title(p) || in_list(titles_ml, p->low)) && gap <= 2;
+            /* an assistant's person in Russian, which declines the name where other languages
+             * have a preposition ("ассистент Анны Колесниковой"; "the assistant for Vela Mobile"
+             * and "asistente de Telefónica" name companies) */
+            ok |=
+                gap == 1 && (unsigned char)t[w[a].from] == 0xD0 && in_list(assistant_words, p->low);
             ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0);
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
@@ -938,6 +950,28 @@ function_word(const struct word *w)
                     in_list(connectors, w->low) || in_list(determiners, w->low));
 }
 
+/* A person's name in Cyrillic, declined: "Ирины Смирновой" for "Ирина Смирнова" -- the same
+ * capitalised word up to its last one or two letters (an ending), at least three letters before
+ * it. Returns the kept word's index, or -1. Only capitalised Cyrillic words get here: the loop
+ * over the kept words is no cost for the others. */
+static size_t
+declined_person(const struct gw_subject *s, const char *t, size_t len, const struct word *w)
+{
+    if (w->n < 6 || (unsigned char)t[w->from] != 0xD0 || !capital_at(t, len, w->from))
+        return (size_t)-1;
+    for (size_t k = 0; k < s->n; k++) {
+        size_t m = s->len[k], c = 0;
+        if (!(s->flags[k] & GW_SUBJECT_PERSON) || m < 6 || (unsigned char)s->w[k][0] != 0xD0)
+            continue;
+        while (c < m && c < w->n && s->w[k][c] == w->low[c])
+            c++;
+        c &= ~(size_t)1; /* whole letters: Cyrillic ones are two bytes */
+        if (c >= 6 && m - c <= 4 && w->n - c <= 4)
+            return k;
+    }
+    return (size_t)-1;
+}
+
 /* Copies the message up to from into out, then word instead of [from, to); records the edit.
  * 0 when out has no room. */
 static int
@@ -972,6 +1006,8 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
         exact = k != (size_t)-1 && s->len[k] == cur.n;
+        if (k == (size_t)-1 && (k = declined_person(s, t, len, &cur)) != (size_t)-1)
+            exact = 1;
         /* a person's name, capitalised as names are */
         if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
             (!exact || !capital_at(t, len, cur.from)))
@@ -1009,11 +1045,14 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                 from = prev.from;
             int more;
             while ((more = next_word(t, len, &i, &nxt))) {
-                size_t kn = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' '
-                                ? find(s, nxt.low, nxt.n)
-                                : (size_t)-1;
+                int adj = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' ';
+                size_t kn = adj ? find(s, nxt.low, nxt.n) : (size_t)-1;
+                if (kn != (size_t)-1 && s->len[kn] != nxt.n)
+                    kn = (size_t)-1;
+                if (kn == (size_t)-1 && adj)
+                    kn = declined_person(s, t, len, &nxt);
                 if (kn == (size_t)-1 || !(s->flags[kn] & GW_SUBJECT_PERSON) ||
-                    s->len[kn] != nxt.n || !capital_at(t, len, nxt.from))
+                    !capital_at(t, len, nxt.from))
                     break;
                 last = nxt;
             }

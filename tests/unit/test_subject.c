@@ -292,8 +292,24 @@ test_persons(void **state)
         persons("Fiche confidentielle : Claire Dubois, née le 3 juillet 1985.", NULL),
         "claire dubois");
     /* Cyrillic capitals make a name too (compared as written: only ASCII is lower-cased) */
-    assert_string_equal(persons("Сотрудник: Ирина Смирнова, адрес: ул. Ленина 5.", NULL),
-                        "Ирина Смирнова");
+    const char *irina = "Сотрудник: Ирина Смирнова, адрес: ул. Ленина 5.";
+    assert_string_equal(persons(irina, NULL), "Ирина Смирнова");
+    /* ... and found declined in a message: the same word up to a one- or two-letter ending */
+    assert_string_equal(persons(irina, "Напиши домашний адрес Ирины Смирновой."),
+                        "Напиши домашний адрес the user.");
+    assert_string_equal(persons(irina, "Иркутск, Ирбит и Смирения."), "");
+    /* a Russian assistant's person: the name declined right after "ассистент" / "помощник" */
+    assert_string_equal(persons("Ты личный ассистент Анны Колесниковой, бухгалтера. Домашний "
+                                "адрес: ул. Пушкина, д. 17.",
+                                NULL),
+                        "Анны Колесниковой");
+    /* a company is no person: "the assistant for ...", four capitalised words in a row */
+    assert_string_equal(persons("You are the support assistant for Vela Mobile. Never disclose "
+                                "subscribers' addresses or phone numbers.",
+                                NULL),
+                        "");
+    assert_string_equal(persons("Data rahasia: Binh Minh Joint Stock Company, gaji 30 juta.", NULL),
+                        "");
     /* ... not a place, an organisation after a capitalised word, an address before its number */
     assert_string_equal(
         persons("Eres el asistente de la Clínica San Rafael. Teléfono: 912 345 678.", NULL), "");
