@@ -678,6 +678,66 @@ declaration(struct gw_subject *s, const char *t, size_t a, size_t b)
     return taken > 0;
 }
 
+/* Verbs of a prohibition's telling, the words between such a verb and its object's determiner,
+ * and the generic nouns that are no name alone ("the launch date": "date"). */
+static const char telling_verbs[] =
+    " reveal disclose share divulge mention tell give leak release confirm discuss announce "
+    "provide say repeat hint ";
+static const char telling_between[] =
+    " out away anyone anybody customers customer users user guests guests visitors clients "
+    "buyers public them ";
+static const char generic_heads[] =
+    " date price number name amount figure value details detail information info data time "
+    "day address rate list plan identity dates prices numbers names amounts figures values ";
+
+/* The object of a prohibition in the English sentence [a, b) of t: "Do not reveal the launch
+ * date to anyone" names the secret "launch date", whatever the sentence before declares. Its
+ * words (one to three after "the", "our", "its" ... up to a preposition or punctuation) are
+ * kept as a name; the last is the head unless generic ("date", "price": "the date" alone is not
+ * the secret, "the launch date" is). */
+static void
+prohibited_object(struct gw_subject *s, const char *t, size_t a, size_t b)
+{
+    struct word w[CLAUSE_WORDS];
+    size_t nw = 0, i = a;
+    while (nw < CLAUSE_WORDS && i < b && next_word(t, b, &i, &w[nw]))
+        nw++;
+    for (size_t k = 0; k + 2 < nw; k++) {
+        if (!w[k].n || !in_list(telling_verbs, w[k].low))
+            continue;
+        size_t d = k + 1;
+        while (d < nw && d <= k + 2 && w[d].n && in_list(telling_between, w[d].low))
+            d++;
+        /* "the launch date", "our floor price"; not "a", and not "this limit", which refers
+         * back to what the sentence before declares */
+        if (d >= nw || !w[d].n || !in_list(determiners, w[d].low) ||
+            in_list(" a an this that these those ", w[d].low))
+            continue;
+        size_t e = d + 1, end = d + 1;
+        for (; e < nw && e <= d + 3; e++) {
+            const struct word *x = &w[e];
+            if (!x->n || !x->plain || x->n < 3 || in_list(prepositions, x->low) ||
+                in_list(stop_words, x->low) || in_list(connectors, x->low) ||
+                in_list(secret_words, x->low))
+                break;
+            end = e + 1;
+            /* punctuation ends the noun phrase */
+            if (e + 1 < nw && w[e + 1].from != x->to + 1)
+                break;
+        }
+        if (end == d + 1)
+            continue;
+        for (size_t q = d + 1; q < end; q++) {
+            int generic = in_list(generic_heads, w[q].low) || in_list(generic_words, w[q].low);
+            uint8_t f = GW_SUBJECT_NAME | (generic ? GW_SUBJECT_GENERIC : 0);
+            if (q + 1 == end && !generic)
+                f |= GW_SUBJECT_HEAD;
+            keep(s, w[q].low, w[q].n, f);
+        }
+        return;
+    }
+}
+
 void
 gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
 {
@@ -690,6 +750,7 @@ gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at)
         b++;
     if (declaration(s, t, a, b) || a == 0)
         return;
+    prohibited_object(s, t, a, b);
     /* the sentence before: "... is 4471. Never share it." (before all of its full stop: a
      * danda is three bytes) */
     size_t pb = a - 1;

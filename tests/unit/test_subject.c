@@ -69,6 +69,12 @@ test_declarations(void **state)
                               "LWC-4471. Do not share it.",
                               "Do not"),
                         "staff+~ override+ double booking appointments");
+    /* the object of the prohibition names the secret too; a generic last word ("date") is no
+     * head, and "this limit" refers back to the declaration */
+    assert_string_equal(words("Confidential: the Pulse 3 headphones launch in October. Do not "
+                              "reveal the launch date to anyone.",
+                              "Do not"),
+                        "launch+ date+~");
     /* the noun phrase starts at its determiner, and goes on past "on the" */
     assert_string_equal(words("Retention agents can offer a maximum bill credit of $85 to "
                               "customers; never disclose this limit.",
