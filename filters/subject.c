@@ -98,13 +98,10 @@ static const char *const fields_inside[] = {
     "身份证", "身分證", NULL};
 /* clang-format on */
 
-/* Capitalised words of other languages that are no name: titles (the name follows them), places,
- * organisations, words of a record. */
+/* Capitalised words of other languages that are no name: places, organisations (titles are
+ * titles_ml). */
 static const char not_names_ml[] =
-    " frau herr herrn hr mme mlle madame monsieur sr sra srta señor señora señorita don doña "
-    "dra dott dottor dottore dottoressa sig signor signora avv avvocato dhr mevr mevrouw meneer "
-    "pan pani bay bayan pak bu ibu bapak ông bà anh chị doktor professeur profesor "
-    "calle rue via avenida avenue rua straße strasse platz piazza plaza jalan sokak caddesi "
+    " calle rue via avenida avenue rua straße strasse platz piazza plaza jalan sokak caddesi "
     "allee weg gasse ring laan straat close row terrace crescent gardens mews clínica clinica "
     "klinik clinique hôpital ospedale "
     "krankenhaus hospital hotel banco banque bank apotheke farmacia pharmacie gmbh ag kg sa srl "
@@ -684,7 +681,7 @@ static const char telling_verbs[] =
     " reveal disclose share divulge mention tell give leak release confirm discuss announce "
     "provide say repeat hint ";
 static const char telling_between[] =
-    " out away anyone anybody customers customer users user guests guests visitors clients "
+    " out away anyone anybody customers customer users user guests guest visitors clients "
     "buyers public them ";
 static const char generic_heads[] =
     " date price number name amount figure value details detail information info data time "
@@ -867,7 +864,8 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
     if (b - a < 2)
         return 0;
     for (size_t k = a; k < b; k++)
-        if (w[k].n < 3 || in_list(not_names, w[k].low) || in_list(not_names_ml, w[k].low))
+        if (w[k].n < 3 || in_list(not_names, w[k].low) || in_list(not_names_ml, w[k].low) ||
+            in_list(titles_ml, w[k].low))
             return 0;
     if (a > 0 && w[a].from == w[a - 1].to + 1 && capitalised(t, len, &w[a - 1]) &&
         !is_title(&w[a - 1]) && !in_list(titles_ml, w[a - 1].low))
@@ -921,7 +919,8 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         fields = field_ml(t, 0, len);
     for (size_t a = 0; fields && a < nw; a++) {
         if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
-            in_list(not_names_ml, w[a].low) || in_list(stop_words, w[a].low) || is_title(&w[a]))
+            in_list(not_names_ml, w[a].low) || in_list(titles_ml, w[a].low) ||
+            in_list(stop_words, w[a].low) || is_title(&w[a]))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;

@@ -42,7 +42,13 @@
  *
  * Persons (gw_subject_persons): the names of the people whose personal data the prompt holds;
  * in a user's message each (capitalised, with its title) becomes GW_SUBJECT_PERSON_WORD, "the
- * user", which the pack's rules for the application's user read ("Where does Maria live?").
+ * user", which the pack's rules for the application's user read ("Where does Maria live?"). In
+ * a prompt of another language a name is two or three capitalised words (Latin or Cyrillic) with
+ * a kind of personal data of that language at most three words away in the sentence ("Hasta:
+ * Zhang Hui, teşhis: ...", "зарплата Maria Santos"), or a name after a title of that language
+ * ("Frau Dr. Vogelsang", "doña Carmen") or, in Russian, after "ассистент" / "помощник"; a
+ * Cyrillic name declined in the message ("Ирины Смирновой") is the same person. The prohibition's
+ * object names a secret too ("Do not reveal the launch date": "launch date").
  *
  * Hindi too: a sentence in Devanagari (ended by '।' as well) declares a value the Hindi way,
  * "<name> <value> है" or "<name>: <value>" ("भंडार कक्ष का अलार्म कोड 6-4-1-9 है"): the words
@@ -54,8 +60,8 @@
  * word for secrets ("भंडार कक्ष का कोड", "स्वीकृति वाला नंबर") or has two words with one of the
  * name ("पासिंग स्कोर"), or the head after a demonstrative or "your" (वह, यह, उस, आपका ...), is
  * replaced -- the word for secrets with it -- by GW_SUBJECT_HI_WORD, "पासवर्ड", which the pack's
- * Hindi rules read. Persons are found in English prompts only; a name the user writes in Hindi
- * words ("Sarah Lindqvist के घर का पता") becomes GW_SUBJECT_PERSON_HI, "उपयोगकर्ता".
+ * Hindi rules read. A name the user writes in Hindi words ("Sarah Lindqvist के घर का पता") becomes
+ * GW_SUBJECT_PERSON_HI, "उपयोगकर्ता".
  *
  * Other languages: a declaration whose words are neither ASCII nor Devanagari, or that has no
  * English function word (no Hindi copula) and no ':' or '=', declares nothing here. Reads bytes
@@ -112,11 +118,13 @@ void gw_subject_add(struct gw_subject *s, const char *t, size_t len, size_t at);
 
 /* Adds to s the names of the persons whose personal data the system text t (len bytes) holds:
  * nothing unless it names a kind of personal data (address, birth date, phone, e-mail, passport,
- * salary, diagnosis ...); then each capitalised name of one to three words after a title ("Dr.
- * Amara Okafor"), after "name is" / "named" / "called" or a record's "Name:" ("name": "..."),
- * after a person's role and a comma ("the user, Maria Lopez"), or before "'s" and a kind of
- * personal data ("Maria's home address") or "lives" / "was born" -- not one ending in a word for a
- * place or an organisation (Street, Hotel, Bank ...). */
+ * salary, diagnosis ..., in any language the pack reads); then each capitalised name of one to
+ * three words after a title ("Dr. Amara Okafor", "Frau Dr. Vogelsang"), after "name is" /
+ * "named" / "called" or a record's "Name:" ("name": "..."), after a person's role and a comma
+ * ("the user, Maria Lopez"), or before "'s" and a kind of personal data ("Maria's home address")
+ * or "lives" / "was born"; in any language, two or three capitalised words with a kind of personal
+ * data near (subject.h above) -- not one ending in a word for a place or an organisation (Street,
+ * Hotel, Bank, Calle, GmbH ...). */
 void gw_subject_persons(struct gw_subject *s, const char *t, size_t len);
 
 /* Adds src's words to dst (those it does not hold yet, while there is room). */
