@@ -858,6 +858,17 @@ field_near(const char *t, const struct word *w, size_t lo, size_t hi)
  * or before a number ("Calle Olmo 23"), with a kind of personal data at most three words before
  * or after them in their sentence. */
 #define NEAR_WORDS 3
+
+/* A sentence ends between words k - 1 and k of w. */
+static int
+sentence_ends_before(const char *t, size_t len, const struct word *w, size_t k)
+{
+    for (size_t q = w[k - 1].to; q < w[k].from; q++)
+        if (boundary(t, len, q))
+            return 1;
+    return 0;
+}
+
 static int
 other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t a, size_t b)
 {
@@ -881,22 +892,10 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
         return 0;
     /* the window, up to the sentence's ends */
     size_t lo = a, hi = b;
-    while (lo > 0 && a - lo < NEAR_WORDS) {
-        int cut = 0;
-        for (size_t q = w[lo - 1].to; q < w[lo].from && !cut; q++)
-            cut = boundary(t, len, q);
-        if (cut)
-            break;
+    while (lo > 0 && a - lo < NEAR_WORDS && !sentence_ends_before(t, len, w, lo))
         lo--;
-    }
-    while (hi < nw && hi - b < NEAR_WORDS) {
-        int cut = 0;
-        for (size_t q = w[hi - 1].to; q < w[hi].from && !cut; q++)
-            cut = boundary(t, len, q);
-        if (cut)
-            break;
+    while (hi < nw && hi - b < NEAR_WORDS && !sentence_ends_before(t, len, w, hi))
         hi++;
-    }
     return (lo < a && field_near(t, w, lo, a)) || (hi > b && field_near(t, w, b, hi));
 }
 
@@ -1032,6 +1031,18 @@ declined_person(const struct gw_subject *s, const char *t, size_t len, const str
     return (size_t)-1;
 }
 
+/* The word that starts at prev ((size_t)-1: none) is a title of another language one space
+ * before at ("Frau Vogelsang", "doña Carmen"). */
+static int
+title_ml_before(const char *t, size_t len, size_t prev, size_t at)
+{
+    struct word p;
+    if (prev == (size_t)-1 || prev >= at)
+        return 0;
+    return read_word(t, len, prev, &p) + 1 == at && t[p.to] == ' ' && p.n &&
+           in_list(titles_ml, p.low);
+}
+
 /* Copies the message up to from into out, then word instead of [from, to); records the edit.
  * 0 when out has no room. */
 static int
@@ -1062,7 +1073,9 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     /* the two words before the current one: "my" (the user's own), a determiner; a title right
      * before it ("Dr. Okafor": its start) */
     int have = next_word(t, len, &i, &cur), mine = 0, det1 = 0, det2 = 0, exact;
-    struct word prev = {.n = 0}; /* the word before cur, for a title of another language */
+    /* where the word before cur starts ((size_t)-1: none), read again only at a title or a
+     * name, for a title of another language before it */
+    size_t prev = (size_t)-1;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
         exact = k != (size_t)-1 && s->len[k] == cur.n;
@@ -1084,10 +1097,9 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             size_t at = cur.from, end = cur.to;
             title = is_title(&cur) ? at : (size_t)-1;
             /* "Frau Dr. Vogelsang" */
-            if (title != (size_t)-1 && prev.n && at == prev.to + 1 && t[prev.to] == ' ' &&
-                in_list(titles_ml, prev.low))
-                title = prev.from;
-            prev = cur;
+            if (title != (size_t)-1 && title_ml_before(t, len, prev, at))
+                title = prev;
+            prev = at;
             have = next_word(t, len, &i, &cur);
             /* "Dr. Okafor", "Mr Lee" */
             if (have && title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&
@@ -1100,9 +1112,8 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             struct word last = cur;
             size_t from = title != (size_t)-1 ? title : cur.from;
             /* "Frau Vogelsang", "doña Carmen": looked up only here, at a name */
-            if (title == (size_t)-1 && prev.n && cur.from == prev.to + 1 && t[prev.to] == ' ' &&
-                in_list(titles_ml, prev.low))
-                from = prev.from;
+            if (title == (size_t)-1 && title_ml_before(t, len, prev, cur.from))
+                from = prev;
             int more;
             while ((more = next_word(t, len, &i, &nxt))) {
                 int adj = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' ';
@@ -1125,7 +1136,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                 return 0;
             mine = det1 = det2 = 0;
             title = (size_t)-1;
-            prev.n = 0;
+            prev = (size_t)-1;
             cur = nxt;
             have = more;
             continue;
@@ -1203,7 +1214,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             return 0;
         mine = det1 = det2 = 0;
         title = (size_t)-1;
-        prev.n = 0;
+        prev = (size_t)-1;
         cur = nxt;
         have = more;
     }
