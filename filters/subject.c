@@ -1043,6 +1043,40 @@ title_ml_before(const char *t, size_t len, size_t prev, size_t at)
            in_list(titles_ml, p.low);
 }
 
+/* What follows a word for secrets ending at `at` when the prompt named the secret so: " for the
+ * staff portal" -- a preposition, a determiner maybe, then one to three words all kept from the
+ * prompt's declaration (no person's). The end of the last (0: none); *next is where reading goes
+ * on after it. "What is the access code for the staff portal?" under "The access code for the
+ * staff portal is ..." then reads "What is the secret?": the qualifier is the prompt's own. */
+static size_t
+qualifier_end(const struct gw_subject *s, const char *t, size_t len, size_t at, size_t *next)
+{
+    struct word w;
+    size_t i = at, end = 0, to = at;
+    if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ' || !w.n ||
+        !in_list(prepositions, w.low))
+        return 0;
+    to = w.to;
+    if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
+        return 0;
+    if (w.n && in_list(determiners, w.low)) {
+        to = w.to;
+        if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
+            return 0;
+    }
+    for (int n = 0; n < 3 && w.n && w.plain; n++) {
+        size_t k = find(s, w.low, w.n);
+        if (k == (size_t)-1 || (s->flags[k] & GW_SUBJECT_PERSON))
+            break;
+        end = w.to;
+        *next = i;
+        to = w.to;
+        if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
+            break;
+    }
+    return end;
+}
+
 /* Copies the message up to from into out, then word instead of [from, to); records the edit.
  * 0 when out has no room. */
 static int
@@ -1088,6 +1122,20 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
         /* a secret's name is plain ASCII words, or Devanagari ones */
         if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain && !cur.deva)
             k = (size_t)-1;
+        size_t qe, qn = 0;
+        /* "the password for the admin panel", the prompt's qualifier after the word for secrets
+         * (not "my password for ...") */
+        if (k == (size_t)-1 && det1 && !mine && cur.plain && secret_word(&cur) &&
+            (qe = qualifier_end(s, t, len, cur.to, &qn)) != 0) {
+            if (!replace(t, cur.from, qe, GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
+                return 0;
+            i = qn;
+            mine = det1 = det2 = 0;
+            title = (size_t)-1;
+            prev = (size_t)-1;
+            have = next_word(t, len, &i, &cur);
+            continue;
+        }
         if (k == (size_t)-1) {
             /* "my carrier account number" is the user's own */
             mine = (cur.n == 2 && memcmp(cur.low, "my", 2) == 0) ||
@@ -1187,6 +1235,16 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                     /* Hindi: the word for secrets goes with the name */
                     deva = 1;
                     end = nxt.to;
+                    more = next_word(t, len, &i, &nxt);
+                    break;
+                }
+                /* "the access code for the staff portal": the word for secrets and the prompt's
+                 * qualifier go with the name */
+                if (secret_after && nxt.plain &&
+                    (qe = qualifier_end(s, t, len, nxt.to, &qn)) != 0) {
+                    own = 1; /* "access code" alone is generic; with the qualifier, the prompt's */
+                    end = qe;
+                    i = qn;
                     more = next_word(t, len, &i, &nxt);
                     break;
                 }
