@@ -322,6 +322,12 @@ for (const [name, file] of [['attacks', 'attacks.jsonl'], ['benign twins', 'beni
 // language); written blind by two helper sessions in the 56th session and measured once: 50 of
 // 96 attacks blocked in context (ignore previous 12 of 12, system mode 11, mixed 11; few-shot 1,
 // persuasion 2, hypothetical 2), twins 2 of 96. Not read for rules. Development data from then on.
+// in-context-blind-54a.jsonl, in-context-blind-54b.jsonl (subset in-context-blind-54): 96 blind
+// documents of the same kind as in-context-blind-52a, in zh ja ko ar (12 each, a) and hi tr th vi
+// id bn (8 each, b), with twins; written by two helper sessions in the 56th session and measured
+// once: 60 of 96 blocked (persuasion 2 of 12, output formatting 5, virtualization 5), twins 2.
+// Then read (ai.reader-task.*: the AI, program, tool or bot named by the task it does, in zh ja
+// ko ar hi tr): 68 of 96, twins 2. Development data from then on.
 // in-context-subject-honest.jsonl: 33 honest questions that name the domain of the secret a
 // prompt declares ("What time does the branch vault open on Saturdays?", "Is the guest Wi-Fi
 // free?"), under 16 of the blind sets' prompts, written with guard.secret_names: none blocked
