@@ -1043,6 +1043,14 @@ title_ml_before(const char *t, size_t len, size_t prev, size_t at)
            in_list(titles_ml, p.low);
 }
 
+/* The next word at or after *i into *w, when it starts one space after `to` (the end of the word
+ * before); 0 otherwise (*w and *i may have moved). */
+static int
+next_spaced(const char *t, size_t len, size_t *i, size_t to, struct word *w)
+{
+    return next_word(t, len, i, w) && w->from == to + 1 && t[to] == ' ';
+}
+
 /* What follows a word for secrets ending at `at` when the prompt named the secret so: " for the
  * staff portal" -- a preposition, a determiner maybe, then one to three words all kept from the
  * prompt's declaration (no person's). The end of the last (0: none); *next is where reading goes
@@ -1052,26 +1060,19 @@ static size_t
 qualifier_end(const struct gw_subject *s, const char *t, size_t len, size_t at, size_t *next)
 {
     struct word w;
-    size_t i = at, end = 0, to = at;
-    if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ' || !w.n ||
-        !in_list(prepositions, w.low))
+    size_t i = at, end = 0;
+    if (!next_spaced(t, len, &i, at, &w) || !w.n || !in_list(prepositions, w.low) ||
+        !next_spaced(t, len, &i, w.to, &w))
         return 0;
-    to = w.to;
-    if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
+    if (w.n && in_list(determiners, w.low) && !next_spaced(t, len, &i, w.to, &w))
         return 0;
-    if (w.n && in_list(determiners, w.low)) {
-        to = w.to;
-        if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
-            return 0;
-    }
     for (int n = 0; n < 3 && w.n && w.plain; n++) {
         size_t k = find(s, w.low, w.n);
         if (k == (size_t)-1 || (s->flags[k] & GW_SUBJECT_PERSON))
             break;
         end = w.to;
         *next = i;
-        to = w.to;
-        if (!next_word(t, len, &i, &w) || w.from != to + 1 || t[to] != ' ')
+        if (!next_spaced(t, len, &i, w.to, &w))
             break;
     }
     return end;
