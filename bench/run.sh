@@ -158,7 +158,7 @@ YAML
     "$build/portcullis" -c "$tmp/$1.yaml" 2>"$tmp/$1.err" &
     started_pid=$!
     pids+=("$started_pid")
-    for _ in $(seq 6000); do # up to 300 s: compiling the shipped packs cold takes one to two and a half minutes
+    for _ in $(seq 6000); do # up to 300 s: compiling the shipped packs cold takes one to three minutes
       l=$(grep -m1 'listening on' "$tmp/$1.err") && break
       kill -0 "$started_pid" 2>/dev/null || break
       sleep 0.05
