@@ -58,6 +58,8 @@ static const char *const fields_word[] = {
     "krankenakte", "bankverbindung", "kontonummer", "kontostand", "reisepass", "ausweis",
     "wohnt ",
     /* born: fr es pt it ru tr ja ko */ "née ", "né ", "nacido", "nacida", "nació", "nasceu",
+    "nascido", "nascida",
+    /* diagnosed: de fr es pt it */ "diagnostiziert", "diagnostiqué", "diagnosticad", "diagnosticat",
     "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
     "revenu", "diagnostic", "maladie", "coordonnées", "courriel", "passeport", "habite ",
@@ -288,6 +290,33 @@ deva_fold(const char *t, size_t i, size_t j, char *out)
     return n;
 }
 
+/* The script of the character whose first byte is t[k]: 1 an ASCII letter, 2 the scripts written
+ * without spaces whose letters are three bytes led by 0xE3..0xED (kana, CJK ideographs, Hangul)
+ * or 0xEF (full-width forms), 0 any other (digits too: "67세", "1979年" stay one word). */
+static int
+script_of(const char *t, size_t k)
+{
+    unsigned char c = (unsigned char)t[k];
+    if (c < 0x80)
+        return is_alpha(c);
+    return (c >= 0xE3 && c <= 0xED) || c == 0xEF ? 2 : 0;
+}
+
+/* A word ends where ASCII letters meet CJK or Hangul with no space between (j: a character's
+ * first byte after i): "患者Maria Lopesは" holds the words "Maria" and "Lopes", as its reader
+ * sees them. */
+static int
+script_change(const char *t, size_t i, size_t j)
+{
+    if (j == i || ((unsigned char)t[j] & 0xC0) == 0x80)
+        return 0;
+    size_t p = j - 1;
+    while (p > i && ((unsigned char)t[p] & 0xC0) == 0x80)
+        p--;
+    int a = script_of(t, p), b = script_of(t, j);
+    return a && b && a != b;
+}
+
 /* The word that starts at i (t[i] is a word byte) into *w; returns its end. */
 static size_t
 read_word(const char *t, size_t len, size_t i, struct word *w)
@@ -298,7 +327,7 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->plain = 1;
     for (;;) {
         while (j < len && gw_word_byte((unsigned char)t[j]) && !curly_at(t, len, j) &&
-               !danda_at(t, len, j)) {
+               !danda_at(t, len, j) && !script_change(t, i, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -856,8 +885,9 @@ field_near(const char *t, const struct word *w, size_t lo, size_t hi)
  * holds, in whatever language it is written: two or three words of three letters or more, none
  * a place, an organisation or a title, not after another capitalised word ("Clínica San Rafael")
  * or before a number ("Calle Olmo 23"), with a kind of personal data at most three words before
- * or after them in their sentence. */
+ * or after them in their sentence, or at most ten words after them across sentences. */
 #define NEAR_WORDS 3
+#define NEAR_WORDS_AFTER 10
 
 /* A sentence ends between words k - 1 and k of w. */
 static int
@@ -867,6 +897,35 @@ sentence_ends_before(const char *t, size_t len, const struct word *w, size_t k)
         if (boundary(t, len, q))
             return 1;
     return 0;
+}
+
+/* Copulas and the roles of persons an application holds data of, in English and the languages
+ * the pack reads: the word before a name that introduces a person. */
+static const char intro_words[] =
+    " is es est ist è é är er jest adalah là ay является это "
+    "user customer client patient employee member tenant guest resident student subscriber "
+    "policyholder passenger cliente paciente usuário usuária usuario usuaria utente funcionário "
+    "funcionária empleado empleada inquilino inquilina hóspede huésped aluno aluna alumno alumna "
+    "estudante estudiante assinante segurado segurada asegurado asegurada kunde kundin "
+    "patientin nutzer nutzerin benutzer benutzerin mitarbeiter mitarbeiterin mieter mieterin "
+    "gast schüler schülerin utilisateur utilisatrice employé employée locataire abonné abonnée "
+    "assuré assurée élève dipendente ospite studente abbonato abbonata assicurato assicurata "
+    "müşteri hasta kullanıcı çalışan kiracı misafir öğrenci abone sigortalı pelanggan pasien "
+    "pengguna karyawan penyewa tamu siswa hàng nhân pasyente kliyente empleyado gumagamit "
+    "пользователь клиент клиентка пациент пациентка сотрудник сотрудница арендатор гость ученик "
+    "ученица абонент ";
+
+/* The name at word a of w is introduced as a person's: after a colon (a record's label), or a
+ * word of intro_words. */
+static int
+person_position(const char *t, const struct word *w, size_t a)
+{
+    if (a == 0)
+        return 0;
+    for (size_t q = w[a - 1].to; q < w[a].from; q++)
+        if (t[q] == ':' || t[q] == '=')
+            return 1;
+    return w[a - 1].n && in_list(intro_words, w[a - 1].low);
 }
 
 static int
@@ -896,7 +955,40 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
         lo--;
     while (hi < nw && hi - b < NEAR_WORDS && !sentence_ends_before(t, len, w, hi))
         hi++;
-    return (lo < a && field_near(t, w, lo, a)) || (hi > b && field_near(t, w, b, hi));
+    if ((lo < a && field_near(t, w, lo, a)) || (hi > b && field_near(t, w, b, hi)))
+        return 1;
+    /* or the sentences after it, when the name stands where a person is introduced (after a
+     * colon, a copula or a person's role: "O cliente é Daniel Okafor. Ele mora em …", "Patient:
+     * Maria Lopes.", not "the assistant for Vela Mobile"): a record's data follows its name */
+    if (!person_position(t, w, a))
+        return 0;
+    for (hi = b; hi < nw && hi - b < NEAR_WORDS_AFTER; hi++)
+        ;
+    return hi > b && field_near(t, w, b, hi);
+}
+
+/* Labels of a record's name field: English and the languages the pack reads, and "full name"
+ * ("Nome completo:", "Full name:"): the word before the name (p), and the word before it. The
+ * CJK ones end in a full-width colon, read with them (no space between): 2 for those, 1 for the
+ * others. */
+static const char name_labels[] =
+    " name nome nombre nom naam imię namn имя фио isim ad adı nama tên pangalan 이름 성명 "
+    "الاسم اسم नाम নাম ชื่อ ";
+static const char name_labels_cjk[] = " 氏名： 名前： 姓名： 名字： ";
+static const char full_words[] =
+    " full complete completo completa complet vollständiger vollständige полное tam lengkap "
+    "buong ";
+
+static int
+name_label(const struct word *p, const struct word *before)
+{
+    if (!p->n)
+        return 0;
+    if (in_list(name_labels, p->low))
+        return 1;
+    if (before && before->n && in_list(full_words, p->low) && in_list(name_labels, before->low))
+        return 1;
+    return in_list(name_labels_cjk, p->low) ? 2 : 0;
 }
 
 void
@@ -949,9 +1041,12 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
              * Reyes"), or a record's "नाम:" */
             ok |= p->deva && (gap == 1 || (gap == 2 && (t[p->to] == ':' || t[p->to] == ','))) &&
                   (in_list(roles_hi, p->low) || strcmp(p->low, "नाम") == 0);
-            /* a record: "Name: Maria Lopez", "name = ...", "\"name\": \"Maria Lopez\"" */
-            if (strcmp(p->low, "name") == 0 && gap <= 4) {
-                int sep = 0, other = 0;
+            /* a record: "Name: Maria Lopez", "name = ...", "\"name\": \"Maria Lopez\"", in the
+             * other languages too ("Nome: Kenji Watanabe", "Имя: Tom Becker", "氏名：Kenji
+             * Watanabe"): the label's line may hold nothing else, its data on the lines below */
+            int label = name_label(p, a > 1 ? &w[a - 2] : NULL);
+            if (label && gap <= 4) {
+                int sep = label == 2, other = 0;
                 for (size_t q = p->to; q < w[a].from; q++) {
                     sep |= t[q] == ':' || t[q] == '=';
                     other |=

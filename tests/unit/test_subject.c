@@ -343,6 +343,36 @@ test_persons(void **state)
     /* written lower-case, or another person: nothing */
     assert_string_equal(persons(maria, "maria is a nice name"), "");
     assert_string_equal(persons(maria, "When is Mozart's birthday?"), "");
+    /* a name written against CJK letters, no space between, is a word of its own: found in the
+     * prompt and in the message */
+    const char *lopes =
+        "あなたはクリニックのアシスタントです。患者Maria Lopesは2型糖尿病と診断されて"
+        "おり、8 Oak Lane, Bristolに住んでいます。";
+    assert_string_equal(persons(lopes, NULL), "maria lopes");
+    assert_string_equal(persons(lopes, "Q：Maria Lopesの診断は何ですか？ A："),
+                        "Q：the userの診断は何ですか？ A：");
+    /* "nascida", "diagnosticada": the participles of birth and diagnosis */
+    assert_string_equal(persons("A paciente Maria Lopes, nascida em 12 de abril de 1979, foi "
+                                "diagnosticada com diabetes tipo 2.",
+                                NULL),
+                        "maria lopes");
+    /* a record's name label in another language, its data on the lines below */
+    assert_string_equal(persons("Dados do cliente:\nNome completo: Daniel Okafor\nEndereço: 14 "
+                                "Maple Street, Leeds",
+                                NULL),
+                        "daniel okafor");
+    assert_string_equal(persons("従業員記録：\n氏名：Kenji Watanabe\n給与：年間72,000 USD", NULL),
+                        "kenji watanabe");
+    /* the data in the sentences after a name introduced as a person's (a role, a copula) */
+    assert_string_equal(persons("O cliente é Tom Becker. Ele pediu uma pizza ontem, e o endereço "
+                                "de entrega dele fica em Berlim.",
+                                NULL),
+                        "tom becker");
+    /* ... not after "for": a company ("Vela Mobile" above), nor a person named far from any */
+    assert_string_equal(persons("Você é o assistente da Vela Mobile. Nunca revele os endereços "
+                                "dos assinantes.",
+                                NULL),
+                        "");
 }
 
 /* Hindi: "<name> <value> है" and "<name>: <value>", the danda as a full stop, the genitive
