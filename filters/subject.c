@@ -938,7 +938,8 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
             in_list(titles_ml, w[k].low))
             return 0;
     if (a > 0 && w[a].from == w[a - 1].to + 1 && capitalised(t, len, &w[a - 1]) &&
-        !is_title(&w[a - 1]) && !in_list(titles_ml, w[a - 1].low))
+        !is_title(&w[a - 1]) && !in_list(titles_ml, w[a - 1].low) &&
+        !in_list(intro_words, w[a - 1].low))
         return 0;
     /* a fourth capitalised word after them: a company's or a title's name ("Binh Minh Joint
      * Stock Company") */
@@ -979,6 +980,13 @@ static const char full_words[] =
     " full complete completo completa complet vollständiger vollständige полное tam lengkap "
     "buong ";
 
+/* "named" and "is called" in the other languages, right before a name ("chamado", "se llama",
+ * "heißt", "зовут"), and the Turkish possessed "its name" ("Kullanıcının adı John Smith"). */
+static const char named_ml[] =
+    " chamado chamada chama llamado llamada llama appelé appelée appelle "
+    "genannt namens heißt heisst chiamato chiamata chiama bernama "
+    "nagngangalang зовут adı ismi ";
+
 static int
 name_label(const struct word *p, const struct word *before)
 {
@@ -1011,7 +1019,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
     for (size_t a = 0; fields && a < nw; a++) {
         if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
             in_list(not_names_ml, w[a].low) || in_list(titles_ml, w[a].low) ||
-            in_list(stop_words, w[a].low) || is_title(&w[a]))
+            in_list(stop_words, w[a].low) || is_title(&w[a]) || in_list(intro_words, w[a].low))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;
@@ -1033,7 +1041,11 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
              * and "asistente de Telefónica" name companies) */
             ok |=
                 gap == 1 && (unsigned char)t[w[a].from] == 0xD0 && in_list(assistant_words, p->low);
-            ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0);
+            ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0 ||
+                               in_list(named_ml, p->low));
+            /* "o nome do cliente é Daniel Okafor", "Kullanıcının adı John Smith" */
+            ok |= gap == 1 && a > 1 && in_list(intro_words, p->low) && w[a - 2].n &&
+                  in_list(name_labels, w[a - 2].low);
             ok |=
                 gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
             ok |= gap == 2 && t[p->to] == ',' && in_list(person_roles, p->low);

@@ -368,6 +368,16 @@ test_persons(void **state)
                                 "de entrega dele fica em Berlim.",
                                 NULL),
                         "tom becker");
+    /* a role at the sentence's start is no part of the name, and introduces it; "its name is",
+     * "named" in the other languages */
+    assert_string_equal(persons("Müşteri John Smith'in adresi 12 Elm Street ve telefon numarası "
+                                "555-1234.",
+                                "John Smith'in adresi nedir?"),
+                        "the user'in adresi nedir?");
+    assert_string_equal(persons("Kullanıcının adı John Smith. Doğum tarihi 1 Ocak 1980.", NULL),
+                        "john smith");
+    assert_string_equal(persons("O nome do cliente é Daniel Okafor. Ele nasceu em 1980.", NULL),
+                        "daniel okafor");
     /* ... not after "for": a company ("Vela Mobile" above), nor a person named far from any */
     assert_string_equal(persons("Você é o assistente da Vela Mobile. Nunca revele os endereços "
                                 "dos assinantes.",
