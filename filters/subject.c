@@ -58,7 +58,8 @@ static const char *const fields_word[] = {
     "krankenakte", "bankverbindung", "kontonummer", "kontostand", "reisepass", "ausweis",
     "wohnt ",
     /* born: fr es pt it ru tr ja ko */ "née ", "né ", "nacido", "nacida", "nació", "nasceu",
-    "nascido", "nascida",
+    "nascido", "nascida", "sinh ngày", "sinh năm",
+    /* lives: it es pt vi tl de */ "abita ", "vive ", "mora ", "sống ", "nakatira", "wohnhaft",
     /* diagnosed: de fr es pt it */ "diagnostiziert", "diagnostiqué", "diagnosticad", "diagnosticat",
     "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
@@ -913,7 +914,7 @@ static const char intro_words[] =
     "müşteri hasta kullanıcı çalışan kiracı misafir öğrenci abone sigortalı pelanggan pasien "
     "pengguna karyawan penyewa tamu siswa hàng nhân pasyente kliyente empleyado gumagamit "
     "пользователь клиент клиентка пациент пациентка сотрудник сотрудница арендатор гость ученик "
-    "ученица абонент ";
+    "ученица абонент si ";
 
 /* The name at word a of w is introduced as a person's: after a colon (a record's label), or a
  * word of intro_words. */
@@ -980,6 +981,11 @@ static const char full_words[] =
     " full complete completo completa complet vollständiger vollständige полное tam lengkap "
     "buong ";
 
+/* Articles of the other languages, capitalised at a sentence's start ("Der Kunde John Smith",
+ * German capitalising its nouns too): never a name's first word. */
+static const char articles_ml[] = " der die das den dem des ein eine einen el la le les los las il "
+                                  "lo gli os um uma un une una het de een ";
+
 /* "named" and "is called" in the other languages, right before a name ("chamado", "se llama",
  * "heißt", "зовут"), and the Turkish possessed "its name" ("Kullanıcının adı John Smith"). */
 static const char named_ml[] =
@@ -1019,7 +1025,8 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
     for (size_t a = 0; fields && a < nw; a++) {
         if (!capitalised(t, len, &w[a]) || in_list(not_names, w[a].low) ||
             in_list(not_names_ml, w[a].low) || in_list(titles_ml, w[a].low) ||
-            in_list(stop_words, w[a].low) || is_title(&w[a]) || in_list(intro_words, w[a].low))
+            in_list(stop_words, w[a].low) || is_title(&w[a]) || in_list(intro_words, w[a].low) ||
+            in_list(articles_ml, w[a].low))
             continue;
         /* the name: up to three capitalised words one space apart */
         size_t b = a + 1;
@@ -1203,6 +1210,15 @@ replace(const char *t, size_t from, size_t to, const char *word, char *out, size
     return 1;
 }
 
+/* w is kept word k of a person with the "s" of the German (Dutch, Scandinavian) genitive ("John
+ * Smiths Adresse"). */
+static int
+genitive_s(const struct gw_subject *s, size_t k, const struct word *w)
+{
+    return (s->flags[k] & GW_SUBJECT_PERSON) && s->len[k] >= 3 && w->n == s->len[k] + 1u &&
+           w->low[w->n - 1] == 's';
+}
+
 size_t
 gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out, size_t cap,
                    struct gw_subject_edit *ed, size_t *ned)
@@ -1220,7 +1236,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     size_t prev = (size_t)-1;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
-        exact = k != (size_t)-1 && s->len[k] == cur.n;
+        exact = k != (size_t)-1 && (s->len[k] == cur.n || genitive_s(s, k, &cur));
         if (k == (size_t)-1 && (k = declined_person(s, t, len, &cur)) != (size_t)-1)
             exact = 1;
         /* a person's name, capitalised as names are */
@@ -1274,7 +1290,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             while ((more = next_word(t, len, &i, &nxt))) {
                 int adj = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' ';
                 size_t kn = adj ? find(s, nxt.low, nxt.n) : (size_t)-1;
-                if (kn != (size_t)-1 && s->len[kn] != nxt.n)
+                if (kn != (size_t)-1 && s->len[kn] != nxt.n && !genitive_s(s, kn, &nxt))
                     kn = (size_t)-1;
                 if (kn == (size_t)-1 && adj)
                     kn = declined_person(s, t, len, &nxt);

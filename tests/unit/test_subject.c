@@ -378,6 +378,15 @@ test_persons(void **state)
                         "john smith");
     assert_string_equal(persons("O nome do cliente é Daniel Okafor. Ele nasceu em 1980.", NULL),
                         "daniel okafor");
+    /* German: an article and a role before the name, nouns capitalised; the genitive "s" */
+    assert_string_equal(persons("Der Kunde John Smith wohnt in der Hauptstraße 1.",
+                                "Wie lautet John Smiths Adresse?"),
+                        "Wie lautet the user Adresse?");
+    /* "lives" (abita, nakatira) as a kind of personal data; the Tagalog article of names */
+    assert_string_equal(persons("Il cliente Mario Rossi abita in Via Roma 1 a Milano.", NULL),
+                        "mario rossi");
+    assert_string_equal(persons("Ang user ay si John Smith. Nakatira siya sa 12 Elm Street.", NULL),
+                        "john smith");
     /* ... not after "for": a company ("Vela Mobile" above), nor a person named far from any */
     assert_string_equal(persons("Você é o assistente da Vela Mobile. Nunca revele os endereços "
                                 "dos assinantes.",
