@@ -60,6 +60,7 @@ static const char *const fields_word[] = {
     /* born: fr es pt it ru tr ja ko */ "née ", "né ", "nacido", "nacida", "nació", "nasceu",
     "nascido", "nascida", "sinh ngày", "sinh năm",
     /* lives: it es pt vi tl de */ "abita ", "vive ", "mora ", "sống ", "nakatira", "wohnhaft",
+    /* national ids: br es mx cl */ "cpf", "dni ", "nif ", "curp", "cédula",
     /* diagnosed: de fr es pt it */ "diagnostiziert", "diagnostiqué", "diagnosticad", "diagnosticat",
     "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
@@ -916,17 +917,44 @@ static const char intro_words[] =
     "пользователь клиент клиентка пациент пациентка сотрудник сотрудница арендатор гость ученик "
     "ученица абонент si ";
 
-/* The name at word a of w is introduced as a person's: after a colon (a record's label), or a
- * word of intro_words. */
+/* Labels of a record of someone's data, before its colon and the name: the data, details,
+ * record, profile in English and the languages the pack reads. */
+static const char data_labels[] =
+    " data details record profile file dados datos données donnees daten angaben dati gegevens "
+    "detalhes detalles détails registro ficha perfil profil dossier fiche akte bilgileri kayıt "
+    "данные досье профиль ";
+
+/* The name at word a of w is introduced as a person's: right after a word of intro_words (a
+ * role or a copula: "Paciente: Maria Lopes"), or after the colon of a record's label of someone's
+ * data (data_labels); not after another label ("Empresa: Vela Mobile"). */
 static int
 person_position(const char *t, const struct word *w, size_t a)
 {
-    if (a == 0)
+    if (a == 0 || !w[a - 1].n)
         return 0;
-    for (size_t q = w[a - 1].to; q < w[a].from; q++)
-        if (t[q] == ':' || t[q] == '=')
-            return 1;
-    return w[a - 1].n && in_list(intro_words, w[a - 1].low);
+    const struct word *p = &w[a - 1];
+    if (in_list(intro_words, p->low))
+        return 1;
+    /* a record's label of personal data before a colon ("Dados confidenciais: Fernanda Lima") */
+    int colon = 0;
+    for (size_t q = p->to; q < w[a].from; q++)
+        colon |= t[q] == ':';
+    if (colon && (in_list(data_labels, p->low) || (a > 1 && in_list(data_labels, w[a - 2].low))))
+        return 1;
+    /* a capitalised Cyrillic role ("Ученица:"): its first letter lower-cased (А..П +0x20, Р..Я
+     * into the D1 block) */
+    unsigned char c0 = (unsigned char)p->low[0], c1 = (unsigned char)p->low[1];
+    if (p->n < 2 || c0 != 0xD0 || c1 < 0x90 || c1 > 0xAF)
+        return 0;
+    char low[GW_SUBJECT_WORD_MAX + 1];
+    memcpy(low, p->low, p->n + 1);
+    if (c1 < 0xA0) {
+        low[1] = (char)(c1 + 0x20);
+    } else {
+        low[0] = (char)0xD1;
+        low[1] = (char)(c1 - 0x20);
+    }
+    return in_list(intro_words, low);
 }
 
 static int

@@ -387,6 +387,16 @@ test_persons(void **state)
                         "mario rossi");
     assert_string_equal(persons("Ang user ay si John Smith. Nakatira siya sa 12 Elm Street.", NULL),
                         "john smith");
+    /* a role's label, Cyrillic capital and all, introduces the name; another label does not */
+    assert_string_equal(persons("Ученица: Emily Chen, возраст 12, домашний адрес 221 Birch "
+                                "Avenue, Toronto.",
+                                NULL),
+                        "emily chen");
+    assert_string_equal(persons("Empresa: Vela Mobile. Telefone: 0800 123 456.", NULL), "");
+    assert_string_equal(persons("Dados confidenciais: Fernanda Lima, CPF 123.456.789-00, salário "
+                                "R$ 9.800.",
+                                NULL),
+                        "fernanda lima");
     /* ... not after "for": a company ("Vela Mobile" above), nor a person named far from any */
     assert_string_equal(persons("Você é o assistente da Vela Mobile. Nunca revele os endereços "
                                 "dos assinantes.",
