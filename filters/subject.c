@@ -988,8 +988,9 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
     if ((lo < a && field_near(t, w, lo, a)) || (hi > b && field_near(t, w, b, hi)))
         return 1;
     /* or the sentences after it, when the name stands where a person is introduced (after a
-     * colon, a copula or a person's role: "O cliente é Daniel Okafor. Ele mora em …", "Patient:
-     * Maria Lopes.", not "the assistant for Vela Mobile"): a record's data follows its name */
+     * copula, a person's role or a record label's colon: "O cliente é Daniel Okafor. Ele mora em
+     * …", "Patient: Maria Lopes.", not "the assistant for Vela Mobile"): a record's data follows
+     * its name */
     if (!person_position(t, w, a))
         return 0;
     for (hi = b; hi < nw && hi - b < NEAR_WORDS_AFTER; hi++)
