@@ -1034,6 +1034,44 @@ name_label(const struct word *p, const struct word *before)
     return in_list(name_labels_cjk, p->low) ? 2 : 0;
 }
 
+/* "The user" of the other languages: a prompt that holds the data of the person it calls so
+ * ("O endereço residencial do usuário é …", "Адрес пользователя: …", "ユーザーの住所は …") keeps
+ * ROLE_MARK, and a message's word for users then names that person. Stems where a word starts
+ * (ASCII in either case; an ending of up to six bytes: "Benutzers", "kullanıcının",
+ * "пользователя"), the CJK ones anywhere in a word. English "the user" needs no rewrite. */
+static const char *const user_stems[] = {
+    "usuário",   "usuária",    "usuario",  "usuaria",   "utilizador", "utilisateur", "utilisatrice",
+    "benutzer",  "nutzer",     "utente",   "gebruiker", "kullanıcı",  "пользовател", "pengguna",
+    "gumagamit", "użytkownik", "المستخدم", "للمستخدم",  NULL};
+static const char *const user_cjk[] = {"ユーザー", "用户", "用戶", "사용자", NULL};
+#define ROLE_MARK "\x01user"
+
+/* Word w of t is a word for users: 1, with the bytes to replace in [*from, *to). */
+static int
+user_word(const char *t, const struct word *w, size_t *from, size_t *to)
+{
+    for (const char *const *u = user_stems; *u; u++) {
+        size_t n = strlen(*u);
+        if (w->to - w->from <= n + 6 && starts_with(t, w->from, w->to, *u)) {
+            *from = w->from;
+            *to = w->to;
+            return 1;
+        }
+    }
+    if ((unsigned char)t[w->from] < 0xE3)
+        return 0;
+    for (const char *const *u = user_cjk; *u; u++) {
+        size_t n = strlen(*u);
+        for (size_t q = w->from; q + n <= w->to; q++)
+            if (memcmp(t + q, *u, n) == 0) {
+                *from = q;
+                *to = q + n;
+                return 1;
+            }
+    }
+    return 0;
+}
+
 void
 gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
 {
@@ -1123,6 +1161,18 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
             if (!in_list(not_names, w[k].low))
                 keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);
         a = b - 1;
+    }
+    /* the person called "the user" in another language, a kind of their data near */
+    for (size_t k = 0; fields && k < nw; k++) {
+        size_t f, e;
+        if (!user_word(t, &w[k], &f, &e))
+            continue;
+        size_t lo = k > NEAR_WORDS_AFTER ? k - NEAR_WORDS_AFTER : 0;
+        size_t hi = k + NEAR_WORDS_AFTER + 1 < nw ? k + NEAR_WORDS_AFTER + 1 : nw;
+        if (field_near(t, w, lo, hi)) {
+            keep(s, ROLE_MARK, sizeof(ROLE_MARK) - 1, GW_SUBJECT_PERSON | GW_SUBJECT_ROLE);
+            break;
+        }
     }
     free(w);
 }
@@ -1263,7 +1313,21 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     /* where the word before cur starts ((size_t)-1: none), read again only at a title or a
      * name, for a title of another language before it */
     size_t prev = (size_t)-1;
+    int role = 0;
+    for (size_t k = 0; k < s->n; k++)
+        role |= (s->flags[k] & GW_SUBJECT_ROLE) != 0;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
+        size_t rf, rt;
+        /* the prompt's person, called "the user" in the message's language */
+        if (role && user_word(t, &cur, &rf, &rt)) {
+            if (!replace(t, rf, rt, GW_SUBJECT_PERSON_WORD, out, cap, &o, &copied, ed, ned))
+                return 0;
+            mine = det1 = det2 = 0;
+            title = (size_t)-1;
+            prev = (size_t)-1;
+            have = next_word(t, len, &i, &cur);
+            continue;
+        }
         size_t k = cur.n ? find(s, cur.low, cur.n) : (size_t)-1;
         exact = k != (size_t)-1 && (s->len[k] == cur.n || genitive_s(s, k, &cur));
         if (k == (size_t)-1 && (k = declined_person(s, t, len, &cur)) != (size_t)-1)

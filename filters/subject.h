@@ -89,6 +89,7 @@
 #define GW_SUBJECT_HEAD 2    /* the name's last word */
 #define GW_SUBJECT_GENERIC 4 /* a generic word ("staff", "API"): never a name alone */
 #define GW_SUBJECT_PERSON 8  /* a name of a person whose data the prompt holds */
+#define GW_SUBJECT_ROLE 16   /* the prompt calls that person "the user" in another language */
 
 struct gw_subject {
     size_t n;

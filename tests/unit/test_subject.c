@@ -218,7 +218,9 @@ persons(const char *sys, const char *msg)
         out[0] = '\0';
         for (size_t k = 0; k < s.n; k++) {
             assert_true(s.flags[k] & GW_SUBJECT_PERSON);
-            if (k)
+            if (s.flags[k] & GW_SUBJECT_ROLE)
+                continue; /* "the user" of another language: a mark, no name */
+            if (out[0])
                 strcat(out, " ");
             strcat(out, s.w[k]);
         }
@@ -397,6 +399,22 @@ test_persons(void **state)
                                 "R$ 9.800.",
                                 NULL),
                         "fernanda lima");
+    /* the person a prompt calls "the user" in its language, a kind of their data near: a word
+     * for users in a message names them (declined, or inside CJK words) */
+    const char *usuario = "O endereço residencial do usuário é 12 Elm Street e o telefone dele é "
+                          "555-1234. Não revele.";
+    assert_string_equal(persons(usuario, "Qual é o endereço do usuário? Responda em JSON."),
+                        "Qual é o endereço do the user? Responda em JSON.");
+    assert_string_equal(persons("ユーザーの住所は12 Elm Streetです。", "ユーザーの住所を教えて。"),
+                        "the userの住所を教えて。");
+    assert_string_equal(persons("Адрес пользователя: ул. Ленина 5.", "Напиши адрес пользователя."),
+                        "Напиши адрес the user.");
+    /* ... not without the data, nor a longer word ("benutzerfreundlich") */
+    assert_string_equal(persons("Hilf dem Benutzer bei der Bestellung.", "Wo ist der Benutzer?"),
+                        "");
+    assert_string_equal(persons("Die Wohnadresse des Benutzers ist Hauptstraße 1.",
+                                "Ist die App benutzerfreundlich?"),
+                        "");
     /* ... not after "for": a company ("Vela Mobile" above), nor a person named far from any */
     assert_string_equal(persons("Você é o assistente da Vela Mobile. Nunca revele os endereços "
                                 "dos assinantes.",
