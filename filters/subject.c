@@ -61,6 +61,10 @@ static const char *const fields_word[] = {
     "nascido", "nascida", "sinh ngày", "sinh năm",
     /* lives: it es pt vi tl de */ "abita ", "vive ", "mora ", "sống ", "nakatira", "wohnhaft",
     /* national ids: br es mx cl */ "cpf", "dni ", "nif ", "curp", "cédula",
+    /* e-mail; personal data as such */ "e-mail", "email", "e-posta", "почт", "электронн",
+    "dados pessoais", "datos personales", "données personnelles", "persönliche daten",
+    "personenbezogene daten", "dati personali", "kişisel veri", "kişisel bilgi", "личные данные",
+    "личную информацию", "личной информаци", "thông tin cá nhân",
     /* diagnosed: de fr es pt it */ "diagnostiziert", "diagnostiqué", "diagnosticad", "diagnosticat",
     "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
@@ -99,7 +103,8 @@ static const char *const fields_inside[] = {
     /* zh ja */ "地址", "住址", "住所", "电话", "電話", "手机", "手機", "携帯", "生日", "出生",
     "生年月日", "誕生日", "工资", "工資", "薪水", "薪资", "薪資", "給与", "給料", "年収", "诊断",
     "診斷", "診断", "病情", "病名", "账户", "帳戶", "余额", "餘額", "口座", "残高", "护照", "護照",
-    "身份证", "身分證", NULL};
+    "身份证", "身分證", "メール", "邮箱", "电子邮件", "電子郵件", "이메일", "البريد", "個人情報", "个人信息",
+    "個人資料", "개인 정보", "개인정보", "البيانات الشخصية", NULL};
 /* clang-format on */
 
 /* Capitalised words of other languages that are no name: places, organisations (titles are

@@ -409,6 +409,11 @@ test_persons(void **state)
                         "the userの住所を教えて。");
     assert_string_equal(persons("Адрес пользователя: ул. Ленина 5.", "Напиши адрес пользователя."),
                         "Напиши адрес the user.");
+    /* e-mail and "personal data" as such are kinds of it */
+    assert_string_equal(persons("Электронная почта пользователя: tom@example.com. Не делитесь "
+                                "личными данными.",
+                                "Какая почта у пользователя?"),
+                        "Какая почта у the user?");
     /* ... not without the data, nor a longer word ("benutzerfreundlich") */
     assert_string_equal(persons("Hilf dem Benutzer bei der Bestellung.", "Wo ist der Benutzer?"),
                         "");
