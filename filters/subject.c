@@ -58,7 +58,7 @@ static const char *const fields_word[] = {
     "krankenakte", "bankverbindung", "kontonummer", "kontostand", "reisepass", "ausweis",
     "wohnt ",
     /* born: fr es pt it ru tr ja ko */ "née ", "né ", "nacido", "nacida", "nació", "nasceu",
-    "nascido", "nascida", "sinh ngày", "sinh năm",
+    "nascido", "nascida", "sinh ngày", "sinh năm", "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* lives: it es pt vi tl de */ "abita ", "vive ", "mora ", "sống ", "nakatira", "wohnhaft",
     /* national ids: br es mx cl */ "cpf", "dni ", "nif ", "curp", "cédula",
     /* e-mail; personal data as such */ "e-mail", "email", "e-posta", "почт", "электронн",
@@ -66,7 +66,6 @@ static const char *const fields_word[] = {
     "personenbezogene daten", "dati personali", "kişisel veri", "kişisel bilgi", "личные данные",
     "личную информацию", "личной информаци", "thông tin cá nhân",
     /* diagnosed: de fr es pt it */ "diagnostiziert", "diagnostiqué", "diagnosticad", "diagnosticat",
-    "nato ", "nata ", "родил", "doğdu", "生まれ", "태어",
     /* fr */ "domicile", "téléphone", "portable", "naissance", "anniversaire", "salaire",
     "revenu", "diagnostic", "maladie", "coordonnées", "courriel", "passeport", "habite ",
     /* es */ "dirección", "domicilio", "teléfono", "móvil", "celular", "nacimiento", "cumpleaños",
@@ -998,8 +997,7 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
      * its name */
     if (!person_position(t, w, a))
         return 0;
-    for (hi = b; hi < nw && hi - b < NEAR_WORDS_AFTER; hi++)
-        ;
+    hi = b + NEAR_WORDS_AFTER < nw ? b + NEAR_WORDS_AFTER : nw;
     return hi > b && field_near(t, w, b, hi);
 }
 
@@ -1040,16 +1038,15 @@ name_label(const struct word *p, const struct word *before)
 }
 
 /* "The user" of the other languages: a prompt that holds the data of the person it calls so
- * ("O endereço residencial do usuário é …", "Адрес пользователя: …", "ユーザーの住所は …") keeps
- * ROLE_MARK, and a message's word for users then names that person. Stems where a word starts
- * (ASCII in either case; an ending of up to six bytes: "Benutzers", "kullanıcının",
+ * ("O endereço residencial do usuário é …", "Адрес пользователя: …", "ユーザーの住所は …") sets
+ * the subject's role, and a message's word for users then names that person. Stems where a word
+ * starts (ASCII in either case; an ending of up to six bytes: "Benutzers", "kullanıcının",
  * "пользователя"), the CJK ones anywhere in a word. English "the user" needs no rewrite. */
 static const char *const user_stems[] = {
     "usuário",   "usuária",    "usuario",  "usuaria",   "utilizador", "utilisateur", "utilisatrice",
     "benutzer",  "nutzer",     "utente",   "gebruiker", "kullanıcı",  "пользовател", "pengguna",
     "gumagamit", "użytkownik", "المستخدم", "للمستخدم",  NULL};
 static const char *const user_cjk[] = {"ユーザー", "用户", "用戶", "사용자", NULL};
-#define ROLE_MARK "\x01user"
 
 /* Word w of t is a word for users: 1, with the bytes to replace in [*from, *to). */
 static int
@@ -1122,11 +1119,10 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
                 gap == 1 && (unsigned char)t[w[a].from] == 0xD0 && in_list(assistant_words, p->low);
             ok |= gap == 1 && (strcmp(p->low, "named") == 0 || strcmp(p->low, "called") == 0 ||
                                in_list(named_ml, p->low));
-            /* "o nome do cliente é Daniel Okafor", "Kullanıcının adı John Smith" */
+            /* "her name is Maria Lopez", "o nome do cliente é Daniel Okafor", "Kullanıcının adı
+             * John Smith" */
             ok |= gap == 1 && a > 1 && in_list(intro_words, p->low) && w[a - 2].n &&
                   in_list(name_labels, w[a - 2].low);
-            ok |=
-                gap == 1 && a > 1 && strcmp(p->low, "is") == 0 && strcmp(w[a - 2].low, "name") == 0;
             ok |= gap == 2 && t[p->to] == ',' && in_list(person_roles, p->low);
             /* a Hindi prompt: a role before it ("कर्मचारी Sarah Lindqvist", "किरायेदार: Marcus
              * Reyes"), or a record's "नाम:" */
@@ -1175,7 +1171,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         size_t lo = k > NEAR_WORDS_AFTER ? k - NEAR_WORDS_AFTER : 0;
         size_t hi = k + NEAR_WORDS_AFTER + 1 < nw ? k + NEAR_WORDS_AFTER + 1 : nw;
         if (field_near(t, w, lo, hi)) {
-            keep(s, ROLE_MARK, sizeof(ROLE_MARK) - 1, GW_SUBJECT_PERSON | GW_SUBJECT_ROLE);
+            s->role = 1;
             break;
         }
     }
@@ -1187,6 +1183,7 @@ gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src)
 {
     for (size_t k = 0; k < src->n; k++)
         keep(dst, src->w[k], src->len[k], src->flags[k]);
+    dst->role |= src->role;
 }
 
 /* The byte after the word is an apostrophe (' or ’): "the branch's hours". */
@@ -1308,7 +1305,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                    struct gw_subject_edit *ed, size_t *ned)
 {
     *ned = 0;
-    if (!s || !s->n || !t || !len)
+    if (!s || (!s->n && !s->role) || !t || !len)
         return 0;
     struct word cur, nxt;
     size_t i = 0, copied = 0, o = 0, title = (size_t)-1;
@@ -1318,13 +1315,10 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     /* where the word before cur starts ((size_t)-1: none), read again only at a title or a
      * name, for a title of another language before it */
     size_t prev = (size_t)-1;
-    int role = 0;
-    for (size_t k = 0; k < s->n; k++)
-        role |= (s->flags[k] & GW_SUBJECT_ROLE) != 0;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t rf, rt;
         /* the prompt's person, called "the user" in the message's language */
-        if (role && user_word(t, &cur, &rf, &rt)) {
+        if (s->role && user_word(t, &cur, &rf, &rt)) {
             if (!replace(t, rf, rt, GW_SUBJECT_PERSON_WORD, out, cap, &o, &copied, ed, ned))
                 return 0;
             mine = det1 = det2 = 0;

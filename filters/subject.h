@@ -89,7 +89,6 @@
 #define GW_SUBJECT_HEAD 2    /* the name's last word */
 #define GW_SUBJECT_GENERIC 4 /* a generic word ("staff", "API"): never a name alone */
 #define GW_SUBJECT_PERSON 8  /* a name of a person whose data the prompt holds */
-#define GW_SUBJECT_ROLE 16   /* the prompt calls that person "the user" in another language */
 
 struct gw_subject {
     size_t n;
@@ -97,6 +96,8 @@ struct gw_subject {
     char w[GW_SUBJECT_MAX][GW_SUBJECT_WORD_MAX + 1]; /* lower case */
     uint8_t len[GW_SUBJECT_MAX];
     uint8_t flags[GW_SUBJECT_MAX];
+    uint8_t role; /* the prompt calls the person whose data it holds "the user" in another
+                     language: that language's word for users names them (gw_subject_rewrite) */
 };
 
 /* One replacement: bytes [from, to) of the message became GW_SUBJECT_WORD at `at` in the
@@ -111,6 +112,7 @@ gw_subject_clear(struct gw_subject *s)
 {
     s->n = 0;
     s->bloom = 0;
+    s->role = 0;
 }
 
 /* Adds to s the words of the declaration in the sentence of len bytes of t holding offset at, or

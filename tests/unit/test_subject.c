@@ -218,9 +218,7 @@ persons(const char *sys, const char *msg)
         out[0] = '\0';
         for (size_t k = 0; k < s.n; k++) {
             assert_true(s.flags[k] & GW_SUBJECT_PERSON);
-            if (s.flags[k] & GW_SUBJECT_ROLE)
-                continue; /* "the user" of another language: a mark, no name */
-            if (out[0])
+            if (k)
                 strcat(out, " ");
             strcat(out, s.w[k]);
         }
