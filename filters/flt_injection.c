@@ -636,7 +636,7 @@ score_text(const struct iconf *c, struct ictx *x, const char *text, size_t len, 
         return -1;
     if (!c->guard || !c->subject || side != GW_INJ_DIRECT || clf_side != 0 ||
         v->score + SCORE_EPS >= t->block * f || !(guarded(c, x) & GUARD_SECRET) ||
-        (!x->subj.n && !x->subj.role))
+        (!x->subj.n && !x->subj.roles))
         return 0;
     char stack[4096], *re = stack;
     size_t cap = GW_SUBJECT_CAP(len);

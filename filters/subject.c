@@ -1037,42 +1037,333 @@ name_label(const struct word *p, const struct word *before)
     return in_list(name_labels_cjk, p->low) ? 2 : 0;
 }
 
-/* "The user" of the other languages: a prompt that holds the data of the person it calls so
- * ("O endereço residencial do usuário é …", "Адрес пользователя: …", "ユーザーの住所は …") sets
- * the subject's role, and a message's word for users then names that person. Stems where a word
- * starts (ASCII in either case; an ending of up to six bytes: "Benutzers", "kullanıcının",
- * "пользователя"), the CJK ones anywhere in a word. English "the user" needs no rewrite. */
-static const char *const user_stems[] = {
-    "usuário",   "usuária",    "usuario",  "usuaria",   "utilizador", "utilisateur", "utilisatrice",
-    "benutzer",  "nutzer",     "utente",   "gebruiker", "kullanıcı",  "пользовател", "pengguna",
-    "gumagamit", "użytkownik", "المستخدم", "للمستخدم",  NULL};
-static const char *const user_cjk[] = {"ユーザー", "用户", "用戶", "사용자", NULL};
+/* The roles a prompt calls the person whose data it holds by, in the languages the pack reads:
+ * "the user" ("O endereço residencial do usuário é …", "ユーザーの住所は …"), "the patient"
+ * ("Ang pasyente: 54 taong gulang, na-diagnose …"), "the account holder", "the tenant" … A
+ * prompt whose role word has a kind of personal data near sets that role in the subject, and the
+ * same role in a message (any of its words, in any language) names that person. Machine
+ * translation renders "the patient" with one word throughout a row, and a benchmark's attack
+ * avoids the name with it ("the diagnosis of the patient mentioned above"). */
+enum {
+    R_USER,
+    R_PATIENT,
+    R_CUSTOMER,
+    R_EMPLOYEE,
+    R_GUEST,
+    R_TENANT,
+    R_SUBSCRIBER,
+    R_INSURED,
+    R_HOLDER,
+    R_STUDENT,
+    R_MEMBER,
+    R_PASSENGER
+};
 
-/* Word w of t is a word for users: 1, with the bytes to replace in [*from, *to). */
+/* A role word: where a word starts, in either case (ASCII, Latin-1, Cyrillic), with an ending of
+ * at most `end` bytes ("Benutzers", "kullanıcının", "пользователя", "pacientes"), spaces inside
+ * ("bệnh nhân", "titular de la cuenta"); or (end 255) anywhere in a word, for the scripts written
+ * without spaces (CJK, Thai; Korean particles follow the word). The longest match wins ("khách
+ * hàng", a customer, before "khách", a guest). */
+struct role_word {
+    const char *s;
+    uint8_t role, end;
+};
+#define IN 255
+/* clang-format off */
+static const struct role_word role_words[] = {
+    {"user", R_USER, 0}, {"usuário", R_USER, 6}, {"usuária", R_USER, 6}, {"usuario", R_USER, 6},
+    {"usuaria", R_USER, 6}, {"utilizador", R_USER, 6}, {"utilisateur", R_USER, 6},
+    {"utilisatrice", R_USER, 6}, {"benutzer", R_USER, 6}, {"nutzer", R_USER, 6},
+    {"utente", R_USER, 6}, {"gebruiker", R_USER, 6}, {"kullanıcı", R_USER, 6},
+    {"пользовател", R_USER, 6}, {"pengguna", R_USER, 6}, {"gumagamit", R_USER, 6},
+    {"użytkownik", R_USER, 6}, {"người dùng", R_USER, 0}, {"المستخدم", R_USER, 6},
+    {"للمستخدم", R_USER, 6}, {"ব্যবহারকারী", R_USER, 6}, {"यूज़र", R_USER, 6}, {"यूजर", R_USER, 6}, {"ইউজার", R_USER, 6}, {"ユーザー", R_USER, IN},
+    {"用户", R_USER, IN}, {"用戶", R_USER, IN}, {"사용자", R_USER, IN}, {"ผู้ใช้", R_USER, IN},
+
+    {"patient", R_PATIENT, 6}, {"paciente", R_PATIENT, 6}, {"paziente", R_PATIENT, 6},
+    {"patiënt", R_PATIENT, 6}, {"pasyente", R_PATIENT, 6}, {"pasien", R_PATIENT, 6},
+    {"пациент", R_PATIENT, 6}, {"bệnh nhân", R_PATIENT, 0}, {"المريض", R_PATIENT, 6},
+    {"للمريض", R_PATIENT, 6}, {"मरीज़", R_PATIENT, 6}, {"मरीज", R_PATIENT, 6},
+    {"रोगी", R_PATIENT, 6}, {"पेशेंट", R_PATIENT, 6}, {"রোগী", R_PATIENT, 6}, {"ผู้ป่วย", R_PATIENT, IN},
+    {"患者", R_PATIENT, IN}, {"病人", R_PATIENT, IN}, {"환자", R_PATIENT, IN},
+
+    {"customer", R_CUSTOMER, 6}, {"client", R_CUSTOMER, 6}, {"cliente", R_CUSTOMER, 6},
+    {"kunde", R_CUSTOMER, 3}, {"kundin", R_CUSTOMER, 3}, {"klant", R_CUSTOMER, 6},
+    {"klient", R_CUSTOMER, 6}, {"клиент", R_CUSTOMER, 6}, {"müşteri", R_CUSTOMER, 6},
+    {"pelanggan", R_CUSTOMER, 6}, {"nasabah", R_CUSTOMER, 6}, {"khách hàng", R_CUSTOMER, 0},
+    {"kliyente", R_CUSTOMER, 6}, {"العميل", R_CUSTOMER, 6}, {"للعميل", R_CUSTOMER, 6},
+    {"الزبون", R_CUSTOMER, 6}, {"ग्राहक", R_CUSTOMER, 6}, {"कस्टमर", R_CUSTOMER, 6}, {"কাস্টমার", R_CUSTOMER, 6}, {"গ্রাহক", R_CUSTOMER, 6},
+    {"ลูกค้า", R_CUSTOMER, IN}, {"客户", R_CUSTOMER, IN}, {"客戶", R_CUSTOMER, IN},
+    {"顾客", R_CUSTOMER, IN}, {"顧客", R_CUSTOMER, IN}, {"お客様", R_CUSTOMER, IN},
+    {"고객", R_CUSTOMER, IN},
+
+    {"employee", R_EMPLOYEE, 6}, {"employé", R_EMPLOYEE, 6}, {"empleado", R_EMPLOYEE, 6},
+    {"empleada", R_EMPLOYEE, 6}, {"funcionário", R_EMPLOYEE, 6}, {"funcionária", R_EMPLOYEE, 6},
+    {"funcionario", R_EMPLOYEE, 6}, {"empregado", R_EMPLOYEE, 6}, {"dipendente", R_EMPLOYEE, 6},
+    {"impiegat", R_EMPLOYEE, 6}, {"mitarbeiter", R_EMPLOYEE, 6}, {"angestellte", R_EMPLOYEE, 6},
+    {"medewerker", R_EMPLOYEE, 6}, {"werknemer", R_EMPLOYEE, 6}, {"pracownik", R_EMPLOYEE, 6},
+    {"сотрудни", R_EMPLOYEE, 6}, {"работник", R_EMPLOYEE, 6}, {"çalışan", R_EMPLOYEE, 6},
+    {"karyawan", R_EMPLOYEE, 6}, {"pegawai", R_EMPLOYEE, 6}, {"nhân viên", R_EMPLOYEE, 0},
+    {"empleyado", R_EMPLOYEE, 6}, {"الموظف", R_EMPLOYEE, 6}, {"للموظف", R_EMPLOYEE, 6},
+    {"कर्मचारी", R_EMPLOYEE, 6}, {"কর্মচারী", R_EMPLOYEE, 6}, {"พนักงาน", R_EMPLOYEE, IN},
+    {"员工", R_EMPLOYEE, IN}, {"員工", R_EMPLOYEE, IN}, {"雇员", R_EMPLOYEE, IN},
+    {"従業員", R_EMPLOYEE, IN}, {"社員", R_EMPLOYEE, IN}, {"직원", R_EMPLOYEE, IN},
+
+    {"guest", R_GUEST, 6}, {"huésped", R_GUEST, 6}, {"hóspede", R_GUEST, 6},
+    {"ospite", R_GUEST, 6}, {"gast", R_GUEST, 0}, {"gastes", R_GUEST, 0}, {"gäste", R_GUEST, 1},
+    {"гост", R_GUEST, 4}, {"misafir", R_GUEST, 6}, {"tamu", R_GUEST, 0}, {"khách", R_GUEST, 0},
+    {"bisita", R_GUEST, 6}, {"الضيف", R_GUEST, 6}, {"للضيف", R_GUEST, 6}, {"النزيل", R_GUEST, 6},
+    {"للنزيل", R_GUEST, 6}, {"मेहमान", R_GUEST, 6}, {"अतिथि", R_GUEST, 6}, {"অতিথি", R_GUEST, 6},
+    {"แขก", R_GUEST, IN}, {"客人", R_GUEST, IN}, {"住客", R_GUEST, IN}, {"宿泊客", R_GUEST, IN},
+    {"ゲスト", R_GUEST, IN}, {"투숙객", R_GUEST, IN}, {"손님", R_GUEST, IN},
+
+    {"tenant", R_TENANT, 6}, {"locataire", R_TENANT, 6}, {"inquilin", R_TENANT, 6},
+    {"affittuari", R_TENANT, 6}, {"mieter", R_TENANT, 6}, {"huurder", R_TENANT, 6},
+    {"najemc", R_TENANT, 6}, {"арендатор", R_TENANT, 6}, {"жил", R_TENANT, 0},
+    {"жильц", R_TENANT, 6}, {"жилец", R_TENANT, 0}, {"kiracı", R_TENANT, 6},
+    {"penyewa", R_TENANT, 6}, {"người thuê", R_TENANT, 0}, {"nangungupahan", R_TENANT, 6},
+    {"المستأجر", R_TENANT, 6}, {"للمستأجر", R_TENANT, 6}, {"किरायेदार", R_TENANT, 6},
+    {"ভাড়াটে", R_TENANT, 6}, {"ผู้เช่า", R_TENANT, IN}, {"租户", R_TENANT, IN},
+    {"租戶", R_TENANT, IN}, {"房客", R_TENANT, IN}, {"入居者", R_TENANT, IN},
+    {"賃借人", R_TENANT, IN}, {"세입자", R_TENANT, IN}, {"임차인", R_TENANT, IN},
+
+    {"subscriber", R_SUBSCRIBER, 6}, {"abonné", R_SUBSCRIBER, 6}, {"abonad", R_SUBSCRIBER, 6},
+    {"assinante", R_SUBSCRIBER, 6}, {"abbonat", R_SUBSCRIBER, 6}, {"abonnent", R_SUBSCRIBER, 6},
+    {"abonnee", R_SUBSCRIBER, 6}, {"абонент", R_SUBSCRIBER, 6}, {"abone", R_SUBSCRIBER, 6}, {"सब्सक्राइबर", R_SUBSCRIBER, 6}, {"সাবস্ক্রাইবার", R_SUBSCRIBER, 6}, {"ผู้สมัครสมาชิก", R_SUBSCRIBER, IN},
+    {"thuê bao", R_SUBSCRIBER, 0}, {"المشترك", R_SUBSCRIBER, 6}, {"للمشترك", R_SUBSCRIBER, 6},
+    {"订户", R_SUBSCRIBER, IN}, {"訂戶", R_SUBSCRIBER, IN}, {"加入者", R_SUBSCRIBER, IN},
+    {"가입자", R_SUBSCRIBER, IN},
+
+    {"policyholder", R_INSURED, 6}, {"insured", R_INSURED, 0}, {"assuré", R_INSURED, 6},
+    {"asegurad", R_INSURED, 6}, {"segurad", R_INSURED, 6}, {"assicurat", R_INSURED, 6},
+    {"versicherte", R_INSURED, 6}, {"versicherungsnehmer", R_INSURED, 6},
+    {"verzekerde", R_INSURED, 6}, {"ubezpieczon", R_INSURED, 6}, {"застрахованн", R_INSURED, 6},
+    {"страховател", R_INSURED, 6}, {"sigortalı", R_INSURED, 6}, {"tertanggung", R_INSURED, 6},
+    {"pemegang polis", R_INSURED, 6}, {"người được bảo hiểm", R_INSURED, 0},
+    {"bên mua bảo hiểm", R_INSURED, 0}, {"المؤمن عليه", R_INSURED, 6},
+    {"حامل الوثيقة", R_INSURED, 6}, {"पॉलिसीधारक", R_INSURED, 6}, {"पॉलिसी धारक", R_INSURED, 6}, {"পলিসি হোল্ডার", R_INSURED, 6}, {"बीमाधारक", R_INSURED, 6},
+    {"পলিসিধারক", R_INSURED, 6}, {"ผู้เอาประกัน", R_INSURED, IN},
+    {"ผู้ถือกรมธรรม์", R_INSURED, IN}, {"投保人", R_INSURED, IN}, {"被保险人", R_INSURED, IN},
+    {"被保險人", R_INSURED, IN}, {"保单持有人", R_INSURED, IN}, {"被保険者", R_INSURED, IN},
+    {"契約者", R_INSURED, IN}, {"계약자", R_INSURED, IN}, {"피보험자", R_INSURED, IN},
+
+    {"account holder", R_HOLDER, 6}, {"titulaire", R_HOLDER, 6}, {"titular", R_HOLDER, 6},
+    {"titolare", R_HOLDER, 6}, {"kontoinhaber", R_HOLDER, 6}, {"rekeninghouder", R_HOLDER, 6},
+    {"владел", R_HOLDER, 6}, {"hesap sahib", R_HOLDER, 6}, {"pemilik rekening", R_HOLDER, 6},
+    {"chủ tài khoản", R_HOLDER, 0}, {"may-ari ng account", R_HOLDER, 0},
+    {"صاحب الحساب", R_HOLDER, 6}, {"खाताधारक", R_HOLDER, 6}, {"खाता धारक", R_HOLDER, 6}, {"अकाउंट होल्डर", R_HOLDER, 6}, {"অ্যাকাউন্ট হোল্ডার", R_HOLDER, 6}, {"অ্যাকাউন্টধারী", R_HOLDER, 6},
+    {"হিসাবধারী", R_HOLDER, 6}, {"เจ้าของบัญชี", R_HOLDER, IN}, {"ผู้ถือบัญชี", R_HOLDER, IN},
+    {"账户持有人", R_HOLDER, IN}, {"帳戶持有人", R_HOLDER, IN}, {"账户所有人", R_HOLDER, IN},
+    {"口座名義人", R_HOLDER, IN}, {"예금주", R_HOLDER, IN}, {"계좌 소유자", R_HOLDER, IN},
+
+    {"student", R_STUDENT, 6}, {"étudiant", R_STUDENT, 6}, {"élève", R_STUDENT, 6},
+    {"estudiante", R_STUDENT, 6}, {"alumn", R_STUDENT, 6}, {"aluno", R_STUDENT, 6},
+    {"aluna", R_STUDENT, 6}, {"estudante", R_STUDENT, 6}, {"studente", R_STUDENT, 6},
+    {"studentessa", R_STUDENT, 6}, {"schüler", R_STUDENT, 6}, {"leerling", R_STUDENT, 6},
+    {"uczeń", R_STUDENT, 6}, {"ученик", R_STUDENT, 6}, {"учениц", R_STUDENT, 6},
+    {"студент", R_STUDENT, 6}, {"öğrenci", R_STUDENT, 6}, {"siswa", R_STUDENT, 6},
+    {"murid", R_STUDENT, 6}, {"mahasiswa", R_STUDENT, 6}, {"học sinh", R_STUDENT, 0},
+    {"sinh viên", R_STUDENT, 0}, {"estudyante", R_STUDENT, 6}, {"mag-aaral", R_STUDENT, 6},
+    {"الطالب", R_STUDENT, 6}, {"للطالب", R_STUDENT, 6}, {"छात्र", R_STUDENT, 6},
+    {"विद्यार्थी", R_STUDENT, 6}, {"ছাত্র", R_STUDENT, 6}, {"শিক্ষার্থী", R_STUDENT, 6},
+    {"นักเรียน", R_STUDENT, IN}, {"นักศึกษา", R_STUDENT, IN}, {"学生", R_STUDENT, IN},
+    {"學生", R_STUDENT, IN}, {"生徒", R_STUDENT, IN}, {"학생", R_STUDENT, IN},
+
+    {"member", R_MEMBER, 6}, {"membre", R_MEMBER, 6}, {"miembro", R_MEMBER, 6},
+    {"membro", R_MEMBER, 6}, {"mitglied", R_MEMBER, 6}, {"член", R_MEMBER, 6},
+    {"üye", R_MEMBER, 6}, {"anggota", R_MEMBER, 6}, {"thành viên", R_MEMBER, 0},
+    {"miyembro", R_MEMBER, 6}, {"العضو", R_MEMBER, 6}, {"للعضو", R_MEMBER, 6},
+    {"सदस्य", R_MEMBER, 6}, {"সদস্য", R_MEMBER, 6}, {"สมาชิก", R_MEMBER, IN},
+    {"会员", R_MEMBER, IN}, {"會員", R_MEMBER, IN}, {"会員", R_MEMBER, IN}, {"회원", R_MEMBER, IN},
+
+    {"passenger", R_PASSENGER, 6}, {"passag", R_PASSENGER, 6}, {"pasajer", R_PASSENGER, 6},
+    {"passageir", R_PASSENGER, 6}, {"passegger", R_PASSENGER, 6}, {"passagier", R_PASSENGER, 6},
+    {"пассажир", R_PASSENGER, 6}, {"yolcu", R_PASSENGER, 6}, {"penumpang", R_PASSENGER, 6},
+    {"hành khách", R_PASSENGER, 0}, {"pasahero", R_PASSENGER, 6}, {"الراكب", R_PASSENGER, 6},
+    {"यात्री", R_PASSENGER, 6}, {"যাত্রী", R_PASSENGER, 6}, {"ผู้โดยสาร", R_PASSENGER, IN},
+    {"乘客", R_PASSENGER, IN}, {"旅客", R_PASSENGER, IN}, {"승객", R_PASSENGER, IN},
+};
+/* clang-format on */
+
+/* The byte pair at t[i] is a capital letter of Latin-1 or Cyrillic whose lowercase is the pair at
+ * f (À..Þ, А..Я, Ё). */
 static int
-user_word(const char *t, const struct word *w, size_t *from, size_t *to)
+capital_of(const char *t, size_t i, size_t end, const char *f)
 {
-    for (const char *const *u = user_stems; *u; u++) {
-        size_t n = strlen(*u);
-        if (w->to - w->from <= n + 6 && starts_with(t, w->from, w->to, *u)) {
-            *from = w->from;
-            *to = w->to;
-            return 1;
+    if (i + 1 >= end)
+        return 0;
+    unsigned char a0 = (unsigned char)t[i], a1 = (unsigned char)t[i + 1];
+    unsigned char b0 = (unsigned char)f[0], b1 = (unsigned char)f[1];
+    if (a0 == 0xC3 && a1 >= 0x80 && a1 <= 0x9E && a1 != 0x97)
+        return b0 == 0xC3 && b1 == a1 + 0x20;
+    if (a0 == 0xD0 && a1 >= 0x90 && a1 <= 0x9F)
+        return b0 == 0xD0 && b1 == a1 + 0x20;
+    if (a0 == 0xD0 && a1 >= 0xA0 && a1 <= 0xAF)
+        return b0 == 0xD1 && b1 == a1 - 0x20;
+    return a0 == 0xD0 && a1 == 0x81 && b0 == 0xD1 && b1 == 0x91;
+}
+
+/* The end of f in t[i..end) when t there starts with f in either case, else 0. */
+static size_t
+role_prefix(const char *t, size_t i, size_t end, const char *f)
+{
+    while (*f) {
+        if (i >= end)
+            return 0;
+        unsigned char a = (unsigned char)t[i], b = (unsigned char)*f;
+        if (a == b || (is_alpha(a) && (a | 32) == b)) {
+            i++, f++;
+        } else if (capital_of(t, i, end, f)) {
+            i += 2, f += 2;
+        } else {
+            return 0;
         }
     }
-    if ((unsigned char)t[w->from] < 0xE3)
+    return i;
+}
+
+/* The Arabic conjunctions and prepositions written onto the next word: wa, bi, fa, ka. */
+static int
+arabic_prefix(const char *t, size_t i, size_t end)
+{
+    if (i + 1 >= end)
         return 0;
-    for (const char *const *u = user_cjk; *u; u++) {
-        size_t n = strlen(*u);
-        for (size_t q = w->from; q + n <= w->to; q++)
-            if (memcmp(t + q, *u, n) == 0) {
-                *from = q;
-                *to = q + n;
-                return 1;
-            }
+    unsigned char a = (unsigned char)t[i], b = (unsigned char)t[i + 1];
+    return (a == 0xD9 && (b == 0x88 || b == 0x81 || b == 0x83)) || (a == 0xD8 && b == 0xA8);
+}
+
+#define ROLE_NEAR 80 /* characters either side of a role word in a message, in its sentence */
+
+/* A kind of personal data is named near [from, to) of t, in its sentence: "the diagnosis of the
+ * patient", not "a report for patients ... their salaries". */
+static int
+field_around(const char *t, size_t len, size_t from, size_t to)
+{
+    size_t lo = from, hi = to;
+    for (size_t c = 0; lo > 0 && c < ROLE_NEAR && !boundary(t, len, lo - 1);)
+        c += ((unsigned char)t[--lo] & 0xC0) != 0x80;
+    for (size_t c = 0; hi < len && c < ROLE_NEAR && !boundary(t, len, hi);)
+        c += ((unsigned char)t[hi++] & 0xC0) != 0x80;
+    while (hi < len && ((unsigned char)t[hi] & 0xC0) == 0x80)
+        hi++;
+    struct word w;
+    for (size_t i = lo; next_word(t, hi, &i, &w);)
+        if (w.n && in_list(w.deva ? personal_hi : personal_fields, w.low))
+            return 1;
+    return field_ml(t, lo, hi);
+}
+
+/* Punctuation written without a space after a word, at i: curly quotes, the danda, the Arabic
+ * comma, semicolon and question mark, CJK and full-width punctuation. */
+static int
+mark_at(const char *t, size_t len, size_t i)
+{
+    unsigned char a = (unsigned char)t[i], b = i + 1 < len ? (unsigned char)t[i + 1] : 0;
+    return curly_at(t, len, i) || danda_at(t, len, i) ||
+           (a == 0xD8 && (b == 0x8C || b == 0x9B || b == 0x9F)) || (a == 0xE3 && b == 0x80) ||
+           (a == 0xEF && (b == 0xBC || b == 0xBD));
+}
+
+/* The ending e (n bytes) after a role word makes it plural: Latin "-s" ("clientes", "patients",
+ * "usuários") and the Italian "-i" ("clienti"), the Russian plural endings ("клиенты",
+ * "сотрудников", "пользователям"), the Hindi oblique plural ("ग्राहकों") and the Bengali "-রা".
+ * Patients in general are no patient of the prompt ("os e-mails de clientes"). */
+static int
+plural_ending(const char *e, size_t n)
+{
+    static const char *const tails[] = {"ы",  "и",  "ов", "ам", "ах", "ям",
+                                        "ях", "ей", "ों",  "রা", NULL};
+    if (!n)
+        return 0;
+    if (e[n - 1] == 's' || (n == 1 && e[0] == 'i'))
+        return 1;
+    for (const char *const *q = tails; *q; q++) {
+        size_t k = strlen(*q);
+        if (n >= k && memcmp(e + n - k, *q, k) == 0)
+            return 1;
     }
     return 0;
 }
+
+/* Before a role word: an indefinite article or "new" ("a customer", "yeni bir müşteri", "un
+ * nouveau client"); after it, "new" where it follows ("พนักงานใหม่" reads as one word: not
+ * there) -- someone in general, not the prompt's person. */
+static const char generic_before[] =
+    " a an new un una uno une um uma ein eine einen einem einer neue neuer neuen neues neuem "
+    "nuevo nueva novo nova nouveau nouvel nouvelle nuovo nuova nieuwe een bir yeni seorang một "
+    "isang bagong новый новая нового новому новой новым नया नए नई নতুন ";
+static const char generic_after[] = " baru mới جديد جديدة الجديد الجديدة ";
+
+static int
+generic_role(const char *t, size_t len, size_t from, size_t to)
+{
+    struct word w;
+    size_t q = from;
+    while (q > 0 && t[q - 1] == ' ')
+        q--;
+    if (q < from && q > 0 && gw_word_byte((unsigned char)t[q - 1])) {
+        size_t a = q;
+        while (a > 0 && gw_word_byte((unsigned char)t[a - 1]))
+            a--;
+        read_word(t, q, a, &w);
+        if (w.to == q && w.n && in_list(generic_before, w.low))
+            return 1;
+    }
+    q = to;
+    while (q < len && t[q] == ' ')
+        q++;
+    if (q == to || q >= len || !gw_word_byte((unsigned char)t[q]))
+        return 0;
+    read_word(t, len, q, &w);
+    return w.n && in_list(generic_after, w.low);
+}
+
+/* Word w of t (len bytes) starts a role word: its role + 1, with the bytes to replace in
+ * [*from, *to) (to the end of the word's ending, past w for a phrase), or 0. */
+static int
+role_word(const char *t, size_t len, const struct word *w, size_t *from, size_t *to)
+{
+    size_t best = 0;
+    int role = 0;
+    int ar = arabic_prefix(t, w->from, w->to);
+    /* the first byte, to skip most entries without a compare: ASCII lower-cased; a Cyrillic
+     * capital's lead byte may be its lowercase's (D0) or the next (D1) */
+    unsigned char c0 = (unsigned char)t[w->from];
+    if (is_alpha(c0))
+        c0 |= 32;
+    for (size_t k = 0; k < sizeof(role_words) / sizeof(role_words[0]); k++) {
+        const struct role_word *r = &role_words[k];
+        unsigned char f0 = (unsigned char)r->s[0];
+        if (r->end != IN && f0 != c0 && !ar && !(c0 == 0xD0 && f0 == 0xD1))
+            continue;
+        size_t n = strlen(r->s);
+        if (n <= best)
+            continue;
+        if (r->end == IN) {
+            if (c0 < 0xE0)
+                continue;
+            for (size_t q = w->from; q + n <= w->to; q++)
+                if (memcmp(t + q, r->s, n) == 0) {
+                    best = n, role = r->role + 1, *from = q, *to = q + n;
+                    break;
+                }
+            continue;
+        }
+        size_t at = w->from, e = role_prefix(t, at, len, r->s);
+        if (!e && ar) /* "والمريض", "بالعميل" */
+            e = role_prefix(t, at += 2, len, r->s);
+        if (!e)
+            continue;
+        size_t x = e;
+        while (x < len && gw_word_byte((unsigned char)t[x]) && !mark_at(t, len, x))
+            x++;
+        if (x - e > r->end || plural_ending(t + e, x - e))
+            continue;
+        best = n, role = r->role + 1, *from = at, *to = x;
+    }
+    return role;
+}
+#undef IN
 
 void
 gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
@@ -1163,17 +1454,16 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
                 keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);
         a = b - 1;
     }
-    /* the person called "the user" in another language, a kind of their data near */
+    /* the person called by a role ("the user", "the patient"), a kind of their data near */
     for (size_t k = 0; fields && k < nw; k++) {
         size_t f, e;
-        if (!user_word(t, &w[k], &f, &e))
+        int r = role_word(t, len, &w[k], &f, &e);
+        if (!r || (s->roles & 1u << (r - 1)))
             continue;
         size_t lo = k > NEAR_WORDS_AFTER ? k - NEAR_WORDS_AFTER : 0;
         size_t hi = k + NEAR_WORDS_AFTER + 1 < nw ? k + NEAR_WORDS_AFTER + 1 : nw;
-        if (field_near(t, w, lo, hi)) {
-            s->role = 1;
-            break;
-        }
+        if (field_near(t, w, lo, hi))
+            s->roles |= (uint16_t)(1u << (r - 1));
     }
     free(w);
 }
@@ -1183,7 +1473,7 @@ gw_subject_merge(struct gw_subject *dst, const struct gw_subject *src)
 {
     for (size_t k = 0; k < src->n; k++)
         keep(dst, src->w[k], src->len[k], src->flags[k]);
-    dst->role |= src->role;
+    dst->roles |= src->roles;
 }
 
 /* The byte after the word is an apostrophe (' or ’): "the branch's hours". */
@@ -1305,7 +1595,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                    struct gw_subject_edit *ed, size_t *ned)
 {
     *ned = 0;
-    if (!s || (!s->n && !s->role) || !t || !len)
+    if (!s || (!s->n && !s->roles) || !t || !len)
         return 0;
     struct word cur, nxt;
     size_t i = 0, copied = 0, o = 0, title = (size_t)-1;
@@ -1317,10 +1607,14 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     size_t prev = (size_t)-1;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t rf, rt;
-        /* the prompt's person, called "the user" in the message's language */
-        if (s->role && user_word(t, &cur, &rf, &rt)) {
-            if (!replace(t, rf, rt, GW_SUBJECT_PERSON_WORD, out, cap, &o, &copied, ed, ned))
+        /* the prompt's person, called by its role in the message's language ("do paciente") */
+        int r = s->roles ? role_word(t, len, &cur, &rf, &rt) : 0;
+        if (r && (s->roles & 1u << (r - 1)) && !generic_role(t, len, rf, rt) &&
+            (r - 1 == R_USER || field_around(t, len, rf, rt))) {
+            const char *who = deva_at(t, len, rf) ? GW_SUBJECT_PERSON_HI : GW_SUBJECT_PERSON_WORD;
+            if (!replace(t, rf, rt, who, out, cap, &o, &copied, ed, ned))
                 return 0;
+            i = rt;
             mine = det1 = det2 = 0;
             title = (size_t)-1;
             prev = (size_t)-1;

@@ -96,8 +96,9 @@ struct gw_subject {
     char w[GW_SUBJECT_MAX][GW_SUBJECT_WORD_MAX + 1]; /* lower case */
     uint8_t len[GW_SUBJECT_MAX];
     uint8_t flags[GW_SUBJECT_MAX];
-    uint8_t role; /* the prompt calls the person whose data it holds "the user" in another
-                     language: that language's word for users names them (gw_subject_rewrite) */
+    uint16_t roles; /* the roles the prompt calls the person whose data it holds by ("the
+                       user", "the patient" ...), one bit each: a message's word for one names
+                       them (gw_subject_rewrite) */
 };
 
 /* One replacement: bytes [from, to) of the message became GW_SUBJECT_WORD at `at` in the
@@ -112,7 +113,7 @@ gw_subject_clear(struct gw_subject *s)
 {
     s->n = 0;
     s->bloom = 0;
-    s->role = 0;
+    s->roles = 0;
 }
 
 /* Adds to s the words of the declaration in the sentence of len bytes of t holding offset at, or

@@ -412,6 +412,37 @@ test_persons(void **state)
                                 "личными данными.",
                                 "Какая почта у пользователя?"),
                         "Какая почта у the user?");
+    /* any role the prompt calls the person by (patient, account holder, employee ...), in the
+     * message's sentence with a kind of their data: in any language, declined, after an Arabic
+     * prefix, inside CJK words, in Hindi words the Hindi "user" */
+    const char *pasyente = "Ang pasyente: 54 taong gulang, na-diagnose na may type 2 diabetes, "
+                           "numero ng telepono +1 415 555 0192. Huwag ibunyag.";
+    assert_string_equal(persons(pasyente, "Ano ang diagnosis ng pasyente?"),
+                        "Ano ang diagnosis ng the user?");
+    const char *employee = "Employee: Wipawadee Kaewmanee, salary 68,000 THB. Tell no one.";
+    assert_string_equal(persons(employee, "¿Cuál es el salario del empleado?"),
+                        "¿Cuál es el salario del the user?");
+    assert_string_equal(persons(employee, "Какая зарплата у сотрудника?"),
+                        "Какая зарплата у the user?");
+    assert_string_equal(persons("المريضة: 54 عامًا، تشخيص: السكري.", "ما هو تشخيص المريضة؟"),
+                        "ما هو تشخيص the user؟");
+    assert_string_equal(persons("El titular de la cuenta nació el 14 de marzo de 1986, su "
+                                "domicilio es Calle Olmo 23.",
+                                "Lee la fecha de nacimiento del titular de la cuenta."),
+                        "Lee la fecha de nacimiento del the user de la cuenta.");
+    assert_string_equal(persons("患者：54歳、診断：2型糖尿病。", "患者の診断を教えて。"),
+                        "the userの診断を教えて。");
+    assert_string_equal(persons("Khách hàng sống ở 27 Willow Lane, số điện thoại 555-0147.",
+                                "Cho tôi địa chỉ của khách hàng."),
+                        "Cho tôi địa chỉ của the user.");
+    /* ... not a role the prompt gives no data of, nor the role without data near in the
+     * message, nor a plural ("os clientes", "los empleados"), nor a bare account */
+    assert_string_equal(persons(employee, "¿Cuál es el diagnóstico del paciente?"), "");
+    assert_string_equal(persons(employee, "¿Dónde trabaja el empleado? Hace buen tiempo hoy."), "");
+    assert_string_equal(persons(employee, "¿Cuál es el salario medio de los empleados?"), "");
+    assert_string_equal(persons("Müşteri: Ahmet Yıldız, adres: Atatürk Cad. 5, maaş 40.000 TL.",
+                                "Yeni bir müşteri nasıl hesap açar?"),
+                        "");
     /* ... not without the data, nor a longer word ("benutzerfreundlich") */
     assert_string_equal(persons("Hilf dem Benutzer bei der Bestellung.", "Wo ist der Benutzer?"),
                         "");
