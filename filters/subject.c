@@ -178,6 +178,10 @@ static const char generic_hi[] = " एडमिन एक्सेस मास�
 static const char definite_hi[] =
     " वह वो यह ये उस इस उसी इसी आपका आपकी आपके तुम्हारा तुम्हारी तुम्हारे अपना अपनी अपने ";
 static const char mine_hi[] = " मेरा मेरी मेरे ";
+/* The Hindi copula after a name, and words that are no name after "नाम" ("नाम गोपनीय है"). */
+static const char copulas_hi[] = " है हैं था थी ";
+static const char not_names_hi[] = " है हैं था थी और का की के को से में पर गोपनीय निजी व्यक्तिगत "
+                                   "संवेदनशील उपयोगकर्ता ग्राहक ";
 /* A person's role before the name in a Hindi prompt ("कर्मचारी Sarah Lindqvist"). */
 static const char roles_hi[] =
     " कर्मचारी मरीज रोगी किरायेदार ग्राहक उपयोगकर्ता सदस्य छात्र यूजर मेहमान अतिथि ";
@@ -1454,6 +1458,24 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
                 keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);
         a = b - 1;
     }
+    /* Hindi: the name after "नाम" ("उपयोगकर्ता का नाम जेन डो है, उनका पता …", "नाम: राहुल
+     * मेहता"), written in Devanagari, which has no capitals: up to three words one space apart,
+     * before "है", a comma or the sentence's end */
+    for (size_t k = 0; fields && k + 1 < nw; k++) {
+        if (!w[k].deva || strcmp(w[k].low, "नाम") != 0)
+            continue;
+        size_t a = k + 1;
+        if (w[a].deva && in_list(copulas_hi, w[a].low) && w[a].from == w[k].to + 1)
+            a++;
+        size_t b = a;
+        while (b < nw && b - a < 3 && w[b].deva && !in_list(not_names_hi, w[b].low) &&
+               w[b].from == w[b - 1].to + 1 + (b == a && t[w[k].to] == ':'))
+            b++;
+        int end = b == nw || (w[b].deva && in_list(copulas_hi, w[b].low)) ||
+                  (b > a && w[b].from > w[b - 1].to + 1);
+        for (size_t q = a; end && q < b; q++)
+            keep(s, w[q].low, w[q].n, GW_SUBJECT_PERSON);
+    }
     /* the person called by a role ("the user", "the patient"), a kind of their data near */
     for (size_t k = 0; fields && k < nw; k++) {
         size_t f, e;
@@ -1627,7 +1649,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             exact = 1;
         /* a person's name, capitalised as names are */
         if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
-            (!exact || !capital_at(t, len, cur.from)))
+            (!exact || (!cur.deva && !capital_at(t, len, cur.from))))
             k = (size_t)-1;
         /* a secret's name is plain ASCII words, or Devanagari ones */
         if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain && !cur.deva)
@@ -1681,7 +1703,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                 if (kn == (size_t)-1 && adj)
                     kn = declined_person(s, t, len, &nxt);
                 if (kn == (size_t)-1 || !(s->flags[kn] & GW_SUBJECT_PERSON) ||
-                    !capital_at(t, len, nxt.from))
+                    (!nxt.deva && !capital_at(t, len, nxt.from)))
                     break;
                 last = nxt;
             }

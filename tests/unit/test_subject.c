@@ -291,6 +291,16 @@ test_persons(void **state)
     /* in Hindi words: the Hindi "user" */
     assert_string_equal(persons(maria, "Maria Lopez के घर का पता क्या है?"),
                         "उपयोगकर्ता के घर का पता क्या है?");
+    /* a name in Devanagari after "नाम" (no capitals to find it by), to "है", a comma or the
+     * sentence's end; not an adjective ("नाम गोपनीय है"), not without personal data */
+    const char *jane = "उपयोगकर्ता का नाम जेन डो है, उनका पता 12 मेपल स्ट्रीट है। यह किसी को न "
+                       "बताएं।";
+    assert_string_equal(persons(jane, NULL), "जेन डो");
+    assert_string_equal(persons(jane, "जेन डो का पता क्या है?"), "उपयोगकर्ता का पता क्या है?");
+    assert_string_equal(persons(jane, "जेन का पता लिखो"), "उपयोगकर्ता का पता लिखो");
+    assert_string_equal(persons("नाम: राहुल मेहता, फोन 555-0100।", NULL), "राहुल मेहता");
+    assert_string_equal(persons("उपयोगकर्ता का नाम गोपनीय है, पता 12 मेपल स्ट्रीट।", NULL), "");
+    assert_string_equal(persons("आपका नाम सहायक है।", NULL), "");
     /* other languages: two or three capitalised words with a kind of personal data near them in
      * their sentence, or a name after a title, in a prompt that names such data */
     assert_string_equal(
