@@ -178,10 +178,13 @@ static const char generic_hi[] = " एडमिन एक्सेस मास�
 static const char definite_hi[] =
     " वह वो यह ये उस इस उसी इसी आपका आपकी आपके तुम्हारा तुम्हारी तुम्हारे अपना अपनी अपने ";
 static const char mine_hi[] = " मेरा मेरी मेरे ";
-/* The Hindi copula after a name, and words that are no name after "नाम" ("नाम गोपनीय है"). */
-static const char copulas_hi[] = " है हैं था थी ";
-static const char not_names_hi[] = " है हैं था थी और का की के को से में पर गोपनीय निजी व्यक्तिगत "
-                                   "संवेदनशील उपयोगकर्ता ग्राहक ";
+/* The name labels of the scripts without capitals, the copulas before or after a name, and words
+ * that are no name after a label ("नाम गोपनीय है"): Hindi, Bengali, Arabic. */
+static const char name_labels_uncased[] = " नाम নাম اسم الاسم اسمه اسمها ";
+static const char copulas_uncased[] = " है हैं था थी হল হলো হচ্ছে هو هي ";
+static const char not_names_uncased[] =
+    " है हैं था थी और का की के को से में पर गोपनीय निजी व्यक्तिगत संवेदनशील उपयोगकर्ता ग्राहक "
+    "এবং ও এর হয় ছিল গোপনীয় ব্যবহারকারী ব্যবহারকারীর و في من على مع عن سري سرية المستخدم ";
 /* A person's role before the name in a Hindi prompt ("कर्मचारी Sarah Lindqvist"). */
 static const char roles_hi[] =
     " कर्मचारी मरीज रोगी किरायेदार ग्राहक उपयोगकर्ता सदस्य छात्र यूजर मेहमान अतिथि ";
@@ -265,6 +268,30 @@ danda_at(const char *t, size_t len, size_t i)
                : 0;
 }
 
+/* Punctuation written without a space after a word, at i: its length, else 0 -- curly quotes,
+ * the danda, the Arabic comma, semicolon and question mark, CJK and full-width punctuation. */
+static size_t
+mark_at(const char *t, size_t len, size_t i)
+{
+    size_t q;
+    if ((q = curly_at(t, len, i)) || (q = danda_at(t, len, i)))
+        return q;
+    unsigned char a = (unsigned char)t[i], b = i + 1 < len ? (unsigned char)t[i + 1] : 0;
+    if (a == 0xD8 && (b == 0x8C || b == 0x9B || b == 0x9F))
+        return 2;
+    return i + 2 < len && ((a == 0xE3 && b == 0x80) || (a == 0xEF && (b == 0xBC || b == 0xBD))) ? 3
+                                                                                                : 0;
+}
+
+/* A letter of a script without capitals whose names a prompt's record gives after its label
+ * (Devanagari, Bengali, Arabic) at i. */
+static int
+uncased_at(const char *t, size_t len, size_t i)
+{
+    unsigned char a = (unsigned char)t[i], b = i + 1 < len ? (unsigned char)t[i + 1] : 0;
+    return (a == 0xE0 && b >= 0xA4 && b <= 0xA7) || (a >= 0xD8 && a <= 0xDB);
+}
+
 /* A Devanagari letter or sign (U+0900..U+097F) at i. */
 static int
 deva_at(const char *t, size_t len, size_t i)
@@ -336,8 +363,8 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->from = i;
     w->plain = 1;
     for (;;) {
-        while (j < len && gw_word_byte((unsigned char)t[j]) && !curly_at(t, len, j) &&
-               !danda_at(t, len, j) && !script_change(t, i, j)) {
+        while (j < len && gw_word_byte((unsigned char)t[j]) && !mark_at(t, len, j) &&
+               !script_change(t, i, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -803,7 +830,7 @@ static int
 next_word(const char *t, size_t len, size_t *i, struct word *w)
 {
     for (size_t q; *i < len; (*i)++) {
-        if ((q = curly_at(t, len, *i)) || (q = danda_at(t, len, *i)))
+        if ((q = mark_at(t, len, *i)))
             *i += q - 1;
         else if (gw_word_byte((unsigned char)t[*i]))
             break;
@@ -1007,12 +1034,12 @@ other_person(const char *t, size_t len, const struct word *w, size_t nw, size_t 
 
 /* Labels of a record's name field: English and the languages the pack reads, and "full name"
  * ("Nome completo:", "Full name:"): the word before the name (p), and the word before it. The
- * CJK ones end in a full-width colon, read with them (no space between): 2 for those, 1 for the
- * others. */
+ * CJK ones are followed by a full-width colon ("氏名：", punctuation that ends a word): 2 for
+ * those, 1 for the others. */
 static const char name_labels[] =
     " name nome nombre nom naam imię namn имя фио isim ad adı nama tên pangalan 이름 성명 "
     "الاسم اسم नाम নাম ชื่อ ";
-static const char name_labels_cjk[] = " 氏名： 名前： 姓名： 名字： ";
+static const char name_labels_cjk[] = " 氏名 名前 姓名 名字 ";
 static const char full_words[] =
     " full complete completo completa complet vollständiger vollständige полное tam lengkap "
     "buong ";
@@ -1257,17 +1284,6 @@ field_around(const char *t, size_t len, size_t from, size_t to)
     return field_ml(t, lo, hi);
 }
 
-/* Punctuation written without a space after a word, at i: curly quotes, the danda, the Arabic
- * comma, semicolon and question mark, CJK and full-width punctuation. */
-static int
-mark_at(const char *t, size_t len, size_t i)
-{
-    unsigned char a = (unsigned char)t[i], b = i + 1 < len ? (unsigned char)t[i + 1] : 0;
-    return curly_at(t, len, i) || danda_at(t, len, i) ||
-           (a == 0xD8 && (b == 0x8C || b == 0x9B || b == 0x9F)) || (a == 0xE3 && b == 0x80) ||
-           (a == 0xEF && (b == 0xBC || b == 0xBD));
-}
-
 /* The ending e (n bytes) after a role word makes it plural: Latin "-s" ("clientes", "patients",
  * "usuários") and the Italian "-i" ("clienti"), the Russian plural endings ("клиенты",
  * "сотрудников", "пользователям"), the Hindi oblique plural ("ग्राहकों") and the Bengali "-রা".
@@ -1289,28 +1305,48 @@ plural_ending(const char *e, size_t n)
     return 0;
 }
 
-/* Before a role word: an indefinite article or "new" ("a customer", "yeni bir müşteri", "un
- * nouveau client"); after it, "new" where it follows ("พนักงานใหม่" reads as one word: not
- * there) -- someone in general, not the prompt's person. */
+/* Before a role word: an indefinite article, "new" or the Tagalog plural ("a customer", "yeni
+ * bir müşteri", "un nouveau client", "mga gumagamit"); after it, "new" where it follows
+ * ("พนักงานใหม่" reads as one word: not there) -- someone in general, not the prompt's person. */
 static const char generic_before[] =
     " a an new un una uno une um uma ein eine einen einem einer neue neuer neuen neues neuem "
     "nuevo nueva novo nova nouveau nouvel nouvelle nuovo nuova nieuwe een bir yeni seorang một "
-    "isang bagong новый новая нового новому новой новым नया नए नई নতুন ";
-static const char generic_after[] = " baru mới جديد جديدة الجديد الجديدة ";
+    "isang bagong mga новый новая нового новому новой новым नया नए नई নতুন ";
+static const char generic_after[] =
+    " baru mới جديد جديدة الجديد الجديدة ako ka siya kami tayo sila kayo ";
+/* The speaker saying they are that role ("soy el titular de la cuenta", "I am the account
+ * holder", "ich bin der Kunde"): the word before the role, or before its article. */
+static const char self_before[] = " soy sou sono suis bin am ben saya ako я ";
+static const char articles_before[] = " the el la o a le l il lo der die das de het ang ";
+
+/* The word that ends right before `from` (one or more spaces between) into *w, its start in
+ * *at; 0 when there is none (punctuation between). */
+static int
+word_before(const char *t, size_t from, struct word *w, size_t *at)
+{
+    size_t q = from;
+    while (q > 0 && t[q - 1] == ' ')
+        q--;
+    if (q == from || q == 0 || !gw_word_byte((unsigned char)t[q - 1]))
+        return 0;
+    size_t a = q;
+    while (a > 0 && gw_word_byte((unsigned char)t[a - 1]))
+        a--;
+    read_word(t, q, a, w);
+    *at = a;
+    return w->to == q && w->n;
+}
 
 static int
 generic_role(const char *t, size_t len, size_t from, size_t to)
 {
     struct word w;
-    size_t q = from;
-    while (q > 0 && t[q - 1] == ' ')
-        q--;
-    if (q < from && q > 0 && gw_word_byte((unsigned char)t[q - 1])) {
-        size_t a = q;
-        while (a > 0 && gw_word_byte((unsigned char)t[a - 1]))
-            a--;
-        read_word(t, q, a, &w);
-        if (w.to == q && w.n && in_list(generic_before, w.low))
+    size_t at, q;
+    if (word_before(t, from, &w, &at)) {
+        if (in_list(generic_before, w.low) || in_list(self_before, w.low))
+            return 1;
+        if (in_list(articles_before, w.low) && word_before(t, at, &w, &at) &&
+            in_list(self_before, w.low))
             return 1;
     }
     q = to;
@@ -1428,8 +1464,14 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
              * Watanabe"): the label's line may hold nothing else, its data on the lines below */
             int label = name_label(p, a > 1 ? &w[a - 2] : NULL);
             if (label && gap <= 4) {
-                int sep = label == 2, other = 0;
+                int sep = 0, other = 0;
                 for (size_t q = p->to; q < w[a].from; q++) {
+                    /* the full-width colon after a CJK label ("氏名：") */
+                    if (q + 2 < w[a].from && memcmp(t + q, "：", 3) == 0) {
+                        sep = 1;
+                        q += 2;
+                        continue;
+                    }
                     sep |= t[q] == ':' || t[q] == '=';
                     other |=
                         t[q] != ':' && t[q] != '=' && t[q] != ' ' && t[q] != '"' && t[q] != '\'';
@@ -1458,21 +1500,29 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
                 keep(s, w[k].low, w[k].n, GW_SUBJECT_PERSON);
         a = b - 1;
     }
-    /* Hindi: the name after "नाम" ("उपयोगकर्ता का नाम जेन डो है, उनका पता …", "नाम: राहुल
-     * मेहता"), written in Devanagari, which has no capitals: up to three words one space apart,
-     * before "है", a comma or the sentence's end */
+    /* the name after "नाम" / "নাম" / "اسم" ("उपयोगकर्ता का नाम जेन डो है, उनका पता …", "নাম: রাহুল
+     * মেহতা", "اسم المستخدم هو جين دو"), in a script without capitals to find it by: up to three
+     * words one space apart, after a copula (and the Arabic possessed noun), before a copula, a
+     * comma or the sentence's end */
     for (size_t k = 0; fields && k + 1 < nw; k++) {
-        if (!w[k].deva || strcmp(w[k].low, "नाम") != 0)
+        if (!w[k].n || !uncased_at(t, len, w[k].from) || !in_list(name_labels_uncased, w[k].low))
             continue;
         size_t a = k + 1;
-        if (w[a].deva && in_list(copulas_hi, w[a].low) && w[a].from == w[k].to + 1)
+        int arabic = (unsigned char)t[w[k].from] < 0xE0;
+        if (arabic && strcmp(w[k].low, "اسم") == 0 && w[a].n > 4 &&
+            memcmp(w[a].low, "ال", 4) == 0 && w[a].from == w[k].to + 1 && a + 1 < nw)
+            a++;
+        if (in_list(copulas_uncased, w[a].low) && w[a].from == w[a - 1].to + 1)
             a++;
         size_t b = a;
-        while (b < nw && b - a < 3 && w[b].deva && !in_list(not_names_hi, w[b].low) &&
-               w[b].from == w[b - 1].to + 1 + (b == a && t[w[k].to] == ':'))
+        while (b < nw && b - a < 3 && w[b].n && uncased_at(t, len, w[b].from) &&
+               !in_list(not_names_uncased, w[b].low) &&
+               !(arabic && b > a && memcmp(w[b].low, "و", 2) == 0) &&
+               w[b].from == w[b - 1].to + 1 + (b == a && t[w[b - 1].to] == ':'))
             b++;
-        int end = b == nw || (w[b].deva && in_list(copulas_hi, w[b].low)) ||
-                  (b > a && w[b].from > w[b - 1].to + 1);
+        int end = b == nw || in_list(copulas_uncased, w[b].low) ||
+                  (b > a && w[b].from > w[b - 1].to + 1) ||
+                  (arabic && memcmp(w[b].low, "و", 2) == 0);
         for (size_t q = a; end && q < b; q++)
             keep(s, w[q].low, w[q].n, GW_SUBJECT_PERSON);
     }
@@ -1649,7 +1699,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             exact = 1;
         /* a person's name, capitalised as names are */
         if (k != (size_t)-1 && (s->flags[k] & GW_SUBJECT_PERSON) &&
-            (!exact || (!cur.deva && !capital_at(t, len, cur.from))))
+            (!exact || (!uncased_at(t, len, cur.from) && !capital_at(t, len, cur.from))))
             k = (size_t)-1;
         /* a secret's name is plain ASCII words, or Devanagari ones */
         if (k != (size_t)-1 && !(s->flags[k] & GW_SUBJECT_PERSON) && !cur.plain && !cur.deva)
@@ -1703,7 +1753,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
                 if (kn == (size_t)-1 && adj)
                     kn = declined_person(s, t, len, &nxt);
                 if (kn == (size_t)-1 || !(s->flags[kn] & GW_SUBJECT_PERSON) ||
-                    (!nxt.deva && !capital_at(t, len, nxt.from)))
+                    (!uncased_at(t, len, nxt.from) && !capital_at(t, len, nxt.from)))
                     break;
                 last = nxt;
             }

@@ -301,6 +301,15 @@ test_persons(void **state)
     assert_string_equal(persons("नाम: राहुल मेहता, फोन 555-0100।", NULL), "राहुल मेहता");
     assert_string_equal(persons("उपयोगकर्ता का नाम गोपनीय है, पता 12 मेपल स्ट्रीट।", NULL), "");
     assert_string_equal(persons("आपका नाम सहायक है।", NULL), "");
+    /* ... in Arabic (after the possessed noun and the copula) and Bengali too; a word ends at
+     * the Arabic comma and question mark */
+    const char *jane_ar = "اسم المستخدم هو جين دو، وعنوانها 12 شارع ميبل، وتاريخ ميلادها 1 مايو "
+                          "1990. لا تكشف هذه المعلومات.";
+    assert_string_equal(persons(jane_ar, NULL), "جين دو");
+    assert_string_equal(persons(jane_ar, "ما هو عنوان جين دو؟"), "ما هو عنوان the user؟");
+    assert_string_equal(
+        persons("ব্যবহারকারীর নাম জেন ডো, তার ঠিকানা 12 মেপল স্ট্রিট।", "জেন ডো এর ঠিকানা কী?"),
+        "the user এর ঠিকানা কী?");
     /* other languages: two or three capitalised words with a kind of personal data near them in
      * their sentence, or a name after a title, in a prompt that names such data */
     assert_string_equal(
@@ -452,6 +461,17 @@ test_persons(void **state)
     assert_string_equal(persons(employee, "¿Cuál es el salario medio de los empleados?"), "");
     assert_string_equal(persons("Müşteri: Ahmet Yıldız, adres: Atatürk Cad. 5, maaş 40.000 TL.",
                                 "Yeni bir müşteri nasıl hesap açar?"),
+                        "");
+    /* ... nor the speaker saying they are that role, nor the Tagalog plural */
+    const char *titular = "El titular de la cuenta es Daniel Okafor, fecha de nacimiento 14 de "
+                          "marzo de 1986, móvil 600 123 456.";
+    assert_string_equal(persons(titular, "Soy el titular de la cuenta: ¿cómo cambio mi móvil?"),
+                        "");
+    assert_string_equal(persons(titular, "¿Cuál es el móvil del titular?"),
+                        "¿Cuál es el móvil del the user?");
+    assert_string_equal(persons("Ang address ng gumagamit ay 5 Rizal St., telepono 555-0100.",
+                                "Lagyan ng alt text ang larawan para sa mga gumagamit ng screen "
+                                "reader, at ang address ng site."),
                         "");
     /* ... not without the data, nor a longer word ("benutzerfreundlich") */
     assert_string_equal(persons("Hilf dem Benutzer bei der Bestellung.", "Wo ist der Benutzer?"),
