@@ -1,6 +1,7 @@
 /* What a guarded secret is called: see subject.h. */
 #include "filters/subject.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -363,8 +364,8 @@ read_word(const char *t, size_t len, size_t i, struct word *w)
     w->from = i;
     w->plain = 1;
     for (;;) {
-        while (j < len && gw_word_byte((unsigned char)t[j]) && !mark_at(t, len, j) &&
-               !script_change(t, i, j)) {
+        while (j < len && gw_word_byte((unsigned char)t[j]) &&
+               !((unsigned char)t[j] >= 0xD8 && mark_at(t, len, j)) && !script_change(t, i, j)) {
             if (!is_alpha((unsigned char)t[j]))
                 w->plain = 0;
             digit |= is_digit((unsigned char)t[j]);
@@ -830,7 +831,7 @@ static int
 next_word(const char *t, size_t len, size_t *i, struct word *w)
 {
     for (size_t q; *i < len; (*i)++) {
-        if ((q = mark_at(t, len, *i)))
+        if ((unsigned char)t[*i] >= 0xD8 && (q = mark_at(t, len, *i)))
             *i += q - 1;
         else if (gw_word_byte((unsigned char)t[*i]))
             break;
@@ -1097,124 +1098,119 @@ enum {
  * hàng", a customer, before "khách", a guest). */
 struct role_word {
     const char *s;
-    uint8_t role, end;
+    uint8_t n, end; /* n: strlen(s) */
 };
 #define IN 255
 /* clang-format off */
-static const struct role_word role_words[] = {
-    {"user", R_USER, 0}, {"usuário", R_USER, 6}, {"usuária", R_USER, 6}, {"usuario", R_USER, 6},
-    {"usuaria", R_USER, 6}, {"utilizador", R_USER, 6}, {"utilisateur", R_USER, 6},
-    {"utilisatrice", R_USER, 6}, {"benutzer", R_USER, 6}, {"nutzer", R_USER, 6},
-    {"utente", R_USER, 6}, {"gebruiker", R_USER, 6}, {"kullanıcı", R_USER, 6},
-    {"пользовател", R_USER, 6}, {"pengguna", R_USER, 6}, {"gumagamit", R_USER, 6},
-    {"użytkownik", R_USER, 6}, {"người dùng", R_USER, 0}, {"المستخدم", R_USER, 6},
-    {"للمستخدم", R_USER, 6}, {"ব্যবহারকারী", R_USER, 6}, {"यूज़र", R_USER, 6}, {"यूजर", R_USER, 6}, {"ইউজার", R_USER, 6}, {"ユーザー", R_USER, IN},
-    {"用户", R_USER, IN}, {"用戶", R_USER, IN}, {"사용자", R_USER, IN}, {"ผู้ใช้", R_USER, IN},
-
-    {"patient", R_PATIENT, 6}, {"paciente", R_PATIENT, 6}, {"paziente", R_PATIENT, 6},
-    {"patiënt", R_PATIENT, 6}, {"pasyente", R_PATIENT, 6}, {"pasien", R_PATIENT, 6},
-    {"пациент", R_PATIENT, 6}, {"bệnh nhân", R_PATIENT, 0}, {"المريض", R_PATIENT, 6},
-    {"للمريض", R_PATIENT, 6}, {"मरीज़", R_PATIENT, 6}, {"मरीज", R_PATIENT, 6},
-    {"रोगी", R_PATIENT, 6}, {"पेशेंट", R_PATIENT, 6}, {"রোগী", R_PATIENT, 6}, {"ผู้ป่วย", R_PATIENT, IN},
-    {"患者", R_PATIENT, IN}, {"病人", R_PATIENT, IN}, {"환자", R_PATIENT, IN},
-
-    {"customer", R_CUSTOMER, 6}, {"client", R_CUSTOMER, 6}, {"cliente", R_CUSTOMER, 6},
-    {"kunde", R_CUSTOMER, 3}, {"kundin", R_CUSTOMER, 3}, {"klant", R_CUSTOMER, 6},
-    {"klient", R_CUSTOMER, 6}, {"клиент", R_CUSTOMER, 6}, {"müşteri", R_CUSTOMER, 6},
-    {"pelanggan", R_CUSTOMER, 6}, {"nasabah", R_CUSTOMER, 6}, {"khách hàng", R_CUSTOMER, 0},
-    {"kliyente", R_CUSTOMER, 6}, {"العميل", R_CUSTOMER, 6}, {"للعميل", R_CUSTOMER, 6},
-    {"الزبون", R_CUSTOMER, 6}, {"ग्राहक", R_CUSTOMER, 6}, {"कस्टमर", R_CUSTOMER, 6}, {"কাস্টমার", R_CUSTOMER, 6}, {"গ্রাহক", R_CUSTOMER, 6},
-    {"ลูกค้า", R_CUSTOMER, IN}, {"客户", R_CUSTOMER, IN}, {"客戶", R_CUSTOMER, IN},
-    {"顾客", R_CUSTOMER, IN}, {"顧客", R_CUSTOMER, IN}, {"お客様", R_CUSTOMER, IN},
-    {"고객", R_CUSTOMER, IN},
-
-    {"employee", R_EMPLOYEE, 6}, {"employé", R_EMPLOYEE, 6}, {"empleado", R_EMPLOYEE, 6},
-    {"empleada", R_EMPLOYEE, 6}, {"funcionário", R_EMPLOYEE, 6}, {"funcionária", R_EMPLOYEE, 6},
-    {"funcionario", R_EMPLOYEE, 6}, {"empregado", R_EMPLOYEE, 6}, {"dipendente", R_EMPLOYEE, 6},
-    {"impiegat", R_EMPLOYEE, 6}, {"mitarbeiter", R_EMPLOYEE, 6}, {"angestellte", R_EMPLOYEE, 6},
-    {"medewerker", R_EMPLOYEE, 6}, {"werknemer", R_EMPLOYEE, 6}, {"pracownik", R_EMPLOYEE, 6},
-    {"сотрудни", R_EMPLOYEE, 6}, {"работник", R_EMPLOYEE, 6}, {"çalışan", R_EMPLOYEE, 6},
-    {"karyawan", R_EMPLOYEE, 6}, {"pegawai", R_EMPLOYEE, 6}, {"nhân viên", R_EMPLOYEE, 0},
-    {"empleyado", R_EMPLOYEE, 6}, {"الموظف", R_EMPLOYEE, 6}, {"للموظف", R_EMPLOYEE, 6},
-    {"कर्मचारी", R_EMPLOYEE, 6}, {"কর্মচারী", R_EMPLOYEE, 6}, {"พนักงาน", R_EMPLOYEE, IN},
-    {"员工", R_EMPLOYEE, IN}, {"員工", R_EMPLOYEE, IN}, {"雇员", R_EMPLOYEE, IN},
-    {"従業員", R_EMPLOYEE, IN}, {"社員", R_EMPLOYEE, IN}, {"직원", R_EMPLOYEE, IN},
-
-    {"guest", R_GUEST, 6}, {"huésped", R_GUEST, 6}, {"hóspede", R_GUEST, 6},
-    {"ospite", R_GUEST, 6}, {"gast", R_GUEST, 0}, {"gastes", R_GUEST, 0}, {"gäste", R_GUEST, 1},
-    {"гост", R_GUEST, 4}, {"misafir", R_GUEST, 6}, {"tamu", R_GUEST, 0}, {"khách", R_GUEST, 0},
-    {"bisita", R_GUEST, 6}, {"الضيف", R_GUEST, 6}, {"للضيف", R_GUEST, 6}, {"النزيل", R_GUEST, 6},
-    {"للنزيل", R_GUEST, 6}, {"मेहमान", R_GUEST, 6}, {"अतिथि", R_GUEST, 6}, {"অতিথি", R_GUEST, 6},
-    {"แขก", R_GUEST, IN}, {"客人", R_GUEST, IN}, {"住客", R_GUEST, IN}, {"宿泊客", R_GUEST, IN},
-    {"ゲスト", R_GUEST, IN}, {"투숙객", R_GUEST, IN}, {"손님", R_GUEST, IN},
-
-    {"tenant", R_TENANT, 6}, {"locataire", R_TENANT, 6}, {"inquilin", R_TENANT, 6},
-    {"affittuari", R_TENANT, 6}, {"mieter", R_TENANT, 6}, {"huurder", R_TENANT, 6},
-    {"najemc", R_TENANT, 6}, {"арендатор", R_TENANT, 6}, {"жил", R_TENANT, 0},
-    {"жильц", R_TENANT, 6}, {"жилец", R_TENANT, 0}, {"kiracı", R_TENANT, 6},
-    {"penyewa", R_TENANT, 6}, {"người thuê", R_TENANT, 0}, {"nangungupahan", R_TENANT, 6},
-    {"المستأجر", R_TENANT, 6}, {"للمستأجر", R_TENANT, 6}, {"किरायेदार", R_TENANT, 6},
-    {"ভাড়াটে", R_TENANT, 6}, {"ผู้เช่า", R_TENANT, IN}, {"租户", R_TENANT, IN},
-    {"租戶", R_TENANT, IN}, {"房客", R_TENANT, IN}, {"入居者", R_TENANT, IN},
-    {"賃借人", R_TENANT, IN}, {"세입자", R_TENANT, IN}, {"임차인", R_TENANT, IN},
-
-    {"subscriber", R_SUBSCRIBER, 6}, {"abonné", R_SUBSCRIBER, 6}, {"abonad", R_SUBSCRIBER, 6},
-    {"assinante", R_SUBSCRIBER, 6}, {"abbonat", R_SUBSCRIBER, 6}, {"abonnent", R_SUBSCRIBER, 6},
-    {"abonnee", R_SUBSCRIBER, 6}, {"абонент", R_SUBSCRIBER, 6}, {"abone", R_SUBSCRIBER, 6}, {"सब्सक्राइबर", R_SUBSCRIBER, 6}, {"সাবস্ক্রাইবার", R_SUBSCRIBER, 6}, {"ผู้สมัครสมาชิก", R_SUBSCRIBER, IN},
-    {"thuê bao", R_SUBSCRIBER, 0}, {"المشترك", R_SUBSCRIBER, 6}, {"للمشترك", R_SUBSCRIBER, 6},
-    {"订户", R_SUBSCRIBER, IN}, {"訂戶", R_SUBSCRIBER, IN}, {"加入者", R_SUBSCRIBER, IN},
-    {"가입자", R_SUBSCRIBER, IN},
-
-    {"policyholder", R_INSURED, 6}, {"insured", R_INSURED, 0}, {"assuré", R_INSURED, 6},
-    {"asegurad", R_INSURED, 6}, {"segurad", R_INSURED, 6}, {"assicurat", R_INSURED, 6},
-    {"versicherte", R_INSURED, 6}, {"versicherungsnehmer", R_INSURED, 6},
-    {"verzekerde", R_INSURED, 6}, {"ubezpieczon", R_INSURED, 6}, {"застрахованн", R_INSURED, 6},
-    {"страховател", R_INSURED, 6}, {"sigortalı", R_INSURED, 6}, {"tertanggung", R_INSURED, 6},
-    {"pemegang polis", R_INSURED, 6}, {"người được bảo hiểm", R_INSURED, 0},
-    {"bên mua bảo hiểm", R_INSURED, 0}, {"المؤمن عليه", R_INSURED, 6},
-    {"حامل الوثيقة", R_INSURED, 6}, {"पॉलिसीधारक", R_INSURED, 6}, {"पॉलिसी धारक", R_INSURED, 6}, {"পলিসি হোল্ডার", R_INSURED, 6}, {"बीमाधारक", R_INSURED, 6},
-    {"পলিসিধারক", R_INSURED, 6}, {"ผู้เอาประกัน", R_INSURED, IN},
-    {"ผู้ถือกรมธรรม์", R_INSURED, IN}, {"投保人", R_INSURED, IN}, {"被保险人", R_INSURED, IN},
-    {"被保險人", R_INSURED, IN}, {"保单持有人", R_INSURED, IN}, {"被保険者", R_INSURED, IN},
-    {"契約者", R_INSURED, IN}, {"계약자", R_INSURED, IN}, {"피보험자", R_INSURED, IN},
-
-    {"account holder", R_HOLDER, 6}, {"titulaire", R_HOLDER, 6}, {"titular", R_HOLDER, 6},
-    {"titolare", R_HOLDER, 6}, {"kontoinhaber", R_HOLDER, 6}, {"rekeninghouder", R_HOLDER, 6},
-    {"владел", R_HOLDER, 6}, {"hesap sahib", R_HOLDER, 6}, {"pemilik rekening", R_HOLDER, 6},
-    {"chủ tài khoản", R_HOLDER, 0}, {"may-ari ng account", R_HOLDER, 0},
-    {"صاحب الحساب", R_HOLDER, 6}, {"खाताधारक", R_HOLDER, 6}, {"खाता धारक", R_HOLDER, 6}, {"अकाउंट होल्डर", R_HOLDER, 6}, {"অ্যাকাউন্ট হোল্ডার", R_HOLDER, 6}, {"অ্যাকাউন্টধারী", R_HOLDER, 6},
-    {"হিসাবধারী", R_HOLDER, 6}, {"เจ้าของบัญชี", R_HOLDER, IN}, {"ผู้ถือบัญชี", R_HOLDER, IN},
-    {"账户持有人", R_HOLDER, IN}, {"帳戶持有人", R_HOLDER, IN}, {"账户所有人", R_HOLDER, IN},
-    {"口座名義人", R_HOLDER, IN}, {"예금주", R_HOLDER, IN}, {"계좌 소유자", R_HOLDER, IN},
-
-    {"student", R_STUDENT, 6}, {"étudiant", R_STUDENT, 6}, {"élève", R_STUDENT, 6},
-    {"estudiante", R_STUDENT, 6}, {"alumn", R_STUDENT, 6}, {"aluno", R_STUDENT, 6},
-    {"aluna", R_STUDENT, 6}, {"estudante", R_STUDENT, 6}, {"studente", R_STUDENT, 6},
-    {"studentessa", R_STUDENT, 6}, {"schüler", R_STUDENT, 6}, {"leerling", R_STUDENT, 6},
-    {"uczeń", R_STUDENT, 6}, {"ученик", R_STUDENT, 6}, {"учениц", R_STUDENT, 6},
-    {"студент", R_STUDENT, 6}, {"öğrenci", R_STUDENT, 6}, {"siswa", R_STUDENT, 6},
-    {"murid", R_STUDENT, 6}, {"mahasiswa", R_STUDENT, 6}, {"học sinh", R_STUDENT, 0},
-    {"sinh viên", R_STUDENT, 0}, {"estudyante", R_STUDENT, 6}, {"mag-aaral", R_STUDENT, 6},
-    {"الطالب", R_STUDENT, 6}, {"للطالب", R_STUDENT, 6}, {"छात्र", R_STUDENT, 6},
-    {"विद्यार्थी", R_STUDENT, 6}, {"ছাত্র", R_STUDENT, 6}, {"শিক্ষার্থী", R_STUDENT, 6},
-    {"นักเรียน", R_STUDENT, IN}, {"นักศึกษา", R_STUDENT, IN}, {"学生", R_STUDENT, IN},
-    {"學生", R_STUDENT, IN}, {"生徒", R_STUDENT, IN}, {"학생", R_STUDENT, IN},
-
-    {"member", R_MEMBER, 6}, {"membre", R_MEMBER, 6}, {"miembro", R_MEMBER, 6},
-    {"membro", R_MEMBER, 6}, {"mitglied", R_MEMBER, 6}, {"член", R_MEMBER, 6},
-    {"üye", R_MEMBER, 6}, {"anggota", R_MEMBER, 6}, {"thành viên", R_MEMBER, 0},
-    {"miyembro", R_MEMBER, 6}, {"العضو", R_MEMBER, 6}, {"للعضو", R_MEMBER, 6},
-    {"सदस्य", R_MEMBER, 6}, {"সদস্য", R_MEMBER, 6}, {"สมาชิก", R_MEMBER, IN},
-    {"会员", R_MEMBER, IN}, {"會員", R_MEMBER, IN}, {"会員", R_MEMBER, IN}, {"회원", R_MEMBER, IN},
-
-    {"passenger", R_PASSENGER, 6}, {"passag", R_PASSENGER, 6}, {"pasajer", R_PASSENGER, 6},
-    {"passageir", R_PASSENGER, 6}, {"passegger", R_PASSENGER, 6}, {"passagier", R_PASSENGER, 6},
-    {"пассажир", R_PASSENGER, 6}, {"yolcu", R_PASSENGER, 6}, {"penumpang", R_PASSENGER, 6},
-    {"hành khách", R_PASSENGER, 0}, {"pasahero", R_PASSENGER, 6}, {"الراكب", R_PASSENGER, 6},
-    {"यात्री", R_PASSENGER, 6}, {"যাত্রী", R_PASSENGER, 6}, {"ผู้โดยสาร", R_PASSENGER, IN},
-    {"乘客", R_PASSENGER, IN}, {"旅客", R_PASSENGER, IN}, {"승객", R_PASSENGER, IN},
+#define RW(s, end) {s, sizeof(s) - 1, end}
+static const struct role_word rw_user[] = {
+    RW("user", 0), RW("usuário", 6), RW("usuária", 6), RW("usuario", 6), RW("usuaria", 6),
+    RW("utilizador", 6), RW("utilisateur", 6), RW("utilisatrice", 6), RW("benutzer", 6),
+    RW("nutzer", 6), RW("utente", 6), RW("gebruiker", 6), RW("kullanıcı", 6), RW("пользовател", 6),
+    RW("pengguna", 6), RW("gumagamit", 6), RW("użytkownik", 6), RW("người dùng", 0),
+    RW("المستخدم", 6), RW("للمستخدم", 6), RW("ব্যবহারকারী", 6), RW("यूज़र", 6), RW("यूजर", 6),
+    RW("ইউজার", 6), RW("ユーザー", IN), RW("用户", IN), RW("用戶", IN), RW("사용자", IN),
+    RW("ผู้ใช้", IN),
+};
+static const struct role_word rw_patient[] = {
+    RW("patient", 6), RW("paciente", 6), RW("paziente", 6), RW("patiënt", 6), RW("pasyente", 6),
+    RW("pasien", 6), RW("пациент", 6), RW("bệnh nhân", 0), RW("المريض", 6), RW("للمريض", 6),
+    RW("मरीज़", 6), RW("मरीज", 6), RW("रोगी", 6), RW("पेशेंट", 6), RW("রোগী", 6), RW("ผู้ป่วย", IN),
+    RW("患者", IN), RW("病人", IN), RW("환자", IN),
+};
+static const struct role_word rw_customer[] = {
+    RW("customer", 6), RW("client", 6), RW("cliente", 6), RW("kunde", 3), RW("kundin", 3),
+    RW("klant", 6), RW("klient", 6), RW("клиент", 6), RW("müşteri", 6), RW("pelanggan", 6),
+    RW("nasabah", 6), RW("khách hàng", 0), RW("kliyente", 6), RW("العميل", 6), RW("للعميل", 6),
+    RW("الزبون", 6), RW("ग्राहक", 6), RW("कस्टमर", 6), RW("কাস্টমার", 6), RW("গ্রাহক", 6), RW("ลูกค้า", IN),
+    RW("客户", IN), RW("客戶", IN), RW("顾客", IN), RW("顧客", IN), RW("お客様", IN),
+    RW("고객", IN),
+};
+static const struct role_word rw_employee[] = {
+    RW("employee", 6), RW("employé", 6), RW("empleado", 6), RW("empleada", 6), RW("funcionário", 6),
+    RW("funcionária", 6), RW("funcionario", 6), RW("empregado", 6), RW("dipendente", 6),
+    RW("impiegat", 6), RW("mitarbeiter", 6), RW("angestellte", 6), RW("medewerker", 6),
+    RW("werknemer", 6), RW("pracownik", 6), RW("сотрудни", 6), RW("работник", 6), RW("çalışan", 6),
+    RW("karyawan", 6), RW("pegawai", 6), RW("nhân viên", 0), RW("empleyado", 6), RW("الموظف", 6),
+    RW("للموظف", 6), RW("कर्मचारी", 6), RW("কর্মচারী", 6), RW("พนักงาน", IN), RW("员工", IN),
+    RW("員工", IN), RW("雇员", IN), RW("従業員", IN), RW("社員", IN), RW("직원", IN),
+};
+static const struct role_word rw_guest[] = {
+    RW("guest", 6), RW("huésped", 6), RW("hóspede", 6), RW("ospite", 6), RW("gast", 0),
+    RW("gastes", 0), RW("gäste", 1), RW("гост", 4), RW("misafir", 6), RW("tamu", 0), RW("khách", 0),
+    RW("bisita", 6), RW("الضيف", 6), RW("للضيف", 6), RW("النزيل", 6), RW("للنزيل", 6),
+    RW("मेहमान", 6), RW("अतिथि", 6), RW("অতিথি", 6), RW("แขก", IN), RW("客人", IN), RW("住客", IN),
+    RW("宿泊客", IN), RW("ゲスト", IN), RW("투숙객", IN), RW("손님", IN),
+};
+static const struct role_word rw_tenant[] = {
+    RW("tenant", 6), RW("locataire", 6), RW("inquilin", 6), RW("affittuari", 6), RW("mieter", 6),
+    RW("huurder", 6), RW("najemc", 6), RW("арендатор", 6), RW("жил", 0), RW("жильц", 6),
+    RW("жилец", 0), RW("kiracı", 6), RW("penyewa", 6), RW("người thuê", 0), RW("nangungupahan", 6),
+    RW("المستأجر", 6), RW("للمستأجر", 6), RW("किरायेदार", 6), RW("ভাড়াটে", 6), RW("ผู้เช่า", IN),
+    RW("租户", IN), RW("租戶", IN), RW("房客", IN), RW("入居者", IN), RW("賃借人", IN),
+    RW("세입자", IN), RW("임차인", IN),
+};
+static const struct role_word rw_subscriber[] = {
+    RW("subscriber", 6), RW("abonné", 6), RW("abonad", 6), RW("assinante", 6), RW("abbonat", 6),
+    RW("abonnent", 6), RW("abonnee", 6), RW("абонент", 6), RW("abone", 6), RW("सब्सक्राइबर", 6),
+    RW("সাবস্ক্রাইবার", 6), RW("ผู้สมัครสมาชิก", IN), RW("thuê bao", 0), RW("المشترك", 6), RW("للمشترك", 6),
+    RW("订户", IN), RW("訂戶", IN), RW("加入者", IN), RW("가입자", IN),
+};
+static const struct role_word rw_insured[] = {
+    RW("policyholder", 6), RW("insured", 0), RW("assuré", 6), RW("asegurad", 6), RW("segurad", 6),
+    RW("assicurat", 6), RW("versicherte", 6), RW("versicherungsnehmer", 6), RW("verzekerde", 6),
+    RW("ubezpieczon", 6), RW("застрахованн", 6), RW("страховател", 6), RW("sigortalı", 6),
+    RW("tertanggung", 6), RW("pemegang polis", 6), RW("người được bảo hiểm", 0),
+    RW("bên mua bảo hiểm", 0), RW("المؤمن عليه", 6), RW("حامل الوثيقة", 6), RW("पॉलिसीधारक", 6),
+    RW("पॉलिसी धारक", 6), RW("পলিসি হোল্ডার", 6), RW("बीमाधारक", 6), RW("পলিসিধারক", 6), RW("ผู้เอาประกัน", IN),
+    RW("ผู้ถือกรมธรรม์", IN), RW("投保人", IN), RW("被保险人", IN), RW("被保險人", IN),
+    RW("保单持有人", IN), RW("被保険者", IN), RW("契約者", IN), RW("계약자", IN),
+    RW("피보험자", IN),
+};
+static const struct role_word rw_holder[] = {
+    RW("account holder", 6), RW("titulaire", 6), RW("titular", 6), RW("titolare", 6),
+    RW("kontoinhaber", 6), RW("rekeninghouder", 6), RW("владел", 6), RW("hesap sahib", 6),
+    RW("pemilik rekening", 6), RW("chủ tài khoản", 0), RW("may-ari ng account", 0),
+    RW("صاحب الحساب", 6), RW("खाताधारक", 6), RW("खाता धारक", 6), RW("अकाउंट होल्डर", 6), RW("অ্যাকাউন্ট হোল্ডার", 6),
+    RW("অ্যাকাউন্টধারী", 6), RW("হিসাবধারী", 6), RW("เจ้าของบัญชี", IN), RW("ผู้ถือบัญชี", IN), RW("账户持有人", IN),
+    RW("帳戶持有人", IN), RW("账户所有人", IN), RW("口座名義人", IN), RW("예금주", IN),
+    RW("계좌 소유자", IN),
+};
+static const struct role_word rw_student[] = {
+    RW("student", 6), RW("étudiant", 6), RW("élève", 6), RW("estudiante", 6), RW("alumn", 6),
+    RW("aluno", 6), RW("aluna", 6), RW("estudante", 6), RW("studente", 6), RW("studentessa", 6),
+    RW("schüler", 6), RW("leerling", 6), RW("uczeń", 6), RW("ученик", 6), RW("учениц", 6),
+    RW("студент", 6), RW("öğrenci", 6), RW("siswa", 6), RW("murid", 6), RW("mahasiswa", 6),
+    RW("học sinh", 0), RW("sinh viên", 0), RW("estudyante", 6), RW("mag-aaral", 6), RW("الطالب", 6),
+    RW("للطالب", 6), RW("छात्र", 6), RW("विद्यार्थी", 6), RW("ছাত্র", 6), RW("শিক্ষার্থী", 6), RW("นักเรียน", IN),
+    RW("นักศึกษา", IN), RW("学生", IN), RW("學生", IN), RW("生徒", IN), RW("학생", IN),
+};
+static const struct role_word rw_member[] = {
+    RW("member", 6), RW("membre", 6), RW("miembro", 6), RW("membro", 6), RW("mitglied", 6),
+    RW("член", 6), RW("üye", 6), RW("anggota", 6), RW("thành viên", 0), RW("miyembro", 6),
+    RW("العضو", 6), RW("للعضو", 6), RW("सदस्य", 6), RW("সদস্য", 6), RW("สมาชิก", IN), RW("会员", IN),
+    RW("會員", IN), RW("会員", IN), RW("회원", IN),
+};
+static const struct role_word rw_passenger[] = {
+    RW("passenger", 6), RW("passag", 6), RW("pasajer", 6), RW("passageir", 6), RW("passegger", 6),
+    RW("passagier", 6), RW("пассажир", 6), RW("yolcu", 6), RW("penumpang", 6), RW("hành khách", 0),
+    RW("pasahero", 6), RW("الراكب", 6), RW("यात्री", 6), RW("যাত্রী", 6), RW("ผู้โดยสาร", IN),
+    RW("乘客", IN), RW("旅客", IN), RW("승객", IN),
 };
 /* clang-format on */
+/* the words of each role, in the order of the roles */
+#define ROLE_WORDS(a)                                                                              \
+    {                                                                                              \
+        a, sizeof(a) / sizeof(a[0])                                                                \
+    }
+static const struct {
+    const struct role_word *w;
+    size_t n;
+} role_words[] = {ROLE_WORDS(rw_user),       ROLE_WORDS(rw_patient), ROLE_WORDS(rw_customer),
+                  ROLE_WORDS(rw_employee),   ROLE_WORDS(rw_guest),   ROLE_WORDS(rw_tenant),
+                  ROLE_WORDS(rw_subscriber), ROLE_WORDS(rw_insured), ROLE_WORDS(rw_holder),
+                  ROLE_WORDS(rw_student),    ROLE_WORDS(rw_member),  ROLE_WORDS(rw_passenger)};
+#undef ROLE_WORDS
 
 /* The byte pair at t[i] is a capital letter of Latin-1 or Cyrillic whose lowercase is the pair at
  * f (À..Þ, А..Я, Ё). */
@@ -1263,6 +1259,7 @@ arabic_prefix(const char *t, size_t i, size_t end)
     return (a == 0xD9 && (b == 0x88 || b == 0x81 || b == 0x83)) || (a == 0xD8 && b == 0xA8);
 }
 
+#define ROLES_ALL 0xFFFFu
 #define ROLE_NEAR 80 /* characters either side of a role word in a message, in its sentence */
 
 /* A kind of personal data is named near [from, to) of t, in its sentence: "the diagnosis of the
@@ -1358,10 +1355,35 @@ generic_role(const char *t, size_t len, size_t from, size_t to)
     return w.n && in_list(generic_after, w.low);
 }
 
-/* Word w of t (len bytes) starts a role word: its role + 1, with the bytes to replace in
- * [*from, *to) (to the end of the word's ending, past w for a phrase), or 0. */
+/* The roles with a word starting with each byte (ASCII lower case; a Cyrillic capital's lead
+ * byte D0 counts for the words starting with D1 too), and those with a word read anywhere in a
+ * word (CJK, Thai): most words of a message are no role word by their first byte alone. Built
+ * once, by the first reader of a prompt or a message (role_word's callers). */
+static uint16_t role_first[256], role_inside;
+static pthread_once_t role_once = PTHREAD_ONCE_INIT;
+
+static void
+role_index(void)
+{
+    for (size_t g = 0; g < sizeof(role_words) / sizeof(role_words[0]); g++)
+        for (size_t k = 0; k < role_words[g].n; k++) {
+            unsigned char f0 = (unsigned char)role_words[g].w[k].s[0];
+            if (role_words[g].w[k].end == IN) {
+                role_inside |= (uint16_t)(1u << g);
+                continue;
+            }
+            role_first[f0] |= (uint16_t)(1u << g);
+            if (f0 == 0xD1)
+                role_first[0xD0] |= (uint16_t)(1u << g);
+        }
+}
+
+/* Word w of t (len bytes) starts a word for one of the roles in mask (bits): its role + 1,
+ * with the bytes to replace in [*from, *to) (to the end of the word's ending, past w for a
+ * phrase), or 0. The longest word for any role wins: a match for a role of the mask is checked
+ * against all ("khách hàng", a customer, is no "khách", a guest). */
 static int
-role_word(const char *t, size_t len, const struct word *w, size_t *from, size_t *to)
+role_word(const char *t, size_t len, const struct word *w, unsigned mask, size_t *from, size_t *to)
 {
     size_t best = 0;
     int role = 0;
@@ -1371,45 +1393,55 @@ role_word(const char *t, size_t len, const struct word *w, size_t *from, size_t 
     unsigned char c0 = (unsigned char)t[w->from];
     if (is_alpha(c0))
         c0 |= 32;
-    for (size_t k = 0; k < sizeof(role_words) / sizeof(role_words[0]); k++) {
-        const struct role_word *r = &role_words[k];
-        unsigned char f0 = (unsigned char)r->s[0];
-        if (r->end != IN && f0 != c0 && !ar && !(c0 == 0xD0 && f0 == 0xD1))
-            continue;
-        size_t n = strlen(r->s);
-        if (n <= best)
-            continue;
-        if (r->end == IN) {
-            if (c0 < 0xE0)
+    if (!ar && !(role_first[c0] & mask) && !(c0 >= 0xE0 && (role_inside & mask)))
+        return 0;
+    for (size_t g = 0; g < sizeof(role_words) / sizeof(role_words[0]); g++)
+        for (size_t k = 0; mask & 1u << g && k < role_words[g].n; k++) {
+            const struct role_word *r = &role_words[g].w[k];
+            unsigned char f0 = (unsigned char)r->s[0];
+            size_t n = r->n;
+            if (n <= best)
                 continue;
-            for (size_t q = w->from; q + n <= w->to; q++)
-                if (memcmp(t + q, r->s, n) == 0) {
-                    best = n, role = r->role + 1, *from = q, *to = q + n;
-                    break;
-                }
-            continue;
+            if (r->end != IN && f0 != c0 && !ar && !(c0 == 0xD0 && f0 == 0xD1))
+                continue;
+            if (r->end == IN) {
+                if (c0 < 0xE0)
+                    continue;
+                for (size_t q = w->from; q + n <= w->to; q++)
+                    if (memcmp(t + q, r->s, n) == 0) {
+                        best = n, role = (int)g + 1, *from = q, *to = q + n;
+                        break;
+                    }
+                continue;
+            }
+            size_t at = w->from, e = role_prefix(t, at, len, r->s);
+            if (!e && ar) /* "والمريض", "بالعميل" */
+                e = role_prefix(t, at += 2, len, r->s);
+            if (!e)
+                continue;
+            size_t x = e;
+            while (x < len && gw_word_byte((unsigned char)t[x]) && !mark_at(t, len, x))
+                x++;
+            if (x - e > r->end || plural_ending(t + e, x - e))
+                continue;
+            best = n, role = (int)g + 1, *from = at, *to = x;
         }
-        size_t at = w->from, e = role_prefix(t, at, len, r->s);
-        if (!e && ar) /* "والمريض", "بالعميل" */
-            e = role_prefix(t, at += 2, len, r->s);
-        if (!e)
-            continue;
-        size_t x = e;
-        while (x < len && gw_word_byte((unsigned char)t[x]) && !mark_at(t, len, x))
-            x++;
-        if (x - e > r->end || plural_ending(t + e, x - e))
-            continue;
-        best = n, role = r->role + 1, *from = at, *to = x;
+    if (role && mask != ROLES_ALL) {
+        size_t f, e;
+        int any = role_word(t, len, w, ROLES_ALL, &f, &e);
+        return any == role && f == *from && e == *to ? role : 0;
     }
     return role;
 }
 #undef IN
+#undef RW
 
 void
 gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
 {
     if (!t || !len)
         return;
+    pthread_once(&role_once, role_index);
     size_t max = len / 2 + 1 < PERSON_WORDS ? len / 2 + 1 : PERSON_WORDS;
     struct word *w = malloc(max * sizeof(*w));
     if (!w)
@@ -1517,19 +1549,19 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         size_t b = a;
         while (b < nw && b - a < 3 && w[b].n && uncased_at(t, len, w[b].from) &&
                !in_list(not_names_uncased, w[b].low) &&
-               !(arabic && b > a && memcmp(w[b].low, "و", 2) == 0) &&
+               !(arabic && b > a && w[b].n >= 2 && memcmp(w[b].low, "و", 2) == 0) &&
                w[b].from == w[b - 1].to + 1 + (b == a && t[w[b - 1].to] == ':'))
             b++;
         int end = b == nw || in_list(copulas_uncased, w[b].low) ||
                   (b > a && w[b].from > w[b - 1].to + 1) ||
-                  (arabic && memcmp(w[b].low, "و", 2) == 0);
+                  (arabic && w[b].n >= 2 && memcmp(w[b].low, "و", 2) == 0);
         for (size_t q = a; end && q < b; q++)
             keep(s, w[q].low, w[q].n, GW_SUBJECT_PERSON);
     }
     /* the person called by a role ("the user", "the patient"), a kind of their data near */
     for (size_t k = 0; fields && k < nw; k++) {
         size_t f, e;
-        int r = role_word(t, len, &w[k], &f, &e);
+        int r = role_word(t, len, &w[k], ROLES_ALL, &f, &e);
         if (!r || (s->roles & 1u << (r - 1)))
             continue;
         size_t lo = k > NEAR_WORDS_AFTER ? k - NEAR_WORDS_AFTER : 0;
@@ -1669,6 +1701,8 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     *ned = 0;
     if (!s || (!s->n && !s->roles) || !t || !len)
         return 0;
+    if (s->roles)
+        pthread_once(&role_once, role_index);
     struct word cur, nxt;
     size_t i = 0, copied = 0, o = 0, title = (size_t)-1;
     /* the two words before the current one: "my" (the user's own), a determiner; a title right
@@ -1680,8 +1714,8 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t rf, rt;
         /* the prompt's person, called by its role in the message's language ("do paciente") */
-        int r = s->roles ? role_word(t, len, &cur, &rf, &rt) : 0;
-        if (r && (s->roles & 1u << (r - 1)) && !generic_role(t, len, rf, rt) &&
+        int r = s->roles ? role_word(t, len, &cur, s->roles, &rf, &rt) : 0;
+        if (r && !generic_role(t, len, rf, rt) &&
             (r - 1 == R_USER || field_around(t, len, rf, rt))) {
             const char *who = deva_at(t, len, rf) ? GW_SUBJECT_PERSON_HI : GW_SUBJECT_PERSON_WORD;
             if (!replace(t, rf, rt, who, out, cap, &o, &copied, ed, ned))
