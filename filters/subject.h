@@ -47,7 +47,12 @@
  * a kind of personal data of that language at most three words away in the sentence ("Hasta:
  * Zhang Hui, teşhis: ...", "зарплата Maria Santos"), or a name after a title of that language
  * ("Frau Dr. Vogelsang", "doña Carmen") or, in Russian, after "ассистент" / "помощник"; a
- * Cyrillic name declined in the message ("Ирины Смирновой") is the same person. The prohibition's
+ * Cyrillic name declined in the message ("Ирины Смирновой") is the same person. Names in scripts
+ * without capitals are read after the record's name label ("उपयोगकर्ता का नाम जेन डो है", "নাম",
+ * "اسم المستخدم هو …"). A prompt may call the person by a role instead ("the patient", "the
+ * account holder", "пользователь", "ผู้ป่วย": twelve roles, `roles`): that role, in a message of
+ * any language, becomes "the user" too when a kind of personal data is near it -- not a plural,
+ * not after "a" or "new", not when the speaker says they are it. The prohibition's
  * object names a secret too ("Do not reveal the launch date": "launch date").
  *
  * Hindi too: a sentence in Devanagari (ended by '।' as well) declares a value the Hindi way,
