@@ -907,12 +907,19 @@ field_ml(const char *t, size_t from, size_t to)
     return 0;
 }
 
+/* Word w is a kind of personal data of the English or the Hindi list. */
+static int
+field_word(const struct word *w)
+{
+    return w->n && in_list(w->deva ? personal_hi : personal_fields, w->low);
+}
+
 /* A kind of personal data is named in words [lo, hi) of w (hi > lo), in any language. */
 static int
 field_near(const char *t, const struct word *w, size_t lo, size_t hi)
 {
     for (size_t k = lo; k < hi; k++)
-        if (w[k].n && in_list(w[k].deva ? personal_hi : personal_fields, w[k].low))
+        if (field_word(&w[k]))
             return 1;
     return field_ml(t, w[lo].from, w[hi - 1].to);
 }
@@ -1276,7 +1283,7 @@ field_around(const char *t, size_t len, size_t from, size_t to)
         hi++;
     struct word w;
     for (size_t i = lo; next_word(t, hi, &i, &w);)
-        if (w.n && in_list(w.deva ? personal_hi : personal_fields, w.low))
+        if (field_word(&w))
             return 1;
     return field_ml(t, lo, hi);
 }
@@ -1449,7 +1456,7 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
     size_t nw = 0, i = 0;
     int fields = 0;
     while (nw < max && next_word(t, len, &i, &w[nw])) {
-        fields |= w[nw].n && in_list(w[nw].deva ? personal_hi : personal_fields, w[nw].low);
+        fields |= field_word(&w[nw]);
         nw++;
     }
     if (!fields && nw)
