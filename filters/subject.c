@@ -1884,8 +1884,10 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             run++;
         }
         /* the head alone: in Hindi after a demonstrative or "your" (a noun phrase ends with its
-         * head there) */
-        int named = !mine && own &&
+         * head there). A Hindi run of generic words with its word for secrets is the prompt's
+         * name too ("एडमिन कोड"): no Hindi rule reads "एडमिन" as a kind of secret, as the English
+         * ones read "admin code" */
+        int named = !mine && (own || (secret_after && deva)) &&
                     (secret_after || (run >= 2 && name) ||
                      (run == 1 && head && exact && (det1 || det2) &&
                       (deva || (ends && !apostrophe_after(t, len, last.to)))));
