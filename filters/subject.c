@@ -284,6 +284,13 @@ mark_at(const char *t, size_t len, size_t i)
                                                                                                 : 0;
 }
 
+/* Word w begins with the Arabic "and" (و), written joined to the word after it. */
+static int
+arabic_and(const struct word *w)
+{
+    return w->n >= 2 && memcmp(w->low, "و", 2) == 0;
+}
+
 /* A letter of a script without capitals whose names a prompt's record gives after its label
  * (Devanagari, Bengali, Arabic) at i. */
 static int
@@ -1555,13 +1562,11 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
             a++;
         size_t b = a;
         while (b < nw && b - a < 3 && w[b].n && uncased_at(t, len, w[b].from) &&
-               !in_list(not_names_uncased, w[b].low) &&
-               !(arabic && b > a && w[b].n >= 2 && memcmp(w[b].low, "و", 2) == 0) &&
+               !in_list(not_names_uncased, w[b].low) && !(arabic && b > a && arabic_and(&w[b])) &&
                w[b].from == w[b - 1].to + 1 + (b == a && t[w[b - 1].to] == ':'))
             b++;
         int end = b == nw || in_list(copulas_uncased, w[b].low) ||
-                  (b > a && w[b].from > w[b - 1].to + 1) ||
-                  (arabic && w[b].n >= 2 && memcmp(w[b].low, "و", 2) == 0);
+                  (b > a && w[b].from > w[b - 1].to + 1) || (arabic && arabic_and(&w[b]));
         for (size_t q = a; end && q < b; q++)
             keep(s, w[q].low, w[q].n, GW_SUBJECT_PERSON);
     }
