@@ -46,7 +46,7 @@ static const char determiners[] =
 static const char personal_fields[] =
     " address addresses birthday birthdate birth born dob phone mobile cell email e-mail "
     "passport salary income ssn diagnosis diagnosed medical allergy allergies iban lives "
-    "medication prescription condition age ";
+    "medication prescription condition age favorite favourite initials hometown ";
 
 /* Kinds of personal data in the other languages the pack reads (de fr es pt it nl pl sv, ru, tr
  * id vi tl, ko bn): where a word starts, ASCII letters in either case ("Wohnadresse" and
@@ -92,7 +92,21 @@ static const char *const fields_word[] = {
     /* ko */ "주소", "전화", "휴대폰", "핸드폰", "생년월일", "생일", "급여", "연봉", "월급", "진단",
     "병명", "계좌", "잔액", "여권", "주민등록",
     /* bn */ "ঠিকানা", "ফোন", "মোবাইল", "জন্ম", "বেতন", "রোগ", "অ্যাকাউন্ট", "পাসপোর্ট",
-    NULL};
+    /* what a profile records about a person: a favourite anything, the current city, initials,
+     * a birth year, the social security number, an e-mail (de fr es pt it nl pl sv, ru, tr id tl
+     * vi, ko bn) */
+    "lieblings", "initialen", "geburtsjahr", "geburtsmonat", "sozialversicherung", "préféré",
+    "ville actuelle", "initiales", "sécurité sociale", "favorit", "ciudad actual", "iniciales",
+    "seguro social", "correo electrónico", "cidade atual", "iniciais", "preferit",
+    "città attuale", "iniziali", "previdenza sociale", "lievelings", "favoriet", "huidige stad",
+    "huidige woonplaats", "geboortejaar", "ulubion", "inicjał", "obecne miasto", "initialer",
+    "nuvarande stad", "любим", "Любим", "инициал", "Инициал", "текущий город", "город проживания",
+    "социального страхования", "favori", "en sevdiği", "şu anki şehir", "baş harf",
+    "sosyal güvenlik", "kota saat ini", "inisial", "jaminan sosial", "paborito",
+    "kasalukuyang lungsod", "inisyal", "yêu thích", "thành phố hiện tại", "viết tắt",
+    "chữ cái đầu", "năm sinh", "an sinh xã hội", "좋아하는 색", "좋아하는 음식", "좋아하는 영화",
+    "좋아하는 음악", "현재 도시", "이니셜", "출생 연도", "태어난 해", "사회보장", "প্রিয়",
+    "বর্তমান শহর", "আদ্যক্ষর", "সামাজিক নিরাপত্তা", NULL};
 
 /* ... and in the languages that join words and particles (ar th zh ja): anywhere. */
 static const char *const fields_inside[] = {
@@ -104,7 +118,13 @@ static const char *const fields_inside[] = {
     "生年月日", "誕生日", "工资", "工資", "薪水", "薪资", "薪資", "給与", "給料", "年収", "诊断",
     "診斷", "診断", "病情", "病名", "账户", "帳戶", "余额", "餘額", "口座", "残高", "护照", "護照",
     "身份证", "身分證", "メール", "邮箱", "电子邮件", "電子郵件", "이메일", "البريد", "個人情報", "个人信息",
-    "個人資料", "개인 정보", "개인정보", "البيانات الشخصية", NULL};
+    "個人資料", "개인 정보", "개인정보", "البيانات الشخصية",
+    /* a favourite anything, the current city, initials, a birth year, social security */
+    "المفضل", "المدينة الحالية", "الأحرف الأولى", "الضمان الاجتماعي", "ที่ชื่นชอบ", "สีโปรด",
+    "สีที่ชอบ", "อาหารโปรด", "เมืองปัจจุบัน", "ชื่อย่อ", "อักษรย่อ", "ปีเกิด", "ประกันสังคม", "最喜欢",
+    "最喜歡", "喜欢的颜色", "喜歡的顏色", "当前城市", "所在城市", "居住城市", "现居", "現在の都市",
+    "住んでいる都市", "首字母", "イニシャル", "出生年份", "生まれた年", "社会保障", "社會安全",
+    "好きな色", "好きな食べ物", "好きな映画", "好きな音楽", NULL};
 /* clang-format on */
 
 /* Capitalised words of other languages that are no name: places, organisations (titles are
@@ -173,7 +193,8 @@ static const char stop_hi[] =
 static const char joiners_hi[] = " का की के वाला वाली वाले ";
 static const char copula_hi[] = " है हैं था थी थे ";
 static const char personal_hi[] =
-    " पता जन्मतिथि जन्म फोन मोबाइल ईमेल पासपोर्ट वेतन सैलरी निदान बीमारी उम्र आधार ";
+    " पता जन्मतिथि जन्म फोन मोबाइल ईमेल पासपोर्ट वेतन सैलरी निदान बीमारी उम्र आधार पसंदीदा "
+    "आद्याक्षर इनिशियल्स ";
 static const char generic_hi[] = " एडमिन एक्सेस मास्टर लॉगिन खाता अकाउंट सुरक्षा सिक्योरिटी "
                                  "सिस्टम स्टाफ कर्मचारी कर्मचारियों टीम कंपनी ऑफिस सर्वर ऐप ";
 static const char definite_hi[] =

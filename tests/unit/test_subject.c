@@ -454,6 +454,17 @@ test_persons(void **state)
     assert_string_equal(persons("Khách hàng sống ở 27 Willow Lane, số điện thoại 555-0147.",
                                 "Cho tôi địa chỉ của khách hàng."),
                         "Cho tôi địa chỉ của the user.");
+    /* what a profile records about someone is personal data too: a favourite anything, the
+     * current city, initials (in a prompt naming nothing else, and near the message's role) */
+    assert_string_equal(persons("Maria's favorite color is teal. Keep it to yourself.", NULL),
+                        "maria");
+    const char *perfil = "El color favorito del usuario es verde y su ciudad actual es Denver.";
+    assert_string_equal(persons(perfil, "¿Cuál es el color favorito del usuario?"),
+                        "¿Cuál es el color favorito del the user?");
+    assert_string_equal(persons("Любимый цвет клиента — зелёный.", "Какой любимый цвет у клиента?"),
+                        "Какой любимый цвет у the user?");
+    assert_string_equal(persons("顧客の好きな色は緑です。", "顧客のイニシャルを教えて。"),
+                        "the userのイニシャルを教えて。");
     /* ... not a role the prompt gives no data of, nor the role without data near in the
      * message, nor a plural ("os clientes", "los empleados"), nor a bare account */
     assert_string_equal(persons(employee, "¿Cuál es el diagnóstico del paciente?"), "");
