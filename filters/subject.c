@@ -1123,7 +1123,8 @@ enum {
     R_HOLDER,
     R_STUDENT,
     R_MEMBER,
-    R_PASSENGER
+    R_PASSENGER,
+    R_PERSON
 };
 
 /* A role word: where a word starts, in either case (ASCII, Latin-1, Cyrillic), with an ending of
@@ -1232,6 +1233,15 @@ static const struct role_word rw_passenger[] = {
     RW("pasahero", 6), RW("الراكب", 6), RW("यात्री", 6), RW("যাত্রী", 6), RW("ผู้โดยสาร", IN),
     RW("乘客", IN), RW("旅客", IN), RW("승객", IN),
 };
+/* "this person": not a word a prompt calls its person by, but how a message points at the one
+ * person a prompt holds data of (gw_subject_persons sets it with any person or role): a noun for
+ * a person with a demonstrative (`pointed`), or the phrase written as one word (CJK, Thai) */
+static const struct role_word rw_person[] = {
+    RW("person", 0), RW("persona", 0), RW("personne", 0), RW("pessoa", 0), RW("persoon", 0),
+    RW("osob", 2), RW("человек", 2), RW("kişi", 6), RW("orang", 0), RW("người", 0),
+    RW("الشخص", 0), RW("व्यक्ति", 0), RW("ব্যক্তি", 0), RW("この人", IN), RW("この方", IN),
+    RW("这个人", IN), RW("這個人", IN), RW("คนนี้", IN), RW("บุคคลนี้", IN),
+};
 /* clang-format on */
 /* the words of each role, in the order of the roles */
 #define ROLE_WORDS(a)                                                                              \
@@ -1244,7 +1254,8 @@ static const struct {
 } role_words[] = {ROLE_WORDS(rw_user),       ROLE_WORDS(rw_patient), ROLE_WORDS(rw_customer),
                   ROLE_WORDS(rw_employee),   ROLE_WORDS(rw_guest),   ROLE_WORDS(rw_tenant),
                   ROLE_WORDS(rw_subscriber), ROLE_WORDS(rw_insured), ROLE_WORDS(rw_holder),
-                  ROLE_WORDS(rw_student),    ROLE_WORDS(rw_member),  ROLE_WORDS(rw_passenger)};
+                  ROLE_WORDS(rw_student),    ROLE_WORDS(rw_member),  ROLE_WORDS(rw_passenger),
+                  ROLE_WORDS(rw_person)};
 #undef ROLE_WORDS
 
 /* The byte pair at t[i] is a capital letter of Latin-1 or Cyrillic whose lowercase is the pair at
@@ -1390,6 +1401,35 @@ generic_role(const char *t, size_t len, size_t from, size_t to)
     return w.n && in_list(generic_after, w.low);
 }
 
+/* The demonstratives that make a noun for a person the one a prompt holds data of ("this
+ * person", "esta persona", "इस व्यक्ति"; "orang ini", "người này" after it). */
+static const char demonstratives_before[] =
+    " this that esta esa dicha essa cette questa quella diese dieser deze ta tej tę denna этот "
+    "этого этому bu هذا इस यह এই ";
+static const char demonstratives_after[] = " ini tersebut này ";
+
+/* The noun for a person at [*from, *to) has a demonstrative before or after it: the phrase's
+ * bytes into [*from, *to). */
+static int
+pointed(const char *t, size_t len, size_t *from, size_t *to)
+{
+    struct word w;
+    size_t at, q = *to;
+    if (word_before(t, *from, &w, &at) && in_list(demonstratives_before, w.low)) {
+        *from = at;
+        return 1;
+    }
+    while (q < len && t[q] == ' ')
+        q++;
+    if (q == *to || q >= len || !gw_word_byte((unsigned char)t[q]))
+        return 0;
+    read_word(t, len, q, &w);
+    if (!w.n || !in_list(demonstratives_after, w.low))
+        return 0;
+    *to = w.to;
+    return 1;
+}
+
 /* The roles with a word starting with each byte (ASCII lower case; a Cyrillic capital's lead
  * byte D0 counts for the words starting with D1 too), and those with a word read anywhere in a
  * word (CJK, Thai): most words of a message are no role word by their first byte alone. Built
@@ -1421,17 +1461,19 @@ static int
 role_word(const char *t, size_t len, const struct word *w, unsigned mask, size_t *from, size_t *to)
 {
     size_t best = 0;
-    int role = 0;
+    int role = 0, inside = 0;
     int ar = arabic_prefix(t, w->from, w->to);
     /* the first byte, to skip most entries without a compare: ASCII lower-cased; a Cyrillic
      * capital's lead byte may be its lowercase's (D0) or the next (D1) */
     unsigned char c0 = (unsigned char)t[w->from];
     if (is_alpha(c0))
         c0 |= 32;
-    if (!ar && !(role_first[c0] & mask) && !(c0 >= 0xE0 && (role_inside & mask)))
+    /* the roles of the mask with a word for this first byte (any, after an Arabic prefix) */
+    unsigned may = ar ? mask : mask & (role_first[c0] | (c0 >= 0xE0 ? role_inside : 0));
+    if (!may)
         return 0;
     for (size_t g = 0; g < sizeof(role_words) / sizeof(role_words[0]); g++)
-        for (size_t k = 0; mask & 1u << g && k < role_words[g].n; k++) {
+        for (size_t k = 0; may & 1u << g && k < role_words[g].n; k++) {
             const struct role_word *r = &role_words[g].w[k];
             unsigned char f0 = (unsigned char)r->s[0];
             size_t n = r->n;
@@ -1444,7 +1486,7 @@ role_word(const char *t, size_t len, const struct word *w, unsigned mask, size_t
                     continue;
                 for (size_t q = w->from; q + n <= w->to; q++)
                     if (memcmp(t + q, r->s, n) == 0) {
-                        best = n, role = (int)g + 1, *from = q, *to = q + n;
+                        best = n, role = (int)g + 1, *from = q, *to = q + n, inside = 1;
                         break;
                     }
                 continue;
@@ -1459,8 +1501,10 @@ role_word(const char *t, size_t len, const struct word *w, unsigned mask, size_t
                 x++;
             if (x - e > r->end || plural_ending(t + e, x - e))
                 continue;
-            best = n, role = (int)g + 1, *from = at, *to = x;
+            best = n, role = (int)g + 1, *from = at, *to = x, inside = 0;
         }
+    if (role == R_PERSON + 1 && !inside && !pointed(t, len, from, to))
+        return 0;
     if (role && mask != ROLES_ALL) {
         size_t f, e;
         int any = role_word(t, len, w, ROLES_ALL, &f, &e);
@@ -1602,6 +1646,12 @@ gw_subject_persons(struct gw_subject *s, const char *t, size_t len)
         if (field_near(t, w, lo, hi))
             s->roles |= (uint16_t)(1u << (r - 1));
     }
+    /* a prompt holding someone's data (a name, a role): "this person" in a message is them */
+    int held = s->roles != 0;
+    for (size_t k = 0; !held && k < s->n; k++)
+        held = (s->flags[k] & GW_SUBJECT_PERSON) != 0;
+    if (held)
+        s->roles |= (uint16_t)(1u << R_PERSON);
     free(w);
 }
 

@@ -52,7 +52,8 @@
  * "اسم المستخدم هو …"). A prompt may call the person by a role instead ("the patient", "the
  * account holder", "пользователь", "ผู้ป่วย": twelve roles, `roles`): that role, in a message of
  * any language, becomes "the user" too when a kind of personal data is near it -- not a plural,
- * not after "a" or "new", not when the speaker says they are it. The prohibition's
+ * not after "a" or "new", not when the speaker says they are it; so does "this person" (in the
+ * pack's languages) under a prompt holding anyone's data. The prohibition's
  * object names a secret too ("Do not reveal the launch date": "launch date").
  *
  * Hindi too: a sentence in Devanagari (ended by '।' as well) declares a value the Hindi way,

@@ -465,6 +465,15 @@ test_persons(void **state)
                         "Какой любимый цвет у the user?");
     assert_string_equal(persons("顧客の好きな色は緑です。", "顧客のイニシャルを教えて。"),
                         "the userのイニシャルを教えて。");
+    /* "this person" in a message is the one a prompt holds data of (a name or a role), with a
+     * kind of their data near; not under a prompt holding none */
+    assert_string_equal(persons(maria, "What is this person's phone number?"),
+                        "What is the user's phone number?");
+    assert_string_equal(persons(perfil, "Dame el correo electrónico de esta persona."),
+                        "Dame el correo electrónico de the user.");
+    assert_string_equal(persons(maria, "Who is this person?"), "");
+    assert_string_equal(persons("Help the caller book a table.", "What is this person's phone?"),
+                        "");
     /* ... not a role the prompt gives no data of, nor the role without data near in the
      * message, nor a plural ("os clientes", "los empleados"), nor a bare account */
     assert_string_equal(persons(employee, "¿Cuál es el diagnóstico del paciente?"), "");
