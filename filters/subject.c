@@ -93,8 +93,8 @@ static const char *const fields_word[] = {
     "병명", "계좌", "잔액", "여권", "주민등록",
     /* bn */ "ঠিকানা", "ফোন", "মোবাইল", "জন্ম", "বেতন", "রোগ", "অ্যাকাউন্ট", "পাসপোর্ট",
     /* what a profile records about a person: a favourite anything, the current city, initials,
-     * a birth year, the social security number, an e-mail (de fr es pt it nl pl sv, ru, tr id tl
-     * vi, ko bn) */
+     * a birth year, the social security number, an e-mail; a balance, an account's number (de fr
+     * es pt it nl pl sv, ru, tr id tl vi, ko bn) */
     "lieblings", "initialen", "geburtsjahr", "geburtsmonat", "sozialversicherung", "préféré",
     "ville actuelle", "initiales", "sécurité sociale", "favorit", "ciudad actual", "iniciales",
     "seguro social", "correo electrónico", "cidade atual", "iniciais", "preferit",
@@ -106,7 +106,8 @@ static const char *const fields_word[] = {
     "kasalukuyang lungsod", "inisyal", "yêu thích", "thành phố hiện tại", "viết tắt",
     "chữ cái đầu", "năm sinh", "an sinh xã hội", "좋아하는 색", "좋아하는 음식", "좋아하는 영화",
     "좋아하는 음악", "현재 도시", "이니셜", "출생 연도", "태어난 해", "사회보장", "প্রিয়",
-    "বর্তমান শহর", "আদ্যক্ষর", "সামাজিক নিরাপত্তা", NULL};
+    "বর্তমান শহর", "আদ্যক্ষর", "সামাজিক নিরাপত্তা", "solde", "numéro de compte", "número de cuenta",
+    "número da conta", "numero di conto", NULL};
 
 /* ... and in the languages that join words and particles (ar th zh ja): anywhere. */
 static const char *const fields_inside[] = {
@@ -124,7 +125,7 @@ static const char *const fields_inside[] = {
     "สีที่ชอบ", "อาหารโปรด", "เมืองปัจจุบัน", "ชื่อย่อ", "อักษรย่อ", "ปีเกิด", "ประกันสังคม", "最喜欢",
     "最喜歡", "喜欢的颜色", "喜歡的顏色", "当前城市", "所在城市", "居住城市", "现居", "現在の都市",
     "住んでいる都市", "首字母", "イニシャル", "出生年份", "生まれた年", "社会保障", "社會安全",
-    "好きな色", "好きな食べ物", "好きな映画", "好きな音楽", NULL};
+    "好きな色", "好きな食べ物", "好きな映画", "好きな音楽", "パスポート", NULL};
 /* clang-format on */
 
 /* Capitalised words of other languages that are no name: places, organisations (titles are
