@@ -1240,7 +1240,7 @@ static const struct role_word rw_passenger[] = {
 static const struct role_word rw_person[] = {
     RW("person", 0), RW("persona", 0), RW("personne", 0), RW("pessoa", 0), RW("persoon", 0),
     RW("osob", 2), RW("человек", 2), RW("kişi", 6), RW("orang", 0), RW("người", 0),
-    RW("الشخص", 0), RW("व्यक्ति", 0), RW("ব্যক্তি", 0), RW("この人", IN), RW("この方", IN),
+    RW("الشخص", 0), RW("व्यक्ति", 6), RW("ব্যক্তি", 6), RW("この人", IN), RW("この方", IN),
     RW("这个人", IN), RW("這個人", IN), RW("คนนี้", IN), RW("บุคคลนี้", IN),
 };
 /* clang-format on */
