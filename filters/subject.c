@@ -1778,6 +1778,22 @@ genitive_s(const struct gw_subject *s, size_t k, const struct word *w)
            w->low[w->n - 1] == 's';
 }
 
+/* What the rewrite remembers of the words before the current one: "my" right before it (the
+ * user's own), a determiner one or two words back; a title right before it ("Dr. Okafor": its
+ * start); where the word before it starts, read again only at a title or a name, for a title of
+ * another language before it ((size_t)-1: none). A replacement forgets them all. */
+struct behind {
+    int mine, det1, det2;
+    size_t title, prev;
+};
+
+static void
+forget(struct behind *b)
+{
+    b->mine = b->det1 = b->det2 = 0;
+    b->title = b->prev = (size_t)-1;
+}
+
 size_t
 gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *out, size_t cap,
                    struct gw_subject_edit *ed, size_t *ned)
@@ -1788,13 +1804,10 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
     if (s->roles)
         pthread_once(&role_once, role_index);
     struct word cur, nxt;
-    size_t i = 0, copied = 0, o = 0, title = (size_t)-1;
-    /* the two words before the current one: "my" (the user's own), a determiner; a title right
-     * before it ("Dr. Okafor": its start) */
-    int have = next_word(t, len, &i, &cur), mine = 0, det1 = 0, det2 = 0, exact;
-    /* where the word before cur starts ((size_t)-1: none), read again only at a title or a
-     * name, for a title of another language before it */
-    size_t prev = (size_t)-1;
+    size_t i = 0, copied = 0, o = 0;
+    struct behind b;
+    forget(&b);
+    int have = next_word(t, len, &i, &cur), exact;
     while (have && *ned < GW_SUBJECT_MAX_EDITS) {
         size_t rf, rt;
         /* the prompt's person, called by its role in the message's language ("do paciente") */
@@ -1805,9 +1818,7 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             if (!replace(t, rf, rt, who, out, cap, &o, &copied, ed, ned))
                 return 0;
             i = rt;
-            mine = det1 = det2 = 0;
-            title = (size_t)-1;
-            prev = (size_t)-1;
+            forget(&b);
             have = next_word(t, len, &i, &cur);
             continue;
         }
@@ -1825,43 +1836,41 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
         size_t qe, qn = 0;
         /* "the password for the admin panel", the prompt's qualifier after the word for secrets
          * (not "my password for ...") */
-        if (k == (size_t)-1 && det1 && !mine && cur.plain && secret_word(&cur) &&
+        if (k == (size_t)-1 && b.det1 && !b.mine && cur.plain && secret_word(&cur) &&
             (qe = qualifier_end(s, t, len, cur.to, &qn)) != 0) {
             if (!replace(t, cur.from, qe, GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
                 return 0;
             i = qn;
-            mine = det1 = det2 = 0;
-            title = (size_t)-1;
-            prev = (size_t)-1;
+            forget(&b);
             have = next_word(t, len, &i, &cur);
             continue;
         }
         if (k == (size_t)-1) {
             /* "my carrier account number" is the user's own */
-            mine = (cur.n == 2 && memcmp(cur.low, "my", 2) == 0) ||
-                   (cur.deva && in_list(mine_hi, cur.low));
-            det2 = det1;
-            det1 = is_definite(&cur) || (cur.deva && in_list(definite_hi, cur.low));
+            b.mine = (cur.n == 2 && memcmp(cur.low, "my", 2) == 0) ||
+                     (cur.deva && in_list(mine_hi, cur.low));
+            b.det2 = b.det1;
+            b.det1 = is_definite(&cur) || (cur.deva && in_list(definite_hi, cur.low));
             size_t at = cur.from, end = cur.to;
-            title = is_title(&cur) ? at : (size_t)-1;
+            b.title = is_title(&cur) ? at : (size_t)-1;
             /* "Frau Dr. Vogelsang" */
-            if (title != (size_t)-1 && title_ml_before(t, len, prev, at))
-                title = prev;
-            prev = at;
+            if (b.title != (size_t)-1 && title_ml_before(t, len, b.prev, at))
+                b.title = b.prev;
+            b.prev = at;
             have = next_word(t, len, &i, &cur);
             /* "Dr. Okafor", "Mr Lee" */
-            if (have && title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&
+            if (have && b.title != (size_t)-1 && !(cur.from == end + 1 && t[end] == ' ') &&
                 !(cur.from == end + 2 && t[end] == '.' && t[end + 1] == ' '))
-                title = (size_t)-1;
+                b.title = (size_t)-1;
             continue;
         }
         if (s->flags[k] & GW_SUBJECT_PERSON) {
             /* the person's names in a row ("Maria Lopez") become "the user" */
             struct word last = cur;
-            size_t from = title != (size_t)-1 ? title : cur.from;
+            size_t from = b.title != (size_t)-1 ? b.title : cur.from;
             /* "Frau Vogelsang", "doña Carmen": looked up only here, at a name */
-            if (title == (size_t)-1 && title_ml_before(t, len, prev, cur.from))
-                from = prev;
+            if (b.title == (size_t)-1 && title_ml_before(t, len, b.prev, cur.from))
+                from = b.prev;
             int more;
             while ((more = next_word(t, len, &i, &nxt))) {
                 int adj = nxt.n && nxt.from == last.to + 1 && t[last.to] == ' ';
@@ -1880,11 +1889,9 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
             while (q < len && t[q] == ' ')
                 q++;
             const char *who = deva_at(t, len, q) ? GW_SUBJECT_PERSON_HI : GW_SUBJECT_PERSON_WORD;
-            if (!mine && !replace(t, from, last.to, who, out, cap, &o, &copied, ed, ned))
+            if (!b.mine && !replace(t, from, last.to, who, out, cap, &o, &copied, ed, ned))
                 return 0;
-            mine = det1 = det2 = 0;
-            title = (size_t)-1;
-            prev = (size_t)-1;
+            forget(&b);
             cur = nxt;
             have = more;
             continue;
@@ -1964,17 +1971,15 @@ gw_subject_rewrite(const struct gw_subject *s, const char *t, size_t len, char *
          * head there). A Hindi run of generic words with its word for secrets is the prompt's
          * name too ("एडमिन कोड"): no Hindi rule reads "एडमिन" as a kind of secret, as the English
          * ones read "admin code" */
-        int named = !mine && (own || (secret_after && deva)) &&
+        int named = !b.mine && (own || (secret_after && deva)) &&
                     (secret_after || (run >= 2 && name) ||
-                     (run == 1 && head && exact && (det1 || det2) &&
+                     (run == 1 && head && exact && (b.det1 || b.det2) &&
                       (deva || (ends && !apostrophe_after(t, len, last.to)))));
         if (named &&
             !replace(t, first.from, end ? end : last.to,
                      deva ? GW_SUBJECT_HI_WORD : GW_SUBJECT_WORD, out, cap, &o, &copied, ed, ned))
             return 0;
-        mine = det1 = det2 = 0;
-        title = (size_t)-1;
-        prev = (size_t)-1;
+        forget(&b);
         cur = nxt;
         have = more;
     }
