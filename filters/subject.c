@@ -1381,11 +1381,25 @@ word_before(const char *t, size_t from, struct word *w, size_t *at)
     return w->to == q && w->n;
 }
 
+/* The word that starts right after `to` (one or more spaces between) into *w; 0 when there is
+ * none (punctuation between, or the text's end). */
+static int
+word_after(const char *t, size_t len, size_t to, struct word *w)
+{
+    size_t q = to;
+    while (q < len && t[q] == ' ')
+        q++;
+    if (q == to || q >= len || !gw_word_byte((unsigned char)t[q]))
+        return 0;
+    read_word(t, len, q, w);
+    return w->n != 0;
+}
+
 static int
 generic_role(const char *t, size_t len, size_t from, size_t to)
 {
     struct word w;
-    size_t at, q;
+    size_t at;
     if (word_before(t, from, &w, &at)) {
         if (in_list(generic_before, w.low) || in_list(self_before, w.low))
             return 1;
@@ -1393,13 +1407,7 @@ generic_role(const char *t, size_t len, size_t from, size_t to)
             in_list(self_before, w.low))
             return 1;
     }
-    q = to;
-    while (q < len && t[q] == ' ')
-        q++;
-    if (q == to || q >= len || !gw_word_byte((unsigned char)t[q]))
-        return 0;
-    read_word(t, len, q, &w);
-    return w.n && in_list(generic_after, w.low);
+    return word_after(t, len, to, &w) && in_list(generic_after, w.low);
 }
 
 /* The demonstratives that make a noun for a person the one a prompt holds data of ("this
@@ -1415,17 +1423,12 @@ static int
 pointed(const char *t, size_t len, size_t *from, size_t *to)
 {
     struct word w;
-    size_t at, q = *to;
+    size_t at;
     if (word_before(t, *from, &w, &at) && in_list(demonstratives_before, w.low)) {
         *from = at;
         return 1;
     }
-    while (q < len && t[q] == ' ')
-        q++;
-    if (q == *to || q >= len || !gw_word_byte((unsigned char)t[q]))
-        return 0;
-    read_word(t, len, q, &w);
-    if (!w.n || !in_list(demonstratives_after, w.low))
+    if (!word_after(t, len, *to, &w) || !in_list(demonstratives_after, w.low))
         return 0;
     *to = w.to;
     return 1;
